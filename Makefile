@@ -1,0 +1,43 @@
+# The product's front door: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
+
+.PHONY: run test lint fmt system-deps bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install -q -c constraints.txt -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP) $@
+
+run: $(STAMP)
+	$(VENV)/bin/openlines run --config config/openlines.yaml
+
+# Debian packages the tests drive for real; installed only when missing.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && $(APT_INSTALL) chromium; }
+
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+fmt: $(DEV_STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: $(DEV_STAMP) system-deps lint
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) var/*.db var/*.db-* tests/artifacts

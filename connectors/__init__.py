@@ -1,0 +1,28 @@
+"""One module per channel, registered here by type; a connector translates, it never routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from connectors.widget import WidgetConnector
+
+REGISTRY: dict[str, Any] = {
+    WidgetConnector.type: WidgetConnector,
+}
+
+
+def validate_block(block: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Problems of one channel block, by path inside the block, checked with its connector's Settings."""
+    cls = REGISTRY.get(str(block.get("type")))
+    if cls is None:
+        return [(("type",), f"unknown channel type {block.get('type')!r}")]
+    try:
+        cls.Settings.model_validate(block)
+    except ValidationError as exc:
+        return [(tuple(e["loc"]), e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
+    return []
+
+
+VALIDATORS = {name: validate_block for name in REGISTRY}

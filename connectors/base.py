@@ -1,0 +1,146 @@
+"""The Connector protocol and the ConnectorContext the composition root gives each connector."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from queues.messages import InboundMessage, OutboundMessage, Receipt
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class InboundSink(Protocol):
+    async def publish(self, events: Sequence[InboundMessage]) -> None:
+        """Hand inbound events to the router; their commit receipts come back through `on_receipt`."""
+        ...
+
+
+class CheckpointStore(Protocol):
+    async def get(self, account: str, key: str) -> str | None:
+        """A durable position of this channel account (offset, ts, IMAP UID)."""
+        ...
+
+    async def set(self, account: str, key: str, value: str) -> None:
+        """Save a position; call it only after the commit receipt for what it covers."""
+        ...
+
+
+class AttachmentStore(Protocol):
+    async def put(self, data: bytes, *, name: str, mime: str) -> str:
+        """Store a file body; returns its key."""
+        ...
+
+    async def get(self, key: str) -> bytes | None:
+        """A stored file body."""
+        ...
+
+
+class RouteTable(Protocol):
+    def add(self, method: str, path: str, handler: Handler) -> None:
+        """Mount an HTTP route (webhook, callback, websocket) in the web role."""
+        ...
+
+
+class HealthReporter(Protocol):
+    def set(self, account: str, state: str, detail: str | None = None) -> None:
+        """Report a channel account's state ("up", "starting", "down", "refused") for /healthz."""
+        ...
+
+
+@dataclass(frozen=True)
+class HistoryMessage:
+    """One message of a conversation, as a channel may replay it to the customer."""
+
+    id: str
+    author_kind: str
+    author_name: str
+    text: str
+    ts: str
+    external_id: str | None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A customer's latest dialog: its id if still open, and its public messages."""
+
+    open_dialog_id: str | None
+    messages: list[HistoryMessage] = field(default_factory=list)
+
+
+class HistoryReader(Protocol):
+    async def conversation(self, channel: str, account: str, chat_id: str) -> Conversation:
+        """The customer's latest dialog on this channel account."""
+        ...
+
+
+class Signer(Protocol):
+    def sign(self, payload: dict[str, Any]) -> str:
+        """A tamper-proof token carrying the payload."""
+        ...
+
+    def verify(self, token: str, max_age_seconds: float) -> dict[str, Any] | None:
+        """The payload of a genuine, unexpired token, else None."""
+        ...
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One channel block of the config: the line it serves, its account name and its validated settings."""
+
+    line_id: str
+    account: str
+    settings: Any
+
+
+@dataclass
+class ConnectorContext:
+    """Everything a connector may use; it gets nothing else (no engine, no store)."""
+
+    channel: str
+    sink: InboundSink
+    checkpoints: CheckpointStore
+    attachments: AttachmentStore
+    routes: RouteTable
+    health: HealthReporter
+    history: HistoryReader
+    signer: Signer
+    max_message_length: int = 4000
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The outcome of one delivery: the channel's id for it, or an error that is retryable or final."""
+
+    ok: bool
+    external_id: str | None = None
+    error: str | None = None
+    retryable: bool = False
+
+
+class Connector(Protocol):
+    """One channel type; a single instance serves every line bound to that type."""
+
+    type: ClassVar[str]
+    Settings: ClassVar[builtins.type[BaseModel]]
+
+    async def start(self) -> None:
+        """Mount routes and start background loops."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop intake and close connections."""
+        ...
+
+    async def send(self, msg: OutboundMessage) -> SendResult:
+        """Deliver a message to the customer."""
+        ...
+
+    async def on_receipt(self, receipt: Receipt) -> None:
+        """The router committed an inbound event: acknowledge it to the channel."""
+        ...

@@ -1,0 +1,31 @@
+"""PURE: normalising phones and e-mails, and the order in which a returning customer is matched."""
+
+from __future__ import annotations
+
+import re
+
+_NON_DIGITS = re.compile(r"[^\d+]")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def normalize_phone(raw: str | None) -> str | None:
+    """E.164-like digits with a leading +; Russian 8XXXXXXXXXX becomes +7XXXXXXXXXX; None if not a phone."""
+    if not raw:
+        return None
+    s = _NON_DIGITS.sub("", raw.strip())
+    if s.startswith("00"):
+        s = "+" + s[2:]
+    digits = s.lstrip("+")
+    if not digits.isdigit() or not 7 <= len(digits) <= 15:
+        return None
+    if not s.startswith("+") and len(digits) == 11 and digits[0] == "8":
+        digits = "7" + digits[1:]  # the domestic trunk prefix of Russian numbers
+    return "+" + digits
+
+
+def normalize_email(raw: str | None) -> str | None:
+    """Lower-cased, trimmed address; None if it does not look like one."""
+    if not raw:
+        return None
+    s = raw.strip().lower()
+    return s if _EMAIL.match(s) else None

@@ -1,0 +1,348 @@
+"""The async CRM store: batch-shaped writes for the engine (one transaction per batch), reads for the web role."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, event, func, insert, or_, select, tuple_, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from crm_core.models import (
+    checkpoints,
+    dialog_events,
+    dialogs,
+    identities,
+    leads,
+    messages,
+    outbox,
+    sessions,
+)
+
+Key = tuple[str, str, str]
+DuplicateKey = (
+    IntegrityError  # a concurrent writer stored the same idempotency key first: redeliver the batch
+)
+
+_DIALOG_SUMMARY_COLS = [*dialogs.c, leads.c.name.label("lead_name"), leads.c.status.label("lead_status")]
+
+
+@dataclass
+class Changes:
+    """Everything one engine batch changes, written in one transaction."""
+
+    leads: list[dict[str, Any]] = field(default_factory=list)
+    identities: list[dict[str, Any]] = field(default_factory=list)
+    dialogs_new: list[dict[str, Any]] = field(default_factory=list)
+    dialogs_changed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lead_updates: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    outbox_done: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any(
+            (
+                self.leads,
+                self.identities,
+                self.dialogs_new,
+                self.dialogs_changed,
+                self.lead_updates,
+                self.messages,
+                self.events,
+                self.outbox,
+                self.outbox_done,
+            )
+        )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers (the console) never block the engine's writer
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class Store:
+    """Leads, identities, dialogs, messages, the dialog event log, the outbox, checkpoints and sessions."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.kind = engine.dialect.name
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Create the store for a SQLAlchemy async URL (sqlite+aiosqlite:///… or postgresql+asyncpg://…)."""
+        engine = create_async_engine(url, future=True)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return cls(engine)
+
+    async def close(self) -> None:
+        """Dispose of every pooled connection."""
+        await self.engine.dispose()
+
+    # ---- the engine's batch path -------------------------------------------------------------
+
+    async def apply(self, ch: Changes) -> None:
+        """Write one batch of changes atomically; raises DuplicateKey if an idempotency key was taken."""
+        if not ch:
+            return
+        async with self.engine.begin() as conn:
+            await conn.run_sync(_apply_sync, ch)
+
+    async def find_identities(self, keys: Iterable[Key]) -> dict[Key, dict[str, Any]]:
+        """Identities by (channel, account, external_id)."""
+        keys = list(set(keys))
+        if not keys:
+            return {}
+        t = identities
+        q = select(t.c.id, t.c.lead_id, t.c.channel, t.c.account, t.c.external_id, t.c.display_name).where(
+            tuple_(t.c.channel, t.c.account, t.c.external_id).in_(keys)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).mappings().all()
+        return {(r["channel"], r["account"], r["external_id"]): dict(r) for r in rows}
+
+    async def find_messages(self, keys: Iterable[Key]) -> dict[Key, dict[str, Any]]:
+        """Already stored messages by their idempotency key (channel, account, external_id)."""
+        keys = list(set(keys))
+        if not keys:
+            return {}
+        t = messages
+        q = select(t.c.id, t.c.dialog_id, t.c.channel, t.c.account, t.c.external_id).where(
+            tuple_(t.c.channel, t.c.account, t.c.external_id).in_(keys)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).mappings().all()
+        return {(r["channel"], r["account"], r["external_id"]): dict(r) for r in rows}
+
+    async def leads_by_id(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Lead rows by id."""
+        ids = list(set(ids))
+        if not ids:
+            return {}
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(leads).where(leads.c.id.in_(ids)))).mappings().all()
+        return {r["id"]: dict(r) for r in rows}
+
+    async def open_dialogs(self) -> list[dict[str, Any]]:
+        """Every dialog that is not closed: the routing state a router worker resumes from."""
+        async with self.engine.connect() as conn:
+            q = select(dialogs).where(dialogs.c.state != "closed")
+            return [dict(r) for r in (await conn.execute(q)).mappings().all()]
+
+    async def pending_outbox(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """Outbox rows not yet published (after a crash between commit and publish)."""
+        async with self.engine.connect() as conn:
+            q = select(outbox).order_by(outbox.c.id).limit(limit)
+            return [dict(r) for r in (await conn.execute(q)).mappings().all()]
+
+    # ---- reads and edits for the web role -----------------------------------------------------
+
+    async def list_dialogs(
+        self,
+        *,
+        states: Sequence[str] | None = None,
+        lines: Sequence[str] | None = None,
+        operator: str | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
+        """Dialog summaries (with the lead's name and status), latest activity first."""
+        q = select(*_DIALOG_SUMMARY_COLS).join(leads, leads.c.id == dialogs.c.lead_id)
+        if states is not None:
+            q = q.where(dialogs.c.state.in_(list(states)))
+        if lines is not None:
+            q = q.where(dialogs.c.line_id.in_(list(lines)))
+        if operator is not None:
+            q = q.where(dialogs.c.operator == operator)
+        activity = func.coalesce(dialogs.c.last_message_at, dialogs.c.created_at)
+        q = q.order_by(activity.desc(), dialogs.c.id.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(q)).mappings().all()]
+
+    async def get_dialog(self, dialog_id: str) -> dict[str, Any] | None:
+        """One dialog summary."""
+        q = (
+            select(*_DIALOG_SUMMARY_COLS)
+            .join(leads, leads.c.id == dialogs.c.lead_id)
+            .where(dialogs.c.id == dialog_id)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(q)).mappings().first()
+        return dict(row) if row else None
+
+    async def dialog_messages(
+        self, dialog_ids: Sequence[str], *, public_only: bool = False
+    ) -> list[dict[str, Any]]:
+        """Messages of the dialogs, oldest first."""
+        q = select(messages).where(messages.c.dialog_id.in_(list(dialog_ids)))
+        if public_only:
+            q = q.where(messages.c.visibility == "public")
+        q = q.order_by(messages.c.id)
+        async with self.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(q)).mappings().all()]
+
+    async def latest_dialog(self, channel: str, account: str, external_id: str) -> dict[str, Any] | None:
+        """The newest dialog of a channel identity (open or closed), or None for a new customer."""
+        q = (
+            select(dialogs)
+            .join(identities, identities.c.id == dialogs.c.identity_id)
+            .where(
+                identities.c.channel == channel,
+                identities.c.account == account,
+                identities.c.external_id == external_id,
+            )
+            .order_by(dialogs.c.created_at.desc(), dialogs.c.id.desc())
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(q)).mappings().first()
+        return dict(row) if row else None
+
+    async def search_leads(
+        self, query: str = "", *, responsible: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Leads whose name, phone or e-mail contains the query (case-insensitive), newest first."""
+        q = select(leads)
+        if query:
+            like = f"%{query.strip().lower()}%"
+            q = q.where(
+                or_(
+                    func.lower(leads.c.name).like(like),
+                    func.lower(func.coalesce(leads.c.phone, "")).like(like),
+                    func.lower(func.coalesce(leads.c.email, "")).like(like),
+                )
+            )
+        if responsible is not None:
+            q = q.where(leads.c.responsible == responsible)
+        q = q.order_by(leads.c.updated_at.desc(), leads.c.id.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(q)).mappings().all()]
+
+    async def get_lead(self, lead_id: str) -> dict[str, Any] | None:
+        """A lead with its identities and every dialog with its transcript."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(leads).where(leads.c.id == lead_id))).mappings().first()
+            if row is None:
+                return None
+            lead = dict(row)
+            lead["identities"] = [
+                dict(r)
+                for r in (
+                    await conn.execute(
+                        select(identities).where(identities.c.lead_id == lead_id).order_by(identities.c.id)
+                    )
+                ).mappings()
+            ]
+            q = (
+                select(*_DIALOG_SUMMARY_COLS)
+                .join(leads, leads.c.id == dialogs.c.lead_id)
+                .where(dialogs.c.lead_id == lead_id)
+                .order_by(dialogs.c.created_at.desc(), dialogs.c.id.desc())
+            )
+            lead["dialogs"] = [dict(r) for r in (await conn.execute(q)).mappings()]
+            ids = [d["id"] for d in lead["dialogs"]]
+            transcript: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+            if ids:
+                mq = select(messages).where(messages.c.dialog_id.in_(ids)).order_by(messages.c.id)
+                for m in (await conn.execute(mq)).mappings():
+                    transcript[m["dialog_id"]].append(dict(m))
+            for d in lead["dialogs"]:
+                d["transcript"] = transcript[d["id"]]
+        return lead
+
+    async def update_lead(self, lead_id: str, fields: dict[str, Any], now: datetime) -> bool:
+        """Change a lead's editable fields; False if there is no such lead."""
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                update(leads).where(leads.c.id == lead_id).values(**fields, updated_at=now)
+            )
+        return bool(res.rowcount)
+
+    # ---- sessions and checkpoints -------------------------------------------------------------
+
+    async def create_session(self, token_hash: str, login: str, now: datetime, expires_at: datetime) -> None:
+        """Store a console session (by the token's hash)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(sessions).values(id=token_hash, login=login, created_at=now, expires_at=expires_at)
+            )
+
+    async def session_login(self, token_hash: str, now: datetime) -> str | None:
+        """The operator of a live session, or None."""
+        q = select(sessions.c.login).where(sessions.c.id == token_hash, sessions.c.expires_at > now)
+        async with self.engine.connect() as conn:
+            return (await conn.execute(q)).scalar_one_or_none()
+
+    async def delete_session(self, token_hash: str) -> None:
+        """End a session."""
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(sessions).where(sessions.c.id == token_hash))
+
+    async def get_checkpoint(self, channel: str, account: str, key: str) -> str | None:
+        """A connector's durable position (offset, ts, UID), or None."""
+        t = checkpoints
+        q = select(t.c.value).where(t.c.channel == channel, t.c.account == account, t.c.key == key)
+        async with self.engine.connect() as conn:
+            return (await conn.execute(q)).scalar_one_or_none()
+
+    async def set_checkpoint(self, channel: str, account: str, key: str, value: str, now: datetime) -> None:
+        """Save a connector's position."""
+        t = checkpoints
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                update(t)
+                .where(t.c.channel == channel, t.c.account == account, t.c.key == key)
+                .values(value=value, updated_at=now)
+            )
+            if not res.rowcount:
+                await conn.execute(
+                    insert(t).values(channel=channel, account=account, key=key, value=value, updated_at=now)
+                )
+
+    async def count(self, table_name: str) -> int:
+        """Row count of a table (tests and health checks)."""
+        from crm_core.models import metadata
+
+        async with self.engine.connect() as conn:
+            q = select(func.count()).select_from(metadata.tables[table_name])
+            return int((await conn.execute(q)).scalar_one())
+
+
+def _apply_sync(conn: Connection, ch: Changes) -> None:
+    # one thread hop for the whole batch: every statement below runs inside run_sync
+    if ch.leads:
+        conn.execute(insert(leads), ch.leads)
+    if ch.identities:
+        conn.execute(insert(identities), ch.identities)
+    if ch.dialogs_new:
+        conn.execute(insert(dialogs), ch.dialogs_new)
+    if ch.dialogs_changed:
+        rows = list(ch.dialogs_changed.values())
+        cols = [c for c in rows[0] if c != "id"]
+        stmt = (
+            update(dialogs)
+            .where(dialogs.c.id == bindparam("b_id"))
+            .values({c: bindparam(f"b_{c}") for c in cols})
+        )
+        conn.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in rows])
+    for upd in ch.lead_updates:
+        conn.execute(
+            update(leads).where(leads.c.id == upd["id"]).values({k: v for k, v in upd.items() if k != "id"})
+        )
+    if ch.messages:
+        conn.execute(insert(messages), ch.messages)
+    if ch.events:
+        conn.execute(insert(dialog_events), ch.events)
+    if ch.outbox:
+        conn.execute(insert(outbox), ch.outbox)
+    if ch.outbox_done:
+        conn.execute(delete(outbox).where(outbox.c.id.in_(ch.outbox_done)))

@@ -1,0 +1,1 @@
+"""What flows between processes (messages) and how (the Bus and its backends)."""

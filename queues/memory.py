@@ -1,0 +1,108 @@
+"""The embedded bus: in-process streams with consumer groups, explicit ack and redelivery, like Redis Streams."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+
+from queues.bus import Batch, Entry
+from queues.messages import Event
+
+
+class _Group:
+    def __init__(self) -> None:
+        self.ready: deque[Entry] = deque()
+        self.pending: dict[str, Entry] = {}
+        self.wakeup = asyncio.Event()
+
+
+class MemoryBus:
+    """In-process bus: every group of a stream gets every event; unacked batches come back on the next read."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._groups: dict[str, dict[str, _Group]] = {}
+        self._backlog: dict[str, list[Entry]] = {}
+        self._ids = itertools.count(1)
+        self._closed = False
+
+    async def publish(self, stream: str, events: Sequence[Event], *, key: str | None = None) -> None:
+        """Append events to every group of the stream (or keep them until a group exists)."""
+        entries = [Entry(f"{next(self._ids)}-0", ev, key, 0) for ev in events]
+        groups = self._groups.get(stream)
+        if not groups:
+            self._backlog.setdefault(stream, []).extend(entries)
+            return
+        for group in groups.values():
+            group.ready.extend(entries)
+            group.wakeup.set()
+
+    async def consume(
+        self, stream: str, group: str, consumer: str, *, max_batch: int = 100, max_wait: float = 0.002
+    ) -> AsyncIterator[Batch]:
+        """Yield batches; whatever the previous batch left unacked is delivered again first."""
+        state = self._group(stream, group)
+        last: Batch | None = None
+        try:
+            while not self._closed:
+                if last is not None and not last.acked:
+                    self._requeue(state, last)
+                if not state.ready:
+                    state.wakeup.clear()
+                    await state.wakeup.wait()
+                    if self._closed:
+                        return
+                    if max_wait > 0 and len(state.ready) < max_batch:
+                        await asyncio.sleep(max_wait)  # let a burst gather into one batch (group commit)
+                taken: list[Entry] = []
+                while state.ready and len(taken) < max_batch:
+                    e = state.ready.popleft()
+                    delivered = Entry(e.id, e.event, e.key, e.deliveries + 1)
+                    state.pending[e.id] = delivered
+                    taken.append(delivered)
+                if not taken:
+                    continue
+
+                async def _ack(entries: list[Entry], state: _Group = state) -> None:
+                    for entry in entries:
+                        state.pending.pop(entry.id, None)
+
+                last = Batch(taken, _ack)
+                yield last
+        finally:
+            if last is not None and not last.acked:
+                self._requeue(state, last)
+
+    @staticmethod
+    def _requeue(state: _Group, batch: Batch) -> None:
+        # at-least-once: the consumer failed before ack, so the batch goes back to the front
+        for entry in reversed(batch.entries):
+            state.pending.pop(entry.id, None)
+            state.ready.appendleft(entry)
+        batch.acked = True  # requeued once; a later ack must not drop the redelivered copies
+        state.wakeup.set()
+
+    def pending_count(self, stream: str, group: str) -> int:
+        """How many entries of the group are delivered but not acked (for tests and /healthz)."""
+        return len(self._group(stream, group).pending)
+
+    async def close(self) -> None:
+        """Wake every consumer and end its iteration."""
+        self._closed = True
+        for groups in self._groups.values():
+            for g in groups.values():
+                g.wakeup.set()
+
+    def _group(self, stream: str, group: str) -> _Group:
+        groups = self._groups.setdefault(stream, {})
+        state = groups.get(group)
+        if state is None:
+            state = groups[group] = _Group()
+            backlog = self._backlog.pop(stream, [])
+            state.ready.extend(backlog)
+            if backlog:
+                state.wakeup.set()
+        return state

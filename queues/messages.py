@@ -1,0 +1,216 @@
+"""The events that flow between connectors, the router and the web role: frozen, versioned, JSON-encodable."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Union
+
+import orjson
+
+_REGISTRY: dict[str, type[Event]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of every bus event; `kind` and `version` travel with the payload."""
+
+    kind: ClassVar[str] = "event"
+    version: ClassVar[int] = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file reference; bodies live in the attachment store, never on the bus."""
+
+    name: str
+    mime: str = "application/octet-stream"
+    size: int | None = None
+    ref: str | None = None  # the channel's own file id or our attachment-store key
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SenderProfile:
+    """What the channel tells us about the customer (goes to the CRM identity)."""
+
+    display_name: str = ""
+    first_name: str | None = None
+    last_name: str | None = None
+    username: str | None = None
+    language: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage(Event):
+    """A customer message from a channel; (channel, account, external_id) is its idempotency key."""
+
+    kind: ClassVar[str] = "inbound.message"
+    event_id: str
+    channel: str
+    account: str
+    chat_id: str
+    external_id: str
+    text: str
+    ts: str
+    sender: SenderProfile = field(default_factory=SenderProfile)
+    attachments: tuple[Attachment, ...] = ()
+    source_tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorCommand(Event):
+    """An operator's console command (take, reply, skip, transfer, close), routed on the dialog's partition."""
+
+    kind: ClassVar[str] = "operator.command"
+    event_id: str
+    operator: str
+    command: str
+    dialog_id: str
+    ts: str
+    client_msg_id: str | None = None
+    text: str | None = None
+    visibility: str = "public"
+    to_operator: str | None = None
+    to_line: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorPresence(Event):
+    """An operator went online, away or offline."""
+
+    kind: ClassVar[str] = "operator.presence"
+    event_id: str
+    operator: str
+    status: str
+    ts: str
+
+
+@dataclass(frozen=True, slots=True)
+class DialogTimer(Event):
+    """A stored deadline of a dialog came due: an offer expired or a queued dialog is to be offered again."""
+
+    kind: ClassVar[str] = "dialog.timer"
+    event_id: str
+    dialog_id: str
+    timer: str  # "offer_expired" | "queue_retry"
+    due: str  # the deadline this timer was for; a stale one is a no-op
+    ts: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage(Event):
+    """A message to deliver to a customer in their channel."""
+
+    kind: ClassVar[str] = "outbound.message"
+    event_id: str
+    message_id: str
+    dialog_id: str
+    channel: str
+    account: str
+    chat_id: str
+    text: str
+    ts: str
+    author_kind: str = "operator"
+    author_name: str = ""
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt(Event):
+    """The engine's commit receipt for an inbound event: it is stored (or was already)."""
+
+    kind: ClassVar[str] = "receipt"
+    event_id: str
+    channel: str
+    account: str
+    chat_id: str
+    external_id: str
+    message_id: str | None
+    dialog_id: str | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleEvent(Event):
+    """A frame for the operator consoles of `recipients`."""
+
+    kind: ClassVar[str] = "console.event"
+    event_id: str
+    recipients: tuple[str, ...]
+    frame: dict[str, Any]
+
+
+for _cls in (
+    InboundMessage,
+    OperatorCommand,
+    OperatorPresence,
+    DialogTimer,
+    OutboundMessage,
+    Receipt,
+    ConsoleEvent,
+):
+    _REGISTRY[_cls.kind] = _cls
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    """Encode an event as a JSON-friendly dict with its kind and version."""
+    body = {f.name: _plain(getattr(event, f.name)) for f in dataclasses.fields(event)}
+    return {"kind": event.kind, "v": event.version, **body}
+
+
+def from_dict(data: dict[str, Any]) -> Event:
+    """Decode what `to_dict` produced; unknown fields are ignored so newer writers stay readable."""
+    cls = _REGISTRY[data["kind"]]
+    return _build(cls, data)
+
+
+def dumps(event: Event) -> bytes:
+    """Encode an event to JSON bytes."""
+    return orjson.dumps(to_dict(event))
+
+
+def loads(raw: bytes | str) -> Event:
+    """Decode JSON bytes to an event."""
+    return from_dict(orjson.loads(raw))
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _build(cls: type[Any], data: dict[str, Any]) -> Any:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _coerce(hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _coerce(inner[0], value) if len(inner) == 1 else value
+    if origin is tuple:
+        (item, *_) = typing.get_args(hint)
+        return tuple(_coerce(item, v) for v in value)
+    if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+        return _build(hint, value)  # type: ignore[arg-type]
+    return value

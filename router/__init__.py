@@ -1,0 +1,1 @@
+"""The routing engine and the process around it."""

@@ -1,0 +1,32 @@
+"""The injected clock: domain code never reads the time itself."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class SystemClock:
+    """Wall-clock time."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        return datetime.now(UTC)
+
+
+def iso(dt: datetime | None) -> str | None:
+    """ISO-8601 UTC with milliseconds and a Z, as the public protocol writes times."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(value: str) -> datetime:
+    """The inverse of `iso`."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

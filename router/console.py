@@ -1,0 +1,435 @@
+"""The operator API: REST (JSON) and the console websocket, and the hub that pushes console events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections import defaultdict
+from typing import Any
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from crm_core.ids import new_id
+from crm_core.recognition import normalize_email, normalize_phone
+from crm_core.store import Store
+from queues.bus import CONSOLE, INBOUND, Bus
+from queues.messages import ConsoleEvent, OperatorCommand, OperatorPresence
+from router import log_events as ev
+from router.auth import Passwords, Sessions
+from router.clock import Clock, iso
+from router.engine import conversation_key
+from router.logs import get
+from router.settings import Settings
+from router.views import dialog_view, lead_card_view, lead_view, message_view
+
+log = get(__name__)
+COOKIE = "openlines_session"
+_DUMPS_OPTS = orjson.OPT_NON_STR_KEYS
+
+
+class ApiError(Exception):
+    """A 4xx answer with a stable code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """A JSON answer."""
+    return web.Response(
+        body=orjson.dumps(data, option=_DUMPS_OPTS), status=status, content_type="application/json"
+    )
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    """A JSON error with its code."""
+    return json_response({"code": code, "message": message}, status)
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Turn ApiError into its JSON answer, and aiohttp's own 404/405 into JSON on /api."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if request.path.startswith("/api/") and exc.status >= 400:
+            code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+                exc.status, "http_error"
+            )
+            return error_response(exc.status, code, exc.reason)
+        raise
+
+
+class ConsoleHub:
+    """Operators' console sockets; console events from the bus go to their recipients."""
+
+    def __init__(self, settings: Settings, bus: Bus, store: Store, clock: Clock) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.store = store
+        self.clock = clock
+        self.sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        self.wanted: dict[str, str] = {}  # the status each operator chose; online on connect by default
+        self._conv_keys: dict[str, str] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._group = f"web-{os.getpid()}-{new_id()[-6:]}"
+
+    def start(self) -> None:
+        """Start relaying console events from the bus."""
+        self._task = asyncio.create_task(self._relay(), name="console.relay")
+
+    async def stop(self) -> None:
+        """Stop the relay and close every socket."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for group in list(self.sockets.values()):
+            for ws in list(group):
+                with contextlib.suppress(Exception):
+                    await ws.close(code=1001, message=b"server shutdown")
+
+    def presence(self, login: str) -> str:
+        """Presence as this web process sees it."""
+        return self.wanted.get(login, "online") if self.sockets.get(login) else "offline"
+
+    async def _relay(self) -> None:
+        async for batch in self.bus.consume(CONSOLE, self._group, "relay"):
+            for entry in batch.entries:
+                event = entry.event
+                if isinstance(event, ConsoleEvent):
+                    await self.deliver(event.recipients, event.frame)
+            await batch.ack()
+
+    async def deliver(self, recipients: tuple[str, ...] | set[str], frame: dict[str, Any]) -> None:
+        """Send a frame to every socket of the recipients."""
+        data = orjson.dumps(frame).decode()
+        for login in recipients:
+            for ws in list(self.sockets.get(login, ())):
+                if not ws.closed:
+                    with contextlib.suppress(ConnectionError, RuntimeError):
+                        await ws.send_str(data)
+
+    async def conversation_of(self, dialog_id: str) -> str | None:
+        """The bus key of a dialog's conversation, so commands land on its partition."""
+        key = self._conv_keys.get(dialog_id)
+        if key is None:
+            row = await self.store.get_dialog(dialog_id)
+            if row is None:
+                return None
+            key = self._conv_keys[dialog_id] = conversation_key(
+                row["channel"], row["account"], row["chat_id"]
+            )
+        return key
+
+    async def publish_presence(self, login: str, status: str) -> None:
+        """Tell the router about an operator's presence."""
+        event = OperatorPresence(new_id(), login, status, iso(self.clock.now()) or "")
+        await self.bus.publish(INBOUND, [event], key=f"operator:{login}")
+
+
+class ConsoleApi:
+    """REST handlers and the console websocket."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        sessions: Sessions,
+        passwords: Passwords,
+        hub: ConsoleHub,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.sessions = sessions
+        self.passwords = passwords
+        self.hub = hub
+        self.clock = clock
+        self.line_names = {ln.id: ln.name for ln in settings.lines}
+
+    def register(self, app: web.Application) -> None:
+        """Mount the routes."""
+        r = app.router
+        r.add_post("/api/login", self.login)
+        r.add_post("/api/logout", self.logout)
+        r.add_get("/api/me", self.me)
+        r.add_get("/api/meta", self.meta)
+        r.add_get("/api/dialogs", self.dialogs)
+        r.add_get("/api/dialogs/{id}", self.dialog)
+        r.add_get("/api/dialogs/{id}/messages", self.messages)
+        r.add_get("/api/leads", self.leads)
+        r.add_get("/api/leads/{id}", self.lead)
+        r.add_patch("/api/leads/{id}", self.patch_lead)
+        r.add_get("/api/console/ws", self.websocket)
+
+    # ---- sessions ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _token(request: web.Request) -> str | None:
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            return auth[7:].strip()
+        return request.cookies.get(COOKIE)
+
+    async def operator(self, request: web.Request) -> str:
+        """The logged-in operator, or a 401."""
+        login = await self.sessions.login_of(self._token(request))
+        if login is None or self.settings.operator(login) is None:
+            raise ApiError(401, "unauthorized", "log in first")
+        return login
+
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "bad_json", "the body must be a JSON object")
+        return body
+
+    async def login(self, request: web.Request) -> web.Response:
+        """POST /api/login."""
+        body = await self._body(request)
+        login, password = body.get("login"), body.get("password")
+        if not isinstance(login, str) or not isinstance(password, str):
+            raise ApiError(400, "missing_field", "login and password are required strings")
+        if not self.passwords.check(login, password):
+            log.info(ev.LOGIN_FAILED, operator=login[:64])
+            raise ApiError(401, "bad_credentials", "wrong login or password")
+        token = await self.sessions.create(login)
+        log.info(ev.LOGIN_OK, operator=login)
+        resp = json_response({"token": token, "operator": self._operator_view(login)})
+        resp.set_cookie(COOKIE, token, httponly=True, samesite="Lax", path="/", max_age=7 * 86400)
+        return resp
+
+    async def logout(self, request: web.Request) -> web.Response:
+        """POST /api/logout."""
+        token = self._token(request)
+        if token:
+            await self.sessions.end(token)
+        resp = json_response({"ok": True})
+        resp.del_cookie(COOKIE, path="/")
+        return resp
+
+    def _operator_view(self, login: str) -> dict[str, Any]:
+        op = self.settings.operator(login)
+        assert op is not None
+        return {
+            "login": op.login,
+            "name": op.name,
+            "role": op.role,
+            "lines": self.settings.lines_of(login),
+            "presence": self.hub.presence(login),
+        }
+
+    async def me(self, request: web.Request) -> web.Response:
+        """GET /api/me."""
+        return json_response(self._operator_view(await self.operator(request)))
+
+    async def meta(self, request: web.Request) -> web.Response:
+        """GET /api/meta: lines, operators and statuses for the console's pickers."""
+        await self.operator(request)
+        return json_response(
+            {
+                "lines": [
+                    {"id": ln.id, "name": ln.name, "mode": ln.distribution.mode} for ln in self.settings.lines
+                ],
+                "operators": [
+                    {"login": o.login, "name": o.name, "role": o.role, "presence": self.hub.presence(o.login)}
+                    for o in self.settings.operators
+                ],
+                "statuses": list(self.settings.crm.statuses),
+            }
+        )
+
+    # ---- dialogs -------------------------------------------------------------------------------------
+
+    def _my_lines(self, login: str) -> list[str]:
+        op = self.settings.operator(login)
+        if op is not None and op.role == "admin":
+            return [ln.id for ln in self.settings.lines]
+        return self.settings.lines_of(login)
+
+    async def dialogs(self, request: web.Request) -> web.Response:
+        """GET /api/dialogs?state=offered|mine|queued|closed|open."""
+        login = await self.operator(request)
+        state = request.query.get("state", "open")
+        lines = self._my_lines(login)
+        if state == "offered":
+            rows = await self.store.list_dialogs(states=["offered"], limit=500)
+            rows = [r for r in rows if login in (r.get("offered_to") or [])]
+        elif state == "mine":
+            rows = await self.store.list_dialogs(states=["assigned"], operator=login)
+        elif state == "queued":
+            rows = await self.store.list_dialogs(states=["queued"], lines=lines)
+        elif state == "closed":
+            rows = await self.store.list_dialogs(states=["closed"], lines=lines, limit=50)
+        elif state == "open":
+            rows = await self.store.list_dialogs(states=["queued", "offered", "assigned"], lines=lines)
+        else:
+            raise ApiError(400, "bad_field", "state must be offered, mine, queued, closed or open")
+        return json_response({"dialogs": [dialog_view(r, self.line_names) for r in rows]})
+
+    async def dialog(self, request: web.Request) -> web.Response:
+        """GET /api/dialogs/{id}."""
+        await self.operator(request)
+        row = await self.store.get_dialog(request.match_info["id"])
+        if row is None:
+            raise ApiError(404, "not_found", "no such dialog")
+        return json_response(dialog_view(row, self.line_names))
+
+    async def messages(self, request: web.Request) -> web.Response:
+        """GET /api/dialogs/{id}/messages."""
+        await self.operator(request)
+        dialog_id = request.match_info["id"]
+        if await self.store.get_dialog(dialog_id) is None:
+            raise ApiError(404, "not_found", "no such dialog")
+        rows = await self.store.dialog_messages([dialog_id])
+        return json_response({"messages": [message_view(m) for m in rows]})
+
+    # ---- leads ---------------------------------------------------------------------------------------
+
+    async def leads(self, request: web.Request) -> web.Response:
+        """GET /api/leads?query=."""
+        await self.operator(request)
+        rows = await self.store.search_leads(request.query.get("query", "")[:200])
+        return json_response({"leads": [lead_view(r) for r in rows]})
+
+    async def lead(self, request: web.Request) -> web.Response:
+        """GET /api/leads/{id}: with identities, dialogs and transcripts."""
+        await self.operator(request)
+        row = await self.store.get_lead(request.match_info["id"])
+        if row is None:
+            raise ApiError(404, "not_found", "no such lead")
+        return json_response(lead_card_view(row, self.line_names))
+
+    async def patch_lead(self, request: web.Request) -> web.Response:
+        """PATCH /api/leads/{id}: name, phone, email, status, responsible."""
+        await self.operator(request)
+        body = await self._body(request)
+        fields: dict[str, Any] = {}
+        unknown = set(body) - {"name", "phone", "email", "status", "responsible"}
+        if unknown:
+            raise ApiError(400, "bad_field", f"cannot change {', '.join(sorted(unknown))}")
+        if "name" in body:
+            if not isinstance(body["name"], str) or len(body["name"]) > 200:
+                raise ApiError(400, "bad_field", "name must be a string of at most 200 characters")
+            fields["name"] = body["name"].strip()
+        for name, norm in (("phone", normalize_phone), ("email", normalize_email)):
+            if name in body:
+                value = body[name]
+                if value in (None, ""):
+                    fields[name] = None
+                elif not isinstance(value, str) or norm(value) is None:
+                    raise ApiError(400, "bad_field", f"{name} is not a valid {name}")
+                else:
+                    fields[name] = norm(value)
+        if "status" in body:
+            if body["status"] not in self.settings.crm.statuses:
+                raise ApiError(
+                    400, "unknown_status", f"status must be one of {', '.join(self.settings.crm.statuses)}"
+                )
+            fields["status"] = body["status"]
+        if "responsible" in body:
+            resp = body["responsible"]
+            if resp is not None and (not isinstance(resp, str) or self.settings.operator(resp) is None):
+                raise ApiError(400, "unknown_operator", "responsible must be an operator's login or null")
+            fields["responsible"] = resp
+        lead_id = request.match_info["id"]
+        if not await self.store.update_lead(lead_id, fields, self.clock.now()):
+            raise ApiError(404, "not_found", "no such lead")
+        row = await self.store.get_lead(lead_id)
+        assert row is not None
+        return json_response(lead_card_view(row, self.line_names))
+
+    # ---- the console websocket -------------------------------------------------------------------------
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        """GET /api/console/ws."""
+        login = await self.sessions.login_of(self._token(request))
+        if login is None or self.settings.operator(login) is None:
+            return error_response(401, "unauthorized", "log in first")
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=256 * 1024)
+        await ws.prepare(request)
+        hub = self.hub
+        first = not hub.sockets.get(login)
+        hub.sockets[login].add(ws)
+        log.info(ev.CONSOLE_CONNECTED, operator=login)
+        await ws.send_str(orjson.dumps({"type": "hello", "operator": self._operator_view(login)}).decode())
+        if first:
+            await hub.publish_presence(login, hub.wanted.get(login, "online"))
+        try:
+            async for raw in ws:
+                if raw.type == WSMsgType.ERROR:
+                    break
+                if raw.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    await self._frame(login, raw.data)
+                except ApiError as exc:
+                    log.info(ev.CONSOLE_BAD_FRAME, operator=login, code=exc.code)
+                    err = {"type": "error", "code": exc.code, "message": exc.message}
+                    await ws.send_str(orjson.dumps(err).decode())
+        finally:
+            hub.sockets[login].discard(ws)
+            log.info(ev.CONSOLE_DISCONNECTED, operator=login)
+            if not hub.sockets[login]:
+                del hub.sockets[login]
+                await hub.publish_presence(login, "offline")
+        return ws
+
+    async def _frame(self, login: str, data: str) -> None:
+        try:
+            frame = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise ApiError(400, "bad_json", "the frame is not valid JSON") from None
+        if not isinstance(frame, dict):
+            raise ApiError(400, "bad_json", "the frame must be a JSON object")
+        kind = frame.get("type")
+        if kind == "presence":
+            status = frame.get("status")
+            if status not in ("online", "away"):
+                raise ApiError(400, "bad_field", "status must be online or away")
+            self.hub.wanted[login] = status
+            await self.hub.publish_presence(login, status)
+            return
+        if kind not in ("take", "reply", "skip", "transfer", "close"):
+            raise ApiError(400, "unknown_type", f"unknown frame type {kind!r}")
+        dialog_id = frame.get("dialog_id")
+        if not isinstance(dialog_id, str) or not dialog_id:
+            raise ApiError(400, "missing_field", "dialog_id is required")
+        extra: dict[str, Any] = {}
+        if kind == "reply":
+            cmid, text, vis = frame.get("client_msg_id"), frame.get("text"), frame.get("visibility", "public")
+            if not isinstance(cmid, str) or not cmid or len(cmid) > 128:
+                raise ApiError(400, "missing_field", "client_msg_id is required (1-128 characters)")
+            if not isinstance(text, str):
+                raise ApiError(400, "missing_field", "text is required")
+            text = text.strip()
+            if not text:
+                raise ApiError(400, "empty_message", "the message is empty")
+            if len(text) > self.settings.limits.max_message_length:
+                raise ApiError(
+                    400,
+                    "message_too_long",
+                    f"text is longer than {self.settings.limits.max_message_length} characters",
+                )
+            if vis not in ("public", "internal"):
+                raise ApiError(400, "bad_field", "visibility must be public or internal")
+            extra = {"client_msg_id": cmid, "text": text, "visibility": vis}
+        elif kind == "transfer":
+            to_op, to_line = frame.get("to_operator"), frame.get("to_line")
+            if not (isinstance(to_op, str) and to_op) and not (isinstance(to_line, str) and to_line):
+                raise ApiError(400, "missing_field", "transfer needs to_operator or to_line")
+            extra = {"to_operator": to_op or None, "to_line": to_line or None}
+        key = await self.hub.conversation_of(dialog_id)
+        if key is None:
+            raise ApiError(404, "not_found", "no such dialog")
+        command = OperatorCommand(new_id(), login, kind, dialog_id, iso(self.clock.now()) or "", **extra)
+        await self.hub.bus.publish(INBOUND, [command], key=key)

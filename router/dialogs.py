@@ -1,0 +1,360 @@
+"""PURE: the dialog state machine. Each transition takes a dialog, the line, operators and `now`,
+and returns the new dialog with the effects to perform (or an error), never doing I/O itself."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from router.distribution import Mode, OperatorState, QueueState, choose_operator, load
+
+QUEUED, OFFERED, ASSIGNED, CLOSED = "queued", "offered", "assigned", "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Dialog:
+    """One conversation session of a customer on a line."""
+
+    id: str
+    line_id: str
+    lead_id: str
+    identity_id: str
+    channel: str
+    account: str
+    chat_id: str
+    state: str
+    created_at: datetime
+    customer_name: str = ""
+    operator: str | None = None
+    offered_to: tuple[str, ...] = ()
+    offer_deadline: datetime | None = None
+    excluded: frozenset[str] = frozenset()
+    last_offered: str | None = None
+    preferred: str | None = None
+    queued_since: datetime | None = None
+    retry_at: datetime | None = None
+    closed_at: datetime | None = None
+    first_response_at: datetime | None = None
+    last_message_at: datetime | None = None
+    last_message_text: str | None = None
+    last_message_author: str | None = None
+    source_tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinePolicy:
+    """The routing rules of a line."""
+
+    id: str
+    name: str
+    mode: Mode
+    queue: tuple[str, ...]
+    offer_timeout: timedelta
+    retry_interval: timedelta
+    sticky: bool = True
+
+
+# ---- effects: what the engine must persist and tell the consoles ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Offered:
+    operators: tuple[str, ...]
+    deadline: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawn:
+    operators: tuple[str, ...]
+    reason: str  # taken | expired | skipped | away | closed | transferred
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    reason: str  # new | nobody_available | transferred
+
+
+@dataclass(frozen=True, slots=True)
+class Assigned:
+    operator: str
+    previous: str | None
+    how: str  # take | reply | transfer
+
+
+@dataclass(frozen=True, slots=True)
+class Transferred:
+    by: str
+    from_operator: str | None
+    to_operator: str | None
+    to_line: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponsibleChanged:
+    operator: str
+
+
+@dataclass(frozen=True, slots=True)
+class FirstResponse:
+    operator: str
+    seconds: float
+
+
+Effect = Offered | Withdrawn | Queued | Assigned | Transferred | Closed | ResponsibleChanged | FirstResponse
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The dialog after a transition, its effects in order, or an error (code, message) and no change."""
+
+    dialog: Dialog
+    effects: tuple[Effect, ...] = ()
+    error: tuple[str, str] | None = field(default=None)
+
+
+def _fail(d: Dialog, code: str, message: str) -> Outcome:
+    return Outcome(d, (), (code, message))
+
+
+# ---- transitions -------------------------------------------------------------------------------
+
+
+def route(
+    d: Dialog, line: LinePolicy, ops: Mapping[str, OperatorState], now: datetime, *, reset: bool = False
+) -> Outcome:
+    """Offer a waiting dialog by the line's mode, or leave it queued until an operator can take it."""
+    excluded = frozenset() if reset else d.excluded
+    queue = QueueState(
+        queue=line.queue,
+        offer_timeout=line.offer_timeout,
+        excluded=excluded,
+        last_offered=d.last_offered,
+        preferred=d.preferred if line.sticky else None,
+    )
+    choice = choose_operator(queue, ops, line.mode, now)
+    if choice is None:
+        nd = replace(
+            d,
+            state=QUEUED,
+            offered_to=(),
+            offer_deadline=None,
+            excluded=excluded,
+            queued_since=d.queued_since or now,
+            # a dialog that already waits keeps its retry time: a failed attempt must not postpone it
+            retry_at=d.retry_at if d.state == QUEUED and d.retry_at else now + line.retry_interval,
+        )
+        effects: tuple[Effect, ...] = () if d.state == QUEUED else (Queued("nobody_available"),)
+        return Outcome(nd, effects)
+    nd = replace(
+        d,
+        state=OFFERED,
+        offered_to=choice.operators,
+        offer_deadline=choice.deadline,
+        excluded=excluded,
+        last_offered=choice.operators[-1] if line.mode == "sequential" else d.last_offered,
+        queued_since=d.queued_since or now,
+        retry_at=None,
+    )
+    return Outcome(nd, (Offered(choice.operators, choice.deadline),))
+
+
+def open_dialog(d: Dialog, line: LinePolicy, ops: Mapping[str, OperatorState], now: datetime) -> Outcome:
+    """A new dialog's first routing: offered at once, or announced to the line's queue."""
+    out = route(replace(d, state=QUEUED, queued_since=now), line, ops, now)
+    if out.dialog.state == QUEUED:
+        return Outcome(out.dialog, (Queued("new"),))
+    return out
+
+
+def take(
+    d: Dialog,
+    operator: str,
+    line: LinePolicy,
+    ops: Mapping[str, OperatorState],
+    now: datetime,
+    *,
+    how: str = "take",
+) -> Outcome:
+    """The operator takes the dialog (from an offer or from the queue); first take wins."""
+    if d.state == CLOSED:
+        return _fail(d, "bad_state", "the dialog is closed")
+    if d.state == ASSIGNED:
+        if d.operator == operator:
+            return Outcome(d)
+        return _fail(d, "bad_state", f"the dialog is already taken by {d.operator}")
+    op = ops.get(operator)
+    # an offer to this operator already reserved their slot, so it must not count against them twice
+    reserved = 1 if operator in d.offered_to and line.mode != "all" else 0
+    if op is not None and load(op, line.mode) - reserved >= op.max_dialogs:
+        return _fail(d, "at_capacity", f"{operator} already has {op.open_dialogs} open dialogs")
+    others = tuple(o for o in d.offered_to if o != operator)
+    nd = replace(
+        d,
+        state=ASSIGNED,
+        operator=operator,
+        offered_to=(),
+        offer_deadline=None,
+        excluded=frozenset(),
+        retry_at=None,
+        queued_since=None,
+        preferred=d.preferred or operator,
+    )
+    effects: list[Effect] = []
+    if others:
+        effects.append(Withdrawn(others, "taken"))
+    effects.append(Assigned(operator, None, how))
+    if d.preferred is None:
+        effects.append(ResponsibleChanged(operator))
+    return Outcome(nd, tuple(effects))
+
+
+def reply(
+    d: Dialog, operator: str, line: LinePolicy, ops: Mapping[str, OperatorState], now: datetime
+) -> Outcome:
+    """An operator answers; answering a dialog offered to them (or queued) takes it."""
+    if d.state == CLOSED:
+        return _fail(d, "bad_state", "the dialog is closed")
+    effects: tuple[Effect, ...] = ()
+    if d.state != ASSIGNED or d.operator != operator:
+        out = take(d, operator, line, ops, now, how="reply")
+        if out.error:
+            return out
+        d, effects = out.dialog, out.effects
+    if d.first_response_at is None:
+        waited = (now - (d.created_at)).total_seconds()
+        d = replace(d, first_response_at=now)
+        effects = (*effects, FirstResponse(operator, max(waited, 0.0)))
+    return Outcome(d, effects)
+
+
+def skip(
+    d: Dialog,
+    operator: str,
+    line: LinePolicy,
+    ops: Mapping[str, OperatorState],
+    now: datetime,
+    *,
+    reason: str = "skipped",
+) -> Outcome:
+    """Decline an offer: it passes on, never back to this operator until the next round."""
+    if d.state != OFFERED or operator not in d.offered_to:
+        return _fail(d, "not_offered", "the dialog is not offered to you")
+    remaining = tuple(o for o in d.offered_to if o != operator)
+    nd = replace(d, excluded=d.excluded | {operator}, offered_to=remaining)
+    withdrawn = Withdrawn((operator,), reason)
+    if remaining:  # `all` mode: the others keep their offer
+        return Outcome(nd, (withdrawn,))
+    out = route(nd, line, ops, now)
+    return Outcome(out.dialog, (withdrawn, *out.effects))
+
+
+def offer_expired(
+    d: Dialog, due: datetime, line: LinePolicy, ops: Mapping[str, OperatorState], now: datetime
+) -> Outcome:
+    """The take time ran out: the offer passes on to whom the mode picks next."""
+    if d.state != OFFERED or d.offer_deadline != due:
+        return Outcome(d)  # a stale timer: the offer was taken, skipped or renewed meanwhile
+    nd = replace(d, excluded=d.excluded | set(d.offered_to), offered_to=())
+    out = route(nd, line, ops, now)
+    return Outcome(out.dialog, (Withdrawn(d.offered_to, "expired"), *out.effects))
+
+
+def queue_retry(
+    d: Dialog, due: datetime, line: LinePolicy, ops: Mapping[str, OperatorState], now: datetime
+) -> Outcome:
+    """The periodic retry of a queued dialog: a new round in which everyone may be offered it again."""
+    if d.state != QUEUED or d.retry_at != due:
+        return Outcome(d)
+    return route(replace(d, retry_at=None), line, ops, now, reset=True)
+
+
+def operator_available(
+    d: Dialog, line: LinePolicy, ops: Mapping[str, OperatorState], now: datetime
+) -> Outcome:
+    """Someone came online or freed capacity: a queued dialog is offered; in `all` mode the offer widens."""
+    if d.state == QUEUED:
+        return route(d, line, ops, now)
+    if d.state == OFFERED and line.mode == "all" and d.offer_deadline is not None:
+        queue = QueueState(line.queue, line.offer_timeout, d.excluded | set(d.offered_to))
+        choice = choose_operator(queue, ops, "all", now)
+        if choice is not None:
+            nd = replace(d, offered_to=d.offered_to + choice.operators)
+            return Outcome(nd, (Offered(choice.operators, d.offer_deadline),))
+    return Outcome(d)
+
+
+def transfer_to_operator(d: Dialog, by: str, to: str, now: datetime) -> Outcome:
+    """Hand the dialog with its history to a colleague, who becomes the lead's responsible."""
+    if d.state == CLOSED:
+        return _fail(d, "bad_state", "the dialog is closed")
+    if d.state == ASSIGNED and d.operator == to:
+        return _fail(d, "bad_state", f"the dialog is already with {to}")
+    nd = replace(
+        d,
+        state=ASSIGNED,
+        operator=to,
+        offered_to=(),
+        offer_deadline=None,
+        excluded=frozenset(),
+        retry_at=None,
+        queued_since=None,
+        preferred=to,
+    )
+    effects: list[Effect] = []
+    if d.offered_to:
+        effects.append(Withdrawn(d.offered_to, "transferred"))
+    effects += [
+        Transferred(by, d.operator, to, None),
+        Assigned(to, d.operator, "transfer"),
+        ResponsibleChanged(to),
+    ]
+    return Outcome(nd, tuple(effects))
+
+
+def transfer_to_line(
+    d: Dialog, by: str, line: LinePolicy, ops: Mapping[str, OperatorState], now: datetime
+) -> Outcome:
+    """Move the dialog to another line's queue; whoever takes it there becomes the responsible."""
+    if d.state == CLOSED:
+        return _fail(d, "bad_state", "the dialog is closed")
+    if d.line_id == line.id and d.state != ASSIGNED:
+        return _fail(d, "bad_state", f"the dialog already waits in {line.id}")
+    moved = replace(
+        d,
+        line_id=line.id,
+        state=QUEUED,
+        operator=None,
+        offered_to=(),
+        offer_deadline=None,
+        excluded=frozenset({by}),  # not straight back to the operator who passed it on
+        last_offered=None,
+        preferred=None,
+        queued_since=now,
+        retry_at=None,
+    )
+    effects: list[Effect] = []
+    if d.offered_to:
+        effects.append(Withdrawn(d.offered_to, "transferred"))
+    effects.append(Transferred(by, d.operator, None, line.id))
+    out = route(moved, line, ops, now)
+    if out.dialog.state == QUEUED:
+        return Outcome(out.dialog, (*effects, Queued("transferred")))
+    return Outcome(out.dialog, (*effects, *out.effects))
+
+
+def close(d: Dialog, by: str | None, now: datetime) -> Outcome:
+    """Close the dialog; closing a closed dialog changes nothing."""
+    if d.state == CLOSED:
+        return Outcome(d)
+    nd = replace(d, state=CLOSED, closed_at=now, offered_to=(), offer_deadline=None, retry_at=None)
+    effects: list[Effect] = []
+    if d.offered_to:
+        effects.append(Withdrawn(d.offered_to, "closed"))
+    effects.append(Closed(by))
+    return Outcome(nd, tuple(effects))

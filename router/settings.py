@@ -1,0 +1,222 @@
+"""Typed config for config/*.yaml (pydantic), reporting every problem as FILE:LINE: path: message."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from router.yamlconf import ConfigProblem, load_yaml
+
+DEFAULT_STATUSES = ["new", "in_progress", "proposal", "negotiation", "converted", "rejected"]
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_SLUG = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+
+def parse_duration(value: Any) -> Any:
+    """`90`, `90s`, `2m`, `1.5h`, `500ms` → timedelta; anything else is left for pydantic to refuse."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("a duration like 60s, 2m or 1h")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    raise ValueError("a duration like 60s, 2m or 1h")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str | None = None  # how browsers reach us, when behind a proxy
+
+
+class StorageSettings(_Strict):
+    url: str | None = None  # default: SQLite under var_dir
+
+
+class QueueSettings(_Strict):
+    backend: Literal["memory", "redis"] = "memory"
+    url: str | None = None
+
+
+class LimitsSettings(_Strict):
+    max_message_length: int = Field(4000, ge=1, le=1_000_000)
+
+
+class CrmSettings(_Strict):
+    statuses: list[str] = Field(default_factory=lambda: list(DEFAULT_STATUSES), min_length=2)
+
+
+class LogSettings(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class OperatorSettings(_Strict):
+    login: str = Field(pattern=_SLUG)
+    name: str
+    role: Literal["admin", "operator"] = "operator"
+    password: str | None = None  # an argon2 hash, or a plain secret from ${ENV}; unset = the demo password
+    max_dialogs: int | None = Field(None, ge=1)
+
+
+class DistributionSettings(_Strict):
+    mode: Literal["even", "sequential", "all"] = "even"
+    offer_timeout: Duration = timedelta(seconds=60)
+    max_dialogs: int = Field(10, ge=1)
+    retry_interval: Duration = timedelta(seconds=120)
+    sticky: bool = True
+
+    @field_validator("offer_timeout", "retry_interval")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
+
+class LineSettings(_Strict):
+    id: str = Field(pattern=_SLUG)
+    name: str
+    channels: list[dict[str, Any]] = Field(default_factory=list)  # validated by each connector's Settings
+    queue: list[str] = Field(default_factory=list)
+    distribution: DistributionSettings = DistributionSettings()
+
+
+class Settings(_Strict):
+    version: Literal[1]
+    secret_key: str | None = None  # empty: generated into var_dir at first start
+    var_dir: str = "var"
+    http: HttpSettings = HttpSettings()
+    storage: StorageSettings = StorageSettings()
+    queue: QueueSettings = QueueSettings()
+    limits: LimitsSettings = LimitsSettings()
+    crm: CrmSettings = CrmSettings()
+    log: LogSettings = LogSettings()
+    operators: list[OperatorSettings] = Field(min_length=1)
+    lines: list[LineSettings] = Field(min_length=1)
+
+    @property
+    def database_url(self) -> str:
+        """The storage URL, defaulting to a SQLite file under var_dir."""
+        return self.storage.url or f"sqlite+aiosqlite:///{Path(self.var_dir) / 'openlines.db'}"
+
+    def operator(self, login: str) -> OperatorSettings | None:
+        """The operator with this login."""
+        return next((o for o in self.operators if o.login == login), None)
+
+    def line(self, line_id: str) -> LineSettings | None:
+        """The line with this id."""
+        return next((ln for ln in self.lines if ln.id == line_id), None)
+
+    def lines_of(self, login: str) -> list[str]:
+        """Ids of the lines whose queue has the operator."""
+        return [ln.id for ln in self.lines if login in ln.queue]
+
+
+ChannelValidator = Callable[[dict[str, Any]], list[tuple[tuple[str | int, ...], str]]]
+
+
+def load_settings(
+    path: str | os.PathLike[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    channel_validators: Mapping[str, ChannelValidator] | None = None,
+) -> tuple[Settings | None, list[ConfigProblem]]:
+    """Read and validate a config file; returns the settings or every problem found."""
+    env = os.environ if env is None else env
+    filename = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        return None, [ConfigProblem(filename, 1, (), f"cannot read: {exc.strerror}")]
+    loaded = load_yaml(text, filename, env)
+    problems = list(loaded.problems)
+    if loaded.data is None or problems:
+        return None, problems
+    data = loaded.data
+    if not isinstance(data, dict):
+        return None, [ConfigProblem(filename, 1, (), "the file must be a mapping")]
+    if "OPENLINES_HTTP_PORT" in env and isinstance(data.get("http", {}), dict):
+        data = {**data, "http": {**data.get("http", {}), "port": env["OPENLINES_HTTP_PORT"]}}
+    settings: Settings | None = None
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        problems += [
+            ConfigProblem(
+                filename,
+                loaded.line_of(tuple(e["loc"])),
+                tuple(e["loc"]),
+                e["msg"].removeprefix("Value error, "),
+            )
+            for e in exc.errors()
+        ]
+    # reference and channel checks read the raw data, so they are reported even when fields are wrong
+    for where, message in _reference_problems(data) + _channel_problems(data, channel_validators or {}):
+        problems.append(ConfigProblem(filename, loaded.line_of(where), where, message))
+    return (None if problems else settings), problems
+
+
+def _items(data: dict[str, Any], section: str) -> list[tuple[int, dict[str, Any]]]:
+    value = data.get(section)
+    return [(i, v) for i, v in enumerate(value) if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _reference_problems(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    for section, key in (("operators", "login"), ("lines", "id")):
+        seen: set[Any] = set()
+        for i, item in _items(data, section):
+            if item.get(key) in seen:
+                out.append(((section, i, key), f"duplicate {key} {item.get(key)!r}"))
+            seen.add(item.get(key))
+    logins = {op.get("login") for _, op in _items(data, "operators")}
+    for i, line in _items(data, "lines"):
+        queue = line.get("queue")
+        for j, login in enumerate(queue if isinstance(queue, list) else []):
+            if isinstance(login, str) and login not in logins:
+                out.append((("lines", i, "queue", j), f"unknown operator {login!r}"))
+    return out
+
+
+def _channel_problems(
+    data: dict[str, Any], validators: Mapping[str, ChannelValidator]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    accounts: set[tuple[str, str]] = set()
+    for i, line in _items(data, "lines"):
+        for j, block in _items(line, "channels"):
+            base: tuple[str | int, ...] = ("lines", i, "channels", j)
+            kind = block.get("type")
+            if not isinstance(kind, str):
+                out.append((base, "a channel needs a 'type'"))
+                continue
+            validate = validators.get(kind)
+            if validate is None:
+                known = ", ".join(sorted(validators)) or "none"
+                out.append(((*base, "type"), f"unknown channel type {kind!r} (known: {known})"))
+                continue
+            out += [(base + sub, message) for sub, message in validate(block)]
+            account = (kind, str(block.get("account") or line.get("id")))
+            if account in accounts:
+                out.append((base, f"{kind} account {account[1]!r} is bound to two lines"))
+            accounts.add(account)
+    return out

@@ -1,0 +1,89 @@
+"""The JSON shapes of the public protocol (docs/protocol.md): dialogs, messages, leads, operators."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from router.clock import iso
+
+
+def dialog_view(row: Mapping[str, Any], line_names: Mapping[str, str]) -> dict[str, Any]:
+    """A dialog summary from a store row (or a `dialog_row`) with optional lead_name/lead_status."""
+    last = None
+    if row.get("last_message_at") is not None:
+        last = {
+            "text": row.get("last_message_text") or "",
+            "ts": iso(row["last_message_at"]),
+            "author_kind": row.get("last_message_author"),
+        }
+    return {
+        "id": row["id"],
+        "line_id": row["line_id"],
+        "line_name": line_names.get(row["line_id"], row["line_id"]),
+        "channel": row["channel"],
+        "state": row["state"],
+        "operator": row.get("operator"),
+        "offered_to": list(row.get("offered_to") or []),
+        "offer_deadline": iso(row.get("offer_deadline")),
+        "lead": {
+            "id": row["lead_id"],
+            "name": row.get("lead_name") or row.get("customer_name") or "",
+            "status": row.get("lead_status"),
+        },
+        "customer_name": row.get("customer_name") or "",
+        "created_at": iso(row["created_at"]),
+        "closed_at": iso(row.get("closed_at")),
+        "last_message": last,
+    }
+
+
+def message_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored message as the console sees it."""
+    return {
+        "id": row["id"],
+        "dialog_id": row["dialog_id"],
+        "author": {
+            "kind": row["author_kind"],
+            "id": row.get("author_id"),
+            "name": row.get("author_name") or "",
+        },
+        "text": row["text"],
+        "ts": iso(row["created_at"]),
+        "visibility": row.get("visibility", "public"),
+        "attachments": list(row.get("attachments") or []),
+    }
+
+
+def lead_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A lead without its identities and dialogs."""
+    return {
+        "id": row["id"],
+        "name": row.get("name") or "",
+        "phone": row.get("phone"),
+        "email": row.get("email"),
+        "status": row["status"],
+        "responsible": row.get("responsible"),
+        "source": row.get("source"),
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+    }
+
+
+def lead_card_view(row: Mapping[str, Any], line_names: Mapping[str, str]) -> dict[str, Any]:
+    """A lead with its identities, and every dialog with its transcript."""
+    out = lead_view(row)
+    out["identities"] = [
+        {
+            "channel": i["channel"],
+            "account": i["account"],
+            "external_id": i["external_id"],
+            "display_name": i.get("display_name") or "",
+        }
+        for i in row.get("identities", [])
+    ]
+    out["dialogs"] = [
+        {**dialog_view(d, line_names), "transcript": [message_view(m) for m in d.get("transcript", [])]}
+        for d in row.get("dialogs", [])
+    ]
+    return out

@@ -1,0 +1,99 @@
+"""Shared fixtures: a config written to a temp dir, and the real daemon in-process on a free port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from connectors import VALIDATORS
+from router.daemon import Daemon
+from router.settings import Settings, load_settings
+from tests.clients import Operator, Visitor
+
+PASSWORD = "test-password"
+
+
+def line(line_id: str, queue: list[str], mode: str = "even", **dist: Any) -> dict[str, Any]:
+    """A line block with a widget channel."""
+    return {
+        "id": line_id,
+        "name": line_id.title(),
+        "channels": [{"type": "widget"}],
+        "queue": queue,
+        "distribution": {"mode": mode, **dist},
+    }
+
+
+def config(tmp: Path, lines: list[dict[str, Any]], operators: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A whole config with embedded backends under `tmp`."""
+    ops = operators or [
+        {"login": "admin", "name": "Alice Admin", "role": "admin"},
+        {"login": "anna", "name": "Anna"},
+        {"login": "boris", "name": "Boris"},
+        {"login": "vera", "name": "Vera"},
+    ]
+    return {
+        "version": 1,
+        "var_dir": str(tmp / "var"),
+        "http": {"host": "127.0.0.1", "port": 0},
+        "operators": ops,
+        "lines": lines,
+    }
+
+
+def settings_from(tmp: Path, data: dict[str, Any]) -> Settings:
+    """Write the config as YAML and load it through the same path as `openlines run`."""
+    path = tmp / "openlines.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    settings, problems = load_settings(path, env={}, channel_validators=VALIDATORS)
+    assert settings is not None, [str(p) for p in problems]
+    return settings
+
+
+class Running:
+    """A daemon under test, with helpers to make clients."""
+
+    def __init__(self, daemon: Daemon, session: aiohttp.ClientSession) -> None:
+        self.daemon = daemon
+        self.session = session
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.daemon.port}"
+
+    async def operator(self, login: str, *, online: bool = True) -> Operator:
+        op = Operator(self.session, self.base, login, PASSWORD)
+        await op.connect(online=online)
+        return op
+
+    async def visitor(self, line_id: str, token: str | None = None) -> Visitor:
+        v = Visitor(self.session, self.base, line_id, token)
+        await v.connect()
+        return v
+
+
+StartDaemon = Callable[[Settings], Any]
+
+
+@pytest.fixture
+async def start_daemon() -> AsyncIterator[StartDaemon]:
+    """Start (and at the end stop) real daemons; call it again with the same settings to restart."""
+    daemons: list[Daemon] = []
+    session = aiohttp.ClientSession()
+
+    async def start(settings: Settings) -> Running:
+        d = Daemon(settings, env={"OPENLINES_DEMO_PASSWORD": PASSWORD})
+        await d.start()
+        daemons.append(d)
+        return Running(d, session)
+
+    yield start
+    await session.close()
+    for d in reversed(daemons):
+        if d.engine is not None and d.store is not None:
+            await d.stop()
