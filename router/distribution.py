@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 Mode = Literal["even", "sequential", "all"]
-_EPOCH = datetime.min
+_EPOCH = datetime.min.replace(tzinfo=UTC)  # never offered anything: longest ago of all
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 from crm_core.ids import new_id
 from crm_core.recognition import normalize_email, normalize_phone
 from crm_core.store import Changes, DuplicateKey, Key, Store
-from queues.bus import CONSOLE, INBOUND, Bus, outbound_stream
+from queues.bus import CONSOLE, INBOUND, Bus, Entry, outbound_stream
 from queues.messages import (
     ConsoleEvent,
     DialogTimer,
@@ -38,11 +38,23 @@ from router.views import dialog_view, message_view
 
 log = get(__name__)
 _IDENTITY_CACHE = 50_000
+MAX_DELIVERIES = 3
 
 
 def conversation_key(channel: str, account: str, chat_id: str) -> str:
     """The bus key that keeps one conversation's events in order (and on one partition)."""
     return f"{channel}:{account}:{chat_id}"
+
+
+async def _logged(loop: Coroutine[Any, Any, None], name: str) -> None:
+    # a background loop that dies silently would stop routing without a trace
+    try:
+        await loop
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception(ev.LOOP_CRASHED, loop=name)
+        raise
 
 
 class Engine:
@@ -98,8 +110,8 @@ class Engine:
         await self._load()
         await self._republish_outbox()
         self._tasks = [
-            asyncio.create_task(self._consume(), name="engine.consume"),
-            asyncio.create_task(self._timers(), name="engine.timers"),
+            asyncio.create_task(_logged(self._consume(), "engine.consume"), name="engine.consume"),
+            asyncio.create_task(_logged(self._timers(), "engine.timers"), name="engine.timers"),
         ]
 
     async def stop(self) -> None:
@@ -137,16 +149,24 @@ class Engine:
                 await self.handle(events)
             except Exception:
                 log.exception(ev.ENGINE_BATCH_FAILED, size=len(events))
-                # isolate a poison event: handle one by one, give up on one only after repeated failures
-                for entry in batch.entries:
-                    try:
-                        await self.handle([entry.event])
-                    except Exception:
-                        if entry.deliveries < 3:
-                            raise
-                        log.exception(ev.ENGINE_BATCH_FAILED, kind=entry.event.kind, dropped=True)
+                if not await self._isolate(batch.entries):
+                    await asyncio.sleep(0.5)  # not acked: the bus delivers the batch again
+                    continue
             await batch.ack()
             self.batches += 1
+
+    async def _isolate(self, entries: list[Entry]) -> bool:
+        """Handle a failed batch event by event; True when every event is done with (stored or dropped)."""
+        settled = True
+        for entry in entries:
+            try:
+                await self.handle([entry.event])
+            except Exception:
+                if entry.deliveries < MAX_DELIVERIES:
+                    settled = False
+                else:  # a poison event: logged as a dead letter so the rest keeps flowing
+                    log.exception(ev.ENGINE_DEAD_LETTER, kind=entry.event.kind, deliveries=entry.deliveries)
+        return settled
 
     async def _timers(self) -> None:
         idle_ticks = 0
@@ -160,7 +180,7 @@ class Engine:
                 elif d.state == dm.QUEUED and d.retry_at is not None and d.retry_at <= now:
                     due.append((d, "queue_retry", d.retry_at))
             for d, timer, at in due:
-                marker = (d.id, timer, iso(at) or "")
+                marker = (d.id, timer, at.isoformat())  # exact: the stale check compares deadlines
                 if marker in self._timers_inflight:
                     continue
                 self._timers_inflight.add(marker)

@@ -36,7 +36,9 @@ class _Socket:
         assert self.ws is not None
         await self.ws.send_str(frame if isinstance(frame, str) else orjson.dumps(frame).decode())
 
-    async def expect(self, type_: str, where: Callable[[Frame], bool] = lambda f: True, timeout: float = 5.0) -> Frame:
+    async def expect(
+        self, type_: str, where: Callable[[Frame], bool] = lambda f: True, timeout: float = 5.0
+    ) -> Frame:
         """Wait for (and consume) the first frame of a type that matches."""
 
         def matches() -> bool:
@@ -50,7 +52,9 @@ class _Socket:
         i = next(i for i, f in enumerate(self.frames) if f.get("type") == type_ and where(f))
         return self.frames.pop(i)
 
-    async def absent(self, type_: str, where: Callable[[Frame], bool] = lambda f: True, wait: float = 0.5) -> None:
+    async def absent(
+        self, type_: str, where: Callable[[Frame], bool] = lambda f: True, wait: float = 0.5
+    ) -> None:
         """Assert no matching frame arrives within `wait` seconds."""
         await asyncio.sleep(wait)
         matching = [f for f in self.frames if f.get("type") == type_ and where(f)]
@@ -67,14 +71,18 @@ class _Socket:
 class Visitor(_Socket):
     """A site visitor speaking the widget protocol."""
 
-    def __init__(self, session: aiohttp.ClientSession, base: str, line: str, token: str | None = None) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, base: str, line: str, token: str | None = None
+    ) -> None:
         super().__init__()
         self.session, self.base, self.line, self.token = session, base, line, token
         self.hello: Frame | None = None
 
     async def connect(self) -> Frame:
         """Open the socket and exchange hello."""
-        self.ws = await self.session.ws_connect(f"{self.base.replace('http', 'ws')}/widget/ws?line={self.line}")
+        self.ws = await self.session.ws_connect(
+            f"{self.base.replace('http', 'ws')}/widget/ws?line={self.line}"
+        )
         self._start_reader()
         await self.send({"type": "hello", "protocol": 1, "visitor_token": self.token})
         self.hello = await self.expect("hello")
@@ -102,7 +110,9 @@ class Operator(_Socket):
 
     async def connect(self, *, online: bool = True) -> None:
         """Log in, open the console socket, and wait until the router sees us online."""
-        async with self.session.post(f"{self.base}/api/login", json={"login": self.login, "password": self.password}) as r:
+        async with self.session.post(
+            f"{self.base}/api/login", json={"login": self.login, "password": self.password}
+        ) as r:
             assert r.status == 200, await r.text()
             self.token = (await r.json())["token"]
         self.ws = await self.session.ws_connect(f"{self.base}/api/console/ws", headers=self.headers)
@@ -125,5 +135,7 @@ class Operator(_Socket):
     async def reply(self, dialog_id: str, text: str, client_msg_id: str | None = None, **extra: Any) -> Frame:
         """Answer a dialog and wait for the ack."""
         cmid = client_msg_id or uuid.uuid4().hex
-        await self.send({"type": "reply", "dialog_id": dialog_id, "client_msg_id": cmid, "text": text, **extra})
+        await self.send(
+            {"type": "reply", "dialog_id": dialog_id, "client_msg_id": cmid, "text": text, **extra}
+        )
         return await self.expect("ack", lambda f: f["client_msg_id"] == cmid)

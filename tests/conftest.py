@@ -29,7 +29,9 @@ def line(line_id: str, queue: list[str], mode: str = "even", **dist: Any) -> dic
     }
 
 
-def config(tmp: Path, lines: list[dict[str, Any]], operators: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def config(
+    tmp: Path, lines: list[dict[str, Any]], operators: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """A whole config with embedded backends under `tmp`."""
     ops = operators or [
         {"login": "admin", "name": "Alice Admin", "role": "admin"},

@@ -39,7 +39,12 @@ async def test_visitor_message_reaches_operator_and_answer_comes_back(tmp_path, 
     assert lead["status"] == "new" and lead["responsible"] == "anna"
     status, lead = await anna.patch(
         f"/api/leads/{lead_id}",
-        {"name": "Ivan Sidorov", "phone": "8 (916) 123-45-67", "email": " Ivan@Example.com ", "status": "in_progress"},
+        {
+            "name": "Ivan Sidorov",
+            "phone": "8 (916) 123-45-67",
+            "email": " Ivan@Example.com ",
+            "status": "in_progress",
+        },
     )
     assert status == 200
     assert (lead["name"], lead["phone"], lead["email"], lead["status"]) == (
