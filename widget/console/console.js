@@ -371,6 +371,8 @@
     const d = dialogOf(f, { state: "assigned", operator: f.operator });
     if (!d) { removeEverywhere(f.dialog_id, ["offered", "queued"]); return; }
     placeDialog(d, f.operator === myLogin() ? "mine" : null);
+    // Taking a dialog may make its taker the lead's responsible: show the card as it is now.
+    if (f.dialog_id === state.selectedId && d.lead && d.lead.id) loadLead(d.lead.id);
   }
 
   function onWithdrawn(f) {
