@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
-_NON_DIGITS = re.compile(r"[^\d+]")
+_PUNCTUATION = re.compile(r"[\s().\-/]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -12,7 +13,11 @@ def normalize_phone(raw: str | None) -> str | None:
     """E.164-like digits with a leading +; Russian 8XXXXXXXXXX becomes +7XXXXXXXXXX; None if not a phone."""
     if not raw:
         return None
-    s = _NON_DIGITS.sub("", raw.strip())
+    # other scripts' digits (full-width, Arabic-Indic) become ASCII, so one number has one key
+    s = "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in raw.strip())
+    s = _PUNCTUATION.sub("", s)
+    if not re.fullmatch(r"\+?[0-9]+", s):
+        return None  # letters or stray symbols: not a phone, whatever digits it contains
     if s.startswith("00"):
         s = "+" + s[2:]
     digits = s.lstrip("+")

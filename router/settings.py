@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -25,13 +26,17 @@ def parse_duration(value: Any) -> Any:
         return value
     if isinstance(value, bool):
         raise ValueError("a duration like 60s, 2m or 1h")
+    seconds: float | None = None
     if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m:
-            return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
-    raise ValueError("a duration like 60s, 2m or 1h")
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if seconds is None or not math.isfinite(seconds):
+        raise ValueError("a duration like 60s, 2m or 1h")
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError("the duration is too long") from None
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -149,7 +154,7 @@ def load_settings(
         return None, [ConfigProblem(filename, 1, (), f"cannot read: {exc.strerror}")]
     loaded = load_yaml(text, filename, env)
     problems = list(loaded.problems)
-    if loaded.data is None or problems:
+    if loaded.data is None:  # a syntax error: there is nothing to validate further
         return None, problems
     data = loaded.data
     if not isinstance(data, dict):

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from connectors.base import Handler
 from router.console import ConsoleApi, api_errors, json_response
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
 
 
