@@ -280,7 +280,9 @@ def operator_available(
     """Someone came online or freed capacity: a queued dialog is offered; in `all` mode the offer widens."""
     if d.state == QUEUED:
         return route(d, line, ops, now)
-    if d.state == OFFERED and line.mode == "all" and d.offer_deadline is not None:
+    sticky_offer = line.sticky and d.preferred is not None and d.offered_to == (d.preferred,)
+    # the responsible's exclusive first chance is not widened; it passes on only when it lapses
+    if d.state == OFFERED and line.mode == "all" and d.offer_deadline is not None and not sticky_offer:
         queue = QueueState(line.queue, line.offer_timeout, d.excluded | set(d.offered_to))
         choice = choose_operator(queue, ops, "all", now)
         if choice is not None:
