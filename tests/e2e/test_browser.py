@@ -26,6 +26,11 @@ XSS = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
 pytestmark = pytest.mark.e2e
 
 
+async def _bearer(d) -> dict[str, str]:
+    async with d.session.post(f"{d.base}/api/login", json={"login": "admin", "password": PASSWORD}) as r:
+        return {"Authorization": f"Bearer {(await r.json())['token']}"}
+
+
 async def test_widget_and_console_talk_in_a_real_browser(tmp_path, start_daemon):
     d = await start_daemon(settings_from(tmp_path, config(tmp_path, [line("support", ["anna"])])))
     ARTIFACTS.mkdir(exist_ok=True)
@@ -68,6 +73,19 @@ async def test_widget_and_console_talk_in_a_real_browser(tmp_path, start_daemon)
             await expect(console.locator('[data-list="mine"] [data-dialog-id]')).to_have_count(1)
             # answering took the dialog, and the lead card shows anna as its responsible
             await expect(console.locator("#lead-responsible")).to_have_value("anna")
+
+            # the operator fills in the lead from the console
+            await console.fill("#lead-name", "Ivan Sidorov")
+            await console.fill("#lead-phone", "+7 916 123-45-67")
+            await console.fill("#lead-email", "ivan@example.com")
+            await console.select_option("#lead-status", "in_progress")
+            await console.click("#lead-save")
+            await expect(console.locator("#lead-saved")).to_contain_text("aved")
+            async with d.session.get(f"{d.base}/api/leads?query=sidorov", headers=await _bearer(d)) as r:
+                leads = (await r.json())["leads"]
+            assert [(x["name"], x["phone"], x["email"], x["status"]) for x in leads] == [
+                ("Ivan Sidorov", "+79161234567", "ivan@example.com", "in_progress")
+            ]
 
             # customer text is text: markup arrives literally and never runs, in either page
             await site.fill('[data-ol="input"]', XSS)

@@ -146,6 +146,10 @@ async def test_transfer_to_another_line_offers_it_by_that_lines_rules(tmp_path, 
     await anna.send({"type": "transfer", "dialog_id": dialog_id, "to_line": "sales"})
     offer = await vera.expect("dialog.offered", timeout=3)
     assert offer["dialog_id"] == dialog_id and offer["dialog"]["line_id"] == "sales"
+    await vera.send({"type": "take", "dialog_id": dialog_id})
+    assigned = await vera.expect("dialog.assigned")
+    lead = await vera.get(f"/api/leads/{assigned['dialog']['lead']['id']}")
+    assert lead["responsible"] == "vera"  # whoever takes it in the new line owns the lead now
     # the dialog left anna's lines: she can no longer act on it
     await anna.send({"type": "close", "dialog_id": dialog_id})
     assert (await anna.expect("error"))["code"] == "forbidden"
@@ -173,3 +177,18 @@ async def test_sticky_returning_customer_goes_to_responsible_first(tmp_path, sta
     assert second["dialog_id"] != first["dialog_id"]
     assert second["dialog"]["lead"]["id"] == first["dialog"]["lead"]["id"]
     await anna.absent("dialog.offered", lambda f: f["dialog_id"] == second["dialog_id"], wait=0.2)
+
+
+async def test_dialog_everyone_skipped_is_offered_again_after_retry_interval(tmp_path, start_daemon):
+    lines = [line("support", ["anna"], offer_timeout="30s", retry_interval="1s")]
+    d = await start_daemon(settings_from(tmp_path, config(tmp_path, lines)))
+    anna = await d.operator("anna")
+    v = await d.visitor("support")
+    await v.say("anyone?")
+    offer = await anna.expect("dialog.offered")
+    await anna.send({"type": "skip", "dialog_id": offer["dialog_id"]})
+    await anna.expect("dialog.withdrawn")
+    queued = await anna.expect("dialog.queued")  # everyone skipped: it waits, it is never dropped
+    assert queued["dialog_id"] == offer["dialog_id"]
+    again = await anna.expect("dialog.offered", timeout=4)  # a new round after retry_interval
+    assert again["dialog_id"] == offer["dialog_id"]
