@@ -12,6 +12,11 @@ INBOUND = "inbound"
 CONSOLE = "console"
 
 
+def conversation_key(channel: str, account: str, chat_id: str) -> str:
+    """The bus key that keeps one conversation's events in order (and on one partition)."""
+    return f"{channel}:{account}:{chat_id}"
+
+
 def outbound_stream(channel: str) -> str:
     """The logical stream a channel's connector consumes its outbound messages and receipts from."""
     return f"outbound.{channel}"

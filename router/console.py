@@ -14,12 +14,11 @@ from aiohttp import WSMsgType, web
 from crm_core.ids import new_id
 from crm_core.recognition import normalize_email, normalize_phone
 from crm_core.store import Store
-from queues.bus import CONSOLE, INBOUND, Bus
+from queues.bus import CONSOLE, INBOUND, Bus, conversation_key
 from queues.messages import ConsoleEvent, OperatorCommand, OperatorPresence
 from router import log_events as ev
 from router.auth import Passwords, Sessions
 from router.clock import Clock, iso
-from router.engine import conversation_key
 from router.logs import get
 from router.settings import Settings
 from router.views import dialog_view, lead_card_view, lead_view, message_view

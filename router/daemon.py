@@ -19,14 +19,14 @@ from connectors import REGISTRY
 from connectors.base import Binding, Connector, ConnectorContext, Conversation, HistoryMessage
 from crm_core import migrate
 from crm_core.store import Store
-from queues.bus import INBOUND, Bus, outbound_stream
+from queues.bus import INBOUND, Bus, conversation_key, outbound_stream
 from queues.memory import MemoryBus
 from queues.messages import InboundMessage, OutboundMessage, Receipt
 from router import log_events as ev
 from router.auth import Passwords, Sessions, Signer
 from router.clock import Clock, SystemClock, iso
 from router.console import ConsoleApi, ConsoleHub
-from router.engine import Engine, conversation_key
+from router.engine import Engine
 from router.logs import get
 from router.settings import Settings
 from router.web import Health, Routes, build_app

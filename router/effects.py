@@ -1,0 +1,97 @@
+"""Turn the effects of a dialog transition into dialog-event rows, lead updates and console frames."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from router import dialogs as dm
+from router import log_events as ev
+from router.clock import iso
+from router.dialogs import Dialog, Effect
+from router.logs import get
+from router.records import dialog_row
+from router.views import dialog_view
+
+if TYPE_CHECKING:
+    from router.work import BatchWork
+
+log = get(__name__)
+
+
+def record_effects(self: BatchWork, before: Dialog, d: Dialog, effects: tuple[Effect, ...]) -> None:
+    """Log each effect in the dialog's event log and tell the consoles that must know."""
+    e = self.e
+    view = None
+
+    def dialog_json() -> dict[str, Any]:
+        nonlocal view
+        if view is None:
+            view = dialog_view(dialog_row(d, self.now), e.line_names)
+        return view
+
+    line_ops = set(e.lines[d.line_id].queue)
+    frame: dict[str, Any]
+    for fx in effects:
+        if isinstance(fx, dm.Offered):
+            self._event(d, "offered", None, {"operators": list(fx.operators), "deadline": iso(fx.deadline)})
+            self._console(
+                set(fx.operators), {"type": "dialog.offered", "dialog_id": d.id, "dialog": dialog_json()}
+            )
+            log.info(ev.DIALOG_OFFERED, dialog=d.id, line=d.line_id, operators=list(fx.operators))
+        elif isinstance(fx, dm.Withdrawn):
+            self._event(d, "withdrawn", None, {"operators": list(fx.operators), "reason": fx.reason})
+            frame = {"type": "dialog.withdrawn", "dialog_id": d.id, "reason": fx.reason}
+            self._console(set(fx.operators), frame)
+            self.freed = True
+        elif isinstance(fx, dm.Queued):
+            self._event(d, "queued", None, {"reason": fx.reason})
+            self._console(
+                line_ops | e.admins, {"type": "dialog.queued", "dialog_id": d.id, "dialog": dialog_json()}
+            )
+            log.info(ev.DIALOG_QUEUED, dialog=d.id, line=d.line_id, reason=fx.reason)
+        elif isinstance(fx, dm.Assigned):
+            self._event(d, "assigned", fx.operator, {"how": fx.how, "previous": fx.previous})
+            to = line_ops | e.admins | {fx.operator} | ({fx.previous} if fx.previous else set())
+            frame = {
+                "type": "dialog.assigned",
+                "dialog_id": d.id,
+                "operator": fx.operator,
+                "dialog": dialog_json(),
+            }
+            self._console(to, frame)
+            log.info(ev.DIALOG_ASSIGNED, dialog=d.id, line=d.line_id, operator=fx.operator, how=fx.how)
+        elif isinstance(fx, dm.Transferred):
+            data: dict[str, Any] = {
+                "by": fx.by,
+                "from": fx.from_operator,
+                "to_operator": fx.to_operator,
+                "to_line": fx.to_line,
+            }
+            self._event(d, "transferred", fx.by, data)
+            to = set(e.admins) | {o for o in (fx.by, fx.from_operator, fx.to_operator) if o}
+            if fx.to_line:
+                to |= set(e.lines[fx.to_line].queue)
+            frame = {
+                "type": "dialog.transferred",
+                "dialog_id": d.id,
+                "from_operator": fx.from_operator,
+                "to_operator": fx.to_operator,
+                "to_line": fx.to_line,
+                "dialog": dialog_json(),
+            }
+            self._console(to, frame)
+            self.freed = True
+            log.info(ev.DIALOG_TRANSFERRED, dialog=d.id, to_operator=fx.to_operator, to_line=fx.to_line)
+        elif isinstance(fx, dm.Closed):
+            self._event(d, "closed", fx.by, {})
+            to = line_ops | e.admins | ({before.operator} if before.operator else set())
+            self._console(to, {"type": "dialog.closed", "dialog_id": d.id, "dialog": dialog_json()})
+            self.freed = True
+            log.info(ev.DIALOG_CLOSED, dialog=d.id, line=d.line_id, by=fx.by)
+        elif isinstance(fx, dm.ResponsibleChanged):
+            self._event(d, "responsible", fx.operator, {})
+            self.changes.lead_updates.append(
+                {"id": d.lead_id, "responsible": fx.operator, "updated_at": self.now}
+            )
+        elif isinstance(fx, dm.FirstResponse):
+            self._event(d, "first_response", fx.operator, {"seconds": fx.seconds})

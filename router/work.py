@@ -1,0 +1,436 @@
+"""One batch's unit of work: prefetch what it reads, decide each event (pure), stage the writes and the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from crm_core.ids import new_id
+from crm_core.recognition import normalize_email, normalize_phone
+from crm_core.store import Changes, Key
+from queues.bus import CONSOLE, conversation_key, outbound_stream
+from queues.messages import (
+    ConsoleEvent,
+    DialogTimer,
+    Event,
+    InboundMessage,
+    OperatorCommand,
+    OperatorPresence,
+    OutboundMessage,
+    Receipt,
+    dumps,
+)
+from router import dialogs as dm
+from router import log_events as ev
+from router.clock import iso, parse_iso
+from router.dialogs import Dialog, LinePolicy, Outcome
+from router.effects import record_effects
+from router.logs import get
+from router.records import dialog_row
+from router.state import ONLINE
+from router.views import message_view
+
+if TYPE_CHECKING:
+    from router.engine import Engine
+
+log = get(__name__)
+
+
+class BatchWork:
+    """The decisions and writes of one batch of events."""
+
+    def __init__(self, engine: Engine, now: datetime) -> None:
+        self.e = engine
+        self.now = now
+        self.changes = Changes()
+        self.published: list[tuple[str, str | None, Event]] = []
+        self.outbox_ids: list[str] = []
+        self.known_messages: dict[Key, dict[str, Any]] = {}
+        self.identities: dict[Key, dict[str, Any]] = {}
+        self.new_identities: dict[Key, dict[str, Any]] = {}
+        self.leads: dict[str, dict[str, Any]] = {}
+        self.other_dialogs: dict[str, dict[str, Any] | None] = {}
+        self.staged: dict[str, Dialog] = {}
+        self.new_dialogs: set[str] = set()
+        self.freed = False
+
+    # ---- loading ----------------------------------------------------------------------------------
+
+    async def prefetch(self, events: Iterable[Event]) -> None:
+        """Load in a few queries what the batch's decisions read: known messages, identities, leads."""
+        e = self.e
+        msg_keys: list[Key] = []
+        conv_keys: list[Key] = []
+        unknown_dialogs: list[str] = []
+        for event in events:
+            if isinstance(event, InboundMessage):
+                msg_keys.append((event.channel, event.account, event.external_id))
+                conv_keys.append((event.channel, event.account, event.chat_id))
+            elif isinstance(event, OperatorCommand):
+                if event.command == "reply" and event.client_msg_id:
+                    msg_keys.append(("console", event.operator, event.client_msg_id))
+                if event.dialog_id not in e.state.dialogs:
+                    unknown_dialogs.append(event.dialog_id)
+        self.known_messages = await e.store.find_messages(msg_keys)
+        missing = [k for k in conv_keys if k not in e._identities]
+        self.identities = {k: e._identities[k] for k in conv_keys if k in e._identities}
+        if missing:
+            self.identities.update(await e.store.find_identities(missing))
+        need_leads = [
+            ident["lead_id"] for k, ident in self.identities.items() if e.state.open_dialog(k) is None
+        ]
+        self.leads = await e.store.leads_by_id(need_leads)
+        for dialog_id in set(unknown_dialogs):
+            self.other_dialogs[dialog_id] = await e.store.get_dialog(dialog_id)
+
+    # ---- dispatch ---------------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        """Decide one event, staging its writes and outbox."""
+        if isinstance(event, InboundMessage):
+            self._customer_message(event)
+        elif isinstance(event, OperatorCommand):
+            self._command(event)
+        elif isinstance(event, OperatorPresence):
+            self._presence(event)
+        elif isinstance(event, DialogTimer):
+            self._timer(event)
+
+    def settle(self) -> None:
+        """When capacity was freed or someone came online, offer the backlog, oldest first."""
+        if not self.freed:
+            return
+        e = self.e
+        for d in e.state.queued():
+            line = e.lines[d.line_id]
+            self._outcome(d, dm.operator_available(d, line, e.state.operators_for(line), self.now))
+        for d in list(e.state.dialogs.values()):
+            if d.state == dm.OFFERED and e.lines[d.line_id].mode == "all":
+                line = e.lines[d.line_id]
+                self._outcome(d, dm.operator_available(d, line, e.state.operators_for(line), self.now))
+
+    def finish(self) -> None:
+        """Turn the staged dialogs into inserts and updates."""
+        for dialog_id, d in self.staged.items():
+            row = dialog_row(d, self.now)
+            if dialog_id in self.new_dialogs:
+                self.changes.dialogs_new.append(row)
+            else:
+                self.changes.dialogs_changed[dialog_id] = row
+
+    # ---- customers ----------------------------------------------------------------------------------
+
+    def _customer_message(self, m: InboundMessage) -> None:
+        e = self.e
+        key = (m.channel, m.account, m.external_id)
+        line_id = e.channel_lines.get((m.channel, m.account))
+        if line_id is None:
+            self._receipt(m, None, None, error="unknown_channel")
+            return
+        known = self.known_messages.get(key)
+        if known is not None:  # a redelivery: stored once, answered with the same receipt
+            self._receipt(m, known["id"], known["dialog_id"])
+            return
+        conv = (m.channel, m.account, m.chat_id)
+        ident = self.identities.get(conv) or self._new_customer(m, conv)
+        d = e.state.open_dialog(conv)
+        preview: dict[str, Any] = {
+            "last_message_at": self.now,
+            "last_message_text": m.text[:200],
+            "last_message_author": "customer",
+        }
+        if d is None:
+            lead = self.leads.get(ident["lead_id"]) or {}
+            d = Dialog(
+                id=new_id(),
+                line_id=line_id,
+                lead_id=ident["lead_id"],
+                identity_id=ident["id"],
+                channel=m.channel,
+                account=m.account,
+                chat_id=m.chat_id,
+                state=dm.QUEUED,
+                created_at=self.now,
+                customer_name=ident.get("display_name") or m.sender.display_name,
+                preferred=lead.get("responsible"),
+                source_tag=m.source_tag,
+                **preview,
+            )
+            line = e.lines[line_id]
+            self.new_dialogs.add(d.id)
+            self._outcome(d, dm.open_dialog(d, line, e.state.operators_for(line), self.now), new=True)
+            log.info(ev.DIALOG_OPENED, dialog=d.id, line=line_id, channel=m.channel)
+            d = self.staged[d.id]
+        else:
+            d = replace(d, **preview)
+            self._save(d)
+        row: dict[str, Any] = {
+            "id": new_id(),
+            "dialog_id": d.id,
+            "channel": m.channel,
+            "account": m.account,
+            "external_id": m.external_id,
+            "direction": "in",
+            "author_kind": "customer",
+            "author_id": None,
+            "author_name": d.customer_name,
+            "text": m.text,
+            "visibility": "public",
+            "attachments": [
+                {"name": a.name, "mime": a.mime, "size": a.size, "ref": a.ref, "url": a.url}
+                for a in m.attachments
+            ],
+            "created_at": self.now,
+            "edited_at": None,
+        }
+        self.changes.messages.append(row)
+        self.known_messages[key] = row
+        self._console(e.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
+        self._receipt(m, row["id"], d.id)
+
+    def _new_customer(self, m: InboundMessage, conv: Key) -> dict[str, Any]:
+        e = self.e
+        name = m.sender.display_name or "Customer"
+        lead_id = new_id()
+        self.changes.leads.append(
+            {
+                "id": lead_id,
+                "name": name,
+                "phone": normalize_phone(m.sender.phone),
+                "email": normalize_email(m.sender.email),
+                "status": e.settings.crm.statuses[0],
+                "responsible": None,
+                "source": m.source_tag or m.channel,
+                "created_at": self.now,
+                "updated_at": self.now,
+            }
+        )
+        profile = {
+            k: v
+            for k, v in {
+                "first_name": m.sender.first_name,
+                "last_name": m.sender.last_name,
+                "username": m.sender.username,
+                "language": m.sender.language,
+            }.items()
+            if v
+        }
+        ident = {"id": new_id(), "lead_id": lead_id, "display_name": name}
+        self.changes.identities.append(
+            {
+                **ident,
+                "channel": m.channel,
+                "account": m.account,
+                "external_id": m.chat_id,
+                "profile": profile,
+                "created_at": self.now,
+            }
+        )
+        self.identities[conv] = ident
+        self.new_identities[conv] = ident
+        self.leads[lead_id] = {"responsible": None}
+        return ident
+
+    def _receipt(
+        self, m: InboundMessage, message_id: str | None, dialog_id: str | None, error: str | None = None
+    ) -> None:
+        receipt = Receipt(
+            new_id(), m.channel, m.account, m.chat_id, m.external_id, message_id, dialog_id, error
+        )
+        self._emit(outbound_stream(m.channel), conversation_key(m.channel, m.account, m.chat_id), receipt)
+
+    # ---- operators -----------------------------------------------------------------------------------
+
+    def _command(self, c: OperatorCommand) -> None:
+        e = self.e
+        op = c.operator
+        if c.command == "reply" and c.client_msg_id:
+            known = self.known_messages.get(("console", op, c.client_msg_id))
+            if known is not None:
+                self._ack(c, known["id"], known["dialog_id"])
+                return
+        d = e.state.dialogs.get(c.dialog_id) or self.staged.get(c.dialog_id)
+        if d is None or d.state == dm.CLOSED:
+            other = self.other_dialogs.get(c.dialog_id)
+            if other is None and d is None:
+                self._refuse(c, "not_found", "no such dialog")
+            else:
+                self._refuse(c, "bad_state", "the dialog is closed")
+            return
+        line = e.lines[d.line_id]
+        if not (op in e.admins or op in line.queue or d.operator == op or op in d.offered_to):
+            self._refuse(c, "forbidden", "the dialog is not in your lines")
+            return
+        ops = e.state.operators_for(line)
+        out: Outcome
+        if c.command == "take":
+            out = dm.take(d, op, line, ops, self.now)
+        elif c.command == "reply":
+            self._reply(c, d, line)
+            return
+        elif c.command == "skip":
+            out = dm.skip(d, op, line, ops, self.now)
+        elif c.command == "close":
+            out = dm.close(d, op, self.now)
+        elif c.command == "transfer":
+            if c.to_operator:
+                if e.settings.operator(c.to_operator) is None:
+                    self._refuse(c, "unknown_operator", f"no operator {c.to_operator!r}")
+                    return
+                out = dm.transfer_to_operator(d, op, c.to_operator, self.now)
+            else:
+                target = e.lines.get(c.to_line or "")
+                if target is None:
+                    self._refuse(c, "unknown_line", f"no line {c.to_line!r}")
+                    return
+                out = dm.transfer_to_line(d, op, target, e.state.operators_for(target), self.now)
+        else:
+            self._refuse(c, "unknown_type", f"unknown command {c.command!r}")
+            return
+        if out.error:
+            self._refuse(c, *out.error)
+            return
+        self._outcome(d, out, by=op)
+
+    def _reply(self, c: OperatorCommand, d: Dialog, line: LinePolicy) -> None:
+        e = self.e
+        op = c.operator
+        internal = c.visibility == "internal"
+        if not internal:  # a note between operators takes nothing and tells the customer nothing
+            out = dm.reply(d, op, line, e.state.operators_for(line), self.now)
+            if out.error:
+                self._refuse(c, *out.error)
+                return
+            self._outcome(d, out, by=op)
+            d = self.staged.get(d.id, d)
+        elif d.state == dm.CLOSED:
+            self._refuse(c, "bad_state", "the dialog is closed")
+            return
+        text = c.text or ""
+        row: dict[str, Any] = {
+            "id": new_id(),
+            "dialog_id": d.id,
+            "channel": "console",
+            "account": op,
+            "external_id": c.client_msg_id,
+            "direction": "out",
+            "author_kind": "operator",
+            "author_id": op,
+            "author_name": e.names.get(op, op),
+            "text": text,
+            "visibility": "internal" if internal else "public",
+            "attachments": [],
+            "created_at": self.now,
+            "edited_at": None,
+        }
+        self.changes.messages.append(row)
+        if c.client_msg_id:
+            self.known_messages[("console", op, c.client_msg_id)] = row
+        if not internal:
+            d = replace(
+                d, last_message_at=self.now, last_message_text=text[:200], last_message_author="operator"
+            )
+            self._save(d)
+            out_msg = OutboundMessage(
+                new_id(),
+                row["id"],
+                d.id,
+                d.channel,
+                d.account,
+                d.chat_id,
+                text,
+                iso(self.now) or "",
+                "operator",
+                row["author_name"],
+            )
+            self._emit(outbound_stream(d.channel), conversation_key(d.channel, d.account, d.chat_id), out_msg)
+        self._console(e.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
+        self._ack(c, row["id"], d.id)
+
+    def _presence(self, p: OperatorPresence) -> None:
+        e = self.e
+        if e.settings.operator(p.operator) is None:
+            return
+        before = e.state.presence.get(p.operator)
+        e.state.presence[p.operator] = p.status
+        self._console({p.operator}, {"type": "presence", "status": p.status})
+        if before != p.status:
+            log.info(ev.PRESENCE_CHANGED, operator=p.operator, status=p.status)
+        if p.status == ONLINE and before != ONLINE:
+            self.freed = True
+        if p.status == "away":  # an operator stepping away passes their offers on at once
+            for d in [d for d in e.state.dialogs.values() if p.operator in d.offered_to]:
+                line = e.lines[d.line_id]
+                self._outcome(
+                    d, dm.skip(d, p.operator, line, e.state.operators_for(line), self.now, reason="away")
+                )
+
+    def _timer(self, t: DialogTimer) -> None:
+        e = self.e
+        d = e.state.dialogs.get(t.dialog_id)
+        if d is None:
+            return
+        line = e.lines[d.line_id]
+        ops = e.state.operators_for(line)
+        due = parse_iso(t.due)
+        if t.timer == "offer_expired":
+            self._outcome(d, dm.offer_expired(d, due, line, ops, self.now))
+        elif t.timer == "queue_retry":
+            self._outcome(d, dm.queue_retry(d, due, line, ops, self.now))
+
+    def _refuse(self, c: OperatorCommand, code: str, message: str) -> None:
+        log.info(ev.COMMAND_REFUSED, operator=c.operator, dialog=c.dialog_id, command=c.command, code=code)
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": message, "dialog_id": c.dialog_id}
+        if c.client_msg_id:
+            frame["client_msg_id"] = c.client_msg_id
+        self._console({c.operator}, frame)
+
+    def _ack(self, c: OperatorCommand, message_id: str, dialog_id: str) -> None:
+        frame = {"type": "ack", "client_msg_id": c.client_msg_id, "id": message_id, "dialog_id": dialog_id}
+        self._console({c.operator}, frame)
+
+    # ---- effects ------------------------------------------------------------------------------------
+
+    def _save(self, d: Dialog) -> None:
+        self.staged[d.id] = d
+        self.e.state.put(d, self.now)
+
+    def _outcome(self, before: Dialog, out: Outcome, *, by: str | None = None, new: bool = False) -> None:
+        d = out.dialog
+        if d == before and not out.effects and not new:
+            return
+        self._save(d)
+        record_effects(self, before, d, out.effects)
+
+    def _event(self, d: Dialog, kind: str, operator: str | None, data: dict[str, Any]) -> None:
+        self.changes.events.append(
+            {
+                "id": new_id(),
+                "dialog_id": d.id,
+                "kind": kind,
+                "operator": operator,
+                "data": data,
+                "at": self.now,
+            }
+        )
+
+    def _console(self, recipients: Iterable[str], frame: dict[str, Any]) -> None:
+        to = tuple(sorted(recipients))
+        if to:
+            self._emit(CONSOLE, None, ConsoleEvent(new_id(), to, frame))
+
+    def _emit(self, stream: str, key: str | None, event: Event) -> None:
+        outbox_id = new_id()
+        self.changes.outbox.append(
+            {
+                "id": outbox_id,
+                "stream": stream,
+                "key": key,
+                "payload": dumps(event).decode(),
+                "created_at": self.now,
+            }
+        )
+        self.outbox_ids.append(outbox_id)
+        self.published.append((stream, key, event))
