@@ -28,7 +28,12 @@ DuplicateKey = (
     IntegrityError  # a concurrent writer stored the same idempotency key first: redeliver the batch
 )
 
-_DIALOG_SUMMARY_COLS = [*dialogs.c, leads.c.name.label("lead_name"), leads.c.status.label("lead_status")]
+_DIALOG_SUMMARY_COLS = [
+    *dialogs.c,
+    leads.c.name.label("lead_name"),
+    leads.c.status.label("lead_status"),
+    leads.c.responsible.label("lead_responsible"),
+]
 
 
 @dataclass

@@ -17,6 +17,7 @@ from crm_core.store import Store
 from queues.bus import CONSOLE, INBOUND, Bus, conversation_key
 from queues.messages import ConsoleEvent, OperatorCommand, OperatorPresence
 from router import log_events as ev
+from router.access import Viewer, can_view_dialog, can_view_lead
 from router.auth import Passwords, Sessions
 from router.clock import Clock, iso
 from router.logs import get
@@ -249,68 +250,81 @@ class ConsoleApi:
 
     # ---- dialogs -------------------------------------------------------------------------------------
 
-    def _my_lines(self, login: str) -> list[str]:
+    def viewer(self, login: str) -> Viewer:
+        """The access profile of a logged-in operator."""
         op = self.settings.operator(login)
-        if op is not None and op.role == "admin":
-            return [ln.id for ln in self.settings.lines]
-        return self.settings.lines_of(login)
+        return Viewer(login, op is not None and op.role == "admin", frozenset(self.settings.lines_of(login)))
+
+    def _my_lines(self, v: Viewer) -> list[str]:
+        return [ln.id for ln in self.settings.lines] if v.admin else sorted(v.lines)
+
+    async def _visible_dialog(self, request: web.Request) -> dict[str, Any]:
+        v = self.viewer(await self.operator(request))
+        row = await self.store.get_dialog(request.match_info["id"])
+        if row is None:
+            raise ApiError(404, "not_found", "no such dialog")
+        if not can_view_dialog(v, row, lead_responsible=row.get("lead_responsible")):
+            raise ApiError(403, "forbidden", "this dialog is not visible to you")
+        return row
+
+    async def _visible_lead(self, request: web.Request) -> tuple[Viewer, dict[str, Any]]:
+        v = self.viewer(await self.operator(request))
+        row = await self.store.get_lead(request.match_info["id"])
+        if row is None:
+            raise ApiError(404, "not_found", "no such lead")
+        if not can_view_lead(v, row, row.get("dialogs", [])):
+            raise ApiError(403, "forbidden", "this lead is not visible to you")
+        return v, row
 
     async def dialogs(self, request: web.Request) -> web.Response:
-        """GET /api/dialogs?state=offered|mine|queued|closed|open."""
-        login = await self.operator(request)
+        """GET /api/dialogs?state=offered|mine|queued|closed|open, as far as the operator may see."""
+        v = self.viewer(await self.operator(request))
         state = request.query.get("state", "open")
-        lines = self._my_lines(login)
+        lines = self._my_lines(v)
         if state == "offered":
             rows = await self.store.list_dialogs(states=["offered"], limit=500)
-            rows = [r for r in rows if login in (r.get("offered_to") or [])]
+            rows = [r for r in rows if v.login in (r.get("offered_to") or [])]
         elif state == "mine":
-            rows = await self.store.list_dialogs(states=["assigned"], operator=login)
+            rows = await self.store.list_dialogs(states=["assigned"], operator=v.login)
         elif state == "queued":
             rows = await self.store.list_dialogs(states=["queued"], lines=lines)
         elif state == "closed":
-            rows = await self.store.list_dialogs(states=["closed"], lines=lines, limit=50)
+            operator = None if v.admin else v.login
+            rows = await self.store.list_dialogs(states=["closed"], lines=lines, operator=operator, limit=50)
         elif state == "open":
             rows = await self.store.list_dialogs(states=["queued", "offered", "assigned"], lines=lines)
+            rows = [r for r in rows if can_view_dialog(v, r)]
         else:
             raise ApiError(400, "bad_field", "state must be offered, mine, queued, closed or open")
         return json_response({"dialogs": [dialog_view(r, self.line_names) for r in rows]})
 
     async def dialog(self, request: web.Request) -> web.Response:
         """GET /api/dialogs/{id}."""
-        await self.operator(request)
-        row = await self.store.get_dialog(request.match_info["id"])
-        if row is None:
-            raise ApiError(404, "not_found", "no such dialog")
-        return json_response(dialog_view(row, self.line_names))
+        return json_response(dialog_view(await self._visible_dialog(request), self.line_names))
 
     async def messages(self, request: web.Request) -> web.Response:
         """GET /api/dialogs/{id}/messages."""
-        await self.operator(request)
-        dialog_id = request.match_info["id"]
-        if await self.store.get_dialog(dialog_id) is None:
-            raise ApiError(404, "not_found", "no such dialog")
-        rows = await self.store.dialog_messages([dialog_id])
+        row = await self._visible_dialog(request)
+        rows = await self.store.dialog_messages([row["id"]])
         return json_response({"messages": [message_view(m) for m in rows]})
 
     # ---- leads ---------------------------------------------------------------------------------------
 
     async def leads(self, request: web.Request) -> web.Response:
-        """GET /api/leads?query=."""
-        await self.operator(request)
-        rows = await self.store.search_leads(request.query.get("query", "")[:200])
+        """GET /api/leads?query= — an operator finds the leads they are responsible for; an admin finds all."""
+        v = self.viewer(await self.operator(request))
+        query = request.query.get("query", "")[:200]
+        rows = await self.store.search_leads(query, responsible=None if v.admin else v.login)
         return json_response({"leads": [lead_view(r) for r in rows]})
 
     async def lead(self, request: web.Request) -> web.Response:
         """GET /api/leads/{id}: with identities, dialogs and transcripts."""
-        await self.operator(request)
-        row = await self.store.get_lead(request.match_info["id"])
-        if row is None:
-            raise ApiError(404, "not_found", "no such lead")
+        _, row = await self._visible_lead(request)
         return json_response(lead_card_view(row, self.line_names))
 
     async def patch_lead(self, request: web.Request) -> web.Response:
         """PATCH /api/leads/{id}: name, phone, email, status, responsible."""
-        await self.operator(request)
+        v, current = await self._visible_lead(request)
         body = await self._body(request)
         fields: dict[str, Any] = {}
         unknown = set(body) - {"name", "phone", "email", "status", "responsible"}
@@ -339,6 +353,14 @@ class ConsoleApi:
             resp = body["responsible"]
             if resp is not None and (not isinstance(resp, str) or self.settings.operator(resp) is None):
                 raise ApiError(400, "unknown_operator", "responsible must be an operator's login or null")
+            if (
+                not v.admin
+                and resp != current.get("responsible")
+                and current.get("responsible") not in (None, v.login)
+            ):
+                raise ApiError(
+                    403, "forbidden", "only an admin or the responsible operator can hand a lead over"
+                )
             fields["responsible"] = resp
         lead_id = request.match_info["id"]
         if not await self.store.update_lead(lead_id, fields, self.clock.now()):

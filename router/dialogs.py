@@ -180,14 +180,19 @@ def take(
     now: datetime,
     *,
     how: str = "take",
+    takeover: bool = False,
 ) -> Outcome:
-    """The operator takes the dialog (from an offer or from the queue); first take wins."""
+    """The operator takes the dialog (from an offer or from the queue); first take wins, unless an admin
+    takes over a dialog another operator has."""
     if d.state == CLOSED:
         return _fail(d, "bad_state", "the dialog is closed")
     if d.state == ASSIGNED:
         if d.operator == operator:
             return Outcome(d)
-        return _fail(d, "bad_state", f"the dialog is already taken by {d.operator}")
+        if not takeover:
+            return _fail(d, "bad_state", f"the dialog is already taken by {d.operator}")
+        nd = replace(d, operator=operator)
+        return Outcome(nd, (Assigned(operator, d.operator, "takeover"),))
     op = ops.get(operator)
     # an offer to this operator already reserved their slot, so it must not count against them twice
     reserved = 1 if operator in d.offered_to and line.mode != "all" else 0

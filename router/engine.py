@@ -19,6 +19,7 @@ from queues.messages import (
 )
 from router import dialogs as dm
 from router import log_events as ev
+from router.access import Viewer
 from router.clock import Clock, iso
 from router.dialogs import Dialog, LinePolicy
 from router.logs import get
@@ -240,6 +241,10 @@ class Engine:
         self._identities.move_to_end(key)
         while len(self._identities) > _IDENTITY_CACHE:
             self._identities.popitem(last=False)
+
+    def viewer(self, login: str) -> Viewer:
+        """The access profile of an operator."""
+        return Viewer(login, login in self.admins, frozenset(self.settings.lines_of(login)))
 
     def watchers(self, d: Dialog) -> set[str]:
         """Operators whose consoles follow the dialog: its operator, those offered it, admins; the line if queued."""

@@ -24,6 +24,7 @@ from queues.messages import (
 )
 from router import dialogs as dm
 from router import log_events as ev
+from router.access import command_refusal
 from router.clock import iso, parse_iso
 from router.dialogs import Dialog, LinePolicy, Outcome
 from router.effects import record_effects
@@ -260,13 +261,20 @@ class BatchWork:
                 self._refuse(c, "bad_state", "the dialog is closed")
             return
         line = e.lines[d.line_id]
-        if not (op in e.admins or op in line.queue or d.operator == op or op in d.offered_to):
-            self._refuse(c, "forbidden", "the dialog is not in your lines")
+        viewer = e.viewer(op)
+        kind = "note" if c.command == "reply" and c.visibility == "internal" else c.command
+        refusal = command_refusal(
+            viewer,
+            kind,
+            {"operator": d.operator, "offered_to": d.offered_to, "state": d.state, "line_id": d.line_id},
+        )
+        if refusal:
+            self._refuse(c, *refusal)
             return
         ops = e.state.operators_for(line)
         out: Outcome
         if c.command == "take":
-            out = dm.take(d, op, line, ops, self.now)
+            out = dm.take(d, op, line, ops, self.now, takeover=viewer.admin)
         elif c.command == "reply":
             self._reply(c, d, line)
             return
