@@ -10,7 +10,9 @@ from typing import Any, ClassVar, Protocol
 from aiohttp import web
 from pydantic import BaseModel
 
-from queues.messages import InboundMessage, OutboundMessage, Receipt
+from queues.messages import InboundMessage, OutboundMessage, Receipt, SendResult
+
+__all__ = ["SendResult"]  # re-exported: connectors import it from here
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -111,16 +113,6 @@ class ConnectorContext:
     history: HistoryReader
     signer: Signer
     max_message_length: int = 4000
-
-
-@dataclass(frozen=True)
-class SendResult:
-    """The outcome of one delivery: the channel's id for it, or an error that is retryable or final."""
-
-    ok: bool
-    external_id: str | None = None
-    error: str | None = None
-    retryable: bool = False
 
 
 class Connector(Protocol):

@@ -137,6 +137,12 @@ messages = Table(
     Column("attachments", JSON, nullable=False, default=list),
     Column("created_at", UTCDateTime, nullable=False),
     Column("edited_at", UTCDateTime),
+    # outbound delivery: queued -> sent | failed (with the reason); None for messages that go nowhere
+    Column("delivery_state", String(16)),
+    Column("delivery_error", Text),
+    Column("delivery_attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("delivery_ref", String(255)),  # the channel's own id of what it delivered
+    Column("delivered_at", UTCDateTime),
     UniqueConstraint("channel", "account", "external_id", name="uq_messages_channel_account_external"),
     Index("ix_messages_dialog", "dialog_id", "id"),
 )

@@ -49,6 +49,7 @@ class Changes:
     events: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
     outbox_done: list[str] = field(default_factory=list)
+    message_updates: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(
@@ -62,6 +63,7 @@ class Changes:
                 self.events,
                 self.outbox,
                 self.outbox_done,
+                self.message_updates,
             )
         )
 
@@ -148,6 +150,23 @@ class Store:
         """Outbox rows not yet published (after a crash between commit and publish)."""
         async with self.engine.connect() as conn:
             q = select(outbox).order_by(outbox.c.id).limit(limit)
+            return [dict(r) for r in (await conn.execute(q)).mappings().all()]
+
+    async def undelivered(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """Outbound messages still `queued`, with their conversation: re-sent after a restart."""
+        q = (
+            select(
+                messages,
+                dialogs.c.channel.label("d_channel"),
+                dialogs.c.account.label("d_account"),
+                dialogs.c.chat_id.label("d_chat_id"),
+            )
+            .join(dialogs, dialogs.c.id == messages.c.dialog_id)
+            .where(messages.c.delivery_state == "queued")
+            .order_by(messages.c.id)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
             return [dict(r) for r in (await conn.execute(q)).mappings().all()]
 
     # ---- reads and edits for the web role -----------------------------------------------------
@@ -345,6 +364,9 @@ def _apply_sync(conn: Connection, ch: Changes) -> None:
         )
     if ch.messages:
         conn.execute(insert(messages), ch.messages)
+    for upd in ch.message_updates:
+        values = {k: v for k, v in upd.items() if k != "id"}
+        conn.execute(update(messages).where(messages.c.id == upd["id"]).values(values))
     if ch.events:
         conn.execute(insert(dialog_events), ch.events)
     if ch.outbox:

@@ -136,6 +136,22 @@ class Receipt(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryStatus(Event):
+    """What became of an outbound message: sent (with the channel's id for it) or failed (with the reason)."""
+
+    kind: ClassVar[str] = "delivery.status"
+    event_id: str
+    message_id: str
+    dialog_id: str
+    channel: str
+    state: str  # "sent" | "failed"
+    attempts: int
+    ts: str
+    error: str | None = None
+    external_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ConsoleEvent(Event):
     """A frame for the operator consoles of `recipients`."""
 
@@ -152,9 +168,20 @@ for _cls in (
     DialogTimer,
     OutboundMessage,
     Receipt,
+    DeliveryStatus,
     ConsoleEvent,
 ):
     _REGISTRY[_cls.kind] = _cls
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The outcome of one delivery attempt: the channel's id for it, or an error that is retryable or final."""
+
+    ok: bool
+    external_id: str | None = None
+    error: str | None = None
+    retryable: bool = False
 
 
 def to_dict(event: Event) -> dict[str, Any]:

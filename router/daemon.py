@@ -19,13 +19,14 @@ from connectors import REGISTRY
 from connectors.base import Binding, Connector, ConnectorContext, Conversation, HistoryMessage
 from crm_core import migrate
 from crm_core.store import Store
-from queues.bus import INBOUND, Bus, conversation_key, outbound_stream
+from queues.bus import INBOUND, Bus, conversation_key
 from queues.memory import MemoryBus
-from queues.messages import InboundMessage, OutboundMessage, Receipt
+from queues.messages import InboundMessage
 from router import log_events as ev
 from router.auth import Passwords, Sessions, Signer
 from router.clock import Clock, SystemClock, iso
 from router.console import ConsoleApi, ConsoleHub
+from router.delivery import Dispatcher, RetryPolicy
 from router.engine import Engine
 from router.logs import get
 from router.settings import Settings
@@ -208,7 +209,8 @@ class Daemon:
                 continue
             log.info(ev.CHANNEL_STARTED, channel=channel, accounts=[b.account for b in bindings])
             self.connectors[channel] = connector
-            self._dispatchers.append(asyncio.create_task(self._dispatch(channel, connector)))
+            dispatcher = Dispatcher(channel, connector, bus, self.clock, RetryPolicy())
+            self._dispatchers.append(asyncio.create_task(dispatcher.run(), name=f"dispatch.{channel}"))
         app = build_app(api, routes, health, {"store": store.kind, "bus": bus.name}, VERSION)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
@@ -226,23 +228,6 @@ class Daemon:
                 settings = cls.Settings.model_validate(block)
                 out[block["type"]].append(Binding(line.id, str(block.get("account") or line.id), settings))
         return out
-
-    async def _dispatch(self, channel: str, connector: Connector) -> None:
-        assert self.bus is not None
-        async for batch in self.bus.consume(outbound_stream(channel), "connectors", channel):
-            for entry in batch.entries:
-                event = entry.event
-                if isinstance(event, Receipt):
-                    await connector.on_receipt(event)
-                elif isinstance(event, OutboundMessage):
-                    result = await connector.send(event)
-                    if result.ok:
-                        log.debug(ev.OUTBOUND_SENT, channel=channel, dialog=event.dialog_id)
-                    else:
-                        log.warning(
-                            ev.OUTBOUND_FAILED, channel=channel, dialog=event.dialog_id, error=result.error
-                        )
-            await batch.ack()
 
     async def stop(self) -> None:
         """Stop intake, drain, close the bus and the database (a second call does nothing)."""

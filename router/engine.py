@@ -11,12 +11,8 @@ from typing import Any
 
 from crm_core.ids import new_id
 from crm_core.store import Changes, DuplicateKey, Key, Store
-from queues.bus import INBOUND, Bus, Entry, conversation_key
-from queues.messages import (
-    DialogTimer,
-    Event,
-    loads,
-)
+from queues.bus import INBOUND, Bus, Entry, conversation_key, outbound_stream
+from queues.messages import DialogTimer, Event, OutboundMessage, loads
 from router import dialogs as dm
 from router import log_events as ev
 from router.access import Viewer
@@ -96,6 +92,7 @@ class Engine:
         """Resume the routing state from the store, republish the outbox, start consuming and the timers."""
         await self._load()
         await self._republish_outbox()
+        await self._resend_undelivered()
         self._tasks = [
             asyncio.create_task(_logged(self._consume(), "engine.consume"), name="engine.consume"),
             asyncio.create_task(_logged(self._timers(), "engine.timers"), name="engine.timers"),
@@ -126,6 +123,24 @@ class Engine:
             await self._publish([(r["stream"], r["key"], loads(r["payload"])) for r in rows])
             await self.store.apply(Changes(outbox_done=[r["id"] for r in rows]))
             log.info(ev.OUTBOX_REPUBLISHED, count=len(rows))
+
+    async def _resend_undelivered(self) -> None:
+        # a crash after the outbox was published but before the channel confirmed: send again (channels dedupe)
+        for m in await self.store.undelivered():
+            msg = OutboundMessage(
+                new_id(),
+                m["id"],
+                m["dialog_id"],
+                m["d_channel"],
+                m["d_account"],
+                m["d_chat_id"],
+                m["text"],
+                iso(m["created_at"]) or "",
+                m["author_kind"],
+                m["author_name"],
+            )
+            key = conversation_key(msg.channel, msg.account, msg.chat_id)
+            await self.bus.publish(outbound_stream(msg.channel), [msg], key=key)
 
     # ---- the loops ------------------------------------------------------------------------------
 

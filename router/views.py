@@ -52,6 +52,11 @@ def message_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "ts": iso(row["created_at"]),
         "visibility": row.get("visibility", "public"),
         "attachments": list(row.get("attachments") or []),
+        "delivery": (
+            {"state": row["delivery_state"], "error": row.get("delivery_error")}
+            if row.get("delivery_state")
+            else None
+        ),
     }
 
 

@@ -13,6 +13,7 @@ from crm_core.store import Changes, Key
 from queues.bus import CONSOLE, conversation_key, outbound_stream
 from queues.messages import (
     ConsoleEvent,
+    DeliveryStatus,
     DialogTimer,
     Event,
     InboundMessage,
@@ -98,6 +99,8 @@ class BatchWork:
             self._presence(event)
         elif isinstance(event, DialogTimer):
             self._timer(event)
+        elif isinstance(event, DeliveryStatus):
+            self._delivery(event)
 
     def settle(self) -> None:
         """When capacity was freed or someone came online, offer the backlog, oldest first."""
@@ -332,6 +335,9 @@ class BatchWork:
             "attachments": [],
             "created_at": self.now,
             "edited_at": None,
+            "delivery_state": None if internal else "queued",
+            "delivery_error": None,
+            "delivery_attempts": 0,
         }
         self.changes.messages.append(row)
         if c.client_msg_id:
@@ -387,6 +393,29 @@ class BatchWork:
             self._outcome(d, dm.offer_expired(d, due, line, ops, self.now))
         elif t.timer == "queue_retry":
             self._outcome(d, dm.queue_retry(d, due, line, ops, self.now))
+
+    def _delivery(self, st: DeliveryStatus) -> None:
+        e = self.e
+        self.changes.message_updates.append(
+            {
+                "id": st.message_id,
+                "delivery_state": st.state,
+                "delivery_error": st.error,
+                "delivery_attempts": st.attempts,
+                "delivery_ref": st.external_id,
+                "delivered_at": self.now if st.state == "sent" else None,
+            }
+        )
+        d = e.state.dialogs.get(st.dialog_id)
+        to = e.watchers(d) if d is not None else set(e.admins)
+        frame = {
+            "type": "message.status",
+            "dialog_id": st.dialog_id,
+            "message_id": st.message_id,
+            "state": st.state,
+            "error": st.error,
+        }
+        self._console(to, frame)
 
     def _refuse(self, c: OperatorCommand, code: str, message: str) -> None:
         log.info(ev.COMMAND_REFUSED, operator=c.operator, dialog=c.dialog_id, command=c.command, code=code)
