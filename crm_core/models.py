@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
@@ -113,6 +115,11 @@ dialogs = Table(
     Column("last_message_at", UTCDateTime),
     Column("last_message_text", Text),
     Column("last_message_author", String(16)),
+    # auto-replies: stored with the dialog so a restart never sends one twice for the same trigger
+    Column("off_hours_key", String(64)),
+    Column("answer_due", UTCDateTime),
+    Column("no_answer_sent", Boolean, nullable=False, default=False, server_default=false()),
+    Column("auto_close_at", UTCDateTime),
     Index("ix_dialogs_state_line", "state", "line_id"),
     Index("ix_dialogs_operator_state", "operator", "state"),
     Index("ix_dialogs_identity", "identity_id", "created_at"),

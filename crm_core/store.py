@@ -146,6 +146,22 @@ class Store:
             q = select(dialogs).where(dialogs.c.state != "closed")
             return [dict(r) for r in (await conn.execute(q)).mappings().all()]
 
+    async def latest_closed_dialogs(self, identity_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The most recently closed dialog of each identity (candidates for a reopen)."""
+        ids = list(set(identity_ids))
+        if not ids:
+            return {}
+        q = (
+            select(dialogs)
+            .where(dialogs.c.identity_id.in_(ids), dialogs.c.state == "closed")
+            .order_by(dialogs.c.closed_at.desc())
+        )
+        out: dict[str, dict[str, Any]] = {}
+        async with self.engine.connect() as conn:
+            for r in (await conn.execute(q)).mappings():
+                out.setdefault(r["identity_id"], dict(r))
+        return out
+
     async def pending_outbox(self, limit: int = 1000) -> list[dict[str, Any]]:
         """Outbox rows not yet published (after a crash between commit and publish)."""
         async with self.engine.connect() as conn:

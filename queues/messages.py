@@ -60,6 +60,7 @@ class InboundMessage(Event):
     sender: SenderProfile = field(default_factory=SenderProfile)
     attachments: tuple[Attachment, ...] = ()
     source_tag: str | None = None
+    automatic: bool = False  # sent by an auto-responder (Auto-Submitted, bounces): never auto-replied to
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from router.autoreply import Language, Templates
 from router.distribution import Mode, OperatorState, QueueState, choose_operator, load
+from router.hours import Schedule, always_open, is_open, next_open
 
 QUEUED, OFFERED, ASSIGNED, CLOSED = "queued", "offered", "assigned", "closed"
 
@@ -40,6 +42,10 @@ class Dialog:
     last_message_text: str | None = None
     last_message_author: str | None = None
     source_tag: str | None = None
+    off_hours_key: str | None = None
+    answer_due: datetime | None = None
+    no_answer_sent: bool = False
+    auto_close_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,14 @@ class LinePolicy:
     offer_timeout: timedelta
     retry_interval: timedelta
     sticky: bool = True
+    schedule: Schedule = field(default_factory=always_open)
+    on_no_answer: str = (
+        "none"  # auto_reply | requeue | none: after everyone was offered it and nobody took it
+    )
+    templates: Templates = field(default_factory=Templates)
+    language: Language = "en"
+    auto_close_after: timedelta | None = None
+    reopen_within: timedelta | None = None
 
 
 # ---- effects: what the engine must persist and tell the consoles ---------------------------------
@@ -101,12 +115,33 @@ class ResponsibleChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class NoAnswer:
+    """Every operator was offered the dialog and none took it (the line's `on_no_answer` is auto_reply)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reopened:
+    """A closed dialog came back to life: the customer wrote within `reopen_within`."""
+
+
+@dataclass(frozen=True, slots=True)
 class FirstResponse:
     operator: str
     seconds: float
 
 
-Effect = Offered | Withdrawn | Queued | Assigned | Transferred | Closed | ResponsibleChanged | FirstResponse
+Effect = (
+    Offered
+    | Withdrawn
+    | Queued
+    | Assigned
+    | Transferred
+    | Closed
+    | ResponsibleChanged
+    | FirstResponse
+    | NoAnswer
+    | Reopened
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +163,21 @@ def _fail(d: Dialog, code: str, message: str) -> Outcome:
 def route(
     d: Dialog, line: LinePolicy, ops: Mapping[str, OperatorState], now: datetime, *, reset: bool = False
 ) -> Outcome:
-    """Offer a waiting dialog by the line's mode, or leave it queued until an operator can take it."""
+    """Offer a waiting dialog by the line's mode, or leave it queued until an operator can take it
+    (or, outside business hours, until the line opens)."""
     excluded = frozenset() if reset else d.excluded
+    if not is_open(line.schedule, now):
+        opens = next_open(line.schedule, now)
+        nd = replace(
+            d,
+            state=QUEUED,
+            offered_to=(),
+            offer_deadline=None,
+            excluded=excluded,
+            queued_since=d.queued_since or now,
+            retry_at=opens or now + line.retry_interval,
+        )
+        return Outcome(nd, () if d.state == QUEUED else (Queued("off_hours"),))
     queue = QueueState(
         queue=line.queue,
         offer_timeout=line.offer_timeout,
@@ -139,6 +187,9 @@ def route(
     )
     choice = choose_operator(queue, ops, line.mode, now)
     if choice is None:
+        exhausted = bool(excluded)  # this round's operators were all offered it, and none took it
+        if exhausted and line.on_no_answer == "requeue" and not reset:
+            return route(d, line, ops, now, reset=True)
         nd = replace(
             d,
             state=QUEUED,
@@ -150,6 +201,8 @@ def route(
             retry_at=d.retry_at if d.state == QUEUED and d.retry_at else now + line.retry_interval,
         )
         effects: tuple[Effect, ...] = () if d.state == QUEUED else (Queued("nobody_available"),)
+        if exhausted and line.on_no_answer == "auto_reply":
+            effects = (*effects, NoAnswer())
         return Outcome(nd, effects)
     nd = replace(
         d,
@@ -168,8 +221,38 @@ def open_dialog(d: Dialog, line: LinePolicy, ops: Mapping[str, OperatorState], n
     """A new dialog's first routing: offered at once, or announced to the line's queue."""
     out = route(replace(d, state=QUEUED, queued_since=now), line, ops, now)
     if out.dialog.state == QUEUED:
-        return Outcome(out.dialog, (Queued("new"),))
+        reason = "off_hours" if not is_open(line.schedule, now) else "new"
+        return Outcome(out.dialog, (Queued(reason),))
     return out
+
+
+def reopen(d: Dialog, line: LinePolicy, ops: Mapping[str, OperatorState], now: datetime) -> Outcome:
+    """The customer wrote soon after the close: the same dialog comes back, to whoever had it first."""
+    if d.state != CLOSED:
+        return Outcome(d)
+    back = replace(
+        d,
+        state=QUEUED,
+        closed_at=None,
+        operator=None,
+        preferred=d.operator or d.preferred,
+        excluded=frozenset(),
+        last_offered=None,
+        queued_since=now,
+        retry_at=None,
+        first_response_at=None,
+    )
+    out = route(back, line, ops, now)
+    if out.dialog.state == QUEUED:
+        return Outcome(out.dialog, (Reopened(), Queued("reopened")))
+    return Outcome(out.dialog, (Reopened(), *out.effects))
+
+
+def auto_close(d: Dialog, due: datetime, now: datetime) -> Outcome:
+    """Close a dialog that stayed silent for the line's `auto_close_after`."""
+    if d.state == CLOSED or d.auto_close_at != due:
+        return Outcome(d)  # stale: someone wrote meanwhile
+    return close(d, None, now)
 
 
 def take(
@@ -359,7 +442,16 @@ def close(d: Dialog, by: str | None, now: datetime) -> Outcome:
     """Close the dialog; closing a closed dialog changes nothing."""
     if d.state == CLOSED:
         return Outcome(d)
-    nd = replace(d, state=CLOSED, closed_at=now, offered_to=(), offer_deadline=None, retry_at=None)
+    nd = replace(
+        d,
+        state=CLOSED,
+        closed_at=now,
+        offered_to=(),
+        offer_deadline=None,
+        retry_at=None,
+        answer_due=None,
+        auto_close_at=None,
+    )
     effects: list[Effect] = []
     if d.offered_to:
         effects.append(Withdrawn(d.offered_to, "closed"))

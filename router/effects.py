@@ -93,5 +93,10 @@ def record_effects(self: BatchWork, before: Dialog, d: Dialog, effects: tuple[Ef
             self.changes.lead_updates.append(
                 {"id": d.lead_id, "responsible": fx.operator, "updated_at": self.now}
             )
+        elif isinstance(fx, dm.Reopened):
+            self._event(d, "reopened", None, {})
+            log.info(ev.DIALOG_REOPENED, dialog=d.id, line=d.line_id)
+        elif isinstance(fx, dm.NoAnswer):
+            self._event(d, "no_answer", None, {})
         elif isinstance(fx, dm.FirstResponse):
             self._event(d, "first_response", fx.operator, {"seconds": fx.seconds})

@@ -16,6 +16,7 @@ from queues.messages import DialogTimer, Event, OutboundMessage, loads
 from router import dialogs as dm
 from router import log_events as ev
 from router.access import Viewer
+from router.autoreply import Templates
 from router.clock import Clock, iso
 from router.dialogs import Dialog, LinePolicy
 from router.logs import get
@@ -40,6 +41,20 @@ async def _logged(loop: Coroutine[Any, Any, None], name: str) -> None:
         raise
 
 
+def _deadlines(d: Dialog) -> list[tuple[str, datetime]]:
+    """The stored deadlines of a dialog that a timer event must follow up."""
+    out = []
+    if d.state == dm.OFFERED and d.offer_deadline is not None:
+        out.append(("offer_expired", d.offer_deadline))
+    if d.state == dm.QUEUED and d.retry_at is not None:
+        out.append(("queue_retry", d.retry_at))
+    if d.answer_due is not None:
+        out.append(("no_answer", d.answer_due))
+    if d.auto_close_at is not None:
+        out.append(("auto_close", d.auto_close_at))
+    return out
+
+
 class Engine:
     """Routes customer messages and operator commands; owns the routing state of its conversations."""
 
@@ -60,6 +75,18 @@ class Engine:
                 offer_timeout=ln.distribution.offer_timeout,
                 retry_interval=ln.distribution.retry_interval,
                 sticky=ln.distribution.sticky,
+                schedule=ln.schedule(),
+                on_no_answer=ln.on_no_answer,
+                templates=Templates(
+                    welcome=ln.auto_replies.welcome,
+                    off_hours=ln.auto_replies.off_hours,
+                    no_answer=ln.auto_replies.no_answer,
+                    closing=ln.auto_replies.closing,
+                    no_answer_after=ln.auto_replies.no_answer_after,
+                ),
+                language=ln.language,
+                auto_close_after=ln.auto_close_after,
+                reopen_within=ln.reopen_within,
             )
             for ln in settings.lines
         }
@@ -177,10 +204,9 @@ class Engine:
             now = self.clock.now()
             due: list[tuple[Dialog, str, datetime]] = []
             for d in self.state.dialogs.values():
-                if d.state == dm.OFFERED and d.offer_deadline is not None and d.offer_deadline <= now:
-                    due.append((d, "offer_expired", d.offer_deadline))
-                elif d.state == dm.QUEUED and d.retry_at is not None and d.retry_at <= now:
-                    due.append((d, "queue_retry", d.retry_at))
+                for timer, at in _deadlines(d):
+                    if at <= now:
+                        due.append((d, timer, at))
             for d, timer, at in due:
                 marker = (d.id, timer, at.isoformat())  # exact: the stale check compares deadlines
                 if marker in self._timers_inflight:

@@ -6,12 +6,21 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from router.hours import Schedule, always_open, parse_schedule
 from router.yamlconf import ConfigProblem, load_yaml
 
 DEFAULT_STATUSES = ["new", "in_progress", "proposal", "negotiation", "converted", "rejected"]
@@ -97,12 +106,54 @@ class DistributionSettings(_Strict):
         return value
 
 
+class HoursSettings(_Strict):
+    timezone: str = "UTC"
+    mon: list[str] = Field(default_factory=list)
+    tue: list[str] = Field(default_factory=list)
+    wed: list[str] = Field(default_factory=list)
+    thu: list[str] = Field(default_factory=list)
+    fri: list[str] = Field(default_factory=list)
+    sat: list[str] = Field(default_factory=list)
+    sun: list[str] = Field(default_factory=list)
+    holidays: list[date] = Field(default_factory=list)
+    workdays: list[date] = Field(default_factory=list)
+    workday_template: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+
+    @model_validator(mode="after")
+    def _schedule(self) -> HoursSettings:
+        self.schedule()  # raises ValueError with the problem
+        return self
+
+    def schedule(self) -> Schedule:
+        """The pure schedule."""
+        weekly = {day: getattr(self, day) for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        return parse_schedule(self.timezone, weekly, self.holidays, self.workdays, self.workday_template)
+
+
+class AutoRepliesSettings(_Strict):
+    welcome: str | None = None
+    off_hours: str | None = None
+    no_answer: str | None = None
+    no_answer_after: Duration = timedelta(minutes=2)
+    closing: str | None = None
+
+
 class LineSettings(_Strict):
     id: str = Field(pattern=_SLUG)
     name: str
     channels: list[dict[str, Any]] = Field(default_factory=list)  # validated by each connector's Settings
     queue: list[str] = Field(default_factory=list)
     distribution: DistributionSettings = DistributionSettings()
+    language: Literal["en", "ru"] = "en"
+    hours: HoursSettings | None = None  # None: always open
+    auto_replies: AutoRepliesSettings = AutoRepliesSettings()
+    on_no_answer: Literal["auto_reply", "requeue", "none"] = "none"
+    auto_close_after: Duration | None = None
+    reopen_within: Duration | None = None
+
+    def schedule(self) -> Schedule:
+        """The line's business hours (always open when none are set)."""
+        return self.hours.schedule() if self.hours else always_open()
 
 
 class Settings(_Strict):

@@ -23,14 +23,16 @@ from queues.messages import (
     Receipt,
     dumps,
 )
+from router import autoreply
 from router import dialogs as dm
 from router import log_events as ev
 from router.access import command_refusal
 from router.clock import iso, parse_iso
 from router.dialogs import Dialog, LinePolicy, Outcome
 from router.effects import record_effects
+from router.hours import is_open, next_open
 from router.logs import get
-from router.records import dialog_row
+from router.records import dialog_from_row, dialog_row
 from router.state import ONLINE
 from router.views import message_view
 
@@ -56,6 +58,8 @@ class BatchWork:
         self.other_dialogs: dict[str, dict[str, Any] | None] = {}
         self.staged: dict[str, Dialog] = {}
         self.new_dialogs: set[str] = set()
+        self.closed_dialogs: dict[str, dict[str, Any]] = {}  # identity -> its latest closed dialog
+        self.pending_replies: dict[str, list[autoreply.Kind]] = {}
         self.freed = False
 
     # ---- loading ----------------------------------------------------------------------------------
@@ -84,6 +88,9 @@ class BatchWork:
             ident["lead_id"] for k, ident in self.identities.items() if e.state.open_dialog(k) is None
         ]
         self.leads = await e.store.leads_by_id(need_leads)
+        if any(line.reopen_within for line in e.lines.values()):
+            waiting = [ident["id"] for k, ident in self.identities.items() if e.state.open_dialog(k) is None]
+            self.closed_dialogs = await e.store.latest_closed_dialogs(waiting)
         for dialog_id in set(unknown_dialogs):
             self.other_dialogs[dialog_id] = await e.store.get_dialog(dialog_id)
 
@@ -139,39 +146,23 @@ class BatchWork:
             return
         conv = (m.channel, m.account, m.chat_id)
         ident = self.identities.get(conv) or self._new_customer(m, conv)
+        message_id = new_id()  # before any auto-reply, so the transcript keeps the order
         d = e.state.open_dialog(conv)
         preview: dict[str, Any] = {
             "last_message_at": self.now,
             "last_message_text": m.text[:200],
             "last_message_author": "customer",
         }
+        new_dialog = False
         if d is None:
-            lead = self.leads.get(ident["lead_id"]) or {}
-            d = Dialog(
-                id=new_id(),
-                line_id=line_id,
-                lead_id=ident["lead_id"],
-                identity_id=ident["id"],
-                channel=m.channel,
-                account=m.account,
-                chat_id=m.chat_id,
-                state=dm.QUEUED,
-                created_at=self.now,
-                customer_name=ident.get("display_name") or m.sender.display_name,
-                preferred=lead.get("responsible"),
-                source_tag=m.source_tag,
-                **preview,
-            )
-            line = e.lines[line_id]
-            self.new_dialogs.add(d.id)
-            self._outcome(d, dm.open_dialog(d, line, e.state.operators_for(line), self.now), new=True)
-            log.info(ev.DIALOG_OPENED, dialog=d.id, line=line_id, channel=m.channel)
-            d = self.staged[d.id]
+            d = self._reopen(ident, preview) or self._open(m, ident, line_id, preview)
+            new_dialog = d.id in self.new_dialogs
         else:
             d = replace(d, **preview)
-            self._save(d)
+        line = e.lines[d.line_id]
+        d = self._customer_replies(d, line, m, new_dialog)
         row: dict[str, Any] = {
-            "id": new_id(),
+            "id": message_id,
             "dialog_id": d.id,
             "channel": m.channel,
             "account": m.account,
@@ -193,6 +184,115 @@ class BatchWork:
         self.known_messages[key] = row
         self._console(e.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
         self._receipt(m, row["id"], d.id)
+        for kind in self.pending_replies.pop(d.id, ()):
+            self._send_auto(d, line, kind)
+
+    def _open(
+        self, m: InboundMessage, ident: dict[str, Any], line_id: str, preview: dict[str, Any]
+    ) -> Dialog:
+        e = self.e
+        lead = self.leads.get(ident["lead_id"]) or {}
+        d = Dialog(
+            id=new_id(),
+            line_id=line_id,
+            lead_id=ident["lead_id"],
+            identity_id=ident["id"],
+            channel=m.channel,
+            account=m.account,
+            chat_id=m.chat_id,
+            state=dm.QUEUED,
+            created_at=self.now,
+            customer_name=ident.get("display_name") or m.sender.display_name,
+            preferred=lead.get("responsible"),
+            source_tag=m.source_tag,
+            **preview,
+        )
+        line = e.lines[line_id]
+        self.new_dialogs.add(d.id)
+        self._outcome(d, dm.open_dialog(d, line, e.state.operators_for(line), self.now), new=True)
+        log.info(ev.DIALOG_OPENED, dialog=d.id, line=line_id, channel=m.channel)
+        return self.staged[d.id]
+
+    def _reopen(self, ident: dict[str, Any], preview: dict[str, Any]) -> Dialog | None:
+        """The identity's last dialog, reopened when it was closed within its line's `reopen_within`."""
+        e = self.e
+        row = self.closed_dialogs.get(ident["id"])
+        if row is None or row["closed_at"] is None:
+            return None
+        line = e.lines.get(row["line_id"])
+        if line is None or line.reopen_within is None or self.now - row["closed_at"] > line.reopen_within:
+            return None
+        del self.closed_dialogs[ident["id"]]  # a second message in the batch finds it open
+        d = replace(dialog_from_row(row), **preview)
+        self._outcome(d, dm.reopen(d, line, e.state.operators_for(line), self.now))
+        return self.staged[d.id]
+
+    def _customer_replies(self, d: Dialog, line: LinePolicy, m: InboundMessage, new_dialog: bool) -> Dialog:
+        """Decide the auto-replies a customer message earns; they are sent after the message itself."""
+        st, kinds = autoreply.customer_wrote(
+            _reply_state(d),
+            line.templates,
+            new_dialog=new_dialog,
+            automatic=m.automatic,
+            line_open=is_open(line.schedule, self.now),
+            next_open=next_open(line.schedule, self.now),
+            now=self.now,
+        )
+        close_at = self.now + line.auto_close_after if line.auto_close_after else None
+        d = replace(d, off_hours_key=st.off_hours_key, answer_due=st.answer_due, auto_close_at=close_at)
+        self._save(d)
+        if kinds:
+            self.pending_replies[d.id] = [*self.pending_replies.get(d.id, []), *kinds]
+        return d
+
+    def _send_auto(self, d: Dialog, line: LinePolicy, kind: autoreply.Kind) -> None:
+        """Store an auto-reply and send it through the outbox like any outbound message."""
+        e = self.e
+        ctx = autoreply.Context(
+            client_name=d.customer_name,
+            line_name=line.name,
+            operator_name=e.names.get(d.operator or "", ""),
+            next_open=next_open(line.schedule, self.now),
+            timezone=line.schedule.timezone,
+            language=line.language,
+            now=self.now,
+        )
+        text = autoreply.text_of(kind, line.templates, ctx)
+        row: dict[str, Any] = {
+            "id": new_id(),
+            "dialog_id": d.id,
+            "channel": d.channel,
+            "account": d.account,
+            "external_id": None,
+            "direction": "out",
+            "author_kind": "bot",
+            "author_id": kind,
+            "author_name": line.name,
+            "text": text,
+            "visibility": "public",
+            "attachments": [],
+            "created_at": self.now,
+            "edited_at": None,
+            "delivery_state": "queued",
+            "delivery_error": None,
+            "delivery_attempts": 0,
+        }
+        self.changes.messages.append(row)
+        self._event(d, "auto_reply", None, {"kind": kind})
+        out = OutboundMessage(
+            new_id(),
+            row["id"],
+            d.id,
+            d.channel,
+            d.account,
+            d.chat_id,
+            text,
+            iso(self.now) or "",
+            "bot",
+            line.name,
+        )
+        self._emit(outbound_stream(d.channel), conversation_key(d.channel, d.account, d.chat_id), out)
+        self._console(e.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
 
     def _new_customer(self, m: InboundMessage, conv: Key) -> dict[str, Any]:
         e = self.e
@@ -285,6 +385,7 @@ class BatchWork:
             out = dm.skip(d, op, line, ops, self.now)
         elif c.command == "close":
             out = dm.close(d, op, self.now)
+            self.pending_replies[d.id] = list(autoreply.operator_closed(line.templates, by_operator=True))
         elif c.command == "transfer":
             if c.to_operator:
                 if e.settings.operator(c.to_operator) is None:
@@ -301,9 +402,12 @@ class BatchWork:
             self._refuse(c, "unknown_type", f"unknown command {c.command!r}")
             return
         if out.error:
+            self.pending_replies.pop(d.id, None)
             self._refuse(c, *out.error)
             return
         self._outcome(d, out, by=op)
+        for kind in self.pending_replies.pop(d.id, ()):
+            self._send_auto(self.staged.get(d.id, d), line, kind)
 
     def _reply(self, c: OperatorCommand, d: Dialog, line: LinePolicy) -> None:
         e = self.e
@@ -343,8 +447,15 @@ class BatchWork:
         if c.client_msg_id:
             self.known_messages[("console", op, c.client_msg_id)] = row
         if not internal:
+            st = autoreply.operator_answered(_reply_state(d))
             d = replace(
-                d, last_message_at=self.now, last_message_text=text[:200], last_message_author="operator"
+                d,
+                last_message_at=self.now,
+                last_message_text=text[:200],
+                last_message_author="operator",
+                answer_due=st.answer_due,
+                no_answer_sent=st.no_answer_sent,
+                auto_close_at=self.now + line.auto_close_after if line.auto_close_after else None,
             )
             self._save(d)
             out_msg = OutboundMessage(
@@ -393,6 +504,16 @@ class BatchWork:
             self._outcome(d, dm.offer_expired(d, due, line, ops, self.now))
         elif t.timer == "queue_retry":
             self._outcome(d, dm.queue_retry(d, due, line, ops, self.now))
+        elif t.timer == "auto_close":
+            self._outcome(d, dm.auto_close(d, due, self.now))
+        elif t.timer == "no_answer":
+            st, kinds = autoreply.answer_overdue(
+                _reply_state(d), line.templates, due, line_open=is_open(line.schedule, self.now)
+            )
+            d = replace(d, answer_due=st.answer_due, no_answer_sent=st.no_answer_sent)
+            self._save(d)
+            for kind in kinds:
+                self._send_auto(d, line, kind)
 
     def _delivery(self, st: DeliveryStatus) -> None:
         e = self.e
@@ -440,6 +561,13 @@ class BatchWork:
             return
         self._save(d)
         record_effects(self, before, d, out.effects)
+        if any(isinstance(fx, dm.NoAnswer) for fx in out.effects):
+            line = self.e.lines[d.line_id]
+            st, kinds = autoreply.nobody_took_it(_reply_state(d), line.templates)
+            d = replace(d, answer_due=st.answer_due, no_answer_sent=st.no_answer_sent)
+            self._save(d)
+            for kind in kinds:
+                self._send_auto(d, line, kind)
 
     def _event(self, d: Dialog, kind: str, operator: str | None, data: dict[str, Any]) -> None:
         self.changes.events.append(
@@ -471,3 +599,7 @@ class BatchWork:
         )
         self.outbox_ids.append(outbox_id)
         self.published.append((stream, key, event))
+
+
+def _reply_state(d: Dialog) -> autoreply.ReplyState:
+    return autoreply.ReplyState(d.off_hours_key, d.answer_due, d.no_answer_sent)

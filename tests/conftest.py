@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,20 @@ class Running:
         return v
 
 
-StartDaemon = Callable[[Settings], Any]
+class FakeClock:
+    """A clock the test moves by hand (the daemon's timers follow it)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.t = now
+
+    def now(self) -> datetime:
+        return self.t
+
+    def advance(self, **delta: float) -> None:
+        self.t += timedelta(**delta)
+
+
+StartDaemon = Callable[..., Any]
 
 
 @pytest.fixture
@@ -88,8 +102,8 @@ async def start_daemon() -> AsyncIterator[StartDaemon]:
     daemons: list[Daemon] = []
     session = aiohttp.ClientSession()
 
-    async def start(settings: Settings) -> Running:
-        d = Daemon(settings, env={"OPENLINES_DEMO_PASSWORD": PASSWORD})
+    async def start(settings: Settings, clock: FakeClock | None = None) -> Running:
+        d = Daemon(settings, clock=clock, env={"OPENLINES_DEMO_PASSWORD": PASSWORD})
         await d.start()
         daemons.append(d)
         return Running(d, session)

@@ -19,6 +19,7 @@ from queues.memory import MemoryBus
 from queues.messages import (
     Attachment,
     ConsoleEvent,
+    DeliveryStatus,
     DialogTimer,
     Event,
     InboundMessage,
@@ -572,6 +573,16 @@ SAMPLES: list[Event] = [
         external_id="x",
         message_id="m",
         dialog_id="d",
+    ),
+    DeliveryStatus(
+        event_id="e8",
+        message_id="m1",
+        dialog_id="d1",
+        channel="telegram",
+        state="failed",
+        attempts=5,
+        ts="2026-11-23T10:00:00.000Z",
+        error="403 Forbidden: bot was blocked by the user",
     ),
     ConsoleEvent(
         event_id="e7",

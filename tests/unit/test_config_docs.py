@@ -8,6 +8,8 @@ import pytest
 
 from connectors import REGISTRY
 from router.settings import (
+    AutoRepliesSettings,
+    HoursSettings,
     CrmSettings,
     DistributionSettings,
     HttpSettings,
@@ -32,6 +34,8 @@ SECTIONS = [
     (OperatorSettings, "operators[]."),
     (LineSettings, "lines[]."),
     (DistributionSettings, "distribution."),
+    (HoursSettings, "hours."),
+    (AutoRepliesSettings, "auto_replies."),
 ]
 
 

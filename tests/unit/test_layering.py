@@ -179,7 +179,14 @@ def test_only_the_composition_root_imports_connectors() -> None:
     assert set(importers) <= COMPOSITION_ROOT, importers
 
 
-PURE = ["router/distribution.py", "router/dialogs.py", "crm_core/recognition.py"]
+PURE = [
+    "router/distribution.py",
+    "router/dialogs.py",
+    "router/hours.py",
+    "router/autoreply.py",
+    "router/access.py",
+    "crm_core/recognition.py",
+]
 IO_MODULES = {
     "asyncio",
     "aiohttp",
