@@ -211,7 +211,9 @@ class Daemon:
             self.connectors[channel] = connector
             dispatcher = Dispatcher(channel, connector, bus, self.clock, RetryPolicy())
             self._dispatchers.append(asyncio.create_task(dispatcher.run(), name=f"dispatch.{channel}"))
-        app = build_app(api, routes, health, {"store": store.kind, "bus": bus.name}, VERSION)
+        app = build_app(
+            api, routes, health, {"store": store.kind, "bus": bus.name}, VERSION, self.engine.metrics
+        )
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, s.http.host, s.http.port)

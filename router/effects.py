@@ -33,6 +33,7 @@ def record_effects(self: BatchWork, before: Dialog, d: Dialog, effects: tuple[Ef
     frame: dict[str, Any]
     for fx in effects:
         if isinstance(fx, dm.Offered):
+            self.obs.offers.append(d.line_id)
             self._event(d, "offered", None, {"operators": list(fx.operators), "deadline": iso(fx.deadline)})
             self._console(
                 set(fx.operators), {"type": "dialog.offered", "dialog_id": d.id, "dialog": dialog_json()}
@@ -50,6 +51,18 @@ def record_effects(self: BatchWork, before: Dialog, d: Dialog, effects: tuple[Ef
             )
             log.info(ev.DIALOG_QUEUED, dialog=d.id, line=d.line_id, reason=fx.reason)
         elif isinstance(fx, dm.Assigned):
+            line = e.lines[d.line_id]
+            if (
+                before.state == dm.OFFERED
+                and before.offer_deadline is not None
+                and fx.how in ("take", "reply")
+            ):
+                offered_at = before.offer_deadline - line.offer_timeout
+                self.obs.takes.append((d.line_id, max((self.now - offered_at).total_seconds(), 0.0)))
+            if before.queued_since is not None and fx.how in ("take", "reply"):
+                self.obs.queue_waits.append(
+                    (d.line_id, max((self.now - before.queued_since).total_seconds(), 0.0))
+                )
             self._event(d, "assigned", fx.operator, {"how": fx.how, "previous": fx.previous})
             to = line_ops | e.admins | {fx.operator} | ({fx.previous} if fx.previous else set())
             frame = {

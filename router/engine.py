@@ -20,6 +20,7 @@ from router.autoreply import Templates
 from router.clock import Clock, iso
 from router.dialogs import Dialog, LinePolicy
 from router.logs import get
+from router.metrics import Metrics
 from router.records import dialog_from_row
 from router.settings import Settings
 from router.state import RoutingState
@@ -111,6 +112,8 @@ class Engine:
         self._timers_inflight: set[tuple[str, str, str]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
+        self.metrics = Metrics()
+        self.metrics.watch(self)
         self.batches = 0
 
     # ---- lifecycle ----------------------------------------------------------------------------
@@ -258,6 +261,7 @@ class Engine:
             for event in events:
                 if isinstance(event, DialogTimer):
                     self._timers_inflight.discard((event.dialog_id, event.timer, event.due))
+            self.metrics.apply(work.obs)
             await self._publish(work.published)
             self._outbox_done.extend(work.outbox_ids)
             return

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from router.console import ConsoleApi, api_errors, json_response
+from router.metrics import CONTENT_TYPE, Metrics
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
@@ -50,7 +51,7 @@ class _ChannelHealth:
 
 
 def build_app(
-    api: ConsoleApi, routes: Routes, health: Health, backends: dict[str, str], version: str
+    api: ConsoleApi, routes: Routes, health: Health, backends: dict[str, str], version: str, metrics: Metrics
 ) -> web.Application:
     """Assemble the app."""
     app = web.Application(middlewares=[api_errors], client_max_size=1024 * 1024)
@@ -79,7 +80,11 @@ def build_app(
     async def root(_: web.Request) -> web.StreamResponse:
         raise web.HTTPFound("/console/")
 
+    async def metrics_page(_: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/", root)
     app.router.add_get("/console", root)
     app.router.add_get("/console/", page(WIDGET_DIR / "console" / "index.html"))

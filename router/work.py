@@ -32,6 +32,7 @@ from router.dialogs import Dialog, LinePolicy, Outcome
 from router.effects import record_effects
 from router.hours import is_open, next_open
 from router.logs import get
+from router.metrics import Observations
 from router.records import dialog_from_row, dialog_row
 from router.state import ONLINE
 from router.views import message_view
@@ -60,6 +61,7 @@ class BatchWork:
         self.new_dialogs: set[str] = set()
         self.closed_dialogs: dict[str, dict[str, Any]] = {}  # identity -> its latest closed dialog
         self.pending_replies: dict[str, list[autoreply.Kind]] = {}
+        self.obs = Observations()
         self.freed = False
 
     # ---- loading ----------------------------------------------------------------------------------
@@ -182,6 +184,7 @@ class BatchWork:
         }
         self.changes.messages.append(row)
         self.known_messages[key] = row
+        self.obs.messages_in.append(m.channel)
         self._console(e.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
         self._receipt(m, row["id"], d.id)
         for kind in self.pending_replies.pop(d.id, ()):
@@ -278,6 +281,8 @@ class BatchWork:
             "delivery_attempts": 0,
         }
         self.changes.messages.append(row)
+        self.obs.messages_out.append((d.channel, "bot"))
+        self.obs.auto_replies.append((line.id, kind))
         self._event(d, "auto_reply", None, {"kind": kind})
         out = OutboundMessage(
             new_id(),
@@ -458,6 +463,7 @@ class BatchWork:
                 auto_close_at=self.now + line.auto_close_after if line.auto_close_after else None,
             )
             self._save(d)
+            self.obs.messages_out.append((d.channel, "operator"))
             out_msg = OutboundMessage(
                 new_id(),
                 row["id"],
@@ -527,6 +533,8 @@ class BatchWork:
                 "delivered_at": self.now if st.state == "sent" else None,
             }
         )
+        if st.state == "failed":
+            self.obs.failures.append(st.channel)
         d = e.state.dialogs.get(st.dialog_id)
         to = e.watchers(d) if d is not None else set(e.admins)
         frame = {

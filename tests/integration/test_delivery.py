@@ -50,3 +50,25 @@ async def test_a_message_still_queued_at_restart_is_sent_again(tmp_path, start_d
         await v2.absent("nothing", wait=0.05)
     assert msgs[-1]["delivery"] == {"state": "sent", "error": None}
     assert await d2.daemon.store.count("messages") == 2  # re-sent, not stored twice
+
+
+async def test_metrics_count_messages_offers_and_dialogs(tmp_path, start_daemon):
+    d = await start_daemon(settings_from(tmp_path, config(tmp_path, [line("support", ["anna"])])))
+    anna = await d.operator("anna")
+    v = await d.visitor("support")
+    await v.say("one")
+    await v.say("two")
+    dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
+    await anna.reply(dialog_id, "answer")
+    await anna.expect("message.status")
+    async with d.session.get(f"{d.base}/metrics") as r:
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain")
+        text = await r.text()
+    lines = set(text.splitlines())
+    assert 'openlines_messages_in_total{channel="widget"} 2.0' in lines
+    assert 'openlines_messages_out_total{author="operator",channel="widget"} 1.0' in lines
+    assert 'openlines_offers_total{line="support"} 1.0' in lines
+    assert 'openlines_offer_take_seconds_count{line="support"} 1.0' in lines
+    assert 'openlines_queue_wait_seconds_count{line="support"} 1.0' in lines
+    assert 'openlines_dialogs{line="support",state="assigned"} 1.0' in lines
+    assert 'openlines_operators{presence="online"} 1.0' in lines

@@ -1,0 +1,119 @@
+"""Prometheus metrics: counters and histograms fed after each commit, gauges read from the routing state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from router.engine import Engine
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_LATENCY_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600)
+
+
+@dataclass
+class Observations:
+    """What one batch did, applied to the metrics only once it is committed."""
+
+    messages_in: list[str] = field(default_factory=list)  # channel
+    messages_out: list[tuple[str, str]] = field(default_factory=list)  # channel, author kind
+    offers: list[str] = field(default_factory=list)  # line
+    takes: list[tuple[str, float]] = field(default_factory=list)  # line, seconds since the offer
+    queue_waits: list[tuple[str, float]] = field(default_factory=list)  # line, seconds waited
+    failures: list[str] = field(default_factory=list)  # channel
+    auto_replies: list[tuple[str, str]] = field(default_factory=list)  # line, kind
+
+
+class Metrics:
+    """The daemon's metrics in a registry of its own (several daemons may share one process in tests)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.messages_in = Counter(
+            "openlines_messages_in", "Customer messages stored", ["channel"], registry=r
+        )
+        self.messages_out = Counter(
+            "openlines_messages_out",
+            "Messages to customers stored for delivery",
+            ["channel", "author"],
+            registry=r,
+        )
+        self.offers = Counter("openlines_offers", "Offers made to operators", ["line"], registry=r)
+        self.take_latency = Histogram(
+            "openlines_offer_take_seconds",
+            "From an offer to its take",
+            ["line"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "openlines_queue_wait_seconds",
+            "How long a dialog waited before an operator had it",
+            ["line"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.failures = Counter(
+            "openlines_outbound_failures", "Outbound messages that finally failed", ["channel"], registry=r
+        )
+        self.auto_replies = Counter(
+            "openlines_auto_replies", "Auto-replies sent", ["line", "kind"], registry=r
+        )
+
+    def watch(self, engine: Engine) -> None:
+        """Expose the engine's dialogs by state and the operators online."""
+        self.registry.register(_StateCollector(engine))
+
+    def apply(self, o: Observations) -> None:
+        """Count a committed batch."""
+        for ch in o.messages_in:
+            self.messages_in.labels(ch).inc()
+        for ch, author in o.messages_out:
+            self.messages_out.labels(ch, author).inc()
+        for line in o.offers:
+            self.offers.labels(line).inc()
+        for line, seconds in o.takes:
+            self.take_latency.labels(line).observe(seconds)
+        for line, seconds in o.queue_waits:
+            self.queue_wait.labels(line).observe(seconds)
+        for ch in o.failures:
+            self.failures.labels(ch).inc()
+        for line, kind in o.auto_replies:
+            self.auto_replies.labels(line, kind).inc()
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)
+
+
+class _StateCollector(Collector):
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        e = self._engine
+        dialogs = GaugeMetricFamily(
+            "openlines_dialogs", "Open dialogs by line and state", labels=["line", "state"]
+        )
+        counts: dict[tuple[str, str], int] = {
+            (ln, st): 0 for ln in e.lines for st in ("queued", "offered", "assigned")
+        }
+        for d in e.state.dialogs.values():
+            counts[(d.line_id, d.state)] = counts.get((d.line_id, d.state), 0) + 1
+        for (line, state), n in sorted(counts.items()):
+            dialogs.add_metric([line, state], n)
+        yield dialogs
+        online = GaugeMetricFamily("openlines_operators", "Operators by presence", labels=["presence"])
+        for status in ("online", "away", "offline"):
+            online.add_metric([status], sum(1 for s in e.state.presence.values() if s == status))
+        yield online
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []
