@@ -249,9 +249,10 @@ def reopen(d: Dialog, line: LinePolicy, ops: Mapping[str, OperatorState], now: d
 
 
 def auto_close(d: Dialog, due: datetime, now: datetime) -> Outcome:
-    """Close a dialog that stayed silent for the line's `auto_close_after`."""
-    if d.state == CLOSED or d.auto_close_at != due:
-        return Outcome(d)  # stale: someone wrote meanwhile
+    """Close a conversation that went silent for the line's `auto_close_after` after an operator had it;
+    a dialog still waiting for an operator is never closed this way (it would drop an unanswered customer)."""
+    if d.state != ASSIGNED or d.auto_close_at != due:
+        return Outcome(d)  # stale (someone wrote meanwhile), or nobody has answered yet
     return close(d, None, now)
 
 

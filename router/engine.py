@@ -51,7 +51,7 @@ def _deadlines(d: Dialog) -> list[tuple[str, datetime]]:
         out.append(("queue_retry", d.retry_at))
     if d.answer_due is not None:
         out.append(("no_answer", d.answer_due))
-    if d.auto_close_at is not None:
+    if d.state == dm.ASSIGNED and d.auto_close_at is not None:
         out.append(("auto_close", d.auto_close_at))
     return out
 

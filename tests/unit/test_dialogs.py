@@ -743,3 +743,27 @@ def test_closing_twice_is_a_no_op_with_no_effects():
     second = close(first.dialog, "boris", now + timedelta(minutes=1))
     assert_no_op(second, first.dialog)
     assert second.dialog.closed_at == now
+
+
+def test_auto_close_never_drops_a_dialog_still_waiting_for_an_operator():
+    from datetime import UTC, datetime
+
+    from router.dialogs import ASSIGNED, CLOSED, QUEUED, Dialog, auto_close
+
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    waiting = Dialog("d1", "support", "l1", "i1", "widget", "support", "v1", QUEUED, now, auto_close_at=now)
+    assert auto_close(waiting, now, now).dialog.state == QUEUED
+    talking = Dialog(
+        "d2",
+        "support",
+        "l1",
+        "i1",
+        "widget",
+        "support",
+        "v2",
+        ASSIGNED,
+        now,
+        operator="anna",
+        auto_close_at=now,
+    )
+    assert auto_close(talking, now, now).dialog.state == CLOSED
