@@ -332,6 +332,7 @@
       case "dialog.transferred": onTransferred(f); break;
       case "dialog.closed": placeDialog(dialogOf(f, { state: "closed" }), "closed"); break;
       case "message": onMessage(f); break;
+      case "message.status": onMessageStatus(f); break;
       case "ack": onAck(f); break;
       case "error": onError(f); break;
       default: break; // frames from a newer server are ignored
@@ -712,7 +713,20 @@
       })));
     }
     node.appendChild(h("div", { class: "m-state" }));
+    if (m.delivery) showDelivery(node, m.delivery.state, m.delivery.error);
     return node;
+  }
+
+  /** Delivery of an outbound message as the channel reported it: queued, sent, or failed with the reason. */
+  function showDelivery(node, deliveryState, error) {
+    node.setAttribute("data-delivery", deliveryState);
+    const label = { queued: "sending…", sent: "sent", failed: "not delivered" }[deliveryState] || deliveryState;
+    node.querySelector(".m-state").textContent = deliveryState === "failed" && error ? `${label}: ${error}` : label;
+  }
+
+  function onMessageStatus(f) {
+    const node = $("thread").querySelector(`[data-msg="${CSS.escape(f.message_id || "")}"]`);
+    if (node) showDelivery(node, f.state, f.error);
   }
 
   function renderPendingReply(cid, frame) {
