@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
+import ipaddress
+import re
 import secrets
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 import orjson
 import structlog
-from aiohttp import WSMsgType, web
-from pydantic import BaseModel, ConfigDict, Field
+from aiohttp import WSCloseCode, WSMsgType, web
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.base import Binding, ConnectorContext, SendResult
+from connectors.ratelimit import BucketTable, FloodGuard, Rate, Verdict, retry_after, take_all
 from queues.messages import InboundMessage, OutboundMessage, Receipt, SenderProfile
 
 log = structlog.get_logger(__name__)
 PROTOCOL = 1
 MAX_FRAME = 64 * 1024
 MAX_CLIENT_MSG_ID = 128
+FRAME_RATE = Rate(per_second=20, burst=50)  # frames of any kind on one connection
+FLOOD_CLOSE_AFTER = 5.0  # seconds of continuous flooding before the connection is closed (1008)
+SEND_TIMEOUT = 5.0  # a tab that stopped reading must not hold up deliveries to every other visitor
+# C0 and C1 control characters and DEL, except tab and newline: invisible, and they break transcripts and CSVs
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_ORIGIN = re.compile(r"(?:(https?)://)?(\*\.)?([a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::(\d{1,5}))?")
+_DEFAULT_PORT = {"http": "80", "https": "443"}
 
 
 class WidgetSettings(BaseModel):
@@ -34,13 +47,103 @@ class WidgetSettings(BaseModel):
     account: str | None = None  # defaults to the line id
     title: str = "Chat with us"
     token_ttl_days: int = Field(365, ge=1, le=3650)
+    allowed_origins: list[str] = []  # empty: any site may embed the widget (the demo)
+    trust_forwarded_for: bool = False
+    rate_per_visitor: int = Field(30, ge=1, le=6000)  # messages a minute
+    burst_per_visitor: int = Field(10, ge=1, le=1000)
+    rate_per_ip: int = Field(120, ge=1, le=60000)
+    burst_per_ip: int = Field(40, ge=1, le=10000)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parsed = _split_origin(entry)
+            if parsed is None or (parsed[0] is None and not parsed[1]):
+                raise ValueError(
+                    f"{entry!r} is not an origin: write scheme://host[:port] (https://shop.example), "
+                    "https://*.shop.example for its subdomains, or *.shop.example for them over http and https"
+                )
+        return value
+
+
+def _split_origin(value: str) -> tuple[str | None, bool, str, str | None] | None:
+    """(scheme, wildcard, host, port) of `scheme://[*.]host[:port]` or `*.host`; a default port is None."""
+    m = _ORIGIN.fullmatch(value.strip().lower().removesuffix("/"))
+    if m is None:
+        return None
+    scheme, star, host, port = m.groups()
+    if port is not None and not 0 < int(port) < 65536:
+        return None
+    if port is not None and scheme is not None and _DEFAULT_PORT[scheme] == port:
+        port = None  # browsers never send a default port in Origin
+    return scheme, star is not None, host, port
+
+
+class OriginPolicy:
+    """Which sites may open the widget socket: exact origins and `*.` subdomain wildcards; empty allows all."""
+
+    def __init__(self, entries: list[str]) -> None:
+        self.rules = [r for r in map(_split_origin, entries) if r is not None]
+        self.open = not entries
+
+    def allows(self, origin: str | None) -> bool:
+        """Is a request with this `Origin` header (None: no header, a non-browser client) allowed?"""
+        if self.open:
+            return True
+        parsed = _split_origin(origin) if origin is not None else None
+        if parsed is None or parsed[0] is None or parsed[1]:
+            return False
+        scheme, _, host, port = parsed
+        for r_scheme, r_wild, r_host, r_port in self.rules:
+            if r_scheme not in (None, scheme) or r_port != port:
+                continue
+            if host.endswith(f".{r_host}") if r_wild else host == r_host:
+                return True
+        return False
+
+
+def client_address(remote: str | None, forwarded_for: str | None) -> str:
+    """The rate-limit key of a client: the first `X-Forwarded-For` address when given (trusted), else the peer;
+    IPv6 by its /64, which one subscriber usually holds whole."""
+    for candidate in ((forwarded_for or "").split(",")[0].strip(), remote or ""):
+        try:
+            ip = ipaddress.ip_address(candidate)
+        except ValueError:
+            continue
+        if isinstance(ip, ipaddress.IPv6Address):
+            if ip.ipv4_mapped is not None:
+                return str(ip.ipv4_mapped)
+            return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+        return str(ip)
+    return remote or "unknown"
+
+
+@dataclass
+class _LineGuards:
+    """One widget line's origin policy and message buckets (in this process's memory)."""
+
+    origins: OriginPolicy
+    visitors: BucketTable
+    addresses: BucketTable
+    trust_forwarded_for: bool
+
+    @classmethod
+    def of(cls, settings: WidgetSettings) -> _LineGuards:
+        return cls(
+            OriginPolicy(settings.allowed_origins),
+            BucketTable(Rate.per_minute(settings.rate_per_visitor, settings.burst_per_visitor)),
+            BucketTable(Rate.per_minute(settings.rate_per_ip, settings.burst_per_ip)),
+            settings.trust_forwarded_for,
+        )
 
 
 class WidgetError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 def _now_iso() -> str:
@@ -56,8 +159,10 @@ class WidgetConnector:
     def __init__(self, bindings: list[Binding], ctx: ConnectorContext) -> None:
         self.ctx = ctx
         self.accounts = {b.account: b for b in bindings}
+        self._guards = {b.account: _LineGuards.of(b.settings) for b in bindings}
         self._sockets: dict[tuple[str, str], set[web.WebSocketResponse]] = defaultdict(set)
         self._closing = False
+        self.clock: Callable[[], float] = time.monotonic  # the rate limits' clock
 
     async def start(self) -> None:
         """Mount the websocket route."""
@@ -105,59 +210,87 @@ class WidgetConnector:
         for ws in list(self._sockets.get(key, ())):
             if ws.closed:
                 continue
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.send_str(data)
+            try:
+                await asyncio.wait_for(ws.send_str(data), SEND_TIMEOUT)
                 count += 1
+            except TimeoutError:
+                # the tab stopped reading; it gets no more frames, and the heartbeat ends the connection
+                self._forget(key, ws)
+                log.warning("widget.send.stalled", line=key[0])
+            except (ConnectionError, RuntimeError):
+                pass
         return count
+
+    def _forget(self, key: tuple[str, str], ws: web.WebSocketResponse) -> None:
+        group = self._sockets.get(key)
+        if group is not None:
+            group.discard(ws)
+            if not group:
+                del self._sockets[key]
 
     # ---- one visitor connection ----------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME)
-        await ws.prepare(request)
         account = request.query.get("line", "")
         binding = self.accounts.get(account)
-        if binding is None or self._closing:
+        guards = self._guards.get(account)
+        if guards is not None and not guards.origins.allows(origin := request.headers.get("Origin")):
+            # refused before the upgrade, so a browser page on another site cannot talk to the line at all
+            log.info("widget.origin.refused", line=account, origin=(origin or "")[:200] or None)
+            body = {"code": "origin_not_allowed", "message": "this site may not open the chat of this line"}
+            return web.Response(status=403, body=orjson.dumps(body), content_type="application/json")
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME)
+        await ws.prepare(request)
+        if binding is None or guards is None or self._closing:
             await _send(
                 ws, {"type": "error", "code": "unknown_line", "message": f"no widget line {account!r}"}
             )
             await ws.close()
             return ws
+        forwarded = request.headers.get("X-Forwarded-For") if guards.trust_forwarded_for else None
+        address = client_address(request.remote, forwarded)
+        flood = FloodGuard(FRAME_RATE, self.clock(), close_after=FLOOD_CLOSE_AFTER)
         visitor: str | None = None
         log.info("widget.connected", line=account)
         try:
             async for raw in ws:
                 if raw.type == WSMsgType.ERROR:
+                    # aiohttp already closed it: 1009 above MAX_FRAME, 1007 for text that is not UTF-8
+                    code = getattr(raw.data, "code", None)
+                    log.info("widget.frame.refused", line=account, code="protocol", close_code=code)
                     break
-                if raw.type != WSMsgType.TEXT:
-                    await _send(ws, _error("bad_json", "frames must be JSON text"))
+                verdict = flood.frame(self.clock())
+                if verdict is not Verdict.ACCEPT:
+                    if await _throttle(ws, account, verdict, flood):
+                        break
                     continue
+                frame: dict[str, Any] | None = None
                 try:
+                    if raw.type != WSMsgType.TEXT:
+                        raise WidgetError("bad_json", "frames must be JSON text")
                     frame = _parse(raw.data)
                     kind = frame.get("type")
                     if kind == "hello":
-                        if visitor is not None:
-                            self._sockets[(account, visitor)].discard(ws)
-                        visitor = await self._hello(ws, binding, frame)
+                        # a refused hello keeps the socket with its visitor (it still gets their acks)
+                        known = await self._hello(ws, binding, frame)
+                        if visitor is not None and visitor != known:
+                            self._forget((account, visitor), ws)
+                        visitor = known
                     elif kind == "message":
                         if visitor is None:
                             raise WidgetError("hello_required", "send hello first")
-                        await self._message(account, visitor, frame)
+                        await self._message(account, visitor, address, frame)
                     else:
                         raise WidgetError("unknown_type", f"unknown frame type {kind!r}")
                 except WidgetError as exc:
-                    log.info("widget.frame.refused", line=account, code=exc.code)
-                    err = _error(exc.code, exc.message)
-                    if isinstance(frame_cmid := _safe_get(raw.data, "client_msg_id"), str):
-                        err["client_msg_id"] = frame_cmid
-                    await _send(ws, err)
+                    # a flood of refusals must not become a flood of log lines
+                    (log.debug if exc.code == "rate_limited" else log.info)(
+                        "widget.frame.refused", line=account, code=exc.code
+                    )
+                    await _send(ws, _refusal(exc, frame))
         finally:
             if visitor is not None:
-                group = self._sockets.get((account, visitor))
-                if group is not None:
-                    group.discard(ws)
-                    if not group:
-                        del self._sockets[(account, visitor)]
+                self._forget((account, visitor), ws)
             log.info("widget.disconnected", line=account)
         return ws
 
@@ -207,7 +340,7 @@ class WidgetConnector:
         )
         return visitor
 
-    async def _message(self, account: str, visitor: str, frame: dict[str, Any]) -> None:
+    async def _message(self, account: str, visitor: str, address: str, frame: dict[str, Any]) -> None:
         cmid = frame.get("client_msg_id")
         text = frame.get("text")
         if cmid is None or text is None:
@@ -218,13 +351,18 @@ class WidgetConnector:
             )
         if not isinstance(text, str):
             raise WidgetError("bad_field", "text must be a string")
-        text = text.strip()
+        text = _CONTROL.sub("", text).strip()
         if not text:
             raise WidgetError("empty_message", "the message is empty")
         if len(text) > self.ctx.max_message_length:
             raise WidgetError(
                 "message_too_long", f"text is longer than {self.ctx.max_message_length} characters"
             )
+        guards, now = self._guards[account], self.clock()
+        wait = take_all([guards.visitors.bucket(visitor, now), guards.addresses.bucket(address, now)], now)
+        if wait:
+            # not published, so not stored: the client sends it again later with the same client_msg_id
+            raise WidgetError("rate_limited", "too many messages; send it again later", retry_after(wait))
         event = InboundMessage(
             event_id=secrets.token_hex(12),
             channel=self.type,
@@ -238,22 +376,37 @@ class WidgetConnector:
         await self.ctx.sink.publish([event])
 
 
+async def _throttle(ws: web.WebSocketResponse, account: str, verdict: Verdict, flood: FloodGuard) -> bool:
+    """Act on a frame over the connection's cap; True when the connection was closed."""
+    if verdict is Verdict.CLOSE:
+        log.warning("widget.flood.closed", line=account, dropped=flood.dropped)
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many frames")
+        return True
+    if verdict is Verdict.DROP_AND_NOTIFY:
+        log.info("widget.flood.throttled", line=account, dropped=flood.dropped)
+        await _send(ws, {**_error("rate_limited", "too many frames: some were dropped"), "retry_after": 1})
+    return False
+
+
 def _parse(data: str) -> dict[str, Any]:
     try:
         frame = orjson.loads(data)
     except orjson.JSONDecodeError:
+        # also lone surrogates (`"\ud800"`): they could never be stored as UTF-8
         raise WidgetError("bad_json", "the frame is not valid JSON") from None
     if not isinstance(frame, dict):
         raise WidgetError("bad_json", "the frame must be a JSON object")
     return frame
 
 
-def _safe_get(data: Any, key: str) -> Any:
-    with contextlib.suppress(Exception):
-        obj = orjson.loads(data)
-        if isinstance(obj, dict):
-            return obj.get(key)
-    return None
+def _refusal(exc: WidgetError, frame: dict[str, Any] | None) -> dict[str, Any]:
+    """The error frame for a refused frame, naming the refused message where there is one."""
+    err = _error(exc.code, exc.message)
+    if exc.retry_after is not None:
+        err["retry_after"] = exc.retry_after
+    if frame is not None and isinstance(cmid := frame.get("client_msg_id"), str):
+        err["client_msg_id"] = cmid
+    return err
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """PURE: a line's business hours — is it open at `now`, when does it open next, when does the open period end.
 
 Intervals are wall-clock times in the line's timezone and belong to the calendar day they start on, so an
-overnight interval keeps running past midnight even into a holiday. Open/close instants are computed from local
-dates and UTC offsets (never minute by minute), which keeps DST gaps and folds exact.
+overnight interval keeps running past midnight even into a holiday. Open/close instants are computed from
+local dates and UTC offsets (never minute by minute), which keeps DST gaps and folds exact.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def is_open(schedule: Schedule, now: datetime) -> bool:
 
 
 def next_open(schedule: Schedule, now: datetime) -> datetime | None:
-    """`now` itself if open, else the first instant the line opens (in its timezone); None if not in 400 days."""
+    """`now` itself if open, else the first instant it opens (in its timezone); None if not in 400 days."""
     if is_open(schedule, now):
         # returned as given: converted, an instant in a DST fold would compare unequal to `now` (PEP 495)
         return now
@@ -165,7 +165,7 @@ def _intervals_on(schedule: Schedule, day: date) -> tuple[Interval, ...]:
 class _Offsets:
     """Tracks a stretch of instants over which the zone's UTC offset is known not to change (one probe a day).
 
-    Relies on no zone changing its offset twice within a day (true of tzdata: transitions are weeks apart).
+    Relies on no zone changing its offset twice within a day (in tzdata since 1990: a week or more apart).
     """
 
     def __init__(self, tz: ZoneInfo, start: int) -> None:
@@ -200,7 +200,7 @@ def _segments_on(schedule: Schedule, offsets: _Offsets, day: date) -> list[tuple
 
 
 def _instants(tz: ZoneInfo, a: int, b: int) -> list[tuple[int, int]]:
-    """The instants whose local wall time (seconds as if UTC) lies in [a, b): one stretch, or two around DST."""
+    """The instants whose wall time (seconds as if UTC) lies in [a, b): one stretch, or two around DST."""
     lo = a - max(_wall_offsets(tz, a))  # earliest instant that can show wall time `a` (gap or fold)
     hi = b - min(_wall_offsets(tz, b))  # latest instant that can show wall time `b`
     before, after = _offset(tz, lo), _offset(tz, hi)
@@ -215,7 +215,7 @@ def _instants(tz: ZoneInfo, a: int, b: int) -> list[tuple[int, int]]:
 
 
 def _round_the_clock(weekly: tuple[tuple[Interval, ...], ...]) -> bool:
-    """Whether every wall time of an ordinary week is inside an interval (the previous day's tail included)."""
+    """Whether every wall time of an ordinary week is inside an interval (previous day's tail included)."""
     for weekday in range(7):
         tails = [(0, end) for start, end in weekly[weekday - 1] if end <= start]
         own = [(start, end if end > start else 1440) for start, end in weekly[weekday]]
@@ -298,7 +298,7 @@ def _offset(tz: ZoneInfo, instant: int) -> int:
 
 
 def _wall_offsets(tz: ZoneInfo, wall: int) -> tuple[int, int]:
-    """The UTC offsets zoneinfo gives a wall time with fold=0 and fold=1 (they differ only in a gap or fold)."""
+    """The UTC offsets zoneinfo gives a wall time with fold=0 and fold=1 (differing only in a gap or fold)."""
     local = datetime(1970, 1, 1) + wall * _SECOND
     first = local.replace(tzinfo=tz).utcoffset()
     second = local.replace(tzinfo=tz, fold=1).utcoffset()

@@ -71,7 +71,9 @@ async def test_widget_and_console_talk_in_a_real_browser(tmp_path, start_daemon)
             answer = site.locator('[data-ol="msg"][data-author="operator"]')
             await expect(answer).to_contain_text("Yes, in 3 days.", timeout=10_000)
             mine_reply = console.locator('#thread [data-author-kind="operator"]').last
-            await expect(mine_reply).to_have_attribute("data-delivery", "sent")  # message.status reached the console
+            await expect(mine_reply).to_have_attribute(
+                "data-delivery", "sent"
+            )  # message.status reached the console
             await expect(console.locator('[data-list="mine"] [data-dialog-id]')).to_have_count(1)
             # answering took the dialog, and the lead card shows anna as its responsible
             await expect(console.locator("#lead-responsible")).to_have_value("anna")

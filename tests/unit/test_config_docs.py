@@ -9,9 +9,9 @@ import pytest
 from connectors import REGISTRY
 from router.settings import (
     AutoRepliesSettings,
-    HoursSettings,
     CrmSettings,
     DistributionSettings,
+    HoursSettings,
     HttpSettings,
     LimitsSettings,
     LineSettings,
