@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import ipaddress
 import re
 import secrets
 import time
@@ -22,6 +21,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.base import Binding, ConnectorContext, SendResult
+from connectors.origins import OriginPolicy, client_address, split_origin
 from connectors.ratelimit import BucketTable, FloodGuard, Rate, Verdict, retry_after, take_all
 from queues.messages import InboundMessage, OutboundMessage, Receipt, SenderProfile
 
@@ -34,8 +34,6 @@ FLOOD_CLOSE_AFTER = 5.0  # seconds of continuous flooding before the connection 
 SEND_TIMEOUT = 5.0  # a tab that stopped reading must not hold up deliveries to every other visitor
 # C0 and C1 control characters and DEL, except tab and newline: invisible, and they break transcripts and CSVs
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_ORIGIN = re.compile(r"(?:(https?)://)?(\*\.)?([a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::(\d{1,5}))?")
-_DEFAULT_PORT = {"http": "80", "https": "443"}
 
 
 class WidgetSettings(BaseModel):
@@ -58,65 +56,13 @@ class WidgetSettings(BaseModel):
     @classmethod
     def _check_origins(cls, value: list[str]) -> list[str]:
         for entry in value:
-            parsed = _split_origin(entry)
+            parsed = split_origin(entry)
             if parsed is None or (parsed[0] is None and not parsed[1]):
                 raise ValueError(
                     f"{entry!r} is not an origin: write scheme://host[:port] (https://shop.example), "
                     "https://*.shop.example for its subdomains, or *.shop.example for them over http and https"
                 )
         return value
-
-
-def _split_origin(value: str) -> tuple[str | None, bool, str, str | None] | None:
-    """(scheme, wildcard, host, port) of `scheme://[*.]host[:port]` or `*.host`; a default port is None."""
-    m = _ORIGIN.fullmatch(value.strip().lower().removesuffix("/"))
-    if m is None:
-        return None
-    scheme, star, host, port = m.groups()
-    if port is not None and not 0 < int(port) < 65536:
-        return None
-    if port is not None and scheme is not None and _DEFAULT_PORT[scheme] == port:
-        port = None  # browsers never send a default port in Origin
-    return scheme, star is not None, host, port
-
-
-class OriginPolicy:
-    """Which sites may open the widget socket: exact origins and `*.` subdomain wildcards; empty allows all."""
-
-    def __init__(self, entries: list[str]) -> None:
-        self.rules = [r for r in map(_split_origin, entries) if r is not None]
-        self.open = not entries
-
-    def allows(self, origin: str | None) -> bool:
-        """Is a request with this `Origin` header (None: no header, a non-browser client) allowed?"""
-        if self.open:
-            return True
-        parsed = _split_origin(origin) if origin is not None else None
-        if parsed is None or parsed[0] is None or parsed[1]:
-            return False
-        scheme, _, host, port = parsed
-        for r_scheme, r_wild, r_host, r_port in self.rules:
-            if r_scheme not in (None, scheme) or r_port != port:
-                continue
-            if host.endswith(f".{r_host}") if r_wild else host == r_host:
-                return True
-        return False
-
-
-def client_address(remote: str | None, forwarded_for: str | None) -> str:
-    """The rate-limit key of a client: the first `X-Forwarded-For` address when given (trusted), else the peer;
-    IPv6 by its /64, which one subscriber usually holds whole."""
-    for candidate in ((forwarded_for or "").split(",")[0].strip(), remote or ""):
-        try:
-            ip = ipaddress.ip_address(candidate)
-        except ValueError:
-            continue
-        if isinstance(ip, ipaddress.IPv6Address):
-            if ip.ipv4_mapped is not None:
-                return str(ip.ipv4_mapped)
-            return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-        return str(ip)
-    return remote or "unknown"
 
 
 @dataclass

@@ -26,6 +26,7 @@ from router.views import dialog_view, lead_card_view, lead_view, message_view
 
 log = get(__name__)
 COOKIE = "openlines_session"
+SEND_TIMEOUT = 5.0
 _DUMPS_OPTS = orjson.OPT_NON_STR_KEYS
 
 
@@ -107,13 +108,20 @@ class ConsoleHub:
             await batch.ack()
 
     async def deliver(self, recipients: tuple[str, ...] | set[str], frame: dict[str, Any]) -> None:
-        """Send a frame to every socket of the recipients."""
+        """Send a frame to every socket of the recipients; a tab that stopped reading is dropped, not waited on."""
         data = orjson.dumps(frame).decode()
         for login in recipients:
             for ws in list(self.sockets.get(login, ())):
-                if not ws.closed:
-                    with contextlib.suppress(ConnectionError, RuntimeError):
-                        await ws.send_str(data)
+                if ws.closed:
+                    continue
+                try:
+                    await asyncio.wait_for(ws.send_str(data), SEND_TIMEOUT)
+                except (ConnectionError, RuntimeError):
+                    pass
+                except TimeoutError:
+                    log.warning(ev.CONSOLE_STALLED, operator=login)
+                    self.sockets[login].discard(ws)
+                    asyncio.get_running_loop().create_task(ws.close(code=1011, message=b"too slow"))
 
     async def conversation_of(self, dialog_id: str) -> str | None:
         """The bus key of a dialog's conversation, so commands land on its partition."""
@@ -185,6 +193,9 @@ class ConsoleApi:
         return login
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type != "application/json":
+            # a cross-site form can post text/plain without a preflight; JSON only shuts that door (login CSRF)
+            raise ApiError(415, "unsupported_media_type", "send the body as application/json")
         try:
             body = orjson.loads(await request.read())
         except orjson.JSONDecodeError:

@@ -114,3 +114,27 @@ async def test_widget_and_console_talk_in_a_real_browser(tmp_path, start_daemon)
             assert not errors, errors
         finally:
             await browser.close()
+
+
+async def test_widget_resends_a_rate_limited_message_instead_of_dropping_it(tmp_path, start_daemon):
+    support = {
+        **line("support", ["anna"]),
+        "channels": [{"type": "widget", "rate_per_visitor": 60, "burst_per_visitor": 1}],
+    }
+    d = await start_daemon(settings_from(tmp_path, config(tmp_path, [support])))
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            site = await browser.new_page()
+            await site.goto(f"{d.base}/demo/")
+            await site.click('[data-ol="launcher"]')
+            for text in ("first", "second, too fast"):
+                await site.fill('[data-ol="input"]', text)
+                await site.click('[data-ol="send"]')
+            mine = site.locator('[data-ol="msg"][data-author="customer"]')
+            await expect(mine).to_have_count(2)
+            await expect(site.locator('[data-ol="msg"][data-pending="1"]')).to_have_count(0, timeout=10_000)
+            assert await site.locator('[data-ol="msg"][data-failed]').count() == 0
+        finally:
+            await browser.close()
+    assert await d.daemon.store.count("messages") == 2

@@ -107,7 +107,9 @@ async def test_rest_errors_have_codes(support):
         assert r.status == 401 and (await r.json())["code"] == "bad_credentials"
     async with s.post(f"{base}/api/login", json={"login": "nobody", "password": "x"}) as r:
         assert r.status == 401 and (await r.json())["code"] == "bad_credentials"
-    async with s.post(f"{base}/api/login", data=b"{not json") as r:
+    async with s.post(
+        f"{base}/api/login", data=b"{not json", headers={"Content-Type": "application/json"}
+    ) as r:
         assert r.status == 400 and (await r.json())["code"] == "bad_json"
     async with s.post(f"{base}/api/login", json={"login": "anna"}) as r:
         assert r.status == 400 and (await r.json())["code"] == "missing_field"

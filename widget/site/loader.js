@@ -348,6 +348,17 @@
       pending.forEach(function (p) { sendFrame({ type: "message", client_msg_id: p.client_msg_id, text: p.text }); });
     }
 
+    var resendTimer = null;
+    /** Re-send every unacknowledged message (same ids: the server stores each once) after `ms`. */
+    function scheduleResend(ms) {
+      if (resendTimer) return;
+      resendTimer = setTimeout(function () {
+        resendTimer = null;
+        if (!ready) return; // the next hello re-sends them anyway
+        loadPending().forEach(function (p) { sendFrame({ type: "message", client_msg_id: p.client_msg_id, text: p.text }); });
+      }, Math.min(Math.max(ms, 250), 60000));
+    }
+
     function onAck(f) {
       dropPending(f.client_msg_id);
       var node = byClientId.get(f.client_msg_id);
@@ -378,6 +389,11 @@
         return;
       }
       if (f.code === "hello_required") return; // our pending messages are re-sent after the next hello
+      if (f.code === "rate_limited") {
+        // Not stored, not refused for good: keep it pending and send it again when the server says we may.
+        scheduleResend((Number(f.retry_after) || 1) * 1000);
+        return;
+      }
       if (f.client_msg_id) {
         dropPending(f.client_msg_id); // refused for good (too long, empty…): re-sending would fail again
         var node = byClientId.get(f.client_msg_id);
