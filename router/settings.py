@@ -203,6 +203,9 @@ def load_settings(
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         return None, [ConfigProblem(filename, 1, (), f"cannot read: {exc.strerror}")]
+    except UnicodeDecodeError as exc:
+        line = Path(path).read_bytes()[: exc.start].count(b"\n") + 1
+        return None, [ConfigProblem(filename, line, (), "the file is not UTF-8 text")]
     loaded = load_yaml(text, filename, env)
     problems = list(loaded.problems)
     if loaded.data is None:  # a syntax error: there is nothing to validate further

@@ -58,15 +58,36 @@ def load_yaml(text: str, filename: str, env: Mapping[str, str] | None = None) ->
         problem = getattr(exc, "problem", None) or str(exc)
         out.problems.append(ConfigProblem(filename, line, (), f"invalid YAML: {problem}"))
         return out
+    except RecursionError:
+        out.problems.append(ConfigProblem(filename, 1, (), "invalid YAML: nested too deeply"))
+        return out
     if node is None:
         out.data = {}
         return out
-    out.data = _build(node, (), out, filename, env)
+    try:
+        out.data = _build(node, (), out, filename, env, frozenset())
+    except _Recursive as exc:
+        out.problems.append(ConfigProblem(filename, exc.line, exc.path, "a YAML alias refers to itself"))
+        out.data = None
+    except RecursionError:
+        out.problems.append(ConfigProblem(filename, 1, (), "invalid YAML: nested too deeply"))
+        out.data = None
     return out
 
 
-def _build(node: yaml.Node, path: Path, out: LoadedYaml, filename: str, env: Mapping[str, str]) -> Any:
+class _Recursive(Exception):
+    def __init__(self, line: int, path: Path) -> None:
+        super().__init__("recursive alias")
+        self.line, self.path = line, path
+
+
+def _build(
+    node: yaml.Node, path: Path, out: LoadedYaml, filename: str, env: Mapping[str, str], above: frozenset[int]
+) -> Any:
     out.lines[path] = node.start_mark.line + 1
+    if id(node) in above:  # `&a [*a]`: an alias inside its own anchor would recurse forever
+        raise _Recursive(node.start_mark.line + 1, path)
+    above = above | {id(node)}
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -75,11 +96,11 @@ def _build(node: yaml.Node, path: Path, out: LoadedYaml, filename: str, env: Map
                 out.problems.append(
                     ConfigProblem(filename, key_node.start_mark.line + 1, (*path, key), "duplicate key")
                 )
-            result[key] = _build(value_node, (*path, key), out, filename, env)
+            result[key] = _build(value_node, (*path, key), out, filename, env, above)
             out.lines[(*path, key)] = key_node.start_mark.line + 1
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), out, filename, env) for i, item in enumerate(node.value)]
+        return [_build(item, (*path, i), out, filename, env, above) for i, item in enumerate(node.value)]
     assert isinstance(node, yaml.ScalarNode)
     value = yaml.SafeLoader(b"").construct_object(node)
     if isinstance(value, str) and "${" in value:

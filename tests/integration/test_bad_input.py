@@ -483,3 +483,123 @@ async def test_rest_refuses_oversized_mistyped_and_non_object_bodies(support):
     async with s.post(f"{base}/api/login", data=body, headers={"Content-Type": "text/plain"}) as r:
         assert (r.status, (await r.json())["code"]) == (415, "unsupported_media_type")
     await assert_serving(support)
+
+
+# ---- the console websocket ------------------------------------------------------------------------
+
+
+async def test_console_socket_survives_hostile_frames(support):
+    anna = await support.operator("anna")
+    v = await support.visitor("support")
+    await v.say("hello")
+    dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
+    for frame, code in (
+        ({"type": "take", "dialog_id": 42}, "missing_field"),
+        ({"type": "reply", "dialog_id": dialog_id, "client_msg_id": ["x"], "text": "hi"}, "missing_field"),
+        (
+            {"type": "reply", "dialog_id": dialog_id, "client_msg_id": "c", "text": {"html": "<b>"}},
+            "missing_field",
+        ),
+        ({"type": "presence", "status": None}, "bad_field"),
+        ({"type": None}, "unknown_type"),
+        ("\x00\x01\x02", "bad_json"),
+        ('"just a string"', "bad_json"),
+        ({"type": "transfer", "dialog_id": dialog_id, "to_operator": 7}, "missing_field"),
+    ):
+        await anna.send(frame if isinstance(frame, str) else orjson.dumps(frame).decode())
+        assert (await anna.expect("error"))["code"] == code, frame
+    # control characters are stripped from what an operator stores too? no: operators' text is kept as typed,
+    # but it is always rendered as text; and the socket still works
+    await anna.reply(dialog_id, "still here")
+    # a frame over the console's 256 KiB limit closes only that socket
+    big = await support.session.ws_connect(f"{support.base}/api/console/ws", headers=anna.headers)
+    await big.receive()  # hello
+    await big.send_str("x" * (300 * 1024))
+    closing = await big.receive()
+    assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+    assert big.close_code == 1009
+    await anna.reply(dialog_id, "the first socket is unaffected")
+    await assert_serving(support)
+
+
+async def test_console_socket_with_invalid_utf8_is_closed_alone(support):
+    anna = await support.operator("anna")
+    raw = await support.session.ws_connect(f"{support.base}/api/console/ws", headers=anna.headers)
+    await raw.receive()  # hello
+    # a text frame (opcode 1) whose payload is not UTF-8, written below aiohttp's client API
+    await raw._writer.send_frame(b"\xff\xfe{\x80}", aiohttp.WSMsgType.TEXT)  # type: ignore[attr-defined]
+    msg = await raw.receive()
+    assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert raw.close_code == 1007
+    await anna.send({"type": "presence", "status": "away"})
+    assert (await anna.expect("presence", lambda f: f["status"] == "away"))["status"] == "away"
+
+
+# ---- every REST endpoint ----------------------------------------------------------------------------
+
+
+async def test_every_rest_endpoint_answers_bad_input_with_a_coded_json_error(support):
+    anna = await support.operator("anna")
+    s, base, h = support.session, support.base, anna.headers
+    long_id = "x" * 5_000
+    # past aiohttp's request-line limit (8 KiB) its parser answers 400 before our app sees anything
+    async with s.get(f"{base}/api/dialogs/{'x' * 10_000}", headers=h) as r:
+        assert r.status == 400
+    cases = [
+        ("GET", f"/api/dialogs/{long_id}", None, 404, "not_found"),
+        ("GET", f"/api/dialogs/{long_id}/messages", None, 404, "not_found"),
+        ("GET", "/api/dialogs/%00%ff", None, 404, "not_found"),
+        ("GET", "/api/dialogs?state=" + "z" * 5000, None, 400, "bad_field"),
+        ("GET", f"/api/leads/{long_id}", None, 404, "not_found"),
+        ("PATCH", f"/api/leads/{long_id}", {"name": "x"}, 404, "not_found"),
+        ("GET", "/api/nothing-here", None, 404, "not_found"),
+        ("DELETE", "/api/leads/x", None, 405, "method_not_allowed"),
+        ("POST", "/api/me", {}, 405, "method_not_allowed"),
+    ]
+    for method, path, body, status, code in cases:
+        async with s.request(method, f"{base}{path}", json=body, headers=h) as r:
+            assert r.status == status, (method, path[:60], r.status)
+            assert r.content_type == "application/json", (method, path[:60])
+            assert (await r.json())["code"] == code, (method, path[:60])
+    # a query far longer than any lead field: searched as given (truncated), never an error
+    async with s.get(f"{base}/api/leads", params={"query": "%" * 2_000}, headers=h) as r:
+        assert r.status == 200 and (await r.json())["leads"] == []
+    v = await support.visitor("support")
+    await v.say("lead please")
+    lead_id = (await anna.expect("dialog.offered"))["dialog"]["lead"]["id"]
+    for raw, ctype, status, code in (
+        (b"[1,2]", "application/json", 400, "bad_json"),
+        (b"\xff\xfe", "application/json", 400, "bad_json"),
+        (b'{"name": "x"}', "text/plain", 415, "unsupported_media_type"),
+        (b'{"name": "' + b"n" * 300 + b'"}', "application/json", 400, "bad_field"),
+        (b'{"status": null}', "application/json", 400, "unknown_status"),
+        (b'{"email": ["a@b.c"]}', "application/json", 400, "bad_field"),
+    ):
+        async with s.patch(
+            f"{base}/api/leads/{lead_id}", data=raw, headers={**h, "Content-Type": ctype}
+        ) as r:
+            assert (r.status, (await r.json())["code"]) == (status, code), raw[:40]
+    await assert_serving(support)
+
+
+# ---- the YAML ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"\xff\xfe\x00garbage",
+        b"version: 1\n" + b"lines: [" * 2000,
+        b"&a [*a]",
+        b"version: 1\noperators: !!python/object/apply:os.system ['echo pwned']\n",
+        b"- just\n- a\n- list\n",
+        b"",
+    ],
+    ids=["binary", "deep-nesting", "alias-loop", "python-tag", "not-a-mapping", "empty"],
+)
+def test_hostile_yaml_is_reported_never_raised(tmp_path, text):
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(text)
+    settings, problems = load_settings(path, env={}, channel_validators=VALIDATORS)
+    assert settings is None
+    assert problems and all(str(p).startswith(f"{path}:") for p in problems)
