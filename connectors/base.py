@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -115,6 +115,15 @@ class ConnectorContext:
     max_message_length: int = 4000
 
 
+@dataclass
+class AttachmentBody:
+    """A file a channel streams to the console on demand (fetched lazily from the channel)."""
+
+    mime: str
+    size: int | None
+    chunks: AsyncIterator[bytes]
+
+
 class Connector(Protocol):
     """One channel type; a single instance serves every line bound to that type."""
 
@@ -135,4 +144,8 @@ class Connector(Protocol):
 
     async def on_receipt(self, receipt: Receipt) -> None:
         """The router committed an inbound event: acknowledge it to the channel."""
+        ...
+
+    async def fetch_attachment(self, account: str, ref: str) -> AttachmentBody | None:
+        """Stream an inbound attachment by its reference (e.g. a Telegram file id); None if unknown."""
         ...

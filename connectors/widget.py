@@ -20,7 +20,7 @@ import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors.base import Binding, ConnectorContext, SendResult
+from connectors.base import AttachmentBody, Binding, ConnectorContext, SendResult
 from connectors.origins import OriginPolicy, client_address, split_origin
 from connectors.ratelimit import BucketTable, FloodGuard, Rate, Verdict, retry_after, take_all
 from queues.messages import InboundMessage, OutboundMessage, Receipt, SenderProfile
@@ -135,6 +135,10 @@ class WidgetConnector:
         }
         delivered = await self._broadcast((msg.account, msg.chat_id), frame)
         return SendResult(ok=True, external_id=f"{msg.message_id}@{delivered}")
+
+    async def fetch_attachment(self, account: str, ref: str) -> AttachmentBody | None:
+        """The widget receives no files yet."""
+        return None
 
     async def on_receipt(self, receipt: Receipt) -> None:
         """The message is stored: `ack` it (every tab of the visitor gets it; the sender's tab matches it)."""

@@ -61,6 +61,9 @@ class InboundMessage(Event):
     attachments: tuple[Attachment, ...] = ()
     source_tag: str | None = None
     automatic: bool = False  # sent by an auto-responder (Auto-Submitted, bounces): never auto-replied to
+    edit_of: str | None = (
+        None  # this event edits the message with that external id: its text replaces the old
+    )
 
 
 @dataclass(frozen=True, slots=True)
