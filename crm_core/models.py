@@ -144,6 +144,9 @@ messages = Table(
     Column("attachments", JSON, nullable=False, default=list),
     Column("created_at", UTCDateTime, nullable=False),
     Column("edited_at", UTCDateTime),
+    Column(
+        "edits", JSON, nullable=False, default=list, server_default="[]"
+    ),  # earlier texts of an edited message: [{text, at}]
     # outbound delivery: queued -> sent | failed (with the reason); None for messages that go nowhere
     Column("delivery_state", String(16)),
     Column("delivery_error", Text),

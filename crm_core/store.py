@@ -50,6 +50,7 @@ class Changes:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     outbox_done: list[str] = field(default_factory=list)
     message_updates: list[dict[str, Any]] = field(default_factory=list)
+    lead_fills: list[dict[str, Any]] = field(default_factory=list)  # set fields only where still empty
 
     def __bool__(self) -> bool:
         return any(
@@ -64,6 +65,7 @@ class Changes:
                 self.outbox,
                 self.outbox_done,
                 self.message_updates,
+                self.lead_fills,
             )
         )
 
@@ -124,9 +126,7 @@ class Store:
         if not keys:
             return {}
         t = messages
-        q = select(t.c.id, t.c.dialog_id, t.c.channel, t.c.account, t.c.external_id).where(
-            tuple_(t.c.channel, t.c.account, t.c.external_id).in_(keys)
-        )
+        q = select(t).where(tuple_(t.c.channel, t.c.account, t.c.external_id).in_(keys))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).mappings().all()
         return {(r["channel"], r["account"], r["external_id"]): dict(r) for r in rows}
@@ -356,6 +356,146 @@ class Store:
             q = select(func.count()).select_from(metadata.tables[table_name])
             return int((await conn.execute(q)).scalar_one())
 
+    # ---- bulk import of contacts (the CSV import path) and lookups by phone/e-mail -------------
+
+    async def import_contacts(
+        self,
+        rows: Iterable[dict[str, Any]],
+        *,
+        status: str = "new",
+        source: str | None = "import",
+        chunk_size: int = 10_000,
+        now: datetime | None = None,
+    ) -> int:
+        """Create a lead (and its channel identity) for each contact row, in chunks of `chunk_size` rows, one
+        transaction per chunk (SQLAlchemy Core executemany inside one `run_sync`); returns the leads created.
+
+        A row is `{"name", "phone", "email", "identity": {"channel", "account", "external_id",
+        "display_name"}}`, optionally with its own `status`; phone and e-mail are normalised (an invalid one is
+        stored as NULL); `identity` may be missing or None (a lead without a channel identity). A row whose identity already exists — stored
+        earlier, or earlier in the same import — is skipped whole: no lead is created and the existing lead is
+        left as it is (importing the same file twice creates nothing the second time). Chunks already committed
+        stay committed if a later one fails; a chunk that collides with a concurrent writer is checked again.
+        """
+        import itertools
+        from datetime import UTC
+
+        ts = now or datetime.now(UTC)
+        source_rows = iter(rows)
+        total = 0
+        while chunk := list(itertools.islice(source_rows, max(1, chunk_size))):
+            for attempt in range(3):
+                try:
+                    async with self.engine.begin() as conn:
+                        total += await conn.run_sync(Store._import_chunk_sync, chunk, status, source, ts)
+                    break
+                except IntegrityError:
+                    if attempt == 2:
+                        raise
+        return total
+
+    @staticmethod
+    def _import_chunk_sync(
+        conn: Connection,
+        chunk: list[dict[str, Any]],
+        status: str,
+        source: str | None,
+        now: datetime,
+    ) -> int:
+        """One import chunk, in the worker thread: skip known identities, insert leads then identities."""
+        from crm_core.ids import new_id
+        from crm_core.recognition import normalize_email, normalize_phone
+
+        planned: list[tuple[dict[str, Any], Key | None]] = []
+        keys: list[Key] = []
+        chunk_keys: set[Key] = set()
+        for row in chunk:
+            ident = row.get("identity")
+            key: Key | None = None
+            if ident:
+                key = (str(ident["channel"]), str(ident["account"]), str(ident["external_id"]))
+                if key in chunk_keys:
+                    continue  # the same identity earlier in this chunk (earlier chunks are stored)
+                chunk_keys.add(key)
+                keys.append(key)
+            planned.append((row, key))
+        # identities already stored, by their unique key (channel, account, external_id), 500 at a time
+        existing: set[Key] = set()
+        by_account: dict[tuple[str, str], list[str]] = {}
+        for channel, account, external_id in keys:
+            by_account.setdefault((channel, account), []).append(external_id)
+        t = identities
+        for (channel, account), external_ids in by_account.items():
+            for i in range(0, len(external_ids), 500):
+                q = select(t.c.external_id).where(
+                    t.c.channel == channel,
+                    t.c.account == account,
+                    t.c.external_id.in_(external_ids[i : i + 500]),
+                )
+                existing.update((channel, account, x) for x in conn.execute(q).scalars())
+        lead_rows: list[dict[str, Any]] = []
+        identity_rows: list[dict[str, Any]] = []
+        for row, key in planned:
+            if key is not None and key in existing:
+                continue
+            lead_id = new_id()
+            name = str(row.get("name") or "")
+            lead_rows.append(
+                {
+                    "id": lead_id,
+                    "name": name,
+                    "phone": normalize_phone(row.get("phone")),
+                    "email": normalize_email(row.get("email")),
+                    "status": str(row.get("status") or status),
+                    "responsible": None,
+                    "source": source,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            if key is not None:
+                ident = row["identity"]
+                identity_rows.append(
+                    {
+                        "id": new_id(),
+                        "lead_id": lead_id,
+                        "channel": key[0],
+                        "account": key[1],
+                        "external_id": key[2],
+                        "display_name": str(ident.get("display_name") or name),
+                        "profile": {},
+                        "created_at": now,
+                    }
+                )
+        if lead_rows:
+            conn.execute(insert(leads), lead_rows)
+        if identity_rows:
+            conn.execute(insert(identities), identity_rows)
+        return len(lead_rows)
+
+    async def find_leads_by_contact(
+        self, *, phone: str | None = None, email: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Leads whose phone or e-mail equals the given one once normalised (indexes ix_leads_phone and
+        ix_leads_email), most recently updated first; a value that does not normalise matches nothing."""
+        from crm_core.recognition import normalize_email, normalize_phone
+
+        conditions = []
+        if (p := normalize_phone(phone)) is not None:
+            conditions.append(leads.c.phone == p)
+        if (e := normalize_email(email)) is not None:
+            conditions.append(leads.c.email == e)
+        if not conditions:
+            return []
+        q = (
+            select(leads)
+            .where(or_(*conditions))
+            .order_by(leads.c.updated_at.desc(), leads.c.id.desc())
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(q)).mappings().all()]
+
 
 def _apply_sync(conn: Connection, ch: Changes) -> None:
     # one thread hop for the whole batch: every statement below runs inside run_sync
@@ -380,6 +520,15 @@ def _apply_sync(conn: Connection, ch: Changes) -> None:
         )
     if ch.messages:
         conn.execute(insert(messages), ch.messages)
+    for fill in ch.lead_fills:
+        for name, value in fill.items():
+            if name in ("id", "updated_at"):
+                continue
+            conn.execute(
+                update(leads)
+                .where(leads.c.id == fill["id"], leads.c[name].is_(None))
+                .values({name: value, "updated_at": fill["updated_at"]})
+            )
     for upd in ch.message_updates:
         values = {k: v for k, v in upd.items() if k != "id"}
         conn.execute(update(messages).where(messages.c.id == upd["id"]).values(values))

@@ -81,6 +81,7 @@ class OperatorCommand(Event):
     visibility: str = "public"
     to_operator: str | None = None
     to_line: str | None = None
+    attachments: tuple[Attachment, ...] = ()  # files uploaded for a reply (refs in the attachment store)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,16 +6,19 @@ import asyncio
 import contextlib
 import os
 from collections import defaultdict
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import BodyPartReader, WSMsgType, web
 
 from crm_core.ids import new_id
 from crm_core.recognition import normalize_email, normalize_phone
 from crm_core.store import Store
 from queues.bus import CONSOLE, INBOUND, Bus, conversation_key
-from queues.messages import ConsoleEvent, OperatorCommand, OperatorPresence
+from queues.messages import Attachment, ConsoleEvent, OperatorCommand, OperatorPresence
 from router import log_events as ev
 from router.access import Viewer, can_view_dialog, can_view_lead
 from router.auth import Passwords, Sessions
@@ -152,6 +155,7 @@ class ConsoleApi:
         passwords: Passwords,
         hub: ConsoleHub,
         clock: Clock,
+        files: Files | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -160,6 +164,7 @@ class ConsoleApi:
         self.hub = hub
         self.clock = clock
         self.line_names = {ln.id: ln.name for ln in settings.lines}
+        self.files = files
 
     def register(self, app: web.Application) -> None:
         """Mount the routes."""
@@ -171,6 +176,8 @@ class ConsoleApi:
         r.add_get("/api/dialogs", self.dialogs)
         r.add_get("/api/dialogs/{id}", self.dialog)
         r.add_get("/api/dialogs/{id}/messages", self.messages)
+        r.add_get("/api/dialogs/{id}/messages/{mid}/attachments/{n}", self.attachment)
+        r.add_post("/api/dialogs/{id}/attachments", self.upload)
         r.add_get("/api/leads", self.leads)
         r.add_get("/api/leads/{id}", self.lead)
         r.add_patch("/api/leads/{id}", self.patch_lead)
@@ -319,6 +326,53 @@ class ConsoleApi:
         rows = await self.store.dialog_messages([row["id"]])
         return json_response({"messages": [message_view(m) for m in rows]})
 
+    async def attachment(self, request: web.Request) -> web.StreamResponse:
+        """GET …/attachments/{n}: the file, fetched lazily from the channel (or our store for uploads) and streamed."""
+        row = await self._visible_dialog(request)
+        msgs = [
+            m for m in await self.store.dialog_messages([row["id"]]) if m["id"] == request.match_info["mid"]
+        ]
+        try:
+            meta = (msgs[0]["attachments"] or [])[int(request.match_info["n"])] if msgs else None
+        except (ValueError, IndexError):
+            meta = None
+        if not meta or self.files is None:
+            raise ApiError(404, "not_found", "no such attachment")
+        body = await self.files.open(row["channel"], row["account"], meta)
+        if body is None:
+            raise ApiError(404, "not_found", "the channel no longer has this file")
+        mime, size, chunks = body
+        resp = web.StreamResponse(headers=_download_headers(meta.get("name") or "file", mime))
+        if size is not None:
+            resp.content_length = size
+        await resp.prepare(request)
+        async for chunk in chunks:
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+
+    async def upload(self, request: web.Request) -> web.Response:
+        """POST /api/dialogs/{id}/attachments (multipart `file`): store a file to send with a reply."""
+        await self._visible_dialog(request)
+        if self.files is None or not request.content_type.startswith("multipart/"):
+            raise ApiError(
+                415, "unsupported_media_type", "send the file as multipart/form-data in a field `file`"
+            )
+        reader = await request.multipart()
+        part = await reader.next()
+        if part is None or not isinstance(part, BodyPartReader) or part.name != "file":
+            raise ApiError(400, "missing_field", "a multipart field `file` is required")
+        limit = self.settings.limits.max_attachment_bytes
+        data = bytearray()
+        while chunk := await part.read_chunk(64 * 1024):
+            data += chunk
+            if len(data) > limit:
+                raise ApiError(413, "too_large", f"files are limited to {limit} bytes")
+        name = (part.filename or "file").replace("/", "_").replace("\\", "_")[:200]
+        mime = part.headers.get("Content-Type", "application/octet-stream")[:200]
+        ref = await self.files.store.put(bytes(data), name=name, mime=mime)
+        return json_response({"ref": ref, "name": name, "mime": mime, "size": len(data)})
+
     # ---- leads ---------------------------------------------------------------------------------------
 
     async def leads(self, request: web.Request) -> web.Response:
@@ -416,6 +470,25 @@ class ConsoleApi:
                 await hub.publish_presence(login, "offline")
         return ws
 
+    async def _attachments(self, refs: Any) -> tuple[Attachment, ...]:
+        """The uploaded files a reply sends, by the refs the upload answered."""
+        if not isinstance(refs, list) or len(refs) > 10 or not all(isinstance(r, dict) for r in refs):
+            raise ApiError(400, "bad_field", "attachments must be a list of at most 10 uploaded files")
+        out = []
+        for r in refs:
+            ref = r.get("ref")
+            if not isinstance(ref, str) or not ref.isalnum() or self.files is None:
+                raise ApiError(400, "bad_field", "an attachment needs the ref its upload returned")
+            if not await self.files.store.exists(ref):
+                raise ApiError(400, "bad_field", f"no uploaded file {ref}")
+            name, mime, size = str(r.get("name") or "file")[:200], str(r.get("mime") or ""), r.get("size")
+            out.append(
+                Attachment(
+                    name, mime or "application/octet-stream", size if isinstance(size, int) else None, ref
+                )
+            )
+        return tuple(out)
+
     async def _frame(self, login: str, data: str) -> None:
         try:
             frame = orjson.loads(data)
@@ -443,8 +516,9 @@ class ConsoleApi:
                 raise ApiError(400, "missing_field", "client_msg_id is required (1-128 characters)")
             if not isinstance(text, str):
                 raise ApiError(400, "missing_field", "text is required")
+            files = await self._attachments(frame.get("attachments", []))
             text = text.strip()
-            if not text:
+            if not text and not files:
                 raise ApiError(400, "empty_message", "the message is empty")
             if len(text) > self.settings.limits.max_message_length:
                 raise ApiError(
@@ -454,7 +528,7 @@ class ConsoleApi:
                 )
             if vis not in ("public", "internal"):
                 raise ApiError(400, "bad_field", "visibility must be public or internal")
-            extra = {"client_msg_id": cmid, "text": text, "visibility": vis}
+            extra = {"client_msg_id": cmid, "text": text, "visibility": vis, "attachments": files}
         elif kind == "transfer":
             to_op, to_line = frame.get("to_operator"), frame.get("to_line")
             if not (isinstance(to_op, str) and to_op) and not (isinstance(to_line, str) and to_line):
@@ -465,3 +539,37 @@ class ConsoleApi:
             raise ApiError(404, "not_found", "no such dialog")
         command = OperatorCommand(new_id(), login, kind, dialog_id, iso(self.clock.now()) or "", **extra)
         await self.hub.bus.publish(INBOUND, [command], key=key)
+
+
+class FileStore(Protocol):
+    async def put(self, data: bytes, *, name: str, mime: str) -> str:
+        """Store a file; its key."""
+        ...
+
+    async def exists(self, key: str) -> bool:
+        """Whether a key is stored."""
+        ...
+
+
+@dataclass
+class Files:
+    """Where attachment bodies come from: our store (operators' uploads) or the channel, lazily."""
+
+    store: FileStore
+    open: Callable[[str, str, dict[str, Any]], Awaitable[tuple[str, int | None, AsyncIterator[bytes]] | None]]
+
+
+_INLINE_SAFE = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+def _download_headers(name: str, mime: str) -> dict[str, str]:
+    # a customer's file is never rendered as a page of ours: only plain images open inline, all else downloads
+    disposition = "inline" if mime in _INLINE_SAFE else "attachment"
+    ascii_name = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
+    return {
+        "Content-Type": mime if mime in _INLINE_SAFE else "application/octet-stream",
+        "Content-Disposition": f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cache-Control": "private, max-age=300",
+    }

@@ -8,7 +8,7 @@ import contextlib
 import os
 import secrets
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from queues.messages import InboundMessage
 from router import log_events as ev
 from router.auth import Passwords, Sessions, Signer
 from router.clock import Clock, SystemClock, iso
-from router.console import ConsoleApi, ConsoleHub
+from router.console import ConsoleApi, ConsoleHub, Files
 from router.delivery import Dispatcher, RetryPolicy
 from router.engine import Engine
 from router.logs import get
@@ -121,6 +121,9 @@ class _Attachments:
             return None
         return await asyncio.to_thread(path.read_bytes)
 
+    async def exists(self, key: str) -> bool:
+        return key.isalnum() and (self._root / key).exists()
+
 
 class _History:
     def __init__(self, store: Store) -> None:
@@ -178,6 +181,8 @@ class Daemon:
         signer = Signer(self.secrets.key)
         self._hub = hub = ConsoleHub(s, bus, store, self.clock)
         hub.start()
+        attachments = _Attachments(Path(s.var_dir) / "attachments")
+        files = Files(attachments, self._open_attachment)
         api = ConsoleApi(
             s,
             store,
@@ -185,6 +190,7 @@ class Daemon:
             Passwords(self.secrets.hashes),
             hub,
             self.clock,
+            files,
         )
         routes, health = Routes(), Health()
         for channel, bindings in self._bindings().items():
@@ -192,7 +198,7 @@ class Daemon:
                 channel=channel,
                 sink=_Sink(bus),
                 checkpoints=_Checkpoints(store, channel, self.clock),
-                attachments=_Attachments(Path(s.var_dir) / "attachments"),
+                attachments=attachments,
                 routes=routes,
                 health=health.reporter(channel),
                 history=_History(store),
@@ -221,6 +227,20 @@ class Daemon:
         addresses = self._runner.addresses
         self.port = int(addresses[0][1]) if addresses else s.http.port
         log.info(ev.DAEMON_STARTED, port=self.port, store=store.kind, bus=bus.name)
+
+    async def _open_attachment(
+        self, channel: str, account: str, meta: dict[str, Any]
+    ) -> tuple[str, int | None, AsyncIterator[bytes]] | None:
+        """A stored message's file: from our store (operators' uploads) or fetched lazily from its channel."""
+        mime = str(meta.get("mime") or "application/octet-stream")
+        if meta.get("stored"):
+            data = await _Attachments(Path(self.settings.var_dir) / "attachments").get(
+                str(meta.get("ref") or "")
+            )
+            return None if data is None else (mime, len(data), _once(data))
+        connector = self.connectors.get(channel)
+        body = await connector.fetch_attachment(account, str(meta.get("ref") or "")) if connector else None
+        return None if body is None else (body.mime or mime, body.size, body.chunks)
 
     def _bindings(self) -> dict[str, list[Binding]]:
         out: dict[str, list[Binding]] = defaultdict(list)
@@ -256,6 +276,10 @@ class Daemon:
         if self.store:
             await self.store.close()
         log.info(ev.DAEMON_STOPPED)
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def _redact(url: str) -> str:

@@ -72,6 +72,7 @@ class QueueSettings(_Strict):
 
 class LimitsSettings(_Strict):
     max_message_length: int = Field(4000, ge=1, le=1_000_000)
+    max_attachment_bytes: int = Field(20 * 1024 * 1024, ge=1024, le=2 * 1024**3)
 
 
 class CrmSettings(_Strict):

@@ -51,7 +51,12 @@ def message_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "text": row["text"],
         "ts": iso(row["created_at"]),
         "visibility": row.get("visibility", "public"),
-        "attachments": list(row.get("attachments") or []),
+        "attachments": [
+            {**a, "url": f"/api/dialogs/{row['dialog_id']}/messages/{row['id']}/attachments/{i}"}
+            for i, a in enumerate(row.get("attachments") or [])
+        ],
+        "edited_at": iso(row.get("edited_at")),
+        "edits": list(row.get("edits") or []),
         "delivery": (
             {"state": row["delivery_state"], "error": row.get("delivery_error")}
             if row.get("delivery_state")

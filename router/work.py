@@ -75,6 +75,8 @@ class BatchWork:
         for event in events:
             if isinstance(event, InboundMessage):
                 msg_keys.append((event.channel, event.account, event.external_id))
+                if event.edit_of:
+                    msg_keys.append((event.channel, event.account, event.edit_of))
                 conv_keys.append((event.channel, event.account, event.chat_id))
             elif isinstance(event, OperatorCommand):
                 if event.command == "reply" and event.client_msg_id:
@@ -146,8 +148,19 @@ class BatchWork:
         if known is not None:  # a redelivery: stored once, answered with the same receipt
             self._receipt(m, known["id"], known["dialog_id"])
             return
+        if m.edit_of and (m.channel, m.account, m.edit_of) in self.known_messages:
+            self._edit(m, self.known_messages[(m.channel, m.account, m.edit_of)])
+            return
         conv = (m.channel, m.account, m.chat_id)
-        ident = self.identities.get(conv) or self._new_customer(m, conv)
+        ident = self.identities.get(conv)
+        if ident is None:
+            ident = self._new_customer(m, conv)
+        elif normalize_phone(
+            m.sender.phone
+        ):  # a phone the channel verified (a shared contact) fills the lead's
+            self.changes.lead_fills.append(
+                {"id": ident["lead_id"], "phone": normalize_phone(m.sender.phone), "updated_at": self.now}
+            )
         message_id = new_id()  # before any auto-reply, so the transcript keeps the order
         d = e.state.open_dialog(conv)
         preview: dict[str, Any] = {
@@ -189,6 +202,21 @@ class BatchWork:
         self._receipt(m, row["id"], d.id)
         for kind in self.pending_replies.pop(d.id, ()):
             self._send_auto(d, line, kind)
+
+    def _edit(self, m: InboundMessage, orig: dict[str, Any]) -> None:
+        """The customer edited a message: the text is replaced, the earlier one kept in its history."""
+        e = self.e
+        if orig["text"] != m.text:
+            earlier = {"text": orig["text"], "at": iso(orig.get("edited_at") or orig["created_at"])}
+            orig.update(text=m.text, edited_at=self.now, edits=[*(orig.get("edits") or []), earlier])
+            self.changes.message_updates.append(
+                {"id": orig["id"], "text": m.text, "edited_at": self.now, "edits": orig["edits"]}
+            )
+            d = e.state.dialogs.get(orig["dialog_id"])
+            to = e.watchers(d) if d is not None else set(e.admins)
+            frame = {"type": "message.edited", "dialog_id": orig["dialog_id"], "message": message_view(orig)}
+            self._console(to, frame)
+        self._receipt(m, orig["id"], orig["dialog_id"])
 
     def _open(
         self, m: InboundMessage, ident: dict[str, Any], line_id: str, preview: dict[str, Any]
@@ -441,7 +469,10 @@ class BatchWork:
             "author_name": e.names.get(op, op),
             "text": text,
             "visibility": "internal" if internal else "public",
-            "attachments": [],
+            "attachments": [
+                {"name": a.name, "mime": a.mime, "size": a.size, "ref": a.ref, "stored": True}
+                for a in c.attachments
+            ],
             "created_at": self.now,
             "edited_at": None,
             "delivery_state": None if internal else "queued",
@@ -475,6 +506,7 @@ class BatchWork:
                 iso(self.now) or "",
                 "operator",
                 row["author_name"],
+                c.attachments,
             )
             self._emit(outbound_stream(d.channel), conversation_key(d.channel, d.account, d.chat_id), out_msg)
         self._console(e.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})

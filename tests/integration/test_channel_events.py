@@ -1,0 +1,137 @@
+"""What channels beyond the widget send: edits, verified phones, files (published on the bus as a connector does)."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from queues.bus import INBOUND, conversation_key
+from queues.messages import Attachment, InboundMessage, SenderProfile
+from tests.conftest import config, line, settings_from
+
+
+def inbound(external_id: str, text: str, **kw) -> InboundMessage:
+    return InboundMessage(
+        event_id=external_id,
+        channel="widget",
+        account="support",
+        chat_id="customer-1",
+        external_id=external_id,
+        text=text,
+        ts="2026-11-23T10:00:00.000Z",
+        sender=kw.pop("sender", SenderProfile(display_name="Ivan")),
+        **kw,
+    )
+
+
+async def publish(d, *events: InboundMessage) -> None:
+    for e in events:
+        await d.daemon.bus.publish(INBOUND, [e], key=conversation_key(e.channel, e.account, e.chat_id))
+
+
+async def test_an_edit_replaces_the_text_and_keeps_the_history(tmp_path, start_daemon):
+    d = await start_daemon(settings_from(tmp_path, config(tmp_path, [line("support", ["anna"])])))
+    anna = await d.operator("anna")
+    await publish(d, inbound("c1:7", "I want 2 bikes"))
+    dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
+    original = (await anna.expect("message"))["message"]
+    await publish(d, inbound("c1:7:edit:1", "I want 3 bikes", edit_of="c1:7"))
+    edited = await anna.expect("message.edited")
+    assert edited["message"]["id"] == original["id"]
+    assert edited["message"]["text"] == "I want 3 bikes"
+    assert [e["text"] for e in edited["message"]["edits"]] == ["I want 2 bikes"]
+    await publish(d, inbound("c1:7:edit:1", "I want 3 bikes", edit_of="c1:7"))  # the same edit redelivered
+    await anna.absent("message.edited", wait=0.3)
+    msgs = (await anna.get(f"/api/dialogs/{dialog_id}/messages"))["messages"]
+    assert [(m["text"], m["edited_at"] is not None) for m in msgs] == [("I want 3 bikes", True)]
+    assert await d.daemon.store.count("messages") == 1
+
+
+async def test_a_shared_contact_fills_the_phone_but_never_overwrites_it(tmp_path, start_daemon):
+    d = await start_daemon(settings_from(tmp_path, config(tmp_path, [line("support", ["anna"])])))
+    anna = await d.operator("anna")
+    await publish(d, inbound("c1:1", "hello"))
+    lead_id = (await anna.expect("dialog.offered"))["dialog"]["lead"]["id"]
+    contact = SenderProfile(display_name="Ivan", phone="8 916 123-45-67")
+    await publish(d, inbound("c1:2", "Shared a contact: +79161234567", sender=contact))
+    await anna.expect("message", lambda f: "Shared a contact" in f["message"]["text"])
+    assert (await anna.get(f"/api/leads/{lead_id}"))["phone"] == "+79161234567"
+    other = SenderProfile(display_name="Ivan", phone="+7 999 000-00-00")
+    await publish(d, inbound("c1:3", "and my wife's", sender=other))
+    await anna.expect("message", lambda f: f["message"]["text"] == "and my wife's")
+    assert (await anna.get(f"/api/leads/{lead_id}"))["phone"] == "+79161234567"
+
+
+async def test_operator_uploads_a_file_and_sends_it_with_a_reply(tmp_path, start_daemon):
+    d = await start_daemon(settings_from(tmp_path, config(tmp_path, [line("support", ["anna", "vera"])])))
+    anna, vera = await d.operator("anna"), await d.operator("vera")
+    v = await d.visitor("support")
+    await v.say("send me the price list")
+    offer = await anna.expect("dialog.offered")
+    dialog_id = offer["dialog_id"]
+    form = aiohttp.FormData(quote_fields=False)  # as browsers send it
+    form.add_field(
+        "file", b"%PDF-1.4 price list", filename="prices <2026>.pdf", content_type="application/pdf"
+    )
+    async with d.session.post(
+        f"{d.base}/api/dialogs/{dialog_id}/attachments", data=form, headers=anna.headers
+    ) as r:
+        assert r.status == 200, await r.text()
+        uploaded = await r.json()
+    assert (uploaded["name"], uploaded["mime"], uploaded["size"]) == (
+        "prices <2026>.pdf",
+        "application/pdf",
+        19,
+    )
+    await anna.send(
+        {
+            "type": "reply",
+            "dialog_id": dialog_id,
+            "client_msg_id": "f1",
+            "text": "",
+            "attachments": [uploaded],
+        }
+    )
+    await anna.expect("ack", lambda f: f["client_msg_id"] == "f1")
+    msgs = (await anna.get(f"/api/dialogs/{dialog_id}/messages"))["messages"]
+    sent = msgs[-1]
+    assert [a["name"] for a in sent["attachments"]] == ["prices <2026>.pdf"]
+    async with d.session.get(f"{d.base}{sent['attachments'][0]['url']}", headers=anna.headers) as r:
+        assert r.status == 200
+        assert await r.read() == b"%PDF-1.4 price list"
+        # never rendered by the browser as one of our pages: a download, sniffing off, sandboxed
+        assert r.headers["Content-Type"] == "application/octet-stream"
+        assert r.headers["Content-Disposition"].startswith("attachment;")
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+    async with d.session.get(f"{d.base}{sent['attachments'][0]['url']}", headers=vera.headers) as r:
+        assert r.status == 403  # not vera's dialog
+    # refs that were never uploaded, and files over the limit, are refused
+    await anna.send(
+        {
+            "type": "reply",
+            "dialog_id": dialog_id,
+            "client_msg_id": "f2",
+            "text": "x",
+            "attachments": [{"ref": "nope"}],
+        }
+    )
+    assert (await anna.expect("error"))["code"] == "bad_field"
+    async with d.session.post(
+        f"{d.base}/api/dialogs/{dialog_id}/attachments",
+        data=b"{}",
+        headers={**anna.headers, "Content-Type": "application/json"},
+    ) as r:
+        assert (r.status, (await r.json())["code"]) == (415, "unsupported_media_type")
+
+
+async def test_an_inbound_file_the_channel_cannot_serve_is_a_404(tmp_path, start_daemon):
+    d = await start_daemon(settings_from(tmp_path, config(tmp_path, [line("support", ["anna"])])))
+    anna = await d.operator("anna")
+    photo = Attachment(name="photo.jpg", mime="image/jpeg", size=1234, ref="AgACAgIAAxkBAAIB")
+    await publish(d, inbound("c1:9", "look", attachments=(photo,)))
+    dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
+    msg = (await anna.get(f"/api/dialogs/{dialog_id}/messages"))["messages"][0]
+    assert [(a["name"], a["mime"], a["size"], a["ref"]) for a in msg["attachments"]] == [
+        ("photo.jpg", "image/jpeg", 1234, "AgACAgIAAxkBAAIB")
+    ]
+    async with d.session.get(f"{d.base}{msg['attachments'][0]['url']}", headers=anna.headers) as r:
+        assert (r.status, (await r.json())["code"]) == (404, "not_found")
