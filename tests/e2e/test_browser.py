@@ -78,6 +78,18 @@ async def test_widget_and_console_talk_in_a_real_browser(tmp_path, start_daemon)
             # answering took the dialog, and the lead card shows anna as its responsible
             await expect(console.locator("#lead-responsible")).to_have_value("anna")
 
+            # the operator attaches a file to an answer
+            await console.set_input_files(
+                "#reply-file",
+                files=[{"name": "prices.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4"}],
+            )
+            await expect(console.locator("#reply-files [data-file]")).to_have_count(1)
+            await console.fill("#reply-text", "Here is the price list.")
+            await console.click("#reply-send")
+            link = console.locator("#thread .m-files a", has_text="prices.pdf")
+            await expect(link).to_have_count(1, timeout=10_000)
+            await expect(console.locator("#reply-files [data-file]")).to_have_count(0)
+
             # the operator fills in the lead from the console
             await console.fill("#lead-name", "Ivan Sidorov")
             await console.fill("#lead-phone", "+7 916 123-45-67")
@@ -106,7 +118,7 @@ async def test_widget_and_console_talk_in_a_real_browser(tmp_path, start_daemon)
                 await site.click('[data-ol="launcher"]')
             await expect(panel).to_be_visible()
             texts = site.locator('[data-ol="msg"] [data-ol="text"]')
-            await expect(texts).to_have_count(3, timeout=10_000)
+            await expect(texts).to_have_count(4, timeout=10_000)
             assert (await texts.all_inner_texts())[:2] == ["Do you deliver to Kazan?", "Yes, in 3 days."]
 
             await site.screenshot(path=str(ARTIFACTS / "widget.png"))

@@ -333,6 +333,7 @@
       case "dialog.closed": placeDialog(dialogOf(f, { state: "closed" }), "closed"); break;
       case "message": onMessage(f); break;
       case "message.status": onMessageStatus(f); break;
+      case "message.edited": onMessageEdited(f); break;
       case "ack": onAck(f); break;
       case "error": onError(f); break;
       default: break; // frames from a newer server are ignored
@@ -702,6 +703,8 @@
     node.appendChild(h("div", { class: "m-meta" },
       kind === "system" ? null : h("span", { class: "m-author", text: who }),
       internal ? h("span", { class: "m-note", text: "internal note" }) : null,
+      m.edited_at ? h("span", { class: "m-edited", text: "edited",
+        title: (m.edits || []).map((x) => `before: ${x.text}`).join("\n") }) : null,
       h("span", { class: "m-time", text: clock(m.ts) })));
     node.appendChild(h("div", { class: "m-text", text: m.text ?? "" }));
     const files = Array.isArray(m.attachments) ? m.attachments : [];
@@ -722,6 +725,12 @@
     node.setAttribute("data-delivery", deliveryState);
     const label = { queued: "sending…", sent: "sent", failed: "not delivered" }[deliveryState] || deliveryState;
     node.querySelector(".m-state").textContent = deliveryState === "failed" && error ? `${label}: ${error}` : label;
+  }
+
+  function onMessageEdited(f) {
+    const m = f.message || {};
+    const old = $("thread").querySelector(`[data-msg="${CSS.escape(m.id || "")}"]`);
+    if (old && f.dialog_id === state.selectedId) old.replaceWith(renderMessage(m));
   }
 
   function onMessageStatus(f) {
@@ -774,13 +783,45 @@
 
   // ---- reply box
 
+  /** Files uploaded for the next reply (as the upload answered them). */
+  let replyFiles = [];
+
+  function renderReplyFiles() {
+    $("reply-files").replaceChildren(...replyFiles.map((f, i) =>
+      h("span", { class: "chip", "data-file": f.ref },
+        h("span", { text: f.name }),
+        h("button", { type: "button", class: "chip-x", "aria-label": `Remove ${f.name}`, text: "×",
+          onclick: () => { replyFiles.splice(i, 1); renderReplyFiles(); } }))));
+  }
+
+  $("reply-file").addEventListener("change", async (e) => {
+    const input = e.target;
+    const file = input.files && input.files[0];
+    input.value = "";
+    if (!file || !state.selectedId) return;
+    const form = new FormData();
+    form.append("file", file, file.name);
+    const headers = {};
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) headers.Authorization = `Bearer ${token}`;
+    try {
+      const res = await fetch(`/api/dialogs/${encodeURIComponent(state.selectedId)}/attachments`,
+        { method: "POST", body: form, headers, credentials: "same-origin" });
+      const data = await res.json().catch(() => ({}));
+      if (!res.ok) { toast(data.message || "Upload failed", "upload"); return; }
+      replyFiles.push(data);
+      renderReplyFiles();
+    } catch { toast("Cannot reach the server", "upload"); }
+  });
+
   function sendReply() {
     const id = state.selectedId;
     const box = $("reply-text");
     const text = box.value;
-    if (!id || !text.trim() || box.disabled) return;
+    if (!id || (!text.trim() && !replyFiles.length) || box.disabled) return;
     const cid = uuid();
     const frame = { type: "reply", dialog_id: id, client_msg_id: cid, text };
+    if (replyFiles.length) { frame.attachments = replyFiles; replyFiles = []; renderReplyFiles(); }
     if ($("reply-internal").checked) frame.visibility = "internal";
     state.pendingReplies.set(cid, frame);
     const thread = $("thread");
