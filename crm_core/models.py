@@ -20,7 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.expression import false
+from sqlalchemy.sql.expression import false, true
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
@@ -83,6 +83,8 @@ identities = Table(
     Column("display_name", Text, nullable=False, default=""),
     Column("profile", JSON, nullable=False, default=dict),
     Column("created_at", UTCDateTime, nullable=False),
+    # the customer may forbid us to write to them in their channel (VK message_deny): no outbound then
+    Column("messages_allowed", Boolean, nullable=False, default=True, server_default=true()),
     UniqueConstraint("channel", "account", "external_id", name="uq_identities_channel_account_external"),
     Index("ix_identities_lead", "lead_id"),
 )

@@ -51,6 +51,7 @@ class Changes:
     outbox_done: list[str] = field(default_factory=list)
     message_updates: list[dict[str, Any]] = field(default_factory=list)
     lead_fills: list[dict[str, Any]] = field(default_factory=list)  # set fields only where still empty
+    consents: list[dict[str, Any]] = field(default_factory=list)  # channel, account, external_id, allowed
 
     def __bool__(self) -> bool:
         return any(
@@ -66,6 +67,7 @@ class Changes:
                 self.outbox_done,
                 self.message_updates,
                 self.lead_fills,
+                self.consents,
             )
         )
 
@@ -161,6 +163,13 @@ class Store:
             for r in (await conn.execute(q)).mappings():
                 out.setdefault(r["identity_id"], dict(r))
         return out
+
+    async def denied_conversations(self) -> set[Key]:
+        """Channel identities that do not accept messages from us."""
+        t = identities
+        q = select(t.c.channel, t.c.account, t.c.external_id).where(t.c.messages_allowed.is_(False))
+        async with self.engine.connect() as conn:
+            return {(r[0], r[1], r[2]) for r in (await conn.execute(q)).all()}
 
     async def pending_outbox(self, limit: int = 1000) -> list[dict[str, Any]]:
         """Outbox rows not yet published (after a crash between commit and publish)."""
@@ -520,6 +529,16 @@ def _apply_sync(conn: Connection, ch: Changes) -> None:
         )
     if ch.messages:
         conn.execute(insert(messages), ch.messages)
+    for c in ch.consents:
+        conn.execute(
+            update(identities)
+            .where(
+                identities.c.channel == c["channel"],
+                identities.c.account == c["account"],
+                identities.c.external_id == c["external_id"],
+            )
+            .values(messages_allowed=c["allowed"])
+        )
     for fill in ch.lead_fills:
         for name, value in fill.items():
             if name in ("id", "updated_at"):

@@ -67,6 +67,19 @@ class InboundMessage(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class CustomerConsent(Event):
+    """The customer allowed or denied messages from us in their channel (VK message_allow / message_deny)."""
+
+    kind: ClassVar[str] = "customer.consent"
+    event_id: str
+    channel: str
+    account: str
+    chat_id: str
+    allowed: bool
+    ts: str
+
+
+@dataclass(frozen=True, slots=True)
 class OperatorCommand(Event):
     """An operator's console command (take, reply, skip, transfer, close), routed on the dialog's partition."""
 
@@ -168,6 +181,7 @@ class ConsoleEvent(Event):
 
 for _cls in (
     InboundMessage,
+    CustomerConsent,
     OperatorCommand,
     OperatorPresence,
     DialogTimer,

@@ -112,6 +112,7 @@ class Engine:
         self._timers_inflight: set[tuple[str, str, str]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
+        self.denied: set[Key] = set()  # conversations whose customer denied messages from us
         self.metrics = Metrics()
         self.metrics.watch(self)
         self.batches = 0
@@ -139,6 +140,7 @@ class Engine:
         await self._flush_outbox_done()
 
     async def _load(self) -> None:
+        self.denied = await self.store.denied_conversations()
         self.state.clear()
         rows = await self.store.open_dialogs()
         for row in rows:
@@ -258,6 +260,8 @@ class Engine:
                 raise
             for key, ident in work.new_identities.items():
                 self._remember_identity(key, ident)
+            for conv, allowed in work.consent.items():
+                (self.denied.discard if allowed else self.denied.add)(conv)
             for event in events:
                 if isinstance(event, DialogTimer):
                     self._timers_inflight.discard((event.dialog_id, event.timer, event.due))

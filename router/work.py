@@ -13,6 +13,7 @@ from crm_core.store import Changes, Key
 from queues.bus import CONSOLE, conversation_key, outbound_stream
 from queues.messages import (
     ConsoleEvent,
+    CustomerConsent,
     DeliveryStatus,
     DialogTimer,
     Event,
@@ -62,6 +63,7 @@ class BatchWork:
         self.closed_dialogs: dict[str, dict[str, Any]] = {}  # identity -> its latest closed dialog
         self.pending_replies: dict[str, list[autoreply.Kind]] = {}
         self.obs = Observations()
+        self.consent: dict[Key, bool] = {}
         self.freed = False
 
     # ---- loading ----------------------------------------------------------------------------------
@@ -112,6 +114,8 @@ class BatchWork:
             self._timer(event)
         elif isinstance(event, DeliveryStatus):
             self._delivery(event)
+        elif isinstance(event, CustomerConsent):
+            self._consent(event)
 
     def settle(self) -> None:
         """When capacity was freed or someone came online, offer the backlog, oldest first."""
@@ -309,9 +313,13 @@ class BatchWork:
             "delivery_attempts": 0,
         }
         self.changes.messages.append(row)
+        self._event(d, "auto_reply", None, {"kind": kind})
+        if self._denied(d):
+            self._undeliverable(d, row)
+            self._console(e.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
+            return
         self.obs.messages_out.append((d.channel, "bot"))
         self.obs.auto_replies.append((line.id, kind))
-        self._event(d, "auto_reply", None, {"kind": kind})
         out = OutboundMessage(
             new_id(),
             row["id"],
@@ -494,6 +502,9 @@ class BatchWork:
                 auto_close_at=self.now + line.auto_close_after if line.auto_close_after else None,
             )
             self._save(d)
+        if not internal and self._denied(d):
+            self._undeliverable(d, row)
+        elif not internal:
             self.obs.messages_out.append((d.channel, "operator"))
             out_msg = OutboundMessage(
                 new_id(),
@@ -552,6 +563,33 @@ class BatchWork:
             self._save(d)
             for kind in kinds:
                 self._send_auto(d, line, kind)
+
+    def _consent(self, c: CustomerConsent) -> None:
+        conv = (c.channel, c.account, c.chat_id)
+        self.consent[conv] = c.allowed
+        self.changes.consents.append(
+            {"channel": c.channel, "account": c.account, "external_id": c.chat_id, "allowed": c.allowed}
+        )
+        d = self.e.state.open_dialog(conv)
+        if d is not None:
+            self._event(d, "consent", None, {"allowed": c.allowed})
+
+    def _denied(self, d: Dialog) -> bool:
+        conv = (d.channel, d.account, d.chat_id)
+        return not self.consent.get(conv, conv not in self.e.denied)
+
+    def _undeliverable(self, d: Dialog, row: dict[str, Any]) -> None:
+        """The customer denied messages from us: stored, not sent, and the console is told why."""
+        reason = "the customer does not accept messages from us in this channel"
+        row.update(delivery_state="failed", delivery_error=reason)
+        frame = {
+            "type": "message.status",
+            "dialog_id": d.id,
+            "message_id": row["id"],
+            "state": "failed",
+            "error": reason,
+        }
+        self._console(self.e.watchers(d), frame)
 
     def _delivery(self, st: DeliveryStatus) -> None:
         e = self.e

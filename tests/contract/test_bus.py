@@ -19,6 +19,7 @@ from queues.memory import MemoryBus
 from queues.messages import (
     Attachment,
     ConsoleEvent,
+    CustomerConsent,
     DeliveryStatus,
     DialogTimer,
     Event,
@@ -573,6 +574,14 @@ SAMPLES: list[Event] = [
         external_id="x",
         message_id="m",
         dialog_id="d",
+    ),
+    CustomerConsent(
+        event_id="e9",
+        channel="vk",
+        account="club1",
+        chat_id="42",
+        allowed=False,
+        ts="2026-11-23T10:00:00.000Z",
     ),
     DeliveryStatus(
         event_id="e8",

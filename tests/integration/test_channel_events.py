@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from queues.bus import INBOUND, conversation_key
-from queues.messages import Attachment, InboundMessage, SenderProfile
+from queues.messages import Attachment, CustomerConsent, InboundMessage, SenderProfile
 from tests.conftest import config, line, settings_from
 
 
@@ -135,3 +135,26 @@ async def test_an_inbound_file_the_channel_cannot_serve_is_a_404(tmp_path, start
     ]
     async with d.session.get(f"{d.base}{msg['attachments'][0]['url']}", headers=anna.headers) as r:
         assert (r.status, (await r.json())["code"]) == (404, "not_found")
+
+
+async def test_a_customer_who_denied_messages_gets_none_and_the_console_says_why(tmp_path, start_daemon):
+    settings = settings_from(tmp_path, config(tmp_path, [line("support", ["anna"])]))
+    d = await start_daemon(settings)
+    anna = await d.operator("anna")
+    await publish(d, inbound("c1:1", "hello"))
+    dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
+    deny = CustomerConsent("k1", "widget", "support", "customer-1", False, "2026-11-23T10:00:00.000Z")
+    await d.daemon.bus.publish(INBOUND, [deny], key=conversation_key("widget", "support", "customer-1"))
+    ack = await anna.reply(dialog_id, "are you there?")
+    status = await anna.expect("message.status", lambda f: f["message_id"] == ack["id"])
+    assert status["state"] == "failed" and "does not accept messages" in status["error"]
+    # remembered across a restart
+    await d.daemon.stop()
+    d = await start_daemon(settings)
+    anna = await d.operator("anna")
+    ack = await anna.reply(dialog_id, "still there?")
+    assert (await anna.expect("message.status", lambda f: f["message_id"] == ack["id"]))["state"] == "failed"
+    allow = CustomerConsent("k2", "widget", "support", "customer-1", True, "2026-11-23T10:05:00.000Z")
+    await d.daemon.bus.publish(INBOUND, [allow], key=conversation_key("widget", "support", "customer-1"))
+    ack = await anna.reply(dialog_id, "welcome back")
+    assert (await anna.expect("message.status", lambda f: f["message_id"] == ack["id"]))["state"] == "sent"
