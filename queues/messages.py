@@ -61,9 +61,11 @@ class InboundMessage(Event):
     attachments: tuple[Attachment, ...] = ()
     source_tag: str | None = None
     automatic: bool = False  # sent by an auto-responder (Auto-Submitted, bounces): never auto-replied to
-    edit_of: str | None = (
-        None  # this event edits the message with that external id: its text replaces the old
-    )
+    # this event edits the message with that external id: its text replaces the old one
+    edit_of: str | None = None
+    # who the customer is when that is not the conversation (an e-mail address writing in several threads);
+    # None: the conversation (chat_id) is the customer, as in a messenger's private chat
+    sender_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

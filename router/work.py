@@ -64,6 +64,9 @@ class BatchWork:
         self.pending_replies: dict[str, list[autoreply.Kind]] = {}
         self.obs = Observations()
         self.consent: dict[Key, bool] = {}
+        self.contact_leads: dict[
+            Key, dict[str, Any]
+        ] = {}  # identity key -> the lead its verified contact names
         self.freed = False
 
     # ---- loading ----------------------------------------------------------------------------------
@@ -72,31 +75,40 @@ class BatchWork:
         """Load in a few queries what the batch's decisions read: known messages, identities, leads."""
         e = self.e
         msg_keys: list[Key] = []
-        conv_keys: list[Key] = []
+        people: dict[Key, Key] = {}  # identity key -> the conversation it writes in
+        contacts: dict[Key, InboundMessage] = {}
         unknown_dialogs: list[str] = []
         for event in events:
             if isinstance(event, InboundMessage):
                 msg_keys.append((event.channel, event.account, event.external_id))
                 if event.edit_of:
                     msg_keys.append((event.channel, event.account, event.edit_of))
-                conv_keys.append((event.channel, event.account, event.chat_id))
+                people[identity_key(event)] = (event.channel, event.account, event.chat_id)
+                if event.sender.phone or event.sender.email:
+                    contacts[identity_key(event)] = event
             elif isinstance(event, OperatorCommand):
                 if event.command == "reply" and event.client_msg_id:
                     msg_keys.append(("console", event.operator, event.client_msg_id))
                 if event.dialog_id not in e.state.dialogs:
                     unknown_dialogs.append(event.dialog_id)
         self.known_messages = await e.store.find_messages(msg_keys)
-        missing = [k for k in conv_keys if k not in e._identities]
-        self.identities = {k: e._identities[k] for k in conv_keys if k in e._identities}
+        missing = [k for k in people if k not in e._identities]
+        self.identities = {k: e._identities[k] for k in people if k in e._identities}
         if missing:
             self.identities.update(await e.store.find_identities(missing))
-        need_leads = [
-            ident["lead_id"] for k, ident in self.identities.items() if e.state.open_dialog(k) is None
-        ]
-        self.leads = await e.store.leads_by_id(need_leads)
+        # a new channel identity whose channel-verified phone or e-mail a lead already has is that customer
+        for key, event in contacts.items():
+            if key not in self.identities:
+                found = await e.store.find_leads_by_contact(
+                    phone=event.sender.phone, email=event.sender.email
+                )
+                if len(found) == 1:
+                    self.contact_leads[key] = found[0]
+        waiting = [ident for k, ident in self.identities.items() if e.state.open_dialog(people[k]) is None]
+        self.leads = await e.store.leads_by_id([ident["lead_id"] for ident in waiting])
+        self.leads.update({row["id"]: row for row in self.contact_leads.values()})
         if any(line.reopen_within for line in e.lines.values()):
-            waiting = [ident["id"] for k, ident in self.identities.items() if e.state.open_dialog(k) is None]
-            self.closed_dialogs = await e.store.latest_closed_dialogs(waiting)
+            self.closed_dialogs = await e.store.latest_closed_dialogs([ident["id"] for ident in waiting])
         for dialog_id in set(unknown_dialogs):
             self.other_dialogs[dialog_id] = await e.store.get_dialog(dialog_id)
 
@@ -156,9 +168,10 @@ class BatchWork:
             self._edit(m, self.known_messages[(m.channel, m.account, m.edit_of)])
             return
         conv = (m.channel, m.account, m.chat_id)
-        ident = self.identities.get(conv)
+        person = identity_key(m)
+        ident = self.identities.get(person)
         if ident is None:
-            ident = self._new_customer(m, conv)
+            ident = self._new_customer(m, person)
         elif normalize_phone(
             m.sender.phone
         ):  # a phone the channel verified (a shared contact) fills the lead's
@@ -335,23 +348,15 @@ class BatchWork:
         self._emit(outbound_stream(d.channel), conversation_key(d.channel, d.account, d.chat_id), out)
         self._console(e.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
 
-    def _new_customer(self, m: InboundMessage, conv: Key) -> dict[str, Any]:
-        e = self.e
+    def _new_customer(self, m: InboundMessage, person: Key) -> dict[str, Any]:
         name = m.sender.display_name or "Customer"
-        lead_id = new_id()
-        self.changes.leads.append(
-            {
-                "id": lead_id,
-                "name": name,
-                "phone": normalize_phone(m.sender.phone),
-                "email": normalize_email(m.sender.email),
-                "status": e.settings.crm.statuses[0],
-                "responsible": None,
-                "source": m.source_tag or m.channel,
-                "created_at": self.now,
-                "updated_at": self.now,
-            }
-        )
+        known = self.contact_leads.get(person)
+        if known is not None:
+            lead_id = known["id"]
+            log.info(ev.IDENTITY_JOINED, lead=lead_id, channel=m.channel)
+        else:
+            lead_id = new_id()
+            self._new_lead(m, lead_id, name)
         profile = {
             k: v
             for k, v in {
@@ -368,15 +373,31 @@ class BatchWork:
                 **ident,
                 "channel": m.channel,
                 "account": m.account,
-                "external_id": m.chat_id,
+                "external_id": person[2],
                 "profile": profile,
                 "created_at": self.now,
             }
         )
-        self.identities[conv] = ident
-        self.new_identities[conv] = ident
-        self.leads[lead_id] = {"responsible": None}
+        self.identities[person] = ident
+        self.new_identities[person] = ident
+        self.leads.setdefault(lead_id, {"responsible": None})
         return ident
+
+    def _new_lead(self, m: InboundMessage, lead_id: str, name: str) -> None:
+        e = self.e
+        self.changes.leads.append(
+            {
+                "id": lead_id,
+                "name": name,
+                "phone": normalize_phone(m.sender.phone),
+                "email": normalize_email(m.sender.email),
+                "status": e.settings.crm.statuses[0],
+                "responsible": None,
+                "source": m.source_tag or m.channel,
+                "created_at": self.now,
+                "updated_at": self.now,
+            }
+        )
 
     def _receipt(
         self, m: InboundMessage, message_id: str | None, dialog_id: str | None, error: str | None = None
@@ -681,3 +702,8 @@ class BatchWork:
 
 def _reply_state(d: Dialog) -> autoreply.ReplyState:
     return autoreply.ReplyState(d.off_hours_key, d.answer_due, d.no_answer_sent)
+
+
+def identity_key(m: InboundMessage) -> Key:
+    """Who wrote: the sender when the channel names one apart from the conversation, else the conversation."""
+    return (m.channel, m.account, m.sender_id or m.chat_id)

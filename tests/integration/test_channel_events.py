@@ -158,3 +158,53 @@ async def test_a_customer_who_denied_messages_gets_none_and_the_console_says_why
     await d.daemon.bus.publish(INBOUND, [allow], key=conversation_key("widget", "support", "customer-1"))
     ack = await anna.reply(dialog_id, "welcome back")
     assert (await anna.expect("message.status", lambda f: f["message_id"] == ack["id"]))["state"] == "sent"
+
+
+async def test_a_verified_contact_in_another_channel_joins_the_same_lead(tmp_path, start_daemon):
+    d = await start_daemon(
+        settings_from(tmp_path, config(tmp_path, [line("support", ["anna"]), line("sales", ["anna"])]))
+    )
+    anna = await d.operator("anna")
+    await publish(d, inbound("c1:1", "hello from the site"))
+    lead_id = (await anna.expect("dialog.offered"))["dialog"]["lead"]["id"]
+    status, _ = await anna.patch(f"/api/leads/{lead_id}", {"email": "Ivan@Example.com"})
+    assert status == 200
+    # the same person writes on another channel account whose sender address the channel verified
+    mail = InboundMessage(
+        event_id="m1",
+        channel="widget",
+        account="sales",
+        chat_id="<thread-1@example.com>",
+        external_id="<m1@example.com>",
+        text="a mail about the same order",
+        ts="2026-11-23T10:00:00.000Z",
+        sender=SenderProfile(display_name="Ivan", email="ivan@example.com"),
+        sender_id="ivan@example.com",
+    )
+    await publish(d, mail)
+    second = await anna.expect("dialog.offered", lambda f: f["dialog"]["line_id"] == "sales")
+    assert second["dialog"]["lead"]["id"] == lead_id
+    card = await anna.get(f"/api/leads/{lead_id}")
+    assert sorted((i["account"], i["external_id"]) for i in card["identities"]) == [
+        ("sales", "ivan@example.com"),
+        ("support", "customer-1"),
+    ]
+    # a second thread from the same address is another conversation, but the same identity and lead
+    again = InboundMessage(
+        event_id="m2",
+        channel="widget",
+        account="sales",
+        chat_id="<thread-2@example.com>",
+        external_id="<m2@example.com>",
+        text="and a new question",
+        ts="2026-11-23T10:01:00.000Z",
+        sender=SenderProfile(display_name="Ivan", email="ivan@example.com"),
+        sender_id="ivan@example.com",
+    )
+    await publish(d, again)
+    third = await anna.expect(
+        "dialog.offered",
+        lambda f: f["dialog_id"] != second["dialog_id"] and f["dialog"]["line_id"] == "sales",
+    )
+    assert third["dialog"]["lead"]["id"] == lead_id
+    assert len((await anna.get(f"/api/leads/{lead_id}"))["identities"]) == 2
