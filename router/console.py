@@ -1,15 +1,8 @@
-"""The operator API: REST (JSON) and the console websocket, and the hub that pushes console events."""
+"""The operator API: REST (JSON) and the console websocket."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
-from urllib.parse import quote
+from typing import Any
 
 import orjson
 from aiohttp import BodyPartReader, WSMsgType, web
@@ -17,131 +10,21 @@ from aiohttp import BodyPartReader, WSMsgType, web
 from crm_core.ids import new_id
 from crm_core.recognition import normalize_email, normalize_phone
 from crm_core.store import Store
-from queues.bus import CONSOLE, INBOUND, Bus, conversation_key
-from queues.messages import Attachment, ConsoleEvent, OperatorCommand, OperatorPresence
+from queues.bus import INBOUND
+from queues.messages import Attachment, OperatorCommand
 from router import log_events as ev
 from router.access import Viewer, can_view_dialog, can_view_lead
 from router.auth import Passwords, Sessions
 from router.clock import Clock, iso
+from router.files import Files, download_headers
+from router.http import ApiError, error_response, json_response
+from router.hub import ConsoleHub
 from router.logs import get
 from router.settings import Settings
 from router.views import dialog_view, lead_card_view, lead_view, message_view
 
 log = get(__name__)
 COOKIE = "openlines_session"
-SEND_TIMEOUT = 5.0
-_DUMPS_OPTS = orjson.OPT_NON_STR_KEYS
-
-
-class ApiError(Exception):
-    """A 4xx answer with a stable code."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    """A JSON answer."""
-    return web.Response(
-        body=orjson.dumps(data, option=_DUMPS_OPTS), status=status, content_type="application/json"
-    )
-
-
-def error_response(status: int, code: str, message: str) -> web.Response:
-    """A JSON error with its code."""
-    return json_response({"code": code, "message": message}, status)
-
-
-@web.middleware
-async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Turn ApiError into its JSON answer, and aiohttp's own 404/405 into JSON on /api."""
-    try:
-        return await handler(request)
-    except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message)
-    except web.HTTPException as exc:
-        if request.path.startswith("/api/") and exc.status >= 400:
-            code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
-                exc.status, "http_error"
-            )
-            return error_response(exc.status, code, exc.reason)
-        raise
-
-
-class ConsoleHub:
-    """Operators' console sockets; console events from the bus go to their recipients."""
-
-    def __init__(self, settings: Settings, bus: Bus, store: Store, clock: Clock) -> None:
-        self.settings = settings
-        self.bus = bus
-        self.store = store
-        self.clock = clock
-        self.sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
-        self.wanted: dict[str, str] = {}  # the status each operator chose; online on connect by default
-        self._conv_keys: dict[str, str] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._group = f"web-{os.getpid()}-{new_id()[-6:]}"
-
-    def start(self) -> None:
-        """Start relaying console events from the bus."""
-        self._task = asyncio.create_task(self._relay(), name="console.relay")
-
-    async def stop(self) -> None:
-        """Stop the relay and close every socket."""
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for group in list(self.sockets.values()):
-            for ws in list(group):
-                with contextlib.suppress(Exception):
-                    await ws.close(code=1001, message=b"server shutdown")
-
-    def presence(self, login: str) -> str:
-        """Presence as this web process sees it."""
-        return self.wanted.get(login, "online") if self.sockets.get(login) else "offline"
-
-    async def _relay(self) -> None:
-        async for batch in self.bus.consume(CONSOLE, self._group, "relay"):
-            for entry in batch.entries:
-                event = entry.event
-                if isinstance(event, ConsoleEvent):
-                    await self.deliver(event.recipients, event.frame)
-            await batch.ack()
-
-    async def deliver(self, recipients: tuple[str, ...] | set[str], frame: dict[str, Any]) -> None:
-        """Send a frame to every socket of the recipients; a tab that stopped reading is dropped, not waited on."""
-        data = orjson.dumps(frame).decode()
-        for login in recipients:
-            for ws in list(self.sockets.get(login, ())):
-                if ws.closed:
-                    continue
-                try:
-                    await asyncio.wait_for(ws.send_str(data), SEND_TIMEOUT)
-                except (ConnectionError, RuntimeError):
-                    pass
-                except TimeoutError:
-                    log.warning(ev.CONSOLE_STALLED, operator=login)
-                    self.sockets[login].discard(ws)
-                    asyncio.get_running_loop().create_task(ws.close(code=1011, message=b"too slow"))
-
-    async def conversation_of(self, dialog_id: str) -> str | None:
-        """The bus key of a dialog's conversation, so commands land on its partition."""
-        key = self._conv_keys.get(dialog_id)
-        if key is None:
-            row = await self.store.get_dialog(dialog_id)
-            if row is None:
-                return None
-            key = self._conv_keys[dialog_id] = conversation_key(
-                row["channel"], row["account"], row["chat_id"]
-            )
-        return key
-
-    async def publish_presence(self, login: str, status: str) -> None:
-        """Tell the router about an operator's presence."""
-        event = OperatorPresence(new_id(), login, status, iso(self.clock.now()) or "")
-        await self.bus.publish(INBOUND, [event], key=f"operator:{login}")
 
 
 class ConsoleApi:
@@ -342,7 +225,7 @@ class ConsoleApi:
         if body is None:
             raise ApiError(404, "not_found", "the channel no longer has this file")
         mime, size, chunks = body
-        resp = web.StreamResponse(headers=_download_headers(meta.get("name") or "file", mime))
+        resp = web.StreamResponse(headers=download_headers(meta.get("name") or "file", mime))
         if size is not None:
             resp.content_length = size
         await resp.prepare(request)
@@ -539,37 +422,3 @@ class ConsoleApi:
             raise ApiError(404, "not_found", "no such dialog")
         command = OperatorCommand(new_id(), login, kind, dialog_id, iso(self.clock.now()) or "", **extra)
         await self.hub.bus.publish(INBOUND, [command], key=key)
-
-
-class FileStore(Protocol):
-    async def put(self, data: bytes, *, name: str, mime: str) -> str:
-        """Store a file; its key."""
-        ...
-
-    async def exists(self, key: str) -> bool:
-        """Whether a key is stored."""
-        ...
-
-
-@dataclass
-class Files:
-    """Where attachment bodies come from: our store (operators' uploads) or the channel, lazily."""
-
-    store: FileStore
-    open: Callable[[str, str, dict[str, Any]], Awaitable[tuple[str, int | None, AsyncIterator[bytes]] | None]]
-
-
-_INLINE_SAFE = ("image/png", "image/jpeg", "image/gif", "image/webp")
-
-
-def _download_headers(name: str, mime: str) -> dict[str, str]:
-    # a customer's file is never rendered as a page of ours: only plain images open inline, all else downloads
-    disposition = "inline" if mime in _INLINE_SAFE else "attachment"
-    ascii_name = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
-    return {
-        "Content-Type": mime if mime in _INLINE_SAFE else "application/octet-stream",
-        "Content-Disposition": f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-        "Cache-Control": "private, max-age=300",
-    }

@@ -25,9 +25,11 @@ from queues.messages import InboundMessage
 from router import log_events as ev
 from router.auth import Passwords, Sessions, Signer
 from router.clock import Clock, SystemClock, iso
-from router.console import ConsoleApi, ConsoleHub, Files
+from router.console import ConsoleApi
 from router.delivery import Dispatcher, RetryPolicy
 from router.engine import Engine
+from router.files import Files
+from router.hub import ConsoleHub
 from router.logs import get
 from router.settings import Settings
 from router.web import Health, Routes, build_app

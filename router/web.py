@@ -9,7 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
-from router.console import ConsoleApi, api_errors, json_response
+from router.console import ConsoleApi
+from router.http import api_errors, json_response
 from router.metrics import CONTENT_TYPE, Metrics
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -1,0 +1,46 @@
+"""JSON answers and errors of the HTTP API: a stable code and a readable message on every 4xx."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+_DUMPS_OPTS = orjson.OPT_NON_STR_KEYS
+
+
+class ApiError(Exception):
+    """A 4xx answer with a stable code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """A JSON answer."""
+    return web.Response(
+        body=orjson.dumps(data, option=_DUMPS_OPTS), status=status, content_type="application/json"
+    )
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    """A JSON error with its code."""
+    return json_response({"code": code, "message": message}, status)
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Turn ApiError into its JSON answer, and aiohttp's own 404/405 into JSON on /api."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if request.path.startswith("/api/") and exc.status >= 400:
+            code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+                exc.status, "http_error"
+            )
+            return error_response(exc.status, code, exc.reason)
+        raise

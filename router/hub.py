@@ -1,0 +1,99 @@
+"""The console hub: operators' console sockets, fed with the console events the router publishes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections import defaultdict
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from crm_core.ids import new_id
+from crm_core.store import Store
+from queues.bus import CONSOLE, INBOUND, Bus, conversation_key
+from queues.messages import ConsoleEvent, OperatorPresence
+from router import log_events as ev
+from router.clock import Clock, iso
+from router.logs import get
+from router.settings import Settings
+
+log = get(__name__)
+SEND_TIMEOUT = 5.0
+
+
+class ConsoleHub:
+    """Operators' console sockets; console events from the bus go to their recipients."""
+
+    def __init__(self, settings: Settings, bus: Bus, store: Store, clock: Clock) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.store = store
+        self.clock = clock
+        self.sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        self.wanted: dict[str, str] = {}  # the status each operator chose; online on connect by default
+        self._conv_keys: dict[str, str] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._group = f"web-{os.getpid()}-{new_id()[-6:]}"
+
+    def start(self) -> None:
+        """Start relaying console events from the bus."""
+        self._task = asyncio.create_task(self._relay(), name="console.relay")
+
+    async def stop(self) -> None:
+        """Stop the relay and close every socket."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for group in list(self.sockets.values()):
+            for ws in list(group):
+                with contextlib.suppress(Exception):
+                    await ws.close(code=1001, message=b"server shutdown")
+
+    def presence(self, login: str) -> str:
+        """Presence as this web process sees it."""
+        return self.wanted.get(login, "online") if self.sockets.get(login) else "offline"
+
+    async def _relay(self) -> None:
+        async for batch in self.bus.consume(CONSOLE, self._group, "relay"):
+            for entry in batch.entries:
+                event = entry.event
+                if isinstance(event, ConsoleEvent):
+                    await self.deliver(event.recipients, event.frame)
+            await batch.ack()
+
+    async def deliver(self, recipients: tuple[str, ...] | set[str], frame: dict[str, Any]) -> None:
+        """Send a frame to every socket of the recipients; a tab that stopped reading is dropped, not waited on."""
+        data = orjson.dumps(frame).decode()
+        for login in recipients:
+            for ws in list(self.sockets.get(login, ())):
+                if ws.closed:
+                    continue
+                try:
+                    await asyncio.wait_for(ws.send_str(data), SEND_TIMEOUT)
+                except (ConnectionError, RuntimeError):
+                    pass
+                except TimeoutError:
+                    log.warning(ev.CONSOLE_STALLED, operator=login)
+                    self.sockets[login].discard(ws)
+                    asyncio.get_running_loop().create_task(ws.close(code=1011, message=b"too slow"))
+
+    async def conversation_of(self, dialog_id: str) -> str | None:
+        """The bus key of a dialog's conversation, so commands land on its partition."""
+        key = self._conv_keys.get(dialog_id)
+        if key is None:
+            row = await self.store.get_dialog(dialog_id)
+            if row is None:
+                return None
+            key = self._conv_keys[dialog_id] = conversation_key(
+                row["channel"], row["account"], row["chat_id"]
+            )
+        return key
+
+    async def publish_presence(self, login: str, status: str) -> None:
+        """Tell the router about an operator's presence."""
+        event = OperatorPresence(new_id(), login, status, iso(self.clock.now()) or "")
+        await self.bus.publish(INBOUND, [event], key=f"operator:{login}")
