@@ -13,12 +13,12 @@ from router.records import dialog_row
 from router.views import dialog_view
 
 if TYPE_CHECKING:
-    from router.work import BatchWork
+    from router.staging import Staging
 
 log = get(__name__)
 
 
-def record_effects(self: BatchWork, before: Dialog, d: Dialog, effects: tuple[Effect, ...]) -> None:
+def record_effects(self: Staging, before: Dialog, d: Dialog, effects: tuple[Effect, ...]) -> None:
     """Log each effect in the dialog's event log and tell the consoles that must know."""
     e = self.e
     view = None

@@ -1,0 +1,248 @@
+"""A batch's customer side: messages, edits, new customers and leads, reopening, consent."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from crm_core.ids import new_id
+from crm_core.recognition import normalize_email, normalize_phone
+from crm_core.store import Key
+from queues.bus import conversation_key, outbound_stream
+from queues.messages import (
+    CustomerConsent,
+    InboundMessage,
+    Receipt,
+)
+from router import autoreply
+from router import dialogs as dm
+from router import log_events as ev
+from router.clock import iso
+from router.dialogs import Dialog, LinePolicy
+from router.hours import is_open, next_open
+from router.logs import get
+from router.records import dialog_from_row
+from router.staging import Staging, reply_state
+from router.views import message_view
+
+log = get(__name__)
+
+
+class CustomerSide(Staging):
+    """Decisions on what customers send."""
+
+    def _customer_message(self, m: InboundMessage) -> None:
+        e = self.e
+        key = (m.channel, m.account, m.external_id)
+        line_id = e.channel_lines.get((m.channel, m.account))
+        if line_id is None:
+            self._receipt(m, None, None, error="unknown_channel")
+            return
+        known = self.known_messages.get(key)
+        if known is not None:  # a redelivery: stored once, answered with the same receipt
+            self._receipt(m, known["id"], known["dialog_id"])
+            return
+        if m.edit_of and (m.channel, m.account, m.edit_of) in self.known_messages:
+            self._edit(m, self.known_messages[(m.channel, m.account, m.edit_of)])
+            return
+        conv = (m.channel, m.account, m.chat_id)
+        person = identity_key(m)
+        ident = self.identities.get(person)
+        if ident is None:
+            ident = self._new_customer(m, person)
+        elif normalize_phone(
+            m.sender.phone
+        ):  # a phone the channel verified (a shared contact) fills the lead's
+            self.changes.lead_fills.append(
+                {"id": ident["lead_id"], "phone": normalize_phone(m.sender.phone), "updated_at": self.now}
+            )
+        message_id = new_id()  # before any auto-reply, so the transcript keeps the order
+        d = e.state.open_dialog(conv)
+        preview: dict[str, Any] = {
+            "last_message_at": self.now,
+            "last_message_text": m.text[:200],
+            "last_message_author": "customer",
+        }
+        new_dialog = False
+        if d is None:
+            d = self._reopen(ident, preview) or self._open(m, ident, line_id, preview)
+            new_dialog = d.id in self.new_dialogs
+        else:
+            d = replace(d, **preview)
+        line = e.lines[d.line_id]
+        d = self._customer_replies(d, line, m, new_dialog)
+        row: dict[str, Any] = {
+            "id": message_id,
+            "dialog_id": d.id,
+            "channel": m.channel,
+            "account": m.account,
+            "external_id": m.external_id,
+            "direction": "in",
+            "author_kind": "customer",
+            "author_id": None,
+            "author_name": d.customer_name,
+            "text": m.text,
+            "visibility": "public",
+            "attachments": [
+                {"name": a.name, "mime": a.mime, "size": a.size, "ref": a.ref, "url": a.url}
+                for a in m.attachments
+            ],
+            "created_at": self.now,
+            "edited_at": None,
+        }
+        self.changes.messages.append(row)
+        self.known_messages[key] = row
+        self.obs.messages_in.append(m.channel)
+        self._console(e.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
+        self._receipt(m, row["id"], d.id)
+        for kind in self.pending_replies.pop(d.id, ()):
+            self._send_auto(d, line, kind)
+
+    def _edit(self, m: InboundMessage, orig: dict[str, Any]) -> None:
+        """The customer edited a message: the text is replaced, the earlier one kept in its history."""
+        e = self.e
+        if orig["text"] != m.text:
+            earlier = {"text": orig["text"], "at": iso(orig.get("edited_at") or orig["created_at"])}
+            orig.update(text=m.text, edited_at=self.now, edits=[*(orig.get("edits") or []), earlier])
+            self.changes.message_updates.append(
+                {"id": orig["id"], "text": m.text, "edited_at": self.now, "edits": orig["edits"]}
+            )
+            d = e.state.dialogs.get(orig["dialog_id"])
+            to = e.watchers(d) if d is not None else set(e.admins)
+            frame = {"type": "message.edited", "dialog_id": orig["dialog_id"], "message": message_view(orig)}
+            self._console(to, frame)
+        self._receipt(m, orig["id"], orig["dialog_id"])
+
+    def _open(
+        self, m: InboundMessage, ident: dict[str, Any], line_id: str, preview: dict[str, Any]
+    ) -> Dialog:
+        e = self.e
+        lead = self.leads.get(ident["lead_id"]) or {}
+        d = Dialog(
+            id=new_id(),
+            line_id=line_id,
+            lead_id=ident["lead_id"],
+            identity_id=ident["id"],
+            channel=m.channel,
+            account=m.account,
+            chat_id=m.chat_id,
+            state=dm.QUEUED,
+            created_at=self.now,
+            customer_name=ident.get("display_name") or m.sender.display_name,
+            preferred=lead.get("responsible"),
+            source_tag=m.source_tag,
+            **preview,
+        )
+        line = e.lines[line_id]
+        self.new_dialogs.add(d.id)
+        self._outcome(d, dm.open_dialog(d, line, e.state.operators_for(line), self.now), new=True)
+        log.info(ev.DIALOG_OPENED, dialog=d.id, line=line_id, channel=m.channel)
+        return self.staged[d.id]
+
+    def _reopen(self, ident: dict[str, Any], preview: dict[str, Any]) -> Dialog | None:
+        """The identity's last dialog, reopened when it was closed within its line's `reopen_within`."""
+        e = self.e
+        row = self.closed_dialogs.get(ident["id"])
+        if row is None or row["closed_at"] is None:
+            return None
+        line = e.lines.get(row["line_id"])
+        if line is None or line.reopen_within is None or self.now - row["closed_at"] > line.reopen_within:
+            return None
+        del self.closed_dialogs[ident["id"]]  # a second message in the batch finds it open
+        d = replace(dialog_from_row(row), **preview)
+        self._outcome(d, dm.reopen(d, line, e.state.operators_for(line), self.now))
+        return self.staged[d.id]
+
+    def _customer_replies(self, d: Dialog, line: LinePolicy, m: InboundMessage, new_dialog: bool) -> Dialog:
+        """Decide the auto-replies a customer message earns; they are sent after the message itself."""
+        st, kinds = autoreply.customer_wrote(
+            reply_state(d),
+            line.templates,
+            new_dialog=new_dialog,
+            automatic=m.automatic,
+            line_open=is_open(line.schedule, self.now),
+            next_open=next_open(line.schedule, self.now),
+            now=self.now,
+        )
+        close_at = self.now + line.auto_close_after if line.auto_close_after else None
+        d = replace(d, off_hours_key=st.off_hours_key, answer_due=st.answer_due, auto_close_at=close_at)
+        self._save(d)
+        if kinds:
+            self.pending_replies[d.id] = [*self.pending_replies.get(d.id, []), *kinds]
+        return d
+
+    def _new_customer(self, m: InboundMessage, person: Key) -> dict[str, Any]:
+        name = m.sender.display_name or "Customer"
+        known = self.contact_leads.get(person)
+        if known is not None:
+            lead_id = known["id"]
+            log.info(ev.IDENTITY_JOINED, lead=lead_id, channel=m.channel)
+        else:
+            lead_id = new_id()
+            self._new_lead(m, lead_id, name)
+        profile = {
+            k: v
+            for k, v in {
+                "first_name": m.sender.first_name,
+                "last_name": m.sender.last_name,
+                "username": m.sender.username,
+                "language": m.sender.language,
+            }.items()
+            if v
+        }
+        ident = {"id": new_id(), "lead_id": lead_id, "display_name": name}
+        self.changes.identities.append(
+            {
+                **ident,
+                "channel": m.channel,
+                "account": m.account,
+                "external_id": person[2],
+                "profile": profile,
+                "created_at": self.now,
+            }
+        )
+        self.identities[person] = ident
+        self.new_identities[person] = ident
+        self.leads.setdefault(lead_id, {"responsible": None})
+        return ident
+
+    def _new_lead(self, m: InboundMessage, lead_id: str, name: str) -> None:
+        e = self.e
+        self.changes.leads.append(
+            {
+                "id": lead_id,
+                "name": name,
+                "phone": normalize_phone(m.sender.phone),
+                "email": normalize_email(m.sender.email),
+                "status": e.settings.crm.statuses[0],
+                "responsible": None,
+                "source": m.source_tag or m.channel,
+                "created_at": self.now,
+                "updated_at": self.now,
+            }
+        )
+
+    def _receipt(
+        self, m: InboundMessage, message_id: str | None, dialog_id: str | None, error: str | None = None
+    ) -> None:
+        receipt = Receipt(
+            new_id(), m.channel, m.account, m.chat_id, m.external_id, message_id, dialog_id, error
+        )
+        self._emit(outbound_stream(m.channel), conversation_key(m.channel, m.account, m.chat_id), receipt)
+
+    # ---- operators -----------------------------------------------------------------------------------
+
+    def _consent(self, c: CustomerConsent) -> None:
+        conv = (c.channel, c.account, c.chat_id)
+        self.consent[conv] = c.allowed
+        self.changes.consents.append(
+            {"channel": c.channel, "account": c.account, "external_id": c.chat_id, "allowed": c.allowed}
+        )
+        d = self.e.state.open_dialog(conv)
+        if d is not None:
+            self._event(d, "consent", None, {"allowed": c.allowed})
+
+
+def identity_key(m: InboundMessage) -> Key:
+    """Who wrote: the sender when the channel names one apart from the conversation, else the conversation."""
+    return (m.channel, m.account, m.sender_id or m.chat_id)

@@ -1,0 +1,247 @@
+"""A batch's operator side: console commands, presence, timers and delivery reports."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from crm_core.ids import new_id
+from queues.bus import conversation_key, outbound_stream
+from queues.messages import (
+    DeliveryStatus,
+    DialogTimer,
+    OperatorCommand,
+    OperatorPresence,
+    OutboundMessage,
+)
+from router import autoreply
+from router import dialogs as dm
+from router import log_events as ev
+from router.access import command_refusal
+from router.clock import iso, parse_iso
+from router.dialogs import Dialog, LinePolicy, Outcome
+from router.hours import is_open
+from router.logs import get
+from router.staging import Staging, reply_state
+from router.state import ONLINE
+from router.views import message_view
+
+log = get(__name__)
+
+
+class OperatorSide(Staging):
+    """Decisions on what operators do and on what the clock and the channels report."""
+
+    def _command(self, c: OperatorCommand) -> None:
+        e = self.e
+        op = c.operator
+        if c.command == "reply" and c.client_msg_id:
+            known = self.known_messages.get(("console", op, c.client_msg_id))
+            if known is not None:
+                self._ack(c, known["id"], known["dialog_id"])
+                return
+        d = e.state.dialogs.get(c.dialog_id) or self.staged.get(c.dialog_id)
+        if d is None or d.state == dm.CLOSED:
+            other = self.other_dialogs.get(c.dialog_id)
+            if other is None and d is None:
+                self._refuse(c, "not_found", "no such dialog")
+            else:
+                self._refuse(c, "bad_state", "the dialog is closed")
+            return
+        line = e.lines[d.line_id]
+        viewer = e.viewer(op)
+        kind = "note" if c.command == "reply" and c.visibility == "internal" else c.command
+        refusal = command_refusal(
+            viewer,
+            kind,
+            {"operator": d.operator, "offered_to": d.offered_to, "state": d.state, "line_id": d.line_id},
+        )
+        if refusal:
+            self._refuse(c, *refusal)
+            return
+        ops = e.state.operators_for(line)
+        out: Outcome
+        if c.command == "take":
+            out = dm.take(d, op, line, ops, self.now, takeover=viewer.admin)
+        elif c.command == "reply":
+            self._reply(c, d, line)
+            return
+        elif c.command == "skip":
+            out = dm.skip(d, op, line, ops, self.now)
+        elif c.command == "close":
+            out = dm.close(d, op, self.now)
+            self.pending_replies[d.id] = list(autoreply.operator_closed(line.templates, by_operator=True))
+        elif c.command == "transfer":
+            if c.to_operator:
+                if e.settings.operator(c.to_operator) is None:
+                    self._refuse(c, "unknown_operator", f"no operator {c.to_operator!r}")
+                    return
+                out = dm.transfer_to_operator(d, op, c.to_operator, self.now)
+            else:
+                target = e.lines.get(c.to_line or "")
+                if target is None:
+                    self._refuse(c, "unknown_line", f"no line {c.to_line!r}")
+                    return
+                out = dm.transfer_to_line(d, op, target, e.state.operators_for(target), self.now)
+        else:
+            self._refuse(c, "unknown_type", f"unknown command {c.command!r}")
+            return
+        if out.error:
+            self.pending_replies.pop(d.id, None)
+            self._refuse(c, *out.error)
+            return
+        self._outcome(d, out, by=op)
+        for kind in self.pending_replies.pop(d.id, ()):
+            self._send_auto(self.staged.get(d.id, d), line, kind)
+
+    def _reply(self, c: OperatorCommand, d: Dialog, line: LinePolicy) -> None:
+        e = self.e
+        op = c.operator
+        internal = c.visibility == "internal"
+        if not internal:  # a note between operators takes nothing and tells the customer nothing
+            out = dm.reply(d, op, line, e.state.operators_for(line), self.now)
+            if out.error:
+                self._refuse(c, *out.error)
+                return
+            self._outcome(d, out, by=op)
+            d = self.staged.get(d.id, d)
+        elif d.state == dm.CLOSED:
+            self._refuse(c, "bad_state", "the dialog is closed")
+            return
+        text = c.text or ""
+        row: dict[str, Any] = {
+            "id": new_id(),
+            "dialog_id": d.id,
+            "channel": "console",
+            "account": op,
+            "external_id": c.client_msg_id,
+            "direction": "out",
+            "author_kind": "operator",
+            "author_id": op,
+            "author_name": e.names.get(op, op),
+            "text": text,
+            "visibility": "internal" if internal else "public",
+            "attachments": [
+                {"name": a.name, "mime": a.mime, "size": a.size, "ref": a.ref, "stored": True}
+                for a in c.attachments
+            ],
+            "created_at": self.now,
+            "edited_at": None,
+            "delivery_state": None if internal else "queued",
+            "delivery_error": None,
+            "delivery_attempts": 0,
+        }
+        self.changes.messages.append(row)
+        if c.client_msg_id:
+            self.known_messages[("console", op, c.client_msg_id)] = row
+        if not internal:
+            st = autoreply.operator_answered(reply_state(d))
+            d = replace(
+                d,
+                last_message_at=self.now,
+                last_message_text=text[:200],
+                last_message_author="operator",
+                answer_due=st.answer_due,
+                no_answer_sent=st.no_answer_sent,
+                auto_close_at=self.now + line.auto_close_after if line.auto_close_after else None,
+            )
+            self._save(d)
+        if not internal and self._denied(d):
+            self._undeliverable(d, row)
+        elif not internal:
+            self.obs.messages_out.append((d.channel, "operator"))
+            out_msg = OutboundMessage(
+                new_id(),
+                row["id"],
+                d.id,
+                d.channel,
+                d.account,
+                d.chat_id,
+                text,
+                iso(self.now) or "",
+                "operator",
+                row["author_name"],
+                c.attachments,
+            )
+            self._emit(outbound_stream(d.channel), conversation_key(d.channel, d.account, d.chat_id), out_msg)
+        self._console(e.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
+        self._ack(c, row["id"], d.id)
+
+    def _presence(self, p: OperatorPresence) -> None:
+        e = self.e
+        if e.settings.operator(p.operator) is None:
+            return
+        before = e.state.presence.get(p.operator)
+        e.state.presence[p.operator] = p.status
+        self._console({p.operator}, {"type": "presence", "status": p.status})
+        if before != p.status:
+            log.info(ev.PRESENCE_CHANGED, operator=p.operator, status=p.status)
+        if p.status == ONLINE and before != ONLINE:
+            self.freed = True
+        if p.status == "away":  # an operator stepping away passes their offers on at once
+            for d in [d for d in e.state.dialogs.values() if p.operator in d.offered_to]:
+                line = e.lines[d.line_id]
+                self._outcome(
+                    d, dm.skip(d, p.operator, line, e.state.operators_for(line), self.now, reason="away")
+                )
+
+    def _timer(self, t: DialogTimer) -> None:
+        e = self.e
+        d = e.state.dialogs.get(t.dialog_id)
+        if d is None:
+            return
+        line = e.lines[d.line_id]
+        ops = e.state.operators_for(line)
+        due = parse_iso(t.due)
+        if t.timer == "offer_expired":
+            self._outcome(d, dm.offer_expired(d, due, line, ops, self.now))
+        elif t.timer == "queue_retry":
+            self._outcome(d, dm.queue_retry(d, due, line, ops, self.now))
+        elif t.timer == "auto_close":
+            self._outcome(d, dm.auto_close(d, due, self.now))
+        elif t.timer == "no_answer":
+            st, kinds = autoreply.answer_overdue(
+                reply_state(d), line.templates, due, line_open=is_open(line.schedule, self.now)
+            )
+            d = replace(d, answer_due=st.answer_due, no_answer_sent=st.no_answer_sent)
+            self._save(d)
+            for kind in kinds:
+                self._send_auto(d, line, kind)
+
+    def _delivery(self, st: DeliveryStatus) -> None:
+        e = self.e
+        self.changes.message_updates.append(
+            {
+                "id": st.message_id,
+                "delivery_state": st.state,
+                "delivery_error": st.error,
+                "delivery_attempts": st.attempts,
+                "delivery_ref": st.external_id,
+                "delivered_at": self.now if st.state == "sent" else None,
+            }
+        )
+        if st.state == "failed":
+            self.obs.failures.append(st.channel)
+        d = e.state.dialogs.get(st.dialog_id)
+        to = e.watchers(d) if d is not None else set(e.admins)
+        frame = {
+            "type": "message.status",
+            "dialog_id": st.dialog_id,
+            "message_id": st.message_id,
+            "state": st.state,
+            "error": st.error,
+        }
+        self._console(to, frame)
+
+    def _refuse(self, c: OperatorCommand, code: str, message: str) -> None:
+        log.info(ev.COMMAND_REFUSED, operator=c.operator, dialog=c.dialog_id, command=c.command, code=code)
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": message, "dialog_id": c.dialog_id}
+        if c.client_msg_id:
+            frame["client_msg_id"] = c.client_msg_id
+        self._console({c.operator}, frame)
+
+    def _ack(self, c: OperatorCommand, message_id: str, dialog_id: str) -> None:
+        frame = {"type": "ack", "client_msg_id": c.client_msg_id, "id": message_id, "dialog_id": dialog_id}
+        self._console({c.operator}, frame)
+
+    # ---- effects ------------------------------------------------------------------------------------

@@ -1,0 +1,186 @@
+"""What a batch stages: dialogs, rows, dialog events, console frames and outbox entries, and auto-replies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from crm_core.ids import new_id
+from crm_core.store import Changes, Key
+from queues.bus import CONSOLE, conversation_key, outbound_stream
+from queues.messages import (
+    ConsoleEvent,
+    Event,
+    OutboundMessage,
+    dumps,
+)
+from router import autoreply
+from router import dialogs as dm
+from router.clock import iso
+from router.dialogs import Dialog, LinePolicy, Outcome
+from router.effects import record_effects
+from router.hours import next_open
+from router.logs import get
+from router.metrics import Observations
+from router.views import message_view
+
+if TYPE_CHECKING:
+    from router.engine import Engine
+
+log = get(__name__)
+
+
+class Staging:
+    """The state of one batch and the helpers every decision stages its results with."""
+
+    def __init__(self, engine: Engine, now: datetime) -> None:
+        self.e = engine
+        self.now = now
+        self.changes = Changes()
+        self.published: list[tuple[str, str | None, Event]] = []
+        self.outbox_ids: list[str] = []
+        self.known_messages: dict[Key, dict[str, Any]] = {}
+        self.identities: dict[Key, dict[str, Any]] = {}
+        self.new_identities: dict[Key, dict[str, Any]] = {}
+        self.leads: dict[str, dict[str, Any]] = {}
+        self.other_dialogs: dict[str, dict[str, Any] | None] = {}
+        self.staged: dict[str, Dialog] = {}
+        self.new_dialogs: set[str] = set()
+        self.closed_dialogs: dict[str, dict[str, Any]] = {}  # identity -> its latest closed dialog
+        self.pending_replies: dict[str, list[autoreply.Kind]] = {}
+        self.obs = Observations()
+        self.consent: dict[Key, bool] = {}
+        self.contact_leads: dict[
+            Key, dict[str, Any]
+        ] = {}  # identity key -> the lead its verified contact names
+        self.freed = False
+
+    # ---- loading ----------------------------------------------------------------------------------
+
+    def _save(self, d: Dialog) -> None:
+        self.staged[d.id] = d
+        self.e.state.put(d, self.now)
+
+    def _outcome(self, before: Dialog, out: Outcome, *, by: str | None = None, new: bool = False) -> None:
+        d = out.dialog
+        if d == before and not out.effects and not new:
+            return
+        self._save(d)
+        record_effects(self, before, d, out.effects)
+        if any(isinstance(fx, dm.NoAnswer) for fx in out.effects):
+            line = self.e.lines[d.line_id]
+            st, kinds = autoreply.nobody_took_it(reply_state(d), line.templates)
+            d = replace(d, answer_due=st.answer_due, no_answer_sent=st.no_answer_sent)
+            self._save(d)
+            for kind in kinds:
+                self._send_auto(d, line, kind)
+
+    def _event(self, d: Dialog, kind: str, operator: str | None, data: dict[str, Any]) -> None:
+        self.changes.events.append(
+            {
+                "id": new_id(),
+                "dialog_id": d.id,
+                "kind": kind,
+                "operator": operator,
+                "data": data,
+                "at": self.now,
+            }
+        )
+
+    def _console(self, recipients: Iterable[str], frame: dict[str, Any]) -> None:
+        to = tuple(sorted(recipients))
+        if to:
+            self._emit(CONSOLE, None, ConsoleEvent(new_id(), to, frame))
+
+    def _emit(self, stream: str, key: str | None, event: Event) -> None:
+        outbox_id = new_id()
+        self.changes.outbox.append(
+            {
+                "id": outbox_id,
+                "stream": stream,
+                "key": key,
+                "payload": dumps(event).decode(),
+                "created_at": self.now,
+            }
+        )
+        self.outbox_ids.append(outbox_id)
+        self.published.append((stream, key, event))
+
+    def _denied(self, d: Dialog) -> bool:
+        conv = (d.channel, d.account, d.chat_id)
+        return not self.consent.get(conv, conv not in self.e.denied)
+
+    def _undeliverable(self, d: Dialog, row: dict[str, Any]) -> None:
+        """The customer denied messages from us: stored, not sent, and the console is told why."""
+        reason = "the customer does not accept messages from us in this channel"
+        row.update(delivery_state="failed", delivery_error=reason)
+        frame = {
+            "type": "message.status",
+            "dialog_id": d.id,
+            "message_id": row["id"],
+            "state": "failed",
+            "error": reason,
+        }
+        self._console(self.e.watchers(d), frame)
+
+    def _send_auto(self, d: Dialog, line: LinePolicy, kind: autoreply.Kind) -> None:
+        """Store an auto-reply and send it through the outbox like any outbound message."""
+        e = self.e
+        ctx = autoreply.Context(
+            client_name=d.customer_name,
+            line_name=line.name,
+            operator_name=e.names.get(d.operator or "", ""),
+            next_open=next_open(line.schedule, self.now),
+            timezone=line.schedule.timezone,
+            language=line.language,
+            now=self.now,
+        )
+        text = autoreply.text_of(kind, line.templates, ctx)
+        row: dict[str, Any] = {
+            "id": new_id(),
+            "dialog_id": d.id,
+            "channel": d.channel,
+            "account": d.account,
+            "external_id": None,
+            "direction": "out",
+            "author_kind": "bot",
+            "author_id": kind,
+            "author_name": line.name,
+            "text": text,
+            "visibility": "public",
+            "attachments": [],
+            "created_at": self.now,
+            "edited_at": None,
+            "delivery_state": "queued",
+            "delivery_error": None,
+            "delivery_attempts": 0,
+        }
+        self.changes.messages.append(row)
+        self._event(d, "auto_reply", None, {"kind": kind})
+        if self._denied(d):
+            self._undeliverable(d, row)
+            self._console(e.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
+            return
+        self.obs.messages_out.append((d.channel, "bot"))
+        self.obs.auto_replies.append((line.id, kind))
+        out = OutboundMessage(
+            new_id(),
+            row["id"],
+            d.id,
+            d.channel,
+            d.account,
+            d.chat_id,
+            text,
+            iso(self.now) or "",
+            "bot",
+            line.name,
+        )
+        self._emit(outbound_stream(d.channel), conversation_key(d.channel, d.account, d.chat_id), out)
+        self._console(e.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
+
+
+def reply_state(d: Dialog) -> autoreply.ReplyState:
+    """The auto-reply state a dialog carries."""
+    return autoreply.ReplyState(d.off_hours_key, d.answer_due, d.no_answer_sent)
