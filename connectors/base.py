@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Protocol
 from aiohttp import web
 from pydantic import BaseModel
 
-from queues.messages import InboundMessage, OutboundMessage, Receipt, SendResult
+from queues.messages import CustomerConsent, InboundMessage, OutboundMessage, Receipt, SendResult
 
 __all__ = ["SendResult"]  # re-exported: connectors import it from here
 
@@ -18,8 +18,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class InboundSink(Protocol):
-    async def publish(self, events: Sequence[InboundMessage]) -> None:
-        """Hand inbound events to the router; their commit receipts come back through `on_receipt`."""
+    async def publish(self, events: Sequence[InboundMessage | CustomerConsent]) -> None:
+        """Hand inbound events to the router; their commit receipts come back through `on_receipt`
+        (a consent's receipt carries its event id as `external_id`)."""
         ...
 
 

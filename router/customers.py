@@ -241,6 +241,9 @@ class CustomerSide(Staging):
         d = self.e.state.open_dialog(conv)
         if d is not None:
             self._event(d, "consent", None, {"allowed": c.allowed})
+        # the channel may move its position on only once this is stored, as for a message
+        receipt = Receipt(new_id(), c.channel, c.account, c.chat_id, c.event_id, None, d.id if d else None)
+        self._emit(outbound_stream(c.channel), conversation_key(c.channel, c.account, c.chat_id), receipt)
 
 
 def identity_key(m: InboundMessage) -> Key:

@@ -21,7 +21,7 @@ from crm_core import migrate
 from crm_core.store import Store
 from queues.bus import INBOUND, Bus, conversation_key
 from queues.memory import MemoryBus
-from queues.messages import InboundMessage
+from queues.messages import CustomerConsent, InboundMessage
 from router import log_events as ev
 from router.auth import Passwords, Sessions, Signer
 from router.clock import Clock, SystemClock, iso
@@ -91,7 +91,7 @@ class _Sink:
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
 
-    async def publish(self, events: Sequence[InboundMessage]) -> None:
+    async def publish(self, events: Sequence[InboundMessage | CustomerConsent]) -> None:
         for e in events:
             await self._bus.publish(INBOUND, [e], key=conversation_key(e.channel, e.account, e.chat_id))
 
