@@ -12,7 +12,16 @@ from typing import Any
 from crm_core.ids import new_id
 from crm_core.store import Changes, DuplicateKey, Key, Store
 from queues.bus import INBOUND, Bus, Entry, conversation_key, outbound_stream
-from queues.messages import DialogTimer, Event, OutboundMessage, loads
+from queues.messages import (
+    Attachment,
+    CustomerConsent,
+    DialogTimer,
+    Event,
+    InboundMessage,
+    OutboundMessage,
+    Receipt,
+    loads,
+)
 from router import dialogs as dm
 from router import log_events as ev
 from router.access import Viewer
@@ -170,6 +179,10 @@ class Engine:
                 iso(m["created_at"]) or "",
                 m["author_kind"],
                 m["author_name"],
+                tuple(
+                    Attachment(a.get("name") or "file", a.get("mime") or "", a.get("size"), a.get("ref"))
+                    for a in m.get("attachments") or []
+                ),
             )
             key = conversation_key(msg.channel, msg.account, msg.chat_id)
             await self.bus.publish(outbound_stream(msg.channel), [msg], key=key)
@@ -200,7 +213,18 @@ class Engine:
                     settled = False
                 else:  # a poison event: logged as a dead letter so the rest keeps flowing
                     log.exception(ev.ENGINE_DEAD_LETTER, kind=entry.event.kind, deliveries=entry.deliveries)
+                    await self._refuse_receipt(entry.event)
         return settled
+
+    async def _refuse_receipt(self, event: Event) -> None:
+        # the channel may move on (offset, ts, \\Seen) at once rather than keep redelivering what cannot be stored
+        if isinstance(event, InboundMessage | CustomerConsent):
+            external_id = event.external_id if isinstance(event, InboundMessage) else event.event_id
+            receipt = Receipt(
+                new_id(), event.channel, event.account, event.chat_id, external_id, None, None, "not_stored"
+            )
+            key = conversation_key(event.channel, event.account, event.chat_id)
+            await self.bus.publish(outbound_stream(event.channel), [receipt], key=key)
 
     async def _timers(self) -> None:
         idle_ticks = 0

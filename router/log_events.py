@@ -43,3 +43,22 @@ OUTBOUND_FAILED = "outbound.failed"
 LOOP_CRASHED = "loop.crashed"
 ENGINE_DEAD_LETTER = "engine.dead_letter"
 IDENTITY_JOINED = "crm.identity.joined"
+# logged by connectors/telegram*.py (connectors cannot import router/, so they repeat the names)
+TELEGRAM_EVENTS = (
+    "telegram.api.down",
+    "telegram.bot.refused",
+    "telegram.group.ignored",
+    "telegram.loop.crashed",
+    "telegram.polling.recovered",
+    "telegram.polling.started",
+    "telegram.token.refused",
+    "telegram.update.abandoned",
+    "telegram.update.not_stored",
+    "telegram.update.service",
+    "telegram.update.unsupported",
+    "telegram.webhook.bad_update",
+    "telegram.webhook.delete_failed",
+    "telegram.webhook.refused",
+    "telegram.webhook.set",
+    "telegram.webhook.timeout",
+)
