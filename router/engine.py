@@ -217,7 +217,7 @@ class Engine:
         return settled
 
     async def _refuse_receipt(self, event: Event) -> None:
-        # the channel may move on (offset, ts, \\Seen) at once rather than keep redelivering what cannot be stored
+        # the channel may move on (offset, ts, IMAP Seen flag) at once rather than keep redelivering what cannot be stored
         if isinstance(event, InboundMessage | CustomerConsent):
             external_id = event.external_id if isinstance(event, InboundMessage) else event.event_id
             receipt = Receipt(
