@@ -26,6 +26,7 @@ run: $(STAMP)
 # Debian packages the tests drive for real; installed only when missing.
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && $(APT_INSTALL) chromium; }
+	@command -v dovecot >/dev/null 2>&1 || test -x /usr/sbin/dovecot || { apt-get update -qq && $(APT_INSTALL) dovecot-imapd; }
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
@@ -38,6 +39,10 @@ fmt: $(DEV_STAMP)
 
 test: $(DEV_STAMP) system-deps lint
 	$(PY) -m pytest -q
+
+# Benchmarks measure and report (bench/README.md); they never fail for being slow.
+bench: $(DEV_STAMP)
+	$(PY) -m bench.run
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-* tests/artifacts

@@ -1,0 +1,311 @@
+"""`make bench`: every benchmark of bench/README.md in one run, results in bench/results/latest.{md,json}.
+
+Each server (the bare relay, `openlines run`) is its own subprocess on loopback; each load generator is another
+(`python -m bench.load`); this runner only starts them, reads /proc and writes the report. Nothing here fails
+for being slow: a section that breaks is reported as broken and the others still run.
+
+    python -m bench.run [--quick] [--only relay,pipeline,memory,profile,crm,routing] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.common import REPO, commit, loadavg, machine, progress, quick, raise_fd_limit, rss_kib, today
+from bench.servers import Server, start_daemon, start_relay
+
+SECTIONS = ("relay", "pipeline", "memory", "profile", "crm", "routing")
+
+
+@dataclass
+class Plan:
+    """Sizes and durations of one run (BENCH_QUICK=1 / --quick: a smoke run with smaller ones)."""
+
+    quick: bool
+    visitors: int
+    operators: int
+    rates: str
+    warm: float
+    measure: float
+    idle_steps: tuple[int, ...]
+    crm_n: int
+    profile_measure: float
+
+    @classmethod
+    def make(cls, is_quick: bool, args: argparse.Namespace) -> Plan:
+        return cls(
+            quick=is_quick,
+            visitors=args.visitors or int(os.environ.get("BENCH_VISITORS", "200")),
+            operators=4,
+            rates="500,1000,2000",
+            warm=0.5 if is_quick else 1.0,
+            measure=2.0 if is_quick else 5.0,
+            idle_steps=(20, 1000, 2000) if is_quick else (20, 1000, 10000),
+            crm_n=args.crm_size
+            or int(os.environ.get("BENCH_CRM_N", "0"))
+            or (100_000 if is_quick else 1_000_000),
+            profile_measure=2.0 if is_quick else 4.0,
+        )
+
+    def load_args(self) -> list[str]:
+        return [
+            "--visitors",
+            str(self.visitors),
+            "--rates",
+            self.rates,
+            "--warm",
+            str(self.warm),
+            "--measure",
+            str(self.measure),
+        ]
+
+
+def _python(module: str, *args: str, timeout: float) -> dict[str, Any]:
+    """Run `python -m module args` (progress on our stderr) and parse the JSON it prints last on stdout."""
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{module} exited with {proc.returncode}: {proc.stdout[-2000:]}")
+    return dict(json.loads(lines[-1]))
+
+
+def _load(server: Server, target: str, extra: list[str], timeout: float = 600) -> dict[str, Any]:
+    try:
+        return _load_once(server, target, extra, timeout)
+    except Exception as exc:
+        raise RuntimeError(
+            f"{exc}\n--- {server.name} log ({server.log}), last lines:\n{server.tail(8)}"
+        ) from exc
+
+
+def _load_once(server: Server, target: str, extra: list[str], timeout: float) -> dict[str, Any]:
+    return _python(
+        "bench.load",
+        "pipeline",
+        "--target",
+        target,
+        "--base",
+        server.base,
+        "--server-pid",
+        str(server.pid),
+        *extra,
+        timeout=timeout,
+    )
+
+
+def section_relay(plan: Plan, tmp: Path) -> dict[str, Any]:
+    server = start_relay(tmp / "relay")
+    try:
+        return _load(server, "relay", plan.load_args())
+    finally:
+        server.stop()
+
+
+def section_pipeline(plan: Plan, tmp: Path) -> dict[str, Any]:
+    server, logins, password = start_daemon(
+        tmp / "pipeline", operators=plan.operators, visitors=plan.visitors
+    )
+    try:
+        extra = [*plan.load_args(), "--operators", ",".join(logins), "--password", password]
+        result = _load(server, "daemon", extra)
+        result["rss_kib_after"] = rss_kib(server.pid)
+        return result
+    finally:
+        server.stop()
+
+
+def _idle(server: Server, target: str, steps: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Open idle connections step by step; after each step read the server's RSS."""
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.load",
+        "idle",
+        "--target",
+        target,
+        "--base",
+        server.base,
+        "--steps",
+        ",".join(map(str, steps)),
+        "--wait-at-end",
+    ]
+    gen = subprocess.Popen(
+        argv, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=raise_fd_limit
+    )
+    assert gen.stdin is not None and gen.stdout is not None
+    out = []
+    try:
+        for _ in steps:
+            line = gen.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the idle generator ended early (exit {gen.wait()})")
+            info = json.loads(line)
+            time.sleep(0.5)
+            info["rss_kib"] = rss_kib(server.pid)
+            out.append(info)
+            progress(
+                f"memory {target}: {info['open']:,} idle connections, server RSS {info['rss_kib'] / 1024:.1f} MiB"
+            )
+            gen.stdin.write("\n")
+            gen.stdin.flush()
+        gen.wait(120)
+    finally:
+        if gen.poll() is None:
+            gen.kill()
+            gen.wait()
+    return out
+
+
+def section_memory(plan: Plan, tmp: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for target in ("relay", "daemon"):
+        if target == "relay":
+            server = start_relay(tmp / "memory-relay")
+        else:
+            server, _, _ = start_daemon(
+                tmp / "memory-daemon", operators=plan.operators, visitors=plan.visitors
+            )
+        try:
+            time.sleep(0.5)
+            start = rss_kib(server.pid)
+            steps = _idle(server, target, plan.idle_steps)
+        finally:
+            server.stop()
+        base = steps[0]
+        out[target] = {
+            "rss_idle_server_kib": start,
+            "baseline": base,
+            "steps": [
+                {
+                    "connections": s["open"],
+                    "failed": s["failed"],
+                    "rss_kib": s["rss_kib"],
+                    "connect_s": s["seconds"],
+                    "kib_per_connection": (s["rss_kib"] - base["rss_kib"]) / max(1, s["open"] - base["open"]),
+                }
+                for s in steps[1:]
+            ],
+        }
+    return out
+
+
+def section_profile(plan: Plan, tmp: Path, results_dir: Path) -> dict[str, Any]:
+    prefix = results_dir / "profile"
+    server, logins, password = start_daemon(
+        tmp / "profile", operators=plan.operators, visitors=plan.visitors, profile=prefix
+    )
+    try:
+        extra = [
+            "--visitors",
+            str(plan.visitors),
+            "--rates",
+            "",
+            "--warm",
+            "1",
+            "--measure",
+            str(plan.profile_measure),
+            "--operators",
+            ",".join(logins),
+            "--password",
+            password,
+            "--profile-signals",
+        ]
+        load = _load(server, "daemon", extra)
+    finally:
+        server.stop()
+    data = dict(json.loads(prefix.with_suffix(".json").read_text()))
+    data["load"] = [
+        {k: p.get(k) for k in ("phase", "achieved_per_s", "server_cpu_pct", "server_main_thread_cpu_pct")}
+        for p in load["phases"]
+    ]
+    return data
+
+
+def section_crm(plan: Plan, tmp: Path) -> dict[str, Any]:
+    return _python("bench.crm", "--n", str(plan.crm_n), timeout=900)
+
+
+def section_routing(plan: Plan, tmp: Path) -> dict[str, Any]:
+    return _python("bench.routing", timeout=300)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller sizes, shorter phases (also BENCH_QUICK=1)"
+    )
+    parser.add_argument("--only", default="", help=f"comma-separated sections of {','.join(SECTIONS)}")
+    parser.add_argument("--out", default=str(REPO / "bench" / "results"))
+    parser.add_argument("--visitors", type=int, default=0, help="K simulated widget visitors (default 200)")
+    parser.add_argument("--crm-size", type=int, default=0, help="stored identities (default 1,000,000)")
+    args = parser.parse_args()
+    plan = Plan.make(args.quick or quick(), args)
+    only = [s for s in args.only.split(",") if s] or list(SECTIONS)
+    unknown = set(only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    raise_fd_limit()
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "date": today(),
+        "commit": commit(),
+        "quick": plan.quick,
+        "loadavg_start": loadavg(),
+        "plan": plan.__dict__,
+        "sections": {},
+        "seconds": {},
+    }
+    progress(
+        f"{results['machine']['summary']}, commit {results['commit']}, {'quick' if plan.quick else 'full'} run"
+    )
+    started = time.monotonic()
+    runners: dict[str, Callable[[], dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory(prefix="openlines-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        runners = {
+            "relay": lambda: section_relay(plan, tmp),
+            "pipeline": lambda: section_pipeline(plan, tmp),
+            "memory": lambda: section_memory(plan, tmp),
+            "profile": lambda: section_profile(plan, tmp, out_dir),
+            "crm": lambda: section_crm(plan, tmp),
+            "routing": lambda: section_routing(plan, tmp),
+        }
+        for name in SECTIONS:
+            if name not in only:
+                continue
+            progress(f"== {name}")
+            t = time.monotonic()
+            try:
+                results["sections"][name] = runners[name]()
+            except Exception as exc:  # reported, never fatal: the other figures still count
+                progress(f"{name} failed: {type(exc).__name__}: {exc}")
+                results["sections"][name] = {"error": f"{type(exc).__name__}: {exc}"}
+            results["seconds"][name] = round(time.monotonic() - t, 1)
+    results["seconds"]["total"] = round(time.monotonic() - started, 1)
+    results["loadavg_end"] = loadavg()
+    paths = report.write(results, out_dir)
+    progress(f"done in {results['seconds']['total']:.0f}s: {', '.join(str(p) for p in paths)}")
+
+
+if __name__ == "__main__":
+    main()
