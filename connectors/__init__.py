@@ -6,9 +6,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from connectors.email import EmailConnector
+from connectors.telegram import TelegramConnector  # imports aiogram only when a Telegram channel starts
+from connectors.vk import VkConnector  # imports vk-api only when a VK channel starts
 from connectors.widget import WidgetConnector
 
 REGISTRY: dict[str, Any] = {
+    EmailConnector.type: EmailConnector,
+    TelegramConnector.type: TelegramConnector,
+    VkConnector.type: VkConnector,
     WidgetConnector.type: WidgetConnector,
 }
 
