@@ -161,7 +161,8 @@ class WidgetConnector:
             if ws.closed:
                 continue
             try:
-                await asyncio.wait_for(ws.send_str(data), SEND_TIMEOUT)
+                async with asyncio.timeout(SEND_TIMEOUT):  # no task per frame, unlike wait_for
+                    await ws.send_str(data)
                 count += 1
             except TimeoutError:
                 # the tab stopped reading; it gets no more frames, and the heartbeat ends the connection

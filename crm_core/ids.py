@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 import time
 
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# base32 of the 128-bit value, in Crockford's alphabet: it is in ASCII order, so ids sort as their values do
+_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 _lock = threading.Lock()
 _last_ms = 0
 _last_rand = 0
@@ -24,8 +26,4 @@ def new_id() -> str:
             _last_rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to increment
         _last_ms = ms
         value = (ms << 80) | (_last_rand & ((1 << 80) - 1))
-    out = []
-    for _ in range(26):
-        out.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(out))
+    return base64.b32encode(value.to_bytes(16, "big"))[:26].translate(_CROCKFORD).decode()

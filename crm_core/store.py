@@ -523,10 +523,7 @@ def _apply_sync(conn: Connection, ch: Changes) -> None:
             .values({c: bindparam(f"b_{c}") for c in cols})
         )
         conn.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in rows])
-    for upd in ch.lead_updates:
-        conn.execute(
-            update(leads).where(leads.c.id == upd["id"]).values({k: v for k, v in upd.items() if k != "id"})
-        )
+    _update_many(conn, leads, ch.lead_updates)
     if ch.messages:
         conn.execute(insert(messages), ch.messages)
     for c in ch.consents:
@@ -548,12 +545,24 @@ def _apply_sync(conn: Connection, ch: Changes) -> None:
                 .where(leads.c.id == fill["id"], leads.c[name].is_(None))
                 .values({name: value, "updated_at": fill["updated_at"]})
             )
-    for upd in ch.message_updates:
-        values = {k: v for k, v in upd.items() if k != "id"}
-        conn.execute(update(messages).where(messages.c.id == upd["id"]).values(values))
+    _update_many(conn, messages, ch.message_updates)
     if ch.events:
         conn.execute(insert(dialog_events), ch.events)
     if ch.outbox:
         conn.execute(insert(outbox), ch.outbox)
     if ch.outbox_done:
         conn.execute(delete(outbox).where(outbox.c.id.in_(ch.outbox_done)))
+
+
+def _update_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """UPDATE rows by id, one executemany per set of columns (not one statement per row)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
+    for cols, group in groups.items():
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values({c: bindparam(f"b_{c}") for c in cols})
+        )
+        conn.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in group])

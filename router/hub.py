@@ -73,7 +73,8 @@ class ConsoleHub:
                 if ws.closed:
                     continue
                 try:
-                    await asyncio.wait_for(ws.send_str(data), SEND_TIMEOUT)
+                    async with asyncio.timeout(SEND_TIMEOUT):  # no task per frame, unlike wait_for
+                        await ws.send_str(data)
                 except (ConnectionError, RuntimeError):
                     pass
                 except TimeoutError:
