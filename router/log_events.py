@@ -62,3 +62,16 @@ TELEGRAM_EVENTS = (
     "telegram.webhook.set",
     "telegram.webhook.timeout",
 )
+# logged by connectors/email/ (connectors cannot import router/, so they repeat the names)
+EMAIL_EVENTS = (
+    "email.imap.connected",
+    "email.imap.failed",
+    "email.imap.new_folder",
+    "email.loop.crashed",
+    "email.mail.acknowledged",
+    "email.mail.own",
+    "email.mail.published",
+    "email.mail.refused",
+    "email.mail.unreadable",
+    "email.mailbox.refused",
+)
