@@ -17,7 +17,7 @@ from connectors.email.fetch import FETCH_BATCH, ImapError, ImapSession
 from connectors.email.parse import Mail, parse_mail, unreadable_mail
 from connectors.email.progress import Progress
 from connectors.email.settings import EmailSettings
-from connectors.email.threads import is_ours
+from connectors.email.threads import Thread, is_ours
 from queues.messages import Attachment, InboundMessage, Receipt, SenderProfile
 
 log = structlog.get_logger("connectors.email")
@@ -165,8 +165,12 @@ class Mailbox:
             self.progress.needs_no_commit(uid)
             return
         chat_id = await self.book.conversation_of(self.account, mail)
-        await self.book.customer_wrote(self.account, chat_id, mail)
-        event = await self._event(mail, raw, chat_id)
+        # a bounce in a known thread speaks about that thread's customer: it is no new customer (no stray
+        # lead for mailer-daemon), and it must not change where our answers go
+        bounced_for = await self.book.thread(self.account, chat_id) if mail.reported else None
+        if bounced_for is None:
+            await self.book.customer_wrote(self.account, chat_id, mail)
+        event = await self._event(mail, raw, chat_id, bounced_for)
         self.progress.published(uid, event.external_id, time.monotonic())
         try:
             await self.ctx.sink.publish([event])
@@ -175,7 +179,9 @@ class Mailbox:
             raise
         log.debug("email.mail.published", account=self.account, uid=uid, automatic=mail.automatic)
 
-    async def _event(self, mail: Mail, raw: bytes, chat_id: str) -> InboundMessage:
+    async def _event(
+        self, mail: Mail, raw: bytes, chat_id: str, bounced_for: Thread | None = None
+    ) -> InboundMessage:
         text = mail.text
         if chat_id == mail.message_id and mail.subject:
             # the first mail of a thread: its subject says what it is about
@@ -196,13 +202,17 @@ class Mailbox:
             external_id=mail.message_id,
             text=text,
             ts=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            sender=SenderProfile(
-                display_name=mail.from_name or mail.from_address or "Unknown sender",
-                email=mail.from_address or None,
+            sender=(
+                SenderProfile(display_name=bounced_for.name or bounced_for.to)
+                if bounced_for
+                else SenderProfile(
+                    display_name=mail.from_name or mail.from_address or "Unknown sender",
+                    email=mail.from_address or None,
+                )
             ),
             attachments=files,
             automatic=mail.automatic,
-            sender_id=mail.from_address or None,
+            sender_id=(bounced_for.to if bounced_for else mail.from_address) or None,
         )
 
     async def _files(self, mail: Mail, raw: bytes, *, keep_original: bool) -> tuple[Attachment, ...]:

@@ -472,3 +472,30 @@ async def test_imap_works_over_starttls_and_implicit_tls(tls_dovecot, monkeypatc
         assert transport.get_extra_info("ssl_object") is not None
     finally:
         await session.close()
+
+
+async def test_a_bounce_joins_the_customers_dialog_and_makes_no_lead_for_mailer_daemon(
+    tmp_path, mail, start_daemon
+):
+    d = await start(tmp_path, start_daemon, mail)
+    anna = await d.operator("anna")
+    await mail.mailbox.deliver(customer_mail("first question"))
+    offer = await anna.expect("dialog.offered")
+    leads_before = await d.daemon.store.count("leads")
+    bounce = (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.com>\r\n"
+        f"To: {MAILBOX}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <bounce-1@mx.example.com>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n"
+        "Final-Recipient: rfc822; ivan@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <c1@example.com>\r\nSubject: x\r\n\r\n"
+        "--B--\r\n"
+    ).encode()
+    await mail.mailbox.deliver(bounce)
+    report = await anna.expect("message", lambda f: "could not be delivered" in f["message"]["text"])
+    assert report["dialog_id"] == offer["dialog_id"]
+    assert await d.daemon.store.count("leads") == leads_before  # no lead for MAILER-DAEMON
+    card = await anna.get(f"/api/leads/{offer['dialog']['lead']['id']}")
+    assert [i["external_id"] for i in card["identities"]] == [CUSTOMER.split("<")[-1].rstrip(">").lower()]
