@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.text import split_text as _split
+from connectors.text import utf16_len
 from queues.messages import Attachment, InboundMessage, SenderProfile
 
 CHANNEL = "telegram"
@@ -163,38 +165,6 @@ def _message_type(m: Any) -> str:
 # ---- outbound text -----------------------------------------------------------------------------------
 
 
-def utf16_len(text: str) -> int:
-    """Telegram counts message length in UTF-16 code units (an emoji outside the BMP counts 2)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Cut a text into parts of at most `limit`, at a paragraph, line or word boundary where one is near."""
-    parts: list[str] = []
-    rest = text.strip()
-    while utf16_len(rest) > limit:
-        fits = _fitting(rest, limit)
-        window = rest[:fits]
-        cut, skip = fits, 0
-        for sep in ("\n\n", "\n", " "):
-            at = window.rfind(sep)
-            if at >= fits // 2:  # a boundary in the first half would make needlessly small parts
-                cut, skip = at, len(sep)
-                break
-        head = rest[:cut].rstrip()
-        if head:
-            parts.append(head)
-        rest = rest[cut + skip :].lstrip()
-    if rest:
-        parts.append(rest)
-    return parts
-
-
-def _fitting(text: str, limit: int) -> int:
-    """How many characters of `text` fit in `limit` UTF-16 code units."""
-    used = 0
-    for i, ch in enumerate(text):
-        used += 2 if ord(ch) > 0xFFFF else 1
-        if used > limit:
-            return i
-    return len(text)
+    """Telegram's parts of a long text: its limits count UTF-16 code units."""
+    return _split(text, limit, measure=utf16_len)

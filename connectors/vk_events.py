@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.text import split_text as _split
 from queues.messages import Attachment, CustomerConsent, InboundMessage, SenderProfile
 
 CHANNEL = "vk"
@@ -282,24 +283,8 @@ def attachment_url(message: Mapping[str, Any], index: int) -> str | None:
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Cut a text into parts of at most `limit` characters, at a paragraph, line or word boundary when near."""
-    parts: list[str] = []
-    rest = text.strip()
-    while len(rest) > limit:
-        window = rest[:limit]
-        cut, skip = limit, 0
-        for sep in ("\n\n", "\n", " "):
-            at = window.rfind(sep)
-            if at >= limit // 2:  # a boundary in the first half would make needlessly small parts
-                cut, skip = at, len(sep)
-                break
-        head = rest[:cut].rstrip()
-        if head:
-            parts.append(head)
-        rest = rest[cut + skip :].lstrip()
-    if rest:
-        parts.append(rest)
-    return parts
+    """VK's parts of a long text (its limit counts characters)."""
+    return _split(text, limit)
 
 
 def random_id(message_id: str, part: int) -> int:
