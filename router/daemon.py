@@ -26,7 +26,7 @@ from router import log_events as ev
 from router.auth import Passwords, Sessions, Signer
 from router.clock import Clock, SystemClock, iso
 from router.console import ConsoleApi
-from router.delivery import Dispatcher, RetryPolicy
+from router.delivery import Dispatcher, policy_for
 from router.engine import Engine
 from router.files import Files
 from router.hub import ConsoleHub
@@ -217,7 +217,7 @@ class Daemon:
                 continue
             log.info(ev.CHANNEL_STARTED, channel=channel, accounts=[b.account for b in bindings])
             self.connectors[channel] = connector
-            dispatcher = Dispatcher(channel, connector, bus, self.clock, RetryPolicy())
+            dispatcher = Dispatcher(channel, connector, bus, self.clock, policy_for(connector))
             self._dispatchers.append(asyncio.create_task(dispatcher.run(), name=f"dispatch.{channel}"))
         app = build_app(
             api, routes, health, {"store": store.kind, "bus": bus.name}, VERSION, self.engine.metrics

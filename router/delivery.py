@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -71,7 +71,9 @@ async def deliver(
 
 
 class Dispatcher:
-    """Consumes a channel's outbound stream: receipts to the connector, messages delivered with the policy."""
+    """Consumes a channel's outbound stream: receipts go to the connector; messages are delivered with the
+    policy, each chat's in order on a chain of its own, so one chat's retries (an SMTP server greylisting for
+    minutes) never hold up another's."""
 
     def __init__(self, channel: str, connector: Channel, bus: Bus, clock: Clock, policy: RetryPolicy) -> None:
         self.channel = channel
@@ -79,46 +81,72 @@ class Dispatcher:
         self.bus = bus
         self.clock = clock
         self.policy = policy
+        self._chains: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     async def run(self) -> None:
         """The consume loop."""
-        async for batch in self.bus.consume(outbound_stream(self.channel), "connectors", self.channel):
-            by_chat: dict[str, list[OutboundMessage]] = defaultdict(list)
-            for entry in batch.entries:
-                event = entry.event
-                if isinstance(event, Receipt):
-                    await self.connector.on_receipt(event)
-                elif isinstance(event, OutboundMessage):
-                    by_chat[event.chat_id].append(event)
-            # chats in parallel, each chat's messages in order
-            await asyncio.gather(*(self._chat(msgs) for msgs in by_chat.values()))
-            await batch.ack()
+        try:
+            async for batch in self.bus.consume(outbound_stream(self.channel), "connectors", self.channel):
+                for entry in batch.entries:
+                    event = entry.event
+                    if isinstance(event, Receipt):
+                        await self.connector.on_receipt(event)
+                    elif isinstance(event, OutboundMessage):
+                        self._enqueue(event)
+                # acked once queued on its chain: the stored `queued` state is the durable record until the
+                # DeliveryStatus is stored, and the engine sends what is still `queued` again at start
+                await batch.ack()
+        finally:
+            for task in list(self._chains.values()):
+                task.cancel()
 
-    async def _chat(self, msgs: list[OutboundMessage]) -> None:
-        for msg in msgs:
-            result, attempts = await deliver(self.connector, msg, self.policy)
-            state = "sent" if result.ok else "failed"
-            if result.ok:
-                log.debug(ev.OUTBOUND_SENT, channel=self.channel, dialog=msg.dialog_id, attempts=attempts)
-            else:
-                log.warning(
-                    ev.OUTBOUND_FAILED,
-                    channel=self.channel,
-                    dialog=msg.dialog_id,
-                    attempts=attempts,
-                    error=result.error,
-                )
-            status = DeliveryStatus(
-                new_id(),
-                msg.message_id,
-                msg.dialog_id,
-                self.channel,
-                state,
-                attempts,
-                iso(self.clock.now()) or "",
-                None if result.ok else (result.error or "unknown error"),
-                result.external_id,
+    async def idle(self) -> None:
+        """Wait until every queued delivery is done (tests, graceful stop)."""
+        while self._chains:
+            await asyncio.gather(*list(self._chains.values()), return_exceptions=True)
+
+    def _enqueue(self, msg: OutboundMessage) -> None:
+        key = (msg.account, msg.chat_id)
+        task = asyncio.create_task(self._after(self._chains.get(key), msg), name=f"deliver.{self.channel}")
+        self._chains[key] = task
+
+        def forget(done: asyncio.Task[None], key: tuple[str, str] = key) -> None:
+            if self._chains.get(key) is done:
+                del self._chains[key]
+
+        task.add_done_callback(forget)
+
+    async def _after(self, before: asyncio.Task[None] | None, msg: OutboundMessage) -> None:
+        if before is not None:
+            with contextlib.suppress(Exception):
+                await before
+        result, attempts = await deliver(self.connector, msg, self.policy)
+        state = "sent" if result.ok else "failed"
+        if result.ok:
+            log.debug(ev.OUTBOUND_SENT, channel=self.channel, dialog=msg.dialog_id, attempts=attempts)
+        else:
+            log.warning(
+                ev.OUTBOUND_FAILED,
+                channel=self.channel,
+                dialog=msg.dialog_id,
+                attempts=attempts,
+                error=result.error,
             )
-            await self.bus.publish(
-                INBOUND, [status], key=conversation_key(msg.channel, msg.account, msg.chat_id)
-            )
+        status = DeliveryStatus(
+            new_id(),
+            msg.message_id,
+            msg.dialog_id,
+            self.channel,
+            state,
+            attempts,
+            iso(self.clock.now()) or "",
+            None if result.ok else (result.error or "unknown error"),
+            result.external_id,
+        )
+        await self.bus.publish(INBOUND, [status], key=conversation_key(msg.channel, msg.account, msg.chat_id))
+
+
+def policy_for(connector: object) -> RetryPolicy:
+    """The connector's own retry policy (`retry_policy`, e.g. longer for mail), or the shared default."""
+    custom = getattr(connector, "retry_policy", None)
+    return custom if isinstance(custom, RetryPolicy) else RetryPolicy(**(custom or {}))

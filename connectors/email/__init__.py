@@ -39,6 +39,16 @@ class EmailConnector:
         self.book = ThreadBook(ctx.checkpoints)
         self.mailboxes: dict[str, Mailbox] = {}
 
+    @property
+    def retry_policy(self) -> dict[str, float]:
+        """Mail servers ask to come back in minutes (greylisting): a slower, longer backoff than messengers'."""
+        smtp = [b.settings.smtp for b in self.bindings]
+        return {
+            "max_attempts": max(x.max_tries for x in smtp),
+            "base_delay": min(x.retry_after for x in smtp),
+            "max_delay": 3600.0,
+        }
+
     async def start(self) -> None:
         """Start reading every mailbox (one that clashes with another is refused; none raises)."""
         seen: dict[tuple[str, str], str] = {}

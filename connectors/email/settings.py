@@ -85,6 +85,9 @@ class SmtpSettings(_Strict):
     user: str | None = None  # None: the IMAP user; "" sends without logging in
     password: SecretStr | None = None  # None: the IMAP password
     timeout: Seconds = Field(30.0, ge=1, le=600)
+    # a 4xx answer (greylisting, rate limits) is tried again after retry_after, doubling up to an hour
+    retry_after: Seconds = Field(60.0, ge=0.01, le=3600)
+    max_tries: int = Field(8, ge=1, le=50)
 
     @model_validator(mode="after")
     def _check_tls(self) -> SmtpSettings:

@@ -276,7 +276,13 @@ class MailServers:
             "poll_interval": "200ms",
             **extra.pop("imap", {}),
         }
-        smtp = {"host": "127.0.0.1", "port": self.smtp_port, "starttls": False, **extra.pop("smtp", {})}
+        smtp = {
+            "host": "127.0.0.1",
+            "port": self.smtp_port,
+            "starttls": False,
+            "retry_after": 0.2,
+            **extra.pop("smtp", {}),
+        }
         return {"type": "email", "address": MAILBOX, "imap": imap, "smtp": smtp, **extra}
 
 
