@@ -21,7 +21,7 @@ def progress(msg: str) -> None:
 
 
 def quick() -> bool:
-    """BENCH_QUICK=1: smaller sizes and shorter phases (a smoke run)."""
+    """BENCH_QUICK=1: smaller sizes and shorter phases (a quick run; `--smoke` is tinier still)."""
     return os.environ.get("BENCH_QUICK", "") not in ("", "0", "false", "no")
 
 

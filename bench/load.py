@@ -312,6 +312,7 @@ class Generator:
             "delivered": len(measured),
             "lost": lost,
             "send_rate_per_s": (n - n_warm) / max(1e-9, (send_end - first) / 1e9),
+            **_totals(phase, n),
             "achieved_per_s": len(measured) / max(1e-9, (last - first) / 1e9) if measured else 0.0,
             **summary_ms([r - s for s, r in measured]),
             **cpu,
@@ -327,6 +328,8 @@ class Generator:
         cap = (
             self.args.per_visitor_cap * self.k if direction == "forward" and self.target == "daemon" else None
         )
+        if self.args.max_rate:  # a smoke run: a bounded number of messages, whatever the server could take
+            cap = min(cap or self.args.max_rate, self.args.max_rate)
         phase = self.phase = Phase(f"{direction}@saturation")
         start = now_ns()
         w_from, w_to = start + int(warm * 1e9), start + int((warm + measure) * 1e9)
@@ -362,6 +365,7 @@ class Generator:
             "delivered": len(window),
             "lost": len(phase.sent),
             "achieved_per_s": len(window) / measure,
+            **_totals(phase, i),
             **summary_ms([r - s for s, r in window]),
             **cpu,
         }
@@ -415,6 +419,16 @@ class Generator:
         return out
 
 
+def _totals(phase: Phase, sent: int) -> dict[str, int]:
+    """Every message of a phase, warm-up included: sent, received (once each), still missing, received twice."""
+    return {
+        "sent_total": sent,
+        "received_total": len(phase.done),
+        "missing_total": len(phase.sent),
+        "duplicates": phase.duplicates,
+    }
+
+
 def _self_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -456,6 +470,11 @@ async def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
             "target": args.target,
             "visitors": g.k,
             "operators": len(g.ops),
+            # every message of every phase (warm-up included): what a smoke run checks for end to end
+            "messages": {
+                key: sum(p[f"{key}_total"] for p in phases) for key in ("sent", "received", "missing")
+            }
+            | {"duplicates": sum(p["duplicates"] for p in phases)},
             "phases": phases,
             "errors": dict(g.errors),
             "frames": dict(g.frames),
@@ -498,7 +517,7 @@ async def run_idle(args: argparse.Namespace) -> None:
         for n_step, step in enumerate(steps):
             t = time.monotonic()
             await asyncio.gather(*(one(i) for i in range(len(conns) + failed, step)))
-            await asyncio.sleep(1.0)  # let the server settle (buffers, timers)
+            await asyncio.sleep(args.settle)  # let the server settle (buffers, timers)
             print(
                 orjson.dumps(
                     {"open": len(conns), "failed": failed, "seconds": time.monotonic() - t}
@@ -531,6 +550,9 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=20.0, help="longest wait for the stragglers")
     parser.add_argument("--max-inflight", type=int, default=1000)
     parser.add_argument(
+        "--max-rate", type=float, default=0.0, help="saturation: at most this many msg/s in all (0: no cap)"
+    )
+    parser.add_argument(
         "--per-visitor-cap",
         type=float,
         default=18.0,
@@ -541,6 +563,7 @@ def main() -> None:
     )
     parser.add_argument("--steps", default="1000,10000")
     parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--settle", type=float, default=1.0, help="idle: seconds to wait after each step")
     parser.add_argument("--wait-at-end", action="store_true")
     args = parser.parse_args()
     raise_fd_limit()

@@ -46,15 +46,54 @@ def _lat(p: dict[str, Any] | None) -> str:
     return f"{_n(p['p50_ms'])} / {_n(p['p99_ms'])} / {_n(p['max_ms'])} ms"
 
 
+def _div(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
 def rows(results: dict[str, Any]) -> list[dict[str, str]]:
     """The table: figure, value, reference, ratio (machine, date and commit are added by the writers)."""
+    return [{k: r[k] for k in ("figure", "value", "reference", "ratio")} for r in _collect(results)]
+
+
+def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The table's figures as numbers (latest.json's `figures`): per row a key, the unit, the value, the
+    reference and their ratio, plus every other number the row shows; a section that broke is a figure whose
+    value is None, with its error."""
+    return [r["numbers"] for r in _collect(results)]
+
+
+def _collect(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every row of the table, as text (figure, value, reference, ratio) and as numbers (numbers)."""
     s = results["sections"]
     relay, pipe = s.get("relay", {}), s.get("pipeline", {})
-    out: list[dict[str, str]] = []
+    out: list[dict[str, Any]] = []
     k = results["plan"]["visitors"]
 
-    def add(figure: str, value: str, reference: str, ratio: str) -> None:
-        out.append({"figure": figure, "value": value, "reference": reference, "ratio": ratio})
+    def add(
+        figure: str,
+        value: str,
+        reference: str,
+        ratio: str,
+        *,
+        key: str,
+        unit: str,
+        num: float | None,
+        ref: float | None,
+        num_ratio: float | None,
+        **more: Any,
+    ) -> None:
+        numbers = {
+            "key": key,
+            "figure": figure,
+            "unit": unit,
+            "value": num,
+            "reference": ref,
+            "ratio": num_ratio,
+            **more,
+        }
+        out.append(
+            {"figure": figure, "value": value, "reference": reference, "ratio": ratio, "numbers": numbers}
+        )
 
     # 1. saturated routed throughput
     for d, label in DIRECTIONS.items():
@@ -64,13 +103,23 @@ def rows(results: dict[str, Any]) -> list[dict[str, str]]:
         v = mine["achieved_per_s"] if mine else None
         r = ref["achieved_per_s"] if ref else None
         note = ""
-        if mine and mine.get("offered_cap_per_s") and v is not None and v >= 0.95 * mine["offered_cap_per_s"]:
-            note = " (at the generator's cap: 18 frames/s per widget connection)"
+        cap = mine.get("offered_cap_per_s") if mine else None
+        if cap and v is not None and v >= 0.95 * cap:
+            note = (
+                " (at the generator's cap: 18 frames/s per widget connection)"
+                if not results["plan"].get("max_rate")
+                else f" (at the generator's cap: {_n(cap)} msg/s)"
+            )
         add(
             f"Routed throughput {label}, saturated, {k} visitors",
             f"{_n(v)} msg/s{note}",
             f"{_n(r)} msg/s (bare aiohttp relay)",
             _ratio(v, r),
+            key=f"throughput.{d}",
+            unit="msg/s",
+            num=v,
+            ref=r,
+            num_ratio=_div(v, r),
         )
     # 2. latency at fixed offered rates
     for d, label in DIRECTIONS.items():
@@ -86,18 +135,42 @@ def rows(results: dict[str, Any]) -> list[dict[str, str]]:
             ratio = "n/a"
             if mine and ref and mine.get("p50_ms") is not None and ref.get("p50_ms") is not None:
                 ratio = f"{_ratio(mine['p50_ms'], ref['p50_ms'])} / {_ratio(mine['p99_ms'], ref['p99_ms'])}"
-            add(f"Latency {label} at {rate:,.0f} msg/s offered, p50 / p99 / max", value, _lat(ref), ratio)
+            m, r = mine or {}, ref or {}
+            add(
+                f"Latency {label} at {rate:,.0f} msg/s offered, p50 / p99 / max",
+                value,
+                _lat(ref),
+                ratio,
+                key=f"latency.{d}@{rate:g}",
+                unit="ms",
+                num=m.get("p50_ms"),
+                ref=r.get("p50_ms"),
+                num_ratio=_div(m.get("p50_ms"), r.get("p50_ms")),
+                p99_ms=m.get("p99_ms"),
+                max_ms=m.get("max_ms"),
+                reference_p99_ms=r.get("p99_ms"),
+                p99_ratio=_div(m.get("p99_ms"), r.get("p99_ms")),
+                achieved_per_s=m.get("achieved_per_s"),
+                lost=m.get("lost"),
+            )
     # 3. memory per idle connection
     mem = s.get("memory", {})
     for i, step in enumerate(mem.get("daemon", {}).get("steps", [])):
         ref_steps = mem.get("relay", {}).get("steps", [])
         ref = ref_steps[i] if i < len(ref_steps) else None
         n = step["connections"]
+        ref_kib = ref["kib_per_connection"] if ref else None
         add(
             f"Server RSS per idle widget connection, {n:,} connections",
             f"{_n(step['kib_per_connection'])} KiB (+{step['rss_kib'] / 1024 - mem['daemon']['baseline']['rss_kib'] / 1024:,.0f} MiB)",
             f"{_n(ref['kib_per_connection'])} KiB (bare aiohttp, {ref['connections']:,})" if ref else "n/a",
-            _ratio(step["kib_per_connection"], ref["kib_per_connection"] if ref else None),
+            _ratio(step["kib_per_connection"], ref_kib),
+            key=f"memory@{n}",
+            unit="KiB per connection",
+            num=step["kib_per_connection"],
+            ref=ref_kib,
+            num_ratio=_div(step["kib_per_connection"], ref_kib),
+            connections=n,
         )
     # 4. CRM recognition
     crm = s.get("crm", {})
@@ -108,6 +181,13 @@ def rows(results: dict[str, Any]) -> list[dict[str, str]]:
             f"{_n(st['import_s'])} s ({_n(st['import_rows_per_s'])} contacts/s)",
             f"{_n(raw['import']['import_rows_per_s'])} contacts/s (plain sqlite3 executemany, {raw['import']['rows']:,})",
             _ratio(st["import_rows_per_s"], raw["import"]["import_rows_per_s"]),
+            key="crm.import",
+            unit="contacts/s",
+            num=st["import_rows_per_s"],
+            ref=raw["import"]["import_rows_per_s"],
+            num_ratio=_div(st["import_rows_per_s"], raw["import"]["import_rows_per_s"]),
+            contacts=crm["n"],
+            import_s=st["import_s"],
         )
         for key, label in (
             ("by_identity", "channel identity (find_identities)"),
@@ -119,6 +199,14 @@ def rows(results: dict[str, Any]) -> list[dict[str, str]]:
                 f"{_n(st[key]['p50_ms'])} / {_n(st[key]['p99_ms'])} ms (SQLite)",
                 f"{_n(raw[key]['p50_ms'])} / {_n(raw[key]['p99_ms'])} ms (plain sqlite3, same file)",
                 _ratio(st[key]["p50_ms"], raw[key]["p50_ms"]),
+                key=f"crm.{key}",
+                unit="ms",
+                num=st[key]["p50_ms"],
+                ref=raw[key]["p50_ms"],
+                num_ratio=_div(st[key]["p50_ms"], raw[key]["p50_ms"]),
+                p99_ms=st[key]["p99_ms"],
+                reference_p99_ms=raw[key]["p99_ms"],
+                contacts=crm["n"],
             )
     # 5. routing decisions, against the time one routed message takes at saturation
     routing = s.get("routing", {})
@@ -135,6 +223,15 @@ def rows(results: dict[str, Any]) -> list[dict[str, str]]:
             f"{_n(row['even'])} / {_n(row['sequential'])} / {_n(row['all'])} µs; {_n(row['even_engine_view'])} µs",
             ref_text,
             f"{share(row['even'])}; {share(row['even_engine_view'])}",
+            key=f"routing.choose_operator@{row['operators']}",
+            unit="µs per call",
+            num=row["even"],
+            ref=budget,
+            num_ratio=_div(row["even"], budget),
+            sequential_us=row["sequential"],
+            all_us=row["all"],
+            even_engine_view_us=row["even_engine_view"],
+            even_engine_view_ratio=_div(row["even_engine_view"], budget),
         )
     hours = routing.get("hours", {})
     if hours:
@@ -145,11 +242,273 @@ def rows(results: dict[str, Any]) -> list[dict[str, str]]:
             f"{_n(is_open_us)} / {_n(next_open_us)} µs",
             ref_text,
             f"{share(is_open_us)} / {share(next_open_us)}",
+            key="routing.hours",
+            unit="µs per call",
+            num=is_open_us,
+            ref=budget,
+            num_ratio=_div(is_open_us, budget),
+            next_open_us=next_open_us,
+            next_open_ratio=_div(next_open_us, budget),
         )
     for name, sec in s.items():
         if "error" in sec:
-            add(f"{name}: not measured", sec["error"][:200], "", "")
+            add(
+                f"{name}: not measured",
+                sec["error"][:200],
+                "",
+                "",
+                key=f"{name}.error",
+                unit="",
+                num=None,
+                ref=None,
+                num_ratio=None,
+                error=sec["error"],
+            )
     return out
+
+
+# The issue's targets. Each is met only when all of its checks are; `goal` is the bound, `op` its direction.
+TARGET_RATE = 1000.0  # msg/s offered, for the latency and CPU target
+TARGET_CONNECTIONS = 10_000
+TARGET_CONTACTS = 1_000_000
+
+
+def _x(factor: float) -> str:
+    """A factor: 1.7×, 18.5×, 1,038×."""
+    return f"{factor:.1f}×" if factor < 100 else f"{factor:,.0f}×"
+
+
+def _check(label: str, value: float | None, op: str, goal: float, unit: str) -> dict[str, Any]:
+    """One bound: value ≥ goal or value ≤ goal, and by how much it is met or missed."""
+    if value is None:
+        return {"label": label, "value": None, "op": op, "goal": goal, "met": None, "by": "not measured"}
+    met = value >= goal if op == "≥" else value <= goal
+    shown = f"{_n(value)}{unit} vs {op} {goal:g}{unit}"
+    if unit == "×":
+        shown = f"{value:.2f}× of {goal:.2f}×"
+    if met:
+        spare = value / goal - 1 if op == "≥" else 1 - value / goal
+        by = f"{shown}: {100 * spare:.0f}% to spare"
+    elif value <= 0:
+        by = f"{shown}: nothing"
+    else:
+        by = f"{shown}: {_x(goal / value)} short" if op == "≥" else f"{shown}: {_x(value / goal)} over"
+    return {"label": label, "value": value, "op": op, "goal": goal, "met": met, "by": by}
+
+
+def _hot(results: dict[str, Any]) -> dict[str, Any]:
+    """The profile's facts the limiting factors quote (empty when not profiled)."""
+    prof = results["sections"].get("profile", {})
+    if not prof or "error" in prof:
+        return {}
+    pkgs = {r["name"]: r["pct_busy"] for r in prof.get("self_by_package", [])}
+    funcs = {r["name"].split(" (")[0]: r["pct_busy"] for r in prof.get("self_by_function", [])}
+    ours = {r["name"].split(" (")[0]: r["pct_busy"] for r in prof.get("ours_inclusive", [])}
+    return {"pkg": pkgs, "func": funcs, "ours": ours}
+
+
+def _pct(d: dict[str, Any], group: str, name: str) -> str:
+    v = d.get(group, {}).get(name)
+    return f"{v}%" if v is not None else "?%"
+
+
+def _cpu(p: dict[str, Any] | None) -> str:
+    if not p or p.get("server_cpu_pct") is None:
+        return ""
+    total, main = p["server_cpu_pct"], p["server_main_thread_cpu_pct"]
+    return f"{total:.0f}% of a core (event loop {main:.0f}%, aiosqlite thread {total - main:.0f}%)"
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets against this run: target, measured, met / missed, by how much, and where one is missed
+    the limiting factor (from the hot spots). `met` is None when the run did not measure the target's case."""
+    s = results["sections"]
+    relay, pipe, mem, crm = (s.get(k, {}) for k in ("relay", "pipeline", "memory", "crm"))
+    hot = _hot(results)
+    busy = "of the event loop's busy time"
+    out: list[dict[str, Any]] = []
+
+    def add(tid: str, target: str, measured: str, checks: list[dict[str, Any]], limit: str) -> None:
+        verdicts = [c["met"] for c in checks]
+        met = None if None in verdicts else all(verdicts)
+        by = "; ".join((f"{c['label']} " if c["label"] else "") + c["by"] for c in checks)
+        out.append(
+            {
+                "key": tid,
+                "target": target,
+                "measured": measured,
+                "met": met,
+                "by": by,
+                "limit": limit if met is False else "",
+                "checks": checks,
+            }
+        )
+
+    # (a) saturated throughput against the bare relay, both directions
+    limits = {
+        "forward": "SQLAlchemy/aiosqlite write path and the serial batch loop (`Engine._consume` → "
+        f"`BatchWork.apply`): sqlalchemy {_pct(hot, 'pkg', 'sqlalchemy')} self and `_apply_sync` "
+        f"{_pct(hot, 'ours', '_apply_sync')} inclusive {busy}",
+        "back": "two engine transactions per operator reply (the reply, then its delivery status): "
+        f"`BatchWork._reply` {_pct(hot, 'ours', 'BatchWork._reply')} inclusive {busy}",
+    }
+    fwd, back = _phase(pipe, "forward@saturation"), _phase(pipe, "back@saturation")
+    if fwd and back and fwd.get("achieved_per_s"):
+        limits["back"] += (
+            f"; replies saturate at {_n(back['achieved_per_s'])} msg/s, "
+            f"{back['achieved_per_s'] / fwd['achieved_per_s']:.2f}× of visitor → operator's "
+            f"{_n(fwd['achieved_per_s'])}"
+        )
+    for d, label in DIRECTIONS.items():
+        mine, ref = _phase(pipe, f"{d}@saturation"), _phase(relay, f"{d}@saturation")
+        v = mine["achieved_per_s"] if mine else None
+        r = ref["achieved_per_s"] if ref else None
+        ratio = _div(v, r)
+        cpu = _cpu(mine)
+        add(
+            f"throughput.{d}",
+            f"(a) Saturated throughput {label} ≥ 0.50× the bare relay (same run)",
+            f"{ratio:.2f}× ({_n(v)} vs {_n(r)} msg/s)" if ratio is not None else "not measured",
+            [_check("", ratio, "≥", 0.5, "×")],
+            limits[d] + (f"; the daemon at {cpu}" if cpu else ""),
+        )
+    # (b) latency and CPU at 1,000 msg/s offered, visitor → operator (a run without that rate: its highest)
+    rates = sorted(float(x) for x in str(results["plan"]["rates"]).split(",") if x)
+    rate = TARGET_RATE if TARGET_RATE in rates or not rates else rates[-1]
+    p = _phase(pipe, f"forward@{rate:g}")
+    at = "" if rate == TARGET_RATE else f" at {rate:,.0f} msg/s offered"
+    behind = ""
+    if p and (p["achieved_per_s"] < 0.95 * rate or p["lost"]):
+        behind = f"; falls behind: {_n(p['achieved_per_s'])}/s achieved"
+    add(
+        "latency.forward@1000",
+        f"(b) At {TARGET_RATE:,.0f} msg/s offered, visitor → operator: p50 ≤ 3 ms and p99 ≤ 10 ms",
+        (f"{_n(p['p50_ms'])} / {_n(p['p99_ms'])} ms{at}{behind}" if p and p.get("p50_ms") is not None else "")
+        or "not measured",
+        [
+            _check("p50", p.get("p50_ms") if p else None, "≤", 3.0, " ms"),
+            _check("p99", p.get("p99_ms") if p else None, "≤", 10.0, " ms"),
+        ],
+        "asyncio scheduling and one `socket.send` per frame: stdlib:asyncio "
+        f"{_pct(hot, 'pkg', 'stdlib:asyncio')} and `socket.send` {_pct(hot, 'func', 'socket.send')} self "
+        f"{busy} (sqlalchemy another {_pct(hot, 'pkg', 'sqlalchemy')})",
+    )
+    add(
+        "cpu.forward@1000",
+        f"(b) … with the daemon using at most half of one core (all threads) at {TARGET_RATE:,.0f} msg/s",
+        _cpu(p) + at if _cpu(p) else "not measured",
+        [_check("", p.get("server_cpu_pct") if p else None, "≤", 50.0, "%")],
+        "asyncio scheduling and one `socket.send` per frame on the event loop (stdlib:asyncio "
+        f"{_pct(hot, 'pkg', 'stdlib:asyncio')}, `socket.send` {_pct(hot, 'func', 'socket.send')} {busy}), "
+        "plus the aiosqlite thread's SQLite work",
+    )
+    # (c) memory per idle connection at 10,000 connections
+    steps = mem.get("daemon", {}).get("steps", [])
+    step = next((x for x in steps if x["connections"] == TARGET_CONNECTIONS), steps[-1] if steps else None)
+    ref_steps = mem.get("relay", {}).get("steps", [])
+    ref_step = next((x for x in ref_steps if step and x["connections"] == step["connections"]), None)
+    ref_note = f"; bare relay {_n(ref_step['kib_per_connection'])} KiB" if ref_step else ""
+    add(
+        "memory@10000",
+        f"(c) ≤ 24 KiB of server RSS per idle widget connection at {TARGET_CONNECTIONS:,} connections",
+        f"{_n(step['kib_per_connection'])} KiB at {step['connections']:,}{ref_note}"
+        if step
+        else "not measured",
+        [_check("", step["kib_per_connection"] if step else None, "≤", 24.0, " KiB")],
+        "per-connection state of the widget connection (hello, reader, heartbeat) beyond aiohttp's own",
+    )
+    # (d) recognition among 1,000,000 identities through the store API, and the bulk import
+    st, raw = crm.get("store"), crm.get("sqlite3")
+    for key, label in (
+        ("by_identity", "channel identity (`Store.find_identities`)"),
+        ("by_phone", "phone (`Store.find_leads_by_contact`)"),
+        ("by_email", "e-mail (`Store.find_leads_by_contact`)"),
+    ):
+        lk = st[key] if st else None
+        add(
+            f"crm.{key}",
+            f"(d) Recognition by {label} among {TARGET_CONTACTS:,}: median ≤ 1 ms and p99 ≤ 3 ms",
+            f"{_n(lk['p50_ms'])} / {_n(lk['p99_ms'])} ms among {crm['n']:,}" if lk else "not measured",
+            [
+                _check("p50", lk["p50_ms"] if lk else None, "≤", 1.0, " ms"),
+                _check("p99", lk["p99_ms"] if lk else None, "≤", 3.0, " ms"),
+            ],
+            "the store API's path (SQLAlchemy statement, aiosqlite thread hop) over the query itself: plain "
+            f"sqlite3 p50 {_n(raw[key]['p50_ms'])} ms on the same file"
+            if raw
+            else "",
+        )
+    import_limit = "SQLAlchemy Core executemany for the import instead of the raw driver"
+    if st and raw:
+        raw_rate = raw["import"]["import_rows_per_s"]
+        raw_s = TARGET_CONTACTS / raw_rate
+        import_limit += (
+            f": plain sqlite3 executemany of the same rows is {_x(raw_rate / st['import_rows_per_s'])} faster "
+            f"({_n(raw_rate)} contacts/s, {_n(raw_s)} s for {TARGET_CONTACTS:,}"
+            + ("; still over 10 s" if raw_s > 10 else "")
+            + ")"
+        )
+    scaled = st["import_s"] * TARGET_CONTACTS / crm["n"] if st else None
+    add(
+        "crm.import",
+        f"(d) Bulk-import {TARGET_CONTACTS:,} contacts through the store ≤ 10 s",
+        (
+            f"{_n(st['import_s'])} s for {crm['n']:,}"
+            + (
+                f" (≈ {_n(scaled)} s for {TARGET_CONTACTS:,} at that rate)"
+                if crm["n"] != TARGET_CONTACTS
+                else ""
+            )
+        )
+        if st
+        else "not measured",
+        [_check("", scaled, "≤", 10.0, " s")],
+        import_limit,
+    )
+    return out
+
+
+def targets_table(results: dict[str, Any], target_rows: list[dict[str, Any]]) -> str:
+    verdict = {True: "met", False: "**missed**", None: "n/a"}
+    lines = [
+        "| target | measured | met / missed | by how much | limiting factor (from the profile) |",
+        "|---|---|---|---|---|",
+    ]
+    for t in target_rows:
+        cells = [t["target"], t["measured"], verdict[t["met"]], t["by"], t["limit"]]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def targets_section(results: dict[str, Any], target_rows: list[dict[str, Any]]) -> str:
+    plan = results["plan"]
+    missed = sum(1 for t in target_rows if t["met"] is False)
+    met = sum(1 for t in target_rows if t["met"] is True)
+    lines = [
+        f"The issue's targets against this run: {met} met, {missed} missed"
+        + (f", {len(target_rows) - met - missed} not measured" if met + missed < len(target_rows) else "")
+        + ". Ratios are to the bare relay measured in the same run; the limiting factors are read off the hot "
+        "spots below (the profiled run's shares of the event loop's busy time).",
+    ]
+    sizes = []
+    rates = [float(x) for x in str(plan["rates"]).split(",") if x]
+    if TARGET_RATE not in rates:
+        sizes.append(f"(b) at {max(rates or [0]):,.0f} msg/s offered, not {TARGET_RATE:,.0f}")
+    if TARGET_CONNECTIONS not in plan.get("idle_steps", []):
+        sizes.append(
+            f"(c) at {max(plan.get('idle_steps') or [0]):,} idle connections, not {TARGET_CONNECTIONS:,}"
+        )
+    if plan.get("crm_n") != TARGET_CONTACTS:
+        sizes.append(
+            f"(d) among {plan.get('crm_n', 0):,} contacts, not {TARGET_CONTACTS:,} (the import time is scaled linearly)"
+        )
+    if sizes:
+        lines.append("")
+        lines.append(
+            f"**This run's sizes differ from the targets': {'; '.join(sizes)}. The verdicts are indicative only.**"
+        )
+    lines += ["", targets_table(results, target_rows)]
+    return "\n".join(lines)
 
 
 def table(results: dict[str, Any], table_rows: list[dict[str, str]]) -> str:
@@ -299,11 +658,17 @@ absolute numbers are context for this machine only."""
 
 def write(results: dict[str, Any], out_dir: Path) -> list[Path]:
     table_rows = rows(results)
+    target_rows = targets(results)
     quick_note = (
         "\n\n**Quick run (BENCH_QUICK=1): smaller sizes and shorter phases; not the reference figures.**"
         if results.get("quick")
         else ""
     )
+    if results.get("smoke"):
+        quick_note = (
+            "\n\n**Smoke run (`python -m bench.run --smoke`): tiny sizes and phases that check the harness works; "
+            "the numbers mean nothing.**"
+        )
     md = "\n".join(
         [
             "# openlines benchmark results",
@@ -317,6 +682,10 @@ def write(results: dict[str, Any], out_dir: Path) -> list[Path]:
             "",
             NOTES,
             "",
+            "## Targets",
+            "",
+            targets_section(results, target_rows),
+            "",
             "## Hot spots",
             "",
             hot_spots(results),
@@ -329,5 +698,6 @@ def write(results: dict[str, Any], out_dir: Path) -> list[Path]:
     )
     md_path, json_path = out_dir / "latest.md", out_dir / "latest.json"
     md_path.write_text(md)
-    json_path.write_text(json.dumps({**results, "table": table_rows}, indent=1, ensure_ascii=False) + "\n")
+    derived = {"table": table_rows, "figures": figures(results), "targets": target_rows}
+    json_path.write_text(json.dumps({**results, **derived}, indent=1, ensure_ascii=False) + "\n")
     return [md_path, json_path]

@@ -2,11 +2,12 @@
 mode, also through the engine's lazy operator view (router/state.py), and `is_open` / `next_open`
 (router/hours.py). Pure functions, timed in-process with timeit (median of 5 repeats).
 
-    python -m bench.routing     # prints one JSON object
+    python -m bench.routing [--repeats 5] [--budget 0.05]    # prints one JSON object
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import timeit
@@ -50,7 +51,7 @@ def operators(n: int) -> dict[str, OperatorState]:
     }
 
 
-def bench_choose(repeats: int) -> list[dict[str, Any]]:
+def bench_choose(repeats: int, budget: float = 0.05) -> list[dict[str, Any]]:
     out = []
     for n in SIZES:
         ops = operators(n)
@@ -64,7 +65,9 @@ def bench_choose(repeats: int) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"operators": n}
         for mode in ("even", "sequential", "all"):
             assert choose_operator(queue, ops, mode, NOW) is not None
-            row[mode] = per_call_us(lambda q=queue, o=ops, m=mode: choose_operator(q, o, m, NOW), repeats)
+            row[mode] = per_call_us(
+                lambda q=queue, o=ops, m=mode: choose_operator(q, o, m, NOW), repeats, budget
+            )
         # the engine's path: operator states built on demand from the shared routing state
         state = RoutingState({("line", login): 10 for login in logins}, {"line": "even"})
         for i, login in enumerate(logins):
@@ -82,7 +85,7 @@ def bench_choose(repeats: int) -> list[dict[str, Any]]:
         )
         view = state.operators_for(policy)
         row["even_engine_view"] = per_call_us(
-            lambda q=queue, v=view: choose_operator(q, v, "even", NOW), repeats
+            lambda q=queue, v=view: choose_operator(q, v, "even", NOW), repeats, budget
         )
         out.append(row)
         progress(
@@ -92,7 +95,7 @@ def bench_choose(repeats: int) -> list[dict[str, Any]]:
     return out
 
 
-def bench_hours(repeats: int) -> dict[str, Any]:
+def bench_hours(repeats: int, budget: float = 0.05) -> dict[str, Any]:
     holidays = [
         date(2026, 12, 31),
         *(date(2027, 1, d) for d in range(1, 9)),
@@ -115,14 +118,22 @@ def bench_hours(repeats: int) -> dict[str, Any]:
         "next_open (New Year holidays → 11 Jan)": lambda: next_open(office, new_year),
     }
     assert next_open(office, friday_evening) is not None and next_open(office, new_year) is not None
-    out = {name: per_call_us(fn, repeats) for name, fn in cases.items()}
+    out = {name: per_call_us(fn, repeats, budget) for name, fn in cases.items()}
     progress("routing: " + ", ".join(f"{k} {v:.1f} µs" for k, v in out.items()))
     return out
 
 
 def main() -> None:
-    repeats = 3 if quick() else 5
-    print(json.dumps({"choose_operator": bench_choose(repeats), "hours": bench_hours(repeats)}), flush=True)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=0, help="timeit runs per case (default 5, quick 3)")
+    parser.add_argument("--budget", type=float, default=0.05, help="seconds per timeit run")
+    args = parser.parse_args()
+    repeats = args.repeats or (3 if quick() else 5)
+    result = {
+        "choose_operator": bench_choose(repeats, args.budget),
+        "hours": bench_hours(repeats, args.budget),
+    }
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ Each server (the bare relay, `openlines run`) is its own subprocess on loopback;
 for being slow: a section that breaks is reported as broken and the others still run.
 
     python -m bench.run [--quick] [--only relay,pipeline,memory,profile,crm,routing] [--out DIR]
+    python -m bench.run --smoke [--out DIR]     # the whole harness in a tiny configuration (a test runs it)
+    python -m bench.run --report-only [--out DIR]   # rebuild DIR/latest.md from DIR/latest.json
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ SECTIONS = ("relay", "pipeline", "memory", "profile", "crm", "routing")
 
 @dataclass
 class Plan:
-    """Sizes and durations of one run (BENCH_QUICK=1 / --quick: a smoke run with smaller ones)."""
+    """Sizes and durations of one run (BENCH_QUICK=1 / --quick: smaller ones; --smoke: tiny ones, for the test
+    that keeps the harness working: numbers from a smoke run mean nothing)."""
 
     quick: bool
     visitors: int
@@ -41,9 +44,20 @@ class Plan:
     idle_steps: tuple[int, ...]
     crm_n: int
     profile_measure: float
+    smoke: bool = False
+    profile_warm: float = 1.0
+    max_inflight: int = 1000
+    max_rate: float = 0.0  # saturation phases: at most this many msg/s in all (0: no cap)
+    drain: float = 20.0
+    idle_settle: float = 1.0
+    crm_lookups: int = 1000
+    routing_repeats: int = 0  # 0: bench.routing's default
+    routing_budget: float = 0.05
 
     @classmethod
     def make(cls, is_quick: bool, args: argparse.Namespace) -> Plan:
+        if args.smoke:
+            return cls.make_smoke(args)
         return cls(
             quick=is_quick,
             visitors=args.visitors or int(os.environ.get("BENCH_VISITORS", "200")),
@@ -58,6 +72,30 @@ class Plan:
             profile_measure=2.0 if is_quick else 4.0,
         )
 
+    @classmethod
+    def make_smoke(cls, args: argparse.Namespace) -> Plan:
+        """A few hundred messages per server, a handful of visitors, ~100 idle connections, 2,000 contacts."""
+        return cls(
+            quick=True,
+            smoke=True,
+            visitors=args.visitors or 5,
+            operators=2,
+            rates="100",
+            warm=0.2,
+            measure=0.5,
+            idle_steps=(20, 60, 100),
+            crm_n=args.crm_size or 2000,
+            profile_measure=0.5,
+            profile_warm=0.2,
+            max_inflight=50,
+            max_rate=100.0,
+            drain=10.0,
+            idle_settle=0.2,
+            crm_lookups=200,
+            routing_repeats=1,
+            routing_budget=0.005,
+        )
+
     def load_args(self) -> list[str]:
         return [
             "--visitors",
@@ -68,6 +106,18 @@ class Plan:
             str(self.warm),
             "--measure",
             str(self.measure),
+            *self.limits(),
+        ]
+
+    def limits(self) -> list[str]:
+        """The generator's in-flight window, saturation cap and drain time."""
+        return [
+            "--max-inflight",
+            str(self.max_inflight),
+            "--max-rate",
+            str(self.max_rate),
+            "--drain",
+            str(self.drain),
         ]
 
 
@@ -132,7 +182,7 @@ def section_pipeline(plan: Plan, tmp: Path) -> dict[str, Any]:
         server.stop()
 
 
-def _idle(server: Server, target: str, steps: tuple[int, ...]) -> list[dict[str, Any]]:
+def _idle(server: Server, target: str, steps: tuple[int, ...], settle: float) -> list[dict[str, Any]]:
     """Open idle connections step by step; after each step read the server's RSS."""
     argv = [
         sys.executable,
@@ -145,6 +195,8 @@ def _idle(server: Server, target: str, steps: tuple[int, ...]) -> list[dict[str,
         server.base,
         "--steps",
         ",".join(map(str, steps)),
+        "--settle",
+        str(settle),
         "--wait-at-end",
     ]
     gen = subprocess.Popen(
@@ -158,7 +210,7 @@ def _idle(server: Server, target: str, steps: tuple[int, ...]) -> list[dict[str,
             if not line:
                 raise RuntimeError(f"the idle generator ended early (exit {gen.wait()})")
             info = json.loads(line)
-            time.sleep(0.5)
+            time.sleep(min(0.5, settle))
             info["rss_kib"] = rss_kib(server.pid)
             out.append(info)
             progress(
@@ -184,9 +236,9 @@ def section_memory(plan: Plan, tmp: Path) -> dict[str, Any]:
                 tmp / "memory-daemon", operators=plan.operators, visitors=plan.visitors
             )
         try:
-            time.sleep(0.5)
+            time.sleep(min(0.5, plan.idle_settle))
             start = rss_kib(server.pid)
-            steps = _idle(server, target, plan.idle_steps)
+            steps = _idle(server, target, plan.idle_steps, plan.idle_settle)
         finally:
             server.stop()
         base = steps[0]
@@ -219,9 +271,10 @@ def section_profile(plan: Plan, tmp: Path, results_dir: Path) -> dict[str, Any]:
             "--rates",
             "",
             "--warm",
-            "1",
+            str(plan.profile_warm),
             "--measure",
             str(plan.profile_measure),
+            *plan.limits(),
             "--operators",
             ",".join(logins),
             "--password",
@@ -240,11 +293,38 @@ def section_profile(plan: Plan, tmp: Path, results_dir: Path) -> dict[str, Any]:
 
 
 def section_crm(plan: Plan, tmp: Path) -> dict[str, Any]:
-    return _python("bench.crm", "--n", str(plan.crm_n), timeout=900)
+    return _python("bench.crm", "--n", str(plan.crm_n), "--lookups", str(plan.crm_lookups), timeout=900)
 
 
 def section_routing(plan: Plan, tmp: Path) -> dict[str, Any]:
-    return _python("bench.routing", timeout=300)
+    extra = ["--repeats", str(plan.routing_repeats)] if plan.routing_repeats else []
+    return _python("bench.routing", *extra, "--budget", str(plan.routing_budget), timeout=300)
+
+
+RESULTS = REPO / "bench" / "results"
+
+
+def _out_dir(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Path:
+    """Where the results go: --out; for a smoke run a fresh temp dir by default, and never bench/results/
+    (the committed results are a full run's)."""
+    if not args.smoke:
+        return Path(args.out or RESULTS)
+    if not args.out:
+        return Path(tempfile.mkdtemp(prefix="openlines-bench-smoke-"))
+    out = Path(args.out)
+    if out.resolve() == RESULTS.resolve():
+        parser.error("--smoke never writes to bench/results/: give another --out")
+    return out
+
+
+def report_only(out_dir: Path) -> None:
+    """Rebuild latest.md (and the derived parts of latest.json) from a run's latest.json, measuring nothing."""
+    src = out_dir / "latest.json"
+    results = dict(json.loads(src.read_text()))
+    for derived in ("table", "figures", "targets"):
+        results.pop(derived, None)
+    paths = report.write(results, out_dir)
+    progress(f"rebuilt from {src}: {', '.join(str(p) for p in paths)}")
 
 
 def main() -> None:
@@ -253,30 +333,46 @@ def main() -> None:
         "--quick", action="store_true", help="smaller sizes, shorter phases (also BENCH_QUICK=1)"
     )
     parser.add_argument("--only", default="", help=f"comma-separated sections of {','.join(SECTIONS)}")
-    parser.add_argument("--out", default=str(REPO / "bench" / "results"))
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the whole harness in a tiny configuration, in seconds (a test's check that it still works; "
+        "results go to --out or a temp dir, never bench/results/)",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="measure nothing: rebuild latest.md from the latest.json in --out",
+    )
+    parser.add_argument("--out", default="", help="results directory (default bench/results)")
     parser.add_argument("--visitors", type=int, default=0, help="K simulated widget visitors (default 200)")
     parser.add_argument("--crm-size", type=int, default=0, help="stored identities (default 1,000,000)")
     args = parser.parse_args()
+    if args.report_only:
+        report_only(Path(args.out or RESULTS))
+        return
     plan = Plan.make(args.quick or quick(), args)
     only = [s for s in args.only.split(",") if s] or list(SECTIONS)
     unknown = set(only) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     raise_fd_limit()
-    out_dir = Path(args.out)
+    out_dir = _out_dir(args, parser)
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
         "machine": machine(),
         "date": today(),
         "commit": commit(),
         "quick": plan.quick,
+        "smoke": plan.smoke,
         "loadavg_start": loadavg(),
         "plan": plan.__dict__,
         "sections": {},
         "seconds": {},
     }
     progress(
-        f"{results['machine']['summary']}, commit {results['commit']}, {'quick' if plan.quick else 'full'} run"
+        f"{results['machine']['summary']}, commit {results['commit']}, "
+        f"{'smoke' if plan.smoke else 'quick' if plan.quick else 'full'} run, results in {out_dir}"
     )
     started = time.monotonic()
     runners: dict[str, Callable[[], dict[str, Any]]] = {}
@@ -305,6 +401,10 @@ def main() -> None:
     results["loadavg_end"] = loadavg()
     paths = report.write(results, out_dir)
     progress(f"done in {results['seconds']['total']:.0f}s: {', '.join(str(p) for p in paths)}")
+    broken = [name for name, sec in results["sections"].items() if "error" in sec]
+    if plan.smoke and broken:  # a smoke run is a check that the harness works: a broken section fails it
+        progress(f"smoke run: not measured: {', '.join(broken)}")
+        sys.exit(1)
 
 
 if __name__ == "__main__":
