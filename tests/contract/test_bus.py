@@ -30,6 +30,8 @@ from queues.messages import (
     Receipt,
     SenderProfile,
 )
+from queues.redis_streams import RedisBus
+from tests.redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
 
 TIMEOUT = 2.0  # nothing in this suite may wait longer than this
 QUIET = 0.15  # how long "nothing more arrives" is watched for
@@ -39,13 +41,19 @@ async def _memory() -> MemoryBus:
     return MemoryBus()
 
 
-# name → async factory; a Redis backend adds ("redis", factory) here (skipping when no redis-server is available)
-BACKENDS: dict[str, Callable[[], Awaitable[Any]]] = {"memory": _memory}
+async def _redis(url: str) -> RedisBus:
+    return RedisBus(url, partitions=1, lease_time=1.0)
+
+
+# name → async factory; the Redis one gets the URL of a fresh test server (tests/redis_server.py; skipped when
+# no redis-server is installed)
+BACKENDS: dict[str, Callable[..., Awaitable[Any]]] = {"memory": _memory, "redis": _redis}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    b = await BACKENDS[request.param]()
+    args = [request.getfixturevalue("redis_url")] if request.param == "redis" else []
+    b = await BACKENDS[request.param](*args)
     try:
         yield b
     finally:

@@ -1,0 +1,553 @@
+"""The Redis Streams bus: the Bus protocol on partitioned streams, consumer groups, leases and XAUTOCLAIM.
+
+Keys (each partition's keys share one Redis Cluster hash tag, the partition number, so a partition's commands
+can go to one slot):
+
+- ``openlines:{stream}:{p}`` (e.g. ``openlines:inbound:{3}``): the stream of partition p of a logical stream;
+  every event is one entry with fields ``e`` (``queues.messages.dumps``) and ``k`` (the key, when there is one).
+- ``openlines:{stream}:{p}:lease:{group}``: which consumer of `group` owns partition p (``SET NX PX``; value: the
+  consumer's name plus a random token, so a restarted consumer with the same name is a new owner).
+- ``openlines:{stream}:members:{group}``: a sorted set of the group's live consumers (score: last heartbeat, ms),
+  used only to compute each consumer's fair share of the partitions.
+
+Partitions. A logical stream has P partitions (`partitions`, per stream in `stream_partitions`). `publish` picks
+the partition by crc32(key) % P, so one key's events stay in order on one partition; events without a key go to
+one partition per `publish` call, round robin. All XADDs of one call go in one MULTI/EXEC pipeline (one round
+trip; a blocked reader gets the call's events together, which is the group commit `max_wait` asks for).
+
+P == 1 ("shared", the default; used for fan-out streams like "console" and "outbound.<channel>"): no leases;
+every consumer of a group reads the one stream and Redis splits the entries between them.
+
+P > 1 ("partitioned", the "inbound" stream): every `consume()` runs a background task that heartbeats into the
+members set and, every lease_time / 3, renews the leases it holds (a Lua compare-and-PEXPIRE), takes free
+(expired) leases while it holds fewer than ceil(P / live members), and marks those above that share for release.
+A partition is released by the consumer loop only between batches, when nothing of it is in flight (its PEL is
+empty), so a rebalance never splits one key's events between two workers. A consumer that dies stops renewing:
+its leases expire after lease_time and its members entry after lease_time, so a survivor takes its partitions
+within about 1.33 × lease_time (and claims its pending entries at once, see below).
+
+Delivery. `consume` creates the group on every partition if missing (``XGROUP CREATE … 0 MKSTREAM``: events
+published before the group existed are delivered). Each step of the consumer loop:
+
+1. The previous batch was not acked → it is marked stale (a late ``ack()`` of it is a no-op, as in the memory
+   bus) and the consumer re-reads its own pending entries first (``XREADGROUP … 0``; Redis counts the delivery).
+2. Claims: on a partition just acquired, every pending entry of other consumers is claimed at once (only a
+   former owner can have any); on every owned partition, every claim_timeout / 2, entries idle longer than
+   claim_timeout (``XAUTOCLAIM … JUSTID``, which does not count a delivery) — then they are read as own pending
+   entries, as in 1. This is how a dead consumer's unacked batch reaches another consumer of the group.
+3. New entries: ``XREADGROUP … BLOCK`` over the owned partitions (``>``), at most `max_batch` per batch (what a
+   read returns beyond that is kept for the next batch).
+
+`Entry.deliveries` comes from XPENDING's delivery counter (read in the same pipeline as the pending entries); new
+entries have 1. `Batch.ack()` XACKs its entries, one XACK per partition, in one pipeline.
+
+A consumer that ends (aclose, break, an exception, cancellation) "gives back" its unacked entries: they are
+moved to the parking consumer ``~parked`` with a large idle time (``XCLAIM … IDLE … JUSTID``), so the next claim by
+any consumer of the group takes them at once, and its leases are released. `pending_count` does not count
+parked entries (they are "ready" again, as in the memory bus). A crashed process parks nothing: its entries wait
+for the claim timeout (or its partitions' takeover).
+
+Trimming: Redis 7.0 has no "trim only what every group acked", so `trim(stream)` computes, per partition, the
+smallest ID any group still needs: per group, its smallest pending ID (XPENDING summary) or, with nothing
+pending, the ID right after its last-delivered-id (XINFO GROUPS); then ``XTRIM MINID`` to the smallest of those. A partition with no
+group is never trimmed. Run it periodically (e.g. once a minute from the router).
+
+Limits (see docs/architecture.md, "Redis Streams"): no dead-letter stream yet; clocks of the workers are
+compared in the members set (keep them NTP-synchronised); a consumer that lost a lease while stalled may read one
+more block (≤ 0.5 s) of that partition before noticing; against Redis Cluster the pipelines must become cluster
+pipelines (the keys are already tagged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import math
+import time
+import uuid
+import zlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from queues.bus import Batch, Entry
+from queues.messages import Event, dumps, loads
+
+log = logging.getLogger(__name__)
+
+PARKED = "~parked"  # the consumer that holds entries given back to the group
+_PARK_IDLE_MS = 10**12  # idle time of a parked entry: older than any claim timeout
+
+_RENEW = """
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not v then return 0 end
+return -1
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def stream_key(stream: str, partition: int) -> str:
+    """The Redis key of one partition of a logical stream, hash-tagged by partition."""
+    return f"openlines:{stream}:{{{partition}}}"
+
+
+def lease_key(stream: str, partition: int, group: str) -> str:
+    """The key of a group's lease on one partition (same hash tag as the partition's stream)."""
+    return f"openlines:{stream}:{{{partition}}}:lease:{group}"
+
+
+def members_key(stream: str, group: str) -> str:
+    """The sorted set of a group's live consumers (score: last heartbeat in ms)."""
+    return f"openlines:{stream}:members:{group}"
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition of a key: a stable hash (crc32), the same in every process."""
+    return zlib.crc32(key.encode()) % partitions
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class _Consumer:
+    """The state of one `consume()` call."""
+
+    def __init__(self, stream: str, group: str, name: str, partitions: int) -> None:
+        self.stream = stream
+        self.group = group
+        self.name = name
+        self.token = f"{name}:{uuid.uuid4().hex}"
+        self.partitions = partitions
+        self.shared = partitions == 1
+        self.owned: set[int] = {0} if self.shared else set()
+        self.fresh: set[int] = set()  # acquired, not yet claimed from the former owner
+        self.to_release: set[int] = set()
+        self.lock = asyncio.Lock()  # the renewal task and the loop's releases change `owned` one at a time
+        self.changed = asyncio.Event()  # partitions acquired: interrupt a blocked read to read them too
+        self.renewer: asyncio.Task[None] | None = None
+        self.cleanup: asyncio.Future[None] | None = None
+        self.dead = False  # abandoned (a simulated crash): nothing is given back
+
+
+class RedisBus:
+    """Bus on Redis Streams; see the module docstring for keys, partitions, leases and redelivery."""
+
+    name = "redis"
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        partitions: int = 1,
+        stream_partitions: Mapping[str, int] | None = None,
+        lease_time: float = 10.0,
+        claim_timeout: float | None = None,
+        block: float = 0.5,
+    ) -> None:
+        if partitions < 1 or any(p < 1 for p in (stream_partitions or {}).values()):
+            raise ValueError("partitions must be >= 1")
+        self.url = url
+        self.partitions = partitions
+        self.stream_partitions = dict(stream_partitions or {})
+        self.lease_ms = max(1, int(lease_time * 1000))
+        self.claim_ms = max(1, int((lease_time if claim_timeout is None else claim_timeout) * 1000))
+        self.renew_interval = lease_time / 3
+        self.block_ms = max(1, int(min(block, self.renew_interval) * 1000))
+        self._redis = aioredis.Redis.from_url(url)
+        self._sync: redis.Redis | None = None
+        self._renew = self._redis.register_script(_RENEW)
+        self._release = self._redis.register_script(_RELEASE)
+        self._rr = itertools.count()
+        self._consumers: set[_Consumer] = set()
+        self._closed = False
+        self._closing = asyncio.Event()
+
+    def partitions_of(self, stream: str) -> int:
+        """How many partitions a logical stream has."""
+        return self.stream_partitions.get(stream, self.partitions)
+
+    # ---- publish -------------------------------------------------------------------------------------
+
+    async def publish(self, stream: str, events: Sequence[Event], *, key: str | None = None) -> None:
+        """XADD every event to the key's partition, in one pipeline."""
+        if not events:
+            return
+        n = self.partitions_of(stream)
+        p = partition_of(key, n) if key is not None else next(self._rr) % n
+        name = stream_key(stream, p)
+        # MULTI/EXEC: one round trip, and a blocked reader wakes up to the whole call, not to its first event
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for event in events:
+                fields: dict[str, bytes | str] = {"e": dumps(event)}
+                if key is not None:
+                    fields["k"] = key
+                pipe.xadd(name, fields)  # type: ignore[arg-type]
+            await pipe.execute()
+
+    # ---- consume -------------------------------------------------------------------------------------
+
+    async def consume(
+        self, stream: str, group: str, consumer: str, *, max_batch: int = 100, max_wait: float = 0.002
+    ) -> AsyncIterator[Batch]:
+        """Yield batches of the partitions this consumer owns; an unacked batch comes back first."""
+        if self._closed:
+            return
+        st = _Consumer(stream, group, consumer, self.partitions_of(stream))
+        self._consumers.add(st)
+        last: Batch | None = None
+        buffer: list[Entry] = []
+        need_history = True  # entries left in our PEL by an earlier consumer of the same name
+        need_claim = True
+        next_claim = 0.0
+        try:
+            await self._create_groups(st)
+            if not st.shared:
+                await self._heartbeat(st)
+                st.renewer = asyncio.create_task(self._renew_loop(st))
+            while not self._closed:
+                if last is not None and not last.acked:
+                    last.acked = True  # stale: a late ack must not ack the redelivered copies
+                    need_history = True
+                    buffer.clear()  # re-read with the rest of the PEL
+                last = None
+                if not need_history and not buffer and st.to_release:
+                    await self._release_partitions(st)
+                if not st.owned:
+                    await self._wait(self.renew_interval)
+                    continue
+                now = time.monotonic()
+                if st.fresh or need_claim or now >= next_claim:
+                    if await self._claim(st, max_batch):
+                        need_history = True
+                        need_claim = True  # maybe more to claim
+                    else:
+                        need_claim = False
+                    next_claim = now + self.claim_ms / 2000
+                entries: list[Entry] = []
+                if need_history:
+                    entries = await self._read_pending(st, max_batch)
+                    if not entries:
+                        need_history = False
+                if not entries and buffer:
+                    entries, buffer = buffer[:max_batch], buffer[max_batch:]
+                if not entries:
+                    read = await self._read_new(st, max_batch)
+                    if read is None:
+                        need_history = True
+                        continue
+                    entries, buffer = read[:max_batch], read[max_batch:]
+                if not entries:
+                    continue
+
+                async def _ack(acked: list[Entry], st: _Consumer = st) -> None:
+                    await self._ack(st, acked)
+
+                last = Batch(entries, _ack)
+                yield last
+        except RedisError:
+            if not self._closed:
+                raise
+        finally:
+            self._consumers.discard(st)
+            if st.cleanup is None:
+                st.cleanup = asyncio.ensure_future(self._give_back(st))
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.shield(st.cleanup)
+
+    async def _create_groups(self, st: _Consumer) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for p in range(st.partitions):
+                pipe.xgroup_create(stream_key(st.stream, p), st.group, id="0", mkstream=True)
+            results = await pipe.execute(raise_on_error=False)
+        for r in results:
+            if isinstance(r, Exception) and "BUSYGROUP" not in str(r):
+                raise r
+
+    async def _wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
+
+    async def _interruptible(self, coro: Any, changed: asyncio.Event) -> Any:
+        """Await a (blocking) command; close() or `changed` interrupts it (then None)."""
+        task = asyncio.ensure_future(coro)
+        closing = asyncio.ensure_future(self._closing.wait())
+        change = asyncio.ensure_future(changed.wait())
+        try:
+            await asyncio.wait({task, closing, change}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            change.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        return task.result() if not task.cancelled() and task.done() else None
+
+    def _keys(self, st: _Consumer) -> dict[str, int]:
+        return {stream_key(st.stream, p): p for p in sorted(st.owned)}
+
+    @staticmethod
+    def _pairs(reply: Any) -> list[tuple[str, list[Any]]]:
+        if not reply:
+            return []
+        if isinstance(reply, dict):  # RESP3
+            return [(_s(k), v[0] if v and isinstance(v[0], list) else v) for k, v in reply.items()]
+        return [(_s(name), items) for name, items in reply]
+
+    def _entries(
+        self, st: _Consumer, reply: Any, counts: dict[tuple[int, str], int] | None
+    ) -> tuple[list[Entry], dict[int, list[str]]]:
+        keys = self._keys(st)
+        out: list[Entry] = []
+        gone: dict[int, list[str]] = {}
+        for name, items in self._pairs(reply):
+            p = keys.get(name)
+            if p is None:
+                continue
+            for rid_raw, fields in items:
+                rid = _s(rid_raw)
+                if not fields:  # trimmed or deleted while pending
+                    gone.setdefault(p, []).append(rid)
+                    continue
+                raw_key = fields.get(b"k", fields.get("k"))
+                deliveries = 1 if counts is None else counts.get((p, rid), 1)
+                event = loads(fields.get(b"e", fields.get("e")))
+                out.append(Entry(f"{p}/{rid}", event, None if raw_key is None else _s(raw_key), deliveries))
+        return out, gone
+
+    async def _read_pending(self, st: _Consumer, max_batch: int) -> list[Entry]:
+        keys = self._keys(st)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xreadgroup(st.group, st.name, dict.fromkeys(keys, "0"), count=max_batch)
+            for name in keys:
+                pipe.xpending_range(name, st.group, "-", "+", max_batch, consumername=st.name)
+            reply, *pending = await pipe.execute()
+        counts: dict[tuple[int, str], int] = {}
+        for p, rows in zip(keys.values(), pending, strict=True):
+            for row in rows:
+                counts[(p, _s(row["message_id"]))] = int(row["times_delivered"])
+        entries, gone = self._entries(st, reply, counts)
+        if gone:
+            await self._xack(st, gone)
+        return entries[:max_batch]
+
+    async def _read_new(self, st: _Consumer, max_batch: int) -> list[Entry] | None:
+        keys = self._keys(st)
+        st.changed.clear()
+        reply = await self._interruptible(
+            self._redis.xreadgroup(
+                st.group, st.name, dict.fromkeys(keys, ">"), count=max_batch, block=self.block_ms
+            ),
+            st.changed,
+        )
+        if self._closed or (reply is None and st.changed.is_set()):
+            return None  # interrupted (what it may have read is in our PEL: the caller re-reads that)
+        entries, _ = self._entries(st, reply, None)
+        return entries
+
+    async def _claim(self, st: _Consumer, max_batch: int) -> bool:
+        """Claim pending entries of other consumers; True when anything was claimed."""
+        count = max(max_batch, 100)
+        targets = [(p, 0 if p in st.fresh else self.claim_ms) for p in sorted(st.owned)]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for p, idle in targets:
+                pipe.xautoclaim(stream_key(st.stream, p), st.group, st.name, idle, "0-0", count, justid=True)
+            results = await pipe.execute()
+        st.fresh -= {p for p, _ in targets}
+        return any(results)
+
+    async def _ack(self, st: _Consumer, entries: list[Entry]) -> None:
+        by_partition: dict[int, list[str]] = {}
+        for e in entries:
+            p, rid = e.id.split("/", 1)
+            by_partition.setdefault(int(p), []).append(rid)
+        await self._xack(st, by_partition)
+
+    async def _xack(self, st: _Consumer, by_partition: dict[int, list[str]]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for p, rids in by_partition.items():
+                pipe.xack(stream_key(st.stream, p), st.group, *rids)
+            await pipe.execute()
+
+    # ---- leases --------------------------------------------------------------------------------------
+
+    async def _heartbeat(self, st: _Consumer) -> None:
+        async with st.lock:
+            await self._renew_once(st)
+
+    async def _renew_loop(self, st: _Consumer) -> None:
+        last_ok = time.monotonic()
+        while True:
+            await asyncio.sleep(self.renew_interval)
+            try:
+                async with st.lock:
+                    await self._renew_once(st)
+                last_ok = time.monotonic()
+            except Exception as exc:
+                log.warning("lease renewal of %s/%s failed: %s", st.stream, st.group, exc)
+                if time.monotonic() - last_ok > self.lease_ms / 1000:
+                    st.owned.clear()  # can't be sure we still hold them: stop reading
+                    st.fresh.clear()
+                    st.to_release.clear()
+
+    async def _renew_once(self, st: _Consumer) -> None:
+        now = int(time.time() * 1000)
+        members = members_key(st.stream, st.group)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(members, {st.token: now})
+            pipe.zremrangebyscore(members, "-inf", now - self.lease_ms)
+            pipe.zcard(members)
+            pipe.pexpire(members, self.lease_ms * 2)
+            for p in range(st.partitions):
+                await self._renew(
+                    keys=[lease_key(st.stream, p, st.group)], args=[st.token, self.lease_ms], client=pipe
+                )
+            _, _, live, _, *statuses = await pipe.execute()
+        mine = {p for p, s in enumerate(statuses) if int(s) == 1}
+        free = [p for p, s in enumerate(statuses) if int(s) == 0]
+        share = math.ceil(st.partitions / max(1, int(live)))
+        wanted = share - len(mine)
+        if wanted > 0 and free:
+            # start at a consumer-specific offset so two newcomers rarely race for the same partitions
+            start = zlib.crc32(st.token.encode()) % len(free)
+            candidates = (free[start:] + free[:start])[:wanted]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for p in candidates:
+                    pipe.set(lease_key(st.stream, p, st.group), st.token, nx=True, px=self.lease_ms)
+                got = await pipe.execute()
+            acquired = {p for p, ok in zip(candidates, got, strict=True) if ok}
+            mine |= acquired
+            st.fresh |= acquired
+            if acquired:
+                st.changed.set()
+        st.fresh &= mine
+        st.owned = mine
+        st.to_release = set(sorted(mine)[share:]) if len(mine) > share else set()
+
+    async def _release_partitions(self, st: _Consumer) -> None:
+        async with st.lock:
+            release = sorted(st.to_release & st.owned)
+            if not release:
+                return
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for p in release:
+                    await self._release(
+                        keys=[lease_key(st.stream, p, st.group)], args=[st.token], client=pipe
+                    )
+                await pipe.execute()
+            st.owned -= set(release)
+            st.fresh -= set(release)
+            st.to_release.clear()
+
+    async def _give_back(self, st: _Consumer) -> None:
+        """A consumer ended: park its unacked entries for the group, release its leases."""
+        if st.renewer is not None:
+            st.renewer.cancel()
+            with contextlib.suppress(BaseException):
+                await st.renewer
+        if st.dead:
+            return
+        with contextlib.suppress(RedisError, OSError):
+            names = [stream_key(st.stream, p) for p in range(st.partitions)]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.xpending_range(name, st.group, "-", "+", 10_000, consumername=st.name)
+                pending = await pipe.execute(raise_on_error=False)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for name, rows in zip(names, pending, strict=True):
+                    if isinstance(rows, list) and rows:
+                        ids = [row["message_id"] for row in rows]
+                        pipe.xclaim(name, st.group, PARKED, 0, ids, idle=_PARK_IDLE_MS, justid=True)
+                if not st.shared:
+                    for p in sorted(st.owned):
+                        await self._release(
+                            keys=[lease_key(st.stream, p, st.group)], args=[st.token], client=pipe
+                        )
+                    pipe.zrem(members_key(st.stream, st.group), st.token)
+                await pipe.execute(raise_on_error=False)
+        st.owned.clear()
+
+    # ---- operations ----------------------------------------------------------------------------------
+
+    async def trim(self, stream: str) -> int:
+        """Drop entries every group is done with (below each group's oldest pending or unread entry)."""
+        removed = 0
+        for p in range(self.partitions_of(stream)):
+            name = stream_key(stream, p)
+            try:
+                groups = await self._redis.xinfo_groups(name)
+            except ResponseError:
+                continue  # no such stream
+            if not groups:
+                continue
+            floor: tuple[int, int] | None = None
+            for g in groups:
+                summary = await self._redis.xpending(name, g["name"])
+                ms, seq = _parse_id(_s(g["last-delivered-id"]))
+                candidate = (ms, seq + 1)  # everything after the last delivered entry is unread
+                if summary["pending"]:
+                    candidate = min(candidate, _parse_id(_s(summary["min"])))
+                floor = candidate if floor is None else min(floor, candidate)
+            if floor is not None and floor > (0, 0):
+                removed += int(
+                    await self._redis.xtrim(name, minid=f"{floor[0]}-{floor[1]}", approximate=False)
+                )
+        return removed
+
+    def pending_count(self, stream: str, group: str) -> int:
+        """Entries of the group delivered and not acked, parked ones not counted (tests, /healthz).
+
+        Synchronous like MemoryBus.pending_count: one blocking round trip per partition on its own connection.
+        """
+        if self._sync is None:
+            self._sync = redis.Redis.from_url(self.url)
+        total = 0
+        for p in range(self.partitions_of(stream)):
+            try:
+                summary = self._sync.xpending(stream_key(stream, p), group)
+            except ResponseError:
+                continue  # no such group
+            total += int(summary["pending"])
+            for c in summary.get("consumers") or []:
+                if _s(c["name"]) == PARKED:
+                    total -= int(c["pending"])
+        return total
+
+    def abandon(self) -> None:
+        """Simulate a crashed process (tests): stop lease renewal, give nothing back when consumers end."""
+        for st in list(self._consumers):
+            st.dead = True
+            if st.renewer is not None:
+                st.renewer.cancel()
+
+    async def close(self) -> None:
+        """End every consumer (giving back its unacked entries), then close the client."""
+        if self._closed:
+            return
+        self._closed = True
+        self._closing.set()
+        cleanups = []
+        for st in list(self._consumers):
+            if st.cleanup is None:
+                st.cleanup = asyncio.ensure_future(self._give_back(st))
+            cleanups.append(st.cleanup)
+        if cleanups:
+            await asyncio.wait(cleanups, timeout=2.0)
+        await self._redis.aclose()
+        if self._sync is not None:
+            self._sync.close()
+
+
+def _parse_id(rid: str) -> tuple[int, int]:
+    ms, _, seq = rid.partition("-")
+    return int(ms), int(seq or 0)

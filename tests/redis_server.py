@@ -1,0 +1,105 @@
+"""A real throwaway `redis-server` for tests (Debian package redis-server, which `make test` installs).
+
+Use the fixtures from a test module with `from tests.redis_server import redis_server, redis_url  # noqa: F401`:
+`redis_server` (session-scoped) starts one server on a free port; `redis_url` flushes it before each test.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+
+class RedisServer:
+    """One redis-server process on 127.0.0.1 with persistence off, data dir in a temp dir."""
+
+    def __init__(self, binary: str) -> None:
+        self.tmp = tempfile.TemporaryDirectory(prefix="openlines-redis-")
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        log = Path(self.tmp.name) / "redis.log"
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.tmp.name,
+                "--logfile",
+                str(log),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(  # noqa: B904
+                        f"redis-server did not start: {log.read_text() if log.exists() else ''}"
+                    )
+                time.sleep(0.02)
+        client.close()
+
+    def flush(self) -> None:
+        """Empty the server (between tests)."""
+        with redis.Redis(port=self.port) as client:
+            client.flushall()
+
+    def stop(self) -> None:
+        """Stop the server and remove its directory."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.tmp.cleanup()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One redis-server for the whole session; fails loudly when redis-server is missing (never a silent skip)."""
+    binary = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
+    if binary is None:
+        pytest.fail("redis-server is not installed: run `make system-deps` (apt-get install redis-server)")
+    server = RedisServer(binary)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The test server's URL, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url
