@@ -53,18 +53,49 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-Id = String(32)
+class _PortableText(TypeDecorator[str]):
+    """Text bound the same on every store: PostgreSQL refuses NUL in text and a value longer than a VARCHAR's
+    length (one such value would fail the whole batch), where SQLite stores both; so on PostgreSQL NUL is
+    dropped and a bounded string is cut to its column's length. The DDL is the plain type's."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if dialect.name != "postgresql" or not isinstance(value, str):
+            return value
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+        length = getattr(self.impl_instance, "length", None)
+        return value[:length] if length and len(value) > length else value
+
+
+class SafeText(_PortableText):
+    """TEXT (see _PortableText)."""
+
+    impl = Text
+    cache_ok = True
+
+
+class SafeString(_PortableText):
+    """VARCHAR(n) (see _PortableText)."""
+
+    impl = String
+    cache_ok = True
+
+
+Id = SafeString(32)
 
 leads = Table(
     "leads",
     metadata,
     Column("id", Id, primary_key=True),
-    Column("name", Text, nullable=False, default=""),
-    Column("phone", String(64)),
-    Column("email", String(320)),
-    Column("status", String(64), nullable=False),
-    Column("responsible", String(64)),
-    Column("source", String(200)),
+    Column("name", SafeText, nullable=False, default=""),
+    Column("phone", SafeString(64)),
+    Column("email", SafeString(320)),
+    Column("status", SafeString(64), nullable=False),
+    Column("responsible", SafeString(64)),
+    Column("source", SafeString(200)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_leads_phone", "phone"),
@@ -77,10 +108,10 @@ identities = Table(
     metadata,
     Column("id", Id, primary_key=True),
     Column("lead_id", Id, ForeignKey("leads.id"), nullable=False),
-    Column("channel", String(32), nullable=False),
-    Column("account", String(128), nullable=False),
-    Column("external_id", String(255), nullable=False),
-    Column("display_name", Text, nullable=False, default=""),
+    Column("channel", SafeString(32), nullable=False),
+    Column("account", SafeString(128), nullable=False),
+    Column("external_id", SafeString(255), nullable=False),
+    Column("display_name", SafeText, nullable=False, default=""),
     Column("profile", JSON, nullable=False, default=dict),
     Column("created_at", UTCDateTime, nullable=False),
     # the customer may forbid us to write to them in their channel (VK message_deny): no outbound then
@@ -95,30 +126,30 @@ dialogs = Table(
     Column("id", Id, primary_key=True),
     Column("lead_id", Id, ForeignKey("leads.id"), nullable=False),
     Column("identity_id", Id, ForeignKey("identities.id"), nullable=False),
-    Column("line_id", String(64), nullable=False),
-    Column("channel", String(32), nullable=False),
-    Column("account", String(128), nullable=False),
-    Column("chat_id", String(255), nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("operator", String(64)),
+    Column("line_id", SafeString(64), nullable=False),
+    Column("channel", SafeString(32), nullable=False),
+    Column("account", SafeString(128), nullable=False),
+    Column("chat_id", SafeString(255), nullable=False),
+    Column("state", SafeString(16), nullable=False),
+    Column("operator", SafeString(64)),
     Column("offered_to", JSON, nullable=False, default=list),
     Column("offer_deadline", UTCDateTime),
     Column("excluded", JSON, nullable=False, default=list),
-    Column("last_offered", String(64)),
-    Column("preferred", String(64)),
+    Column("last_offered", SafeString(64)),
+    Column("preferred", SafeString(64)),
     Column("queued_since", UTCDateTime),
     Column("retry_at", UTCDateTime),
-    Column("customer_name", Text, nullable=False, default=""),
-    Column("source_tag", String(200)),
+    Column("customer_name", SafeText, nullable=False, default=""),
+    Column("source_tag", SafeString(200)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("closed_at", UTCDateTime),
     Column("first_response_at", UTCDateTime),
     Column("last_message_at", UTCDateTime),
-    Column("last_message_text", Text),
-    Column("last_message_author", String(16)),
+    Column("last_message_text", SafeText),
+    Column("last_message_author", SafeString(16)),
     # auto-replies: stored with the dialog so a restart never sends one twice for the same trigger
-    Column("off_hours_key", String(64)),
+    Column("off_hours_key", SafeString(64)),
     Column("answer_due", UTCDateTime),
     Column("no_answer_sent", Boolean, nullable=False, default=False, server_default=false()),
     Column("auto_close_at", UTCDateTime),
@@ -133,16 +164,16 @@ messages = Table(
     metadata,
     Column("id", Id, primary_key=True),
     Column("dialog_id", Id, ForeignKey("dialogs.id"), nullable=False),
-    Column("channel", String(32), nullable=False),
-    Column("account", String(128), nullable=False),
+    Column("channel", SafeString(32), nullable=False),
+    Column("account", SafeString(128), nullable=False),
     # the channel's own id of this message: the idempotency key, unique per (channel, account)
-    Column("external_id", String(255)),
-    Column("direction", String(8), nullable=False),  # "in" | "out"
-    Column("author_kind", String(16), nullable=False),  # customer | operator | bot | system
-    Column("author_id", String(64)),
-    Column("author_name", Text, nullable=False, default=""),
-    Column("text", Text, nullable=False, default=""),
-    Column("visibility", String(16), nullable=False, default="public"),
+    Column("external_id", SafeString(255)),
+    Column("direction", SafeString(8), nullable=False),  # "in" | "out"
+    Column("author_kind", SafeString(16), nullable=False),  # customer | operator | bot | system
+    Column("author_id", SafeString(64)),
+    Column("author_name", SafeText, nullable=False, default=""),
+    Column("text", SafeText, nullable=False, default=""),
+    Column("visibility", SafeString(16), nullable=False, default="public"),
     Column("attachments", JSON, nullable=False, default=list),
     Column("created_at", UTCDateTime, nullable=False),
     Column("edited_at", UTCDateTime),
@@ -150,10 +181,10 @@ messages = Table(
         "edits", JSON, nullable=False, default=list, server_default="[]"
     ),  # earlier texts of an edited message: [{text, at}]
     # outbound delivery: queued -> sent | failed (with the reason); None for messages that go nowhere
-    Column("delivery_state", String(16)),
-    Column("delivery_error", Text),
+    Column("delivery_state", SafeString(16)),
+    Column("delivery_error", SafeText),
     Column("delivery_attempts", Integer, nullable=False, default=0, server_default="0"),
-    Column("delivery_ref", String(255)),  # the channel's own id of what it delivered
+    Column("delivery_ref", SafeString(255)),  # the channel's own id of what it delivered
     Column("delivered_at", UTCDateTime),
     UniqueConstraint("channel", "account", "external_id", name="uq_messages_channel_account_external"),
     Index("ix_messages_dialog", "dialog_id", "id"),
@@ -164,8 +195,8 @@ dialog_events = Table(
     metadata,
     Column("id", Id, primary_key=True),
     Column("dialog_id", Id, ForeignKey("dialogs.id"), nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("operator", String(64)),
+    Column("kind", SafeString(32), nullable=False),
+    Column("operator", SafeString(64)),
     Column("data", JSON, nullable=False, default=dict),
     Column("at", UTCDateTime, nullable=False),
     Index("ix_dialog_events_dialog", "dialog_id", "at"),
@@ -175,27 +206,27 @@ outbox = Table(
     "outbox",
     metadata,
     Column("id", Id, primary_key=True),
-    Column("stream", String(128), nullable=False),
-    Column("key", String(255)),
-    Column("payload", Text, nullable=False),
+    Column("stream", SafeString(128), nullable=False),
+    Column("key", SafeString(255)),
+    Column("payload", SafeText, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
 
 checkpoints = Table(
     "checkpoints",
     metadata,
-    Column("channel", String(32), primary_key=True),
-    Column("account", String(128), primary_key=True),
-    Column("key", String(128), primary_key=True),
-    Column("value", Text, nullable=False),
+    Column("channel", SafeString(32), primary_key=True),
+    Column("account", SafeString(128), primary_key=True),
+    Column("key", SafeString(128), primary_key=True),
+    Column("value", SafeText, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
 sessions = Table(
     "sessions",
     metadata,
-    Column("id", String(64), primary_key=True),  # sha256 of the token: a leaked table is no login
-    Column("login", String(64), nullable=False),
+    Column("id", SafeString(64), primary_key=True),  # sha256 of the token: a leaked table is no login
+    Column("login", SafeString(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
 )
@@ -205,10 +236,10 @@ attachments = Table(
     metadata,
     Column("id", Id, primary_key=True),
     Column("message_id", Id, ForeignKey("messages.id"), nullable=False),
-    Column("name", Text, nullable=False),
-    Column("mime", String(255), nullable=False),
+    Column("name", SafeText, nullable=False),
+    Column("mime", SafeString(255), nullable=False),
     Column("size", Integer),
-    Column("ref", Text),
-    Column("url", Text),
+    Column("ref", SafeText),
+    Column("url", SafeText),
     Index("ix_attachments_message", "message_id"),
 )

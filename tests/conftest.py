@@ -30,23 +30,35 @@ def line(line_id: str, queue: list[str], mode: str = "even", **dist: Any) -> dic
     }
 
 
+# the store URL `config()` uses when none is given (None: SQLite under var_dir); tests/integration/conftest.py
+# sets it for the modules that run on both stores (their BACKENDS)
+DEFAULT_STORAGE_URL: str | None = None
+
+
 def config(
-    tmp: Path, lines: list[dict[str, Any]], operators: list[dict[str, Any]] | None = None
+    tmp: Path,
+    lines: list[dict[str, Any]],
+    operators: list[dict[str, Any]] | None = None,
+    storage_url: str | None = None,
 ) -> dict[str, Any]:
-    """A whole config with embedded backends under `tmp`."""
+    """A whole config with embedded backends under `tmp` (the store at `storage_url` when given)."""
     ops = operators or [
         {"login": "admin", "name": "Alice Admin", "role": "admin"},
         {"login": "anna", "name": "Anna"},
         {"login": "boris", "name": "Boris"},
         {"login": "vera", "name": "Vera"},
     ]
-    return {
+    data: dict[str, Any] = {
         "version": 1,
         "var_dir": str(tmp / "var"),
         "http": {"host": "127.0.0.1", "port": 0},
         "operators": ops,
         "lines": lines,
     }
+    url = storage_url or DEFAULT_STORAGE_URL
+    if url:
+        data["storage"] = {"url": url}
+    return data
 
 
 def settings_from(tmp: Path, data: dict[str, Any]) -> Settings:

@@ -8,6 +8,8 @@ from queues.bus import INBOUND, conversation_key
 from queues.messages import Attachment, CustomerConsent, InboundMessage, SenderProfile
 from tests.conftest import config, line, settings_from
 
+BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
+
 
 def inbound(external_id: str, text: str, **kw) -> InboundMessage:
     return InboundMessage(

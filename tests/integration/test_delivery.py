@@ -7,6 +7,8 @@ from sqlalchemy import update
 from crm_core.models import messages
 from tests.conftest import config, line, settings_from
 
+BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
+
 
 async def test_reply_is_reported_sent_to_the_console(tmp_path, start_daemon):
     d = await start_daemon(settings_from(tmp_path, config(tmp_path, [line("support", ["anna"])])))

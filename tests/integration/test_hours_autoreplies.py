@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 from tests.conftest import FakeClock, config, line, settings_from
 
+BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
+
 # Friday 2026-11-27 20:00 in Moscow (UTC+3): after hours; the line opens on Monday at 09:00
 FRIDAY_EVENING = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)
 HOURS = {

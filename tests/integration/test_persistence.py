@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from tests.conftest import config, line, settings_from
 
+BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
+
 
 async def test_reload_keeps_the_conversation(tmp_path, start_daemon):
     d = await start_daemon(settings_from(tmp_path, config(tmp_path, [line("support", ["anna"])])))

@@ -6,6 +6,8 @@ import pytest
 
 from tests.conftest import config, line, settings_from
 
+BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
+
 
 @pytest.fixture
 async def two_lines(tmp_path, start_daemon):

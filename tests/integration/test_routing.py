@@ -6,6 +6,8 @@ import asyncio
 
 from tests.conftest import config, line, settings_from
 
+BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
+
 
 def offered_to(login):
     return lambda f: login in f["dialog"]["offered_to"]

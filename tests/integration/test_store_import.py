@@ -11,6 +11,7 @@ import pytest
 from crm_core.migrate import upgrade
 from crm_core.store import Store
 
+BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
 N = 300
 
 
@@ -30,8 +31,8 @@ def contact(i: int, *, name: str | None = None, channel: str = "telegram") -> di
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}"
+async def store(tmp_path: Path, store_url: str | None) -> AsyncIterator[Store]:
+    url = store_url or f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}"
     upgrade(url)
     s = Store.open(url)
     yield s

@@ -1,0 +1,36 @@
+"""Run chosen integration modules on both stores.
+
+A module that sets `BACKENDS = ("sqlite", "postgresql")` has each of its tests run once per store: the autouse
+`store_url` fixture points `tests.conftest.config()` at a fresh PostgreSQL database of the throwaway cluster
+(tests/pg_server.py) for the `postgresql` run. Modules without BACKENDS stay SQLite-only and are not renamed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import tests.conftest
+from tests.pg_server import pg_database, pg_server  # noqa: F401  (fixtures)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    backends = getattr(metafunc.module, "BACKENDS", None)
+    if backends and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", list(backends))
+
+
+@pytest.fixture
+def backend() -> str:
+    """The store under test: overridden by the BACKENDS parametrization."""
+    return "sqlite"
+
+
+@pytest.fixture(autouse=True)
+def store_url(backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """The storage URL `config()` uses for this test: None (SQLite under var_dir) or a fresh PostgreSQL database."""
+    if backend == "sqlite":
+        return None
+    assert backend == "postgresql", backend
+    url: str = request.getfixturevalue("pg_database")
+    monkeypatch.setattr(tests.conftest, "DEFAULT_STORAGE_URL", url)
+    return url
