@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import hmac
 import mimetypes
-import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from aiogram.exceptions import (
 from aiogram.types import Update
 from aiohttp import web
 
+from connectors.backoff import Backoff
 from connectors.base import AttachmentBody, Binding, ConnectorContext
 from connectors.telegram_offsets import OffsetTracker
 from connectors.telegram_send import Sender
@@ -41,22 +41,6 @@ CHECK_TIMEOUT = 5  # seconds getMe may take at start before the bot counts as do
 RECEIPT_TIMEOUT = 10.0  # how long a webhook answer / the next poll waits for the router's commit
 MAX_PUBLISHES = 5  # an update whose receipt never comes is published this often, then given up
 FETCH_CHUNK = 64 * 1024
-
-
-class _Backoff:
-    """Bounded exponential delays with jitter for a failing network loop."""
-
-    def __init__(self, first: float = 0.5, factor: float = 2.0, cap: float = 30.0) -> None:
-        self.first, self.factor, self.cap = first, factor, cap
-        self.failures = 0
-
-    def next(self) -> float:
-        self.failures += 1
-        raw = min(self.cap, self.first * self.factor ** (self.failures - 1))
-        return raw * random.uniform(0.8, 1.2)
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 class TelegramBot:
@@ -119,7 +103,7 @@ class TelegramBot:
 
     async def _supervised(self, checked: bool | None) -> None:
         # a bug or a database error must not stop the bot silently: log it, say so in /healthz, start over
-        backoff = _Backoff(first=1.0)
+        backoff = Backoff(first=1.0)
         while True:
             try:
                 await self._main(checked)
@@ -132,7 +116,7 @@ class TelegramBot:
                 checked = None
 
     async def _main(self, checked: bool | None) -> None:
-        backoff = _Backoff()
+        backoff = Backoff()
         while checked is None:  # Telegram unreachable at start: keep trying, the daemon keeps serving
             await asyncio.sleep(backoff.next())
             checked = await self.check()
@@ -159,7 +143,7 @@ class TelegramBot:
 
     # ---- webhook ----------------------------------------------------------------------------------
 
-    async def _register_webhook(self, backoff: _Backoff) -> None:
+    async def _register_webhook(self, backoff: Backoff) -> None:
         secret = self.settings.secret_token.get_secret_value()
         while True:
             try:
@@ -216,7 +200,7 @@ class TelegramBot:
 
     # ---- polling ----------------------------------------------------------------------------------
 
-    async def _poll(self, backoff: _Backoff) -> None:
+    async def _poll(self, backoff: Backoff) -> None:
         stored = await self.ctx.checkpoints.get(self.account, OFFSET_KEY)
         self.tracker = tracker = OffsetTracker(int(stored) if stored else None)
         try:

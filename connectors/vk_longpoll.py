@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
+from connectors.backoff import Backoff
 from connectors.base import ConnectorContext
 from connectors.vk_client import VkCallError, VkClient
 from queues.messages import CustomerConsent, InboundMessage
@@ -23,18 +23,6 @@ MAX_PUBLISHES = 5  # an event whose receipt never comes is published this often,
 REFUSING_CODES = {5, 7, 15, 27, 28, 100}
 Translate = Callable[[list[dict[str, Any]]], Awaitable[list[InboundMessage | CustomerConsent]]]
 Run = Callable[..., Awaitable[Any]]
-
-
-class _Backoff:
-    """Bounded exponential delays with jitter for the failing long-poll loop."""
-
-    def __init__(self, first: float = 0.5, factor: float = 2.0, cap: float = 30.0) -> None:
-        self.first, self.factor, self.cap = first, factor, cap
-        self.failures = 0
-
-    def next(self) -> float:
-        self.failures += 1
-        return min(self.cap, self.first * self.factor ** (self.failures - 1)) * random.uniform(0.8, 1.2)
 
 
 class LongPoll:
@@ -79,7 +67,7 @@ class LongPoll:
             self._receipt.set()
 
     async def _poll(self) -> None:
-        backoff = _Backoff()
+        backoff = Backoff()
         saved = await self.ctx.checkpoints.get(self.account, self.checkpoint_key)
         ts: str | None = saved
         server = key = None

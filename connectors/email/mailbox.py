@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import secrets
 import time
 from datetime import UTC, datetime
 
 import structlog
 
+from connectors.backoff import Backoff
 from connectors.base import Binding, ConnectorContext
 from connectors.email.book import ThreadBook
 from connectors.email.fetch import FETCH_BATCH, ImapError, ImapSession
@@ -71,7 +71,7 @@ class Mailbox:
     # ---- the loop -------------------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        delay = BACKOFF_FIRST
+        backoff = Backoff(first=BACKOFF_FIRST, cap=BACKOFF_MAX)
         while not self._stopping:
             session = ImapSession(self.settings)
             try:
@@ -79,13 +79,11 @@ class Mailbox:
                 await self._resume(session)
                 self.ctx.health.set(self.account, "up")
                 log.info("email.imap.connected", account=self.account, idle=session.can_idle)
-                delay = BACKOFF_FIRST
+                backoff.reset()
                 await self._serve(session)
             except ImapError as exc:
                 self.ctx.health.set(self.account, "down", str(exc))
-                log.warning(
-                    "email.imap.failed", account=self.account, error=str(exc), retry_in=round(delay, 1)
-                )
+                log.warning("email.imap.failed", account=self.account, error=str(exc))
             except Exception as exc:  # a bug must not end intake for good: report it and start over
                 self.ctx.health.set(self.account, "down", f"{type(exc).__name__}: {exc}")
                 log.exception("email.loop.crashed", account=self.account)
@@ -93,8 +91,7 @@ class Mailbox:
                 await session.close()
             if self._stopping:
                 break
-            await self._pause(delay * random.uniform(0.8, 1.2))
-            delay = min(BACKOFF_MAX, delay * 2)
+            await self._pause(backoff.next())
 
     async def _pause(self, seconds: float) -> None:
         self._wake.clear()
