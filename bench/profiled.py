@@ -116,7 +116,11 @@ def main() -> int:
         nonlocal written
         session = profiler.stop()
         prefix.parent.mkdir(parents=True, exist_ok=True)
-        prefix.with_suffix(".txt").write_text(profiler.output_text(unicode=True, color=False))
+        # paths relative to the checkout: the committed profile must not name this machine's directories
+        root = str(Path(__file__).resolve().parent.parent) + "/"
+        prefix.with_suffix(".txt").write_text(
+            profiler.output_text(unicode=True, color=False).replace(root, "")
+        )
         prefix.with_suffix(".html").write_text(profiler.output_html())
         prefix.with_suffix(".json").write_text(json.dumps(hotspots(session.root_frame()), indent=1))
         written = True
