@@ -54,7 +54,11 @@ def prepare_secrets(settings: Settings, env: Mapping[str, str]) -> Secrets:
     """Resolve the secret key (generated into var_dir when unset) and every operator's password hash."""
     var = Path(settings.var_dir)
     var.mkdir(parents=True, exist_ok=True)
-    key = settings.secret_key or _var_secret(var / "secret_key", lambda: secrets.token_urlsafe(32))
+    key = settings.secret_key
+    if not key:
+        if not (var / "secret_key").exists():
+            log.info(ev.SECRET_KEY_CREATED, path=str(var / "secret_key"))
+        key = _var_secret(var / "secret_key", lambda: secrets.token_urlsafe(32))
     hashes: dict[str, str] = {}
     demo: str | None = None
     new = False
@@ -72,6 +76,8 @@ def prepare_secrets(settings: Settings, env: Mapping[str, str]) -> Secrets:
                 path = var / "demo-password"
                 new = not path.exists()
                 demo = _var_secret(path, lambda: secrets.token_urlsafe(9))
+                if new:
+                    log.info(ev.DEMO_PASSWORD_CREATED, path=str(path))
         hashes[op.login] = Passwords.hash(demo)
         demo_logins.append(op.login)
     return Secrets(key.encode(), hashes, demo, demo_logins, new)

@@ -120,11 +120,9 @@ class Engine:
         self._outbox_done: list[str] = []
         self._timers_inflight: set[tuple[str, str, str]] = set()
         self._tasks: list[asyncio.Task[None]] = []
-        self._idle = asyncio.Event()
         self.denied: set[Key] = set()  # conversations whose customer denied messages from us
         self.metrics = Metrics()
         self.metrics.watch(self)
-        self.batches = 0
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -200,7 +198,6 @@ class Engine:
                     await asyncio.sleep(0.5)  # not acked: the bus delivers the batch again
                     continue
             await batch.ack()
-            self.batches += 1
 
     async def _isolate(self, entries: list[Entry]) -> bool:
         """Handle a failed batch event by event; True when every event is done with (stored or dropped)."""
