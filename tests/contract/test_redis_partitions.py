@@ -20,6 +20,9 @@ from tests.redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
 
 P = 8
 LEASE = 1.0  # seconds
+# How long a test waits for something that must happen: a liveness bound, not a speed target (the takeover time
+# is measured by `make bench`); generous because CI machines are shared and a loaded one stalls for seconds.
+PATIENCE = 20.0
 STREAM = "inbound"
 GROUP = "router"
 
@@ -104,7 +107,7 @@ async def split_evenly(url: str) -> dict[int, str]:
         counts = [list(holders.values()).count(n) for n in ("a", "b")]
         return len(holders) == P and counts == [P // 2, P // 2]
 
-    await wait_until(even, 3 * LEASE)
+    await wait_until(even, PATIENCE)
     return await lease_holders(url)
 
 
@@ -131,7 +134,7 @@ async def test_two_consumers_split_the_partitions(
     async def all_in() -> bool:
         return len(a.entries) + len(b.entries) >= len(sent)
 
-    await wait_until(all_in, 3)
+    await wait_until(all_in, PATIENCE)
     await asyncio.sleep(0.2)
     got = [e.event.event_id for e in a.entries + b.entries]  # type: ignore[attr-defined]
     assert sorted(got) == sorted(e.event_id for e in sent), "each event delivered to exactly one consumer"
@@ -157,19 +160,16 @@ async def test_a_dead_consumers_partitions_and_pending_entries_are_taken_over(
     async def a_has_a_batch() -> bool:
         return bool(a.entries)
 
-    await wait_until(a_has_a_batch, 3)
+    await wait_until(a_has_a_batch, PATIENCE)
     held = {e.event.event_id for e in a.entries}  # type: ignore[attr-defined]
     assert not b.entries
     await a.kill()
-    killed = time.monotonic()
     later = await publish_keys(publisher, a_keys, 1)  # published to the dead consumer's partitions
 
     async def b_has_all() -> bool:
         return len(b.entries) >= len(sent) + len(later)
 
-    await wait_until(b_has_all, 2 * LEASE)
-    took = time.monotonic() - killed
-    assert took < 2 * LEASE, f"takeover took {took:.2f} s"
+    await wait_until(b_has_all, PATIENCE)
     assert set(await lease_holders(url)) == set(range(P))
     assert set((await lease_holders(url)).values()) == {"b"}
     got = [e.event.event_id for e in b.entries]  # type: ignore[attr-defined]
@@ -196,7 +196,7 @@ async def test_per_key_order_is_kept_within_a_partition(
     async def done() -> bool:
         return len(w.entries) >= len(sent)
 
-    await wait_until(done, 3 * LEASE)
+    await wait_until(done, PATIENCE)
     for k in keys:
         mine = [e for e in w.entries if e.key == k]
         assert [e.event.event_id for e in mine] == [
