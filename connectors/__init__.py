@@ -31,4 +31,10 @@ def validate_block(block: dict[str, Any]) -> list[tuple[tuple[str | int, ...], s
     return []
 
 
+def http_faced(channel: str, settings: Any) -> bool:
+    """Whether a binding is served over HTTP (the widget socket, a Telegram webhook, a VK callback), so the web
+    role runs it; the rest (polling, long poll, IMAP) run in the connectors role."""
+    return channel == "widget" or getattr(settings, "mode", None) in ("webhook", "callback")
+
+
 VALIDATORS = {name: validate_block for name in REGISTRY}

@@ -324,7 +324,13 @@ class WidgetConnector:
             ts=_now_iso(),
             sender=SenderProfile(display_name=f"Visitor {visitor[-4:].upper()}"),
         )
-        await self.ctx.sink.publish([event])
+        try:
+            await self.ctx.sink.publish([event])
+        except (
+            Exception
+        ) as exc:  # the queue is away (Redis restarting): refused, so the client sends it again
+            log.warning("widget.publish.failed", line=account, error=str(exc))
+            raise WidgetError("unavailable", "the message could not be taken now; send it again", 1) from None
 
 
 async def _throttle(ws: web.WebSocketResponse, account: str, verdict: Verdict, flood: FloodGuard) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -10,6 +12,16 @@ from queues.messages import Event
 
 INBOUND = "inbound"
 CONSOLE = "console"
+# A group named "web-…" belongs to one process (a web process's console relay, its widget sockets): it starts at
+# the stream's end rather than its beginning, and it is removed when its consumer stops (or, after a crash, by the
+# periodic trim once its consumers have been idle for a while), so it never holds the stream's history.
+PROCESS_GROUP_PREFIX = "web-"
+DEAD_LETTERS_KEPT = 10_000  # the newest dead letters kept; older ones are dropped
+
+
+def process_group(name: str) -> str:
+    """A consumer group of this process only (every such group gets every event of the stream)."""
+    return f"{PROCESS_GROUP_PREFIX}{name}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def conversation_key(channel: str, account: str, chat_id: str) -> str:
@@ -30,6 +42,19 @@ class Entry:
     event: Event
     key: str | None
     deliveries: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An event given up on after repeated failures, kept with the error for an admin to look at."""
+
+    id: str
+    stream: str
+    key: str | None
+    event: Event
+    error: str
+    deliveries: int
+    at: str  # ISO 8601, UTC
 
 
 class Batch:
@@ -63,6 +88,22 @@ class Bus(Protocol):
         self, stream: str, group: str, consumer: str, *, max_batch: int = 100, max_wait: float = 0.002
     ) -> AsyncIterator[Batch]:
         """Yield batches for a consumer group; an unacked batch is redelivered."""
+        ...
+
+    async def dead_letter(self, stream: str, entry: Entry, error: str) -> None:
+        """Keep an event that kept failing (then ack it as usual, so its partition moves on)."""
+        ...
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The most recent dead letters, newest first."""
+        ...
+
+    def owned(self, stream: str, group: str) -> frozenset[int] | None:
+        """The partitions of `stream` this process's consumer of `group` holds now; None means all of them."""
+        ...
+
+    def partition(self, stream: str, key: str) -> int:
+        """The partition a key's events go to."""
         ...
 
     async def close(self) -> None:

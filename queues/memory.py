@@ -6,8 +6,9 @@ import asyncio
 import itertools
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 
-from queues.bus import Batch, Entry
+from queues.bus import DEAD_LETTERS_KEPT, Batch, DeadLetter, Entry
 from queues.messages import Event
 
 
@@ -28,6 +29,7 @@ class MemoryBus:
         self._backlog: dict[str, list[Entry]] = {}
         self._ids = itertools.count(1)
         self._closed = False
+        self._dead: deque[DeadLetter] = deque(maxlen=DEAD_LETTERS_KEPT)
 
     async def publish(self, stream: str, events: Sequence[Event], *, key: str | None = None) -> None:
         """Append events to every group of the stream (or keep them until a group exists)."""
@@ -84,6 +86,26 @@ class MemoryBus:
             state.ready.appendleft(entry)
         batch.acked = True  # requeued once; a later ack must not drop the redelivered copies
         state.wakeup.set()
+
+    async def dead_letter(self, stream: str, entry: Entry, error: str) -> None:
+        """Keep the event with its error (the newest DEAD_LETTERS_KEPT)."""
+        at = datetime.now(UTC).isoformat()
+        dead = DeadLetter(
+            f"{next(self._ids)}-0", stream, entry.key, entry.event, error[:4000], entry.deliveries, at
+        )
+        self._dead.append(dead)
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Newest first."""
+        return list(itertools.islice(reversed(self._dead), limit))
+
+    def owned(self, stream: str, group: str) -> frozenset[int] | None:
+        """One process consumes everything."""
+        return None
+
+    def partition(self, stream: str, key: str) -> int:
+        """One partition."""
+        return 0
 
     def pending_count(self, stream: str, group: str) -> int:
         """How many entries of the group are delivered but not acked (for tests and /healthz)."""

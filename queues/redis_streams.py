@@ -27,7 +27,8 @@ its leases expire after lease_time and its members entry after lease_time, so a 
 within about 1.33 × lease_time (and claims its pending entries at once, see below).
 
 Delivery. `consume` creates the group on every partition if missing (``XGROUP CREATE … 0 MKSTREAM``: events
-published before the group existed are delivered). Each step of the consumer loop:
+published before the group existed are delivered; a process's own group, "web-…" (`queues.bus.process_group`),
+starts at ``$`` instead and is destroyed when its consumer ends). Each step of the consumer loop:
 
 1. The previous batch was not acked → it is marked stale (a late ``ack()`` of it is a no-op, as in the memory
    bus) and the consumer re-reads its own pending entries first (``XREADGROUP … 0``; Redis counts the delivery).
@@ -50,9 +51,13 @@ for the claim timeout (or its partitions' takeover).
 Trimming: Redis 7.0 has no "trim only what every group acked", so `trim(stream)` computes, per partition, the
 smallest ID any group still needs: per group, its smallest pending ID (XPENDING summary) or, with nothing
 pending, the ID right after its last-delivered-id (XINFO GROUPS); then ``XTRIM MINID`` to the smallest of those. A partition with no
-group is never trimmed. Run it periodically (e.g. once a minute from the router).
+group is never trimmed. A process group whose consumers have all been idle for `process_group_ttl` (its process
+crashed) is destroyed rather than let it pin the stream. The router role runs it once a minute.
 
-Limits (see docs/architecture.md, "Redis Streams"): no dead-letter stream yet; clocks of the workers are
+Dead letters: `dead_letter` XADDs an event the router gave up on, with its error, to ``openlines:dead`` (capped
+with an approximate MAXLEN); `dead_letters` reads the newest. The caller acks the entry afterwards as usual.
+
+Limits (see docs/architecture.md, "Redis Streams"): clocks of the workers are
 compared in the members set (keep them NTP-synchronised); a consumer that lost a lease while stalled may read one
 more block (≤ 0.5 s) of that partition before noticing; against Redis Cluster the pipelines must become cluster
 pipelines (the keys are already tagged).
@@ -69,19 +74,29 @@ import time
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from queues.bus import Batch, Entry
+from queues.bus import DEAD_LETTERS_KEPT, PROCESS_GROUP_PREFIX, Batch, DeadLetter, Entry
 from queues.messages import Event, dumps, loads
 
 log = logging.getLogger(__name__)
 
 PARKED = "~parked"  # the consumer that holds entries given back to the group
-_PARK_IDLE_MS = 10**12  # idle time of a parked entry: older than any claim timeout
+_PARK_IDLE_MS = 10**12
+ACK_TRIES = 5
+# Redis away (restarting, a network cut): consumers wait and retry instead of ending
+_OUTAGE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+)  # idle time of a parked entry: older than any claim timeout
 
 _RENEW = """
 local v = redis.call('GET', KEYS[1])
@@ -108,6 +123,9 @@ def lease_key(stream: str, partition: int, group: str) -> str:
 def members_key(stream: str, group: str) -> str:
     """The sorted set of a group's live consumers (score: last heartbeat in ms)."""
     return f"openlines:{stream}:members:{group}"
+
+
+DEAD_KEY = "openlines:dead"
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -137,6 +155,8 @@ class _Consumer:
         self.renewer: asyncio.Task[None] | None = None
         self.cleanup: asyncio.Future[None] | None = None
         self.dead = False  # abandoned (a simulated crash): nothing is given back
+        self.need_claim = True  # claim before the next read (just started, or the last claim found more)
+        self.next_claim = 0.0  # monotonic time of the next periodic claim
 
 
 class RedisBus:
@@ -153,6 +173,7 @@ class RedisBus:
         lease_time: float = 10.0,
         claim_timeout: float | None = None,
         block: float = 0.5,
+        process_group_ttl: float = 600.0,
     ) -> None:
         if partitions < 1 or any(p < 1 for p in (stream_partitions or {}).values()):
             raise ValueError("partitions must be >= 1")
@@ -163,6 +184,7 @@ class RedisBus:
         self.claim_ms = max(1, int((lease_time if claim_timeout is None else claim_timeout) * 1000))
         self.renew_interval = lease_time / 3
         self.block_ms = max(1, int(min(block, self.renew_interval) * 1000))
+        self.process_group_ttl_ms = int(process_group_ttl * 1000)
         self._redis = aioredis.Redis.from_url(url)
         self._sync: redis.Redis | None = None
         self._renew = self._redis.register_script(_RENEW)
@@ -207,45 +229,39 @@ class RedisBus:
         last: Batch | None = None
         buffer: list[Entry] = []
         need_history = True  # entries left in our PEL by an earlier consumer of the same name
-        need_claim = True
-        next_claim = 0.0
+        ready = False  # the groups exist and the consumer is registered
+        outages = 0
         try:
-            await self._create_groups(st)
-            if not st.shared:
-                await self._heartbeat(st)
-                st.renewer = asyncio.create_task(self._renew_loop(st))
             while not self._closed:
+                _raise_if_cancelled()  # a cancellation some library call swallowed still ends the loop
                 if last is not None and not last.acked:
                     last.acked = True  # stale: a late ack must not ack the redelivered copies
                     need_history = True
                     buffer.clear()  # re-read with the rest of the PEL
                 last = None
-                if not need_history and not buffer and st.to_release:
-                    await self._release_partitions(st)
-                if not st.owned:
-                    await self._wait(self.renew_interval)
+                try:
+                    if not ready:
+                        # again after an outage: a Redis restarted without its data has no groups
+                        await self._create_groups(st)
+                        if not st.shared:
+                            await self._heartbeat(st)
+                            if st.renewer is None:
+                                st.renewer = asyncio.create_task(self._renew_loop(st))
+                        ready = True
+                    step = await self._next_entries(st, max_batch, need_history, buffer)
+                except _OUTAGE as exc:
+                    _raise_if_cancelled()  # a timeout that was really our cancellation
+                    outages += 1
+                    log.warning("redis unreachable for %s/%s (%s): retrying", st.stream, st.group, exc)
+                    ready, need_history, st.need_claim = False, True, True
+                    buffer.clear()
+                    await self._wait(min(5.0, 0.1 * 2**outages))
                     continue
-                now = time.monotonic()
-                if st.fresh or need_claim or now >= next_claim:
-                    if await self._claim(st, max_batch):
-                        need_history = True
-                        need_claim = True  # maybe more to claim
-                    else:
-                        need_claim = False
-                    next_claim = now + self.claim_ms / 2000
-                entries: list[Entry] = []
-                if need_history:
-                    entries = await self._read_pending(st, max_batch)
-                    if not entries:
-                        need_history = False
-                if not entries and buffer:
-                    entries, buffer = buffer[:max_batch], buffer[max_batch:]
-                if not entries:
-                    read = await self._read_new(st, max_batch)
-                    if read is None:
-                        need_history = True
-                        continue
-                    entries, buffer = read[:max_batch], read[max_batch:]
+                outages = 0
+                if step is None:
+                    need_history = True
+                    continue
+                entries, need_history = step
                 if not entries:
                     continue
 
@@ -264,10 +280,43 @@ class RedisBus:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.shield(st.cleanup)
 
+    async def _next_entries(
+        self, st: _Consumer, max_batch: int, need_history: bool, buffer: list[Entry]
+    ) -> tuple[list[Entry], bool] | None:
+        """One step of the consumer loop: release, claim, read (see the module docstring). Returns the entries
+        and whether own pending entries are still to be re-read; None when a read was interrupted."""
+        if not need_history and not buffer and st.to_release:
+            await self._release_partitions(st)
+        if not st.owned:
+            await self._wait(self.renew_interval)
+            return [], need_history
+        now = time.monotonic()
+        if st.fresh or st.need_claim or now >= st.next_claim:
+            if await self._claim(st, max_batch):
+                need_history = True
+                st.need_claim = True  # maybe more to claim
+            else:
+                st.need_claim = False
+            st.next_claim = now + self.claim_ms / 2000
+        entries: list[Entry] = []
+        if need_history:
+            entries = await self._read_pending(st, max_batch)
+            if not entries:
+                need_history = False
+        if not entries and buffer:
+            entries, buffer[:] = buffer[:max_batch], buffer[max_batch:]
+        if not entries:
+            read = await self._read_new(st, max_batch)
+            if read is None:
+                return None
+            entries, buffer[:] = read[:max_batch], read[max_batch:]
+        return entries, need_history
+
     async def _create_groups(self, st: _Consumer) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
+            start = "$" if st.group.startswith(PROCESS_GROUP_PREFIX) else "0"
             for p in range(st.partitions):
-                pipe.xgroup_create(stream_key(st.stream, p), st.group, id="0", mkstream=True)
+                pipe.xgroup_create(stream_key(st.stream, p), st.group, id=start, mkstream=True)
             results = await pipe.execute(raise_on_error=False)
         for r in results:
             if isinstance(r, Exception) and "BUSYGROUP" not in str(r):
@@ -289,8 +338,12 @@ class RedisBus:
             change.cancel()
             if not task.done():
                 task.cancel()
-                with contextlib.suppress(BaseException):
+                try:
                     await task
+                except asyncio.CancelledError:
+                    _raise_if_cancelled()  # ours, not just the command's: end, don't swallow it
+                except Exception:
+                    pass  # the interrupted command's own failure does not matter any more
         return task.result() if not task.cancelled() and task.done() else None
 
     def _keys(self, st: _Consumer) -> dict[str, int]:
@@ -374,10 +427,17 @@ class RedisBus:
         await self._xack(st, by_partition)
 
     async def _xack(self, st: _Consumer, by_partition: dict[int, list[str]]) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for p, rids in by_partition.items():
-                pipe.xack(stream_key(st.stream, p), st.group, *rids)
-            await pipe.execute()
+        for attempt in range(ACK_TRIES):
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for p, rids in by_partition.items():
+                        pipe.xack(stream_key(st.stream, p), st.group, *rids)
+                    await pipe.execute()
+                return
+            except _OUTAGE as exc:
+                # what is not acked is delivered again and is a no-op then (stored exactly once)
+                log.warning("ack on %s/%s failed (%s), try %d", st.stream, st.group, exc, attempt + 1)
+                await self._wait(0.2 * 2**attempt)
 
     # ---- leases --------------------------------------------------------------------------------------
 
@@ -474,6 +534,9 @@ class RedisBus:
                             keys=[lease_key(st.stream, p, st.group)], args=[st.token], client=pipe
                         )
                     pipe.zrem(members_key(st.stream, st.group), st.token)
+                if st.group.startswith(PROCESS_GROUP_PREFIX):  # nobody else reads a process's group
+                    for name in names:
+                        pipe.xgroup_destroy(name, st.group)
                 await pipe.execute(raise_on_error=False)
         st.owned.clear()
 
@@ -492,6 +555,9 @@ class RedisBus:
                 continue
             floor: tuple[int, int] | None = None
             for g in groups:
+                if _s(g["name"]).startswith(PROCESS_GROUP_PREFIX) and await self._abandoned(name, g):
+                    await self._redis.xgroup_destroy(name, g["name"])
+                    continue
                 summary = await self._redis.xpending(name, g["name"])
                 ms, seq = _parse_id(_s(g["last-delivered-id"]))
                 candidate = (ms, seq + 1)  # everything after the last delivered entry is unread
@@ -503,6 +569,58 @@ class RedisBus:
                     await self._redis.xtrim(name, minid=f"{floor[0]}-{floor[1]}", approximate=False)
                 )
         return removed
+
+    async def dead_letter(self, stream: str, entry: Entry, error: str) -> None:
+        """XADD the event with its error to ``openlines:dead`` (capped at about DEAD_LETTERS_KEPT entries)."""
+        fields: dict[str, bytes | str] = {
+            "s": stream,
+            "e": dumps(entry.event),
+            "error": error[:4000],
+            "n": str(entry.deliveries),
+            "at": datetime.now(UTC).isoformat(),
+        }
+        if entry.key is not None:
+            fields["k"] = entry.key
+        await self._redis.xadd(DEAD_KEY, fields, maxlen=DEAD_LETTERS_KEPT, approximate=True)  # type: ignore[arg-type]
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Newest first (XREVRANGE)."""
+        rows: list[tuple[Any, dict[Any, Any]]] = await self._redis.xrevrange(DEAD_KEY, count=limit)  # type: ignore[assignment]
+        out = []
+        for rid, raw in rows:
+            f = {_s(k): v for k, v in raw.items()}
+            out.append(
+                DeadLetter(
+                    _s(rid),
+                    _s(f["s"]),
+                    _s(f["k"]) if "k" in f else None,
+                    loads(f["e"]),
+                    _s(f["error"]),
+                    int(_s(f["n"])),
+                    _s(f["at"]),
+                )
+            )
+        return out
+
+    async def _abandoned(self, name: str, group: dict[str, Any]) -> bool:
+        # a process group left by a crashed process: no consumer read it for process_group_ttl
+        consumers = await self._redis.xinfo_consumers(name, group["name"])
+        idle = min((int(c["idle"]) for c in consumers), default=None)
+        return idle is not None and idle > self.process_group_ttl_ms
+
+    def owned(self, stream: str, group: str) -> frozenset[int] | None:
+        """The partitions this bus's consumer of the group holds (leases); None for an unpartitioned stream."""
+        if self.partitions_of(stream) == 1:
+            return None
+        held: set[int] = set()
+        for st in self._consumers:
+            if st.stream == stream and st.group == group and not st.dead:
+                held |= st.owned
+        return frozenset(held)
+
+    def partition(self, stream: str, key: str) -> int:
+        """The partition of a key (crc32 % P)."""
+        return partition_of(key, self.partitions_of(stream))
 
     def pending_count(self, stream: str, group: str) -> int:
         """Entries of the group delivered and not acked, parked ones not counted (tests, /healthz).
@@ -546,6 +664,12 @@ class RedisBus:
         await self._redis.aclose()
         if self._sync is not None:
             self._sync.close()
+
+
+def _raise_if_cancelled() -> None:
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError()
 
 
 def _parse_id(rid: str) -> tuple[int, int]:

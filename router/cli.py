@@ -58,26 +58,33 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    if args.role != "all":
-        print(f"role {args.role!r} is not available yet: only 'all' runs in this version", file=sys.stderr)
-        return EXIT_CONFIG
     logs.configure(settings.log.level, settings.log.format)
-    return asyncio.run(_run(settings))
+    return asyncio.run(_run(settings, args.role))
 
 
-async def _run(settings: Settings) -> int:
+async def _run(settings: Settings, role: str) -> int:
     from router.daemon import Daemon
 
-    daemon = Daemon(settings)
+    daemon = Daemon(settings, role=role)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGQUIT, _dump_tasks)
     await daemon.start()
-    _banner(daemon)
+    if role in ("all", "web"):
+        _banner(daemon)
     await stop.wait()
     await daemon.stop()
     return 0
+
+
+def _dump_tasks() -> None:
+    """`kill -QUIT <pid>` (as for a JVM thread dump): print where every task of the process waits (a stuck stop or loop)."""
+    for task in asyncio.all_tasks():
+        print(f"--- task {task.get_name()}", file=sys.stderr)
+        task.print_stack(limit=12, file=sys.stderr)
+    sys.stderr.flush()
 
 
 def _banner(daemon: object) -> None:

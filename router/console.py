@@ -21,7 +21,7 @@ from router.http import ApiError, error_response, json_response
 from router.hub import ConsoleHub
 from router.logs import get
 from router.settings import Settings
-from router.views import dialog_view, lead_card_view, lead_view, message_view
+from router.views import dead_letter_view, dialog_view, lead_card_view, lead_view, message_view
 
 log = get(__name__)
 COOKIE = "openlines_session"
@@ -65,6 +65,7 @@ class ConsoleApi:
         r.add_get("/api/leads/{id}", self.lead)
         r.add_patch("/api/leads/{id}", self.patch_lead)
         r.add_get("/api/console/ws", self.websocket)
+        r.add_get("/api/admin/dead-letters", self.dead_letters)
 
     # ---- sessions ------------------------------------------------------------------------------------
 
@@ -255,6 +256,19 @@ class ConsoleApi:
         mime = part.headers.get("Content-Type", "application/octet-stream")[:200]
         ref = await self.files.store.put(bytes(data), name=name, mime=mime)
         return json_response({"ref": ref, "name": name, "mime": mime, "size": len(data)})
+
+    # ---- admin ---------------------------------------------------------------------------------------
+
+    async def dead_letters(self, request: web.Request) -> web.Response:
+        """GET /api/admin/dead-letters?limit=N — the events the router gave up on, newest first (admins)."""
+        v = self.viewer(await self.operator(request))
+        if not v.admin:
+            raise ApiError(403, "forbidden", "only an admin can read the dead letters")
+        raw = request.query.get("limit", "100")
+        if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+            raise ApiError(400, "bad_limit", "limit must be a whole number from 1 to 1000")
+        letters = await self.hub.bus.dead_letters(int(raw))
+        return json_response({"dead_letters": [dead_letter_view(d) for d in letters]})
 
     # ---- leads ---------------------------------------------------------------------------------------
 

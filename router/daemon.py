@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import socket
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,13 +16,14 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors import REGISTRY
+from connectors import REGISTRY, http_faced
 from connectors.base import Binding, Connector, ConnectorContext, Conversation, HistoryMessage
 from crm_core import migrate
 from crm_core.store import Store
-from queues.bus import INBOUND, Bus, conversation_key
+from queues.bus import CONSOLE, INBOUND, Bus, conversation_key, outbound_stream, process_group
 from queues.memory import MemoryBus
 from queues.messages import CustomerConsent, InboundMessage
+from queues.redis_streams import RedisBus
 from router import log_events as ev
 from router.auth import Passwords, Sessions, Signer
 from router.clock import Clock, SystemClock, iso
@@ -31,12 +33,15 @@ from router.engine import Engine
 from router.files import Files
 from router.hub import ConsoleHub
 from router.logs import get
+from router.metrics import Metrics
 from router.settings import Settings
+from router.shared_load import RedisSharedLoad, SharedLoad
 from router.web import Health, Routes, build_app
 
 log = get(__name__)
 VERSION = "0.1.0"
 DEMO_PASSWORD_ENV = "OPENLINES_DEMO_PASSWORD"
+TRIM_EVERY = 60.0  # seconds between trims of the Redis streams
 
 
 @dataclass
@@ -87,9 +92,16 @@ def _var_secret(path: Path, make: Any) -> str:
     if path.exists():
         return path.read_text().strip()
     value = make()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(value + "\n")
+    try:
+        os.link(tmp, path)  # atomic and exclusive: processes started together all end up with the first one's
+    except FileExistsError:
+        value = path.read_text().strip()
+    finally:
+        tmp.unlink()
     return str(value)
 
 
@@ -156,25 +168,46 @@ class _History:
         return Conversation(d["id"] if d["state"] != "closed" else None, msgs)
 
 
+ROLES = ("all", "web", "router", "connectors")
+
+
 class Daemon:
-    """Everything of role `all` in one event loop: store, bus, engine, connectors, web server."""
+    """One process of a role: `all` runs everything in one event loop; `web` the console, widget and webhooks;
+    `router` a routing engine worker; `connectors` the channels' loops and their outbound deliveries."""
 
     def __init__(
-        self, settings: Settings, *, clock: Clock | None = None, env: Mapping[str, str] | None = None
+        self,
+        settings: Settings,
+        *,
+        role: str = "all",
+        clock: Clock | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        if role != "all" and settings.queue.backend == "memory":
+            raise ValueError(
+                f"role {role!r} needs queue.backend: redis (the memory bus lives in one process)"
+            )
         self.settings = settings
+        self.role = role
         self.clock = clock or SystemClock()
         self.env = os.environ if env is None else env
         self.port: int | None = None
         self.secrets: Secrets | None = None
         self.store: Store | None = None
         self.bus: Bus | None = None
+        self.shared: SharedLoad | None = None
         self.engine: Engine | None = None
         self.connectors: dict[str, Connector] = {}
+        self.dispatchers: list[Dispatcher] = []
         self._runner: web.AppRunner | None = None
         self._hub: ConsoleHub | None = None
-        self._dispatchers: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._stopped = False
+
+    def _has(self, part: str) -> bool:
+        return self.role in ("all", part)
 
     async def start(self) -> None:
         """Migrate, resume and start serving."""
@@ -183,23 +216,20 @@ class Daemon:
         await asyncio.to_thread(migrate.upgrade, s.database_url)
         log.info(ev.DB_MIGRATED, url=_redact(s.database_url))
         self.store = store = Store.open(s.database_url)
-        self.bus = bus = MemoryBus()
-        self.engine = Engine(s, store, bus, self.clock)
-        await self.engine.start()
+        self.bus = bus = self._open_bus()
+        if self._has("router"):
+            if s.queue.backend == "redis":
+                assert s.queue.url
+                self.shared = RedisSharedLoad(s.queue.url)
+            self.engine = Engine(s, store, bus, self.clock, consumer=_consumer_name(), shared=self.shared)
+            await self.engine.start()
+            if isinstance(bus, RedisBus):
+                self._tasks.append(asyncio.create_task(self._trim(bus), name="bus.trim"))
+        if self.role == "router":
+            log.info(ev.DAEMON_STARTED, role=self.role, port=None, store=store.kind, bus=bus.name)
+            return
         signer = Signer(self.secrets.key)
-        self._hub = hub = ConsoleHub(s, bus, store, self.clock)
-        hub.start()
         attachments = _Attachments(Path(s.var_dir) / "attachments")
-        files = Files(attachments, self._open_attachment)
-        api = ConsoleApi(
-            s,
-            store,
-            Sessions(store, self.secrets.key, self.clock),
-            Passwords(self.secrets.hashes),
-            hub,
-            self.clock,
-            files,
-        )
         routes, health = Routes(), Health()
         for channel, bindings in self._bindings().items():
             ctx = ConnectorContext(
@@ -223,18 +253,67 @@ class Daemon:
                 continue
             log.info(ev.CHANNEL_STARTED, channel=channel, accounts=[b.account for b in bindings])
             self.connectors[channel] = connector
-            dispatcher = Dispatcher(channel, connector, bus, self.clock, policy_for(connector))
-            self._dispatchers.append(asyncio.create_task(dispatcher.run(), name=f"dispatch.{channel}"))
-        app = build_app(
-            api, routes, health, {"store": store.kind, "bus": bus.name}, VERSION, self.engine.metrics
+            self._dispatch(channel, connector)
+        if not self._has("web"):
+            log.info(ev.DAEMON_STARTED, role=self.role, port=None, store=store.kind, bus=bus.name)
+            return
+        self._hub = hub = ConsoleHub(s, bus, store, self.clock)
+        hub.start()
+        files = Files(attachments, self._open_attachment)
+        api = ConsoleApi(
+            s,
+            store,
+            Sessions(store, self.secrets.key, self.clock),
+            Passwords(self.secrets.hashes),
+            hub,
+            self.clock,
+            files,
         )
+        metrics = self.engine.metrics if self.engine else Metrics()
+        app = build_app(api, routes, health, {"store": store.kind, "bus": bus.name}, VERSION, metrics)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, s.http.host, s.http.port)
+        site = web.TCPSite(self._runner, s.http.host, s.http.port, reuse_port=s.http.reuse_port or None)
         await site.start()
         addresses = self._runner.addresses
         self.port = int(addresses[0][1]) if addresses else s.http.port
-        log.info(ev.DAEMON_STARTED, port=self.port, store=store.kind, bus=bus.name)
+        log.info(ev.DAEMON_STARTED, role=self.role, port=self.port, store=store.kind, bus=bus.name)
+
+    def _open_bus(self) -> Bus:
+        q = self.settings.queue
+        if q.backend == "memory":
+            return MemoryBus()
+        assert q.url
+        return RedisBus(
+            q.url, stream_partitions={INBOUND: q.partitions}, lease_time=q.lease_time.total_seconds()
+        )
+
+    def _dispatch(self, channel: str, connector: Connector) -> None:
+        """Start the channel's outbound consumer as this role needs it (see Dispatcher)."""
+        assert self.bus is not None
+        if self.role == "web":
+            # every web process sees every receipt; a widget visitor's socket may be in any of them
+            group, deliver = process_group(channel), channel == "widget"
+        else:
+            group, deliver = "connectors", True
+        d = Dispatcher(
+            channel, connector, self.bus, self.clock, policy_for(connector), group=group, deliver=deliver
+        )
+        self.dispatchers.append(d)
+        self._tasks.append(asyncio.create_task(d.run(), name=f"dispatch.{channel}"))
+
+    async def _trim(self, bus: RedisBus) -> None:
+        streams = [INBOUND, CONSOLE, *(outbound_stream(c) for c in self._bindings())]
+        while True:
+            await asyncio.sleep(TRIM_EVERY)
+            for stream in streams:
+                try:
+                    removed = await bus.trim(stream)
+                except Exception as exc:  # Redis away for a moment: the next round trims
+                    log.warning(ev.BUS_TRIM_FAILED, stream=stream, error=str(exc))
+                    continue
+                if removed:
+                    log.debug(ev.BUS_TRIMMED, stream=stream, removed=removed)
 
     async def _open_attachment(
         self, channel: str, account: str, meta: dict[str, Any]
@@ -251,11 +330,18 @@ class Daemon:
         return None if body is None else (body.mime or mime, body.size, body.chunks)
 
     def _bindings(self) -> dict[str, list[Binding]]:
+        """The channel bindings this role runs: `web` the HTTP-faced ones (widget, webhooks, callbacks),
+        `connectors` every other channel (webhook bots too, for sending), `all` every one."""
         out: dict[str, list[Binding]] = defaultdict(list)
         for line in self.settings.lines:
             for block in line.channels:
                 cls = REGISTRY[block["type"]]
                 settings = cls.Settings.model_validate(block)
+                web_side = http_faced(block["type"], settings)
+                if (self.role == "web" and not web_side) or (
+                    self.role == "connectors" and block["type"] == "widget"
+                ):
+                    continue
                 out[block["type"]].append(Binding(line.id, str(block.get("account") or line.id), settings))
         return out
 
@@ -274,16 +360,23 @@ class Daemon:
             await self._runner.cleanup()
         if self.engine:
             await self.engine.stop()
-        for t in self._dispatchers:
+        for t in self._tasks:
             t.cancel()
-        for t in self._dispatchers:
+        for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         if self.bus:
             await self.bus.close()
+        if self.shared:
+            await self.shared.close()
         if self.store:
             await self.store.close()
         log.info(ev.DAEMON_STOPPED)
+
+
+def _consumer_name() -> str:
+    # unique per process and readable in XINFO: which machine and which pid holds a partition
+    return f"router-{socket.gethostname()}-{os.getpid()}"
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

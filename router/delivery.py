@@ -73,25 +73,42 @@ async def deliver(
 class Dispatcher:
     """Consumes a channel's outbound stream: receipts go to the connector; messages are delivered with the
     policy, each chat's in order on a chain of its own, so one chat's retries (an SMTP server greylisting for
-    minutes) never hold up another's."""
+    minutes) never hold up another's.
 
-    def __init__(self, channel: str, connector: Channel, bus: Bus, clock: Clock, policy: RetryPolicy) -> None:
+    `group` is the consumer group: the shared "connectors" group delivers each message once; a web process
+    uses a group of its own so that it sees every receipt (a webhook answer waits in that process) and, for
+    the widget, every message (the visitor's socket may be open in that process). `deliver=False` handles
+    receipts only, leaving the sending to the connectors process."""
+
+    def __init__(
+        self,
+        channel: str,
+        connector: Channel,
+        bus: Bus,
+        clock: Clock,
+        policy: RetryPolicy,
+        *,
+        group: str = "connectors",
+        deliver: bool = True,
+    ) -> None:
         self.channel = channel
         self.connector = connector
         self.bus = bus
         self.clock = clock
         self.policy = policy
+        self.group = group
+        self.deliver = deliver
         self._chains: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     async def run(self) -> None:
         """The consume loop."""
         try:
-            async for batch in self.bus.consume(outbound_stream(self.channel), "connectors", self.channel):
+            async for batch in self.bus.consume(outbound_stream(self.channel), self.group, self.channel):
                 for entry in batch.entries:
                     event = entry.event
                     if isinstance(event, Receipt):
                         await self.connector.on_receipt(event)
-                    elif isinstance(event, OutboundMessage):
+                    elif isinstance(event, OutboundMessage) and self.deliver:
                         self._enqueue(event)
                 # acked once queued on its chain: the stored `queued` state is the durable record until the
                 # DeliveryStatus is stored, and the engine sends what is still `queued` again at start

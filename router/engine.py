@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import OrderedDict
 from collections.abc import Coroutine
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from crm_core.ids import new_id
 from crm_core.store import Changes, DuplicateKey, Key, Store
@@ -18,11 +22,13 @@ from queues.messages import (
     DialogTimer,
     Event,
     InboundMessage,
+    OperatorPresence,
     OutboundMessage,
     Receipt,
     loads,
 )
 from router import dialogs as dm
+from router import fence
 from router import log_events as ev
 from router.access import Viewer
 from router.autoreply import Templates
@@ -32,12 +38,37 @@ from router.logs import get
 from router.metrics import Metrics
 from router.records import dialog_from_row
 from router.settings import Settings
+from router.shared_load import Hold, SharedLoad
 from router.state import RoutingState
 from router.work import BatchWork
 
 log = get(__name__)
 _IDENTITY_CACHE = 50_000
 MAX_DELIVERIES = 3
+MAX_ATTEMPTS = 5  # of one batch that collides with another (a duplicate key, a slot another worker took)
+SWEEP_EVERY = 30.0  # seconds between sweeps of slots left held by a crash
+HOLD_GRACE = timedelta(seconds=60)  # a slot younger than this may belong to a batch still committing
+
+
+class LostPartition(Exception):
+    """The batch's partition moved to another worker (this one stalled past its lease)."""
+
+
+def _transient(exc: BaseException) -> bool:
+    """An outage of Redis or the database rather than a bad event: retry, never dead-letter."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OSError | TimeoutError | RedisConnectionError | OperationalError | InterfaceError)
+
+
+def _cancelling() -> bool:
+    """Whether this task is being cancelled (redis-py can surface a cancellation as a TimeoutError)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _count(owned: frozenset[int] | None) -> str | int:
+    return "all" if owned is None else len(owned)
 
 
 async def _logged(loop: Coroutine[Any, Any, None], name: str) -> None:
@@ -69,13 +100,29 @@ class Engine:
     """Routes customer messages and operator commands; owns the routing state of its conversations."""
 
     def __init__(
-        self, settings: Settings, store: Store, bus: Bus, clock: Clock, *, consumer: str = "router-1"
+        self,
+        settings: Settings,
+        store: Store,
+        bus: Bus,
+        clock: Clock,
+        *,
+        consumer: str = "router-1",
+        shared: SharedLoad | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.bus = bus
         self.clock = clock
         self.consumer = consumer
+        # several workers: loads and presence live in `shared`, each worker routes its partitions' dialogs only
+        self.shared = shared
+        self._owned: frozenset[int] | None = None if shared is None else frozenset()
+        self._versions: dict[str, str] = {}  # dialog id -> its record on its partition (fence.py)
+        self._epoch: int | None = None
+        self._next_sweep = 0.0
+        self._batch_lock = (
+            asyncio.Lock()
+        )  # the consume loop and the timers' nudges decide one batch at a time
         self.lines = {
             ln.id: LinePolicy(
                 id=ln.id,
@@ -113,12 +160,14 @@ class Engine:
             capacity[("*", o.login)] = o.max_dialogs or 10
             for ln in settings.lines:
                 capacity[(ln.id, o.login)] = o.max_dialogs or ln.distribution.max_dialogs
+        self.capacity = capacity
         self.state = RoutingState(capacity, {ln.id: ln.distribution.mode for ln in settings.lines})
         for o in settings.operators:
             self.state.presence.setdefault(o.login, "offline")
         self._identities: OrderedDict[Key, dict[str, Any]] = OrderedDict()
         self._outbox_done: list[str] = []
         self._timers_inflight: set[tuple[str, str, str]] = set()
+        self._outbox_dirty = False  # a publish failed after its commit: republish the outbox
         self._tasks: list[asyncio.Task[None]] = []
         self.denied: set[Key] = set()  # conversations whose customer denied messages from us
         self.metrics = Metrics()
@@ -146,26 +195,56 @@ class Engine:
         self._tasks = []
         await self._flush_outbox_done()
 
+    def _mine(self, key: str | None) -> bool:
+        """Whether this worker routes the conversation (or operator) of a bus key."""
+        return self._owned is None or key is None or self.bus.partition(INBOUND, key) in self._owned
+
+    def _partition(self, d: Dialog) -> int:
+        return self.bus.partition(INBOUND, conversation_key(d.channel, d.account, d.chat_id))
+
     async def _load(self) -> None:
         self.denied = await self.store.denied_conversations()
         self.state.clear()
         rows = await self.store.open_dialogs()
-        for row in rows:
-            self.state.put(dialog_from_row(row))
-        log.info(ev.ENGINE_RESUMED, open_dialogs=len(rows))
+        mine = [dialog_from_row(r) for r in rows]
+        mine = [d for d in mine if self._mine(conversation_key(d.channel, d.account, d.chat_id))]
+        for d in mine:
+            self.state.put(d)
+        if self.shared is not None:
+            self._versions = await fence.read_versions(self.shared, mine, self._partition)
+        log.info(ev.ENGINE_RESUMED, open_dialogs=len(mine), partitions=_count(self._owned))
+
+    async def _follow_partitions(self) -> None:
+        """Partitions came or went (a worker started or died): route exactly the dialogs of ours."""
+        owned = self.bus.owned(INBOUND, "router")
+        if owned is None or owned == self._owned:
+            return
+        gained = owned - (self._owned or frozenset())
+        self._owned = owned
+        await self._load()
+        if gained:  # what a dead owner committed but never published is ours to publish now
+            await self._republish_outbox()
+            await self._resend_undelivered()
+        log.info(ev.ENGINE_PARTITIONS, owned=sorted(owned), gained=sorted(gained))
 
     async def _republish_outbox(self) -> None:
+        limit = 10_000
         while True:
-            rows = await self.store.pending_outbox()
-            if not rows:
+            rows = await self.store.pending_outbox(limit)
+            mine = [r for r in rows if self._mine(r["key"])]
+            if not mine:
                 return
-            await self._publish([(r["stream"], r["key"], loads(r["payload"])) for r in rows])
-            await self.store.apply(Changes(outbox_done=[r["id"] for r in rows]))
-            log.info(ev.OUTBOX_REPUBLISHED, count=len(rows))
+            await self._publish([(r["stream"], r["key"], loads(r["payload"])) for r in mine])
+            await self.store.apply(Changes(outbox_done=[r["id"] for r in mine]))
+            log.info(ev.OUTBOX_REPUBLISHED, count=len(mine))
+            if len(rows) < limit:
+                return
 
     async def _resend_undelivered(self) -> None:
         # a crash after the outbox was published but before the channel confirmed: send again (channels dedupe)
         for m in await self.store.undelivered():
+            if not self._mine(conversation_key(m["d_channel"], m["d_account"], m["d_chat_id"])):
+                continue
             msg = OutboundMessage(
                 new_id(),
                 m["id"],
@@ -191,9 +270,16 @@ class Engine:
         async for batch in self.bus.consume(INBOUND, "router", self.consumer):
             events = [e.event for e in batch.entries]
             try:
-                await self.handle(events)
-            except Exception:
+                await self.handle(events, keys=[e.key for e in batch.entries])
+            except LostPartition:
+                continue  # not acked: the partition's new owner handles the batch
+            except Exception as exc:
+                if _cancelling():  # a library turned our cancellation into a timeout: stop, don't retry
+                    raise asyncio.CancelledError() from exc
                 log.exception(ev.ENGINE_BATCH_FAILED, size=len(events))
+                if _transient(exc):  # Redis or the database away: the same batch again, nothing dead-lettered
+                    await asyncio.sleep(0.5)
+                    continue
                 if not await self._isolate(batch.entries):
                     await asyncio.sleep(0.5)  # not acked: the bus delivers the batch again
                     continue
@@ -204,12 +290,15 @@ class Engine:
         settled = True
         for entry in entries:
             try:
-                await self.handle([entry.event])
-            except Exception:
-                if entry.deliveries < MAX_DELIVERIES:
+                await self.handle([entry.event], keys=[entry.key])
+            except LostPartition:
+                return False
+            except Exception as exc:
+                if entry.deliveries < MAX_DELIVERIES or _transient(exc):
                     settled = False
-                else:  # a poison event: logged as a dead letter so the rest keeps flowing
+                else:  # a poison event: kept as a dead letter, acked with its batch so the rest keeps flowing
                     log.exception(ev.ENGINE_DEAD_LETTER, kind=entry.event.kind, deliveries=entry.deliveries)
+                    await self.bus.dead_letter(INBOUND, entry, f"{type(exc).__name__}: {exc}")
                     await self._refuse_receipt(entry.event)
         return settled
 
@@ -227,24 +316,89 @@ class Engine:
         idle_ticks = 0
         while True:
             await asyncio.sleep(0.1)
-            now = self.clock.now()
-            due: list[tuple[Dialog, str, datetime]] = []
-            for d in self.state.dialogs.values():
-                for timer, at in _deadlines(d):
-                    if at <= now:
-                        due.append((d, timer, at))
-            for d, timer, at in due:
-                marker = (d.id, timer, at.isoformat())  # exact: the stale check compares deadlines
-                if marker in self._timers_inflight:
-                    continue
-                self._timers_inflight.add(marker)
-                event = DialogTimer(new_id(), d.id, timer, marker[2], iso(now) or "")
+            try:
+                if self.shared is not None:
+                    await self._shared_tick()
+                if self._outbox_dirty:
+                    async with self._batch_lock:
+                        await self._republish_outbox()
+                    self._outbox_dirty = False
+                await self._due_timers()
+                idle_ticks = idle_ticks + 1 if self._outbox_done else 0
+                if idle_ticks >= 5:
+                    await self._flush_outbox_done()
+            except Exception as exc:
+                if not _transient(exc) or _cancelling():
+                    raise
+                log.warning(ev.ENGINE_TICK_FAILED, error=str(exc))  # Redis or the database away: next tick
+
+    async def _due_timers(self) -> None:
+        """Publish a timer event for every stored deadline that has passed (once per deadline)."""
+        now = self.clock.now()
+        due: list[tuple[Dialog, str, datetime]] = []
+        for d in self.state.dialogs.values():
+            for timer, at in _deadlines(d):
+                if at <= now:
+                    due.append((d, timer, at))
+        for d, timer, at in due:
+            marker = (d.id, timer, at.isoformat())  # exact: the stale check compares deadlines
+            if marker in self._timers_inflight:
+                continue
+            self._timers_inflight.add(marker)
+            event = DialogTimer(new_id(), d.id, timer, marker[2], iso(now) or "")
+            try:
                 await self.bus.publish(
                     INBOUND, [event], key=conversation_key(d.channel, d.account, d.chat_id)
                 )
-            idle_ticks = idle_ticks + 1 if self._outbox_done else 0
-            if idle_ticks >= 5:
-                await self._flush_outbox_done()
+            except BaseException:
+                self._timers_inflight.discard(marker)  # not published: the next tick tries again
+                raise
+
+    async def _shared_tick(self) -> None:
+        """Several workers: follow partition moves, offer the backlog when another worker freed a slot or an
+        operator came online (the epoch moved), and now and then drop the slots a crash left held."""
+        assert self.shared is not None
+        if self.bus.owned(INBOUND, "router") != self._owned:
+            async with self._batch_lock:
+                await self._follow_partitions()
+        epoch = await self.shared.epoch()
+        if epoch != self._epoch:
+            self._epoch = epoch
+            waiting = any(
+                d.state == dm.QUEUED or self._mode_of(d.line_id) == "all" for d in self.state.dialogs.values()
+            )
+            if waiting:
+                await self.handle([], nudge=True)
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + SWEEP_EVERY
+            async with self._batch_lock:
+                await self._sweep()
+
+    async def _sweep(self) -> None:
+        """Release slots held for dialogs of our partitions that no longer hold them (a crash before a commit)."""
+        assert self.shared is not None
+        stale_before = self.clock.now() - HOLD_GRACE
+        mode_of = self._mode_of
+        released = []
+        for hold, at in await self.shared.holds(self.names):
+            if at > stale_before:
+                continue
+            d = self.state.dialogs.get(hold.dialog_id)
+            if d is None:
+                row = await self.store.get_dialog(hold.dialog_id)
+                conv = conversation_key(row["channel"], row["account"], row["chat_id"]) if row else None
+                if not self._mine(conv):
+                    continue  # another worker's dialog: its owner sweeps it
+                d = dialog_from_row(row) if row is not None else None
+            if hold not in fence.holds_of(d, mode_of):
+                released.append(hold)
+        if released:
+            await self.shared.release(released)
+            log.warning(ev.ENGINE_HOLDS_SWEPT, count=len(released))
+
+    def _mode_of(self, line_id: str) -> str:
+        line = self.lines.get(line_id)
+        return line.mode if line else "even"
 
     async def _flush_outbox_done(self) -> None:
         done, self._outbox_done = self._outbox_done, []
@@ -257,11 +411,29 @@ class Engine:
 
     # ---- one batch -------------------------------------------------------------------------------
 
-    async def handle(self, events: list[Event]) -> None:
-        """Decide and commit a batch of events, then publish its outbox; retried on a duplicate key race."""
-        for attempt in range(3):
+    async def handle(
+        self, events: list[Event], *, keys: list[str | None] | None = None, nudge: bool = False
+    ) -> None:
+        """Decide and commit a batch of events, then publish its outbox; retried on a duplicate key race.
+        `nudge`: offer the backlog (another worker freed a slot). Raises LostPartition when some of the events
+        belong to a partition this worker no longer owns."""
+        async with self._batch_lock:
+            if self.shared is not None:
+                await self._follow_partitions()
+                if keys is not None and not all(self._mine(k) for k in keys):
+                    raise LostPartition()
+            await self._handle(events, nudge)
+
+    async def _handle(self, events: list[Event], nudge: bool) -> None:
+        for attempt in range(MAX_ATTEMPTS):
+            before: dict[str, Dialog] = {}
+            if self.shared is not None:
+                await self._refresh_loads()
+                before = dict(self.state.dialogs)
             work = BatchWork(self, self.clock.now())
+            work.freed = nudge
             done, self._outbox_done = self._outbox_done, []
+            secured: fence.Fence | None = None
             try:
                 await work.prefetch(events)
                 for event in events:
@@ -269,16 +441,34 @@ class Engine:
                 work.settle()
                 work.finish()
                 work.changes.outbox_done = done
+                if self.shared is not None:
+                    secured = await fence.secure(
+                        self.shared,
+                        before,
+                        work.staged,
+                        self._versions,
+                        partition=self._partition,
+                        mode_of=self._mode_of,
+                        limit=self._limit,
+                        now=work.now,
+                    )
                 await self.store.apply(work.changes)
-            except DuplicateKey:
+            except (DuplicateKey, fence.Conflict) as exc:
                 self._outbox_done.extend(done)
-                log.warning(ev.ENGINE_BATCH_RETRY, attempt=attempt, size=len(events))
+                if secured is not None:
+                    await fence.undo(self.shared, secured, self._versions)  # type: ignore[arg-type]
+                log.warning(ev.ENGINE_BATCH_RETRY, attempt=attempt, size=len(events), reason=str(exc))
                 await self._load()
                 continue
             except BaseException:
                 self._outbox_done.extend(done)
+                if secured is not None:
+                    with contextlib.suppress(Exception):
+                        await fence.undo(self.shared, secured, self._versions)  # type: ignore[arg-type]
                 await self._load()  # the in-memory state ran ahead of the rolled-back transaction
                 raise
+            if self.shared is not None:
+                await self._after_commit(events, secured)
             for key, ident in work.new_identities.items():
                 self._remember_identity(key, ident)
             for conv, allowed in work.consent.items():
@@ -287,10 +477,47 @@ class Engine:
                 if isinstance(event, DialogTimer):
                     self._timers_inflight.discard((event.dialog_id, event.timer, event.due))
             self.metrics.apply(work.obs)
-            await self._publish(work.published)
+            try:
+                await self._publish(work.published)
+            except Exception as exc:
+                if not _transient(exc):
+                    raise
+                # committed but not published: the rows stay in the outbox and the timers publish them
+                self._outbox_dirty = True
+                log.warning(ev.OUTBOX_PUBLISH_FAILED, error=str(exc), events=len(work.published))
+                return
             self._outbox_done.extend(work.outbox_ids)
             return
-        raise RuntimeError("batch kept colliding on idempotency keys")
+        raise RuntimeError("batch kept colliding with other batches")
+
+    async def _refresh_loads(self) -> None:
+        """Several workers: every operator's presence and load as the shared state has them now."""
+        assert self.shared is not None
+        load = await self.shared.load(self.names)
+        self.state.presence.clear()
+        self.state.presence.update(load.presence)
+        self.state.open_count.clear()
+        self.state.open_count.update(load.assigned)
+        self.state.offer_count.clear()
+        self.state.offer_count.update(load.offered)
+        self.state.last_offered_at.update(load.last_offered_at)
+
+    def _limit(self, hold: Hold, d: Dialog) -> int | None:
+        """The capacity a new slot is reserved against; None where the decision knowingly went past it
+        (an admin's take-over or transfer, which the pure rules allow)."""
+        line_cap = self.capacity.get((d.line_id, hold.login), self.capacity.get(("*", hold.login), 10))
+        offers = self.state.offer_count[hold.login] if self._mode_of(d.line_id) != "all" else 0
+        # the counters already include this batch's decisions: past the cap only where the rules allowed it
+        return None if self.state.open_count[hold.login] + offers > line_cap else line_cap
+
+    async def _after_commit(self, events: list[Event], secured: fence.Fence | None) -> None:
+        assert self.shared is not None
+        if secured is not None and secured.gone:
+            await self.shared.release(secured.gone)
+        presence = {e.operator: e.status for e in events if isinstance(e, OperatorPresence)}
+        for login, status in presence.items():
+            if self.settings.operator(login) is not None:
+                await self.shared.set_presence(login, status)
 
     async def _publish(self, items: list[tuple[str, str | None, Event]]) -> None:
         # consecutive events for the same stream and key go in one publish call

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections import defaultdict
 from typing import Any
 
@@ -13,7 +12,7 @@ from aiohttp import web
 
 from crm_core.ids import new_id
 from crm_core.store import Store
-from queues.bus import CONSOLE, INBOUND, Bus, conversation_key
+from queues.bus import CONSOLE, INBOUND, Bus, conversation_key, process_group
 from queues.messages import ConsoleEvent, OperatorPresence
 from router import log_events as ev
 from router.clock import Clock, iso
@@ -36,7 +35,7 @@ class ConsoleHub:
         self.wanted: dict[str, str] = {}  # the status each operator chose; online on connect by default
         self._conv_keys: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
-        self._group = f"web-{os.getpid()}-{new_id()[-6:]}"
+        self._group = process_group("console")
 
     def start(self) -> None:
         """Start relaying console events from the bus."""

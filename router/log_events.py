@@ -35,6 +35,7 @@ WIDGET_ORIGIN_REFUSED = "widget.origin.refused"
 WIDGET_FLOOD_THROTTLED = "widget.flood.throttled"
 WIDGET_FLOOD_CLOSED = "widget.flood.closed"
 WIDGET_SEND_STALLED = "widget.send.stalled"
+WIDGET_PUBLISH_FAILED = "widget.publish.failed"
 
 # the composition root and the dispatchers
 CHANNEL_STARTED = "channel.started"
@@ -42,7 +43,13 @@ CHANNEL_FAILED = "channel.failed"
 OUTBOUND_SENT = "outbound.sent"
 OUTBOUND_FAILED = "outbound.failed"
 LOOP_CRASHED = "loop.crashed"
+BUS_TRIMMED = "bus.trimmed"
+BUS_TRIM_FAILED = "bus.trim.failed"
 ENGINE_DEAD_LETTER = "engine.dead_letter"
+ENGINE_PARTITIONS = "engine.partitions.changed"
+ENGINE_HOLDS_SWEPT = "engine.holds.swept"
+ENGINE_TICK_FAILED = "engine.tick.failed"
+OUTBOX_PUBLISH_FAILED = "outbox.publish.failed"
 IDENTITY_JOINED = "crm.identity.joined"
 # logged by connectors/telegram*.py (connectors cannot import router/, so they repeat the names)
 TELEGRAM_EVENTS = (

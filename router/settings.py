@@ -59,6 +59,7 @@ class HttpSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     public_url: str | None = None  # how browsers reach us, when behind a proxy
+    reuse_port: bool = False  # SO_REUSEPORT: several web processes share the port (the kernel balances)
 
 
 class StorageSettings(_Strict):
@@ -68,6 +69,14 @@ class StorageSettings(_Strict):
 class QueueSettings(_Strict):
     backend: Literal["memory", "redis"] = "memory"
     url: str | None = None
+    partitions: int = Field(16, ge=1, le=1024)  # of the inbound stream: the most router workers that help
+    lease_time: Duration = timedelta(seconds=5)  # a dead router worker's partitions move after about this
+
+    @model_validator(mode="after")
+    def _redis_needs_url(self) -> QueueSettings:
+        if self.backend == "redis" and not self.url:
+            raise ValueError("backend redis needs url (e.g. redis://127.0.0.1:6379/0)")
+        return self
 
 
 class LimitsSettings(_Strict):
@@ -214,8 +223,7 @@ def load_settings(
     data = loaded.data
     if not isinstance(data, dict):
         return None, [ConfigProblem(filename, 1, (), "the file must be a mapping")]
-    if "OPENLINES_HTTP_PORT" in env and isinstance(data.get("http", {}), dict):
-        data = {**data, "http": {**data.get("http", {}), "port": env["OPENLINES_HTTP_PORT"]}}
+    data = _env_overrides(data, env)
     settings: Settings | None = None
     try:
         settings = Settings.model_validate(data)
@@ -233,6 +241,28 @@ def load_settings(
     for where, message in _reference_problems(data) + _channel_problems(data, channel_validators or {}):
         problems.append(ConfigProblem(filename, loaded.line_of(where), where, message))
     return (None if problems else settings), problems
+
+
+_ENV_SECTIONS: dict[str, type[BaseModel]] = {
+    "http": HttpSettings,
+    "storage": StorageSettings,
+    "queue": QueueSettings,
+    "log": LogSettings,
+}
+
+
+def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """OPENLINES_<SECTION>_<FIELD> (e.g. OPENLINES_HTTP_PORT, OPENLINES_QUEUE_URL) replaces that setting."""
+    out = dict(data)
+    for section, model in _ENV_SECTIONS.items():
+        for name in model.model_fields:
+            value = env.get(f"OPENLINES_{section.upper()}_{name.upper()}")
+            if value is None:
+                continue
+            block = out.get(section) or {}
+            if isinstance(block, dict):
+                out[section] = {**block, name: value}
+    return out
 
 
 def _items(data: dict[str, Any], section: str) -> list[tuple[int, dict[str, Any]]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from queues.bus import DeadLetter
+from queues.messages import to_dict
 from router.clock import iso
 
 
@@ -97,3 +99,17 @@ def lead_card_view(row: Mapping[str, Any], line_names: Mapping[str, str]) -> dic
         for d in row.get("dialogs", [])
     ]
     return out
+
+
+def dead_letter_view(d: DeadLetter) -> dict[str, Any]:
+    """A dead letter as the admin API shows it: the event as its fields, the error, how often it was tried."""
+    return {
+        "id": d.id,
+        "stream": d.stream,
+        "key": d.key,
+        "kind": d.event.kind,
+        "event": to_dict(d.event),
+        "error": d.error,
+        "deliveries": d.deliveries,
+        "at": d.at,
+    }

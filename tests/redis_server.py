@@ -6,6 +6,7 @@ Use the fixtures from a test module with `from tests.redis_server import redis_s
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -19,24 +20,34 @@ import redis
 
 
 class RedisServer:
-    """One redis-server process on 127.0.0.1 with persistence off, data dir in a temp dir."""
+    """One redis-server process on 127.0.0.1, data dir in a temp dir; persistence off unless `persistent`, then
+    with the settings the README recommends (append-only file, fsync every second)."""
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, *, persistent: bool = False) -> None:
+        self.binary = binary
+        self.persistent = persistent
         self.tmp = tempfile.TemporaryDirectory(prefix="openlines-redis-")
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._start()
+
+    def _start(self) -> None:
         log = Path(self.tmp.name) / "redis.log"
+        persistence = (
+            ["--appendonly", "yes", "--appendfsync", "everysec"]
+            if self.persistent
+            else ["--appendonly", "no"]
+        )
         self.proc = subprocess.Popen(
             [
-                binary,
+                self.binary,
                 "--bind",
                 "127.0.0.1",
                 "--port",
                 str(self.port),
                 "--save",
                 "",
-                "--appendonly",
-                "no",
+                *persistence,
                 "--dir",
                 self.tmp.name,
                 "--logfile",
@@ -51,7 +62,7 @@ class RedisServer:
             try:
                 client.ping()
                 break
-            except redis.ConnectionError:
+            except (redis.ConnectionError, redis.BusyLoadingError):
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.stop()
                     raise RuntimeError(  # noqa: B904
@@ -59,6 +70,17 @@ class RedisServer:
                     )
                 time.sleep(0.02)
         client.close()
+
+    def shutdown_nosave(self) -> None:
+        """`SHUTDOWN NOSAVE`: the server goes away at once (what is in the append-only file stays)."""
+        # the server closes the connection as it exits
+        with redis.Redis(port=self.port) as client, contextlib.suppress(redis.ConnectionError):
+            client.shutdown(nosave=True)
+        self.proc.wait(10)
+
+    def start_again(self) -> None:
+        """Start on the same port and data directory."""
+        self._start()
 
     def flush(self) -> None:
         """Empty the server (between tests)."""

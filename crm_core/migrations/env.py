@@ -3,14 +3,19 @@
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm_core.models import metadata
 
 config = context.config
+_LOCK = 7_261_100  # an arbitrary advisory lock id: processes started together migrate one after another
 
 
 def _run(connection):  # type: ignore[no-untyped-def]
+    if connection.dialect.name == "postgresql":
+        # held to the end of the migration transaction; the next process then finds the schema up to date
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK})
     context.configure(
         connection=connection,
         target_metadata=metadata,

@@ -491,6 +491,26 @@ async def test_close_ends_a_consumer_with_events_still_queued(bus: Any) -> None:
         await asyncio.wait_for(anext(it), TIMEOUT)
 
 
+async def test_dead_letters_keep_the_event_its_error_and_deliveries_newest_first(bus: Any) -> None:
+    assert await bus.dead_letters() == []
+    await bus.publish("s", [ev(1), ev(2)], key="conv-1")
+    it = bus.consume("s", "g", "c1")
+    batch = await next_batch(it)
+    first, second = batch.entries
+    await bus.dead_letter("s", first, "ValueError: bad due date")
+    await bus.dead_letter("s", second, "KeyError: 'x'" + "!" * 5000)
+    await batch.ack()
+    dead = await bus.dead_letters()
+    assert [d.event for d in dead] == [second.event, first.event]
+    assert dead[1].error == "ValueError: bad due date" and dead[1].stream == "s" and dead[1].key == "conv-1"
+    assert dead[1].deliveries == first.deliveries == 1
+    assert dead[0].error.startswith("KeyError: 'x'!!") and len(dead[0].error) == 4000  # kept, but bounded
+    assert dead[0].at.endswith("+00:00") and dead[0].id != dead[1].id
+    assert [d.event for d in await bus.dead_letters(limit=1)] == [second.event]
+    assert bus.pending_count("s", "g") == 0
+    await it.aclose()
+
+
 def test_memory_bus_satisfies_the_protocol() -> None:
     bus: Bus = MemoryBus()  # a static check for mypy; at runtime: the methods exist with the protocol's names
     for name in ("publish", "consume", "close"):

@@ -389,7 +389,7 @@
         return;
       }
       if (f.code === "hello_required") return; // our pending messages are re-sent after the next hello
-      if (f.code === "rate_limited") {
+      if (f.code === "rate_limited" || f.code === "unavailable") {
         // Not stored, not refused for good: keep it pending and send it again when the server says we may.
         scheduleResend((Number(f.retry_after) || 1) * 1000);
         return;

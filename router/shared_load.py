@@ -1,0 +1,388 @@
+"""The routing load that several router worker processes share: presence, each operator's slots, the epoch.
+
+Two backends pass one contract suite (tests/contract/test_shared_load.py): `RedisSharedLoad` for the
+multi-process topology and `MemorySharedLoad`, its in-process twin for one process and for tests.
+
+Keys (Redis):
+
+- ``openlines:op:{<login>}:holds``: a hash of the slots operator <login> holds; field = dialog id, value =
+  ``"<kind>|<ms>"`` (kind "assigned" or "offered", ms = when the slot was last reserved, ms since the epoch).
+- ``openlines:op:{<login>}:last``: when a dialog was last offered to <login> (ms), for least-recently-offered
+  ordering. Same hash tag as the holds key, so one script may touch both on a Redis Cluster.
+- ``openlines:routing:presence``: a hash login -> "online" | "away" | "offline" (absent = offline).
+- ``openlines:routing:epoch``: a counter bumped by every change that can free capacity or change who may take
+  work (presence, a release), so a worker that routed against an older epoch knows to look again.
+- ``openlines:inbound:{<p>}:assign``: a hash dialog id -> login, which operator owns a dialog of inbound
+  partition p; same hash tag as that partition's stream ``openlines:inbound:{<p>}``.
+
+Logins are slugs (``router/settings.py``: no braces, never empty), so ``{<login>}`` is always a real hash tag.
+
+Protocol. A worker decides from `load()` whom to offer or assign a dialog to, then claims the slot with
+`reserve(hold, limit, now)`. `load()` is only a hint, possibly stale by the time it arrives; `reserve` is the
+decision. It is one Lua script on one key (plus the same-slot ``:last`` key), and Redis runs a script with
+nothing interleaved, so "count the operator's fields, compare with the limit, add the field" is one indivisible
+step: two workers racing for an operator's last slot are serialised by Redis, the second sees the first's field
+and is refused. That is why capacity can never be exceeded, however many workers or clients reserve at once.
+Re-reserving a dialog the operator already holds (an accepted offer becoming an assignment) replaces the field
+without the capacity check: the slot is already counted, so the count does not change.
+
+`release(holds)` removes a field only if its stored kind is the released hold's kind, again inside a script, so
+a late release of an old "offered" hold cannot remove the "assigned" hold that replaced it.
+
+Ownership of a dialog is decided by `cas_assignment(partition, dialog_id, expected, new)`: a compare-and-set
+in one Lua script on the partition's assign hash. Every writer states what it believes the current owner is
+(None: nobody); Redis runs the compare and the write with nothing interleaved, so of two workers that both read
+"nobody" and both try to give the dialog to someone, exactly one succeeds and the other is told False and must
+re-read. That is why one dialog cannot be given to two operators. (A partition is consumed by one worker at a
+time, but leases can move during a rebalance; the CAS keeps that window safe.)
+
+`holds()` returns every slot with its reserve time, for a sweep that releases slots left by a crashed worker.
+`load()` reads everything in one non-transactional pipeline: one round trip, and valid on a Cluster, where a
+MULTI could not span the operators' slots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol, cast
+
+import redis.asyncio as aioredis
+
+Kind = Literal["assigned", "offered"]
+
+PRESENCE_KEY = "openlines:routing:presence"
+EPOCH_KEY = "openlines:routing:epoch"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+# KEYS: holds, last. ARGV: dialog id, kind, ms, limit ("" = none). Returns 1 when reserved, 0 when refused.
+_RESERVE = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 and ARGV[4] ~= ''
+   and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. ARGV[3])
+if ARGV[2] == 'offered' then redis.call('SET', KEYS[2], ARGV[3]) end
+return 1
+"""
+
+# KEYS: holds. ARGV: dialog id, kind, dialog id, kind, ... Returns how many fields were removed.
+_RELEASE = """
+local removed = 0
+for i = 1, #ARGV, 2 do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if v and string.match(v, '^([^|]*)|') == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    removed = removed + 1
+  end
+end
+return removed
+"""
+
+# KEYS: assign hash. ARGV: dialog id, has expected ("0"/"1"), expected, has new ("0"/"1"), new.
+# The flags keep None apart from "" (an empty string is a value, not absence).
+_CAS = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[2] == '0' then
+  if cur then return 0 end
+elseif cur ~= ARGV[3] then
+  return 0
+end
+if ARGV[4] == '0' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[5])
+end
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A slot an operator holds for one dialog."""
+
+    login: str
+    dialog_id: str
+    kind: Kind
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """What routing reads about every operator."""
+
+    presence: dict[str, str]  # login -> "online" | "away" | "offline" (absent = offline)
+    assigned: dict[str, int]  # login -> number of "assigned" holds
+    offered: dict[str, int]  # login -> number of "offered" holds
+    last_offered_at: dict[str, datetime]  # login -> when a dialog was last offered to them (aware UTC)
+
+
+class SharedLoad(Protocol):
+    """The shared routing load; see the module docstring for the protocol."""
+
+    async def load(self, logins: Iterable[str]) -> Load:
+        """Presence, hold counts and last offer time of every given operator."""
+        ...
+
+    async def set_presence(self, login: str, status: str) -> None:
+        """Set an operator's presence and bump the epoch."""
+        ...
+
+    async def reserve(self, hold: Hold, limit: int | None, now: datetime) -> bool:
+        """Take (or re-kind) a slot atomically; False when the operator is at `limit`."""
+        ...
+
+    async def release(self, holds: Iterable[Hold]) -> None:
+        """Drop holds whose stored kind matches; bump the epoch once if anything was removed."""
+        ...
+
+    async def epoch(self) -> int:
+        """The current epoch (0 before any change)."""
+        ...
+
+    async def holds(self, logins: Iterable[str]) -> list[tuple[Hold, datetime]]:
+        """Every hold of the given operators with when it was (re)reserved."""
+        ...
+
+    async def cas_assignment(
+        self, partition: int, dialog_id: str, expected: str | None, new: str | None
+    ) -> bool:
+        """Set a dialog's owner to `new` only if it is `expected` (None = absent)."""
+        ...
+
+    async def assignments(self, partition: int, dialog_ids: Iterable[str]) -> dict[str, str]:
+        """The current owners of the given dialogs (absent ones omitted)."""
+        ...
+
+    async def close(self) -> None:
+        """Release the backend's resources."""
+        ...
+
+
+def holds_key(login: str) -> str:
+    """The hash of an operator's holds (hash-tagged by login)."""
+    return f"openlines:op:{{{login}}}:holds"
+
+
+def last_key(login: str) -> str:
+    """When a dialog was last offered to an operator (same hash tag as its holds)."""
+    return f"openlines:op:{{{login}}}:last"
+
+
+def assign_key(partition: int) -> str:
+    """The dialog -> owner hash of one inbound partition (same hash tag as its stream)."""
+    return f"openlines:inbound:{{{partition}}}:assign"
+
+
+def _ms(when: datetime) -> int:
+    # a naive datetime would be read as local time by .timestamp(); refuse it rather than shift by the TZ offset
+    if when.tzinfo is None:
+        raise ValueError("datetime must be timezone-aware")
+    return (when - _EPOCH) // _MS  # integer arithmetic: no float rounding at ms boundaries
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _parse(value: Any) -> tuple[Kind, int]:
+    kind, _, ms = _s(value).partition("|")
+    return cast(Kind, kind), int(ms)
+
+
+class MemorySharedLoad:
+    """SharedLoad in one process's memory: no await inside a method, so each method is atomic."""
+
+    def __init__(self) -> None:
+        self._presence: dict[str, str] = {}
+        self._holds: dict[str, dict[str, tuple[Kind, int]]] = {}
+        self._last: dict[str, int] = {}
+        self._epoch = 0
+        self._assign: dict[int, dict[str, str]] = {}
+
+    async def load(self, logins: Iterable[str]) -> Load:
+        """Presence, hold counts and last offer time of every given operator."""
+        result = Load(presence={}, assigned={}, offered={}, last_offered_at={})
+        for login in logins:
+            result.presence[login] = self._presence.get(login, "offline")
+            kinds = [kind for kind, _ in self._holds.get(login, {}).values()]
+            result.assigned[login] = kinds.count("assigned")
+            result.offered[login] = kinds.count("offered")
+            if login in self._last:
+                result.last_offered_at[login] = _dt(self._last[login])
+        return result
+
+    async def set_presence(self, login: str, status: str) -> None:
+        """Set an operator's presence and bump the epoch."""
+        self._presence[login] = status
+        self._epoch += 1
+
+    async def reserve(self, hold: Hold, limit: int | None, now: datetime) -> bool:
+        """Take (or re-kind) a slot; False when the operator is at `limit`."""
+        ms = _ms(now)
+        held = self._holds.setdefault(hold.login, {})
+        if hold.dialog_id not in held and limit is not None and len(held) >= limit:
+            return False
+        held[hold.dialog_id] = (hold.kind, ms)
+        if hold.kind == "offered":
+            self._last[hold.login] = ms
+        return True
+
+    async def release(self, holds: Iterable[Hold]) -> None:
+        """Drop holds whose stored kind matches; bump the epoch once if anything was removed."""
+        removed = False
+        for hold in holds:
+            held = self._holds.get(hold.login, {})
+            current = held.get(hold.dialog_id)
+            if current is not None and current[0] == hold.kind:
+                del held[hold.dialog_id]
+                removed = True
+        if removed:
+            self._epoch += 1
+
+    async def epoch(self) -> int:
+        """The current epoch (0 before any change)."""
+        return self._epoch
+
+    async def holds(self, logins: Iterable[str]) -> list[tuple[Hold, datetime]]:
+        """Every hold of the given operators with when it was (re)reserved, by login then dialog id."""
+        return [
+            (Hold(login, dialog_id, kind), _dt(ms))
+            for login in dict.fromkeys(logins)
+            for dialog_id, (kind, ms) in sorted(self._holds.get(login, {}).items())
+        ]
+
+    async def cas_assignment(
+        self, partition: int, dialog_id: str, expected: str | None, new: str | None
+    ) -> bool:
+        """Set a dialog's owner to `new` only if it is `expected` (None = absent)."""
+        owners = self._assign.setdefault(partition, {})
+        if owners.get(dialog_id) != expected:
+            return False
+        if new is None:
+            owners.pop(dialog_id, None)
+        else:
+            owners[dialog_id] = new
+        return True
+
+    async def assignments(self, partition: int, dialog_ids: Iterable[str]) -> dict[str, str]:
+        """The current owners of the given dialogs (absent ones omitted)."""
+        owners = self._assign.get(partition, {})
+        return {d: owners[d] for d in dialog_ids if d in owners}
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+class RedisSharedLoad:
+    """SharedLoad on Redis; see the module docstring for keys and why the scripts make it race-free."""
+
+    def __init__(self, url: str) -> None:
+        self._redis = aioredis.Redis.from_url(url)
+        self._reserve = self._redis.register_script(_RESERVE)
+        self._release = self._redis.register_script(_RELEASE)
+        self._cas = self._redis.register_script(_CAS)
+
+    async def load(self, logins: Iterable[str]) -> Load:
+        """Presence, hold counts and last offer time of every given operator, in one round trip."""
+        names = list(dict.fromkeys(logins))
+        result = Load(presence={}, assigned={}, offered={}, last_offered_at={})
+        if not names:
+            return result
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(PRESENCE_KEY, names)
+            for login in names:
+                pipe.hvals(holds_key(login))
+                pipe.get(last_key(login))
+            replies = await pipe.execute()
+        for login, status in zip(names, replies[0], strict=True):
+            result.presence[login] = "offline" if status is None else _s(status)
+        for i, login in enumerate(names):
+            kinds = [_parse(v)[0] for v in replies[1 + 2 * i]]
+            result.assigned[login] = kinds.count("assigned")
+            result.offered[login] = kinds.count("offered")
+            last = replies[2 + 2 * i]
+            if last is not None:
+                result.last_offered_at[login] = _dt(int(last))
+        return result
+
+    async def set_presence(self, login: str, status: str) -> None:
+        """Set an operator's presence and bump the epoch."""
+        # no MULTI: the two keys may live in different Cluster slots; a reader between them sees the new presence
+        # with the old epoch, which only delays its re-route until the INCR lands
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hset(PRESENCE_KEY, login, status)
+            pipe.incr(EPOCH_KEY)
+            await pipe.execute()
+
+    async def reserve(self, hold: Hold, limit: int | None, now: datetime) -> bool:
+        """Take (or re-kind) a slot in one Lua script; False when the operator is at `limit`."""
+        args: list[str | int] = [hold.dialog_id, hold.kind, _ms(now), "" if limit is None else limit]
+        reply = await self._reserve(keys=[holds_key(hold.login), last_key(hold.login)], args=args)
+        return bool(reply)
+
+    async def release(self, holds: Iterable[Hold]) -> None:
+        """Drop holds whose stored kind matches; bump the epoch once if anything was removed."""
+        by_login: dict[str, list[str]] = {}
+        for hold in holds:
+            by_login.setdefault(hold.login, []).extend((hold.dialog_id, hold.kind))
+        if not by_login:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for login, args in by_login.items():
+                await self._release(keys=[holds_key(login)], args=args, client=pipe)
+            removed = await pipe.execute()
+        if any(int(n) for n in removed):
+            await self._redis.incr(EPOCH_KEY)
+
+    async def epoch(self) -> int:
+        """The current epoch (0 before any change)."""
+        value = await self._redis.get(EPOCH_KEY)
+        return 0 if value is None else int(value)
+
+    async def holds(self, logins: Iterable[str]) -> list[tuple[Hold, datetime]]:
+        """Every hold of the given operators with when it was (re)reserved, by login then dialog id."""
+        names = list(dict.fromkeys(logins))
+        if not names:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for login in names:
+                pipe.hgetall(holds_key(login))
+            replies = await pipe.execute()
+        result: list[tuple[Hold, datetime]] = []
+        for login, fields in zip(names, replies, strict=True):
+            for dialog_id, value in sorted((_s(k), v) for k, v in fields.items()):
+                kind, ms = _parse(value)
+                result.append((Hold(login, dialog_id, kind), _dt(ms)))
+        return result
+
+    async def cas_assignment(
+        self, partition: int, dialog_id: str, expected: str | None, new: str | None
+    ) -> bool:
+        """Set a dialog's owner to `new` only if it is `expected` (None = absent), in one Lua script."""
+        args = [
+            dialog_id,
+            "0" if expected is None else "1",
+            expected or "",
+            "0" if new is None else "1",
+            new or "",
+        ]
+        return bool(await self._cas(keys=[assign_key(partition)], args=args))
+
+    async def assignments(self, partition: int, dialog_ids: Iterable[str]) -> dict[str, str]:
+        """The current owners of the given dialogs (absent ones omitted)."""
+        ids = list(dict.fromkeys(dialog_ids))
+        if not ids:
+            return {}
+        values = await self._redis.hmget(assign_key(partition), ids)
+        return {d: _s(v) for d, v in zip(ids, values, strict=True) if v is not None}
+
+    async def close(self) -> None:
+        """Close the Redis client."""
+        await self._redis.aclose()

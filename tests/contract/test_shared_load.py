@@ -1,0 +1,254 @@
+"""The SharedLoad contract: the memory twin and the Redis backend pass the same suite.
+
+The races are run for real on Redis: two RedisSharedLoad instances (two clients, two connection pools) hammer
+the same keys through asyncio.gather, as two router workers would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis.asyncio as aioredis
+from redis.crc import key_slot
+
+from queues.redis_streams import stream_key
+from router.shared_load import Hold, MemorySharedLoad, RedisSharedLoad, SharedLoad
+from tests.redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
+
+T0 = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
+TIMEOUT = 5.0
+
+
+@dataclass
+class Backend:
+    """Two handles on one shared load (two workers); for memory both are the same object."""
+
+    name: str
+    a: SharedLoad
+    b: SharedLoad
+    url: str | None = None
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    if request.param == "memory":
+        mem = MemorySharedLoad()
+        yield Backend("memory", mem, mem)
+        await mem.close()
+        return
+    url = request.getfixturevalue("redis_url")
+    a, b = RedisSharedLoad(url), RedisSharedLoad(url)
+    try:
+        yield Backend("redis", a, b, url)
+    finally:
+        await asyncio.wait_for(a.close(), TIMEOUT)
+        await asyncio.wait_for(b.close(), TIMEOUT)
+
+
+@pytest.fixture
+def store(backend: Backend) -> SharedLoad:
+    return backend.a
+
+
+def offered(login: str, dialog: str) -> Hold:
+    return Hold(login, dialog, "offered")
+
+
+def assigned(login: str, dialog: str) -> Hold:
+    return Hold(login, dialog, "assigned")
+
+
+async def test_capacity_is_never_exceeded_by_concurrent_reserves(backend: Backend) -> None:
+    attempts = []
+    for i in range(60):
+        hold = Hold("anna", f"d{i}", "offered" if i % 2 else "assigned")
+        attempts.append((backend.a if i % 2 else backend.b).reserve(hold, 5, T0 + timedelta(seconds=i)))
+    results = await asyncio.gather(*attempts)
+    assert sum(results) == 5
+    load = await backend.a.load(["anna"])
+    assert load.assigned["anna"] + load.offered["anna"] == 5
+    assert len(await backend.b.holds(["anna"])) == 5
+    # still full: one more new dialog is refused
+    assert not await backend.b.reserve(offered("anna", "late"), 5, T0)
+
+
+async def test_rereserve_ignores_limit_and_changes_kind(store: SharedLoad) -> None:
+    assert await store.reserve(offered("anna", "d1"), 2, T0)
+    assert await store.reserve(assigned("anna", "d2"), 2, T0)
+    assert not await store.reserve(offered("anna", "d3"), 2, T0)
+    # full, but d1 is already held: the accepted offer keeps its slot
+    assert await store.reserve(assigned("anna", "d1"), 2, T0 + timedelta(seconds=1))
+    load = await store.load(["anna"])
+    assert (load.assigned["anna"], load.offered["anna"]) == (2, 0)
+    # even with a limit lowered below the current count
+    assert await store.reserve(offered("anna", "d2"), 0, T0)
+    load = await store.load(["anna"])
+    assert (load.assigned["anna"], load.offered["anna"]) == (1, 1)
+
+
+async def test_limit_none_never_refuses(store: SharedLoad) -> None:
+    results = [await store.reserve(assigned("anna", f"d{i}"), None, T0) for i in range(50)]
+    assert all(results)
+    assert (await store.load(["anna"])).assigned["anna"] == 50
+
+
+async def test_limit_zero_refuses_new(store: SharedLoad) -> None:
+    assert not await store.reserve(offered("anna", "d1"), 0, T0)
+    assert (await store.load(["anna"])).offered["anna"] == 0
+
+
+async def test_release_removes_only_matching_kind_and_bumps_epoch(store: SharedLoad) -> None:
+    assert await store.reserve(offered("anna", "d1"), 3, T0)
+    assert await store.reserve(assigned("anna", "d1"), 3, T0)  # the offer was accepted
+    assert await store.reserve(offered("anna", "d2"), 3, T0)
+    e0 = await store.epoch()
+
+    await store.release([offered("anna", "d1")])  # late release of the old offer: a no-op
+    load = await store.load(["anna"])
+    assert (load.assigned["anna"], load.offered["anna"]) == (1, 1)
+    assert await store.epoch() == e0
+
+    await store.release([offered("bob", "d9"), assigned("anna", "x")])  # nothing held: no-op
+    assert await store.epoch() == e0
+
+    await store.release([assigned("anna", "d1"), offered("anna", "d2"), offered("bob", "d9")])
+    load = await store.load(["anna"])
+    assert (load.assigned["anna"], load.offered["anna"]) == (0, 0)
+    assert await store.epoch() == e0 + 1  # once per call, not per hold
+
+    await store.release([])
+    assert await store.epoch() == e0 + 1
+
+
+async def test_release_frees_capacity(store: SharedLoad) -> None:
+    assert await store.reserve(assigned("anna", "d1"), 1, T0)
+    assert not await store.reserve(assigned("anna", "d2"), 1, T0)
+    await store.release([assigned("anna", "d1")])
+    assert await store.reserve(assigned("anna", "d2"), 1, T0)
+
+
+async def test_presence_is_visible_and_bumps_epoch(backend: Backend) -> None:
+    assert await backend.a.epoch() == 0
+    await backend.a.set_presence("anna", "online")
+    await backend.a.set_presence("bob", "away")
+    assert await backend.b.epoch() == 2
+    load = await backend.b.load(["anna", "bob", "carl"])
+    assert load.presence == {"anna": "online", "bob": "away", "carl": "offline"}
+    assert load.assigned == {"anna": 0, "bob": 0, "carl": 0}
+    assert load.offered == {"anna": 0, "bob": 0, "carl": 0}
+    assert load.last_offered_at == {}
+    await backend.b.set_presence("anna", "offline")
+    assert (await backend.a.load(["anna"])).presence == {"anna": "offline"}
+    assert await backend.a.epoch() == 3
+
+
+async def test_load_of_nobody_is_empty(store: SharedLoad) -> None:
+    load = await store.load([])
+    assert (load.presence, load.assigned, load.offered, load.last_offered_at) == ({}, {}, {}, {})
+
+
+async def test_last_offered_at_set_by_offer_only(store: SharedLoad) -> None:
+    assert await store.reserve(assigned("anna", "d1"), None, T0)
+    assert (await store.load(["anna"])).last_offered_at == {}
+
+    t1 = T0 + timedelta(minutes=1)
+    assert await store.reserve(offered("anna", "d2"), None, t1)
+    assert await store.reserve(assigned("anna", "d2"), None, t1 + timedelta(minutes=1))  # accepting: no offer
+    load = await store.load(["anna", "bob"])
+    assert load.last_offered_at == {"anna": t1}
+    assert load.last_offered_at["anna"].tzinfo is not None
+
+    # a refused offer is no offer
+    assert not await store.reserve(offered("anna", "d3"), 2, t1 + timedelta(minutes=5))
+    assert (await store.load(["anna"])).last_offered_at == {"anna": t1}
+
+
+async def test_holds_lists_every_hold_with_reserve_time(store: SharedLoad) -> None:
+    t1 = T0 + timedelta(seconds=30)
+    assert await store.reserve(offered("anna", "d2"), None, T0)
+    assert await store.reserve(assigned("anna", "d1"), None, T0)
+    assert await store.reserve(assigned("bob", "d3"), None, T0)
+    assert await store.reserve(assigned("anna", "d2"), None, t1)  # re-reserved: new time
+    assert await store.reserve(assigned("carl", "d4"), None, T0)  # not asked for
+
+    got = await store.holds(["anna", "bob", "nobody"])
+    assert got == [
+        (assigned("anna", "d1"), T0),
+        (assigned("anna", "d2"), t1),
+        (assigned("bob", "d3"), T0),
+    ]
+    assert all(when.tzinfo is not None for _, when in got)
+    assert await store.holds([]) == []
+
+
+async def test_naive_datetime_is_refused(store: SharedLoad) -> None:
+    with pytest.raises(ValueError):
+        await store.reserve(offered("anna", "d1"), None, datetime(2024, 1, 1))
+    assert await store.holds(["anna"]) == []
+
+
+async def test_cas_assignment(backend: Backend) -> None:
+    a, b = backend.a, backend.b
+    assert await a.cas_assignment(3, "d1", None, "anna")
+    assert not await b.cas_assignment(3, "d1", None, "bob")  # stale: it is no longer absent
+    assert await b.assignments(3, ["d1", "d2"]) == {"d1": "anna"}
+    assert not await b.cas_assignment(3, "d1", "bob", "carl")  # wrong expected owner
+    assert await b.cas_assignment(3, "d1", "anna", "bob")
+    assert not await a.cas_assignment(3, "d1", "anna", "carl")  # a's view is stale now
+    assert await a.assignments(3, ["d1"]) == {"d1": "bob"}
+    assert await a.assignments(4, ["d1"]) == {}  # partitions are separate
+    assert not await a.cas_assignment(3, "d1", "anna", None)  # delete needs the right owner too
+    assert await a.cas_assignment(3, "d1", "bob", None)
+    assert await b.assignments(3, ["d1"]) == {}
+    assert await b.cas_assignment(3, "d1", None, "carl")  # absent again
+    assert await a.assignments(3, []) == {}
+
+
+async def test_cas_distinguishes_empty_string_from_absent(store: SharedLoad) -> None:
+    assert await store.cas_assignment(1, "d1", None, "")
+    assert await store.assignments(1, ["d1"]) == {"d1": ""}
+    assert not await store.cas_assignment(1, "d1", None, "anna")
+    assert await store.cas_assignment(1, "d1", "", "anna")
+
+
+async def test_concurrent_cas_has_one_winner(backend: Backend) -> None:
+    assert await backend.a.cas_assignment(0, "d1", None, "anna")
+    attempts = [
+        (backend.a if i % 2 else backend.b).cas_assignment(0, "d1", "anna", f"op{i}") for i in range(20)
+    ]
+    results = await asyncio.gather(*attempts)
+    assert sum(results) == 1
+    winner = f"op{results.index(True)}"
+    assert await backend.a.assignments(0, ["d1"]) == {"d1": winner}
+
+
+async def test_concurrent_first_assignment_has_one_winner(backend: Backend) -> None:
+    attempts = [
+        (backend.a if i % 2 else backend.b).cas_assignment(7, "d1", None, f"op{i}") for i in range(20)
+    ]
+    results = await asyncio.gather(*attempts)
+    assert sum(results) == 1
+    assert await backend.b.assignments(7, ["d1"]) == {"d1": f"op{results.index(True)}"}
+
+
+async def test_redis_keys_carry_hash_tags(redis_url: str) -> None:  # noqa: F811  (fixture)
+    store = RedisSharedLoad(redis_url)
+    raw = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        assert await store.reserve(offered("anna", "d1"), 5, T0)
+        assert await store.cas_assignment(3, "d1", None, "anna")
+        assert await raw.hgetall("openlines:op:{anna}:holds") == {
+            "d1": f"offered|{int(T0.timestamp() * 1000)}"
+        }
+        assert await raw.exists("openlines:op:{anna}:last")
+        assert await raw.hgetall("openlines:inbound:{3}:assign") == {"d1": "anna"}
+        # the reserve script's two keys share a Cluster slot; the assign hash shares its partition stream's slot
+        assert key_slot(b"openlines:op:{anna}:holds") == key_slot(b"openlines:op:{anna}:last")
+        assert key_slot(b"openlines:inbound:{3}:assign") == key_slot(stream_key("inbound", 3).encode())
+    finally:
+        await raw.aclose()
+        await store.close()
