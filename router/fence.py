@@ -56,6 +56,10 @@ class Fence:
     """What one batch secured, so it can be released or undone."""
 
     reserved: list[Hold] = field(default_factory=list)
+    # slots that changed kind (an offer taken): undone by setting the old kind back, never by a release, which
+    # would drop a slot the operator still holds
+    replaced: dict[Hold, Hold] = field(default_factory=dict)
+    now: datetime | None = None
     records: list[tuple[int, str, str | None, str | None]] = field(default_factory=list)  # p, id, old, new
     gone: list[Hold] = field(default_factory=list)
 
@@ -76,12 +80,14 @@ async def secure(
     now: datetime,
 ) -> Fence:
     """Steps 2 and 3 for the dialogs a batch changed (`after`); raises Conflict after undoing its own steps."""
-    fence = Fence()
+    fence = Fence(now=now)
     new: list[tuple[Hold, Dialog]] = []
     for dialog_id, d in after.items():
         old, now_holds = holds_of(before.get(dialog_id), mode_of), holds_of(d, mode_of)
         new += [(h, d) for h in sorted(now_holds - old, key=_order)]
         fence.gone += sorted(old - now_holds, key=_order)
+        prior = {h.login: h for h in old}
+        fence.replaced.update({h: prior[h.login] for h in now_holds - old if h.login in prior})
     try:
         for hold, d in new:
             if not await shared.reserve(hold, limit(hold, d), now):
@@ -114,7 +120,11 @@ async def undo(shared: SharedLoad, fence: Fence, versions: dict[str, str] | None
             else:
                 versions[dialog_id] = old_record
     fence.records.clear()
-    await shared.release(fence.reserved)
+    for hold in fence.reserved:
+        if hold in fence.replaced:
+            assert fence.now is not None
+            await shared.reserve(fence.replaced[hold], None, fence.now)
+    await shared.release([h for h in fence.reserved if h not in fence.replaced])
     fence.reserved.clear()
 
 
