@@ -390,7 +390,11 @@ class Engine:
                 if not self._mine(conv):
                     continue  # another worker's dialog: its owner sweeps it
                 d = dialog_from_row(row) if row is not None else None
-            if hold not in fence.holds_of(d, mode_of):
+            held = {h.login: h for h in fence.holds_of(d, mode_of)}
+            if hold.login in held and held[hold.login] != hold:
+                # the slot is right, its kind is not (a crash between a take and its commit): set it straight
+                await self.shared.reserve(held[hold.login], None, self.clock.now())
+            elif hold.login not in held:
                 released.append(hold)
         if released:
             await self.shared.release(released)
