@@ -358,6 +358,33 @@ def test_http_port_from_env_overrides_the_file(tmp_path: Path) -> None:
     assert settings is not None and settings.http.port == 8081
 
 
+def test_every_scalar_of_the_process_sections_has_an_env_override(tmp_path: Path) -> None:
+    env = {
+        "OPENLINES_QUEUE_BACKEND": "redis",
+        "OPENLINES_QUEUE_URL": "redis://10.0.0.5:6379/0",
+        "OPENLINES_QUEUE_PARTITIONS": "32",
+        "OPENLINES_QUEUE_LEASE_TIME": "7s",
+        "OPENLINES_STORAGE_URL": "postgresql+asyncpg://o@db/openlines",
+        "OPENLINES_HTTP_REUSE_PORT": "true",
+        "OPENLINES_LOG_LEVEL": "debug",
+    }
+    settings, problems = load(tmp_path, BASE, env=env)
+    assert problems == [] and settings is not None
+    assert (settings.queue.backend, settings.queue.url, settings.queue.partitions) == (
+        "redis",
+        "redis://10.0.0.5:6379/0",
+        32,
+    )
+    assert settings.queue.lease_time.total_seconds() == 7
+    assert settings.database_url == "postgresql+asyncpg://o@db/openlines"
+    assert settings.http.reuse_port is True and settings.log.level == "debug"
+
+
+def test_a_redis_queue_needs_its_url(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, BASE + "queue:\n  backend: redis\n", env={})
+    assert [p.message for p in problems] == ["backend redis needs url (e.g. redis://127.0.0.1:6379/0)"]
+
+
 def test_bad_http_port_from_env_is_a_problem(tmp_path: Path) -> None:
     problems = problems_of(tmp_path, BASE + "http:\n  port: 8080\n", env={"OPENLINES_HTTP_PORT": "eighty"})
     assert_problems(problems, tmp_path / "openlines.yaml", [(17, "http.port", "valid integer")])
