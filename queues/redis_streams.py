@@ -137,6 +137,17 @@ def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+POOL_SIZE = 256  # connections per process (a blocked XREADGROUP holds one)
+POOL_WAIT = 10.0  # seconds a command waits for a free connection
+
+
+def redis_client(url: str) -> aioredis.Redis:
+    """An asyncio client whose pool makes a burst of concurrent commands wait for a connection instead of
+    failing with "Too many connections" (redis-py's default pool refuses past 100)."""
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=POOL_SIZE, timeout=POOL_WAIT)
+    return aioredis.Redis(connection_pool=pool)
+
+
 class _Consumer:
     """The state of one `consume()` call."""
 
@@ -185,7 +196,7 @@ class RedisBus:
         self.renew_interval = lease_time / 3
         self.block_ms = max(1, int(min(block, self.renew_interval) * 1000))
         self.process_group_ttl_ms = int(process_group_ttl * 1000)
-        self._redis = aioredis.Redis.from_url(url)
+        self._redis = redis_client(url)
         self._sync: redis.Redis | None = None
         self._renew = self._redis.register_script(_RENEW)
         self._release = self._redis.register_script(_RELEASE)

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, cast
 
-import redis.asyncio as aioredis
+from queues.redis_streams import redis_client
 
 Kind = Literal["assigned", "offered"]
 
@@ -284,7 +284,7 @@ class RedisSharedLoad:
     """SharedLoad on Redis; see the module docstring for keys and why the scripts make it race-free."""
 
     def __init__(self, url: str) -> None:
-        self._redis = aioredis.Redis.from_url(url)
+        self._redis = redis_client(url)
         self._reserve = self._redis.register_script(_RESERVE)
         self._release = self._redis.register_script(_RELEASE)
         self._cas = self._redis.register_script(_CAS)
