@@ -50,6 +50,26 @@ def _div(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+def _cap_note(results: dict[str, Any], mine: dict[str, Any] | None, v: float | None) -> str:
+    """Saturated throughput at the generator's own cap says so."""
+    cap = mine.get("offered_cap_per_s") if mine else None
+    if not cap or v is None or v < 0.95 * cap:
+        return ""
+    if not results["plan"].get("max_rate"):
+        return " (at the generator's cap: 18 frames/s per widget connection)"
+    return f" (at the generator's cap: {_n(cap)} msg/s)"
+
+
+def _busy(run: dict[str, Any], results: dict[str, Any]) -> str:
+    """How busy the machine was in a scale-out run's busiest seconds (its saturated phases)."""
+    pct = run.get("machine_busiest_pct")
+    return f"; machine {pct:.0f}% busy of {100 * results['machine']['nproc']}% at saturation" if pct else ""
+
+
+def _workers(n: int) -> str:
+    return f"{n} router worker{'s' if n != 1 else ''}"
+
+
 def rows(results: dict[str, Any]) -> list[dict[str, str]]:
     """The table: figure, value, reference, ratio (machine, date and commit are added by the writers)."""
     return [{k: r[k] for k in ("figure", "value", "reference", "ratio")} for r in _collect(results)]
@@ -102,17 +122,9 @@ def _collect(results: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         v = mine["achieved_per_s"] if mine else None
         r = ref["achieved_per_s"] if ref else None
-        note = ""
-        cap = mine.get("offered_cap_per_s") if mine else None
-        if cap and v is not None and v >= 0.95 * cap:
-            note = (
-                " (at the generator's cap: 18 frames/s per widget connection)"
-                if not results["plan"].get("max_rate")
-                else f" (at the generator's cap: {_n(cap)} msg/s)"
-            )
         add(
             f"Routed throughput {label}, saturated, {k} visitors",
-            f"{_n(v)} msg/s{note}",
+            f"{_n(v)} msg/s{_cap_note(results, mine, v)}",
             f"{_n(r)} msg/s (bare aiohttp relay)",
             _ratio(v, r),
             key=f"throughput.{d}",
@@ -153,6 +165,100 @@ def _collect(results: dict[str, Any]) -> list[dict[str, Any]]:
                 achieved_per_s=m.get("achieved_per_s"),
                 lost=m.get("lost"),
             )
+    # 2b. scale-out: Redis + PostgreSQL, a web process and N router workers, against the same relay
+    so = s.get("scaleout", {})
+    runs = {int(n): r for n, r in so.get("runs", {}).items()}
+    for n in sorted(runs):
+        run = runs[n]
+        for d, label in DIRECTIONS.items():
+            mine, ref = _phase(run, f"{d}@saturation"), _phase(relay, f"{d}@saturation")
+            v = mine["achieved_per_s"] if mine else None
+            r = ref["achieved_per_s"] if ref else None
+            add(
+                f"Redis + PostgreSQL: routed throughput {label}, saturated, web + {_workers(n)}, "
+                f"{run.get('visitors', k)} visitors",
+                f"{_n(v)} msg/s{_cap_note(results, mine, v)}",
+                f"{_n(r)} msg/s (bare aiohttp relay)",
+                _ratio(v, r),
+                key=f"scaleout.throughput.{d}@{n}",
+                unit="msg/s",
+                num=v,
+                ref=r,
+                num_ratio=_div(v, r),
+                routers=n,
+            )
+    one: dict[str, Any] = runs.get(1) or {}
+    for d, label in DIRECTIONS.items():
+        for rate in [float(x) for x in str(results["plan"]["rates"]).split(",") if x]:
+            mine, ref = _phase(one, f"{d}@{rate:g}"), _phase(relay, f"{d}@{rate:g}")
+            if mine is None:
+                continue
+            value = _lat(mine)
+            achieved = mine["achieved_per_s"]
+            behind = achieved < 0.95 * rate or mine["lost"]
+            value += f" (achieved {_n(achieved)}/s{'; falls behind' if behind else ''})"
+            ratio = "n/a"
+            if ref and mine.get("p50_ms") is not None and ref.get("p50_ms") is not None:
+                ratio = f"{_ratio(mine['p50_ms'], ref['p50_ms'])} / {_ratio(mine['p99_ms'], ref['p99_ms'])}"
+            r_ = ref or {}
+            add(
+                f"Redis + PostgreSQL: latency {label} at {rate:,.0f} msg/s offered, web + 1 router worker, "
+                "p50 / p99 / max",
+                value,
+                _lat(ref),
+                ratio,
+                key=f"scaleout.latency.{d}@{rate:g}",
+                unit="ms",
+                num=mine.get("p50_ms"),
+                ref=r_.get("p50_ms"),
+                num_ratio=_div(mine.get("p50_ms"), r_.get("p50_ms")),
+                p99_ms=mine.get("p99_ms"),
+                max_ms=mine.get("max_ms"),
+                reference_p99_ms=r_.get("p99_ms"),
+                p99_ratio=_div(mine.get("p99_ms"), r_.get("p99_ms")),
+                achieved_per_s=achieved,
+                lost=mine.get("lost"),
+            )
+    if 1 in runs and 2 in runs:
+        best = {
+            (n, d): (_phase(runs[n], f"{d}@saturation") or {}).get("achieved_per_s")
+            for n in (1, 2)
+            for d in DIRECTIONS
+        }
+        f2, f1, b2, b1 = best[2, "forward"], best[1, "forward"], best[2, "back"], best[1, "back"]
+        add(
+            "Redis + PostgreSQL: two router workers against one, saturated throughput "
+            f"{DIRECTIONS['forward']} / {DIRECTIONS['back']} ({results['machine']['nproc']} cores shared with "
+            "Redis, PostgreSQL, the web process and the generator)",
+            f"{_n(f2)} / {_n(b2)} msg/s (2 workers{_busy(runs[2], results)})",
+            f"{_n(f1)} / {_n(b1)} msg/s (1 worker{_busy(runs[1], results)})",
+            f"{_ratio(f2, f1)} / {_ratio(b2, b1)}",
+            key="scaleout.routers2_vs_1",
+            unit="msg/s",
+            num=f2,
+            ref=f1,
+            num_ratio=_div(f2, f1),
+            back_value=b2,
+            back_reference=b1,
+            back_ratio=_div(b2, b1),
+        )
+    fo = so.get("failover")
+    if fo:
+        lease, bound = fo["lease_s"], 2 * fo["lease_s"]
+        add(
+            f"Failover: a SIGKILLed router worker's partitions all owned by the survivor "
+            f"(2 workers, {fo['partitions']} partitions, idle, lease {lease:g} s)",
+            f"{_n(fo['all_partitions_s'])} s after the kill (first partitions after {_n(fo['first_gain_s'])} s)",
+            f"≤ {bound:g} s (2 × lease_time)",
+            _ratio(fo["all_partitions_s"], bound),
+            key="scaleout.failover",
+            unit="s",
+            num=fo["all_partitions_s"],
+            ref=bound,
+            num_ratio=_div(fo["all_partitions_s"], bound),
+            first_gain_s=fo["first_gain_s"],
+            lease_s=lease,
+        )
     # 3. memory per idle connection
     mem = s.get("memory", {})
     for i, step in enumerate(mem.get("daemon", {}).get("steps", [])):
@@ -319,6 +425,36 @@ def _cpu(p: dict[str, Any] | None) -> str:
     return f"{total:.0f}% of a core (event loop {main:.0f}%, aiosqlite thread {total - main:.0f}%)"
 
 
+def _queueing(run: dict[str, Any], rate: float) -> str:
+    """Where a layout's saturated throughput is close to (or below) an offered rate, messages queue at that rate."""
+    out = ""
+    for d, label in DIRECTIONS.items():
+        sat = (_phase(run, f"{d}@saturation") or {}).get("achieved_per_s")
+        if sat is not None and sat < 1.5 * rate:
+            out += (
+                f"; {label} saturates at {_n(sat)} msg/s, "
+                + ("below" if sat < rate else "close to")
+                + f" the offered {rate:,.0f}: messages queue"
+            )
+    return out
+
+
+def _scaleout_share(run: dict[str, Any], nproc: int) -> str:
+    """Where the cores went in a scale-out run's busiest seconds (as long as its saturated phases), per process,
+    from the runner's sampling; whether the machine was CPU-bound then."""
+    procs = run.get("processes", {})
+    hot = {k: v["cpu_pct_busiest"] for k, v in procs.items() if v.get("cpu_pct_busiest") is not None}
+    machine = run.get("machine_busiest_pct")
+    if not hot or machine is None:
+        return ""
+    bound = "CPU-bound" if machine >= 85 * nproc else "not CPU-bound"
+    return (
+        f"in the load run's busiest {_n(run.get('busiest_s'))} s (its saturated phases) the machine was "
+        f"{machine:.0f}% busy of {100 * nproc}% ({bound}); % of a core: "
+        + ", ".join(f"{k} {v:.0f}%" for k, v in sorted(hot.items(), key=lambda kv: -kv[1]))
+    )
+
+
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The issue's targets against this run: target, measured, met / missed, by how much, and where one is missed
     the limiting factor (from the hot spots). `met` is None when the run did not measure the target's case."""
@@ -465,6 +601,73 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         [_check("", scaled, "≤", 10.0, " s")],
         import_limit,
     )
+    # (e)–(g) scale-out on Redis + PostgreSQL, everything on this machine
+    so = s.get("scaleout", {})
+    runs = {int(n): r for n, r in so.get("runs", {}).items()}
+    one, two = runs.get(1, {}), runs.get(2, {})
+    cores = results["machine"]["nproc"]
+    share = _scaleout_share(one, cores)
+    for d, label in DIRECTIONS.items():
+        mine, ref = _phase(one, f"{d}@saturation"), _phase(relay, f"{d}@saturation")
+        v = mine["achieved_per_s"] if mine else None
+        r = ref["achieved_per_s"] if ref else None
+        ratio = _div(v, r)
+        two_sat = _phase(two, f"{d}@saturation")
+        two_ratio = _div(two_sat["achieved_per_s"] if two_sat else None, r)
+        add(
+            f"scaleout.throughput.{d}",
+            f"(e) Redis + PostgreSQL, all on this machine (web + 1 router worker): saturated throughput {label} "
+            "≥ 0.25× the bare relay (same run)",
+            (
+                f"{ratio:.2f}× ({_n(v)} vs {_n(r)} msg/s)"
+                + (f"; with 2 router workers {two_ratio:.2f}×" if two_ratio is not None else "")
+                if ratio is not None
+                else "not measured"
+            ),
+            [_check("", ratio, "≥", 0.25, "×")],
+            "CPU: the web process, the router worker, PostgreSQL (a durable commit per batch), Redis and the "
+            f"generator share {cores} cores" + (f"; {share}" if share else ""),
+        )
+    p = _phase(one, f"forward@{rate:g}")
+    pb = _phase(one, f"back@{rate:g}")
+    lat = [
+        f"{DIRECTIONS[d]} {_n(x['p99_ms'])} ms"
+        for d, x in (("forward", p), ("back", pb))
+        if x and x.get("p99_ms") is not None
+    ]
+    lagging = [
+        f"{DIRECTIONS[d]} falls behind ({_n(x['achieved_per_s'])}/s achieved)"
+        for d, x in (("forward", p), ("back", pb))
+        if x and (x["achieved_per_s"] < 0.95 * rate or x["lost"])
+    ]
+    add(
+        "scaleout.latency@1000",
+        f"(f) Redis + PostgreSQL (web + 1 router worker): p99 ≤ 20 ms at {TARGET_RATE:,.0f} msg/s offered, "
+        "each direction",
+        ("p99 " + ", ".join(lat) + at + ("; " + "; ".join(lagging) if lagging else ""))
+        if lat
+        else "not measured",
+        [
+            _check("visitor → operator p99", p.get("p99_ms") if p else None, "≤", 20.0, " ms"),
+            _check("operator → visitor p99", pb.get("p99_ms") if pb else None, "≤", 20.0, " ms"),
+        ],
+        "each message crosses web → Redis → router worker → PostgreSQL commit (fsync) → Redis → web, on "
+        f"{cores} shared cores" + _queueing(one, rate),
+    )
+    fo = so.get("failover") or {}
+    lease = fo.get("lease_s", so.get("lease_s", 5.0))
+    add(
+        "scaleout.failover",
+        f"(g) A dead router worker's partitions are taken over within 2 × the lease time (lease {lease:g} s: "
+        f"≤ {2 * lease:g} s)",
+        f"{_n(fo['all_partitions_s'])} s from the SIGKILL until the survivor owned all {fo['partitions']} "
+        f"partitions (first after {_n(fo['first_gain_s'])} s; idle)"
+        if fo
+        else "not measured",
+        [_check("", fo.get("all_partitions_s"), "≤", 2 * lease, " s")],
+        "lease expiry (lease_time) plus the survivor's renewal tick (every lease_time / 3), then reloading the "
+        "partitions' open dialogs from PostgreSQL",
+    )
     return out
 
 
@@ -493,7 +696,7 @@ def targets_section(results: dict[str, Any], target_rows: list[dict[str, Any]]) 
     sizes = []
     rates = [float(x) for x in str(plan["rates"]).split(",") if x]
     if TARGET_RATE not in rates:
-        sizes.append(f"(b) at {max(rates or [0]):,.0f} msg/s offered, not {TARGET_RATE:,.0f}")
+        sizes.append(f"(b) and (f) at {max(rates or [0]):,.0f} msg/s offered, not {TARGET_RATE:,.0f}")
     if TARGET_CONNECTIONS not in plan.get("idle_steps", []):
         sizes.append(
             f"(c) at {max(plan.get('idle_steps') or [0]):,} idle connections, not {TARGET_CONNECTIONS:,}"
@@ -501,6 +704,11 @@ def targets_section(results: dict[str, Any], target_rows: list[dict[str, Any]]) 
     if plan.get("crm_n") != TARGET_CONTACTS:
         sizes.append(
             f"(d) among {plan.get('crm_n', 0):,} contacts, not {TARGET_CONTACTS:,} (the import time is scaled linearly)"
+        )
+    lease = results["sections"].get("scaleout", {}).get("lease_s")
+    if lease is not None and lease != 5.0:
+        sizes.append(
+            f"(g) with lease_time {lease:g} s, not the default 5 s (the bound is 2 × the lease used)"
         )
     if sizes:
         lines.append("")
@@ -588,6 +796,110 @@ def _readings(results: dict[str, Any], prof: dict[str, Any]) -> list[str]:
     return out
 
 
+def _scaleout_details(so: dict[str, Any]) -> list[str]:
+    """The scale-out section: the servers' settings, each run's phases and processes, the failover."""
+    if not so or ("runs" not in so and "failover" not in so):
+        return []
+    lines = ["", "Scale-out (Redis + PostgreSQL, `openlines run --role web` + `--role router` workers):"]
+    rd, pg = so.get("redis"), so.get("postgresql")
+    if rd and pg:
+        st = pg.get("settings", {})
+        lines.append(
+            f"{rd['version'].split(' sha=')[0]} with `{rd['persistence']}` on {rd['filesystem']}; "
+            f"{pg['version']} with its default durability ("
+            + ", ".join(f"{k} {v}" for k, v in st.items())
+            + f") on {pg['filesystem']}; queue.partitions {so['partitions']}, lease_time {so['lease_s']:g} s"
+            + (
+                f", queue.url with `?max_connections={so['redis_max_connections']}` (redis-py's default pool of "
+                "100 connections per process makes the web process refuse widget messages once more than 100 "
+                "publishes are in flight)"
+                if so.get("redis_max_connections")
+                else ""
+            )
+            + ". "
+            "Each run: a fresh database and an emptied Redis. Server CPU below is the web process only; the router "
+            "workers, PostgreSQL and Redis are in 'other processes'."
+        )
+    runs = {int(n): r for n, r in so.get("runs", {}).items()}
+    if runs:
+        lines += [
+            "",
+            "| layout | phase | offered msg/s | delivered msg/s | sent | lost | p50 ms | p99 ms | max ms | "
+            "web CPU % | generator CPU % | other processes CPU % |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for n in sorted(runs):
+            for p in runs[n].get("phases", []):
+                offered = p.get("offered_per_s")
+                shown = (
+                    _n(offered)
+                    if offered
+                    else f"closed loop ≤{p['max_inflight']} in flight"
+                    + (f", ≤{_n(p['offered_cap_per_s'])}/s" if p.get("offered_cap_per_s") else "")
+                )
+                lines.append(
+                    f"| web + {n} router{'s' if n != 1 else ''} | {p['phase']} | {shown} "
+                    f"| {_n(p['achieved_per_s'])} | {p['sent']:,} | {p['lost']:,} | {_n(p.get('p50_ms'))} | "
+                    f"{_n(p.get('p99_ms'))} | {_n(p.get('max_ms'))} | {_n(p.get('server_cpu_pct'))} | "
+                    f"{_n(p.get('generator_cpu_pct'))} | {_n(p.get('others_cpu_pct'))} |"
+                )
+        lines += [
+            "",
+            "CPU per process, sampled by the runner every 0.25 s (% of one core): over the whole load run "
+            "(connections, phases, the waits between them), and over its busiest seconds, as many as its "
+            "saturated phases measured (where the cores went under saturation); `others`: the rest of the "
+            "machine (neighbours, the kernel's loopback networking).",
+            "",
+            "| layout | process | CPU % (whole load run) | CPU % (busiest seconds) | memory MiB after |",
+            "|---|---|---|---|---|",
+        ]
+        for n in sorted(runs):
+            r = runs[n]
+            busiest = (
+                f" ({_n(r.get('busiest_s'))} s; machine {_n(r.get('machine_busiest_pct'))}% busy)"
+                if r.get("machine_busiest_pct") is not None
+                else ""
+            )
+            for name, pr in r.get("processes", {}).items():
+                mem = "PSS of all backends" if name == "postgresql" else "RSS"
+                rss = f"{pr['rss_kib'] / 1024:.1f} ({mem})" if pr.get("rss_kib") is not None else ""
+                lines.append(
+                    f"| web + {n} router{'s' if n != 1 else ''} | {name} | {_n(pr.get('cpu_pct'))} | "
+                    f"{_n(pr.get('cpu_pct_busiest'))}{busiest if name == 'web' else ''} | {rss} |"
+                )
+        refused = {n: r.get("publish_failed") for n, r in sorted(runs.items()) if r.get("publish_failed")}
+        errors = {n: r.get("errors") for n, r in sorted(runs.items()) if r.get("errors")}
+        if refused or errors:
+            lines += [
+                "",
+                "Widget messages the web process could not publish (`widget.publish.failed`, the visitor gets "
+                f"`unavailable`), by router workers: {refused or 'none'}; error frames the generator got: "
+                f"{errors or 'none'}.",
+            ]
+        lines.append("")
+        lines.append(
+            "Start-up (web, then the routers until `daemon.started`) and the wait until the partitions were "
+            "shared out: "
+            + "; ".join(
+                f"{n} router{'s' if n != 1 else ''} {_n(r.get('startup_s'))} s + {_n(r.get('balance_s'))} s"
+                for n, r in sorted(runs.items())
+            )
+            + "."
+        )
+    fo = so.get("failover")
+    if fo:
+        gains = ", ".join(f"+{len(g['gained'])} after {_n(g['after_s'])} s" for g in fo.get("gains", []))
+        lines += [
+            "",
+            f"Failover: 2 router workers ({fo['load']}), {len(fo['victim_owned'])} + "
+            f"{len(fo['survivor_owned_before'])} partitions; one SIGKILLed; the survivor's "
+            f"`engine.partitions.changed` (log timestamps against the kill's wall-clock time): {gains}.",
+        ]
+    for part, err in so.get("errors", {}).items():
+        lines += ["", f"Scale-out {part}: not measured: {err.splitlines()[0][:300]}"]
+    return lines
+
+
 def details(results: dict[str, Any]) -> str:
     s = results["sections"]
     lines = [
@@ -608,6 +920,7 @@ def details(results: dict[str, Any]) -> str:
                 f"({_n(p.get('server_main_thread_cpu_pct'))}) | {_n(p.get('generator_cpu_pct'))} | "
                 f"{_n(p.get('others_cpu_pct'))} |"
             )
+    lines += _scaleout_details(s.get("scaleout", {}))
     mem = s.get("memory", {})
     if "daemon" in mem:
         lines += [
@@ -652,8 +965,10 @@ openlines runs `openlines run` on embedded defaults (SQLite in WAL mode, the in-
 one widget line and 4 operators in `even` mode who take every offered dialog; the widget's per-visitor and
 per-address message limits are raised to their maxima and each simulated visitor has its own address
 (X-Forwarded-For), since all of them come from 127.0.0.1. The reference is a bare aiohttp relay (bench/relay.py:
-JSON in, JSON out, one operator socket, nothing stored) driven by the same generator. Ratios are the result;
-absolute numbers are context for this machine only."""
+JSON in, JSON out, one operator socket, nothing stored) driven by the same generator. The scale-out rows run the
+same load against `openlines run --role web` plus 1 or 2 `--role router` workers on Redis (append-only file, fsync
+every second) and PostgreSQL (default durability: fsync and synchronous_commit on), every process and both servers
+on this machine. Ratios are the result; absolute numbers are context for this machine only."""
 
 
 def write(results: dict[str, Any], out_dir: Path) -> list[Path]:

@@ -4,7 +4,7 @@ Each server (the bare relay, `openlines run`) is its own subprocess on loopback;
 (`python -m bench.load`); this runner only starts them, reads /proc and writes the report. Nothing here fails
 for being slow: a section that breaks is reported as broken and the others still run.
 
-    python -m bench.run [--quick] [--only relay,pipeline,memory,profile,crm,routing] [--out DIR]
+    python -m bench.run [--quick] [--only relay,pipeline,scaleout,memory,profile,crm,routing] [--out DIR]
     python -m bench.run --smoke [--out DIR]     # the whole harness in a tiny configuration (a test runs it)
     python -m bench.run --report-only [--out DIR]   # rebuild DIR/latest.md from DIR/latest.json
 """
@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import report, scaleout
 from bench.common import REPO, commit, loadavg, machine, progress, quick, raise_fd_limit, rss_kib, today
 from bench.servers import Server, start_daemon, start_relay
 
-SECTIONS = ("relay", "pipeline", "memory", "profile", "crm", "routing")
+SECTIONS = ("relay", "pipeline", "scaleout", "memory", "profile", "crm", "routing")
 
 
 @dataclass
@@ -53,6 +53,8 @@ class Plan:
     crm_lookups: int = 1000
     routing_repeats: int = 0  # 0: bench.routing's default
     routing_budget: float = 0.05
+    scaleout_routers: tuple[int, ...] = (1, 2)  # router workers of each scale-out load run
+    scaleout_lease: float = scaleout.LEASE_S  # queue.lease_time (s) of the scale-out runs and the failover
 
     @classmethod
     def make(cls, is_quick: bool, args: argparse.Namespace) -> Plan:
@@ -94,6 +96,8 @@ class Plan:
             crm_lookups=200,
             routing_repeats=1,
             routing_budget=0.005,
+            scaleout_routers=(1,),  # the failover still starts two
+            scaleout_lease=1.0,
         )
 
     def load_args(self) -> list[str]:
@@ -180,6 +184,19 @@ def section_pipeline(plan: Plan, tmp: Path) -> dict[str, Any]:
         return result
     finally:
         server.stop()
+
+
+def section_scaleout(plan: Plan, tmp: Path) -> dict[str, Any]:
+    """Redis + PostgreSQL, a web process and 1 or 2 router workers, the same load as `pipeline`; then a router
+    worker killed (bench/scaleout.py)."""
+    splan = scaleout.ScalePlan(
+        routers=plan.scaleout_routers,
+        operators=plan.operators,
+        visitors=plan.visitors,
+        load_args=plan.load_args(),
+        lease_s=plan.scaleout_lease,
+    )
+    return scaleout.measure(tmp / "scaleout", splan, lambda server, extra: _load(server, "daemon", extra))
 
 
 def _idle(server: Server, target: str, steps: tuple[int, ...], settle: float) -> list[dict[str, Any]]:
@@ -381,6 +398,7 @@ def main() -> None:
         runners = {
             "relay": lambda: section_relay(plan, tmp),
             "pipeline": lambda: section_pipeline(plan, tmp),
+            "scaleout": lambda: section_scaleout(plan, tmp),
             "memory": lambda: section_memory(plan, tmp),
             "profile": lambda: section_profile(plan, tmp, out_dir),
             "crm": lambda: section_crm(plan, tmp),

@@ -61,6 +61,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert {k for k, v in results["sections"].items() if "error" not in v} == {
         "relay",
         "pipeline",
+        "scaleout",
         "memory",
         "profile",
         "crm",
@@ -79,6 +80,13 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "crm.by_email",
         *(f"routing.choose_operator@{n}" for n in (10, 100, 1000)),
         "routing.hours",
+        *(f"scaleout.throughput.{d}@1" for d in ("forward", "back")),
+        *(
+            f"scaleout.latency.{d}@{float(r):g}"
+            for d in ("forward", "back")
+            for r in plan["rates"].split(",")
+        ),
+        "scaleout.failover",
     }
     assert set(figures) == expected, set(figures) ^ expected
     for key, f in figures.items():
