@@ -93,12 +93,15 @@ async def secure(
             if not await shared.reserve(hold, limit(hold, d), now):
                 raise Conflict(f"{hold.login} has no free slot for {hold.dialog_id}")
             fence.reserved.append(hold)
+        wanted = []
         for dialog_id, d in after.items():
-            p, old_record = partition(d), versions.get(dialog_id)
-            new_record = record(d, old_record)
-            if not await shared.cas_assignment(p, dialog_id, old_record, new_record):
-                raise Conflict(f"dialog {dialog_id} was changed by another worker")
-            fence.records.append((p, dialog_id, old_record, new_record))
+            old_record = versions.get(dialog_id)
+            wanted.append((partition(d), dialog_id, old_record, record(d, old_record)))
+        done = await shared.cas_many(wanted)  # one round trip for the batch
+        fence.records += [w for w, ok in zip(wanted, done, strict=True) if ok]
+        if not all(done):
+            lost = next(w[1] for w, ok in zip(wanted, done, strict=True) if not ok)
+            raise Conflict(f"dialog {lost} was changed by another worker")
     except BaseException:
         await undo(shared, fence)
         raise

@@ -43,7 +43,7 @@ MULTI could not span the operators' slots.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, cast
@@ -119,6 +119,9 @@ class Load:
     last_offered_at: dict[str, datetime]  # login -> when a dialog was last offered to them (aware UTC)
 
 
+Cas = tuple[int, str, str | None, str | None]  # partition, dialog id, expected, new
+
+
 class SharedLoad(Protocol):
     """The shared routing load; see the module docstring for the protocol."""
 
@@ -150,6 +153,11 @@ class SharedLoad(Protocol):
         self, partition: int, dialog_id: str, expected: str | None, new: str | None
     ) -> bool:
         """Set a dialog's owner to `new` only if it is `expected` (None = absent)."""
+        ...
+
+    async def cas_many(self, items: Sequence[Cas]) -> list[bool]:
+        """Several independent compare-and-sets (partition, dialog id, expected, new) in one round trip; each
+        succeeds or fails on its own, in order."""
         ...
 
     async def assignments(self, partition: int, dialog_ids: Iterable[str]) -> dict[str, str]:
@@ -194,6 +202,17 @@ def _s(value: Any) -> str:
 def _parse(value: Any) -> tuple[Kind, int]:
     kind, _, ms = _s(value).partition("|")
     return cast(Kind, kind), int(ms)
+
+
+def _cas_args(dialog_id: str, expected: str | None, new: str | None) -> list[str]:
+    # flags keep "absent" apart from an empty string
+    return [
+        dialog_id,
+        "0" if expected is None else "1",
+        expected or "",
+        "0" if new is None else "1",
+        new or "",
+    ]
 
 
 class MemorySharedLoad:
@@ -270,6 +289,10 @@ class MemorySharedLoad:
         else:
             owners[dialog_id] = new
         return True
+
+    async def cas_many(self, items: Sequence[Cas]) -> list[bool]:
+        """Each compare-and-set in order."""
+        return [await self.cas_assignment(*item) for item in items]
 
     async def assignments(self, partition: int, dialog_ids: Iterable[str]) -> dict[str, str]:
         """The current owners of the given dialogs (absent ones omitted)."""
@@ -366,14 +389,19 @@ class RedisSharedLoad:
         self, partition: int, dialog_id: str, expected: str | None, new: str | None
     ) -> bool:
         """Set a dialog's owner to `new` only if it is `expected` (None = absent), in one Lua script."""
-        args = [
-            dialog_id,
-            "0" if expected is None else "1",
-            expected or "",
-            "0" if new is None else "1",
-            new or "",
-        ]
-        return bool(await self._cas(keys=[assign_key(partition)], args=args))
+        return bool(await self._cas(keys=[assign_key(partition)], args=_cas_args(dialog_id, expected, new)))
+
+    async def cas_many(self, items: Sequence[Cas]) -> list[bool]:
+        """The Lua compare-and-sets in one non-transactional pipeline: one round trip, still one key each."""
+        if not items:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for partition, dialog_id, expected, new in items:
+                await self._cas(
+                    keys=[assign_key(partition)], args=_cas_args(dialog_id, expected, new), client=pipe
+                )
+            replies = await pipe.execute()
+        return [bool(r) for r in replies]
 
     async def assignments(self, partition: int, dialog_ids: Iterable[str]) -> dict[str, str]:
         """The current owners of the given dialogs (absent ones omitted)."""

@@ -208,6 +208,23 @@ async def test_cas_assignment(backend: Backend) -> None:
     assert await a.assignments(3, []) == {}
 
 
+async def test_cas_many_applies_each_on_its_own_in_order(backend: Backend) -> None:
+    a, b = backend.a, backend.b
+    assert await a.cas_many([]) == []
+    assert await a.cas_assignment(2, "d2", None, "anna")
+    done = await b.cas_many(
+        [
+            (1, "d1", None, "anna"),  # absent: set
+            (2, "d2", None, "bob"),  # stale: d2 is anna's
+            (1, "d1", "anna", "bob"),  # sees the first one's write
+            (2, "d3", None, None),  # absent stays absent
+        ]
+    )
+    assert done == [True, False, True, True]
+    assert await a.assignments(1, ["d1"]) == {"d1": "bob"}
+    assert await a.assignments(2, ["d2", "d3"]) == {"d2": "anna"}
+
+
 async def test_cas_distinguishes_empty_string_from_absent(store: SharedLoad) -> None:
     assert await store.cas_assignment(1, "d1", None, "")
     assert await store.assignments(1, ["d1"]) == {"d1": ""}
