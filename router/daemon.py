@@ -289,18 +289,35 @@ class Daemon:
         )
 
     def _dispatch(self, channel: str, connector: Connector) -> None:
-        """Start the channel's outbound consumer as this role needs it (see Dispatcher)."""
+        """Start the channel's outbound consumers as this role needs them (see Dispatcher)."""
         assert self.bus is not None
-        if self.role == "web":
-            # every web process sees every receipt; a widget visitor's socket may be in any of them
-            group, deliver = process_group(channel), channel == "widget"
-        else:
-            group, deliver = "connectors", True
-        d = Dispatcher(
-            channel, connector, self.bus, self.clock, policy_for(connector), group=group, deliver=deliver
-        )
-        self.dispatchers.append(d)
-        self._tasks.append(asyncio.create_task(d.run(), name=f"dispatch.{channel}"))
+        # (group, deliver, report, receipts)
+        consumers: list[tuple[str, bool, bool, bool]]
+        if self.role != "web":
+            consumers = [("connectors", True, True, True)]
+        elif channel == "widget":
+            # the visitor's socket may be open in any web process: each pushes every message to its own sockets
+            # (the widget drops a frame it already has); one of them, in the shared group, reports the status once
+            consumers = [(process_group(channel), True, False, True), ("connectors", True, True, False)]
+        else:  # sent by the connectors process; a webhook's answer waits for its receipt in this process
+            consumers = [(process_group(channel), False, False, True)]
+        for group, deliver, report, receipts in consumers:
+            d = Dispatcher(
+                channel,
+                connector,
+                self.bus,
+                self.clock,
+                policy_for(connector),
+                group=group,
+                deliver=deliver,
+                report=report,
+                receipts=receipts,
+                # web processes share the "connectors" group of the widget: each needs a name of its own, or
+                # they would read each other's pending entries as their own
+                consumer=f"{channel}-{_process_name()}" if self.role == "web" else channel,
+            )
+            self.dispatchers.append(d)
+            self._tasks.append(asyncio.create_task(d.run(), name=f"dispatch.{channel}"))
 
     async def _trim(self, bus: RedisBus) -> None:
         streams = [INBOUND, CONSOLE, *(outbound_stream(c) for c in self._bindings())]
@@ -374,9 +391,13 @@ class Daemon:
         log.info(ev.DAEMON_STOPPED)
 
 
+def _process_name() -> str:
+    # unique per process and readable in XINFO: which machine and which pid reads what
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
 def _consumer_name() -> str:
-    # unique per process and readable in XINFO: which machine and which pid holds a partition
-    return f"router-{socket.gethostname()}-{os.getpid()}"
+    return f"router-{_process_name()}"
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

@@ -78,7 +78,9 @@ class Dispatcher:
     `group` is the consumer group: the shared "connectors" group delivers each message once; a web process
     uses a group of its own so that it sees every receipt (a webhook answer waits in that process) and, for
     the widget, every message (the visitor's socket may be open in that process). `deliver=False` handles
-    receipts only, leaving the sending to the connectors process."""
+    receipts only, leaving the sending to the connectors process; `report=False` sends without publishing the
+    delivery status (another consumer, in the shared group, reports it once); `receipts=False` leaves receipts
+    to another consumer of the same process."""
 
     def __init__(
         self,
@@ -90,6 +92,9 @@ class Dispatcher:
         *,
         group: str = "connectors",
         deliver: bool = True,
+        report: bool = True,
+        receipts: bool = True,
+        consumer: str | None = None,
     ) -> None:
         self.channel = channel
         self.connector = connector
@@ -98,15 +103,18 @@ class Dispatcher:
         self.policy = policy
         self.group = group
         self.deliver = deliver
+        self.report = report
+        self.receipts = receipts
+        self.consumer = consumer or channel  # unique per process when several processes share the group
         self._chains: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     async def run(self) -> None:
         """The consume loop."""
         try:
-            async for batch in self.bus.consume(outbound_stream(self.channel), self.group, self.channel):
+            async for batch in self.bus.consume(outbound_stream(self.channel), self.group, self.consumer):
                 for entry in batch.entries:
                     event = entry.event
-                    if isinstance(event, Receipt):
+                    if isinstance(event, Receipt) and self.receipts:
                         await self.connector.on_receipt(event)
                     elif isinstance(event, OutboundMessage) and self.deliver:
                         self._enqueue(event)
@@ -138,6 +146,8 @@ class Dispatcher:
             with contextlib.suppress(Exception):
                 await before
         result, attempts = await deliver(self.connector, msg, self.policy)
+        if not self.report:
+            return
         state = "sent" if result.ok else "failed"
         if result.ok:
             log.debug(ev.OUTBOUND_SENT, channel=self.channel, dialog=msg.dialog_id, attempts=attempts)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 import yaml
 from sqlalchemy import text
@@ -32,6 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 PATIENCE = 60.0  # a liveness bound for what must happen, not a speed target
 OPERATORS = ["anna", "boris", "vera", "gleb"]
 CAPACITY = 20
+PARTITIONS = 8
 
 
 def _free_port() -> int:
@@ -76,6 +78,23 @@ class Cluster:
             assert time.monotonic() < deadline, f"{name} did not start:\n{self.log(name)[-3000:]}"
             await asyncio.sleep(0.1)
 
+    def owned(self, name: str) -> list[int]:
+        """The partitions a router worker last said it owns (its engine.partitions.changed log lines)."""
+        owned: list[int] = []
+        for line in self.log(name).splitlines():
+            if '"engine.partitions.changed"' in line:
+                owned = orjson.loads(line)["owned"]
+        return owned
+
+    async def balanced(self, routers: list[str]) -> None:
+        """Wait until the routers split the partitions evenly (no more moves that re-send what is queued)."""
+        deadline = time.monotonic() + PATIENCE
+        while sorted(p for r in routers for p in self.owned(r)) != list(range(PARTITIONS)) or any(
+            len(self.owned(r)) != PARTITIONS // len(routers) for r in routers
+        ):
+            assert time.monotonic() < deadline, {r: self.owned(r) for r in routers}
+            await asyncio.sleep(0.1)
+
     def base(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
 
@@ -104,7 +123,7 @@ def make_cluster(tmp_path: Path, redis_url: str, pg_url: str) -> Iterator[Cluste
         "version": 1,
         "var_dir": str(tmp_path / "var"),
         "storage": {"url": pg_url},
-        "queue": {"backend": "redis", "url": redis_url, "partitions": 8, "lease_time": "1s"},
+        "queue": {"backend": "redis", "url": redis_url, "partitions": PARTITIONS, "lease_time": "1s"},
         "log": {"format": "json"},
         "operators": [{"login": "admin", "name": "Alice Admin", "role": "admin"}]
         + [{"login": o, "name": o.title()} for o in OPERATORS],
@@ -158,6 +177,7 @@ async def start_layout(c: Cluster, routers: int) -> None:
     c.start("connectors", "connectors")
     for name in ["web-2", *(f"router-{i}" for i in range(1, routers + 1)), "connectors"]:
         await c.ready(name)
+    await c.balanced([f"router-{i}" for i in range(1, routers + 1)])
 
 
 async def test_an_operator_on_one_web_process_answers_a_visitor_on_another(
@@ -173,6 +193,10 @@ async def test_an_operator_on_one_web_process_answers_a_visitor_on_another(
     await anna.reply(offer["dialog_id"], "hi from web-2")
     got = await visitor.expect("message", lambda f: f["text"] == "hi from web-2", timeout=PATIENCE)
     assert got["author"]["kind"] == "operator"
+    # delivered by every web process to its own sockets, reported once (not once per web process)
+    status = await anna.expect("message.status", lambda f: f["message_id"] == got["id"], timeout=PATIENCE)
+    assert status["state"] == "sent"
+    await anna.absent("message.status", lambda f: f["message_id"] == got["id"], wait=1.5)
     health = await (await session.get(f"{cluster.base('web-1')}/healthz")).json()
     assert health["backends"] == {"store": "postgresql", "bus": "redis"}
     await visitor.close()
