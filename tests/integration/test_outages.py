@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.integration.test_scale_out import Cluster, _visitor_stream, make_cluster, start_layout
+from tests.cluster import Cluster, make_cluster, start_layout, visitor_stream
 from tests.pg_server import PgServer
 from tests.redis_server import RedisServer
 
@@ -46,7 +46,7 @@ async def stream_through(
     await start_layout(c, routers=2)
     acked = [0]
     streams = [
-        asyncio.create_task(_visitor_stream(session, c.base("web-1"), PER_CONVERSATION, i, acked))
+        asyncio.create_task(visitor_stream(session, c.base("web-1"), PER_CONVERSATION, i, acked))
         for i in range(CONVERSATIONS)
     ]
     while acked[0] < CONVERSATIONS * PER_CONVERSATION // 3:
