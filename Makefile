@@ -29,6 +29,7 @@ system-deps:
 	@command -v dovecot >/dev/null 2>&1 || test -x /usr/sbin/dovecot || { apt-get update -qq && $(APT_INSTALL) dovecot-imapd; }
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && $(APT_INSTALL) postgresql; }
 	@command -v redis-server >/dev/null 2>&1 || test -x /usr/bin/redis-server || { apt-get update -qq && $(APT_INSTALL) redis-server; }
+	@command -v supervisord >/dev/null 2>&1 || { apt-get update -qq && $(APT_INSTALL) supervisor; }
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .

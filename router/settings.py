@@ -252,8 +252,12 @@ _ENV_SECTIONS: dict[str, type[BaseModel]] = {
 
 
 def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """OPENLINES_<SECTION>_<FIELD> (e.g. OPENLINES_HTTP_PORT, OPENLINES_QUEUE_URL) replaces that setting."""
+    """OPENLINES_<SECTION>_<FIELD> (e.g. OPENLINES_HTTP_PORT, OPENLINES_QUEUE_URL) replaces that setting, and
+    OPENLINES_SECRET_KEY the top-level secret_key (every process and machine must sign with the same key)."""
     out = dict(data)
+    secret = env.get("OPENLINES_SECRET_KEY")
+    if secret:
+        out["secret_key"] = secret
     for section, model in _ENV_SECTIONS.items():
         for name in model.model_fields:
             value = env.get(f"OPENLINES_{section.upper()}_{name.upper()}")

@@ -380,6 +380,15 @@ def test_every_scalar_of_the_process_sections_has_an_env_override(tmp_path: Path
     assert settings.http.reuse_port is True and settings.log.level == "debug"
 
 
+def test_secret_key_from_env_overrides_the_file(tmp_path: Path) -> None:
+    settings, problems = load(
+        tmp_path, BASE + "secret_key: from-file\n", env={"OPENLINES_SECRET_KEY": "shared"}
+    )
+    assert problems == [] and settings is not None and settings.secret_key == "shared"
+    settings, _ = load(tmp_path, BASE + "secret_key: from-file\n", env={})
+    assert settings is not None and settings.secret_key == "from-file"
+
+
 def test_a_redis_queue_needs_its_url(tmp_path: Path) -> None:
     problems = problems_of(tmp_path, BASE + "queue:\n  backend: redis\n", env={})
     assert [p.message for p in problems] == ["backend redis needs url (e.g. redis://127.0.0.1:6379/0)"]
