@@ -84,6 +84,10 @@ class Bus(Protocol):
         """Append events to a stream; `key` keeps one conversation's events in order."""
         ...
 
+    async def publish_many(self, items: Sequence[tuple[str, str | None, Event]]) -> None:
+        """Append each (stream, key, event) in order, as consecutive `publish` calls would, in one write."""
+        ...
+
     def consume(
         self, stream: str, group: str, consumer: str, *, max_batch: int = 100, max_wait: float = 0.002
     ) -> AsyncIterator[Batch]:

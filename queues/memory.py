@@ -42,6 +42,11 @@ class MemoryBus:
             group.ready.extend(entries)
             group.wakeup.set()
 
+    async def publish_many(self, items: Sequence[tuple[str, str | None, Event]]) -> None:
+        """Append each (stream, key, event) in order."""
+        for stream, key, event in items:
+            await self.publish(stream, [event], key=key)
+
     async def consume(
         self, stream: str, group: str, consumer: str, *, max_batch: int = 100, max_wait: float = 0.002
     ) -> AsyncIterator[Batch]:

@@ -12,8 +12,10 @@ can go to one slot):
 
 Partitions. A logical stream has P partitions (`partitions`, per stream in `stream_partitions`). `publish` picks
 the partition by crc32(key) % P, so one key's events stay in order on one partition; events without a key go to
-one partition per `publish` call, round robin. All XADDs of one call go in one MULTI/EXEC pipeline (one round
-trip; a blocked reader gets the call's events together, which is the group commit `max_wait` asks for).
+one partition per `publish` call (and stream), round robin. Publishing is a group commit: the XADDs of every call
+made while an earlier write is in flight go in the next MULTI/EXEC pipeline (one round trip per turn, not per
+call; a blocked reader gets a turn's events together, which is the grouping `max_wait` asks for).
+`publish_many` takes (stream, key, event) triples, e.g. everything a router batch emits, in one call.
 
 P == 1 ("shared", the default; used for fan-out streams like "console" and "outbound.<channel>"): no leases;
 every consumer of a group reads the one stream and Redis splits the entries between them.
@@ -66,6 +68,7 @@ pipelines (the keys are already tagged).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -137,6 +140,7 @@ def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+_WRITE_MAX = 2000  # entries per MULTI/EXEC of the group commit (more waits for the next round trip)
 POOL_SIZE = 256  # connections per process (a blocked XREADGROUP holds one)
 POOL_WAIT = 10.0  # seconds a command waits for a free connection
 
@@ -201,6 +205,10 @@ class RedisBus:
         self._renew = self._redis.register_script(_RENEW)
         self._release = self._redis.register_script(_RELEASE)
         self._rr = itertools.count()
+        self._queued: collections.deque[
+            tuple[list[tuple[str, dict[str, bytes | str]]], asyncio.Future[None]]
+        ] = collections.deque()
+        self._writer: asyncio.Task[None] | None = None
         self._consumers: set[_Consumer] = set()
         self._closed = False
         self._closing = asyncio.Event()
@@ -212,20 +220,69 @@ class RedisBus:
     # ---- publish -------------------------------------------------------------------------------------
 
     async def publish(self, stream: str, events: Sequence[Event], *, key: str | None = None) -> None:
-        """XADD every event to the key's partition, in one pipeline."""
-        if not events:
+        """XADD every event to the key's partition (see `publish_many`)."""
+        if events:
+            await self.publish_many([(stream, key, event) for event in events])
+
+    async def publish_many(self, items: Sequence[tuple[str, str | None, Event]]) -> None:
+        """XADD each (stream, key, event) in order; returns once Redis has them all.
+
+        Calls made while an earlier write is in flight are written together (group commit): one MULTI/EXEC
+        round trip for everything queued, so a busy process pays one round trip per loop turn instead of one
+        per call, and a blocked reader wakes up to the whole lot. Events without a key go to one partition
+        per call and stream, round robin."""
+        if not items:
             return
-        n = self.partitions_of(stream)
-        p = partition_of(key, n) if key is not None else next(self._rr) % n
-        name = stream_key(stream, p)
-        # MULTI/EXEC: one round trip, and a blocked reader wakes up to the whole call, not to its first event
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for event in events:
-                fields: dict[str, bytes | str] = {"e": dumps(event)}
-                if key is not None:
-                    fields["k"] = key
-                pipe.xadd(name, fields)  # type: ignore[arg-type]
-            await pipe.execute()
+        rr: dict[str, int] = {}
+        writes: list[tuple[str, dict[str, bytes | str]]] = []
+        for stream, key, event in items:
+            n = self.partitions_of(stream)
+            if key is not None:
+                p = partition_of(key, n)
+            else:
+                p = rr.get(stream, -1)
+                if p < 0:
+                    p = rr[stream] = next(self._rr) % n
+            fields: dict[str, bytes | str] = {"e": dumps(event)}
+            if key is not None:
+                fields["k"] = key
+            writes.append((stream_key(stream, p), fields))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.append((writes, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_queued())
+        try:
+            await asyncio.shield(done)  # a cancelled caller must not cancel the others' write
+        except asyncio.CancelledError:
+            done.add_done_callback(_retrieve)  # its outcome is nobody's now: no "never retrieved" warning
+            raise
+
+    async def _write_queued(self) -> None:
+        """Write what publishers queued, a MULTI/EXEC per turn, until nothing is queued."""
+        while self._queued:
+            turn: list[tuple[list[tuple[str, dict[str, bytes | str]]], asyncio.Future[None]]] = []
+            size = 0
+            while self._queued and size < _WRITE_MAX:
+                writes, done = self._queued.popleft()
+                turn.append((writes, done))
+                size += len(writes)
+            try:
+                # MULTI/EXEC: one round trip, and a blocked reader wakes up to the whole turn
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    for writes, _ in turn:
+                        for name, fields in writes:
+                            pipe.xadd(name, fields)  # type: ignore[arg-type]
+                    await pipe.execute()
+            except BaseException as exc:
+                for _, done in turn:
+                    if not done.done():
+                        done.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+            else:
+                for _, done in turn:
+                    if not done.done():
+                        done.set_result(None)
 
     # ---- consume -------------------------------------------------------------------------------------
 
@@ -675,6 +732,11 @@ class RedisBus:
         await self._redis.aclose()
         if self._sync is not None:
             self._sync.close()
+
+
+def _retrieve(done: asyncio.Future[None]) -> None:
+    if not done.cancelled():
+        done.exception()
 
 
 def _raise_if_cancelled() -> None:

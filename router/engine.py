@@ -524,18 +524,7 @@ class Engine:
                 await self.shared.set_presence(login, status)
 
     async def _publish(self, items: list[tuple[str, str | None, Event]]) -> None:
-        # consecutive events for the same stream and key go in one publish call
-        group: list[Event] = []
-        current: tuple[str, str | None] | None = None
-        for stream, key, event in items:
-            if (stream, key) != current and group:
-                assert current is not None
-                await self.bus.publish(current[0], group, key=current[1])
-                group = []
-            current = (stream, key)
-            group.append(event)
-        if group and current is not None:
-            await self.bus.publish(current[0], group, key=current[1])
+        await self.bus.publish_many(items)  # the whole batch in one write (one round trip on Redis)
 
     def _remember_identity(self, key: Key, ident: dict[str, Any]) -> None:
         self._identities[key] = ident

@@ -153,6 +153,39 @@ async def test_publish_then_consume_in_order(bus: Any) -> None:
     assert len({e.id for e in got}) == 8, "bus ids are unique"
 
 
+async def test_publish_many_keeps_each_stream_and_key_in_order(bus: Any) -> None:
+    a, b, c = [ev() for _ in range(4)], [ev() for _ in range(3)], [ev() for _ in range(2)]
+    # interleaved streams and keys, as one router batch emits them
+    items = [("s", "k1", a[0]), ("t", None, c[0]), ("s", "k2", b[0]), ("s", "k1", a[1]), ("t", None, c[1])]
+    items += [("s", "k2", b[1]), ("s", "k1", a[2]), ("s", "k2", b[2]), ("s", "k1", a[3])]
+    await bus.publish_many(items)
+    await bus.publish_many([])
+    s, t = bus.consume("s", "g", "c1"), bus.consume("t", "g", "c1")
+    got_s, got_t = await collect(s, 7), await collect(t, 2)
+    await s.aclose()
+    await t.aclose()
+    assert [e.event for e in got_s if e.key == "k1"] == a
+    assert [e.event for e in got_s if e.key == "k2"] == b
+    assert [e.event for e in got_t] == c and [e.key for e in got_t] == [None, None]
+
+
+async def test_concurrent_publishers_each_get_their_events_in_order(bus: Any) -> None:
+    # many callers at once (a web process's sockets): every call's events arrive, each key in its order
+    keys = [f"k{i}" for i in range(20)]
+    sent = {k: [ev() for _ in range(10)] for k in keys}
+
+    async def one(k: str) -> None:
+        for e in sent[k]:
+            await bus.publish("s", [e], key=k)
+
+    await asyncio.gather(*(one(k) for k in keys))
+    it = bus.consume("s", "g", "c1", max_batch=1000)
+    got = await collect(it, 200)
+    await it.aclose()
+    for k in keys:
+        assert [e.event for e in got if e.key == k] == sent[k]
+
+
 async def test_events_keep_their_type_and_fields(bus: Any) -> None:
     event = InboundMessage(
         event_id="in-1",
