@@ -61,8 +61,11 @@ with an approximate MAXLEN); `dead_letters` reads the newest. The caller acks th
 
 Limits (see docs/architecture.md, "Redis Streams"): clocks of the workers are
 compared in the members set (keep them NTP-synchronised); a consumer that lost a lease while stalled may read one
-more block (≤ 0.5 s) of that partition before noticing; against Redis Cluster the pipelines must become cluster
-pipelines (the keys are already tagged).
+more block (≤ 0.5 s) of that partition before noticing.
+
+Redis Cluster (`cluster=True`; docs/architecture.md, "On Redis Cluster"): no command or MULTI/EXEC names keys of
+two slots: a MULTI/EXEC per stream key when publishing, one XREADGROUP per partition (blocking ones kept in
+flight across calls, `_read_new_cluster`), Lua scripts by EVAL.
 """
 
 from __future__ import annotations
@@ -78,10 +81,11 @@ import uuid
 import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterPipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -145,11 +149,54 @@ POOL_SIZE = 256  # connections per process (a blocked XREADGROUP holds one)
 POOL_WAIT = 10.0  # seconds a command waits for a free connection
 
 
-def redis_client(url: str) -> aioredis.Redis:
+def redis_client(url: str, *, cluster: bool = False) -> Any:
     """An asyncio client whose pool makes a burst of concurrent commands wait for a connection instead of
-    failing with "Too many connections" (redis-py's default pool refuses past 100)."""
+    failing with "Too many connections" (redis-py's default pool refuses past 100); with `cluster`, a Redis
+    Cluster client (`url` names any node; the others are discovered) with POOL_SIZE connections per node."""
+    if cluster:
+        return _Cluster.from_url(url, max_connections=POOL_SIZE)
     pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=POOL_SIZE, timeout=POOL_WAIT)
     return aioredis.Redis(connection_pool=pool)
+
+
+class _Cluster(aioredis.RedisCluster):
+    """A Redis Cluster client that discovers the cluster once, before its first command or pipeline: redis-py
+    8.1, given a burst of first commands, sends some to the wrong node (MOVED), then re-initialises and closes
+    connections other commands are using ('NoneType' object has no attribute 'writelines')."""
+
+    _discovered: asyncio.Future[Any] | None = None
+
+    async def discovered(self) -> None:
+        """Wait until the first discovery of the cluster's nodes and slots is done (started once)."""
+        if self._discovered is None or (self._discovered.done() and self._discovered.exception()):
+            self._discovered = asyncio.ensure_future(self.initialize())
+        await asyncio.shield(self._discovered)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        """As RedisCluster's, after the first discovery."""
+        await self.discovered()
+        return await super().execute_command(*args, **kwargs)
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
+        """As RedisCluster's, but its execute waits for the first discovery."""
+        return _ClusterPipeline(self, transaction)  # type: ignore[abstract]
+
+
+class _ClusterPipeline(ClusterPipeline):
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        await cast(_Cluster, self.cluster_client).discovered()
+        return await super().execute(*args, **kwargs)
+
+
+async def run_script(client: Any, script: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    """Run a registered Lua script, or queue it on a pipeline. On a Cluster client EVAL carries the script's
+    text (tiny): a cluster pipeline cannot load a script that a node has not seen (NOSCRIPT at execute)."""
+    if isinstance(client, ClusterPipeline):
+        client.eval(script.script, len(keys), *keys, *args)  # queued (awaiting a cluster pipeline resets it)
+        return None
+    if isinstance(client, aioredis.RedisCluster):
+        return await client.eval(script.script, len(keys), *keys, *args)
+    return await script(keys=list(keys), args=list(args), client=client)
 
 
 class _Consumer:
@@ -172,6 +219,7 @@ class _Consumer:
         self.dead = False  # abandoned (a simulated crash): nothing is given back
         self.need_claim = True  # claim before the next read (just started, or the last claim found more)
         self.next_claim = 0.0  # monotonic time of the next periodic claim
+        self.inflight: dict[str, asyncio.Future[Any]] = {}  # Cluster: a blocking read per partition key
 
 
 class RedisBus:
@@ -189,6 +237,7 @@ class RedisBus:
         claim_timeout: float | None = None,
         block: float = 0.5,
         process_group_ttl: float = 600.0,
+        cluster: bool = False,
     ) -> None:
         if partitions < 1 or any(p < 1 for p in (stream_partitions or {}).values()):
             raise ValueError("partitions must be >= 1")
@@ -200,8 +249,9 @@ class RedisBus:
         self.renew_interval = lease_time / 3
         self.block_ms = max(1, int(min(block, self.renew_interval) * 1000))
         self.process_group_ttl_ms = int(process_group_ttl * 1000)
-        self._redis = redis_client(url)
-        self._sync: redis.Redis | None = None
+        self.cluster = cluster
+        self._redis = redis_client(url, cluster=cluster)
+        self._sync: Any = None
         self._renew = self._redis.register_script(_RENEW)
         self._release = self._redis.register_script(_RELEASE)
         self._rr = itertools.count()
@@ -267,12 +317,20 @@ class RedisBus:
                 turn.append((writes, done))
                 size += len(writes)
             try:
-                # MULTI/EXEC: one round trip, and a blocked reader wakes up to the whole turn
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    for writes, _ in turn:
+                writes = [w for ws, _ in turn for w in ws]
+                if self.cluster:
+                    # MULTI/EXEC can't span slots: one per stream key (a partition's keys share a slot), sent
+                    # at once, so a reader still wakes up to all of the turn's events of its partition
+                    by_key: dict[str, list[dict[str, bytes | str]]] = {}
+                    for name, fields in writes:
+                        by_key.setdefault(name, []).append(fields)
+                    await asyncio.gather(*(self._xadd_all(name, f) for name, f in by_key.items()))
+                else:
+                    # MULTI/EXEC: one round trip, and a blocked reader wakes up to the whole turn
+                    async with self._redis.pipeline(transaction=True) as pipe:
                         for name, fields in writes:
-                            pipe.xadd(name, fields)  # type: ignore[arg-type]
-                    await pipe.execute()
+                            pipe.xadd(name, fields)
+                        await pipe.execute()
             except BaseException as exc:
                 for _, done in turn:
                     if not done.done():
@@ -283,6 +341,12 @@ class RedisBus:
                 for _, done in turn:
                     if not done.done():
                         done.set_result(None)
+
+    async def _xadd_all(self, name: str, entries: list[dict[str, bytes | str]]) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for fields in entries:
+                pipe.xadd(name, fields)
+            await pipe.execute()
 
     # ---- consume -------------------------------------------------------------------------------------
 
@@ -447,12 +511,16 @@ class RedisBus:
         return out, gone
 
     async def _read_pending(self, st: _Consumer, max_batch: int) -> list[Entry]:
+        await self._drop_inflight(st)  # else an entry could come both from the PEL and from its read
         keys = self._keys(st)
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xreadgroup(st.group, st.name, dict.fromkeys(keys, "0"), count=max_batch)
+            for name in keys:  # one key per command: valid on a Cluster too
+                pipe.xreadgroup(st.group, st.name, {name: "0"}, count=max_batch)
             for name in keys:
                 pipe.xpending_range(name, st.group, "-", "+", max_batch, consumername=st.name)
-            reply, *pending = await pipe.execute()
+            replies = await pipe.execute()
+        reply = [pair for r in replies[: len(keys)] for pair in self._pairs(r)]
+        pending = replies[len(keys) :]
         counts: dict[tuple[int, str], int] = {}
         for p, rows in zip(keys.values(), pending, strict=True):
             for row in rows:
@@ -463,6 +531,8 @@ class RedisBus:
         return entries[:max_batch]
 
     async def _read_new(self, st: _Consumer, max_batch: int) -> list[Entry] | None:
+        if self.cluster:
+            return await self._read_new_cluster(st, max_batch)
         keys = self._keys(st)
         st.changed.clear()
         reply = await self._interruptible(
@@ -475,6 +545,64 @@ class RedisBus:
             return None  # interrupted (what it may have read is in our PEL: the caller re-reads that)
         entries, _ = self._entries(st, reply, None)
         return entries
+
+    async def _read_new_cluster(self, st: _Consumer, max_batch: int) -> list[Entry] | None:
+        """New entries on a Cluster, where one XREADGROUP may name only one slot's streams. Each owned
+        partition has at most one read in flight (`st.inflight`): a blocking read that outlives this call
+        when another partition answered first, and is collected by a later call, so nothing it reads is
+        delivered twice or counted as a second delivery. Partitions with no read in flight are first read
+        without blocking (a pipeline per node); only when nothing was there does the call block."""
+        keys = list(self._keys(st))
+        await self._drop_inflight(st, [k for k in st.inflight if k not in keys])
+        got = self._collect(st)
+        idle = [k for k in keys if k not in st.inflight]
+        if not got and idle:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for name in idle:
+                    pipe.xreadgroup(st.group, st.name, {name: ">"}, count=max_batch)
+                got = [pair for r in await pipe.execute() for pair in self._pairs(r)]
+        if got:
+            return self._entries(st, got, None)[0]
+        st.changed.clear()
+        for name in idle:
+            st.inflight[name] = asyncio.ensure_future(
+                self._redis.xreadgroup(st.group, st.name, {name: ">"}, count=max_batch, block=self.block_ms)
+            )
+        closing = asyncio.ensure_future(self._closing.wait())
+        change = asyncio.ensure_future(st.changed.wait())
+        try:
+            while st.inflight and not got and not closing.done() and not change.done():
+                await asyncio.wait(
+                    {*st.inflight.values(), closing, change}, return_when=asyncio.FIRST_COMPLETED
+                )
+                got = self._collect(st)
+        finally:
+            closing.cancel()
+            change.cancel()
+        if self._closed or (not got and change.done()):
+            return None
+        return self._entries(st, got, None)[0]
+
+    def _collect(self, st: _Consumer) -> list[Any]:
+        """The replies of the finished in-flight reads (an outage raises here, as a plain read would)."""
+        got: list[Any] = []
+        for name, task in list(st.inflight.items()):
+            if task.done():
+                del st.inflight[name]
+                got += self._pairs(task.result())
+        return got
+
+    async def _drop_inflight(self, st: _Consumer, names: Sequence[str] | None = None) -> None:
+        """Cancel in-flight reads (a re-read of the PEL, a released partition, the end): what they read is in
+        our PEL, where the PEL re-read (or the partition's next owner) finds it."""
+        tasks = [
+            st.inflight.pop(n) for n in list(st.inflight if names is None else names) if n in st.inflight
+        ]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+            _raise_if_cancelled()
 
     async def _claim(self, st: _Consumer, max_batch: int) -> bool:
         """Claim pending entries of other consumers; True when anything was claimed."""
@@ -537,8 +665,8 @@ class RedisBus:
             pipe.zcard(members)
             pipe.pexpire(members, self.lease_ms * 2)
             for p in range(st.partitions):
-                await self._renew(
-                    keys=[lease_key(st.stream, p, st.group)], args=[st.token, self.lease_ms], client=pipe
+                await run_script(
+                    pipe, self._renew, [lease_key(st.stream, p, st.group)], [st.token, self.lease_ms]
                 )
             _, _, live, _, *statuses = await pipe.execute()
         mine = {p for p, s in enumerate(statuses) if int(s) == 1}
@@ -567,11 +695,10 @@ class RedisBus:
             release = sorted(st.to_release & st.owned)
             if not release:
                 return
+            await self._drop_inflight(st, [stream_key(st.stream, p) for p in release])
             async with self._redis.pipeline(transaction=False) as pipe:
                 for p in release:
-                    await self._release(
-                        keys=[lease_key(st.stream, p, st.group)], args=[st.token], client=pipe
-                    )
+                    await run_script(pipe, self._release, [lease_key(st.stream, p, st.group)], [st.token])
                 await pipe.execute()
             st.owned -= set(release)
             st.fresh -= set(release)
@@ -583,6 +710,8 @@ class RedisBus:
             st.renewer.cancel()
             with contextlib.suppress(BaseException):
                 await st.renewer
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await self._drop_inflight(st)  # before parking, so what they read is parked too
         if st.dead:
             return
         with contextlib.suppress(RedisError, OSError):
@@ -598,9 +727,7 @@ class RedisBus:
                         pipe.xclaim(name, st.group, PARKED, 0, ids, idle=_PARK_IDLE_MS, justid=True)
                 if not st.shared:
                     for p in sorted(st.owned):
-                        await self._release(
-                            keys=[lease_key(st.stream, p, st.group)], args=[st.token], client=pipe
-                        )
+                        await run_script(pipe, self._release, [lease_key(st.stream, p, st.group)], [st.token])
                     pipe.zrem(members_key(st.stream, st.group), st.token)
                 if st.group.startswith(PROCESS_GROUP_PREFIX):  # nobody else reads a process's group
                     for name in names:
@@ -649,11 +776,11 @@ class RedisBus:
         }
         if entry.key is not None:
             fields["k"] = entry.key
-        await self._redis.xadd(DEAD_KEY, fields, maxlen=DEAD_LETTERS_KEPT, approximate=True)  # type: ignore[arg-type]
+        await self._redis.xadd(DEAD_KEY, fields, maxlen=DEAD_LETTERS_KEPT, approximate=True)
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Newest first (XREVRANGE)."""
-        rows: list[tuple[Any, dict[Any, Any]]] = await self._redis.xrevrange(DEAD_KEY, count=limit)  # type: ignore[assignment]
+        rows: list[tuple[Any, dict[Any, Any]]] = await self._redis.xrevrange(DEAD_KEY, count=limit)
         out = []
         for rid, raw in rows:
             f = {_s(k): v for k, v in raw.items()}
@@ -696,7 +823,9 @@ class RedisBus:
         Synchronous like MemoryBus.pending_count: one blocking round trip per partition on its own connection.
         """
         if self._sync is None:
-            self._sync = redis.Redis.from_url(self.url)
+            self._sync = (
+                redis.RedisCluster.from_url(self.url) if self.cluster else redis.Redis.from_url(self.url)
+            )
         total = 0
         for p in range(self.partitions_of(stream)):
             try:

@@ -220,7 +220,7 @@ class Daemon:
         if self._has("router"):
             if s.queue.backend == "redis":
                 assert s.queue.url
-                self.shared = RedisSharedLoad(s.queue.url)
+                self.shared = RedisSharedLoad(s.queue.url, cluster=s.queue.cluster)
             self.engine = Engine(s, store, bus, self.clock, consumer=_consumer_name(), shared=self.shared)
             await self.engine.start()
             if isinstance(bus, RedisBus):
@@ -285,7 +285,10 @@ class Daemon:
             return MemoryBus()
         assert q.url
         return RedisBus(
-            q.url, stream_partitions={INBOUND: q.partitions}, lease_time=q.lease_time.total_seconds()
+            q.url,
+            stream_partitions={INBOUND: q.partitions},
+            lease_time=q.lease_time.total_seconds(),
+            cluster=q.cluster,
         )
 
     def _dispatch(self, channel: str, connector: Connector) -> None:

@@ -71,6 +71,7 @@ class QueueSettings(_Strict):
     url: str | None = None
     partitions: int = Field(16, ge=1, le=1024)  # of the inbound stream: the most router workers that help
     lease_time: Duration = timedelta(seconds=5)  # a dead router worker's partitions move after about this
+    cluster: bool = False  # url names a node of a Redis Cluster (the others are discovered)
 
     @model_validator(mode="after")
     def _redis_needs_url(self) -> QueueSettings:

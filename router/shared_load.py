@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, cast
 
-from queues.redis_streams import redis_client
+from queues.redis_streams import redis_client, run_script
 
 Kind = Literal["assigned", "offered"]
 
@@ -306,8 +306,8 @@ class MemorySharedLoad:
 class RedisSharedLoad:
     """SharedLoad on Redis; see the module docstring for keys and why the scripts make it race-free."""
 
-    def __init__(self, url: str) -> None:
-        self._redis = redis_client(url)
+    def __init__(self, url: str, *, cluster: bool = False) -> None:
+        self._redis = redis_client(url, cluster=cluster)
         self._reserve = self._redis.register_script(_RESERVE)
         self._release = self._redis.register_script(_RELEASE)
         self._cas = self._redis.register_script(_CAS)
@@ -347,7 +347,9 @@ class RedisSharedLoad:
     async def reserve(self, hold: Hold, limit: int | None, now: datetime) -> bool:
         """Take (or re-kind) a slot in one Lua script; False when the operator is at `limit`."""
         args: list[str | int] = [hold.dialog_id, hold.kind, _ms(now), "" if limit is None else limit]
-        reply = await self._reserve(keys=[holds_key(hold.login), last_key(hold.login)], args=args)
+        reply = await run_script(
+            self._redis, self._reserve, [holds_key(hold.login), last_key(hold.login)], args
+        )
         return bool(reply)
 
     async def release(self, holds: Iterable[Hold]) -> None:
@@ -359,7 +361,7 @@ class RedisSharedLoad:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
             for login, args in by_login.items():
-                await self._release(keys=[holds_key(login)], args=args, client=pipe)
+                await run_script(pipe, self._release, [holds_key(login)], args)
             removed = await pipe.execute()
         if any(int(n) for n in removed):
             await self._redis.incr(EPOCH_KEY)
@@ -389,7 +391,8 @@ class RedisSharedLoad:
         self, partition: int, dialog_id: str, expected: str | None, new: str | None
     ) -> bool:
         """Set a dialog's owner to `new` only if it is `expected` (None = absent), in one Lua script."""
-        return bool(await self._cas(keys=[assign_key(partition)], args=_cas_args(dialog_id, expected, new)))
+        args = _cas_args(dialog_id, expected, new)
+        return bool(await run_script(self._redis, self._cas, [assign_key(partition)], args))
 
     async def cas_many(self, items: Sequence[Cas]) -> list[bool]:
         """The Lua compare-and-sets in one non-transactional pipeline: one round trip, still one key each."""
@@ -397,8 +400,8 @@ class RedisSharedLoad:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
             for partition, dialog_id, expected, new in items:
-                await self._cas(
-                    keys=[assign_key(partition)], args=_cas_args(dialog_id, expected, new), client=pipe
+                await run_script(
+                    pipe, self._cas, [assign_key(partition)], _cas_args(dialog_id, expected, new)
                 )
             replies = await pipe.execute()
         return [bool(r) for r in replies]

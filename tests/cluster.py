@@ -111,13 +111,22 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def make_cluster(tmp_path: Path, redis_url: str, pg_url: str) -> Iterator[Cluster]:
-    """A config for the layout (widget line, four operators) and the processes, stopped at the end."""
+def make_cluster(
+    tmp_path: Path, redis_url: str, pg_url: str, *, redis_cluster: bool = False
+) -> Iterator[Cluster]:
+    """A config for the layout (widget line, four operators) and the processes, stopped at the end;
+    `redis_cluster`: redis_url names a node of a Redis Cluster."""
     data: dict[str, Any] = {
         "version": 1,
         "var_dir": str(tmp_path / "var"),
         "storage": {"url": pg_url},
-        "queue": {"backend": "redis", "url": redis_url, "partitions": PARTITIONS, "lease_time": "1s"},
+        "queue": {
+            "backend": "redis",
+            "url": redis_url,
+            "partitions": PARTITIONS,
+            "lease_time": "1s",
+            "cluster": redis_cluster,
+        },
         "log": {"format": "json"},
         "operators": [{"login": "admin", "name": "Alice Admin", "role": "admin"}]
         + [{"login": o, "name": o.title()} for o in OPERATORS],

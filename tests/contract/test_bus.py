@@ -31,7 +31,7 @@ from queues.messages import (
     SenderProfile,
 )
 from queues.redis_streams import RedisBus
-from tests.redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
+from tests.redis_server import redis_cluster, redis_cluster_url, redis_server, redis_url  # noqa: F401  (fixtures)
 
 TIMEOUT = 2.0  # nothing in this suite may wait longer than this
 QUIET = 0.15  # how long "nothing more arrives" is watched for
@@ -45,14 +45,23 @@ async def _redis(url: str) -> RedisBus:
     return RedisBus(url, partitions=1, lease_time=1.0)
 
 
-# name → async factory; the Redis one gets the URL of a fresh test server (tests/redis_server.py; skipped when
-# no redis-server is installed)
-BACKENDS: dict[str, Callable[..., Awaitable[Any]]] = {"memory": _memory, "redis": _redis}
+async def _redis_cluster(url: str) -> RedisBus:
+    return RedisBus(url, partitions=1, lease_time=1.0, cluster=True)
+
+
+# name → async factory; the Redis ones get the URL of a fresh test server or cluster (tests/redis_server.py)
+BACKENDS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "memory": _memory,
+    "redis": _redis,
+    "redis-cluster": _redis_cluster,
+}
+URL_FIXTURES = {"redis": "redis_url", "redis-cluster": "redis_cluster_url"}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    args = [request.getfixturevalue("redis_url")] if request.param == "redis" else []
+    fixture = URL_FIXTURES.get(request.param)
+    args = [request.getfixturevalue(fixture)] if fixture else []
     b = await BACKENDS[request.param](*args)
     try:
         yield b

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from queues.bus import Entry
 from queues.messages import OperatorPresence
 from queues.redis_streams import RedisBus, lease_key, partition_of, stream_key
-from tests.redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
+from tests.redis_server import redis_cluster, redis_cluster_url, redis_server, redis_url  # noqa: F401  (fixtures)
 
 P = 8
 LEASE = 1.0  # seconds
@@ -37,13 +37,36 @@ def partition(entry: Entry) -> int:
     return int(entry.id.split("/", 1)[0])
 
 
-@pytest.fixture
+class Url(str):
+    """A Redis URL that knows whether it names a node of a Redis Cluster."""
+
+    cluster = False
+
+
+class ClusterUrl(Url):
+    cluster = True
+
+
+def raw_client(url: str) -> Any:
+    return (
+        aioredis.RedisCluster.from_url(url)
+        if getattr(url, "cluster", False)
+        else aioredis.Redis.from_url(url)
+    )
+
+
+# every test with `buses` runs on one Redis and on a three-primary Redis Cluster (partitions on several nodes)
+@pytest.fixture(params=["redis", "redis-cluster"])
 async def buses(request: pytest.FixtureRequest) -> AsyncIterator[list[RedisBus]]:
-    url = request.getfixturevalue("redis_url")
+    if request.param == "redis":
+        url: Url = Url(request.getfixturevalue("redis_url"))
+    else:
+        url = ClusterUrl(request.getfixturevalue("redis_cluster_url"))
+    request.node.redis = url
     made: list[RedisBus] = []
 
     def make() -> RedisBus:
-        b = RedisBus(url, stream_partitions={STREAM: P}, lease_time=LEASE)
+        b = RedisBus(url, stream_partitions={STREAM: P}, lease_time=LEASE, cluster=url.cluster)
         made.append(b)
         return b
 
@@ -85,9 +108,9 @@ class Worker:
 
 
 async def lease_holders(url: str) -> dict[int, str]:
-    client = aioredis.Redis.from_url(url)
-    try:
-        values = await client.mget([lease_key(STREAM, p, GROUP) for p in range(P)])
+    client = raw_client(url)
+    try:  # one GET each: the leases live in different slots
+        values = [await client.get(lease_key(STREAM, p, GROUP)) for p in range(P)]
     finally:
         await client.aclose()
     return {p: v.decode().split(":")[0] for p, v in enumerate(values) if v is not None}
@@ -124,7 +147,7 @@ async def publish_keys(bus: RedisBus, keys: list[str], rounds: int) -> list[Oper
 async def test_two_consumers_split_the_partitions(
     buses: list[RedisBus], request: pytest.FixtureRequest
 ) -> None:
-    url = request.getfixturevalue("redis_url")
+    url = request.node.redis
     a = Worker(new_bus(request), "a")
     b = Worker(new_bus(request), "b")
     holders = await split_evenly(url)
@@ -147,7 +170,7 @@ async def test_two_consumers_split_the_partitions(
 async def test_a_dead_consumers_partitions_and_pending_entries_are_taken_over(
     buses: list[RedisBus], request: pytest.FixtureRequest
 ) -> None:
-    url = request.getfixturevalue("redis_url")
+    url = request.node.redis
     a = Worker(new_bus(request), "a", ack=False)
     b = Worker(new_bus(request), "b")
     holders = await split_evenly(url)

@@ -17,7 +17,7 @@ from redis.crc import key_slot
 
 from queues.redis_streams import stream_key
 from router.shared_load import Hold, MemorySharedLoad, RedisSharedLoad, SharedLoad
-from tests.redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
+from tests.redis_server import redis_cluster, redis_cluster_url, redis_server, redis_url  # noqa: F401  (fixtures)
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
 TIMEOUT = 5.0
@@ -33,17 +33,18 @@ class Backend:
     url: str | None = None
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if request.param == "memory":
         mem = MemorySharedLoad()
         yield Backend("memory", mem, mem)
         await mem.close()
         return
-    url = request.getfixturevalue("redis_url")
-    a, b = RedisSharedLoad(url), RedisSharedLoad(url)
+    cluster = request.param == "redis-cluster"
+    url = request.getfixturevalue("redis_cluster_url" if cluster else "redis_url")
+    a, b = RedisSharedLoad(url, cluster=cluster), RedisSharedLoad(url, cluster=cluster)
     try:
-        yield Backend("redis", a, b, url)
+        yield Backend(request.param, a, b, url)
     finally:
         await asyncio.wait_for(a.close(), TIMEOUT)
         await asyncio.wait_for(b.close(), TIMEOUT)

@@ -1,6 +1,7 @@
 """Several processes on Redis and PostgreSQL: `openlines run --role web|router|connectors` as real processes (the
 commands supervisord.conf runs), console fan-out across web processes, and a router worker killed with SIGKILL
-in the middle of a stream. Redis and PostgreSQL are the throwaway servers the test suite starts."""
+in the middle of a stream. Redis and PostgreSQL are the throwaway servers the test suite starts; every test runs
+on one Redis and again on a three-primary Redis Cluster (`queue.cluster: true`)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.clients import Operator, Visitor
 from tests.cluster import CAPACITY, OPERATORS, PATIENCE, Cluster, make_cluster, start_layout, visitor_stream
 from tests.conftest import PASSWORD
-from tests.redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
+from tests.redis_server import redis_cluster, redis_cluster_url, redis_server, redis_url  # noqa: F401  (fixtures)
 
 
-@pytest.fixture
-def cluster(tmp_path: Path, redis_url: str, pg_database: str) -> Iterator[Cluster]:  # noqa: F811
-    with make_cluster(tmp_path, redis_url, pg_database) as c:
+@pytest.fixture(params=["redis", "redis-cluster"])
+def cluster(tmp_path: Path, pg_database: str, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    on_cluster = request.param == "redis-cluster"
+    url = request.getfixturevalue("redis_cluster_url" if on_cluster else "redis_url")
+    with make_cluster(tmp_path, url, pg_database, redis_cluster=on_cluster) as c:
         yield c
 
 

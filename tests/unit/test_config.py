@@ -364,6 +364,7 @@ def test_every_scalar_of_the_process_sections_has_an_env_override(tmp_path: Path
         "OPENLINES_QUEUE_URL": "redis://10.0.0.5:6379/0",
         "OPENLINES_QUEUE_PARTITIONS": "32",
         "OPENLINES_QUEUE_LEASE_TIME": "7s",
+        "OPENLINES_QUEUE_CLUSTER": "true",
         "OPENLINES_STORAGE_URL": "postgresql+asyncpg://o@db/openlines",
         "OPENLINES_HTTP_REUSE_PORT": "true",
         "OPENLINES_LOG_LEVEL": "debug",
@@ -375,7 +376,7 @@ def test_every_scalar_of_the_process_sections_has_an_env_override(tmp_path: Path
         "redis://10.0.0.5:6379/0",
         32,
     )
-    assert settings.queue.lease_time.total_seconds() == 7
+    assert settings.queue.lease_time.total_seconds() == 7 and settings.queue.cluster is True
     assert settings.database_url == "postgresql+asyncpg://o@db/openlines"
     assert settings.http.reuse_port is True and settings.log.level == "debug"
 
