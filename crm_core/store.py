@@ -7,7 +7,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, event, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -115,9 +130,8 @@ class Store:
         if not keys:
             return {}
         t = identities
-        q = select(t.c.id, t.c.lead_id, t.c.channel, t.c.account, t.c.external_id, t.c.display_name).where(
-            tuple_(t.c.channel, t.c.account, t.c.external_id).in_(keys)
-        )
+        cols = (t.c.id, t.c.lead_id, t.c.channel, t.c.account, t.c.external_id, t.c.display_name)
+        q = _select_by_keys(self.kind, t, cols, keys)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).mappings().all()
         return {(r["channel"], r["account"], r["external_id"]): dict(r) for r in rows}
@@ -127,8 +141,7 @@ class Store:
         keys = list(set(keys))
         if not keys:
             return {}
-        t = messages
-        q = select(t).where(tuple_(t.c.channel, t.c.account, t.c.external_id).in_(keys))
+        q = _select_by_keys(self.kind, messages, tuple(messages.c), keys)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).mappings().all()
         return {(r["channel"], r["account"], r["external_id"]): dict(r) for r in rows}
@@ -138,8 +151,9 @@ class Store:
         ids = list(set(ids))
         if not ids:
             return {}
+        q = select(leads).where(_in_ids(self.kind, leads.c.id, ids))
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(leads).where(leads.c.id.in_(ids)))).mappings().all()
+            rows = (await conn.execute(q)).mappings().all()
         return {r["id"]: dict(r) for r in rows}
 
     async def open_dialogs(self) -> list[dict[str, Any]]:
@@ -155,7 +169,7 @@ class Store:
             return {}
         q = (
             select(dialogs)
-            .where(dialogs.c.identity_id.in_(ids), dialogs.c.state == "closed")
+            .where(_in_ids(self.kind, dialogs.c.identity_id, ids), dialogs.c.state == "closed")
             .order_by(dialogs.c.closed_at.desc())
         )
         out: dict[str, dict[str, Any]] = {}
@@ -506,6 +520,53 @@ class Store:
             return [dict(r) for r in (await conn.execute(q)).mappings().all()]
 
 
+_KEY_COLUMNS = ("channel", "account", "external_id")
+
+
+def _select_by_keys(kind: str, table: Table, cols: Sequence[Any], keys: list[Key]) -> Select[Any]:
+    """SELECT cols of the table's rows whose unique (channel, account, external_id) is one of the keys."""
+    if kind != "postgresql":
+        # SQLite runs a row-value IN as a scan of the whole table; grouped by (channel, account) with
+        # `external_id IN (…)` each group is a search on the unique index
+        groups: dict[tuple[str, str], list[str]] = {}
+        for channel, account, external_id in keys:
+            groups.setdefault((channel, account), []).append(external_id)
+        c = table.c
+        return select(*cols).where(
+            or_(
+                *(
+                    and_(c.channel == ch, c.account == ac, c.external_id.in_(ids))
+                    for (ch, ac), ids in groups.items()
+                )
+            )
+        )
+    # A batch's keys share (channel, account): PostgreSQL would match the IN list of tuples as a filter over
+    # every row of that pair (the index condition holds the two shared columns only). The keys as three
+    # arrays unnested and joined give one unique-index probe per key (on a table small next to the batch the
+    # planner may hash it whole instead, which is as cheap there), and one prepared statement for every
+    # batch size. The arrays carry the columns' own types, so keys are bound (NUL dropped, cut to the
+    # column's length) exactly as the stored values were.
+    k = (
+        func.unnest(
+            *(
+                bindparam(f"key_{c}", [key[i] for key in keys], type_=ARRAY(table.c[c].type))
+                for i, c in enumerate(_KEY_COLUMNS)
+            )
+        )
+        .table_valued(*_KEY_COLUMNS)
+        .render_derived(name="k")
+    )
+    on = and_(*(table.c[c] == k.c[c] for c in _KEY_COLUMNS))
+    return select(*cols).select_from(k).join(table, on)
+
+
+def _in_ids(kind: str, col: ColumnElement[Any], ids: list[str]) -> ColumnElement[bool]:
+    """`col IN ids`; on PostgreSQL `col = ANY(:array)`, one prepared statement for every number of ids."""
+    if kind != "postgresql":
+        return col.in_(ids)
+    return col == any_(bindparam(None, ids, type_=ARRAY(col.type)))
+
+
 def _apply_sync(conn: Connection, ch: Changes) -> None:
     # one thread hop for the whole batch: every statement below runs inside run_sync
     if ch.leads:
@@ -551,7 +612,7 @@ def _apply_sync(conn: Connection, ch: Changes) -> None:
     if ch.outbox:
         conn.execute(insert(outbox), ch.outbox)
     if ch.outbox_done:
-        conn.execute(delete(outbox).where(outbox.c.id.in_(ch.outbox_done)))
+        conn.execute(delete(outbox).where(_in_ids(conn.dialect.name, outbox.c.id, ch.outbox_done)))
 
 
 def _update_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
