@@ -73,6 +73,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import itertools
 import logging
 import math
@@ -220,6 +221,7 @@ class _Consumer:
         self.need_claim = True  # claim before the next read (just started, or the last claim found more)
         self.next_claim = 0.0  # monotonic time of the next periodic claim
         self.inflight: dict[str, asyncio.Future[Any]] = {}  # Cluster: a blocking read per partition key
+        self.unseen: set[str] = set()  # Entry ids an in-flight read got that the PEL re-read delivers first
 
 
 class RedisBus:
@@ -426,6 +428,7 @@ class RedisBus:
         if st.fresh or st.need_claim or now >= st.next_claim:
             if await self._claim(st, max_batch):
                 need_history = True
+                buffer.clear()  # read but not delivered: in our PEL, so the re-read brings it, in order
                 st.need_claim = True  # maybe more to claim
             else:
                 st.need_claim = False
@@ -511,7 +514,12 @@ class RedisBus:
         return out, gone
 
     async def _read_pending(self, st: _Consumer, max_batch: int) -> list[Entry]:
-        await self._drop_inflight(st)  # else an entry could come both from the PEL and from its read
+        if st.inflight:
+            # Cluster: let the reads in flight end (within one block); what they got is in the PEL, read below in
+            # order with the rest, and counted as the first delivery it is (the re-read adds one in Redis)
+            await asyncio.wait(list(st.inflight.values()))
+            unseen, _ = self._entries(st, self._collect(st), None)
+            st.unseen.update(e.id for e in unseen)
         keys = self._keys(st)
         async with self._redis.pipeline(transaction=False) as pipe:
             for name in keys:  # one key per command: valid on a Cluster too
@@ -528,7 +536,14 @@ class RedisBus:
         entries, gone = self._entries(st, reply, counts)
         if gone:
             await self._xack(st, gone)
-        return entries[:max_batch]
+        entries = entries[:max_batch]
+        if st.unseen:
+            entries = [
+                dataclasses.replace(e, deliveries=max(1, e.deliveries - 1)) if e.id in st.unseen else e
+                for e in entries
+            ]
+            st.unseen.difference_update(e.id for e in entries)
+        return entries
 
     async def _read_new(self, st: _Consumer, max_batch: int) -> list[Entry] | None:
         if self.cluster:
@@ -579,8 +594,10 @@ class RedisBus:
         finally:
             closing.cancel()
             change.cancel()
-        if self._closed or (not got and change.done()):
+        if self._closed:
             return None
+        # a partition acquired (`change`): not an interruption here, the reads in flight carry on and the next
+        # call reads the new partitions too
         return self._entries(st, got, None)[0]
 
     def _collect(self, st: _Consumer) -> list[Any]:

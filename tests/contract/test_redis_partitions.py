@@ -199,7 +199,10 @@ async def test_a_dead_consumers_partitions_and_pending_entries_are_taken_over(
     assert sorted(got) == sorted(e.event_id for e in sent + later)
     redelivered = {e.event.event_id: e.deliveries for e in b.entries}  # type: ignore[attr-defined]
     assert all(redelivered[i] == 2 for i in held), "the dead consumer's unacked entries, delivered again"
-    assert all(n == 1 for i, n in redelivered.items() if i not in held)
+    # on a Cluster the dead consumer also had a blocking read in flight per partition: what those got was
+    # delivered to it (Redis counts it) though never handed to its worker, so it may count once more
+    most = 2 if getattr(url, "cluster", False) else 1
+    assert all(1 <= n <= most for i, n in redelivered.items() if i not in held), redelivered
     # per key, the dead consumer's pending entries came before the newer ones
     for k in a_keys:
         order = [e.event.event_id for e in b.entries if e.key == k]  # type: ignore[attr-defined]
