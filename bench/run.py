@@ -178,7 +178,7 @@ def section_pipeline(plan: Plan, tmp: Path) -> dict[str, Any]:
         tmp / "pipeline", operators=plan.operators, visitors=plan.visitors
     )
     try:
-        extra = [*plan.load_args(), "--operators", ",".join(logins), "--password", password]
+        extra = [*plan.load_args(), "--operators", ",".join(logins), f"--password={password}"]
         result = _load(server, "daemon", extra)
         result["rss_kib_after"] = rss_kib(server.pid)
         return result
@@ -294,8 +294,7 @@ def section_profile(plan: Plan, tmp: Path, results_dir: Path) -> dict[str, Any]:
             *plan.limits(),
             "--operators",
             ",".join(logins),
-            "--password",
-            password,
+            f"--password={password}",  # "=": a generated password may start with "-"
             "--profile-signals",
         ]
         load = _load(server, "daemon", extra)

@@ -507,7 +507,7 @@ def _run_load(
             )
         )
         pids = _processes(layout, redis, pg)
-        extra = [*plan.load_args, "--operators", ",".join(layout.logins), "--password", layout.password]
+        extra = [*plan.load_args, "--operators", ",".join(layout.logins), f"--password={layout.password}"]
         t0 = time.monotonic()
         try:
             with _Sampler(pids) as sampler:
