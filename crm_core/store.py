@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
@@ -24,9 +25,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from crm_core import pg_batch
 from crm_core.models import (
     checkpoints,
     dialog_events,
@@ -121,8 +123,30 @@ class Store:
         """Write one batch of changes atomically; raises DuplicateKey if an idempotency key was taken."""
         if not ch:
             return
+        if self.kind == "postgresql" and pg_batch.supports(ch):
+            await self._apply_pg(ch)
+            return
         async with self.engine.begin() as conn:
             await conn.run_sync(_apply_sync, ch)
+
+    async def _apply_pg(self, ch: Changes) -> None:
+        """The batch as one statement on the pooled connection's asyncpg driver (crm_core/pg_batch.py): one
+        round trip, committed on its own; errors are raised as SQLAlchemy's, as the other path raises them."""
+        sql, args = pg_batch.statement(ch)
+        async with self.engine.connect() as conn:
+            fairy = await conn.get_raw_connection()
+            driver = fairy.driver_connection
+            assert driver is not None
+            try:
+                await driver.execute(sql, *args)
+            except asyncpg.IntegrityConstraintViolationError as exc:
+                raise IntegrityError(sql, None, exc) from exc
+            except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
+                await conn.invalidate(exc)
+                raise OperationalError(sql, None, exc, connection_invalidated=True) from exc
+            except asyncpg.OperatorInterventionError as exc:  # a shutdown or restart of the server
+                await conn.invalidate(exc)
+                raise OperationalError(sql, None, exc, connection_invalidated=True) from exc
 
     async def find_identities(self, keys: Iterable[Key]) -> dict[Key, dict[str, Any]]:
         """Identities by (channel, account, external_id)."""

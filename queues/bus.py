@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -84,8 +85,19 @@ class Bus(Protocol):
         """Append events to a stream; `key` keeps one conversation's events in order."""
         ...
 
-    async def publish_many(self, items: Sequence[tuple[str, str | None, Event]]) -> None:
-        """Append each (stream, key, event) in order, as consecutive `publish` calls would, in one write."""
+    async def publish_many(
+        self, items: Sequence[tuple[str, str | None, Event]], encoded: Sequence[bytes] | None = None
+    ) -> None:
+        """Append each (stream, key, event) in order, as consecutive `publish` calls would, in one write;
+        `encoded`, parallel to `items`: each event's `queues.messages.dumps`, when the caller has it."""
+        ...
+
+    def enqueue(
+        self, items: Sequence[tuple[str, str | None, Event]], encoded: Sequence[bytes] | None = None
+    ) -> asyncio.Future[None]:
+        """Queue items as `publish_many` would and return at once (calls keep their order); the future is done
+        once they are published. For a caller that must not wait a round trip per item, like a socket
+        handler reading its next frame."""
         ...
 
     def consume(

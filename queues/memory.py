@@ -33,6 +33,26 @@ class MemoryBus:
 
     async def publish(self, stream: str, events: Sequence[Event], *, key: str | None = None) -> None:
         """Append events to every group of the stream (or keep them until a group exists)."""
+        self._append(stream, events, key)
+
+    async def publish_many(
+        self, items: Sequence[tuple[str, str | None, Event]], encoded: Sequence[bytes] | None = None
+    ) -> None:
+        """Append each (stream, key, event) in order (`encoded` is for buses that serialise)."""
+        for stream, key, event in items:
+            self._append(stream, [event], key)
+
+    def enqueue(
+        self, items: Sequence[tuple[str, str | None, Event]], encoded: Sequence[bytes] | None = None
+    ) -> asyncio.Future[None]:
+        """Append at once; the future is already done."""
+        for stream, key, event in items:
+            self._append(stream, [event], key)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    def _append(self, stream: str, events: Sequence[Event], key: str | None) -> None:
         entries = [Entry(f"{next(self._ids)}-0", ev, key, 0) for ev in events]
         groups = self._groups.get(stream)
         if not groups:
@@ -41,11 +61,6 @@ class MemoryBus:
         for group in groups.values():
             group.ready.extend(entries)
             group.wakeup.set()
-
-    async def publish_many(self, items: Sequence[tuple[str, str | None, Event]]) -> None:
-        """Append each (stream, key, event) in order."""
-        for stream, key, event in items:
-            await self.publish(stream, [event], key=key)
 
     async def consume(
         self, stream: str, group: str, consumer: str, *, max_batch: int = 100, max_wait: float = 0.002

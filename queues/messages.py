@@ -242,6 +242,11 @@ def loads(raw: bytes | str) -> Event:
     return _build(_REGISTRY[data["kind"]], data)
 
 
+def loads_many(raw: bytes | str) -> list[Event]:
+    """Decode a JSON array of encoded events (b"[" + b",".join(dumps(e) for e in events) + b"]")."""
+    return [_build(_REGISTRY[data["kind"]], data) for data in orjson.loads(raw)]
+
+
 # The codec works from per-class plans built on first use from the type hints: walking dataclasses.fields and
 # typing.get_origin/get_args on every call made it 10-20 times slower than orjson. A plan is only ever
 # replaced by an equal one, so building it twice in two threads is harmless.

@@ -80,10 +80,11 @@ import math
 import time
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import orjson
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterPipeline
@@ -92,7 +93,7 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from queues.bus import DEAD_LETTERS_KEPT, PROCESS_GROUP_PREFIX, Batch, DeadLetter, Entry
-from queues.messages import Event, dumps, loads
+from queues.messages import Event, dumps, loads, loads_many
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,12 @@ def lease_key(stream: str, partition: int, group: str) -> str:
     return f"openlines:{stream}:{{{partition}}}:lease:{group}"
 
 
+def progress_key(stream: str, partition: int, group: str) -> str:
+    """A hash of the partition's bundles a consumer of `group` acked in part before it ended: Redis id -> how
+    many of its events (same hash tag as the partition's stream)."""
+    return f"openlines:{stream}:{{{partition}}}:progress:{group}"
+
+
 def members_key(stream: str, group: str) -> str:
     """The sorted set of a group's live consumers (score: last heartbeat in ms)."""
     return f"openlines:{stream}:members:{group}"
@@ -143,6 +150,36 @@ def partition_of(key: str, partitions: int) -> int:
 
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+BUNDLE_MAX = 256  # events per stream entry
+
+
+def _bundles(writes: Iterable[tuple[str, str | None, bytes]]) -> dict[str, list[dict[str, bytes | str]]]:
+    """The entries to XADD, per stream key in order: each a bundle of up to BUNDLE_MAX events (field `b`: a JSON
+    array of the events' `dumps`; `k`: a JSON array of their keys, left out when none has one)."""
+    grouped: dict[str, tuple[list[bytes], list[str | None]]] = {}
+    for name, key, payload in writes:
+        payloads, keys = grouped.setdefault(name, ([], []))
+        payloads.append(payload)
+        keys.append(key)
+    out: dict[str, list[dict[str, bytes | str]]] = {}
+    for name, (payloads, keys) in grouped.items():
+        entries = out[name] = []
+        for i in range(0, len(payloads), BUNDLE_MAX):
+            fields: dict[str, bytes | str] = {"b": b"[" + b",".join(payloads[i : i + BUNDLE_MAX]) + b"]"}
+            part = keys[i : i + BUNDLE_MAX]
+            if any(k is not None for k in part):
+                fields["k"] = orjson.dumps(part)
+            entries.append(fields)
+    return out
+
+
+def _entry_id(entry_id: str) -> tuple[int, str, int | None]:
+    """The partition, Redis entry id and index in its bundle of an Entry id ("p/rid", or "p/rid/i" for the i-th
+    event of a bundle of several)."""
+    p, rid, *i = entry_id.split("/", 2)
+    return int(p), rid, int(i[0]) if i else None
 
 
 _WRITE_MAX = 2000  # entries per MULTI/EXEC of the group commit (more waits for the next round trip)
@@ -222,6 +259,12 @@ class _Consumer:
         self.next_claim = 0.0  # monotonic time of the next periodic claim
         self.inflight: dict[str, asyncio.Future[Any]] = {}  # Cluster: a blocking read per partition key
         self.unseen: set[str] = set()  # Entry ids an in-flight read got that the PEL re-read delivers first
+        # bundles delivered in part (a batch may end inside one): (partition, Redis id) -> events acked so far,
+        # and each such bundle's size; the entry itself is acked with its last event
+        self.progress: dict[tuple[int, str], int] = {}
+        self.sizes: dict[tuple[int, str], int] = {}
+        self.buffer: list[Entry] = []  # read (so in the PEL), not yet delivered: the next batches
+        self.remote: set[tuple[int, str]] = set()  # bundles whose progress came from the progress hash
 
 
 class RedisBus:
@@ -257,9 +300,9 @@ class RedisBus:
         self._renew = self._redis.register_script(_RENEW)
         self._release = self._redis.register_script(_RELEASE)
         self._rr = itertools.count()
-        self._queued: collections.deque[
-            tuple[list[tuple[str, dict[str, bytes | str]]], asyncio.Future[None]]
-        ] = collections.deque()
+        self._queued: collections.deque[tuple[list[tuple[str, str | None, bytes]], asyncio.Future[None]]] = (
+            collections.deque()
+        )
         self._writer: asyncio.Task[None] | None = None
         self._consumers: set[_Consumer] = set()
         self._closed = False
@@ -276,62 +319,66 @@ class RedisBus:
         if events:
             await self.publish_many([(stream, key, event) for event in events])
 
-    async def publish_many(self, items: Sequence[tuple[str, str | None, Event]]) -> None:
-        """XADD each (stream, key, event) in order; returns once Redis has them all.
-
-        Calls made while an earlier write is in flight are written together (group commit): one MULTI/EXEC
-        round trip for everything queued, so a busy process pays one round trip per loop turn instead of one
-        per call, and a blocked reader wakes up to the whole lot. Events without a key go to one partition
-        per call and stream, round robin."""
+    async def publish_many(
+        self, items: Sequence[tuple[str, str | None, Event]], encoded: Sequence[bytes] | None = None
+    ) -> None:
+        """XADD each (stream, key, event) in order; returns once Redis has them all (see `enqueue`)."""
         if not items:
             return
+        # awaited as it is: a cancelled caller cancels only its own future, the write goes on for the others
+        await self.enqueue(items, encoded)
+
+    def enqueue(
+        self, items: Sequence[tuple[str, str | None, Event]], encoded: Sequence[bytes] | None = None
+    ) -> asyncio.Future[None]:
+        """Queue each (stream, key, event) for the next write and return at once; the future is done when Redis
+        has them. Calls are written in the order they were made. `encoded`: the events' `dumps` already made
+        (the engine's outbox has them), parallel to `items`.
+
+        Calls made while an earlier write is in flight are written together (group commit): one MULTI/EXEC
+        round trip for everything queued, and the events of one partition go in bundles (one entry of up to
+        BUNDLE_MAX events), so a busy process pays one round trip per loop turn instead of one per call and
+        Redis stores one entry per partition per turn. Events without a key go to one partition per call and
+        stream, round robin."""
         rr: dict[str, int] = {}
-        writes: list[tuple[str, dict[str, bytes | str]]] = []
-        for stream, key, event in items:
+        writes: list[tuple[str, str | None, bytes]] = []
+        for i, (stream, key, event) in enumerate(items):
             n = self.partitions_of(stream)
             if key is not None:
-                p = partition_of(key, n)
+                p = partition_of(key, n) if n > 1 else 0
             else:
                 p = rr.get(stream, -1)
                 if p < 0:
                     p = rr[stream] = next(self._rr) % n
-            fields: dict[str, bytes | str] = {"e": dumps(event)}
-            if key is not None:
-                fields["k"] = key
-            writes.append((stream_key(stream, p), fields))
+            writes.append((stream_key(stream, p), key, encoded[i] if encoded is not None else dumps(event)))
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_retrieve)  # a caller that stopped waiting (cancelled) leaves no warning
         self._queued.append((writes, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_queued())
-        try:
-            await asyncio.shield(done)  # a cancelled caller must not cancel the others' write
-        except asyncio.CancelledError:
-            done.add_done_callback(_retrieve)  # its outcome is nobody's now: no "never retrieved" warning
-            raise
+        return done
 
     async def _write_queued(self) -> None:
         """Write what publishers queued, a MULTI/EXEC per turn, until nothing is queued."""
         while self._queued:
-            turn: list[tuple[list[tuple[str, dict[str, bytes | str]]], asyncio.Future[None]]] = []
+            turn: list[tuple[list[tuple[str, str | None, bytes]], asyncio.Future[None]]] = []
             size = 0
             while self._queued and size < _WRITE_MAX:
                 writes, done = self._queued.popleft()
                 turn.append((writes, done))
                 size += len(writes)
             try:
-                writes = [w for ws, _ in turn for w in ws]
+                by_key = _bundles(w for ws, _ in turn for w in ws)
                 if self.cluster:
                     # MULTI/EXEC can't span slots: one per stream key (a partition's keys share a slot), sent
                     # at once, so a reader still wakes up to all of the turn's events of its partition
-                    by_key: dict[str, list[dict[str, bytes | str]]] = {}
-                    for name, fields in writes:
-                        by_key.setdefault(name, []).append(fields)
                     await asyncio.gather(*(self._xadd_all(name, f) for name, f in by_key.items()))
                 else:
                     # MULTI/EXEC: one round trip, and a blocked reader wakes up to the whole turn
                     async with self._redis.pipeline(transaction=True) as pipe:
-                        for name, fields in writes:
-                            pipe.xadd(name, fields)
+                        for name, bundles in by_key.items():
+                            for fields in bundles:
+                                pipe.xadd(name, fields)
                         await pipe.execute()
             except BaseException as exc:
                 for _, done in turn:
@@ -361,7 +408,7 @@ class RedisBus:
         st = _Consumer(stream, group, consumer, self.partitions_of(stream))
         self._consumers.add(st)
         last: Batch | None = None
-        buffer: list[Entry] = []
+        buffer = st.buffer
         need_history = True  # entries left in our PEL by an earlier consumer of the same name
         ready = False  # the groups exist and the consumer is registered
         outages = 0
@@ -433,18 +480,21 @@ class RedisBus:
             else:
                 st.need_claim = False
             st.next_claim = now + self.claim_ms / 2000
-        entries: list[Entry] = []
-        if need_history:
-            entries = await self._read_pending(st, max_batch)
-            if not entries:
-                need_history = False
-        if not entries and buffer:
+        # what was read and not yet delivered first (it is empty whenever the PEL is to be re-read), then the PEL,
+        # then new entries; what a read brings beyond max_batch events waits in the buffer
+        if buffer:
             entries, buffer[:] = buffer[:max_batch], buffer[max_batch:]
-        if not entries:
+            return entries, need_history
+        read: list[Entry] | None = []
+        if need_history:
+            read = await self._read_pending(st, max_batch)
+            if not read:
+                need_history = False
+        if not read:
             read = await self._read_new(st, max_batch)
             if read is None:
                 return None
-            entries, buffer[:] = read[:max_batch], read[max_batch:]
+        entries, buffer[:] = read[:max_batch], read[max_batch:]
         return entries, need_history
 
     async def _create_groups(self, st: _Consumer) -> None:
@@ -507,10 +557,27 @@ class RedisBus:
                 if not fields:  # trimmed or deleted while pending
                     gone.setdefault(p, []).append(rid)
                     continue
-                raw_key = fields.get(b"k", fields.get("k"))
                 deliveries = 1 if counts is None else counts.get((p, rid), 1)
-                event = loads(fields.get(b"e", fields.get("e")))
-                out.append(Entry(f"{p}/{rid}", event, None if raw_key is None else _s(raw_key), deliveries))
+                bundle = fields.get(b"b", fields.get("b"))
+                if bundle is None:  # one event per entry (as written before bundles)
+                    raw_key = fields.get(b"k", fields.get("k"))
+                    event = loads(fields.get(b"e", fields.get("e")))
+                    out.append(
+                        Entry(f"{p}/{rid}", event, None if raw_key is None else _s(raw_key), deliveries)
+                    )
+                    continue
+                events = loads_many(bundle)
+                raw_keys = fields.get(b"k", fields.get("k"))
+                ks = orjson.loads(raw_keys) if raw_keys is not None else [None] * len(events)
+                if len(events) == 1:
+                    out.append(Entry(f"{p}/{rid}", events[0], ks[0], deliveries))
+                    continue
+                # a bundle may span batches: this consumer skips the events it already acked (`_ack`)
+                st.sizes[(p, rid)] = len(events)
+                done = st.progress.get((p, rid), 0)
+                out += [
+                    Entry(f"{p}/{rid}/{i}", events[i], ks[i], deliveries) for i in range(done, len(events))
+                ]
         return out, gone
 
     async def _read_pending(self, st: _Consumer, max_batch: int) -> list[Entry]:
@@ -526,9 +593,17 @@ class RedisBus:
                 pipe.xreadgroup(st.group, st.name, {name: "0"}, count=max_batch)
             for name in keys:
                 pipe.xpending_range(name, st.group, "-", "+", max_batch, consumername=st.name)
+            for p in keys.values():
+                pipe.hgetall(progress_key(st.stream, p, st.group))
             replies = await pipe.execute()
-        reply = [pair for r in replies[: len(keys)] for pair in self._pairs(r)]
-        pending = replies[len(keys) :]
+        n = len(keys)
+        reply = [pair for r in replies[:n] for pair in self._pairs(r)]
+        pending = replies[n : 2 * n]
+        for p, done in zip(keys.values(), replies[2 * n :], strict=True):
+            for rid, count in (done or {}).items():  # a consumer before us acked these in part
+                bundle = (p, _s(rid))
+                st.progress[bundle] = max(st.progress.get(bundle, 0), int(count))
+                st.remote.add(bundle)
         counts: dict[tuple[int, str], int] = {}
         for p, rows in zip(keys.values(), pending, strict=True):
             for row in rows:
@@ -536,7 +611,7 @@ class RedisBus:
         entries, gone = self._entries(st, reply, counts)
         if gone:
             await self._xack(st, gone)
-        entries = entries[:max_batch]
+
         if st.unseen:
             entries = [
                 dataclasses.replace(e, deliveries=max(1, e.deliveries - 1)) if e.id in st.unseen else e
@@ -635,16 +710,37 @@ class RedisBus:
     async def _ack(self, st: _Consumer, entries: list[Entry]) -> None:
         by_partition: dict[int, list[str]] = {}
         for e in entries:
-            p, rid = e.id.split("/", 1)
-            by_partition.setdefault(int(p), []).append(rid)
-        await self._xack(st, by_partition)
+            p, rid, i = _entry_id(e.id)
+            if i is not None:  # an event of a bundle: the entry is acked with its last event
+                done = max(st.progress.get((p, rid), 0), i + 1)
+                if done < st.sizes.get((p, rid), 0):
+                    st.progress[(p, rid)] = done
+                    continue
+                st.progress.pop((p, rid), None)
+                st.sizes.pop((p, rid), None)
+            rids = by_partition.setdefault(p, [])
+            if not rids or rids[-1] != rid:
+                rids.append(rid)
+        if by_partition:
+            forget: dict[int, list[str]] = {}
+            if st.remote:
+                for p, rids in by_partition.items():
+                    finished = [rid for rid in rids if (p, rid) in st.remote]
+                    if finished:
+                        forget[p] = finished
+                        st.remote.difference_update((p, rid) for rid in finished)
+            await self._xack(st, by_partition, forget)
 
-    async def _xack(self, st: _Consumer, by_partition: dict[int, list[str]]) -> None:
+    async def _xack(
+        self, st: _Consumer, by_partition: dict[int, list[str]], forget: dict[int, list[str]] | None = None
+    ) -> None:
         for attempt in range(ACK_TRIES):
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for p, rids in by_partition.items():
                         pipe.xack(stream_key(st.stream, p), st.group, *rids)
+                    for p, rids in (forget or {}).items():
+                        pipe.hdel(progress_key(st.stream, p, st.group), *rids)
                     await pipe.execute()
                 return
             except _OUTAGE as exc:
@@ -720,6 +816,9 @@ class RedisBus:
             st.owned -= set(release)
             st.fresh -= set(release)
             st.to_release.clear()
+            for bundle in [b for b in st.sizes if b[0] in release]:
+                st.sizes.pop(bundle)
+                st.progress.pop(bundle, None)
 
     async def _give_back(self, st: _Consumer) -> None:
         """A consumer ended: park its unacked entries for the group, release its leases."""
@@ -742,6 +841,10 @@ class RedisBus:
                     if isinstance(rows, list) and rows:
                         ids = [row["message_id"] for row in rows]
                         pipe.xclaim(name, st.group, PARKED, 0, ids, idle=_PARK_IDLE_MS, justid=True)
+                for p in range(st.partitions):  # bundles acked in part: the next consumer skips that part
+                    done = {rid: n for (q, rid), n in st.progress.items() if q == p}
+                    if done and not st.group.startswith(PROCESS_GROUP_PREFIX):
+                        pipe.hset(progress_key(st.stream, p, st.group), mapping=done)
                 if not st.shared:
                     for p in sorted(st.owned):
                         await run_script(pipe, self._release, [lease_key(st.stream, p, st.group)], [st.token])
@@ -835,24 +938,42 @@ class RedisBus:
         return partition_of(key, self.partitions_of(stream))
 
     def pending_count(self, stream: str, group: str) -> int:
-        """Entries of the group delivered and not acked, parked ones not counted (tests, /healthz).
+        """Events of the group delivered and not acked, parked ones not counted (tests): a pending bundle counts
+        its events, less those a consumer of this bus already acked.
 
-        Synchronous like MemoryBus.pending_count: one blocking round trip per partition on its own connection.
+        Synchronous like MemoryBus.pending_count, on a blocking connection of its own.
         """
         if self._sync is None:
             self._sync = (
                 redis.RedisCluster.from_url(self.url) if self.cluster else redis.Redis.from_url(self.url)
             )
+        acked: dict[
+            tuple[int, str], int
+        ] = {}  # events of a pending entry not delivered, or delivered and acked
+        for st in self._consumers:
+            if st.stream == stream and st.group == group:
+                for bundle, done in st.progress.items():
+                    acked[bundle] = acked.get(bundle, 0) + done
+                for e in st.buffer:
+                    p, rid, _ = _entry_id(e.id)
+                    acked[(p, rid)] = acked.get((p, rid), 0) + 1
         total = 0
         for p in range(self.partitions_of(stream)):
+            name = stream_key(stream, p)
             try:
-                summary = self._sync.xpending(stream_key(stream, p), group)
+                summary = self._sync.xpending(name, group)
             except ResponseError:
                 continue  # no such group
-            total += int(summary["pending"])
-            for c in summary.get("consumers") or []:
-                if _s(c["name"]) == PARKED:
-                    total -= int(c["pending"])
+            if not int(summary["pending"]):
+                continue
+            rows = self._sync.xpending_range(name, group, "-", "+", int(summary["pending"]))
+            for row in rows:
+                if _s(row["consumer"]) == PARKED:
+                    continue
+                rid = _s(row["message_id"])
+                found = self._sync.xrange(name, rid, rid)
+                raw = found[0][1].get(b"b") if found else None
+                total += (len(orjson.loads(raw)) if raw else 1) - acked.get((p, rid), 0)
         return total
 
     def abandon(self) -> None:

@@ -84,6 +84,18 @@ def _dump_tasks() -> None:
     for task in asyncio.all_tasks():
         print(f"--- task {task.get_name()}", file=sys.stderr)
         task.print_stack(limit=12, file=sys.stderr)
+        # the task's own stack stops at its top coroutine: follow what each coroutine awaits, down to the future
+        awaited = getattr(task.get_coro(), "cr_await", None)
+        while awaited is not None:
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            if frame is not None:
+                print(
+                    f"  awaits {frame.f_code.co_qualname} ({frame.f_code.co_filename}:{frame.f_lineno})",
+                    file=sys.stderr,
+                )
+            else:
+                print(f"  awaits {awaited!r}"[:300], file=sys.stderr)
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
     sys.stderr.flush()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from typing import Any
 
 import orjson
@@ -24,6 +26,7 @@ from router.settings import Settings
 from router.views import dead_letter_view, dialog_view, lead_card_view, lead_view, message_view
 
 log = get(__name__)
+MAX_INFLIGHT = 64  # console commands of one socket being written to the queue at once
 COOKIE = "openlines_session"
 
 
@@ -347,6 +350,7 @@ class ConsoleApi:
         await ws.send_str(orjson.dumps({"type": "hello", "operator": self._operator_view(login)}).decode())
         if first:
             await hub.publish_presence(login, hub.wanted.get(login, "online"))
+        inflight: deque[asyncio.Future[None]] = deque()  # commands published, not yet written (oldest first)
         try:
             async for raw in ws:
                 if raw.type == WSMsgType.ERROR:
@@ -354,7 +358,7 @@ class ConsoleApi:
                 if raw.type != WSMsgType.TEXT:
                     continue
                 try:
-                    await self._frame(login, raw.data)
+                    await self._frame(login, raw.data, ws, inflight)
                 except ApiError as exc:
                     log.info(ev.CONSOLE_BAD_FRAME, operator=login, code=exc.code)
                     err = {"type": "error", "code": exc.code, "message": exc.message}
@@ -386,7 +390,9 @@ class ConsoleApi:
             )
         return tuple(out)
 
-    async def _frame(self, login: str, data: str) -> None:
+    async def _frame(
+        self, login: str, data: str, ws: web.WebSocketResponse, inflight: deque[asyncio.Future[None]]
+    ) -> None:
         try:
             frame = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -435,4 +441,29 @@ class ConsoleApi:
         if key is None:
             raise ApiError(404, "not_found", "no such dialog")
         command = OperatorCommand(new_id(), login, kind, dialog_id, iso(self.clock.now()) or "", **extra)
-        await self.hub.bus.publish(INBOUND, [command], key=key)
+        # the next frame is read while this one is written (the bus keeps their order): a round trip to the
+        # queue per frame would cap what one console can send; a failed write is answered by an error frame
+        written = self.hub.bus.enqueue([(INBOUND, key, command)])
+        written.add_done_callback(lambda done: self._unwritten(done, login, ws, command))
+        inflight.append(written)
+        while inflight and inflight[0].done():
+            inflight.popleft()
+        if len(inflight) >= MAX_INFLIGHT:  # the queue is slow or away: stop reading this socket for a while
+            await asyncio.wait([inflight[0]])
+
+    def _unwritten(
+        self, done: asyncio.Future[None], login: str, ws: web.WebSocketResponse, command: OperatorCommand
+    ) -> None:
+        if done.cancelled() or done.exception() is None:
+            return
+        log.warning(ev.CONSOLE_BAD_FRAME, operator=login, code="unavailable", error=str(done.exception()))
+        err: dict[str, Any] = {
+            "type": "error",
+            "code": "unavailable",
+            "message": "the command could not be taken now; send it again",
+            "dialog_id": command.dialog_id,
+        }
+        if command.client_msg_id:
+            err["client_msg_id"] = command.client_msg_id
+        if not ws.closed:
+            asyncio.get_running_loop().create_task(ws.send_str(orjson.dumps(err).decode()))

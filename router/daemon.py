@@ -110,8 +110,9 @@ class _Sink:
         self._bus = bus
 
     async def publish(self, events: Sequence[InboundMessage | CustomerConsent]) -> None:
-        for e in events:
-            await self._bus.publish(INBOUND, [e], key=conversation_key(e.channel, e.account, e.chat_id))
+        await self._bus.publish_many(
+            [(INBOUND, conversation_key(e.channel, e.account, e.chat_id), e) for e in events]
+        )
 
 
 class _Checkpoints:

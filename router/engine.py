@@ -315,6 +315,8 @@ class Engine:
     async def _timers(self) -> None:
         idle_ticks = 0
         while True:
+            if _cancelling():  # a library swallowed our cancellation (seen at SIGTERM during an outage): end
+                raise asyncio.CancelledError()
             await asyncio.sleep(0.1)
             try:
                 if self.shared is not None:
@@ -439,7 +441,7 @@ class Engine:
             done, self._outbox_done = self._outbox_done, []
             secured: fence.Fence | None = None
             try:
-                await work.prefetch(events)
+                await work.prefetch(events, optimistic=attempt == 0)
                 for event in events:
                     work.apply(event)
                 work.settle()
@@ -461,8 +463,14 @@ class Engine:
                 self._outbox_done.extend(done)
                 if secured is not None:
                     await fence.undo(self.shared, secured, self._versions)  # type: ignore[arg-type]
-                log.warning(ev.ENGINE_BATCH_RETRY, attempt=attempt, size=len(events), reason=str(exc))
-                await self._load()
+                if isinstance(exc, DuplicateKey):
+                    # a redelivered event (the first attempt takes every message as new): nothing else
+                    # changed, so the batch's own changes are undone in memory and it is decided again
+                    log.info(ev.ENGINE_BATCH_RETRY, attempt=attempt, size=len(events), reason="duplicate")
+                    work.revert()
+                else:  # another worker changed the dialogs: read them again
+                    log.warning(ev.ENGINE_BATCH_RETRY, attempt=attempt, size=len(events), reason=str(exc))
+                    await self._load()
                 continue
             except BaseException:
                 self._outbox_done.extend(done)

@@ -56,10 +56,25 @@ class Staging:
             Key, dict[str, Any]
         ] = {}  # identity key -> the lead its verified contact names
         self.freed = False
+        self.prior: dict[
+            str, Dialog | None
+        ] = {}  # each dialog the batch touched, as it was before (None: new)
+
+    def revert(self) -> None:
+        """Put the routing state back as it was before the batch (its commit failed)."""
+        state = self.e.state
+        for dialog_id, before in reversed(list(self.prior.items())):
+            if before is not None:
+                state.put(before)
+            elif (now := state.dialogs.get(dialog_id)) is not None:
+                state.put(replace(now, state=dm.CLOSED))  # drops it and its conversation's index
+        self.prior.clear()
 
     # ---- loading ----------------------------------------------------------------------------------
 
     def _save(self, d: Dialog) -> None:
+        if d.id not in self.prior:
+            self.prior[d.id] = self.e.state.dialogs.get(d.id)
         self.staged[d.id] = d
         self.e.state.put(d, self.now)
 

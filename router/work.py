@@ -26,8 +26,13 @@ log = get(__name__)
 class BatchWork(CustomerSide, OperatorSide):
     """The decisions and writes of one batch of events."""
 
-    async def prefetch(self, events: Iterable[Event]) -> None:
-        """Load in a few queries what the batch's decisions read: known messages, identities, leads."""
+    async def prefetch(self, events: Iterable[Event], *, optimistic: bool = False) -> None:
+        """Load in a few queries what the batch's decisions read: known messages, identities, leads.
+
+        `optimistic`: take every message as new without asking the store (a redelivery is rare: a crash, a
+        partition moving, a browser resending); the messages' unique keys still refuse a stored one, the
+        commit fails with DuplicateKey, and the batch is decided again with the lookup. Messages an edit
+        refers to are always looked up."""
         e = self.e
         msg_keys: list[Key] = []
         people: dict[Key, Key] = {}  # identity key -> the conversation it writes in
@@ -35,14 +40,15 @@ class BatchWork(CustomerSide, OperatorSide):
         unknown_dialogs: list[str] = []
         for event in events:
             if isinstance(event, InboundMessage):
-                msg_keys.append((event.channel, event.account, event.external_id))
+                if not optimistic:
+                    msg_keys.append((event.channel, event.account, event.external_id))
                 if event.edit_of:
                     msg_keys.append((event.channel, event.account, event.edit_of))
                 people[identity_key(event)] = (event.channel, event.account, event.chat_id)
                 if event.sender.phone or event.sender.email:
                     contacts[identity_key(event)] = event
             elif isinstance(event, OperatorCommand):
-                if event.command == "reply" and event.client_msg_id:
+                if event.command == "reply" and event.client_msg_id and not optimistic:
                     msg_keys.append(("console", event.operator, event.client_msg_id))
                 if event.dialog_id not in e.state.dialogs:
                     unknown_dialogs.append(event.dialog_id)

@@ -250,7 +250,8 @@ async def test_trim_never_drops_unread_or_pending_entries(redis_url: str) -> Non
             await it.aclose()
         done = bus.consume("s", "done", "c", max_batch=100)
         slow = bus.consume("s", "slow", "c", max_batch=3)
-        await bus.publish("s", events)
+        for event in events:  # one publish per event: one stream entry each, so trimming is per event
+            await bus.publish("s", [event])
         batch = await asyncio.wait_for(anext(done), 2)
         assert len(batch) == 10
         await batch.ack()

@@ -1,0 +1,158 @@
+"""One engine batch as one PostgreSQL statement: every insert, update and delete of `Changes` in data-modifying
+CTEs over `jsonb_populate_recordset`, sent with asyncpg in one round trip and committed as one transaction.
+
+Why: through SQLAlchemy a batch is BEGIN, a statement per table (each its own round trip and its own per-row
+parameter processing in Python) and COMMIT; here the rows travel as one JSON array per table, encoded by orjson
+and turned into rows by PostgreSQL's own C code. The result is the same rows: every column is filled as the
+SQLAlchemy insert would (its Python-side defaults), text is bound as `_PortableText` binds it (NUL dropped, cut to
+a VARCHAR's length), datetimes go as ISO-8601 with their offset.
+
+Rules the statement relies on: the sub-statements of one statement see the same snapshot, so (1) a row is
+updated at most once (updates of one id are merged here, the later value of a column winning), and (2) an update
+never targets a row inserted by the same batch (the engine stages such edits into the inserted row itself);
+foreign keys are checked at the end of the statement, so a message may name a dialog inserted beside it.
+Batches with the rare kinds of change that need a read-then-write (`lead_fills`, `consents`) take the
+SQLAlchemy path instead (`supports`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Table
+
+from crm_core.models import dialog_events, dialogs, identities, leads, messages, outbox
+
+# insert order is irrelevant inside one statement; kept parent-first for readability of the SQL
+_INSERTS = (
+    ("leads", leads),
+    ("identities", identities),
+    ("dialogs_new", dialogs),
+    ("messages", messages),
+    ("events", dialog_events),
+    ("outbox", outbox),
+)
+_UPDATES = (("dialogs_changed", dialogs), ("lead_updates", leads), ("message_updates", messages))
+
+
+@dataclass(frozen=True)
+class _Column:
+    name: str
+    text: bool  # a string column: NUL is dropped
+    moment: bool  # a datetime column: aware datetimes only (as UTCDateTime)
+    length: int | None  # VARCHAR(n): cut to n characters
+    default: Callable[[], Any] | None  # the Python-side default of the SQLAlchemy column
+
+
+def _columns(table: Table) -> tuple[_Column, ...]:
+    out = []
+    for c in table.columns:
+        impl = getattr(c.type, "impl_instance", None) or c.type
+        python_type = None
+        with contextlib.suppress(NotImplementedError):
+            python_type = impl.python_type
+        default = None
+        if c.default is not None and getattr(c.default, "is_scalar", False):
+            value = c.default.arg  # type: ignore[attr-defined]
+            default = lambda value=value: value  # noqa: E731
+        elif c.default is not None and getattr(c.default, "is_callable", False):
+            fn = c.default.arg  # type: ignore[attr-defined]
+            default = lambda fn=fn: fn(None)  # noqa: E731
+        length = getattr(impl, "length", None)
+        out.append(_Column(str(c.name), python_type is str, python_type is datetime, length, default))
+    return tuple(out)
+
+
+_COLUMNS = {t.name: _columns(t) for t in (leads, identities, dialogs, messages, dialog_events, outbox)}
+
+
+def _clean(col: _Column, value: Any) -> Any:
+    if col.text and isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+        if col.length is not None and len(value) > col.length:
+            value = value[: col.length]
+    elif col.moment and value is not None and value.tzinfo is None:
+        raise ValueError("naive datetime given to the store")
+    return value
+
+
+def _insert_rows(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows completed as SQLAlchemy's insert would: missing columns take their Python default."""
+    cols = _COLUMNS[table.name]
+    out = []
+    for row in rows:
+        full = {}
+        for col in cols:
+            if col.name in row:
+                full[col.name] = _clean(col, row[col.name])
+            elif col.default is not None:
+                full[col.name] = col.default()
+        out.append(full)
+    return out
+
+
+def _update_rows(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Updates by id merged so each row is updated once (a later value of a column wins)."""
+    by_id: dict[str, dict[str, Any]] = {}
+    cols = {c.name: c for c in _COLUMNS[table.name]}
+    for row in rows:
+        merged = by_id.setdefault(row["id"], {})
+        for name, value in row.items():
+            merged[name] = _clean(cols[name], value)
+    return list(by_id.values())
+
+
+def supports(ch: Any) -> bool:
+    """Whether one statement can write these changes (the read-then-write kinds cannot)."""
+    return not ch.lead_fills and not ch.consents
+
+
+def statement(ch: Any) -> tuple[str, list[Any]]:
+    """The SQL and its arguments (JSON arrays as text, the outbox ids as text[]) for one batch of changes."""
+    parts: list[str] = []
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    for attr, table in _INSERTS:
+        rows = getattr(ch, attr)
+        if rows:
+            src = arg(orjson.dumps(_insert_rows(table, rows)).decode())
+            parts.append(
+                f"INSERT INTO {table.name} SELECT * FROM jsonb_populate_recordset(NULL::{table.name}, {src}::jsonb)"
+            )
+    for attr, table in _UPDATES:
+        rows = getattr(ch, attr)
+        if attr == "dialogs_changed":
+            rows = list(rows.values())
+        if not rows:
+            continue
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in _update_rows(table, rows):
+            groups.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
+        for cols, group in groups.items():
+            if not cols:
+                continue
+            src = arg(orjson.dumps(group).decode())
+            targets = ", ".join(cols)
+            values = ", ".join(f"r.{c}" for c in cols)
+            parts.append(
+                f"UPDATE {table.name} AS t SET ({targets}) = ROW({values}) "
+                f"FROM jsonb_populate_recordset(NULL::{table.name}, {src}::jsonb) AS r WHERE t.id = r.id"
+            )
+    if ch.outbox_done:
+        parts.append(f"DELETE FROM outbox WHERE id = ANY({arg(list(ch.outbox_done))}::text[])")
+    if not parts:
+        return "", []
+    if len(parts) == 1:
+        return parts[0], args
+    ctes = ",\n".join(f"w{i} AS ({sql})" for i, sql in enumerate(parts[1:]))
+    return f"WITH {ctes}\n{parts[0]}", args
