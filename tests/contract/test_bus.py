@@ -216,6 +216,24 @@ async def test_events_keep_their_type_and_fields(bus: Any) -> None:
     assert entry.key == "widget:support:v1"
 
 
+async def test_enqueue_returns_at_once_and_keeps_the_order_of_calls(bus: Any) -> None:
+    events = [ev() for _ in range(6)]
+    written = [bus.enqueue([("s", "k1", e)]) for e in events[:3]]  # no await between the calls
+    written.append(bus.enqueue([("s", "k1", e) for e in events[3:]]))
+    await asyncio.wait_for(asyncio.gather(*written), TIMEOUT)  # each future is done once published
+    assert all(w.done() and w.exception() is None for w in written)
+    got = await collect(bus.consume("s", "g", "c1"), 6)
+    assert [e.event for e in got] == events
+    assert {e.key for e in got} == {"k1"}
+
+
+async def test_publish_many_with_the_events_already_encoded(bus: Any) -> None:
+    events = [ev() for _ in range(3)]
+    await bus.publish_many([("s", None, e) for e in events], [messages.dumps(e) for e in events])
+    got = await collect(bus.consume("s", "g", "c1"), 3)
+    assert [e.event for e in got] == events
+
+
 async def test_batches_respect_max_batch(bus: Any) -> None:
     events = [ev() for _ in range(7)]
     await bus.publish("s", events)

@@ -67,6 +67,33 @@ async def test_duplicate_client_msg_id_is_stored_once(tmp_path, start_daemon):
     assert await d.daemon.store.count("messages") == 2
 
 
+async def test_a_resent_message_of_a_closed_dialog_opens_nothing(tmp_path, start_daemon):
+    # the engine takes a batch's messages as new first: this resend opens a dialog in memory, its commit
+    # finds the stored key, and the batch's changes are undone before it is decided again
+    d = await start_daemon(settings_from(tmp_path, config(tmp_path, [line("support", ["anna"])])))
+    anna = await d.operator("anna")
+    v = await d.visitor("support")
+    first = await v.say("hello", client_msg_id="m-1")
+    offer = await anna.expect("dialog.offered")
+    await anna.send({"type": "take", "dialog_id": offer["dialog_id"]})
+    await anna.expect("dialog.assigned")
+    await anna.send({"type": "close", "dialog_id": offer["dialog_id"]})
+    await anna.expect("dialog.closed")
+    assert d.daemon.engine is not None
+    engine = d.daemon.engine
+    assert not engine.state.dialogs and engine.state.offer_count["anna"] == 0
+    again = await v.say("hello", client_msg_id="m-1")  # the ack was lost: the browser sends it again
+    assert again["id"] == first["id"]
+    await anna.absent("dialog.offered")
+    assert not engine.state.dialogs and not engine.state.by_conversation
+    assert engine.state.offer_count["anna"] == 0 and engine.state.open_count["anna"] == 0
+    assert await d.daemon.store.count("messages") == 1
+    assert await d.daemon.store.count("dialogs") == 1
+    later = await v.say("a new question", client_msg_id="m-2")  # and the conversation goes on as usual
+    assert later["id"] != first["id"]
+    assert (await anna.expect("dialog.offered"))["dialog_id"] != offer["dialog_id"]
+
+
 async def test_restart_keeps_dialogs_leads_and_pending_offers(tmp_path, start_daemon):
     settings = settings_from(
         tmp_path, config(tmp_path, [line("sales", ["anna", "boris"], mode="sequential", offer_timeout="2s")])

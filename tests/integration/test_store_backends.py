@@ -180,3 +180,31 @@ async def test_search_is_case_insensitive_on_both(store: Store) -> None:
     for query in ("sidorov", "IVAN", "Example.COM", "916123"):
         assert [x["name"] for x in await store.search_leads(query)] == ["Ivan SIDOROV"], query
     assert await store.search_leads("petrov") == []
+
+
+async def test_one_batch_inserts_a_dialog_with_its_messages_and_updates_a_row_twice(store: Store) -> None:
+    # on PostgreSQL a batch is one statement: the messages name a dialog inserted beside them, and two updates
+    # of one row in one batch are merged (each column's later value wins), as sequential statements would
+    ch, dialog_id = conversation()
+    first, second = message(dialog_id, "m-1"), message(dialog_id, "m-2")
+    ch.messages = [first, second]
+    ch.events = [{"id": new_id(), "dialog_id": dialog_id, "kind": "opened", "data": {}, "at": NOW}]
+    await store.apply(ch)
+    later = NOW + timedelta(minutes=1)
+    await store.apply(
+        Changes(
+            message_updates=[
+                {"id": first["id"], "delivery_state": "queued", "delivery_attempts": 1},
+                {"id": second["id"], "text": "edited", "edited_at": later},
+                {"id": first["id"], "delivery_state": "sent", "delivered_at": later},
+            ],
+            dialogs_changed={dialog_id: {"id": dialog_id, "state": "assigned", "operator": "anna"}},
+        )
+    )
+    rows = {m["id"]: m for m in await store.dialog_messages([dialog_id])}
+    assert rows[first["id"]]["delivery_state"] == "sent"
+    assert rows[first["id"]]["delivery_attempts"] == 1 and rows[first["id"]]["delivered_at"] == later
+    assert rows[second["id"]]["text"] == "edited" and rows[second["id"]]["edited_at"] == later
+    (d,) = await store.open_dialogs()
+    assert d["state"] == "assigned" and d["operator"] == "anna"
+    assert await store.count("dialog_events") == 1
