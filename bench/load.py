@@ -140,8 +140,12 @@ class Generator:
                 if r.status != 200:
                     raise RuntimeError(f"login {login}: {r.status} {await r.text()}")
                 token = (await r.json())["token"]
-            ws = await self.session.ws_connect(
-                f"{self.ws_base}/api/console/ws", headers={"Authorization": f"Bearer {token}"}, max_msg_size=0
+            ws = (
+                await self.session.ws_connect(  # batch=1: as the console does, several frames may come in one
+                    f"{self.ws_base}/api/console/ws?batch=1",
+                    headers={"Authorization": f"Bearer {token}"},
+                    max_msg_size=0,
+                )
             )
             online = False
             while not online:
@@ -201,37 +205,46 @@ class Generator:
                 self.errors[f"visitor.{frame.get('code')}"] += 1
 
     async def _operator_reader(self, j: int, ws: aiohttp.ClientWebSocketResponse) -> None:
-        login = self.logins[j] if self.logins else "operator"
         async for msg in ws:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 continue
             frame = orjson.loads(msg.data)
-            kind = frame.get("type")
-            self.frames[f"operator.{kind}"] += 1
-            if kind == "message":
-                if self.target == "daemon":
-                    m = frame["message"]
-                    if m["author"]["kind"] != "customer":
-                        continue
-                    text = m["text"]
-                else:
-                    text = frame.get("text") or ""
-                if text.startswith("s"):
-                    if self.phase is not None:
-                        self.phase.got(int(text[1 : text.index(" ")]))
-                elif text.startswith("w"):
-                    i = int(text[1 : text.index(" ")])
-                    self.dialog_of[i] = frame["dialog_id"]
-                    self.visitor_of[frame["dialog_id"]] = i
-                    self._check_warm()
-            elif kind == "dialog.offered":
-                await ws.send_str(orjson.dumps({"type": "take", "dialog_id": frame["dialog_id"]}).decode())
-            elif kind == "dialog.assigned":
-                if frame.get("operator") == login:
-                    self.op_of_dialog[frame["dialog_id"]] = j
-                    self._check_warm()
-            elif kind == "error":
-                self.errors[f"operator.{frame.get('code')}"] += 1
+            if frame.get("type") == "batch":
+                for one in frame["frames"]:
+                    await self._operator_frame(j, ws, one)
+            else:
+                await self._operator_frame(j, ws, frame)
+
+    async def _operator_frame(
+        self, j: int, ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any]
+    ) -> None:
+        login = self.logins[j] if self.logins else "operator"
+        kind = frame.get("type")
+        self.frames[f"operator.{kind}"] += 1
+        if kind == "message":
+            if self.target == "daemon":
+                m = frame["message"]
+                if m["author"]["kind"] != "customer":
+                    return
+                text = m["text"]
+            else:
+                text = frame.get("text") or ""
+            if text.startswith("s"):
+                if self.phase is not None:
+                    self.phase.got(int(text[1 : text.index(" ")]))
+            elif text.startswith("w"):
+                i = int(text[1 : text.index(" ")])
+                self.dialog_of[i] = frame["dialog_id"]
+                self.visitor_of[frame["dialog_id"]] = i
+                self._check_warm()
+        elif kind == "dialog.offered":
+            await ws.send_str(orjson.dumps({"type": "take", "dialog_id": frame["dialog_id"]}).decode())
+        elif kind == "dialog.assigned":
+            if frame.get("operator") == login:
+                self.op_of_dialog[frame["dialog_id"]] = j
+                self._check_warm()
+        elif kind == "error":
+            self.errors[f"operator.{frame.get('code')}"] += 1
 
     # ---- sending ---------------------------------------------------------------------------------------
 

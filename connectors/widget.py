@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import contextlib
 import re
@@ -24,6 +23,7 @@ from connectors.base import AttachmentBody, Binding, ConnectorContext, SendResul
 from connectors.origins import OriginPolicy, client_address, split_origin
 from connectors.ratelimit import BucketTable, FloodGuard, Rate, Verdict, retry_after, take_all
 from queues.messages import InboundMessage, OutboundMessage, Receipt, SenderProfile
+from queues.sockets import Push, Pusher
 
 log = structlog.get_logger(__name__)
 PROTOCOL = 1
@@ -31,7 +31,6 @@ MAX_FRAME = 64 * 1024
 MAX_CLIENT_MSG_ID = 128
 FRAME_RATE = Rate(per_second=20, burst=50)  # frames of any kind on one connection
 FLOOD_CLOSE_AFTER = 5.0  # seconds of continuous flooding before the connection is closed (1008)
-SEND_TIMEOUT = 5.0  # a tab that stopped reading must not hold up deliveries to every other visitor
 # C0 and C1 control characters and DEL, except tab and newline: invisible, and they break transcripts and CSVs
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -101,12 +100,14 @@ class WidgetConnector:
 
     type: ClassVar[str] = "widget"
     Settings: ClassVar[builtins.type[BaseModel]] = WidgetSettings
+    immediate: ClassVar[bool] = True  # `send` only pushes to this process's sockets: it never waits or fails
 
     def __init__(self, bindings: list[Binding], ctx: ConnectorContext) -> None:
         self.ctx = ctx
         self.accounts = {b.account: b for b in bindings}
         self._guards = {b.account: _LineGuards.of(b.settings) for b in bindings}
         self._sockets: dict[tuple[str, str], set[web.WebSocketResponse]] = defaultdict(set)
+        self._pusher = Pusher()
         self._closing = False
         self.clock: Callable[[], float] = time.monotonic  # the rate limits' clock
 
@@ -155,21 +156,15 @@ class WidgetConnector:
         await self._broadcast((receipt.account, receipt.chat_id), frame)
 
     async def _broadcast(self, key: tuple[str, str], frame: dict[str, Any]) -> int:
-        data = orjson.dumps(frame).decode()
+        data = orjson.dumps(frame)
         count = 0
         for ws in list(self._sockets.get(key, ())):
-            if ws.closed:
-                continue
-            try:
-                async with asyncio.timeout(SEND_TIMEOUT):  # no task per frame, unlike wait_for
-                    await ws.send_str(data)
+            pushed = await self._pusher.push(ws, data)
+            if pushed is Push.SENT:
                 count += 1
-            except TimeoutError:
-                # the tab stopped reading; it gets no more frames, and the heartbeat ends the connection
+            elif pushed is Push.STALLED:  # the tab stopped reading: its connection is dropped, it reconnects
                 self._forget(key, ws)
                 log.warning("widget.send.stalled", line=key[0])
-            except (ConnectionError, RuntimeError):
-                pass
         return count
 
     def _forget(self, key: tuple[str, str], ws: web.WebSocketResponse) -> None:
@@ -190,8 +185,9 @@ class WidgetConnector:
             log.info("widget.origin.refused", line=account, origin=(origin or "")[:200] or None)
             body = {"code": "origin_not_allowed", "message": "this site may not open the chat of this line"}
             return web.Response(status=403, body=orjson.dumps(body), content_type="application/json")
-        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME)
+        ws = self._pusher.socket(heartbeat=30, max_msg_size=MAX_FRAME)
         await ws.prepare(request)
+        self._pusher.opened(ws, request)
         if binding is None or guards is None or self._closing:
             await _send(
                 ws, {"type": "error", "code": "unknown_line", "message": f"no widget line {account!r}"}
@@ -242,6 +238,7 @@ class WidgetConnector:
         finally:
             if visitor is not None:
                 self._forget((account, visitor), ws)
+            self._pusher.closed(ws)
             log.info("widget.disconnected", line=account)
         return ws
 

@@ -341,9 +341,12 @@ class ConsoleApi:
         login = await self.sessions.login_of(self._token(request))
         if login is None or self.settings.operator(login) is None:
             return error_response(401, "unauthorized", "log in first")
-        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=256 * 1024)
-        await ws.prepare(request)
         hub = self.hub
+        ws = hub.pusher.socket(heartbeat=30, max_msg_size=256 * 1024)
+        await ws.prepare(request)
+        hub.pusher.opened(ws, request)
+        if request.query.get("batch") == "1":  # the client takes several frames in one `batch` frame
+            hub.batching.add(ws)
         first = not hub.sockets.get(login)
         hub.sockets[login].add(ws)
         log.info(ev.CONSOLE_CONNECTED, operator=login)
@@ -365,6 +368,8 @@ class ConsoleApi:
                     await ws.send_str(orjson.dumps(err).decode())
         finally:
             hub.sockets[login].discard(ws)
+            hub.batching.discard(ws)
+            hub.pusher.closed(ws)
             log.info(ev.CONSOLE_DISCONNECTED, operator=login)
             if not hub.sockets[login]:
                 del hub.sockets[login]

@@ -301,8 +301,8 @@ class Daemon:
             consumers = [("connectors", True, True, True)]
         elif channel == "widget":
             # the visitor's socket may be open in any web process: each pushes every message to its own sockets
-            # (the widget drops a frame it already has); one of them, in the shared group, reports the status once
-            consumers = [(process_group(channel), True, False, True), ("connectors", True, True, False)]
+            # (the widget drops a frame it already has); one of them, in the shared group, reports it sent once
+            consumers = [(process_group(channel), True, False, True), ("connectors", False, True, False)]
         else:  # sent by the connectors process; a webhook's answer waits for its receipt in this process
             consumers = [(process_group(channel), False, False, True)]
         for group, deliver, report, receipts in consumers:

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from crm_core.ids import new_id
 from queues.bus import INBOUND, Bus, conversation_key, outbound_stream
-from queues.messages import DeliveryStatus, OutboundMessage, Receipt, SendResult
+from queues.messages import DeliveryStatus, Event, OutboundMessage, Receipt, SendResult
 from router import log_events as ev
 from router.clock import Clock, iso
 from router.logs import get
@@ -79,8 +79,11 @@ class Dispatcher:
     uses a group of its own so that it sees every receipt (a webhook answer waits in that process) and, for
     the widget, every message (the visitor's socket may be open in that process). `deliver=False` handles
     receipts only, leaving the sending to the connectors process; `report=False` sends without publishing the
-    delivery status (another consumer, in the shared group, reports it once); `receipts=False` leaves receipts
-    to another consumer of the same process."""
+    delivery status (another consumer, in the shared group, reports it once); `deliver=False, report=True`
+    reports a message sent without sending it (the widget: every web process pushes it to its own sockets);
+    `receipts=False` leaves receipts to another consumer of the same process. A connector whose `immediate`
+    is true (its send only pushes to this process's sockets) is sent to in the consume loop, without a task per
+    message, unless a chain of that chat is still busy."""
 
     def __init__(
         self,
@@ -110,14 +113,30 @@ class Dispatcher:
 
     async def run(self) -> None:
         """The consume loop."""
+        immediate = getattr(self.connector, "immediate", False)
         try:
             async for batch in self.bus.consume(outbound_stream(self.channel), self.group, self.consumer):
+                statuses: list[tuple[str, str | None, Event]] = []
                 for entry in batch.entries:
                     event = entry.event
                     if isinstance(event, Receipt) and self.receipts:
                         await self.connector.on_receipt(event)
-                    elif isinstance(event, OutboundMessage) and self.deliver:
+                    elif not isinstance(event, OutboundMessage):
+                        continue
+                    elif not self.deliver:
+                        if self.report:  # another consumer sends it (every web process to its own sockets)
+                            statuses.append(
+                                self._status(event, SendResult(ok=True, external_id=event.message_id), 1)
+                            )
+                    elif immediate and (event.account, event.chat_id) not in self._chains:
+                        # a send that only pushes to sockets of this process: in the loop, no task of its own
+                        result, attempts = await deliver(self.connector, event, self.policy)
+                        if self.report:
+                            statuses.append(self._status(event, result, attempts))
+                    else:
                         self._enqueue(event)
+                if statuses:
+                    await self.bus.publish_many(statuses)
                 # acked once queued on its chain: the stored `queued` state is the durable record until the
                 # DeliveryStatus is stored, and the engine sends what is still `queued` again at start
                 await batch.ack()
@@ -146,9 +165,13 @@ class Dispatcher:
             with contextlib.suppress(Exception):
                 await before
         result, attempts = await deliver(self.connector, msg, self.policy)
-        if not self.report:
-            return
-        state = "sent" if result.ok else "failed"
+        if self.report:
+            await self.bus.publish_many([self._status(msg, result, attempts)])
+
+    def _status(
+        self, msg: OutboundMessage, result: SendResult, attempts: int
+    ) -> tuple[str, str | None, Event]:
+        """The delivery status to publish for a message (on its conversation's partition)."""
         if result.ok:
             log.debug(ev.OUTBOUND_SENT, channel=self.channel, dialog=msg.dialog_id, attempts=attempts)
         else:
@@ -164,13 +187,13 @@ class Dispatcher:
             msg.message_id,
             msg.dialog_id,
             self.channel,
-            state,
+            "sent" if result.ok else "failed",
             attempts,
             iso(self.clock.now()) or "",
             None if result.ok else (result.error or "unknown error"),
             result.external_id,
         )
-        await self.bus.publish(INBOUND, [status], key=conversation_key(msg.channel, msg.account, msg.chat_id))
+        return INBOUND, conversation_key(msg.channel, msg.account, msg.chat_id), status
 
 
 def policy_for(connector: object) -> RetryPolicy:

@@ -45,6 +45,7 @@ from router.work import BatchWork
 log = get(__name__)
 _IDENTITY_CACHE = 50_000
 MAX_DELIVERIES = 3
+MAX_BATCH = 500  # events decided and committed together: per-batch round trips amortise over more of them
 MAX_ATTEMPTS = 5  # of one batch that collides with another (a duplicate key, a slot another worker took)
 SWEEP_EVERY = 30.0  # seconds between sweeps of slots left held by a crash
 HOLD_GRACE = timedelta(seconds=60)  # a slot younger than this may belong to a batch still committing
@@ -267,7 +268,7 @@ class Engine:
     # ---- the loops ------------------------------------------------------------------------------
 
     async def _consume(self) -> None:
-        async for batch in self.bus.consume(INBOUND, "router", self.consumer):
+        async for batch in self.bus.consume(INBOUND, "router", self.consumer, max_batch=MAX_BATCH):
             events = [e.event for e in batch.entries]
             try:
                 await self.handle(events, keys=[e.key for e in batch.entries])

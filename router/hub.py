@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from typing import Any
 
 import orjson
 from aiohttp import web
@@ -14,13 +13,13 @@ from crm_core.ids import new_id
 from crm_core.store import Store
 from queues.bus import CONSOLE, INBOUND, Bus, conversation_key, process_group
 from queues.messages import ConsoleEvent, OperatorPresence
+from queues.sockets import Push, Pusher
 from router import log_events as ev
 from router.clock import Clock, iso
 from router.logs import get
 from router.settings import Settings
 
 log = get(__name__)
-SEND_TIMEOUT = 5.0
 
 
 class ConsoleHub:
@@ -32,6 +31,8 @@ class ConsoleHub:
         self.store = store
         self.clock = clock
         self.sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        self.batching: set[web.WebSocketResponse] = set()  # sockets that take `batch` frames
+        self.pusher = Pusher()
         self.wanted: dict[str, str] = {}  # the status each operator chose; online on connect by default
         self._conv_keys: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
@@ -57,29 +58,27 @@ class ConsoleHub:
         return self.wanted.get(login, "online") if self.sockets.get(login) else "offline"
 
     async def _relay(self) -> None:
-        async for batch in self.bus.consume(CONSOLE, self._group, "relay"):
-            for entry in batch.entries:
-                event = entry.event
-                if isinstance(event, ConsoleEvent):
-                    await self.deliver(event.recipients, event.frame)
+        async for batch in self.bus.consume(CONSOLE, self._group, "relay", max_batch=1000):
+            await self.deliver([e.event for e in batch.entries if isinstance(e.event, ConsoleEvent)])
             await batch.ack()
 
-    async def deliver(self, recipients: tuple[str, ...] | set[str], frame: dict[str, Any]) -> None:
-        """Send a frame to every socket of the recipients; a tab that stopped reading is dropped, not waited on."""
-        data = orjson.dumps(frame).decode()
-        for login in recipients:
-            for ws in list(self.sockets.get(login, ())):
-                if ws.closed:
-                    continue
-                try:
-                    async with asyncio.timeout(SEND_TIMEOUT):  # no task per frame, unlike wait_for
-                        await ws.send_str(data)
-                except (ConnectionError, RuntimeError):
-                    pass
-                except TimeoutError:
+    async def deliver(self, events: list[ConsoleEvent]) -> None:
+        """Send each event's frame to every socket of its recipients, in order; a socket that asked for batches
+        gets the frames of one call in one `batch` frame. A tab that stopped reading is dropped, not waited on."""
+        out: dict[web.WebSocketResponse, tuple[str, list[bytes]]] = {}
+        for event in events:
+            data = orjson.dumps(event.frame)
+            for login in event.recipients:
+                for ws in self.sockets.get(login, ()):
+                    out.setdefault(ws, (login, []))[1].append(data)
+        for ws, (login, frames) in out.items():
+            if len(frames) > 1 and ws in self.batching:
+                frames = [b'{"type":"batch","frames":[' + b",".join(frames) + b"]}"]
+            for data in frames:
+                if await self.pusher.push(ws, data) is Push.STALLED:
                     log.warning(ev.CONSOLE_STALLED, operator=login)
                     self.sockets[login].discard(ws)
-                    asyncio.get_running_loop().create_task(ws.close(code=1011, message=b"too slow"))
+                    break
 
     async def conversation_of(self, dialog_id: str) -> str | None:
         """The bus key of a dialog's conversation, so commands land on its partition."""

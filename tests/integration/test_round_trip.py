@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from tests.conftest import config, line, settings_from
+import asyncio
+
+import orjson
+
+from tests.conftest import PASSWORD, config, line, settings_from
 
 BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
 
@@ -71,3 +75,32 @@ async def test_visitor_message_reaches_operator_and_answer_comes_back(tmp_path, 
     ]
     found = await anna.get("/api/leads?query=sidorov")
     assert [x["id"] for x in found["leads"]] == [lead_id]
+
+
+async def test_a_console_that_takes_batches_gets_the_frames_of_one_batch_in_one_frame(tmp_path, start_daemon):
+    d = await start_daemon(settings_from(tmp_path, config(tmp_path, [line("support", ["anna"])])))
+    admin = await d.operator("admin")  # a console that did not ask for batches: one frame at a time
+    async with d.session.post(f"{d.base}/api/login", json={"login": "anna", "password": PASSWORD}) as r:
+        token = (await r.json())["token"]
+    anna = await d.session.ws_connect(
+        f"{d.base}/api/console/ws?batch=1", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        visitor = await d.visitor("support")
+        await visitor.say("anyone?")  # one engine batch: for anna the offer and the message
+        batches: list[list[dict]] = []
+        async with asyncio.timeout(5):
+            while not batches:
+                frame = orjson.loads((await anna.receive()).data)
+                assert frame["type"] in ("hello", "presence", "batch"), frame
+                if frame["type"] == "batch":
+                    batches.append(frame["frames"])
+        (frames,) = batches
+        assert [f["type"] for f in frames] == ["dialog.offered", "message"]
+        assert frames[0]["dialog_id"] == frames[1]["dialog_id"]
+        assert frames[1]["message"]["text"] == "anyone?"
+        message = await admin.expect("message")  # the same message frame, alone
+        assert message == frames[1]
+        assert not any(f.get("type") == "batch" for f in admin.frames)
+    finally:
+        await anna.close()

@@ -268,7 +268,8 @@
     clearTimeout(state.reconnectTimer);
     state.reconnectTimer = null;
     if (!state.running) return;
-    const url = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/api/console/ws`;
+    // batch=1: under load the server sends several frames at once as {"type": "batch", "frames": [...]}
+    const url = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/api/console/ws?batch=1`;
     let sock;
     try { sock = new WebSocket(url); } catch { scheduleReconnect(); return; }
     state.ws = sock;
@@ -278,8 +279,11 @@
       let f;
       try { f = JSON.parse(ev.data); } catch { return; }
       if (!f || typeof f !== "object") return;
-      if (f.type === "hello") greeted = true;
-      onFrame(f);
+      for (const one of f.type === "batch" && Array.isArray(f.frames) ? f.frames : [f]) {
+        if (!one || typeof one !== "object") continue;
+        if (one.type === "hello") greeted = true;
+        onFrame(one);
+      }
     };
     sock.onclose = () => {
       if (state.ws !== sock) return;
