@@ -153,6 +153,8 @@ dialogs = Table(
     Column("answer_due", UTCDateTime),
     Column("no_answer_sent", Boolean, nullable=False, default=False, server_default=false()),
     Column("auto_close_at", UTCDateTime),
+    # bumped by every write: a batch's UPDATE expects the version its worker read (a stale worker's batch fails)
+    Column("version", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_dialogs_state_line", "state", "line_id"),
     Index("ix_dialogs_operator_state", "operator", "state"),
     Index("ix_dialogs_identity", "identity_id", "created_at"),

@@ -10,7 +10,9 @@ a VARCHAR's length), datetimes go as ISO-8601 with their offset.
 Rules the statement relies on: the sub-statements of one statement see the same snapshot, so (1) a row is
 updated at most once (updates of one id are merged here, the later value of a column winning), and (2) an update
 never targets a row inserted by the same batch (the engine stages such edits into the inserted row itself);
-foreign keys are checked at the end of the statement, so a message may name a dialog inserted beside it.
+foreign keys are checked at the end of the statement, so a message may name a dialog inserted beside it. A
+changed dialog's row carries the version the engine read; the UPDATE matches only that version, and a dialog a
+newer write got to first fails the whole statement (`STALE`, raised by the function of migration 0006).
 Batches with the rare kinds of change that need a read-then-write (`lead_fills`, `consents`) take the
 SQLAlchemy path instead (`supports`).
 """
@@ -37,7 +39,8 @@ _INSERTS = (
     ("events", dialog_events),
     ("outbox", outbox),
 )
-_UPDATES = (("dialogs_changed", dialogs), ("lead_updates", leads), ("message_updates", messages))
+_UPDATES = (("lead_updates", leads), ("message_updates", messages))
+STALE = "OLST1"  # the SQLSTATE openlines_check_versions raises (migration 0006)
 
 
 @dataclass(frozen=True)
@@ -129,10 +132,23 @@ def statement(ch: Any) -> tuple[str, list[Any]]:
             parts.append(
                 f"INSERT INTO {table.name} SELECT * FROM jsonb_populate_recordset(NULL::{table.name}, {src}::jsonb)"
             )
+    check = "0"
+    if ch.dialogs_changed:
+        # each row carries the version its worker read: the UPDATE matches only that version and bumps it, and the
+        # count it matched goes to openlines_check_versions, which fails the statement if one was newer
+        changed = _update_rows(dialogs, list(ch.dialogs_changed.values()))
+        fields = [c for c in changed[0] if c not in ("id", "version")]
+        src = arg(orjson.dumps(changed).decode())
+        targets = ", ".join([*fields, "version"])
+        values = ", ".join([*(f"r.{c}" for c in fields), "t.version + 1"])
+        parts.append(
+            f"UPDATE dialogs AS t SET ({targets}) = ROW({values}) "
+            f"FROM jsonb_populate_recordset(NULL::dialogs, {src}::jsonb) AS r "
+            "WHERE t.id = r.id AND t.version = r.version RETURNING 1"
+        )
+        check = f"openlines_check_versions({len(changed)}, (SELECT count(*) FROM w{len(parts) - 1}))"
     for attr, table in _UPDATES:
         rows = getattr(ch, attr)
-        if attr == "dialogs_changed":
-            rows = list(rows.values())
         if not rows:
             continue
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -152,7 +168,6 @@ def statement(ch: Any) -> tuple[str, list[Any]]:
         parts.append(f"DELETE FROM outbox WHERE id = ANY({arg(list(ch.outbox_done))}::text[])")
     if not parts:
         return "", []
-    if len(parts) == 1:
-        return parts[0], args
-    ctes = ",\n".join(f"w{i} AS ({sql})" for i, sql in enumerate(parts[1:]))
-    return f"WITH {ctes}\n{parts[0]}", args
+    # data-modifying CTEs run to completion whether or not the final SELECT reads them
+    ctes = ",\n".join(f"w{i} AS ({sql})" for i, sql in enumerate(parts))
+    return f"WITH {ctes}\nSELECT {check}", args

@@ -45,6 +45,12 @@ DuplicateKey = (
     IntegrityError  # a concurrent writer stored the same idempotency key first: redeliver the batch
 )
 
+
+class StaleDialog(Exception):
+    """A dialog the batch changes has a newer version in the store than the batch expected: another router worker
+    wrote it (this one lost its partition). Nothing of the batch was written."""
+
+
 _DIALOG_SUMMARY_COLS = [
     *dialogs.c,
     leads.c.name.label("lead_name"),
@@ -141,6 +147,10 @@ class Store:
                 await driver.execute(sql, *args)
             except asyncpg.IntegrityConstraintViolationError as exc:
                 raise IntegrityError(sql, None, exc) from exc
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate == pg_batch.STALE:
+                    raise StaleDialog(str(exc)) from exc
+                raise
             except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
                 await conn.invalidate(exc)
                 raise OperationalError(sql, None, exc, connection_invalidated=True) from exc
@@ -600,14 +610,24 @@ def _apply_sync(conn: Connection, ch: Changes) -> None:
     if ch.dialogs_new:
         conn.execute(insert(dialogs), ch.dialogs_new)
     if ch.dialogs_changed:
+        # each row carries the version the engine read: the update matches only that version, and bumps it
         rows = list(ch.dialogs_changed.values())
-        cols = [c for c in rows[0] if c != "id"]
+        cols = [c for c in rows[0] if c not in ("id", "version")]
         stmt = (
             update(dialogs)
-            .where(dialogs.c.id == bindparam("b_id"))
-            .values({c: bindparam(f"b_{c}") for c in cols})
+            .where(dialogs.c.id == bindparam("b_id"), dialogs.c.version == bindparam("b_version"))
+            .values({**{c: bindparam(f"b_{c}") for c in cols}, "version": dialogs.c.version + 1})
         )
-        conn.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in rows])
+        params = [{f"b_{k}": v for k, v in r.items()} for r in rows]
+        if (
+            conn.dialect.supports_sane_multi_rowcount
+        ):  # SQLite: an executemany reports the rows it matched in all
+            if conn.execute(stmt, params).rowcount != len(rows):
+                raise StaleDialog(f"a dialog of {[r['id'] for r in rows]} is not at the version expected")
+        else:
+            for r, p in zip(rows, params, strict=True):
+                if conn.execute(stmt, p).rowcount != 1:
+                    raise StaleDialog(f"dialog {r['id']} is not at version {r.get('version')}")
     _update_many(conn, leads, ch.lead_updates)
     if ch.messages:
         conn.execute(insert(messages), ch.messages)

@@ -4,7 +4,11 @@ Keys (each partition's keys share one Redis Cluster hash tag, the partition numb
 can go to one slot):
 
 - ``openlines:{stream}:{p}`` (e.g. ``openlines:inbound:{3}``): the stream of partition p of a logical stream;
-  every event is one entry with fields ``e`` (``queues.messages.dumps``) and ``k`` (the key, when there is one).
+  an entry is a bundle of up to BUNDLE_MAX events: ``b``, a JSON array of their ``queues.messages.dumps``, and
+  ``k``, a JSON array of their keys (left out when none has one). Entries with ``e`` (one event) and ``k`` (its
+  key), as written before bundles, are still read.
+- ``openlines:{stream}:{p}:progress:{group}``: bundles a consumer of `group` acked in part before it ended
+  (Redis id -> how many of its events): the next consumer skips those.
 - ``openlines:{stream}:{p}:lease:{group}``: which consumer of `group` owns partition p (``SET NX PX``; value: the
   consumer's name plus a random token, so a restarted consumer with the same name is a new owner).
 - ``openlines:{stream}:members:{group}``: a sorted set of the group's live consumers (score: last heartbeat, ms),
@@ -42,7 +46,9 @@ starts at ``$`` instead and is destroyed when its consumer ends). Each step of t
    read returns beyond that is kept for the next batch).
 
 `Entry.deliveries` comes from XPENDING's delivery counter (read in the same pipeline as the pending entries); new
-entries have 1. `Batch.ack()` XACKs its entries, one XACK per partition, in one pipeline.
+entries have 1. `Batch.ack()` XACKs its entries, one XACK per partition, in one pipeline. `max_batch` counts events,
+so a batch may end inside a bundle: the bundle's entry is acked with its last event, and until then the consumer
+keeps how many of its events it acked (`progress`), skipping them when the entry comes again.
 
 A consumer that ends (aclose, break, an exception, cancellation) "gives back" its unacked entries: they are
 moved to the parking consumer ``~parked`` with a large idle time (``XCLAIM … IDLE … JUSTID``), so the next claim by

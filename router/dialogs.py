@@ -46,6 +46,9 @@ class Dialog:
     answer_due: datetime | None = None
     no_answer_sent: bool = False
     auto_close_at: datetime | None = None
+    version: int = (
+        0  # of the stored row, as this worker last read or wrote it (the store refuses a stale write)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,14 +14,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from crm_core.ids import new_id
-from crm_core.store import Changes, DuplicateKey, Key, Store
+from crm_core.store import Changes, DuplicateKey, Key, StaleDialog, Store
 from queues.bus import INBOUND, Bus, Entry, conversation_key, outbound_stream
 from queues.messages import (
     Attachment,
     CustomerConsent,
+    DeliveryStatus,
     DialogTimer,
     Event,
     InboundMessage,
+    OperatorCommand,
     OperatorPresence,
     OutboundMessage,
     Receipt,
@@ -118,7 +120,6 @@ class Engine:
         # several workers: loads and presence live in `shared`, each worker routes its partitions' dialogs only
         self.shared = shared
         self._owned: frozenset[int] | None = None if shared is None else frozenset()
-        self._versions: dict[str, str] = {}  # dialog id -> its record on its partition (fence.py)
         self._epoch: int | None = None
         self._next_sweep = 0.0
         self._batch_lock = (
@@ -200,9 +201,6 @@ class Engine:
         """Whether this worker routes the conversation (or operator) of a bus key."""
         return self._owned is None or key is None or self.bus.partition(INBOUND, key) in self._owned
 
-    def _partition(self, d: Dialog) -> int:
-        return self.bus.partition(INBOUND, conversation_key(d.channel, d.account, d.chat_id))
-
     async def _load(self) -> None:
         self.denied = await self.store.denied_conversations()
         self.state.clear()
@@ -211,8 +209,6 @@ class Engine:
         mine = [d for d in mine if self._mine(conversation_key(d.channel, d.account, d.chat_id))]
         for d in mine:
             self.state.put(d)
-        if self.shared is not None:
-            self._versions = await fence.read_versions(self.shared, mine, self._partition)
         log.info(ev.ENGINE_RESUMED, open_dialogs=len(mine), partitions=_count(self._owned))
 
     async def _follow_partitions(self) -> None:
@@ -435,7 +431,8 @@ class Engine:
         for attempt in range(MAX_ATTEMPTS):
             before: dict[str, Dialog] = {}
             if self.shared is not None:
-                await self._refresh_loads()
+                if nudge or self._routes(events):
+                    await self._refresh_loads()
                 before = dict(self.state.dialogs)
             work = BatchWork(self, self.clock.now())
             work.freed = nudge
@@ -453,23 +450,21 @@ class Engine:
                         self.shared,
                         before,
                         work.staged,
-                        self._versions,
-                        partition=self._partition,
                         mode_of=self._mode_of,
                         limit=self._limit,
                         now=work.now,
                     )
                 await self.store.apply(work.changes)
-            except (DuplicateKey, fence.Conflict) as exc:
+            except (DuplicateKey, StaleDialog, fence.Conflict) as exc:
                 self._outbox_done.extend(done)
                 if secured is not None:
-                    await fence.undo(self.shared, secured, self._versions)  # type: ignore[arg-type]
-                if isinstance(exc, DuplicateKey):
+                    await fence.undo(self.shared, secured)  # type: ignore[arg-type]
+                if isinstance(exc, DuplicateKey) and attempt == 0:
                     # a redelivered event (the first attempt takes every message as new): nothing else
                     # changed, so the batch's own changes are undone in memory and it is decided again
                     log.info(ev.ENGINE_BATCH_RETRY, attempt=attempt, size=len(events), reason="duplicate")
                     work.revert()
-                else:  # another worker changed the dialogs: read them again
+                else:  # another worker changed the dialogs or took a slot: read them again
                     log.warning(ev.ENGINE_BATCH_RETRY, attempt=attempt, size=len(events), reason=str(exc))
                     await self._load()
                 continue
@@ -477,7 +472,7 @@ class Engine:
                 self._outbox_done.extend(done)
                 if secured is not None:
                     with contextlib.suppress(Exception):
-                        await fence.undo(self.shared, secured, self._versions)  # type: ignore[arg-type]
+                        await fence.undo(self.shared, secured)  # type: ignore[arg-type]
                 await self._load()  # the in-memory state ran ahead of the rolled-back transaction
                 raise
             if self.shared is not None:
@@ -502,6 +497,24 @@ class Engine:
             self._outbox_done.extend(work.outbox_ids)
             return
         raise RuntimeError("batch kept colliding with other batches")
+
+    def _routes(self, events: list[Event]) -> bool:
+        """Whether deciding these events may choose an operator (then the shared loads are read first): anything
+        but messages and replies in dialogs that are assigned already, and delivery reports."""
+        state = self.state
+        for e in events:
+            if isinstance(e, DeliveryStatus):
+                continue
+            if isinstance(e, InboundMessage):
+                d = state.open_dialog((e.channel, e.account, e.chat_id))
+                if d is not None and d.state == dm.ASSIGNED:
+                    continue
+            elif isinstance(e, OperatorCommand) and e.command == "reply":
+                d = state.dialogs.get(e.dialog_id)
+                if d is not None and d.state == dm.ASSIGNED and d.operator == e.operator:
+                    continue
+            return True
+        return False
 
     async def _refresh_loads(self) -> None:
         """Several workers: every operator's presence and load as the shared state has them now."""

@@ -12,8 +12,6 @@ Keys (Redis):
 - ``openlines:routing:presence``: a hash login -> "online" | "away" | "offline" (absent = offline).
 - ``openlines:routing:epoch``: a counter bumped by every change that can free capacity or change who may take
   work (presence, a release), so a worker that routed against an older epoch knows to look again.
-- ``openlines:inbound:{<p>}:assign``: a hash dialog id -> login, which operator owns a dialog of inbound
-  partition p; same hash tag as that partition's stream ``openlines:inbound:{<p>}``.
 
 Logins are slugs (``router/settings.py``: no braces, never empty), so ``{<login>}`` is always a real hash tag.
 
@@ -29,12 +27,8 @@ without the capacity check: the slot is already counted, so the count does not c
 `release(holds)` removes a field only if its stored kind is the released hold's kind, again inside a script, so
 a late release of an old "offered" hold cannot remove the "assigned" hold that replaced it.
 
-Ownership of a dialog is decided by `cas_assignment(partition, dialog_id, expected, new)`: a compare-and-set
-in one Lua script on the partition's assign hash. Every writer states what it believes the current owner is
-(None: nobody); Redis runs the compare and the write with nothing interleaved, so of two workers that both read
-"nobody" and both try to give the dialog to someone, exactly one succeeds and the other is told False and must
-re-read. That is why one dialog cannot be given to two operators. (A partition is consumed by one worker at a
-time, but leases can move during a rebalance; the CAS keeps that window safe.)
+Which worker may write a dialog is not decided here: the store refuses a write of a dialog at a version other than
+the one its worker read (router/fence.py), in the transaction that commits the batch.
 
 `holds()` returns every slot with its reserve time, for a sweep that releases slots left by a crashed worker.
 `load()` reads everything in one non-transactional pipeline: one round trip, and valid on a Cluster, where a
@@ -43,7 +37,7 @@ MULTI could not span the operators' slots.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, cast
@@ -82,23 +76,6 @@ end
 return removed
 """
 
-# KEYS: assign hash. ARGV: dialog id, has expected ("0"/"1"), expected, has new ("0"/"1"), new.
-# The flags keep None apart from "" (an empty string is a value, not absence).
-_CAS = """
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if ARGV[2] == '0' then
-  if cur then return 0 end
-elseif cur ~= ARGV[3] then
-  return 0
-end
-if ARGV[4] == '0' then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-else
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[5])
-end
-return 1
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class Hold:
@@ -117,9 +94,6 @@ class Load:
     assigned: dict[str, int]  # login -> number of "assigned" holds
     offered: dict[str, int]  # login -> number of "offered" holds
     last_offered_at: dict[str, datetime]  # login -> when a dialog was last offered to them (aware UTC)
-
-
-Cas = tuple[int, str, str | None, str | None]  # partition, dialog id, expected, new
 
 
 class SharedLoad(Protocol):
@@ -149,21 +123,6 @@ class SharedLoad(Protocol):
         """Every hold of the given operators with when it was (re)reserved."""
         ...
 
-    async def cas_assignment(
-        self, partition: int, dialog_id: str, expected: str | None, new: str | None
-    ) -> bool:
-        """Set a dialog's owner to `new` only if it is `expected` (None = absent)."""
-        ...
-
-    async def cas_many(self, items: Sequence[Cas]) -> list[bool]:
-        """Several independent compare-and-sets (partition, dialog id, expected, new) in one round trip; each
-        succeeds or fails on its own, in order."""
-        ...
-
-    async def assignments(self, partition: int, dialog_ids: Iterable[str]) -> dict[str, str]:
-        """The current owners of the given dialogs (absent ones omitted)."""
-        ...
-
     async def close(self) -> None:
         """Release the backend's resources."""
         ...
@@ -177,11 +136,6 @@ def holds_key(login: str) -> str:
 def last_key(login: str) -> str:
     """When a dialog was last offered to an operator (same hash tag as its holds)."""
     return f"openlines:op:{{{login}}}:last"
-
-
-def assign_key(partition: int) -> str:
-    """The dialog -> owner hash of one inbound partition (same hash tag as its stream)."""
-    return f"openlines:inbound:{{{partition}}}:assign"
 
 
 def _ms(when: datetime) -> int:
@@ -204,17 +158,6 @@ def _parse(value: Any) -> tuple[Kind, int]:
     return cast(Kind, kind), int(ms)
 
 
-def _cas_args(dialog_id: str, expected: str | None, new: str | None) -> list[str]:
-    # flags keep "absent" apart from an empty string
-    return [
-        dialog_id,
-        "0" if expected is None else "1",
-        expected or "",
-        "0" if new is None else "1",
-        new or "",
-    ]
-
-
 class MemorySharedLoad:
     """SharedLoad in one process's memory: no await inside a method, so each method is atomic."""
 
@@ -223,7 +166,6 @@ class MemorySharedLoad:
         self._holds: dict[str, dict[str, tuple[Kind, int]]] = {}
         self._last: dict[str, int] = {}
         self._epoch = 0
-        self._assign: dict[int, dict[str, str]] = {}
 
     async def load(self, logins: Iterable[str]) -> Load:
         """Presence, hold counts and last offer time of every given operator."""
@@ -277,28 +219,6 @@ class MemorySharedLoad:
             for dialog_id, (kind, ms) in sorted(self._holds.get(login, {}).items())
         ]
 
-    async def cas_assignment(
-        self, partition: int, dialog_id: str, expected: str | None, new: str | None
-    ) -> bool:
-        """Set a dialog's owner to `new` only if it is `expected` (None = absent)."""
-        owners = self._assign.setdefault(partition, {})
-        if owners.get(dialog_id) != expected:
-            return False
-        if new is None:
-            owners.pop(dialog_id, None)
-        else:
-            owners[dialog_id] = new
-        return True
-
-    async def cas_many(self, items: Sequence[Cas]) -> list[bool]:
-        """Each compare-and-set in order."""
-        return [await self.cas_assignment(*item) for item in items]
-
-    async def assignments(self, partition: int, dialog_ids: Iterable[str]) -> dict[str, str]:
-        """The current owners of the given dialogs (absent ones omitted)."""
-        owners = self._assign.get(partition, {})
-        return {d: owners[d] for d in dialog_ids if d in owners}
-
     async def close(self) -> None:
         """Nothing to release."""
 
@@ -310,7 +230,6 @@ class RedisSharedLoad:
         self._redis = redis_client(url, cluster=cluster)
         self._reserve = self._redis.register_script(_RESERVE)
         self._release = self._redis.register_script(_RELEASE)
-        self._cas = self._redis.register_script(_CAS)
 
     async def load(self, logins: Iterable[str]) -> Load:
         """Presence, hold counts and last offer time of every given operator, in one round trip."""
@@ -386,33 +305,6 @@ class RedisSharedLoad:
                 kind, ms = _parse(value)
                 result.append((Hold(login, dialog_id, kind), _dt(ms)))
         return result
-
-    async def cas_assignment(
-        self, partition: int, dialog_id: str, expected: str | None, new: str | None
-    ) -> bool:
-        """Set a dialog's owner to `new` only if it is `expected` (None = absent), in one Lua script."""
-        args = _cas_args(dialog_id, expected, new)
-        return bool(await run_script(self._redis, self._cas, [assign_key(partition)], args))
-
-    async def cas_many(self, items: Sequence[Cas]) -> list[bool]:
-        """The Lua compare-and-sets in one non-transactional pipeline: one round trip, still one key each."""
-        if not items:
-            return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for partition, dialog_id, expected, new in items:
-                await run_script(
-                    pipe, self._cas, [assign_key(partition)], _cas_args(dialog_id, expected, new)
-                )
-            replies = await pipe.execute()
-        return [bool(r) for r in replies]
-
-    async def assignments(self, partition: int, dialog_ids: Iterable[str]) -> dict[str, str]:
-        """The current owners of the given dialogs (absent ones omitted)."""
-        ids = list(dict.fromkeys(dialog_ids))
-        if not ids:
-            return {}
-        values = await self._redis.hmget(assign_key(partition), ids)
-        return {d: _s(v) for d, v in zip(ids, values, strict=True) if v is not None}
 
     async def close(self) -> None:
         """Close the Redis client."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from crm_core.store import Key
 from queues.messages import (
@@ -104,12 +105,17 @@ class BatchWork(CustomerSide, OperatorSide):
                 self._outcome(d, dm.operator_available(d, line, e.state.operators_for(line), self.now))
 
     def finish(self) -> None:
-        """Turn the staged dialogs into inserts and updates."""
+        """Turn the staged dialogs into inserts and updates. An update expects the version the dialog has in
+        memory and bumps it there: the store refuses it if another worker wrote the dialog meanwhile."""
+        state = self.e.state.dialogs
         for dialog_id, d in self.staged.items():
             row = dialog_row(d, self.now)
             if dialog_id in self.new_dialogs:
                 self.changes.dialogs_new.append(row)
-            else:
-                self.changes.dialogs_changed[dialog_id] = row
+                continue
+            self.changes.dialogs_changed[dialog_id] = row
+            current = state.get(dialog_id)
+            if current is not None:  # not closed: the next write of it expects the bumped version
+                state[dialog_id] = replace(current, version=d.version + 1)
 
     # ---- customers ----------------------------------------------------------------------------------

@@ -174,6 +174,8 @@ class Mailbox:
             out: list[tuple[int, str, set[str]]] = []
             uid, flags = 0, set()
             for line in res.lines:
+                if isinstance(line, bytes) and b"FETCH (" in line and b"UID " not in line:
+                    continue  # an unsolicited flags update (the daemon set \Seen meanwhile): no UID, no body
                 if isinstance(line, bytes) and b"FETCH (" in line:
                     uid = int(line.split(b"UID ", 1)[1].split()[0].rstrip(b")"))
                     flags = set(line.split(b"FLAGS (", 1)[1].split(b")", 1)[0].decode().split())

@@ -15,7 +15,6 @@ import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from queues.redis_streams import stream_key
 from router.shared_load import Hold, MemorySharedLoad, RedisSharedLoad, SharedLoad
 from tests.redis_server import redis_cluster, redis_cluster_url, redis_server, redis_url  # noqa: F401  (fixtures)
 
@@ -192,81 +191,17 @@ async def test_naive_datetime_is_refused(store: SharedLoad) -> None:
     assert await store.holds(["anna"]) == []
 
 
-async def test_cas_assignment(backend: Backend) -> None:
-    a, b = backend.a, backend.b
-    assert await a.cas_assignment(3, "d1", None, "anna")
-    assert not await b.cas_assignment(3, "d1", None, "bob")  # stale: it is no longer absent
-    assert await b.assignments(3, ["d1", "d2"]) == {"d1": "anna"}
-    assert not await b.cas_assignment(3, "d1", "bob", "carl")  # wrong expected owner
-    assert await b.cas_assignment(3, "d1", "anna", "bob")
-    assert not await a.cas_assignment(3, "d1", "anna", "carl")  # a's view is stale now
-    assert await a.assignments(3, ["d1"]) == {"d1": "bob"}
-    assert await a.assignments(4, ["d1"]) == {}  # partitions are separate
-    assert not await a.cas_assignment(3, "d1", "anna", None)  # delete needs the right owner too
-    assert await a.cas_assignment(3, "d1", "bob", None)
-    assert await b.assignments(3, ["d1"]) == {}
-    assert await b.cas_assignment(3, "d1", None, "carl")  # absent again
-    assert await a.assignments(3, []) == {}
-
-
-async def test_cas_many_applies_each_on_its_own_in_order(backend: Backend) -> None:
-    a, b = backend.a, backend.b
-    assert await a.cas_many([]) == []
-    assert await a.cas_assignment(2, "d2", None, "anna")
-    done = await b.cas_many(
-        [
-            (1, "d1", None, "anna"),  # absent: set
-            (2, "d2", None, "bob"),  # stale: d2 is anna's
-            (1, "d1", "anna", "bob"),  # sees the first one's write
-            (2, "d3", None, None),  # absent stays absent
-        ]
-    )
-    assert done == [True, False, True, True]
-    assert await a.assignments(1, ["d1"]) == {"d1": "bob"}
-    assert await a.assignments(2, ["d2", "d3"]) == {"d2": "anna"}
-
-
-async def test_cas_distinguishes_empty_string_from_absent(store: SharedLoad) -> None:
-    assert await store.cas_assignment(1, "d1", None, "")
-    assert await store.assignments(1, ["d1"]) == {"d1": ""}
-    assert not await store.cas_assignment(1, "d1", None, "anna")
-    assert await store.cas_assignment(1, "d1", "", "anna")
-
-
-async def test_concurrent_cas_has_one_winner(backend: Backend) -> None:
-    assert await backend.a.cas_assignment(0, "d1", None, "anna")
-    attempts = [
-        (backend.a if i % 2 else backend.b).cas_assignment(0, "d1", "anna", f"op{i}") for i in range(20)
-    ]
-    results = await asyncio.gather(*attempts)
-    assert sum(results) == 1
-    winner = f"op{results.index(True)}"
-    assert await backend.a.assignments(0, ["d1"]) == {"d1": winner}
-
-
-async def test_concurrent_first_assignment_has_one_winner(backend: Backend) -> None:
-    attempts = [
-        (backend.a if i % 2 else backend.b).cas_assignment(7, "d1", None, f"op{i}") for i in range(20)
-    ]
-    results = await asyncio.gather(*attempts)
-    assert sum(results) == 1
-    assert await backend.b.assignments(7, ["d1"]) == {"d1": f"op{results.index(True)}"}
-
-
 async def test_redis_keys_carry_hash_tags(redis_url: str) -> None:  # noqa: F811  (fixture)
     store = RedisSharedLoad(redis_url)
     raw = aioredis.Redis.from_url(redis_url, decode_responses=True)
     try:
         assert await store.reserve(offered("anna", "d1"), 5, T0)
-        assert await store.cas_assignment(3, "d1", None, "anna")
         assert await raw.hgetall("openlines:op:{anna}:holds") == {
             "d1": f"offered|{int(T0.timestamp() * 1000)}"
         }
         assert await raw.exists("openlines:op:{anna}:last")
-        assert await raw.hgetall("openlines:inbound:{3}:assign") == {"d1": "anna"}
-        # the reserve script's two keys share a Cluster slot; the assign hash shares its partition stream's slot
+        # the reserve script's two keys share a Cluster slot
         assert key_slot(b"openlines:op:{anna}:holds") == key_slot(b"openlines:op:{anna}:last")
-        assert key_slot(b"openlines:inbound:{3}:assign") == key_slot(stream_key("inbound", 3).encode())
     finally:
         await raw.aclose()
         await store.close()

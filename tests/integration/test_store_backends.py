@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from crm_core.ids import new_id
 from crm_core.migrate import upgrade
-from crm_core.store import Changes, DuplicateKey, Store
+from crm_core.store import Changes, DuplicateKey, StaleDialog, Store
 from router import cli
 from tests.conftest import config, line
 
@@ -148,7 +148,9 @@ async def test_datetimes_come_back_aware_utc_and_json_round_trips(store: Store) 
     assert d["no_answer_sent"] is False  # the boolean server default
     with pytest.raises(Exception, match="naive"):
         await store.apply(
-            Changes(dialogs_changed={dialog_id: {"id": dialog_id, "retry_at": datetime(2026, 1, 1)}})
+            Changes(
+                dialogs_changed={dialog_id: {"id": dialog_id, "retry_at": datetime(2026, 1, 1), "version": 0}}
+            )
         )
     assert await store.session_login("nope", NOW) is None
     await store.create_session("h" * 64, "anna", NOW, NOW + timedelta(hours=1))
@@ -198,7 +200,9 @@ async def test_one_batch_inserts_a_dialog_with_its_messages_and_updates_a_row_tw
                 {"id": second["id"], "text": "edited", "edited_at": later},
                 {"id": first["id"], "delivery_state": "sent", "delivered_at": later},
             ],
-            dialogs_changed={dialog_id: {"id": dialog_id, "state": "assigned", "operator": "anna"}},
+            dialogs_changed={
+                dialog_id: {"id": dialog_id, "state": "assigned", "operator": "anna", "version": 0}
+            },
         )
     )
     rows = {m["id"]: m for m in await store.dialog_messages([dialog_id])}
@@ -208,3 +212,23 @@ async def test_one_batch_inserts_a_dialog_with_its_messages_and_updates_a_row_tw
     (d,) = await store.open_dialogs()
     assert d["state"] == "assigned" and d["operator"] == "anna"
     assert await store.count("dialog_events") == 1
+
+
+async def test_a_dialog_written_at_a_version_it_no_longer_has_fails_the_whole_batch(store: Store) -> None:
+    # a router worker that lost its partition while it stalled: the new owner wrote the dialog meanwhile
+    ch, dialog_id = conversation()
+    await store.apply(ch)
+    owner = {"id": dialog_id, "state": "assigned", "operator": "anna", "version": 0}
+    await store.apply(Changes(dialogs_changed={dialog_id: owner}))
+    stale = {"id": dialog_id, "state": "assigned", "operator": "boris", "version": 0}
+    with pytest.raises(StaleDialog):
+        await store.apply(
+            Changes(
+                dialogs_changed={dialog_id: stale}, messages=[message(dialog_id, "m-from-the-stale-worker")]
+            )
+        )
+    (d,) = await store.open_dialogs()
+    assert d["operator"] == "anna" and d["version"] == 1
+    assert await store.count("messages") == 0, "nothing of the stale batch was written"
+    await store.apply(Changes(dialogs_changed={dialog_id: {**owner, "state": "closed", "version": 1}}))
+    assert await store.open_dialogs() == []

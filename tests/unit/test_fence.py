@@ -29,12 +29,9 @@ def even(_: str) -> str:
 
 
 async def secure(
-    shared: MemorySharedLoad, before: dict[str, Dialog], after: dict[str, Dialog], **kw: object
+    shared: MemorySharedLoad, before: dict[str, Dialog], after: dict[str, Dialog]
 ) -> fence.Fence:
-    versions: dict[str, str] = kw.pop("versions", {})  # type: ignore[assignment]
-    return await fence.secure(
-        shared, before, after, versions, partition=lambda d: 0, mode_of=even, limit=lambda h, d: 2, now=NOW
-    )
+    return await fence.secure(shared, before, after, mode_of=even, limit=lambda h, d: 2, now=NOW)
 
 
 async def slots(shared: MemorySharedLoad, login: str) -> dict[str, str]:
@@ -43,16 +40,15 @@ async def slots(shared: MemorySharedLoad, login: str) -> dict[str, str]:
 
 async def test_an_offer_and_its_assignment_take_one_slot_and_a_close_gives_it_back() -> None:
     shared = MemorySharedLoad()
-    v: dict[str, str] = {}
     q = dialog("d1", QUEUED)
     offered = replace(q, state=OFFERED, offered_to=("anna",))
-    await secure(shared, {"d1": q}, {"d1": offered}, versions=v)
+    await secure(shared, {"d1": q}, {"d1": offered})
     assert await slots(shared, "anna") == {"d1": "offered"}
     taken = replace(offered, state=ASSIGNED, operator="anna", offered_to=())
-    f = await secure(shared, {"d1": offered}, {"d1": taken}, versions=v)
+    f = await secure(shared, {"d1": offered}, {"d1": taken})
     await shared.release(f.gone)  # after the commit: the old "offered" slot must not drop the assignment
     assert await slots(shared, "anna") == {"d1": "assigned"}
-    f = await secure(shared, {"d1": taken}, {"d1": replace(taken, state=CLOSED)}, versions=v)
+    f = await secure(shared, {"d1": taken}, {"d1": replace(taken, state=CLOSED)})
     await shared.release(f.gone)
     assert await slots(shared, "anna") == {}
 
@@ -74,27 +70,17 @@ async def test_undoing_a_taken_offer_restores_the_offer_slot_instead_of_dropping
     shared = MemorySharedLoad()
     offered = dialog("d1", OFFERED, offered=("anna",))
     assert await shared.reserve(Hold("anna", "d1", "offered"), 2, NOW)
-    versions: dict[str, str] = {}
-    await secure(shared, {}, {"d1": offered}, versions=versions)  # its record on the partition
     taken = replace(offered, state=ASSIGNED, operator="anna", offered_to=())
-    f = await secure(shared, {"d1": offered}, {"d1": taken}, versions=versions)
-    await fence.undo(shared, f, versions)  # the commit failed
+    f = await secure(shared, {"d1": offered}, {"d1": taken})
+    assert await slots(shared, "anna") == {"d1": "assigned"}
+    await fence.undo(shared, f)  # the commit failed
     assert await slots(shared, "anna") == {"d1": "offered"}, "anna still holds the slot of the offer"
-    assert versions["d1"].startswith("1|offered|")
 
 
-async def test_a_stale_record_is_a_conflict_and_changes_nothing() -> None:
+async def test_a_batch_that_changes_no_slot_reserves_nothing() -> None:
     shared = MemorySharedLoad()
-    q = dialog("d1", QUEUED)
-    mine: dict[str, str] = {}
-    await secure(shared, {}, {"d1": q}, versions=mine)
-    stale = dict(mine)
-    await secure(shared, {"d1": q}, {"d1": replace(q, state=OFFERED, offered_to=("anna",))}, versions=mine)
-    with pytest.raises(fence.Conflict):  # another worker (with the old record) offers it to boris
-        await secure(
-            shared, {"d1": q}, {"d1": replace(q, state=OFFERED, offered_to=("boris",))}, versions=stale
-        )
-    assert await slots(shared, "boris") == {}
-    assert await slots(shared, "anna") == {"d1": "offered"}
-    assert await shared.assignments(0, ["d1"]) == {"d1": mine["d1"]}
-    assert mine["d1"] == "2|offered||anna"
+    taken = dialog("d1", ASSIGNED, operator="anna")
+    assert await shared.reserve(Hold("anna", "d1", "assigned"), 2, NOW)
+    f = await secure(shared, {"d1": taken}, {"d1": replace(taken, last_message_text="more")})
+    assert f.reserved == [] and f.gone == []
+    assert await slots(shared, "anna") == {"d1": "assigned"}
