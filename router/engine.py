@@ -10,6 +10,7 @@ from collections.abc import Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -27,6 +28,7 @@ from queues.messages import (
     OperatorPresence,
     OutboundMessage,
     Receipt,
+    from_dict,
     loads,
 )
 from router import dialogs as dm
@@ -41,6 +43,7 @@ from router.metrics import Metrics
 from router.records import dialog_from_row
 from router.settings import Settings
 from router.shared_load import Hold, SharedLoad
+from router.staging import OUTBOX_BUNDLE
 from router.state import RoutingState
 from router.work import BatchWork
 
@@ -231,7 +234,17 @@ class Engine:
             mine = [r for r in rows if self._mine(r["key"])]
             if not mine:
                 return
-            await self._publish([(r["stream"], r["key"], loads(r["payload"])) for r in mine])
+            items: list[tuple[str, str | None, Event]] = []
+            for r in mine:
+                if (
+                    r["stream"] == OUTBOX_BUNDLE
+                ):  # a batch's events of one partition: [stream, key, event] each
+                    items += [
+                        (stream, key, from_dict(event)) for stream, key, event in orjson.loads(r["payload"])
+                    ]
+                else:
+                    items.append((r["stream"], r["key"], loads(r["payload"])))
+            await self._publish(items)
             await self.store.apply(Changes(outbox_done=[r["id"] for r in mine]))
             log.info(ev.OUTBOX_REPUBLISHED, count=len(mine))
             if len(rows) < limit:
@@ -444,6 +457,7 @@ class Engine:
                     work.apply(event)
                 work.settle()
                 work.finish()
+                work.outbox()
                 work.changes.outbox_done = done
                 if self.shared is not None:
                     secured = await fence.secure(
@@ -486,7 +500,7 @@ class Engine:
                     self._timers_inflight.discard((event.dialog_id, event.timer, event.due))
             self.metrics.apply(work.obs)
             try:
-                await self._publish(work.published)
+                await self._publish(work.published, work.encoded)
             except Exception as exc:
                 if not _transient(exc):
                     raise
@@ -545,8 +559,10 @@ class Engine:
             if self.settings.operator(login) is not None:
                 await self.shared.set_presence(login, status)
 
-    async def _publish(self, items: list[tuple[str, str | None, Event]]) -> None:
-        await self.bus.publish_many(items)  # the whole batch in one write (one round trip on Redis)
+    async def _publish(
+        self, items: list[tuple[str, str | None, Event]], encoded: list[bytes] | None = None
+    ) -> None:
+        await self.bus.publish_many(items, encoded)  # the whole batch in one write (one round trip on Redis)
 
     def _remember_identity(self, key: Key, ident: dict[str, Any]) -> None:
         self._identities[key] = ident

@@ -7,9 +7,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from crm_core.ids import new_id
 from crm_core.store import Changes, Key
-from queues.bus import CONSOLE, conversation_key, outbound_stream
+from queues.bus import CONSOLE, INBOUND, conversation_key, outbound_stream
 from queues.messages import (
     ConsoleEvent,
     Event,
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from router.engine import Engine
 
 log = get(__name__)
+OUTBOX_BUNDLE = "*"  # the `stream` of an outbox row that holds several events, each with its own stream
 
 
 class Staging:
@@ -40,6 +43,9 @@ class Staging:
         self.now = now
         self.changes = Changes()
         self.published: list[tuple[str, str | None, Event]] = []
+        self.encoded: list[bytes] = []  # each published event's `dumps`, made once for the outbox and the bus
+        self.origins: list[str | None] = []  # the conversation (bus key) each was emitted for: its outbox row
+        self.origin: str | None = None  # the conversation of the event (or dialog) being decided
         self.outbox_ids: list[str] = []
         self.known_messages: dict[Key, dict[str, Any]] = {}
         self.identities: dict[Key, dict[str, Any]] = {}
@@ -110,18 +116,31 @@ class Staging:
             self._emit(CONSOLE, None, ConsoleEvent(new_id(), to, frame))
 
     def _emit(self, stream: str, key: str | None, event: Event) -> None:
-        outbox_id = new_id()
-        self.changes.outbox.append(
-            {
-                "id": outbox_id,
-                "stream": stream,
-                "key": key,
-                "payload": dumps(event).decode(),
-                "created_at": self.now,
-            }
-        )
-        self.outbox_ids.append(outbox_id)
         self.published.append((stream, key, event))
+        self.encoded.append(dumps(event))
+        self.origins.append(self.origin)
+
+    def outbox(self) -> None:
+        """The outbox rows of what the batch publishes: one per conversation partition it was decided for (a row's
+        key is one of those conversations, so the partition's owner republishes it after a crash), holding that
+        part's events in order as a JSON array of [stream, key, event]."""
+        parts: dict[int | None, tuple[str | None, list[bytes]]] = {}
+        partition = self.e.bus.partition
+        for (stream, key, _), data, origin in zip(self.published, self.encoded, self.origins, strict=True):
+            p = None if origin is None else partition(INBOUND, origin)
+            parts.setdefault(p, (origin, []))[1].append(orjson.dumps([stream, key, orjson.Fragment(data)]))
+        for origin, items in parts.values():
+            outbox_id = new_id()
+            self.changes.outbox.append(
+                {
+                    "id": outbox_id,
+                    "stream": OUTBOX_BUNDLE,
+                    "key": origin,
+                    "payload": (b"[" + b",".join(items) + b"]").decode(),
+                    "created_at": self.now,
+                }
+            )
+            self.outbox_ids.append(outbox_id)
 
     def _denied(self, d: Dialog) -> bool:
         conv = (d.channel, d.account, d.chat_id)

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from crm_core.store import Key
+from queues.bus import conversation_key
 from queues.messages import (
     CustomerConsent,
     DeliveryStatus,
@@ -78,6 +79,7 @@ class BatchWork(CustomerSide, OperatorSide):
 
     def apply(self, event: Event) -> None:
         """Decide one event, staging its writes and outbox."""
+        self.origin = self._origin(event)
         if isinstance(event, InboundMessage):
             self._customer_message(event)
         elif isinstance(event, OperatorCommand):
@@ -98,11 +100,26 @@ class BatchWork(CustomerSide, OperatorSide):
         e = self.e
         for d in e.state.queued():
             line = e.lines[d.line_id]
+            self.origin = conversation_key(d.channel, d.account, d.chat_id)
             self._outcome(d, dm.operator_available(d, line, e.state.operators_for(line), self.now))
         for d in list(e.state.dialogs.values()):
             if d.state == dm.OFFERED and e.lines[d.line_id].mode == "all":
                 line = e.lines[d.line_id]
+                self.origin = conversation_key(d.channel, d.account, d.chat_id)
                 self._outcome(d, dm.operator_available(d, line, e.state.operators_for(line), self.now))
+
+    def _origin(self, event: Event) -> str | None:
+        """The bus key of the conversation an event concerns (its partition's owner decides it)."""
+        if isinstance(event, InboundMessage | CustomerConsent):
+            return conversation_key(event.channel, event.account, event.chat_id)
+        if isinstance(event, OperatorPresence):
+            return f"operator:{event.operator}"
+        dialog_id = getattr(event, "dialog_id", None)
+        d = self.e.state.dialogs.get(dialog_id) if dialog_id else None
+        if d is None and dialog_id:
+            row = self.other_dialogs.get(dialog_id)
+            return conversation_key(row["channel"], row["account"], row["chat_id"]) if row else None
+        return None if d is None else conversation_key(d.channel, d.account, d.chat_id)
 
     def finish(self) -> None:
         """Turn the staged dialogs into inserts and updates. An update expects the version the dialog has in

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.conftest import config, line, settings_from
 
 BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
@@ -124,3 +126,33 @@ async def test_restart_keeps_dialogs_leads_and_pending_offers(tmp_path, start_da
     assert [m["text"] for m in v2.hello["history"]] == ["please call me"]
     lead = await boris.get(f"/api/leads/{offer['dialog']['lead']['id']}")
     assert lead["responsible"] == "boris"
+
+
+async def test_what_was_committed_but_not_published_is_published_from_the_outbox(
+    tmp_path, start_daemon, monkeypatch
+):
+    d = await start_daemon(settings_from(tmp_path, config(tmp_path, [line("support", ["anna"])])))
+    anna = await d.operator("anna")
+    v = await d.visitor("support")
+    engine = d.daemon.engine
+    assert engine is not None
+    real = engine._publish
+    failed = []
+
+    async def away_once(items, encoded=None):
+        if not failed:  # the queue went away right after the batch's commit
+            failed.append(len(items))
+            raise ConnectionError("the queue is away")
+        await real(items, encoded)
+
+    monkeypatch.setattr(engine, "_publish", away_once)
+    ack = await v.say("was it stored?")  # acked only once the outbox row was published after all
+    message = await anna.expect("message")
+    assert message["message"]["id"] == ack["id"]
+    assert failed and failed[0] >= 2  # the receipt and the console frames of that batch
+    assert await d.daemon.store.count("messages") == 1
+    for _ in range(50):  # the published rows are deleted with a later batch or when the engine is idle
+        if not await d.daemon.store.pending_outbox():
+            break
+        await asyncio.sleep(0.1)
+    assert await d.daemon.store.pending_outbox() == []
