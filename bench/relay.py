@@ -20,6 +20,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from bench.common import raise_fd_limit
+from router.cli import tune_gc
 
 MAX_FRAME = 64 * 1024  # as the widget
 
@@ -85,6 +86,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     raise_fd_limit()
+    tune_gc()  # the same runtime settings as `openlines run`
     relay = Relay()
     app = web.Application()
     app.router.add_get("/visitor", relay.visitor)

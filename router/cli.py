@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -16,6 +17,15 @@ from router.settings import Settings, load_settings
 
 EXIT_CONFIG = 2
 ROLES = ("all", "web", "router", "connectors")
+# Every message makes thousands of short-lived objects (frames, events, rows); with CPython's default threshold
+# (700) the collector ran about every message and, scanning the sockets and caches each time, took a fifth of the
+# web process's CPU under load. A young generation this big costs a few MB.
+GC_THRESHOLD = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """Collect garbage cycles far less often than CPython's default (GC_THRESHOLD says why)."""
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 def _load(path: str) -> Settings:
@@ -59,6 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return EXIT_CONFIG
     logs.configure(settings.log.level, settings.log.format)
+    tune_gc()
     return asyncio.run(_run(settings, args.role))
 
 
@@ -72,6 +83,8 @@ async def _run(settings: Settings, role: str) -> int:
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGQUIT, _dump_tasks)
     await daemon.start()
+    # what start-up made (modules, settings, the app) lives as long as the process: out of the collector's way
+    gc.freeze()
     if role in ("all", "web"):
         _banner(daemon)
     await stop.wait()
