@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from crm_core.ids import new_id
@@ -18,7 +17,7 @@ from router import autoreply
 from router import dialogs as dm
 from router import log_events as ev
 from router.clock import iso
-from router.dialogs import Dialog, LinePolicy
+from router.dialogs import Dialog, LinePolicy, evolve
 from router.hours import is_open, next_open
 from router.logs import get
 from router.records import dialog_from_row
@@ -67,10 +66,8 @@ class CustomerSide(Staging):
         if d is None:
             d = self._reopen(ident, preview) or self._open(m, ident, line_id, preview)
             new_dialog = d.id in self.new_dialogs
-        else:
-            d = replace(d, **preview)
         line = e.lines[d.line_id]
-        d = self._customer_replies(d, line, m, new_dialog)
+        d = self._customer_replies(d, line, m, new_dialog, preview)
         row: dict[str, Any] = {
             "id": message_id,
             "dialog_id": d.id,
@@ -149,23 +146,28 @@ class CustomerSide(Staging):
         if line is None or line.reopen_within is None or self.now - row["closed_at"] > line.reopen_within:
             return None
         del self.closed_dialogs[ident["id"]]  # a second message in the batch finds it open
-        d = replace(dialog_from_row(row), **preview)
+        d = evolve(dialog_from_row(row), **preview)
         self._outcome(d, dm.reopen(d, line, e.state.operators_for(line), self.now))
         return self.staged[d.id]
 
-    def _customer_replies(self, d: Dialog, line: LinePolicy, m: InboundMessage, new_dialog: bool) -> Dialog:
+    def _customer_replies(
+        self, d: Dialog, line: LinePolicy, m: InboundMessage, new_dialog: bool, preview: dict[str, Any]
+    ) -> Dialog:
         """Decide the auto-replies a customer message earns; they are sent after the message itself."""
+        line_open = is_open(line.schedule, self.now)
         st, kinds = autoreply.customer_wrote(
             reply_state(d),
             line.templates,
             new_dialog=new_dialog,
             automatic=m.automatic,
-            line_open=is_open(line.schedule, self.now),
-            next_open=next_open(line.schedule, self.now),
+            line_open=line_open,
+            next_open=None if line_open else next_open(line.schedule, self.now),  # only a closed line says it
             now=self.now,
         )
         close_at = self.now + line.auto_close_after if line.auto_close_after else None
-        d = replace(d, off_hours_key=st.off_hours_key, answer_due=st.answer_due, auto_close_at=close_at)
+        d = evolve(
+            d, **preview, off_hours_key=st.off_hours_key, answer_due=st.answer_due, auto_close_at=close_at
+        )
         self._save(d)
         if kinds:
             self.pending_replies[d.id] = [*self.pending_replies.get(d.id, []), *kinds]

@@ -4,8 +4,10 @@ and returns the new dialog with the effects to perform (or an error), never doin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from operator import attrgetter
+from typing import Any
 
 from router.autoreply import Language, Templates
 from router.distribution import Mode, OperatorState, QueueState, choose_operator, load
@@ -49,6 +51,19 @@ class Dialog:
     version: int = (
         0  # of the stored row, as this worker last read or wrote it (the store refuses a stale write)
     )
+
+
+_NAMES = tuple(f.name for f in fields(Dialog))
+_INDEX = {name: i for i, name in enumerate(_NAMES)}
+_VALUES = attrgetter(*_NAMES)
+
+
+def evolve(d: Dialog, **changes: Any) -> Dialog:
+    """`dataclasses.replace` for a Dialog, several times faster (a batch makes a few for every message)."""
+    values = list(_VALUES(d))
+    for name, value in changes.items():
+        values[_INDEX[name]] = value
+    return Dialog(*values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +186,7 @@ def route(
     excluded = frozenset() if reset else d.excluded
     if not is_open(line.schedule, now):
         opens = next_open(line.schedule, now)
-        nd = replace(
+        nd = evolve(
             d,
             state=QUEUED,
             offered_to=(),
@@ -193,7 +208,7 @@ def route(
         exhausted = bool(excluded)  # this round's operators were all offered it, and none took it
         if exhausted and line.on_no_answer == "requeue" and not reset:
             return route(d, line, ops, now, reset=True)
-        nd = replace(
+        nd = evolve(
             d,
             state=QUEUED,
             offered_to=(),
@@ -207,7 +222,7 @@ def route(
         if exhausted and line.on_no_answer == "auto_reply":
             effects = (*effects, NoAnswer())
         return Outcome(nd, effects)
-    nd = replace(
+    nd = evolve(
         d,
         state=OFFERED,
         offered_to=choice.operators,
@@ -222,7 +237,7 @@ def route(
 
 def open_dialog(d: Dialog, line: LinePolicy, ops: Mapping[str, OperatorState], now: datetime) -> Outcome:
     """A new dialog's first routing: offered at once, or announced to the line's queue."""
-    out = route(replace(d, state=QUEUED, queued_since=now), line, ops, now)
+    out = route(evolve(d, state=QUEUED, queued_since=now), line, ops, now)
     if out.dialog.state == QUEUED:
         reason = "off_hours" if not is_open(line.schedule, now) else "new"
         return Outcome(out.dialog, (Queued(reason),))
@@ -233,7 +248,7 @@ def reopen(d: Dialog, line: LinePolicy, ops: Mapping[str, OperatorState], now: d
     """The customer wrote soon after the close: the same dialog comes back, to whoever had it first."""
     if d.state != CLOSED:
         return Outcome(d)
-    back = replace(
+    back = evolve(
         d,
         state=QUEUED,
         closed_at=None,
@@ -278,7 +293,7 @@ def take(
             return Outcome(d)
         if not takeover:
             return _fail(d, "bad_state", f"the dialog is already taken by {d.operator}")
-        nd = replace(d, operator=operator)
+        nd = evolve(d, operator=operator)
         return Outcome(nd, (Assigned(operator, d.operator, "takeover"),))
     op = ops.get(operator)
     # an offer to this operator already reserved their slot, so it must not count against them twice
@@ -286,7 +301,7 @@ def take(
     if op is not None and load(op, line.mode) - reserved >= op.max_dialogs:
         return _fail(d, "at_capacity", f"{operator} already has {op.open_dialogs} open dialogs")
     others = tuple(o for o in d.offered_to if o != operator)
-    nd = replace(
+    nd = evolve(
         d,
         state=ASSIGNED,
         operator=operator,
@@ -320,7 +335,7 @@ def reply(
         d, effects = out.dialog, out.effects
     if d.first_response_at is None:
         waited = (now - (d.created_at)).total_seconds()
-        d = replace(d, first_response_at=now)
+        d = evolve(d, first_response_at=now)
         effects = (*effects, FirstResponse(operator, max(waited, 0.0)))
     return Outcome(d, effects)
 
@@ -338,7 +353,7 @@ def skip(
     if d.state != OFFERED or operator not in d.offered_to:
         return _fail(d, "not_offered", "the dialog is not offered to you")
     remaining = tuple(o for o in d.offered_to if o != operator)
-    nd = replace(d, excluded=d.excluded | {operator}, offered_to=remaining)
+    nd = evolve(d, excluded=d.excluded | {operator}, offered_to=remaining)
     withdrawn = Withdrawn((operator,), reason)
     if remaining:  # `all` mode: the others keep their offer
         return Outcome(nd, (withdrawn,))
@@ -352,7 +367,7 @@ def offer_expired(
     """The take time ran out: the offer passes on to whom the mode picks next."""
     if d.state != OFFERED or d.offer_deadline != due:
         return Outcome(d)  # a stale timer: the offer was taken, skipped or renewed meanwhile
-    nd = replace(d, excluded=d.excluded | set(d.offered_to), offered_to=())
+    nd = evolve(d, excluded=d.excluded | set(d.offered_to), offered_to=())
     out = route(nd, line, ops, now)
     return Outcome(out.dialog, (Withdrawn(d.offered_to, "expired"), *out.effects))
 
@@ -363,7 +378,7 @@ def queue_retry(
     """The periodic retry of a queued dialog: a new round in which everyone may be offered it again."""
     if d.state != QUEUED or d.retry_at != due:
         return Outcome(d)
-    return route(replace(d, retry_at=None), line, ops, now, reset=True)
+    return route(evolve(d, retry_at=None), line, ops, now, reset=True)
 
 
 def operator_available(
@@ -378,7 +393,7 @@ def operator_available(
         queue = QueueState(line.queue, line.offer_timeout, d.excluded | set(d.offered_to))
         choice = choose_operator(queue, ops, "all", now)
         if choice is not None:
-            nd = replace(d, offered_to=d.offered_to + choice.operators)
+            nd = evolve(d, offered_to=d.offered_to + choice.operators)
             return Outcome(nd, (Offered(choice.operators, d.offer_deadline),))
     return Outcome(d)
 
@@ -389,7 +404,7 @@ def transfer_to_operator(d: Dialog, by: str, to: str, now: datetime) -> Outcome:
         return _fail(d, "bad_state", "the dialog is closed")
     if d.state == ASSIGNED and d.operator == to:
         return _fail(d, "bad_state", f"the dialog is already with {to}")
-    nd = replace(
+    nd = evolve(
         d,
         state=ASSIGNED,
         operator=to,
@@ -419,7 +434,7 @@ def transfer_to_line(
         return _fail(d, "bad_state", "the dialog is closed")
     if d.line_id == line.id and d.state != ASSIGNED:
         return _fail(d, "bad_state", f"the dialog already waits in {line.id}")
-    moved = replace(
+    moved = evolve(
         d,
         line_id=line.id,
         state=QUEUED,
@@ -446,7 +461,7 @@ def close(d: Dialog, by: str | None, now: datetime) -> Outcome:
     """Close the dialog; closing a closed dialog changes nothing."""
     if d.state == CLOSED:
         return Outcome(d)
-    nd = replace(
+    nd = evolve(
         d,
         state=CLOSED,
         closed_at=now,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from crm_core.ids import new_id
@@ -19,7 +18,7 @@ from router import dialogs as dm
 from router import log_events as ev
 from router.access import command_refusal
 from router.clock import iso, parse_iso
-from router.dialogs import Dialog, LinePolicy, Outcome
+from router.dialogs import Dialog, LinePolicy, Outcome, evolve
 from router.hours import is_open
 from router.logs import get
 from router.staging import Staging, reply_state
@@ -136,7 +135,7 @@ class OperatorSide(Staging):
             self.known_messages[("console", op, c.client_msg_id)] = row
         if not internal:
             st = autoreply.operator_answered(reply_state(d))
-            d = replace(
+            d = evolve(
                 d,
                 last_message_at=self.now,
                 last_message_text=text[:200],
@@ -203,7 +202,7 @@ class OperatorSide(Staging):
             st, kinds = autoreply.answer_overdue(
                 reply_state(d), line.templates, due, line_open=is_open(line.schedule, self.now)
             )
-            d = replace(d, answer_due=st.answer_due, no_answer_sent=st.no_answer_sent)
+            d = evolve(d, answer_due=st.answer_due, no_answer_sent=st.no_answer_sent)
             self._save(d)
             for kind in kinds:
                 self._send_auto(d, line, kind)

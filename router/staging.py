@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,7 @@ from queues.messages import (
 from router import autoreply
 from router import dialogs as dm
 from router.clock import iso
-from router.dialogs import Dialog, LinePolicy, Outcome
+from router.dialogs import Dialog, LinePolicy, Outcome, evolve
 from router.effects import record_effects
 from router.hours import next_open
 from router.logs import get
@@ -73,7 +72,7 @@ class Staging:
             if before is not None:
                 state.put(before)
             elif (now := state.dialogs.get(dialog_id)) is not None:
-                state.put(replace(now, state=dm.CLOSED))  # drops it and its conversation's index
+                state.put(evolve(now, state=dm.CLOSED))  # drops it and its conversation's index
         self.prior.clear()
 
     # ---- loading ----------------------------------------------------------------------------------
@@ -93,7 +92,7 @@ class Staging:
         if any(isinstance(fx, dm.NoAnswer) for fx in out.effects):
             line = self.e.lines[d.line_id]
             st, kinds = autoreply.nobody_took_it(reply_state(d), line.templates)
-            d = replace(d, answer_due=st.answer_due, no_answer_sent=st.no_answer_sent)
+            d = evolve(d, answer_due=st.answer_due, no_answer_sent=st.no_answer_sent)
             self._save(d)
             for kind in kinds:
                 self._send_auto(d, line, kind)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 
 from crm_core.store import Key
 from queues.bus import conversation_key
@@ -133,6 +132,6 @@ class BatchWork(CustomerSide, OperatorSide):
             self.changes.dialogs_changed[dialog_id] = row
             current = state.get(dialog_id)
             if current is not None:  # not closed: the next write of it expects the bumped version
-                state[dialog_id] = replace(current, version=d.version + 1)
+                state[dialog_id] = dm.evolve(current, version=d.version + 1)
 
     # ---- customers ----------------------------------------------------------------------------------
