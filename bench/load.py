@@ -474,6 +474,8 @@ async def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
                 res = await g.fixed_rate(direction, rate, args.warm, args.measure, args.drain)
                 phases.append(res)
                 progress(_line(args.target, res))
+            if args.skip_saturation:
+                continue
             res = await g.saturate(direction, args.warm, args.measure, args.drain)
             phases.append(res)
             progress(_line(args.target, res))
@@ -558,6 +560,7 @@ def main() -> None:
     parser.add_argument("--visitors", type=int, default=200)
     parser.add_argument("--rates", default="500,1000,2000")
     parser.add_argument("--directions", default="forward,back")
+    parser.add_argument("--skip-saturation", action="store_true", help="only the fixed rates")
     parser.add_argument("--warm", type=float, default=1.0, help="seconds sent before measuring")
     parser.add_argument("--measure", type=float, default=5.0)
     parser.add_argument("--drain", type=float, default=20.0, help="longest wait for the stragglers")

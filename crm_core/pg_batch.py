@@ -10,7 +10,10 @@ a VARCHAR's length), datetimes go as ISO-8601 with their offset.
 Rules the statement relies on: the sub-statements of one statement see the same snapshot, so (1) a row is
 updated at most once (updates of one id are merged here, the later value of a column winning), and (2) an update
 never targets a row inserted by the same batch (the engine stages such edits into the inserted row itself);
-foreign keys are checked at the end of the statement, so a message may name a dialog inserted beside it. A
+foreign keys are checked at the end of the statement, so a message may name a dialog inserted beside it. An
+update names its ids once more as an array (`t.id = ANY(...)`): the planner estimates a set-returning function
+at 100 rows whatever it holds, and before a table's first ANALYZE it took a hash join over a scan of the whole
+table (messages!) for a handful of updates. A
 changed dialog's row carries the version the engine read; the UPDATE matches only that version, and a dialog a
 newer write got to first fails the whole statement (`STALE`, raised by the function of migration 0006).
 Batches with the rare kinds of change that need a read-then-write (`lead_fills`, `consents`) take the
@@ -139,14 +142,16 @@ def statement(ch: Any) -> tuple[str, list[Any]]:
         changed = _update_rows(dialogs, list(ch.dialogs_changed.values()))
         fields = [c for c in changed[0] if c not in ("id", "version")]
         src = arg(orjson.dumps(changed).decode())
+        ids = arg([row["id"] for row in changed])
         targets = ", ".join([*fields, "version"])
         values = ", ".join([*(f"r.{c}" for c in fields), "t.version + 1"])
         parts.append(
             f"UPDATE dialogs AS t SET ({targets}) = ROW({values}) "
             f"FROM jsonb_populate_recordset(NULL::dialogs, {src}::jsonb) AS r "
-            "WHERE t.id = r.id AND t.version = r.version RETURNING 1"
+            f"WHERE t.id = ANY({ids}::text[]) AND t.id = r.id AND t.version = r.version RETURNING 1"
         )
-        check = f"openlines_check_versions({len(changed)}, (SELECT count(*) FROM w{len(parts) - 1}))"
+        # the count is an argument, not a literal: the statement's text (and prepared plan) is one per shape
+        check = f"openlines_check_versions({arg(len(changed))}::bigint, (SELECT count(*) FROM w{len(parts) - 1}))"
     for attr, table in _UPDATES:
         rows = getattr(ch, attr)
         if not rows:
@@ -158,11 +163,13 @@ def statement(ch: Any) -> tuple[str, list[Any]]:
             if not cols:
                 continue
             src = arg(orjson.dumps(group).decode())
+            ids = arg([row["id"] for row in group])
             targets = ", ".join(cols)
             values = ", ".join(f"r.{c}" for c in cols)
             parts.append(
                 f"UPDATE {table.name} AS t SET ({targets}) = ROW({values}) "
-                f"FROM jsonb_populate_recordset(NULL::{table.name}, {src}::jsonb) AS r WHERE t.id = r.id"
+                f"FROM jsonb_populate_recordset(NULL::{table.name}, {src}::jsonb) AS r "
+                f"WHERE t.id = ANY({ids}::text[]) AND t.id = r.id"
             )
     if ch.outbox_done:
         parts.append(f"DELETE FROM outbox WHERE id = ANY({arg(list(ch.outbox_done))}::text[])")

@@ -243,6 +243,15 @@ async def run_script(client: Any, script: Any, keys: Sequence[str], args: Sequen
     return await script(keys=list(keys), args=list(args), client=client)
 
 
+@dataclasses.dataclass
+class _Queued:
+    """What one call queued for the writer: events to XADD (bundled per stream key) or other commands (acks)."""
+
+    writes: list[tuple[str, str | None, bytes]]
+    commands: list[tuple[str, tuple[Any, ...]]]
+    done: asyncio.Future[None]
+
+
 class _Consumer:
     """The state of one `consume()` call."""
 
@@ -306,9 +315,7 @@ class RedisBus:
         self._renew = self._redis.register_script(_RENEW)
         self._release = self._redis.register_script(_RELEASE)
         self._rr = itertools.count()
-        self._queued: collections.deque[tuple[list[tuple[str, str | None, bytes]], asyncio.Future[None]]] = (
-            collections.deque()
-        )
+        self._queued: collections.deque[_Queued] = collections.deque()
         self._writer: asyncio.Task[None] | None = None
         self._consumers: set[_Consumer] = set()
         self._closed = False
@@ -359,43 +366,69 @@ class RedisBus:
             writes.append((stream_key(stream, p), key, encoded[i] if encoded is not None else dumps(event)))
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.add_done_callback(_retrieve)  # a caller that stopped waiting (cancelled) leaves no warning
-        self._queued.append((writes, done))
+        self._queued.append(_Queued(writes, [], done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_queued())
         return done
 
     async def _write_queued(self) -> None:
-        """Write what publishers queued, a MULTI/EXEC per turn, until nothing is queued."""
+        """Write what publishers (and acks, `_xack`) queued, a MULTI/EXEC per turn, until nothing is queued."""
         while self._queued:
-            turn: list[tuple[list[tuple[str, str | None, bytes]], asyncio.Future[None]]] = []
+            turn: list[_Queued] = []
             size = 0
             while self._queued and size < _WRITE_MAX:
-                writes, done = self._queued.popleft()
-                turn.append((writes, done))
-                size += len(writes)
+                item = self._queued.popleft()
+                turn.append(item)
+                size += len(item.writes) + len(item.commands)
+            publishers = [q for q in turn if q.writes]
             try:
-                by_key = _bundles(w for ws, _ in turn for w in ws)
+                by_key = _bundles(w for q in publishers for w in q.writes)
                 if self.cluster:
                     # MULTI/EXEC can't span slots: one per stream key (a partition's keys share a slot), sent
-                    # at once, so a reader still wakes up to all of the turn's events of its partition
+                    # at once, so a reader still wakes up to all of the turn's events of its partition (acks
+                    # never come this way on a Cluster)
                     await asyncio.gather(*(self._xadd_all(name, f) for name, f in by_key.items()))
+                    replies: list[Any] = []
                 else:
-                    # MULTI/EXEC: one round trip, and a blocked reader wakes up to the whole turn
+                    # MULTI/EXEC: one round trip, and a blocked reader wakes up to the whole turn; the acks
+                    # queued meanwhile ride along
                     async with self._redis.pipeline(transaction=True) as pipe:
                         for name, bundles in by_key.items():
                             for fields in bundles:
                                 pipe.xadd(name, fields)
-                        await pipe.execute()
+                        for q in turn:
+                            for method, args in q.commands:
+                                getattr(pipe, method)(*args)
+                        replies = await pipe.execute(raise_on_error=False)
             except BaseException as exc:
-                for _, done in turn:
-                    if not done.done():
-                        done.set_exception(exc)
+                for q in turn:
+                    if not q.done.done():
+                        q.done.set_exception(exc)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
-            else:
-                for _, done in turn:
-                    if not done.done():
-                        done.set_result(None)
+                continue
+            added = sum(len(b) for b in by_key.values()) if not self.cluster else 0
+            failed = next((r for r in replies[:added] if isinstance(r, Exception)), None)
+            i = added
+            for q in turn:
+                own = replies[i : i + len(q.commands)]
+                i += len(q.commands)
+                error = failed if q.writes else next((r for r in own if isinstance(r, Exception)), None)
+                if q.done.done():
+                    continue
+                if error is not None:
+                    q.done.set_exception(error)
+                else:
+                    q.done.set_result(None)
+
+    def _enqueue_commands(self, commands: list[tuple[str, tuple[Any, ...]]]) -> asyncio.Future[None]:
+        """Queue commands (acks) for the writer's next MULTI/EXEC, with whatever is published meanwhile."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_retrieve)
+        self._queued.append(_Queued([], commands, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_queued())
+        return done
 
     async def _xadd_all(self, name: str, entries: list[dict[str, bytes | str]]) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -740,13 +773,20 @@ class RedisBus:
     async def _xack(
         self, st: _Consumer, by_partition: dict[int, list[str]], forget: dict[int, list[str]] | None = None
     ) -> None:
+        commands: list[tuple[str, tuple[Any, ...]]] = [
+            ("xack", (stream_key(st.stream, p), st.group, *rids)) for p, rids in by_partition.items()
+        ]
+        commands += [
+            ("hdel", (progress_key(st.stream, p, st.group), *rids)) for p, rids in (forget or {}).items()
+        ]
         for attempt in range(ACK_TRIES):
             try:
+                if not self.cluster:  # with the turn's publishes: one round trip for both
+                    await self._enqueue_commands(commands)
+                    return
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    for p, rids in by_partition.items():
-                        pipe.xack(stream_key(st.stream, p), st.group, *rids)
-                    for p, rids in (forget or {}).items():
-                        pipe.hdel(progress_key(st.stream, p, st.group), *rids)
+                    for method, args in commands:
+                        getattr(pipe, method)(*args)
                     await pipe.execute()
                 return
             except _OUTAGE as exc:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -279,8 +279,9 @@ class Engine:
     async def _consume(self) -> None:
         async for batch in self.bus.consume(INBOUND, "router", self.consumer, max_batch=MAX_BATCH):
             events = [e.event for e in batch.entries]
-            try:
-                await self.handle(events, keys=[e.key for e in batch.entries])
+            try:  # acked once committed, in the same write as the batch's publish (one round trip on Redis)
+                await self.handle(events, keys=[e.key for e in batch.entries], ack=batch.ack)
+                continue
             except LostPartition:
                 continue  # not acked: the partition's new owner handles the batch
             except Exception as exc:
@@ -428,19 +429,43 @@ class Engine:
     # ---- one batch -------------------------------------------------------------------------------
 
     async def handle(
-        self, events: list[Event], *, keys: list[str | None] | None = None, nudge: bool = False
+        self,
+        events: list[Event],
+        *,
+        keys: list[str | None] | None = None,
+        nudge: bool = False,
+        ack: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Decide and commit a batch of events, then publish its outbox; retried on a duplicate key race.
-        `nudge`: offer the backlog (another worker freed a slot). Raises LostPartition when some of the events
-        belong to a partition this worker no longer owns."""
+        `nudge`: offer the backlog (another worker freed a slot). `ack`: called once the batch is committed,
+        right after its publish is queued, so both go in one write. Raises LostPartition when some of the
+        events belong to a partition this worker no longer owns."""
         async with self._batch_lock:
             if self.shared is not None:
                 await self._follow_partitions()
                 if keys is not None and not all(self._mine(k) for k in keys):
                     raise LostPartition()
-            await self._handle(events, nudge)
+            published, outbox_ids = await self._handle(events, nudge)
+        if ack is not None:
+            await ack()
+        if published is None:
+            self._outbox_done.extend(outbox_ids)
+            return
+        try:
+            await published
+        except Exception as exc:
+            if not _transient(exc):
+                raise
+            # committed but not published: the rows stay in the outbox and the timers publish them
+            self._outbox_dirty = True
+            log.warning(ev.OUTBOX_PUBLISH_FAILED, error=str(exc), events=len(events))
+            return
+        self._outbox_done.extend(outbox_ids)
 
-    async def _handle(self, events: list[Event], nudge: bool) -> None:
+    async def _handle(
+        self, events: list[Event], nudge: bool
+    ) -> tuple[asyncio.Future[None] | None, list[str]]:
+        """Decide and commit; the publish of the batch's outbox is queued (the future) but not awaited."""
         for attempt in range(MAX_ATTEMPTS):
             before: dict[str, Dialog] = {}
             if self.shared is not None:
@@ -499,17 +524,9 @@ class Engine:
                 if isinstance(event, DialogTimer):
                     self._timers_inflight.discard((event.dialog_id, event.timer, event.due))
             self.metrics.apply(work.obs)
-            try:
-                await self._publish(work.published, work.encoded)
-            except Exception as exc:
-                if not _transient(exc):
-                    raise
-                # committed but not published: the rows stay in the outbox and the timers publish them
-                self._outbox_dirty = True
-                log.warning(ev.OUTBOX_PUBLISH_FAILED, error=str(exc), events=len(work.published))
-                return
-            self._outbox_done.extend(work.outbox_ids)
-            return
+            if not work.published:
+                return None, work.outbox_ids
+            return self.bus.enqueue(work.published, work.encoded), work.outbox_ids
         raise RuntimeError("batch kept colliding with other batches")
 
     def _routes(self, events: list[Event]) -> bool:

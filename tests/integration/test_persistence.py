@@ -136,16 +136,18 @@ async def test_what_was_committed_but_not_published_is_published_from_the_outbox
     v = await d.visitor("support")
     engine = d.daemon.engine
     assert engine is not None
-    real = engine._publish
+    real = engine.bus.enqueue
     failed = []
 
-    async def away_once(items, encoded=None):
+    def away_once(items, encoded=None):
         if not failed:  # the queue went away right after the batch's commit
             failed.append(len(items))
-            raise ConnectionError("the queue is away")
-        await real(items, encoded)
+            lost = asyncio.get_running_loop().create_future()
+            lost.set_exception(ConnectionError("the queue is away"))
+            return lost
+        return real(items, encoded)
 
-    monkeypatch.setattr(engine, "_publish", away_once)
+    monkeypatch.setattr(engine.bus, "enqueue", away_once)
     ack = await v.say("was it stored?")  # acked only once the outbox row was published after all
     message = await anna.expect("message")
     assert message["message"]["id"] == ack["id"]

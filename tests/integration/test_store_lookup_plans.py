@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Table, event, select, text
 
+from crm_core import pg_batch
 from crm_core.migrate import upgrade
 from crm_core.models import dialogs, identities, leads, messages
 from crm_core.store import Changes, Key, Store
@@ -322,3 +323,48 @@ async def test_postgresql_looks_each_key_up_on_the_unique_index(store: Store, ba
             assert_one_index_probe_per_key(await explain(store, statement, parameters), table)
         assert len(statements) == 1, statements  # one prepared statement for every batch size
         assert_one_index_probe_per_key(await explain_generic(store, statements.pop()), table)
+
+
+async def test_postgresql_batch_updates_probe_the_primary_key_even_before_analyze(
+    store: Store, backend: str
+) -> None:
+    # a fresh database has no statistics yet: the batch statement's updates (delivery states, dialogs) must
+    # still look their few rows up by id instead of hashing a scan of the whole table
+    if backend != "postgresql":
+        pytest.skip("the one-statement batch is PostgreSQL's")
+    await seed(store)
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO messages (id, dialog_id, channel, account, external_id, direction, author_kind,"
+                " author_name, text, visibility, attachments, created_at)"
+                " SELECT 'bulk-m' || g, 'd0', 'telegram', 'shop_bot', 'e' || g, 'in', 'customer', '', 'hi',"
+                " 'public', '[]', now() FROM generate_series(1, :n) AS g"
+            ),
+            {"n": 10_000},  # a seq scan costs less than 100 probes (the function's estimate) up to ~35,000
+        )
+    updates = Changes(
+        message_updates=[
+            {"id": f"bulk-m{i}", "delivery_state": "sent", "delivery_attempts": 1} for i in (5, 7)
+        ]
+    )
+    sql, args = pg_batch.statement(updates)
+    async with store.engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        await raw.execute("SET plan_cache_mode = force_generic_plan")  # as a pooled connection's cached plan
+        try:
+            rows = await raw.fetch(f"EXPLAIN (FORMAT JSON) {sql}", *args)
+        finally:
+            await raw.execute("RESET plan_cache_mode")
+    out = rows[0][0]
+    plan = (json.loads(out) if isinstance(out, str) else out)[0]["Plan"]
+    scans = [n for n in nodes(plan) if n.get("Relation Name") == "messages"]
+    assert scans and all(n["Node Type"] != "Seq Scan" for n in scans), plan
+    assert any(n.get("Index Name") == "pk_messages" for n in nodes(plan)), plan
+    await store.apply(updates)
+    async with store.engine.connect() as conn:
+        states = (
+            await conn.execute(text("SELECT delivery_state FROM messages WHERE id IN ('bulk-m5', 'bulk-m7')"))
+        ).scalars()
+        assert list(states) == ["sent", "sent"]
