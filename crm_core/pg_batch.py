@@ -151,7 +151,9 @@ def statement(ch: Any) -> tuple[str, list[Any]]:
             f"WHERE t.id = ANY({ids}::text[]) AND t.id = r.id AND t.version = r.version RETURNING 1"
         )
         # the count is an argument, not a literal: the statement's text (and prepared plan) is one per shape
-        check = f"openlines_check_versions({arg(len(changed))}::bigint, (SELECT count(*) FROM w{len(parts) - 1}))"
+        check = (
+            f"openlines_check_versions({arg(len(changed))}::bigint, (SELECT count(*) FROM w{len(parts) - 1}))"
+        )
     for attr, table in _UPDATES:
         rows = getattr(ch, attr)
         if not rows:

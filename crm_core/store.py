@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +25,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -110,6 +111,7 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.kind = engine.dialect.name
+        self._writer: asyncpg.Connection | None = None  # PostgreSQL: the batch path's own connection
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -120,7 +122,11 @@ class Store:
         return cls(engine)
 
     async def close(self) -> None:
-        """Dispose of every pooled connection."""
+        """Dispose of every pooled connection (and the batch writer's)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                await writer.close(timeout=5)
         await self.engine.dispose()
 
     # ---- the engine's batch path -------------------------------------------------------------
@@ -136,27 +142,31 @@ class Store:
             await conn.run_sync(_apply_sync, ch)
 
     async def _apply_pg(self, ch: Changes) -> None:
-        """The batch as one statement on the pooled connection's asyncpg driver (crm_core/pg_batch.py): one
-        round trip, committed on its own; errors are raised as SQLAlchemy's, as the other path raises them."""
+        """The batch as one statement (crm_core/pg_batch.py) on a connection of its own: one round trip,
+        committed on its own; errors are raised as SQLAlchemy's, as the other path raises them. The connection
+        is asyncpg's own, not the pool's: going through SQLAlchemy's pool costs a greenlet (and its stack)
+        per checkout."""
         sql, args = pg_batch.statement(ch)
-        async with self.engine.connect() as conn:
-            fairy = await conn.get_raw_connection()
-            driver = fairy.driver_connection
-            assert driver is not None
-            try:
-                await driver.execute(sql, *args)
-            except asyncpg.IntegrityConstraintViolationError as exc:
-                raise IntegrityError(sql, None, exc) from exc
-            except asyncpg.PostgresError as exc:
-                if exc.sqlstate == pg_batch.STALE:
-                    raise StaleDialog(str(exc)) from exc
-                raise
-            except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
-                await conn.invalidate(exc)
-                raise OperationalError(sql, None, exc, connection_invalidated=True) from exc
-            except asyncpg.OperatorInterventionError as exc:  # a shutdown or restart of the server
-                await conn.invalidate(exc)
-                raise OperationalError(sql, None, exc, connection_invalidated=True) from exc
+        try:
+            if self._writer is None:
+                self._writer = await asyncpg.connect(_asyncpg_dsn(self.engine.url))
+            await self._writer.execute(sql, *args)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise IntegrityError(sql, None, exc) from exc
+        except (
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            asyncpg.OperatorInterventionError,  # a shutdown or restart of the server
+            OSError,
+        ) as exc:
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                writer.terminate()
+            raise OperationalError(sql, None, exc, connection_invalidated=True) from exc
+        except asyncpg.PostgresError as exc:
+            if exc.sqlstate == pg_batch.STALE:
+                raise StaleDialog(str(exc)) from exc
+            raise
 
     async def find_identities(self, keys: Iterable[Key]) -> dict[Key, dict[str, Any]]:
         """Identities by (channel, account, external_id)."""
@@ -555,6 +565,13 @@ class Store:
 
 
 _KEY_COLUMNS = ("channel", "account", "external_id")
+_SQLALCHEMY_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func", "async_fallback")
+
+
+def _asyncpg_dsn(url: URL) -> str:
+    """The asyncpg DSN of a `postgresql+asyncpg://` URL (SQLAlchemy's own query options left out)."""
+    query = {k: v for k, v in url.query.items() if k not in _SQLALCHEMY_ONLY}
+    return url.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
 
 
 def _select_by_keys(kind: str, table: Table, cols: Sequence[Any], keys: list[Key]) -> Select[Any]:
