@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -112,6 +113,7 @@ class Store:
         self.engine = engine
         self.kind = engine.dialect.name
         self._writer: asyncpg.Connection | None = None  # PostgreSQL: the batch path's own connection
+        self._writing = asyncio.Lock()  # one statement at a time on it (a batch, the timers' outbox clean-up)
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -147,6 +149,10 @@ class Store:
         is asyncpg's own, not the pool's: going through SQLAlchemy's pool costs a greenlet (and its stack)
         per checkout."""
         sql, args = pg_batch.statement(ch)
+        async with self._writing:
+            await self._execute_pg(sql, args)
+
+    async def _execute_pg(self, sql: str, args: list[Any]) -> None:
         try:
             if self._writer is None:
                 self._writer = await asyncpg.connect(_asyncpg_dsn(self.engine.url))

@@ -115,7 +115,9 @@ class Dispatcher:
         """The consume loop."""
         immediate = getattr(self.connector, "immediate", False)
         try:
-            async for batch in self.bus.consume(outbound_stream(self.channel), self.group, self.consumer):
+            async for batch in self.bus.consume(
+                outbound_stream(self.channel), self.group, self.consumer, max_wait=0
+            ):
                 statuses: list[tuple[str, str | None, Event]] = []
                 for entry in batch.entries:
                     event = entry.event

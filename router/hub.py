@@ -58,7 +58,7 @@ class ConsoleHub:
         return self.wanted.get(login, "online") if self.sockets.get(login) else "offline"
 
     async def _relay(self) -> None:
-        async for batch in self.bus.consume(CONSOLE, self._group, "relay", max_batch=1000):
+        async for batch in self.bus.consume(CONSOLE, self._group, "relay", max_batch=1000, max_wait=0):
             await self.deliver([e.event for e in batch.entries if isinstance(e.event, ConsoleEvent)])
             await batch.ack()
 

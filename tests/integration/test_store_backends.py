@@ -3,6 +3,7 @@ error the engine retries on, aware datetimes, and text PostgreSQL would refuse (
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -232,3 +233,17 @@ async def test_a_dialog_written_at_a_version_it_no_longer_has_fails_the_whole_ba
     assert await store.count("messages") == 0, "nothing of the stale batch was written"
     await store.apply(Changes(dialogs_changed={dialog_id: {**owner, "state": "closed", "version": 1}}))
     assert await store.open_dialogs() == []
+
+
+async def test_batches_applied_at_once_are_written_one_after_the_other(store: Store) -> None:
+    # the engine's batch and the timers' outbox clean-up may overlap: on PostgreSQL both use the batch path's
+    # one connection, which takes one statement at a time
+    ch, dialog_id = conversation()
+    await store.apply(ch)
+    box = [{"id": f"o{i}", "stream": "*", "key": None, "payload": "[]", "created_at": NOW} for i in range(10)]
+    await store.apply(Changes(outbox=box))
+    batches = [Changes(messages=[message(dialog_id, f"m-{i}")]) for i in range(10)]
+    batches += [Changes(outbox_done=[f"o{i}"]) for i in range(10)]
+    await asyncio.gather(*(store.apply(b) for b in batches))
+    assert await store.count("messages") == 10
+    assert await store.pending_outbox() == []
