@@ -273,6 +273,7 @@ class _Consumer:
         self.need_claim = True  # claim before the next read (just started, or the last claim found more)
         self.next_claim = 0.0  # monotonic time of the next periodic claim
         self.inflight: dict[str, asyncio.Future[Any]] = {}  # Cluster: a blocking read per partition key
+        self.reading: asyncio.Future[Any] | None = None  # the blocking read in progress (one Redis)
         self.unseen: set[str] = set()  # Entry ids an in-flight read got that the PEL re-read delivers first
         # bundles delivered in part (a batch may end inside one): (partition, Redis id) -> events acked so far,
         # and each such bundle's size; the entry itself is acked with its last event
@@ -550,26 +551,6 @@ class RedisBus:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closing.wait(), seconds)
 
-    async def _interruptible(self, coro: Any, changed: asyncio.Event) -> Any:
-        """Await a (blocking) command; close() or `changed` interrupts it (then None)."""
-        task = asyncio.ensure_future(coro)
-        closing = asyncio.ensure_future(self._closing.wait())
-        change = asyncio.ensure_future(changed.wait())
-        try:
-            await asyncio.wait({task, closing, change}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            closing.cancel()
-            change.cancel()
-            if not task.done():
-                task.cancel()
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    _raise_if_cancelled()  # ours, not just the command's: end, don't swallow it
-                except Exception:
-                    pass  # the interrupted command's own failure does not matter any more
-        return task.result() if not task.cancelled() and task.done() else None
-
     def _keys(self, st: _Consumer) -> dict[str, int]:
         return {stream_key(st.stream, p): p for p in sorted(st.owned)}
 
@@ -664,14 +645,24 @@ class RedisBus:
             return await self._read_new_cluster(st, max_batch)
         keys = self._keys(st)
         st.changed.clear()
-        reply = await self._interruptible(
+        if self._closed:
+            return None
+        # close() and a partition acquired interrupt the read by cancelling it (`_interrupt`): one task per read,
+        # not a race of three
+        read = st.reading = asyncio.ensure_future(
             self._redis.xreadgroup(
                 st.group, st.name, dict.fromkeys(keys, ">"), count=max_batch, block=self.block_ms
-            ),
-            st.changed,
+            )
         )
-        if self._closed or (reply is None and st.changed.is_set()):
+        try:
+            reply = await read
+        except asyncio.CancelledError:
+            _raise_if_cancelled()  # ours, not just the read's: end, don't swallow it
             return None  # interrupted (what it may have read is in our PEL: the caller re-reads that)
+        finally:
+            st.reading = None
+        if self._closed:
+            return None
         entries, _ = self._entries(st, reply, None)
         return entries
 
@@ -845,6 +836,7 @@ class RedisBus:
             st.fresh |= acquired
             if acquired:
                 st.changed.set()
+                _interrupt(st)
         st.fresh &= mine
         st.owned = mine
         st.to_release = set(sorted(mine)[share:]) if len(mine) > share else set()
@@ -1035,6 +1027,8 @@ class RedisBus:
             return
         self._closed = True
         self._closing.set()
+        for st in self._consumers:
+            _interrupt(st)
         cleanups = []
         for st in list(self._consumers):
             if st.cleanup is None:
@@ -1045,6 +1039,12 @@ class RedisBus:
         await self._redis.aclose()
         if self._sync is not None:
             self._sync.close()
+
+
+def _interrupt(st: _Consumer) -> None:
+    """End a consumer's blocking read now (it returns no entries; the consumer loop decides what next)."""
+    if st.reading is not None and not st.reading.done():
+        st.reading.cancel()
 
 
 def _retrieve(done: asyncio.Future[None]) -> None:
