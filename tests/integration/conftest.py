@@ -7,9 +7,14 @@ A module that sets `BACKENDS = ("sqlite", "postgresql")` has each of its tests r
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pytest
 
 import tests.conftest
+from crm_core.migrate import upgrade
+from crm_core.store import Store
 from tests.pg_server import pg_database, pg_server  # noqa: F401  (fixtures)
 
 
@@ -23,6 +28,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def backend() -> str:
     """The store under test: overridden by the BACKENDS parametrization."""
     return "sqlite"
+
+
+@pytest.fixture
+async def store(tmp_path: Path, store_url: str | None) -> AsyncIterator[Store]:
+    """A migrated store on the backend under test (SQLite in tmp_path, or the fresh PostgreSQL database)."""
+    url = store_url or f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}"
+    upgrade(url)
+    s = Store.open(url)
+    yield s
+    await s.close()
 
 
 @pytest.fixture(autouse=True)

@@ -4,14 +4,10 @@ stale worker reads the dialogs again and decides its batch on what is stored."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from crm_core.ids import new_id
-from crm_core.migrate import upgrade
 from crm_core.store import Store
 from queues.memory import MemoryBus
 from queues.messages import InboundMessage, OperatorCommand, SenderProfile
@@ -21,15 +17,6 @@ from tests.conftest import FakeClock, config, line, settings_from
 
 BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def store(tmp_path: Path, store_url: str | None) -> AsyncIterator[Store]:
-    url = store_url or f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}"
-    upgrade(url)
-    s = Store.open(url)
-    yield s
-    await s.close()
 
 
 def said(text: str) -> InboundMessage:

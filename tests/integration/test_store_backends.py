@@ -4,9 +4,7 @@ error the engine retries on, aware datetimes, and text PostgreSQL would refuse (
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +12,6 @@ import yaml
 from sqlalchemy import text
 
 from crm_core.ids import new_id
-from crm_core.migrate import upgrade
 from crm_core.store import Changes, DuplicateKey, StaleDialog, Store
 from router import cli
 from tests.conftest import config, line
@@ -22,15 +19,6 @@ from tests.conftest import config, line
 BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-async def store(tmp_path: Path, store_url: str | None) -> AsyncIterator[Store]:
-    url = store_url or f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}"
-    upgrade(url)
-    s = Store.open(url)
-    yield s
-    await s.close()
 
 
 def conversation(external_id: str = "42") -> tuple[Changes, str]:

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from crm_core.migrate import upgrade
 from crm_core.store import Store
 
 BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
@@ -28,15 +23,6 @@ def contact(i: int, *, name: str | None = None, channel: str = "telegram") -> di
             "display_name": f"@customer{i}",
         },
     }
-
-
-@pytest.fixture
-async def store(tmp_path: Path, store_url: str | None) -> AsyncIterator[Store]:
-    url = store_url or f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}"
-    upgrade(url)
-    s = Store.open(url)
-    yield s
-    await s.close()
 
 
 async def test_import_creates_a_lead_and_an_identity_per_row(store: Store) -> None:

@@ -5,17 +5,15 @@ the unique index once per key instead of reading every row of the batch's (chann
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Table, event, select, text
 
 from crm_core import pg_batch
-from crm_core.migrate import upgrade
 from crm_core.models import dialogs, identities, leads, messages
 from crm_core.store import Changes, Key, Store
 
@@ -24,15 +22,6 @@ BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each t
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 CONVERSATIONS = [("telegram", "shop_bot"), ("telegram", "other_bot"), ("vk", "club1")]
 KEY_COLUMNS = ("channel", "account", "external_id")
-
-
-@pytest.fixture
-async def store(tmp_path: Path, store_url: str | None) -> AsyncIterator[Store]:
-    url = store_url or f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}"
-    upgrade(url)
-    s = Store.open(url)
-    yield s
-    await s.close()
 
 
 def lead(lead_id: str) -> dict[str, Any]:
@@ -196,6 +185,19 @@ async def test_lookups_by_id_and_the_outbox_done_delete(store: Store) -> None:
 BULK = 50_000
 
 
+async def insert_bulk_messages(conn: Any, n: int) -> None:
+    """n messages 'bulk-m1'… in telegram/shop_bot (external ids 'e1'…) of dialog d0."""
+    await conn.execute(
+        text(
+            "INSERT INTO messages (id, dialog_id, channel, account, external_id, direction, author_kind,"
+            " author_name, text, visibility, attachments, created_at)"
+            " SELECT 'bulk-m' || g, 'd0', 'telegram', 'shop_bot', 'e' || g, 'in', 'customer', '', 'hi',"
+            " 'public', '[]', now() FROM generate_series(1, :n) AS g"
+        ),
+        {"n": n},
+    )
+
+
 async def seed_bulk(store: Store) -> None:
     """BULK identities and BULK messages in telegram/shop_bot (the seed's conversations besides), analyzed."""
     await seed(store)
@@ -208,15 +210,7 @@ async def seed_bulk(store: Store) -> None:
             ),
             {"n": BULK},
         )
-        await conn.execute(
-            text(
-                "INSERT INTO messages (id, dialog_id, channel, account, external_id, direction, author_kind,"
-                " author_name, text, visibility, attachments, created_at)"
-                " SELECT 'bulk-m' || g, 'd0', 'telegram', 'shop_bot', 'e' || g, 'in', 'customer', '', 'hi',"
-                " 'public', '[]', now() FROM generate_series(1, :n) AS g"
-            ),
-            {"n": BULK},
-        )
+        await insert_bulk_messages(conn, BULK)
     async with store.engine.connect() as conn:
         await conn.exec_driver_sql("ANALYZE identities")  # as autovacuum would have: a deterministic plan
         await conn.exec_driver_sql("ANALYZE messages")
@@ -334,15 +328,8 @@ async def test_postgresql_batch_updates_probe_the_primary_key_even_before_analyz
         pytest.skip("the one-statement batch is PostgreSQL's")
     await seed(store)
     async with store.engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO messages (id, dialog_id, channel, account, external_id, direction, author_kind,"
-                " author_name, text, visibility, attachments, created_at)"
-                " SELECT 'bulk-m' || g, 'd0', 'telegram', 'shop_bot', 'e' || g, 'in', 'customer', '', 'hi',"
-                " 'public', '[]', now() FROM generate_series(1, :n) AS g"
-            ),
-            {"n": 10_000},  # a seq scan costs less than 100 probes (the function's estimate) up to ~35,000
-        )
+        # a seq scan costs less than 100 probes (the function's estimate) up to about 35,000 rows
+        await insert_bulk_messages(conn, 10_000)
     updates = Changes(
         message_updates=[
             {"id": f"bulk-m{i}", "delivery_state": "sent", "delivery_attempts": 1} for i in (5, 7)
