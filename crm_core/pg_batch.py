@@ -74,44 +74,65 @@ def _columns(table: Table) -> tuple[_Column, ...]:
     return tuple(out)
 
 
-_COLUMNS = {t.name: _columns(t) for t in (leads, identities, dialogs, messages, dialog_events, outbox)}
+@dataclass(frozen=True)
+class _Table:
+    """What completing and cleaning a table's rows needs, computed once."""
+
+    defaults: tuple[tuple[str, Callable[[], Any]], ...]  # columns with a Python-side default
+    texts: tuple[tuple[str, int | None], ...]  # string columns and their length (None: TEXT)
+    moments: tuple[str, ...]  # datetime columns
 
 
-def _clean(col: _Column, value: Any) -> Any:
-    if col.text and isinstance(value, str):
-        if "\x00" in value:
+def _table(table: Table) -> _Table:
+    cols = _columns(table)
+    return _Table(
+        tuple((c.name, c.default) for c in cols if c.default is not None),
+        tuple((c.name, c.length) for c in cols if c.text),
+        tuple(c.name for c in cols if c.moment),
+    )
+
+
+_TABLES = {t.name: _table(t) for t in (leads, identities, dialogs, messages, dialog_events, outbox)}
+
+
+def _clean(t: _Table, row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its strings bound as _PortableText binds them; a naive datetime refused (as UTCDateTime)."""
+    for name, length in t.texts:
+        value = row.get(name)
+        if value.__class__ is str and ("\x00" in value or (length is not None and len(value) > length)):
             value = value.replace("\x00", "")
-        if col.length is not None and len(value) > col.length:
-            value = value[: col.length]
-    elif col.moment and value is not None and value.tzinfo is None:
-        raise ValueError("naive datetime given to the store")
-    return value
+            row[name] = value[:length] if length is not None else value
+    for name in t.moments:
+        value = row.get(name)
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+    return row
 
 
 def _insert_rows(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows completed as SQLAlchemy's insert would: missing columns take their Python default."""
-    cols = _COLUMNS[table.name]
+    t = _TABLES[table.name]
     out = []
     for row in rows:
-        full = {}
-        for col in cols:
-            if col.name in row:
-                full[col.name] = _clean(col, row[col.name])
-            elif col.default is not None:
-                full[col.name] = col.default()
-        out.append(full)
+        full = dict(row)
+        for name, default in t.defaults:
+            if name not in full:
+                full[name] = default()
+        out.append(_clean(t, full))
     return out
 
 
 def _update_rows(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Updates by id merged so each row is updated once (a later value of a column wins)."""
     by_id: dict[str, dict[str, Any]] = {}
-    cols = {c.name: c for c in _COLUMNS[table.name]}
     for row in rows:
-        merged = by_id.setdefault(row["id"], {})
-        for name, value in row.items():
-            merged[name] = _clean(cols[name], value)
-    return list(by_id.values())
+        merged = by_id.get(row["id"])
+        if merged is None:
+            by_id[row["id"]] = dict(row)
+        else:
+            merged.update(row)
+    t = _TABLES[table.name]
+    return [_clean(t, row) for row in by_id.values()]
 
 
 def supports(ch: Any) -> bool:
