@@ -181,6 +181,12 @@ def _bundles(writes: Iterable[tuple[str, str | None, bytes]]) -> dict[str, list[
     return out
 
 
+def _per_stream(max_batch: int, streams: int) -> int:
+    """Entries a read takes from each stream: about max_batch in all (an entry is a bundle of one event or more,
+    so a read never holds a stream's whole backlog)."""
+    return max(1, -(-max_batch // max(1, streams)))
+
+
 def _entry_id(entry_id: str) -> tuple[int, str, int | None]:
     """The partition, Redis entry id and index in its bundle of an Entry id ("p/rid", or "p/rid/i" for the i-th
     event of a bundle of several)."""
@@ -608,11 +614,12 @@ class RedisBus:
             unseen, _ = self._entries(st, self._collect(st), None)
             st.unseen.update(e.id for e in unseen)
         keys = self._keys(st)
+        per = _per_stream(max_batch, len(keys))
         async with self._redis.pipeline(transaction=False) as pipe:
             for name in keys:  # one key per command: valid on a Cluster too
-                pipe.xreadgroup(st.group, st.name, {name: "0"}, count=max_batch)
+                pipe.xreadgroup(st.group, st.name, {name: "0"}, count=per)
             for name in keys:
-                pipe.xpending_range(name, st.group, "-", "+", max_batch, consumername=st.name)
+                pipe.xpending_range(name, st.group, "-", "+", per, consumername=st.name)
             for p in keys.values():
                 pipe.hgetall(progress_key(st.stream, p, st.group))
             replies = await pipe.execute()
@@ -651,7 +658,11 @@ class RedisBus:
         # not a race of three
         read = st.reading = asyncio.ensure_future(
             self._redis.xreadgroup(
-                st.group, st.name, dict.fromkeys(keys, ">"), count=max_batch, block=self.block_ms
+                st.group,
+                st.name,
+                dict.fromkeys(keys, ">"),
+                count=_per_stream(max_batch, len(keys)),
+                block=self.block_ms,
             )
         )
         try:
@@ -679,14 +690,20 @@ class RedisBus:
         if not got and idle:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for name in idle:
-                    pipe.xreadgroup(st.group, st.name, {name: ">"}, count=max_batch)
+                    pipe.xreadgroup(st.group, st.name, {name: ">"}, count=_per_stream(max_batch, len(keys)))
                 got = [pair for r in await pipe.execute() for pair in self._pairs(r)]
         if got:
             return self._entries(st, got, None)[0]
         st.changed.clear()
         for name in idle:
             st.inflight[name] = asyncio.ensure_future(
-                self._redis.xreadgroup(st.group, st.name, {name: ">"}, count=max_batch, block=self.block_ms)
+                self._redis.xreadgroup(
+                    st.group,
+                    st.name,
+                    {name: ">"},
+                    count=_per_stream(max_batch, len(keys)),
+                    block=self.block_ms,
+                )
             )
         closing = asyncio.ensure_future(self._closing.wait())
         change = asyncio.ensure_future(st.changed.wait())
