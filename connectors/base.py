@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,11 @@ class InboundSink(Protocol):
     async def publish(self, events: Sequence[InboundMessage | CustomerConsent]) -> None:
         """Hand inbound events to the router; their commit receipts come back through `on_receipt`
         (a consent's receipt carries its event id as `external_id`)."""
+        ...
+
+    def submit(self, events: Sequence[InboundMessage | CustomerConsent]) -> asyncio.Future[None]:
+        """As `publish`, but return at once (calls keep their order); the future fails if the events could not
+        be handed over. For a socket handler that reads its next frame meanwhile."""
         ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
 import re
@@ -108,6 +109,7 @@ class WidgetConnector:
         self._guards = {b.account: _LineGuards.of(b.settings) for b in bindings}
         self._sockets: dict[tuple[str, str], set[web.WebSocketResponse]] = defaultdict(set)
         self._pusher = Pusher()
+        self._pending: set[asyncio.Task[None]] = set()  # refusals being sent
         self._closing = False
         self.clock: Callable[[], float] = time.monotonic  # the rate limits' clock
 
@@ -226,7 +228,7 @@ class WidgetConnector:
                     elif kind == "message":
                         if visitor is None:
                             raise WidgetError("hello_required", "send hello first")
-                        await self._message(account, visitor, address, frame)
+                        self._message(ws, account, visitor, address, frame)
                     else:
                         raise WidgetError("unknown_type", f"unknown frame type {kind!r}")
                 except WidgetError as exc:
@@ -288,7 +290,9 @@ class WidgetConnector:
         )
         return visitor
 
-    async def _message(self, account: str, visitor: str, address: str, frame: dict[str, Any]) -> None:
+    def _message(
+        self, ws: web.WebSocketResponse, account: str, visitor: str, address: str, frame: dict[str, Any]
+    ) -> None:
         cmid = frame.get("client_msg_id")
         text = frame.get("text")
         if cmid is None or text is None:
@@ -321,13 +325,22 @@ class WidgetConnector:
             ts=_now_iso(),
             sender=SenderProfile(display_name=f"Visitor {visitor[-4:].upper()}"),
         )
-        try:
-            await self.ctx.sink.publish([event])
-        except (
-            Exception
-        ) as exc:  # the queue is away (Redis restarting): refused, so the client sends it again
-            log.warning("widget.publish.failed", line=account, error=str(exc))
-            raise WidgetError("unavailable", "the message could not be taken now; send it again", 1) from None
+        # handed over without waiting for the write (the next frame is read meanwhile); the `ack` comes with the
+        # commit receipt, and a failed write is refused, so the client sends it again
+        self.ctx.sink.submit([event]).add_done_callback(lambda done: self._unsent(done, ws, account, frame))
+
+    def _unsent(
+        self, done: asyncio.Future[None], ws: web.WebSocketResponse, account: str, frame: dict[str, Any]
+    ) -> None:
+        if done.cancelled() or (exc := done.exception()) is None:
+            return
+        log.warning(
+            "widget.publish.failed", line=account, error=str(exc)
+        )  # the queue is away (Redis restarting)
+        refusal = WidgetError("unavailable", "the message could not be taken now; send it again", 1)
+        task = asyncio.get_running_loop().create_task(_send(ws, _refusal(refusal, frame)))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
 
 async def _throttle(ws: web.WebSocketResponse, account: str, verdict: Verdict, flood: FloodGuard) -> bool:

@@ -110,7 +110,10 @@ class _Sink:
         self._bus = bus
 
     async def publish(self, events: Sequence[InboundMessage | CustomerConsent]) -> None:
-        await self._bus.publish_many(
+        await self.submit(events)
+
+    def submit(self, events: Sequence[InboundMessage | CustomerConsent]) -> asyncio.Future[None]:
+        return self._bus.enqueue(
             [(INBOUND, conversation_key(e.channel, e.account, e.chat_id), e) for e in events]
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 
@@ -202,3 +203,53 @@ async def test_healthz_names_backends_and_channels(support):
     assert r.status == 200
     assert body["backends"] == {"store": "sqlite", "bus": "memory"}
     assert body["channels"] == {"widget:support": {"state": "up"}}
+
+
+def queue_away_once(monkeypatch: pytest.MonkeyPatch, d: object) -> list[int]:
+    """The next write to the bus fails, as with Redis restarting; the ones after work."""
+    bus = d.daemon.bus  # type: ignore[attr-defined]
+    real = bus.enqueue
+    failed: list[int] = []
+
+    def enqueue(items, encoded=None):  # type: ignore[no-untyped-def]
+        if not failed:
+            failed.append(len(items))
+            lost = asyncio.get_running_loop().create_future()
+            lost.set_exception(ConnectionError("the queue is away"))
+            return lost
+        return real(items, encoded)
+
+    monkeypatch.setattr(bus, "enqueue", enqueue)
+    return failed
+
+
+async def test_a_widget_message_the_queue_could_not_take_is_refused_and_taken_when_sent_again(
+    support, monkeypatch
+):
+    anna = await support.operator("anna")
+    v = await support.visitor("support")
+    failed = queue_away_once(monkeypatch, support)
+    await v.send({"type": "message", "client_msg_id": "m-1", "text": "hello?"})
+    err = await v.expect("error", lambda f: f.get("client_msg_id") == "m-1")
+    assert err["code"] == "unavailable" and err["retry_after"] == 1 and failed
+    assert await support.daemon.store.count("messages") == 0  # refused, so not stored
+    ack = await v.say("hello?", client_msg_id="m-1")  # the widget sends it again with the same id
+    assert (await anna.expect("message"))["message"]["id"] == ack["id"]
+    assert await support.daemon.store.count("messages") == 1
+
+
+async def test_a_console_command_the_queue_could_not_take_is_refused_and_taken_when_sent_again(
+    support, monkeypatch
+):
+    anna = await support.operator("anna")
+    v = await support.visitor("support")
+    await v.say("hello")
+    offer = await anna.expect("dialog.offered")
+    queue_away_once(monkeypatch, support)
+    frame = {"type": "reply", "dialog_id": offer["dialog_id"], "client_msg_id": "r-1", "text": "hi!"}
+    await anna.send(frame)
+    err = await anna.expect("error", lambda f: f.get("client_msg_id") == "r-1")
+    assert err["code"] == "unavailable" and err["dialog_id"] == offer["dialog_id"]
+    await anna.send(frame)  # the console sends it again
+    assert (await anna.expect("ack", lambda f: f["client_msg_id"] == "r-1"))["id"]
+    assert (await v.expect("message"))["text"] == "hi!"

@@ -451,6 +451,12 @@
 
   function onError(f) {
     if (f.code === "unauthorized") { sessionLost(); return; }
+    if (f.code === "unavailable" && f.client_msg_id && state.pendingReplies.has(f.client_msg_id)) {
+      // the server's queue was briefly away: the reply was not taken; the same one again in a second (deduped)
+      const frame = state.pendingReplies.get(f.client_msg_id);
+      setTimeout(() => { if (state.pendingReplies.get(f.client_msg_id) === frame) sendFrame(frame, true); }, 1000);
+      return;
+    }
     if (f.client_msg_id) {
       state.pendingReplies.delete(f.client_msg_id); // refused for good: re-sending would fail the same way
       const node = findPending(f.client_msg_id);
