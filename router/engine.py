@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -86,20 +86,6 @@ async def _logged(loop: Coroutine[Any, Any, None], name: str) -> None:
     except Exception:
         log.exception(ev.LOOP_CRASHED, loop=name)
         raise
-
-
-def _deadlines(d: Dialog) -> list[tuple[str, datetime]]:
-    """The stored deadlines of a dialog that a timer event must follow up."""
-    out = []
-    if d.state == dm.OFFERED and d.offer_deadline is not None:
-        out.append(("offer_expired", d.offer_deadline))
-    if d.state == dm.QUEUED and d.retry_at is not None:
-        out.append(("queue_retry", d.retry_at))
-    if d.answer_due is not None:
-        out.append(("no_answer", d.answer_due))
-    if d.state == dm.ASSIGNED and d.auto_close_at is not None:
-        out.append(("auto_close", d.auto_close_at))
-    return out
 
 
 class Engine:
@@ -348,12 +334,8 @@ class Engine:
     async def _due_timers(self) -> None:
         """Publish a timer event for every stored deadline that has passed (once per deadline)."""
         now = self.clock.now()
-        due: list[tuple[Dialog, str, datetime]] = []
-        for d in self.state.dialogs.values():
-            for timer, at in _deadlines(d):
-                if at <= now:
-                    due.append((d, timer, at))
-        for d, timer, at in due:
+        due = self.state.due(now)
+        for n, (d, timer, at) in enumerate(due):
             marker = (d.id, timer, at.isoformat())  # exact: the stale check compares deadlines
             if marker in self._timers_inflight:
                 continue
@@ -365,6 +347,7 @@ class Engine:
                 )
             except BaseException:
                 self._timers_inflight.discard(marker)  # not published: the next tick tries again
+                self.state.later(due[n:])
                 raise
 
     async def _shared_tick(self) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
 from router.dialogs import ASSIGNED, CLOSED, OFFERED, QUEUED, Dialog, LinePolicy
@@ -11,6 +12,20 @@ from router.distribution import OperatorState
 
 ONLINE, AWAY, OFFLINE = "online", "away", "offline"
 Conversation = tuple[str, str, str]
+
+
+def deadlines_of(d: Dialog) -> list[tuple[str, datetime]]:
+    """The stored deadlines of a dialog that a timer event must follow up: (timer, when)."""
+    out = []
+    if d.state == OFFERED and d.offer_deadline is not None:
+        out.append(("offer_expired", d.offer_deadline))
+    if d.state == QUEUED and d.retry_at is not None:
+        out.append(("queue_retry", d.retry_at))
+    if d.answer_due is not None:
+        out.append(("no_answer", d.answer_due))
+    if d.state == ASSIGNED and d.auto_close_at is not None:
+        out.append(("auto_close", d.auto_close_at))
+    return out
 
 
 class RoutingState:
@@ -25,6 +40,10 @@ class RoutingState:
         self.open_count: Counter[str] = Counter()
         self.offer_count: Counter[str] = Counter()
         self.last_offered_at: dict[str, datetime] = {}
+        # (when, dialog id, timer) of every deadline a put introduced, soonest first; an entry whose dialog no
+        # longer has that deadline is dropped when it comes up (`due`), and the heap is rebuilt when such
+        # entries pile up, so finding what is due never scans every open dialog
+        self._timers: list[tuple[datetime, str, str]] = []
 
     def clear(self) -> None:
         """Forget every dialog (presence is kept: it lives in the operators' connections)."""
@@ -32,6 +51,23 @@ class RoutingState:
         self.by_conversation.clear()
         self.open_count.clear()
         self.offer_count.clear()
+        self._timers.clear()
+
+    def due(self, now: datetime) -> list[tuple[Dialog, str, datetime]]:
+        """Every deadline that has passed, as (dialog, timer, when), each given out once."""
+        out = []
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            at, dialog_id, timer = heapq.heappop(timers)
+            d = self.dialogs.get(dialog_id)
+            if d is not None and (timer, at) in deadlines_of(d):
+                out.append((d, timer, at))
+        return out
+
+    def later(self, items: Iterable[tuple[Dialog, str, datetime]]) -> None:
+        """Give deadlines from `due` back (their timer events could not be published): due again next time."""
+        for d, timer, at in items:
+            heapq.heappush(self._timers, (at, d.id, timer))
 
     def put(self, d: Dialog, now: datetime | None = None) -> None:
         """Record a dialog's new version, keeping the indexes and counters coherent."""
@@ -46,6 +82,14 @@ class RoutingState:
             return
         self.dialogs[d.id] = d
         self.by_conversation[(d.channel, d.account, d.chat_id)] = d.id
+        if d.answer_due or d.offer_deadline or d.retry_at or d.auto_close_at:
+            known = deadlines_of(old) if old is not None else ()
+            for timer, at in deadlines_of(d):
+                if (timer, at) not in known:
+                    heapq.heappush(self._timers, (at, d.id, timer))
+            if len(self._timers) > 4 * len(self.dialogs) + 1024:
+                self._timers = [(at, i, t) for i, x in self.dialogs.items() for t, at in deadlines_of(x)]
+                heapq.heapify(self._timers)
         if d.state == ASSIGNED and d.operator:
             self.open_count[d.operator] += 1
         if d.state == OFFERED:
