@@ -806,7 +806,7 @@ def _scaleout_details(so: dict[str, Any]) -> list[str]:
         st = pg.get("settings", {})
         lines.append(
             f"{rd['version'].split(' sha=')[0]} with `{rd['persistence']}` on {rd['filesystem']}; "
-            f"{pg['version']} with its default durability ("
+            f"{pg['version']} with its default durability and the recommended wal_init_zero off ("
             + ", ".join(f"{k} {v}" for k, v in st.items())
             + f") on {pg['filesystem']}; queue.partitions {so['partitions']}, lease_time {so['lease_s']:g} s"
             + (
@@ -967,7 +967,8 @@ per-address message limits are raised to their maxima and each simulated visitor
 (X-Forwarded-For), since all of them come from 127.0.0.1. The reference is a bare aiohttp relay (bench/relay.py:
 JSON in, JSON out, one operator socket, nothing stored) driven by the same generator. The scale-out rows run the
 same load against `openlines run --role web` plus 1 or 2 `--role router` workers on Redis (append-only file, fsync
-every second) and PostgreSQL (default durability: fsync and synchronous_commit on), every process and both servers
+every second) and PostgreSQL (default durability: fsync and synchronous_commit on; wal_init_zero off as
+docs/operations.md recommends), every process and both servers
 on this machine. Ratios are the result; absolute numbers are context for this machine only."""
 
 
