@@ -132,7 +132,7 @@ class CustomerSide(Staging):
         )
         line = e.lines[line_id]
         self.new_dialogs.add(d.id)
-        self._outcome(d, dm.open_dialog(d, line, e.state.operators_for(line), self.now), new=True)
+        self._outcome(d, dm.open_dialog(d, line, e.routable(d, line, self.now), self.now), new=True)
         log.info(ev.DIALOG_OPENED, dialog=d.id, line=line_id, channel=m.channel)
         return self.staged[d.id]
 
@@ -147,7 +147,7 @@ class CustomerSide(Staging):
             return None
         del self.closed_dialogs[ident["id"]]  # a second message in the batch finds it open
         d = evolve(dialog_from_row(row), **preview)
-        self._outcome(d, dm.reopen(d, line, e.state.operators_for(line), self.now))
+        self._outcome(d, dm.reopen(d, line, e.routable(d, line, self.now), self.now))
         return self.staged[d.id]
 
     def _customer_replies(

@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -32,17 +32,18 @@ from queues.messages import (
     loads,
 )
 from router import dialogs as dm
-from router import fence
+from router import fairness, fence
 from router import log_events as ev
 from router.access import Viewer
 from router.autoreply import Templates
 from router.clock import Clock, iso
 from router.dialogs import Dialog, LinePolicy
+from router.distribution import OperatorState
 from router.logs import get
 from router.metrics import Metrics
 from router.records import dialog_from_row
 from router.settings import Settings
-from router.shared_load import Hold, SharedLoad
+from router.shared_load import Hold, SharedLoad, Waiting
 from router.staging import OUTBOX_BUNDLE
 from router.state import RoutingState
 from router.work import BatchWork
@@ -54,6 +55,9 @@ MAX_BATCH = 500  # events decided and committed together: per-batch round trips 
 MAX_ATTEMPTS = 5  # of one batch that collides with another (a duplicate key, a slot another worker took)
 SWEEP_EVERY = 30.0  # seconds between sweeps of slots left held by a crash
 HOLD_GRACE = timedelta(seconds=60)  # a slot younger than this may belong to a batch still committing
+# a dialog left waiting for another worker's older one routes on its own after this long (the other worker places
+# its dialog within a tick; an entry that outlived its dialog, e.g. after a crash, holds nobody up for longer)
+FAIR_GRACE_S = 2.0
 
 
 class LostPartition(Exception):
@@ -111,6 +115,11 @@ class Engine:
         self._owned: frozenset[int] | None = None if shared is None else frozenset()
         self._epoch: int | None = None
         self._next_sweep = 0.0
+        # several workers: the lines' shared waiting order as last read, the placed dialogs then, and our dialogs
+        # left waiting for older ones (monotonic time it started; None once the grace ran out)
+        self._waiting: dict[str, list[Waiting]] = {}
+        self._placed: set[str] = set()
+        self._deferred: dict[str, float | None] = {}
         self._batch_lock = (
             asyncio.Lock()
         )  # the consume loop and the timers' nudges decide one batch at a time
@@ -198,7 +207,50 @@ class Engine:
         mine = [d for d in mine if self._mine(conversation_key(d.channel, d.account, d.chat_id))]
         for d in mine:
             self.state.put(d)
+        if self.shared is not None:
+            await self._sync_waiting()
         log.info(ev.ENGINE_RESUMED, open_dialogs=len(mine), partitions=_count(self._owned))
+
+    async def _sweep_waiting(self) -> None:
+        """Take out of the shared order the entries of our partitions' dialogs that were closed while their removal
+        was lost (a crash between a commit and its update of the order)."""
+        assert self.shared is not None
+        gone = []
+        for entries in self._waiting.values():
+            for w in entries:
+                if w.dialog_id in self.state.dialogs:
+                    continue  # open, ours: _sync_waiting sets it straight
+                row = await self.store.get_dialog(w.dialog_id)
+                if row is None or (
+                    row["state"] != dm.QUEUED
+                    and self._mine(conversation_key(row["channel"], row["account"], row["chat_id"]))
+                ):
+                    gone.append(w)
+        if gone:
+            with contextlib.suppress(Exception):
+                await self.shared.set_waiting((), gone)
+
+    async def _sync_waiting(self) -> None:
+        """Several workers: put every dialog of ours that waits into its line's shared order (idempotent), and
+        take out the entries of ours that no longer wait (a removal a crash or an outage lost)."""
+        assert self.shared is not None
+        now = self.clock.now()
+        dialogs = self.state.dialogs
+        waiting = [
+            Waiting(d.queued_since or now, d.id, d.line_id) for d in dialogs.values() if d.state == dm.QUEUED
+        ]
+        stale = [
+            w
+            for entries in self._waiting.values()
+            for w in entries
+            if w.dialog_id in dialogs and dialogs[w.dialog_id].state != dm.QUEUED
+        ]
+        try:
+            await self.shared.set_waiting(waiting, stale)
+        except Exception as exc:  # the next sweep tries again; routing goes on without the shared order
+            if not _transient(exc):
+                raise
+            log.warning(ev.ENGINE_WAITING_SYNC_FAILED, error=str(exc))
 
     async def _follow_partitions(self) -> None:
         """Partitions came or went (a worker started or died): route exactly the dialogs of ours."""
@@ -358,7 +410,11 @@ class Engine:
             async with self._batch_lock:
                 await self._follow_partitions()
         epoch = await self.shared.epoch()
-        if epoch != self._epoch:
+        now = time.monotonic()
+        lapsed = [k for k, t in self._deferred.items() if t is not None and now - t > FAIR_GRACE_S]
+        for dialog_id in lapsed:  # waited its grace for older dialogs elsewhere: it routes on its own now
+            self._deferred[dialog_id] = None
+        if epoch != self._epoch or lapsed:
             self._epoch = epoch
             waiting = any(
                 d.state == dm.QUEUED or self._mode_of(d.line_id) == "all" for d in self.state.dialogs.values()
@@ -369,6 +425,11 @@ class Engine:
             self._next_sweep = time.monotonic() + SWEEP_EVERY
             async with self._batch_lock:
                 await self._sweep()
+                await self._sweep_waiting()
+                await self._sync_waiting()
+                self._deferred = {
+                    k: t for k, t in self._deferred.items() if k in self.state.dialogs
+                }  # placed or closed meanwhile
 
     async def _sweep(self) -> None:
         """Release slots held for dialogs of our partitions that no longer hold them (a crash before a commit)."""
@@ -499,6 +560,7 @@ class Engine:
                 raise
             if self.shared is not None:
                 await self._after_commit(events, secured)
+                await self._update_waiting(before, work.staged, work.now)
             for key, ident in work.new_identities.items():
                 self._remember_identity(key, ident)
             for conv, allowed in work.consent.items():
@@ -533,7 +595,8 @@ class Engine:
     async def _refresh_loads(self) -> None:
         """Several workers: every operator's presence and load as the shared state has them now."""
         assert self.shared is not None
-        load = await self.shared.load(self.names)
+        load = await self.shared.load(self.names, self.lines)
+        self._waiting, self._placed = load.waiting, load.placed
         self.state.presence.clear()
         self.state.presence.update(load.presence)
         self.state.open_count.clear()
@@ -541,6 +604,22 @@ class Engine:
         self.state.offer_count.clear()
         self.state.offer_count.update(load.offered)
         self.state.last_offered_at.update(load.last_offered_at)
+
+    def routable(self, d: Dialog, line: LinePolicy, since: datetime) -> Mapping[str, OperatorState]:
+        """The line's operators as a waiting (or new) dialog that started waiting at `since` may see them. Several
+        workers: nobody, when dialogs that have waited longer at any worker would take every free slot."""
+        ops = self.state.operators_for(line)
+        entries = self._waiting.get(line.id) if self.shared is not None else None
+        if not entries:
+            return ops
+        if d.id in self._deferred:
+            started = self._deferred[d.id]
+            if started is None or time.monotonic() - started > FAIR_GRACE_S:
+                return ops
+        if not fairness.must_wait(line, ops, entries, since, d.id, self.state.dialogs, self._placed):
+            return ops
+        self._deferred.setdefault(d.id, time.monotonic())
+        return fairness.Taken(ops)
 
     def _limit(self, hold: Hold, d: Dialog) -> int | None:
         """The capacity a new slot is reserved against; None where the decision knowingly went past it
@@ -558,6 +637,35 @@ class Engine:
         for login, status in presence.items():
             if self.settings.operator(login) is not None:
                 await self.shared.set_presence(login, status)
+
+    async def _update_waiting(
+        self, before: Mapping[str, Dialog], staged: Mapping[str, Dialog], now: datetime
+    ) -> None:
+        """After a commit: the dialogs that started waiting go into their line's shared order, the ones placed or
+        closed come out (a lost update is set straight by the next sweep)."""
+        assert self.shared is not None
+        add: list[Waiting] = []
+        remove: list[Waiting] = []
+        for dialog_id, d in staged.items():
+            old = before.get(dialog_id)
+            was = old is not None and old.state == dm.QUEUED
+            waits = d.state == dm.QUEUED
+            if was and old is not None and (not waits or old.line_id != d.line_id):
+                remove.append(Waiting(old.queued_since or now, dialog_id, old.line_id))
+            if waits and (
+                old is None or not was or old.line_id != d.line_id or old.queued_since != d.queued_since
+            ):
+                add.append(Waiting(d.queued_since or now, dialog_id, d.line_id))
+            if not waits:
+                self._deferred.pop(dialog_id, None)
+        if not add and not remove:
+            return
+        try:
+            await self.shared.set_waiting(add, remove)
+        except Exception as exc:
+            if not _transient(exc):
+                raise
+            log.warning(ev.ENGINE_WAITING_SYNC_FAILED, error=str(exc))
 
     async def _publish(
         self, items: list[tuple[str, str | None, Event]], encoded: list[bytes] | None = None

@@ -48,6 +48,7 @@ BUS_TRIM_FAILED = "bus.trim.failed"
 ENGINE_DEAD_LETTER = "engine.dead_letter"
 ENGINE_PARTITIONS = "engine.partitions.changed"
 ENGINE_HOLDS_SWEPT = "engine.holds.swept"
+ENGINE_WAITING_SYNC_FAILED = "engine.waiting.sync_failed"  # the shared queue order could not be updated
 ENGINE_TICK_FAILED = "engine.tick.failed"
 OUTBOX_PUBLISH_FAILED = "outbox.publish.failed"
 IDENTITY_JOINED = "crm.identity.joined"

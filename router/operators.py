@@ -195,6 +195,7 @@ class OperatorSide(Staging):
         if t.timer == "offer_expired":
             self._outcome(d, dm.offer_expired(d, due, line, ops, self.now))
         elif t.timer == "queue_retry":
+            ops = e.routable(d, line, d.queued_since or self.now)
             self._outcome(d, dm.queue_retry(d, due, line, ops, self.now))
         elif t.timer == "auto_close":
             self._outcome(d, dm.auto_close(d, due, self.now))

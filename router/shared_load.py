@@ -12,6 +12,10 @@ Keys (Redis):
 - ``openlines:routing:presence``: a hash login -> "online" | "away" | "offline" (absent = offline).
 - ``openlines:routing:epoch``: a counter bumped by every change that can free capacity or change who may take
   work (presence, a release), so a worker that routed against an older epoch knows to look again.
+- ``openlines:line:{<line_id>}:waiting``: a sorted set of the line's dialogs that wait with nobody offered them
+  (member = dialog id, score = when it started waiting, ms): one queue order across workers, so that the worker
+  whose dialog has waited longest gets a freed slot (`router/fairness.py`). Each worker adds and removes its own
+  dialogs after the commit that queued or placed them.
 
 Logins are slugs (``router/settings.py``: no braces, never empty), so ``{<login>}`` is always a real hash tag.
 
@@ -38,7 +42,7 @@ MULTI could not span the operators' slots.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, cast
 
@@ -47,6 +51,9 @@ from queues.redis_streams import redis_client, run_script
 Kind = Literal["assigned", "offered"]
 
 PRESENCE_KEY = "openlines:routing:presence"
+WAITING_WINDOW = (
+    200  # the oldest entries of a line's waiting order a worker reads (enough to weigh free slots)
+)
 EPOCH_KEY = "openlines:routing:epoch"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -94,13 +101,31 @@ class Load:
     assigned: dict[str, int]  # login -> number of "assigned" holds
     offered: dict[str, int]  # login -> number of "offered" holds
     last_offered_at: dict[str, datetime]  # login -> when a dialog was last offered to them (aware UTC)
+    # line id -> its oldest waiting dialogs (at most WAITING_WINDOW), oldest first, every worker's
+    waiting: dict[str, list[Waiting]] = field(default_factory=dict)
+    placed: set[str] = field(
+        default_factory=set
+    )  # ids of the dialogs that hold a slot of the given operators
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Waiting:
+    """A dialog waiting in its line's queue with nobody offered it; entries sort oldest first."""
+
+    since: datetime  # when it started waiting (the dialog's queued_since)
+    dialog_id: str
+    line_id: str = field(compare=False)
 
 
 class SharedLoad(Protocol):
     """The shared routing load; see the module docstring for the protocol."""
 
-    async def load(self, logins: Iterable[str]) -> Load:
-        """Presence, hold counts and last offer time of every given operator."""
+    async def load(self, logins: Iterable[str], lines: Iterable[str] = ()) -> Load:
+        """Presence, hold counts and last offer time of every given operator; the waiting order of `lines`."""
+        ...
+
+    async def set_waiting(self, add: Iterable[Waiting], remove: Iterable[Waiting]) -> None:
+        """Put dialogs into their lines' waiting order (again: idempotent) and take others out."""
         ...
 
     async def set_presence(self, login: str, status: str) -> None:
@@ -131,6 +156,11 @@ class SharedLoad(Protocol):
 def holds_key(login: str) -> str:
     """The hash of an operator's holds (hash-tagged by login)."""
     return f"openlines:op:{{{login}}}:holds"
+
+
+def waiting_key(line_id: str) -> str:
+    """A line's waiting order (hash-tagged by line id; line ids are slugs, so the tag is always real)."""
+    return f"openlines:line:{{{line_id}}}:waiting"
 
 
 def last_key(login: str) -> str:
@@ -165,19 +195,31 @@ class MemorySharedLoad:
         self._presence: dict[str, str] = {}
         self._holds: dict[str, dict[str, tuple[Kind, int]]] = {}
         self._last: dict[str, int] = {}
+        self._waiting: dict[str, dict[str, int]] = {}
         self._epoch = 0
 
-    async def load(self, logins: Iterable[str]) -> Load:
-        """Presence, hold counts and last offer time of every given operator."""
+    async def load(self, logins: Iterable[str], lines: Iterable[str] = ()) -> Load:
+        """Presence, hold counts and last offer time of every given operator; the waiting order of `lines`."""
         result = Load(presence={}, assigned={}, offered={}, last_offered_at={})
+        for line_id in dict.fromkeys(lines):
+            entries = sorted((ms, dialog_id) for dialog_id, ms in self._waiting.get(line_id, {}).items())
+            result.waiting[line_id] = [Waiting(_dt(ms), i, line_id) for ms, i in entries[:WAITING_WINDOW]]
         for login in logins:
             result.presence[login] = self._presence.get(login, "offline")
             kinds = [kind for kind, _ in self._holds.get(login, {}).values()]
+            result.placed.update(self._holds.get(login, {}))
             result.assigned[login] = kinds.count("assigned")
             result.offered[login] = kinds.count("offered")
             if login in self._last:
                 result.last_offered_at[login] = _dt(self._last[login])
         return result
+
+    async def set_waiting(self, add: Iterable[Waiting], remove: Iterable[Waiting]) -> None:
+        """Put dialogs into their lines' waiting order (again: idempotent) and take others out."""
+        for w in remove:
+            self._waiting.get(w.line_id, {}).pop(w.dialog_id, None)
+        for w in add:
+            self._waiting.setdefault(w.line_id, {})[w.dialog_id] = _ms(w.since)
 
     async def set_presence(self, login: str, status: str) -> None:
         """Set an operator's presence and bump the epoch."""
@@ -231,28 +273,54 @@ class RedisSharedLoad:
         self._reserve = self._redis.register_script(_RESERVE)
         self._release = self._redis.register_script(_RELEASE)
 
-    async def load(self, logins: Iterable[str]) -> Load:
-        """Presence, hold counts and last offer time of every given operator, in one round trip."""
+    async def load(self, logins: Iterable[str], lines: Iterable[str] = ()) -> Load:
+        """Presence, hold counts and last offer time of every given operator and the waiting order of `lines`,
+        in one round trip."""
         names = list(dict.fromkeys(logins))
+        line_ids = list(dict.fromkeys(lines))
         result = Load(presence={}, assigned={}, offered={}, last_offered_at={})
-        if not names:
+        if not names and not line_ids:
             return result
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(PRESENCE_KEY, names)
+            pipe.hmget(PRESENCE_KEY, names or ["-"])
             for login in names:
-                pipe.hvals(holds_key(login))
+                pipe.hgetall(holds_key(login))
                 pipe.get(last_key(login))
+            for line_id in line_ids:
+                pipe.zrange(waiting_key(line_id), 0, WAITING_WINDOW - 1, withscores=True)
             replies = await pipe.execute()
-        for login, status in zip(names, replies[0], strict=True):
+        for line_id, entries in zip(line_ids, replies[1 + 2 * len(names) :], strict=True):
+            result.waiting[line_id] = sorted(Waiting(_dt(int(ms)), _s(i), line_id) for i, ms in entries)
+        for login, status in zip(names, replies[0][: len(names)], strict=True):
             result.presence[login] = "offline" if status is None else _s(status)
         for i, login in enumerate(names):
-            kinds = [_parse(v)[0] for v in replies[1 + 2 * i]]
+            held = replies[1 + 2 * i]
+            result.placed.update(_s(k) for k in held)
+            kinds = [_parse(v)[0] for v in held.values()]
             result.assigned[login] = kinds.count("assigned")
             result.offered[login] = kinds.count("offered")
             last = replies[2 + 2 * i]
             if last is not None:
                 result.last_offered_at[login] = _dt(int(last))
         return result
+
+    async def set_waiting(self, add: Iterable[Waiting], remove: Iterable[Waiting]) -> None:
+        """Put dialogs into their lines' waiting order (again: idempotent) and take others out: one ZADD and one
+        ZREM per line, each on one key, in one round trip."""
+        adds: dict[str, dict[str, int]] = {}
+        removes: dict[str, list[str]] = {}
+        for w in remove:
+            removes.setdefault(w.line_id, []).append(w.dialog_id)
+        for w in add:
+            adds.setdefault(w.line_id, {})[w.dialog_id] = _ms(w.since)
+        if not adds and not removes:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for line_id, ids in removes.items():
+                pipe.zrem(waiting_key(line_id), *ids)
+            for line_id, members in adds.items():
+                pipe.zadd(waiting_key(line_id), members)
+            await pipe.execute()
 
     async def set_presence(self, login: str, status: str) -> None:
         """Set an operator's presence and bump the epoch."""

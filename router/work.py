@@ -100,7 +100,8 @@ class BatchWork(CustomerSide, OperatorSide):
         for d in e.state.queued():
             line = e.lines[d.line_id]
             self.origin = conversation_key(d.channel, d.account, d.chat_id)
-            self._outcome(d, dm.operator_available(d, line, e.state.operators_for(line), self.now))
+            ops = e.routable(d, line, d.queued_since or self.now)  # older dialogs at other workers go first
+            self._outcome(d, dm.operator_available(d, line, ops, self.now))
         for d in list(e.state.dialogs.values()):
             if d.state == dm.OFFERED and e.lines[d.line_id].mode == "all":
                 line = e.lines[d.line_id]

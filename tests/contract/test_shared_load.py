@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from router.shared_load import Hold, MemorySharedLoad, RedisSharedLoad, SharedLoad
+from router.shared_load import WAITING_WINDOW, Hold, MemorySharedLoad, RedisSharedLoad, SharedLoad, Waiting
 from tests.redis_server import redis_cluster, redis_cluster_url, redis_server, redis_url  # noqa: F401  (fixtures)
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
@@ -151,6 +151,44 @@ async def test_load_of_nobody_is_empty(store: SharedLoad) -> None:
     assert (load.presence, load.assigned, load.offered, load.last_offered_at) == ({}, {}, {}, {})
 
 
+async def test_waiting_order_is_shared_oldest_first_per_line(backend: Backend) -> None:
+    t1, t2 = T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)
+    # two workers put their own dialogs in; the same time breaks ties by dialog id
+    await backend.a.set_waiting([Waiting(t2, "d-late", "support"), Waiting(t1, "d-b", "support")], [])
+    await backend.b.set_waiting([Waiting(t1, "d-a", "support"), Waiting(T0, "d-sales", "sales")], [])
+    load = await backend.b.load([], ["support", "sales", "empty"])
+    assert load.waiting == {
+        "support": [
+            Waiting(t1, "d-a", "support"),
+            Waiting(t1, "d-b", "support"),
+            Waiting(t2, "d-late", "support"),
+        ],
+        "sales": [Waiting(T0, "d-sales", "sales")],
+        "empty": [],
+    }
+    assert all(w.since.tzinfo is not None for w in load.waiting["support"])
+    # again (a resync) changes nothing; taking one out leaves the rest
+    await backend.a.set_waiting([Waiting(t2, "d-late", "support")], [Waiting(t1, "d-a", "support")])
+    got = (await backend.a.load([], ["support"])).waiting["support"]
+    assert [w.dialog_id for w in got] == ["d-b", "d-late"]
+    assert (await backend.a.load(["anna"])).waiting == {}  # only the lines asked for
+
+
+async def test_waiting_order_reads_the_oldest_window(store: SharedLoad) -> None:
+    entries = [Waiting(T0 + timedelta(seconds=i), f"d{i:04d}", "support") for i in range(WAITING_WINDOW + 5)]
+    await store.set_waiting(reversed(entries), [])
+    assert (await store.load([], ["support"])).waiting["support"] == entries[:WAITING_WINDOW]
+
+
+async def test_load_names_the_dialogs_that_hold_a_slot(store: SharedLoad) -> None:
+    assert await store.reserve(offered("anna", "d1"), None, T0)
+    assert await store.reserve(assigned("bob", "d2"), None, T0)
+    assert await store.reserve(assigned("carl", "d3"), None, T0)
+    assert (await store.load(["anna", "bob"])).placed == {"d1", "d2"}
+    await store.release([offered("anna", "d1")])
+    assert (await store.load(["anna", "bob"])).placed == {"d2"}
+
+
 async def test_last_offered_at_set_by_offer_only(store: SharedLoad) -> None:
     assert await store.reserve(assigned("anna", "d1"), None, T0)
     assert (await store.load(["anna"])).last_offered_at == {}
@@ -202,6 +240,10 @@ async def test_redis_keys_carry_hash_tags(redis_url: str) -> None:  # noqa: F811
         assert await raw.exists("openlines:op:{anna}:last")
         # the reserve script's two keys share a Cluster slot
         assert key_slot(b"openlines:op:{anna}:holds") == key_slot(b"openlines:op:{anna}:last")
+        await store.set_waiting([Waiting(T0, "d1", "support")], [])
+        assert await raw.zrange("openlines:line:{support}:waiting", 0, -1, withscores=True) == [
+            ("d1", float(int(T0.timestamp() * 1000)))
+        ]
     finally:
         await raw.aclose()
         await store.close()

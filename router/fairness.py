@@ -1,0 +1,90 @@
+"""Several router workers: one queue order per line across all of them, so a freed slot goes to the dialog that has
+waited longest, whichever worker holds it.
+
+Each worker keeps only its own partitions' dialogs, so without a shared order a slot freed by an operator went to
+whichever worker reacted first. The shared order (`router/shared_load.py`, the line's waiting set) lets a worker
+see the dialogs that wait at the others: before it routes a waiting or new dialog, it counts the dialogs that wait
+longer on the same line; when they would take every free slot, it leaves its dialog queued and their owners place
+theirs. Pure: the line's waiting order, the worker's own dialogs and the operators' state in, the operators as this
+dialog may see them out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Iterable, Iterator, Mapping
+from dataclasses import replace
+from datetime import datetime
+
+from router.dialogs import QUEUED, Dialog, LinePolicy
+from router.distribution import OperatorState, is_eligible, load
+from router.shared_load import Waiting
+
+
+def free_slots(line: LinePolicy, ops: Mapping[str, OperatorState]) -> int:
+    """Slots the line's operators could take a dialog into right now."""
+    free = 0
+    for login in line.queue:
+        op = ops.get(login)
+        if op is not None and is_eligible(op, line.mode):
+            free += op.max_dialogs - load(op, line.mode)
+    return free
+
+
+def waiting_ahead(
+    entries: Iterable[Waiting],
+    since: datetime,
+    dialog_id: str,
+    own: Mapping[str, Dialog],
+    placed: Container[str],
+    enough: int,
+) -> int:
+    """How many dialogs wait longer than this one (counting up to `enough`): the other workers' entries, and this
+    worker's own that still wait. A dialog already given a slot (`placed`, or one of ours no longer queued) may
+    linger in the order until its owner's removal lands; it is not counted twice."""
+    me = (since.replace(microsecond=since.microsecond // 1000 * 1000), dialog_id)  # the order keeps ms
+    count = 0
+    for w in entries:
+        if (w.since, w.dialog_id) >= me:
+            break
+        if w.dialog_id == dialog_id or w.dialog_id in placed:
+            continue
+        d = own.get(w.dialog_id)
+        if d is not None and d.state != QUEUED:
+            continue
+        count += 1
+        if count >= enough:
+            break
+    return count
+
+
+def must_wait(
+    line: LinePolicy,
+    ops: Mapping[str, OperatorState],
+    entries: Iterable[Waiting],
+    since: datetime,
+    dialog_id: str,
+    own: Mapping[str, Dialog],
+    placed: Container[str],
+) -> bool:
+    """Whether dialogs that wait longer on the line would take every free slot (`all` mode holds no slots for
+    offers, so its order is the operators' to choose)."""
+    if line.mode == "all":
+        return False
+    free = free_slots(line, ops)
+    return free > 0 and waiting_ahead(entries, since, dialog_id, own, placed, free) >= free
+
+
+class Taken(Mapping[str, OperatorState]):
+    """The operators as a dialog that must wait sees them: nobody can take it now."""
+
+    def __init__(self, ops: Mapping[str, OperatorState]) -> None:
+        self._ops = ops
+
+    def __getitem__(self, login: str) -> OperatorState:
+        return replace(self._ops[login], online=False)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ops)
+
+    def __len__(self) -> int:
+        return len(self._ops)

@@ -1,0 +1,94 @@
+"""The pure part of the cross-worker queue order: who waits ahead of a dialog, and when it must wait."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from router.dialogs import ASSIGNED, QUEUED, Dialog, LinePolicy
+from router.distribution import OperatorState
+from router.fairness import Taken, free_slots, must_wait, waiting_ahead
+from router.hours import always_open
+from router.shared_load import Waiting
+
+T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+
+
+def line(mode: str = "even") -> LinePolicy:
+    return LinePolicy(
+        id="support",
+        name="Support",
+        mode=mode,  # type: ignore[arg-type]
+        queue=("anna", "boris"),
+        offer_timeout=timedelta(seconds=60),
+        retry_interval=timedelta(seconds=120),
+        schedule=always_open(),
+    )
+
+
+def op(
+    login: str, open_dialogs: int, max_dialogs: int = 2, online: bool = True, offers: int = 0
+) -> OperatorState:
+    return OperatorState(login, online, open_dialogs, max_dialogs, offers)
+
+
+def dialog(dialog_id: str, state: str = QUEUED) -> Dialog:
+    return Dialog(
+        id=dialog_id,
+        lead_id="l",
+        identity_id="i",
+        line_id="support",
+        channel="widget",
+        account="support",
+        chat_id=dialog_id,
+        state=state,
+        created_at=T0,
+    )
+
+
+def w(seconds: float, dialog_id: str) -> Waiting:
+    return Waiting(T0 + timedelta(seconds=seconds), dialog_id, "support")
+
+
+def test_free_slots_count_online_operators_of_the_line_below_capacity() -> None:
+    ops = {"anna": op("anna", 1), "boris": op("boris", 0, online=False), "vera": op("vera", 0)}
+    assert free_slots(line(), ops) == 1  # boris is away, vera is not in the line's queue
+    ops["anna"] = op("anna", 1, offers=1)
+    assert free_slots(line(), ops) == 0  # an outstanding offer holds a slot (every mode but `all`)
+    assert free_slots(line("all"), ops) == 1
+
+
+def test_waiting_ahead_counts_older_entries_but_not_placed_or_own_placed_ones() -> None:
+    entries = [
+        w(1, "x"),
+        w(2, "placed"),
+        w(3, "mine-assigned"),
+        w(4, "mine-waiting"),
+        w(5, "me"),
+        w(6, "later"),
+    ]
+    own = {"mine-assigned": dialog("mine-assigned", ASSIGNED), "mine-waiting": dialog("mine-waiting")}
+    since = T0 + timedelta(seconds=5, microseconds=700)  # the order keeps ms: 5.0007 s is 5.000 s
+    assert waiting_ahead(entries, since, "me", own, {"placed"}, 10) == 2  # x and mine-waiting
+    assert waiting_ahead(entries, since, "me", own, {"placed"}, 1) == 1  # counts only as far as it needs
+    assert waiting_ahead(entries, T0, "new", own, set(), 10) == 0
+
+
+def test_a_dialog_waits_only_when_older_ones_would_take_every_free_slot() -> None:
+    ops = {"anna": op("anna", 1), "boris": op("boris", 2)}  # one free slot
+    older = [w(1, "x")]
+    assert must_wait(line(), ops, older, T0 + timedelta(seconds=2), "me", {}, set())
+    assert not must_wait(line(), ops, older, T0, "me", {}, set())  # it is the older one
+    ops["boris"] = op("boris", 1)  # two free slots: one for x, one for me
+    assert not must_wait(line(), ops, older, T0 + timedelta(seconds=2), "me", {}, set())
+    assert not must_wait(line("all"), ops, older, T0 + timedelta(seconds=2), "me", {}, set())
+
+
+def test_taken_shows_every_operator_unable_to_take() -> None:
+    ops = {"anna": op("anna", 0)}
+    taken = Taken(ops)
+    assert list(taken) == ["anna"] and len(taken) == 1
+    assert taken["anna"] == evolve_op(ops["anna"])
+
+
+def evolve_op(o: OperatorState) -> OperatorState:
+    return OperatorState(o.login, False, o.open_dialogs, o.max_dialogs, o.pending_offers, o.last_offered_at)
