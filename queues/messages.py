@@ -112,6 +112,9 @@ class OperatorPresence(Event):
     operator: str
     status: str
     ts: str
+    # several web processes: the number of the change in the operator's tabs registry (router/shared_load.py);
+    # the router skips an event older than the last it applied. 0: unnumbered (one web process)
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)

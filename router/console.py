@@ -140,13 +140,14 @@ class ConsoleApi:
     async def meta(self, request: web.Request) -> web.Response:
         """GET /api/meta: lines, operators and statuses for the console's pickers."""
         await self.operator(request)
+        presence = await self.hub.presences(o.login for o in self.settings.operators)
         return json_response(
             {
                 "lines": [
                     {"id": ln.id, "name": ln.name, "mode": ln.distribution.mode} for ln in self.settings.lines
                 ],
                 "operators": [
-                    {"login": o.login, "name": o.name, "role": o.role, "presence": self.hub.presence(o.login)}
+                    {"login": o.login, "name": o.name, "role": o.role, "presence": presence[o.login]}
                     for o in self.settings.operators
                 ],
                 "statuses": list(self.settings.crm.statuses),
@@ -352,7 +353,7 @@ class ConsoleApi:
         log.info(ev.CONSOLE_CONNECTED, operator=login)
         await ws.send_str(orjson.dumps({"type": "hello", "operator": self._operator_view(login)}).decode())
         if first:
-            await hub.publish_presence(login, hub.wanted.get(login, "online"))
+            await hub.tab(login, connected=True)
         inflight: deque[asyncio.Future[None]] = deque()  # commands published, not yet written (oldest first)
         try:
             async for raw in ws:
@@ -373,7 +374,7 @@ class ConsoleApi:
             log.info(ev.CONSOLE_DISCONNECTED, operator=login)
             if not hub.sockets[login]:
                 del hub.sockets[login]
-                await hub.publish_presence(login, "offline")
+                await hub.tab(login, connected=False)
         return ws
 
     async def _attachments(self, refs: Any) -> tuple[Attachment, ...]:
@@ -409,8 +410,7 @@ class ConsoleApi:
             status = frame.get("status")
             if status not in ("online", "away"):
                 raise ApiError(400, "bad_field", "status must be online or away")
-            self.hub.wanted[login] = status
-            await self.hub.publish_presence(login, status)
+            await self.hub.tab(login, connected=True, want=status)
             return
         if kind not in ("take", "reply", "skip", "transfer", "close"):
             raise ApiError(400, "unknown_type", f"unknown frame type {kind!r}")

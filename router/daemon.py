@@ -261,7 +261,10 @@ class Daemon:
         if not self._has("web"):
             log.info(ev.DAEMON_STARTED, role=self.role, port=None, store=store.kind, bus=bus.name)
             return
-        self._hub = hub = ConsoleHub(s, bus, store, self.clock)
+        if s.queue.backend == "redis" and self.shared is None:
+            assert s.queue.url
+            self.shared = RedisSharedLoad(s.queue.url, cluster=s.queue.cluster)  # the operators' tabs
+        self._hub = hub = ConsoleHub(s, bus, store, self.clock, tabs=self.shared)
         hub.start()
         files = Files(attachments, self._open_attachment)
         api = ConsoleApi(

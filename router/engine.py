@@ -120,6 +120,9 @@ class Engine:
         self._waiting: dict[str, list[Waiting]] = {}
         self._placed: set[str] = set()
         self._deferred: dict[str, float | None] = {}
+        # the number of each operator's last applied presence change (events carry it with several web processes)
+        self.presence_seq: dict[str, int] = {}
+        self._next_tabs_check = 0.0
         self._batch_lock = (
             asyncio.Lock()
         )  # the consume loop and the timers' nudges decide one batch at a time
@@ -421,6 +424,9 @@ class Engine:
             )
             if waiting:
                 await self.handle([], nudge=True)
+        if time.monotonic() >= self._next_tabs_check:
+            self._next_tabs_check = time.monotonic() + self.settings.queue.presence_ttl.total_seconds() / 3
+            await self._expire_tabs()
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + SWEEP_EVERY
             async with self._batch_lock:
@@ -430,6 +436,15 @@ class Engine:
                 self._deferred = {
                     k: t for k, t in self._deferred.items() if k in self.state.dialogs
                 }  # placed or closed meanwhile
+
+    async def _expire_tabs(self) -> None:
+        """The operators of our partitions whose consoles were open only in web processes that stopped renewing
+        them (the process died): their presence changes, published like any other."""
+        assert self.shared is not None
+        logins = [o.login for o in self.settings.operators if self._mine(f"operator:{o.login}")]
+        for p in await self.shared.expire_tabs(logins, self.clock.now()):
+            event = OperatorPresence(new_id(), p.login, p.status, iso(self.clock.now()) or "", p.seq)
+            await self.bus.publish(INBOUND, [event], key=f"operator:{p.login}")
 
     async def _sweep(self) -> None:
         """Release slots held for dialogs of our partitions that no longer hold them (a crash before a commit)."""
@@ -633,10 +648,10 @@ class Engine:
         assert self.shared is not None
         if secured is not None and secured.gone:
             await self.shared.release(secured.gone)
-        presence = {e.operator: e.status for e in events if isinstance(e, OperatorPresence)}
-        for login, status in presence.items():
-            if self.settings.operator(login) is not None:
-                await self.shared.set_presence(login, status)
+        # as the batch left it: an older change published late was skipped (router/operators.py)
+        for login in {e.operator for e in events if isinstance(e, OperatorPresence)}:
+            if self.settings.operator(login) is not None and login in self.state.presence:
+                await self.shared.set_presence(login, self.state.presence[login])
 
     async def _update_waiting(
         self, before: Mapping[str, Dialog], staged: Mapping[str, Dialog], now: datetime

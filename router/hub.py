@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
+from collections.abc import Iterable
+from datetime import timedelta
 
 import orjson
 from aiohttp import web
@@ -18,6 +20,7 @@ from router import log_events as ev
 from router.clock import Clock, iso
 from router.logs import get
 from router.settings import Settings
+from router.shared_load import SharedLoad
 
 log = get(__name__)
 
@@ -25,7 +28,9 @@ log = get(__name__)
 class ConsoleHub:
     """Operators' console sockets; console events from the bus go to their recipients."""
 
-    def __init__(self, settings: Settings, bus: Bus, store: Store, clock: Clock) -> None:
+    def __init__(
+        self, settings: Settings, bus: Bus, store: Store, clock: Clock, tabs: SharedLoad | None = None
+    ) -> None:
         self.settings = settings
         self.bus = bus
         self.store = store
@@ -37,17 +42,25 @@ class ConsoleHub:
         self._conv_keys: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
         self._group = process_group("console")
+        # several web processes: where each operator's consoles are open (router/shared_load.py, the tabs)
+        self.tabs = tabs
+        self.ttl: timedelta = settings.queue.presence_ttl
+        self._process = self._group  # unique per web process
+        self._renewing: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        """Start relaying console events from the bus."""
+        """Start relaying console events from the bus (and, with several web processes, renewing our tabs)."""
         self._task = asyncio.create_task(self._relay(), name="console.relay")
+        if self.tabs is not None:
+            self._renewing = asyncio.create_task(self._renew(), name="console.tabs")
 
     async def stop(self) -> None:
         """Stop the relay and close every socket."""
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._renewing):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for group in list(self.sockets.values()):
             for ws in list(group):
                 with contextlib.suppress(Exception):
@@ -56,6 +69,35 @@ class ConsoleHub:
     def presence(self, login: str) -> str:
         """Presence as this web process sees it."""
         return self.wanted.get(login, "online") if self.sockets.get(login) else "offline"
+
+    async def presences(self, logins: Iterable[str]) -> dict[str, str]:
+        """Every operator's presence: as the router last applied it with several web processes (an operator's
+        consoles may be open in another one), as this process sees it otherwise."""
+        names = list(logins)
+        if self.tabs is not None:
+            with contextlib.suppress(Exception):  # Redis away: this process's view is the best we have
+                return (await self.tabs.load(names)).presence
+        return {login: self.presence(login) for login in names}
+
+    async def tab(self, login: str, connected: bool, want: str | None = None) -> None:
+        """This process got its first socket of an operator, lost its last one, or the operator chose a status:
+        tell the router the presence that results (across every web process, with several)."""
+        if want is not None:
+            self.wanted[login] = want
+        if self.tabs is None:
+            await self.publish_presence(login, self.wanted.get(login, "online") if connected else "offline")
+            return
+        p = await self.tabs.tab(login, self._process, connected, want, self.clock.now(), self.ttl)
+        await self.publish_presence(login, p.status, p.seq)
+
+    async def _renew(self) -> None:
+        assert self.tabs is not None
+        while True:
+            await asyncio.sleep(self.ttl.total_seconds() / 3)
+            try:
+                await self.tabs.renew_tabs(list(self.sockets), self._process, self.clock.now(), self.ttl)
+            except Exception as exc:  # Redis away: the next round renews them (a third of the TTL later)
+                log.warning(ev.CONSOLE_TABS_FAILED, error=str(exc))
 
     async def _relay(self) -> None:
         async for batch in self.bus.consume(CONSOLE, self._group, "relay", max_batch=1000, max_wait=0):
@@ -92,7 +134,7 @@ class ConsoleHub:
             )
         return key
 
-    async def publish_presence(self, login: str, status: str) -> None:
+    async def publish_presence(self, login: str, status: str, seq: int = 0) -> None:
         """Tell the router about an operator's presence."""
-        event = OperatorPresence(new_id(), login, status, iso(self.clock.now()) or "")
+        event = OperatorPresence(new_id(), login, status, iso(self.clock.now()) or "", seq)
         await self.bus.publish(INBOUND, [event], key=f"operator:{login}")

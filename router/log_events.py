@@ -48,6 +48,9 @@ BUS_TRIM_FAILED = "bus.trim.failed"
 ENGINE_DEAD_LETTER = "engine.dead_letter"
 ENGINE_PARTITIONS = "engine.partitions.changed"
 ENGINE_HOLDS_SWEPT = "engine.holds.swept"
+CONSOLE_TABS_FAILED = (
+    "console.tabs.failed"  # a web process could not renew where operators' consoles are open
+)
 ENGINE_WAITING_SYNC_FAILED = "engine.waiting.sync_failed"  # the shared queue order could not be updated
 ENGINE_TICK_FAILED = "engine.tick.failed"
 OUTBOX_PUBLISH_FAILED = "outbox.publish.failed"

@@ -170,6 +170,10 @@ class OperatorSide(Staging):
         e = self.e
         if e.settings.operator(p.operator) is None:
             return
+        if p.seq:  # several web processes: a change published after a newer one is skipped
+            if p.seq <= e.presence_seq.get(p.operator, 0):
+                return
+            e.presence_seq[p.operator] = p.seq
         before = e.state.presence.get(p.operator)
         e.state.presence[p.operator] = p.status
         self._console({p.operator}, {"type": "presence", "status": p.status})

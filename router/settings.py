@@ -72,6 +72,16 @@ class QueueSettings(_Strict):
     partitions: int = Field(16, ge=1, le=1024)  # of the inbound stream: the most router workers that help
     lease_time: Duration = timedelta(seconds=5)  # a dead router worker's partitions move after about this
     cluster: bool = False  # url names a node of a Redis Cluster (the others are discovered)
+    # several web processes: an operator's tabs in a web process that stopped renewing them (it died) count this
+    # long before the operator goes offline
+    presence_ttl: Duration = timedelta(seconds=30)
+
+    @field_validator("presence_ttl")
+    @classmethod
+    def _ttl_positive(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return value
 
     @model_validator(mode="after")
     def _redis_needs_url(self) -> QueueSettings:

@@ -12,6 +12,14 @@ Keys (Redis):
 - ``openlines:routing:presence``: a hash login -> "online" | "away" | "offline" (absent = offline).
 - ``openlines:routing:epoch``: a counter bumped by every change that can free capacity or change who may take
   work (presence, a release), so a worker that routed against an older epoch knows to look again.
+- ``openlines:op:{<login>}:tabs``: where operator <login>'s consoles are open, for several web processes: a
+  hash with a field ``p:<process>`` per web process that has one of their sockets (value: when it expires, ms;
+  each process renews its fields every third of `queue.presence_ttl`), ``want`` (the status they chose: online or
+  away, for all their tabs) and ``v`` (a number bumped by every change). Their presence is `want` while any
+  process field is alive, offline when none is: closing one of two tabs on different web processes leaves them
+  online, and a web process that died takes its tabs with it once its fields expire. Every change is one script
+  on this key, which returns the presence and that number; the router applies a presence event only if its
+  number is newer than the last one it applied (two processes may publish in the other order than they wrote).
 - ``openlines:line:{<line_id>}:waiting``: a sorted set of the line's dialogs that wait with nobody offered them
   (member = dialog id, score = when it started waiting, ms): one queue order across workers, so that the worker
   whose dialog has waited longest gets a freed slot (`router/fairness.py`). Each worker adds and removes its own
@@ -70,6 +78,38 @@ if ARGV[2] == 'offered' then redis.call('SET', KEYS[2], ARGV[3]) end
 return 1
 """
 
+# KEYS: tabs. ARGV: process field ("" = none), "1" connected / "0" gone, want ("" = keep), now ms, ttl ms.
+# Drops expired process fields; returns {presence, version, changed (1 when anything was written or dropped)}.
+_TABS = """
+local changed = 0
+if ARGV[1] ~= '' then
+  if ARGV[2] == '1' then
+    if redis.call('HSET', KEYS[1], ARGV[1], tonumber(ARGV[4]) + tonumber(ARGV[5])) == 1 then changed = 1 end
+  elseif redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then changed = 1 end
+end
+if ARGV[3] ~= '' and redis.call('HGET', KEYS[1], 'want') ~= ARGV[3] then
+  redis.call('HSET', KEYS[1], 'want', ARGV[3])
+  changed = 1
+end
+local alive = 0
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  if string.sub(fields[i], 1, 2) == 'p:' then
+    if tonumber(fields[i + 1]) < tonumber(ARGV[4]) then
+      redis.call('HDEL', KEYS[1], fields[i])
+      changed = 1
+    else
+      alive = alive + 1
+    end
+  end
+end
+local presence = 'offline'
+if alive > 0 then presence = redis.call('HGET', KEYS[1], 'want') or 'online' end
+local version = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if changed == 1 then version = redis.call('HINCRBY', KEYS[1], 'v', 1) end
+return {presence, version, changed}
+"""
+
 # KEYS: holds. ARGV: dialog id, kind, dialog id, kind, ... Returns how many fields were removed.
 _RELEASE = """
 local removed = 0
@@ -91,6 +131,15 @@ class Hold:
     login: str
     dialog_id: str
     kind: Kind
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """An operator's presence across web processes, with the number of the change that made it."""
+
+    login: str
+    status: str  # online | away | offline
+    seq: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +181,21 @@ class SharedLoad(Protocol):
         """Set an operator's presence and bump the epoch."""
         ...
 
+    async def tab(
+        self, login: str, process: str, connected: bool, want: str | None, now: datetime, ttl: timedelta
+    ) -> Presence:
+        """A web process got its first socket of an operator (or lost its last one), or the operator chose a status
+        (`want`); their presence across every web process afterwards."""
+        ...
+
+    async def renew_tabs(self, logins: Iterable[str], process: str, now: datetime, ttl: timedelta) -> None:
+        """A web process still has sockets of these operators: their fields live another `ttl`."""
+        ...
+
+    async def expire_tabs(self, logins: Iterable[str], now: datetime) -> list[Presence]:
+        """Drop the fields of web processes that stopped renewing them; the operators whose presence changed."""
+        ...
+
     async def reserve(self, hold: Hold, limit: int | None, now: datetime) -> bool:
         """Take (or re-kind) a slot atomically; False when the operator is at `limit`."""
         ...
@@ -156,6 +220,11 @@ class SharedLoad(Protocol):
 def holds_key(login: str) -> str:
     """The hash of an operator's holds (hash-tagged by login)."""
     return f"openlines:op:{{{login}}}:holds"
+
+
+def tabs_key(login: str) -> str:
+    """Where an operator's consoles are open (same hash tag as their holds)."""
+    return f"openlines:op:{{{login}}}:tabs"
 
 
 def waiting_key(line_id: str) -> str:
@@ -196,6 +265,9 @@ class MemorySharedLoad:
         self._holds: dict[str, dict[str, tuple[Kind, int]]] = {}
         self._last: dict[str, int] = {}
         self._waiting: dict[str, dict[str, int]] = {}
+        self._tabs: dict[str, dict[str, int]] = {}  # login -> process -> expiry ms
+        self._want: dict[str, str] = {}
+        self._tab_version: dict[str, int] = {}
         self._epoch = 0
 
     async def load(self, logins: Iterable[str], lines: Iterable[str] = ()) -> Load:
@@ -213,6 +285,49 @@ class MemorySharedLoad:
             if login in self._last:
                 result.last_offered_at[login] = _dt(self._last[login])
         return result
+
+    def _tabs_change(
+        self, login: str, process: str | None, connected: bool, want: str | None, now_ms: int, ttl_ms: int
+    ) -> tuple[Presence, bool]:
+        tabs = self._tabs.setdefault(login, {})
+        changed = False
+        if process is not None:
+            if connected:
+                changed = process not in tabs
+                tabs[process] = now_ms + ttl_ms
+            elif tabs.pop(process, None) is not None:
+                changed = True
+        if want is not None and self._want.get(login) != want:
+            self._want[login] = want
+            changed = True
+        for name in [name for name, expiry in tabs.items() if expiry < now_ms]:
+            del tabs[name]
+            changed = True
+        if changed:
+            self._tab_version[login] = self._tab_version.get(login, 0) + 1
+        status = self._want.get(login, "online") if tabs else "offline"
+        return Presence(login, status, self._tab_version.get(login, 0)), changed
+
+    async def tab(
+        self, login: str, process: str, connected: bool, want: str | None, now: datetime, ttl: timedelta
+    ) -> Presence:
+        """A web process got its first socket of an operator (or lost its last one), or the operator chose a status
+        (`want`); their presence across every web process afterwards."""
+        return self._tabs_change(login, process, connected, want, _ms(now), ttl // _MS)[0]
+
+    async def renew_tabs(self, logins: Iterable[str], process: str, now: datetime, ttl: timedelta) -> None:
+        """A web process still has sockets of these operators: their fields live another `ttl`."""
+        for login in logins:
+            self._tabs_change(login, process, True, None, _ms(now), ttl // _MS)
+
+    async def expire_tabs(self, logins: Iterable[str], now: datetime) -> list[Presence]:
+        """Drop the fields of web processes that stopped renewing them; the operators whose presence changed."""
+        out = []
+        for login in dict.fromkeys(logins):
+            presence, changed = self._tabs_change(login, None, False, None, _ms(now), 0)
+            if changed:
+                out.append(presence)
+        return out
 
     async def set_waiting(self, add: Iterable[Waiting], remove: Iterable[Waiting]) -> None:
         """Put dialogs into their lines' waiting order (again: idempotent) and take others out."""
@@ -272,6 +387,7 @@ class RedisSharedLoad:
         self._redis = redis_client(url, cluster=cluster)
         self._reserve = self._redis.register_script(_RESERVE)
         self._release = self._redis.register_script(_RELEASE)
+        self._tabs = self._redis.register_script(_TABS)
 
     async def load(self, logins: Iterable[str], lines: Iterable[str] = ()) -> Load:
         """Presence, hold counts and last offer time of every given operator and the waiting order of `lines`,
@@ -303,6 +419,41 @@ class RedisSharedLoad:
             if last is not None:
                 result.last_offered_at[login] = _dt(int(last))
         return result
+
+    async def tab(
+        self, login: str, process: str, connected: bool, want: str | None, now: datetime, ttl: timedelta
+    ) -> Presence:
+        """A web process got its first socket of an operator (or lost its last one), or the operator chose a status
+        (`want`); their presence across every web process afterwards (one script on the operator's tabs key)."""
+        args = [f"p:{process}", "1" if connected else "0", want or "", _ms(now), ttl // _MS]
+        reply = await run_script(self._redis, self._tabs, [tabs_key(login)], args)
+        return Presence(login, _s(reply[0]), int(reply[1]))
+
+    async def renew_tabs(self, logins: Iterable[str], process: str, now: datetime, ttl: timedelta) -> None:
+        """A web process still has sockets of these operators: their fields live another `ttl` (one round trip)."""
+        names = list(dict.fromkeys(logins))
+        if not names:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for login in names:
+                args = [f"p:{process}", "1", "", _ms(now), ttl // _MS]
+                await run_script(pipe, self._tabs, [tabs_key(login)], args)
+            await pipe.execute()
+
+    async def expire_tabs(self, logins: Iterable[str], now: datetime) -> list[Presence]:
+        """Drop the fields of web processes that stopped renewing them; the operators whose presence changed."""
+        names = list(dict.fromkeys(logins))
+        if not names:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for login in names:
+                await run_script(pipe, self._tabs, [tabs_key(login)], ["", "0", "", _ms(now), 0])
+            replies = await pipe.execute()
+        return [
+            Presence(login, _s(reply[0]), int(reply[1]))
+            for login, reply in zip(names, replies, strict=True)
+            if int(reply[2])
+        ]
 
     async def set_waiting(self, add: Iterable[Waiting], remove: Iterable[Waiting]) -> None:
         """Put dialogs into their lines' waiting order (again: idempotent) and take others out: one ZADD and one

@@ -112,7 +112,7 @@ class Cluster:
 
 @contextlib.contextmanager
 def make_cluster(
-    tmp_path: Path, redis_url: str, pg_url: str, *, redis_cluster: bool = False
+    tmp_path: Path, redis_url: str, pg_url: str, *, redis_cluster: bool = False, presence_ttl: str = "3s"
 ) -> Iterator[Cluster]:
     """A config for the layout (widget line, four operators) and the processes, stopped at the end;
     `redis_cluster`: redis_url names a node of a Redis Cluster."""
@@ -126,6 +126,7 @@ def make_cluster(
             "partitions": PARTITIONS,
             "lease_time": "1s",
             "cluster": redis_cluster,
+            "presence_ttl": presence_ttl,
         },
         "log": {"format": "json"},
         "operators": [{"login": "admin", "name": "Alice Admin", "role": "admin"}]

@@ -189,6 +189,46 @@ async def test_load_names_the_dialogs_that_hold_a_slot(store: SharedLoad) -> Non
     assert (await store.load(["anna", "bob"])).placed == {"d2"}
 
 
+TTL = timedelta(seconds=30)
+
+
+async def test_an_operator_is_online_while_any_web_process_has_a_tab(backend: Backend) -> None:
+    p1 = await backend.a.tab("anna", "web-1", True, None, T0, TTL)
+    p2 = await backend.b.tab("anna", "web-2", True, None, T0, TTL)
+    assert (p1.status, p2.status) == ("online", "online")
+    p3 = await backend.a.tab("anna", "web-1", False, None, T0, TTL)
+    assert p3.status == "online"  # her tab on web-2 is still open
+    p4 = await backend.b.tab("anna", "web-2", False, None, T0, TTL)
+    assert p4.status == "offline"
+    assert p1.seq < p2.seq < p3.seq < p4.seq  # every change is numbered
+    again = await backend.b.tab("anna", "web-2", False, None, T0, TTL)
+    assert again == p4  # nothing changed: same number
+    assert (await backend.a.tab("boris", "web-1", False, None, T0, TTL)).status == "offline"
+
+
+async def test_a_chosen_status_holds_for_every_tab(backend: Backend) -> None:
+    await backend.a.tab("anna", "web-1", True, None, T0, TTL)
+    away = await backend.a.tab("anna", "web-1", True, "away", T0, TTL)
+    assert away.status == "away"
+    assert (await backend.b.tab("anna", "web-2", True, None, T0, TTL)).status == "away"  # a new tab elsewhere
+    assert (await backend.b.tab("anna", "web-2", True, "online", T0, TTL)).status == "online"
+    assert (await backend.a.tab("anna", "web-1", False, None, T0, TTL)).status == "online"
+
+
+async def test_tabs_of_a_process_that_stopped_renewing_expire(backend: Backend) -> None:
+    short = timedelta(seconds=10)
+    await backend.a.tab("anna", "web-1", True, None, T0, short)
+    await backend.b.tab("boris", "web-2", True, None, T0, short)
+    await backend.b.tab("vera", "web-2", True, None, T0, TTL)
+    await backend.b.renew_tabs(["boris"], "web-2", T0 + timedelta(seconds=8), short)  # web-2 lives on
+    assert await backend.a.expire_tabs(["anna", "boris", "vera", "gleb"], T0 + timedelta(seconds=5)) == []
+    gone = await backend.a.expire_tabs(["anna", "boris", "vera", "gleb"], T0 + timedelta(seconds=12))
+    assert [(p.login, p.status) for p in gone] == [("anna", "offline")]  # web-1 died and never renewed
+    assert await backend.b.expire_tabs(["anna"], T0 + timedelta(seconds=13)) == []  # reported once
+    later = await backend.b.tab("anna", "web-3", True, None, T0 + timedelta(seconds=14), short)
+    assert later.status == "online" and later.seq > gone[0].seq
+
+
 async def test_last_offered_at_set_by_offer_only(store: SharedLoad) -> None:
     assert await store.reserve(assigned("anna", "d1"), None, T0)
     assert (await store.load(["anna"])).last_offered_at == {}

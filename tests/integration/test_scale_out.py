@@ -59,6 +59,39 @@ async def test_an_operator_on_one_web_process_answers_a_visitor_on_another(
     await anna.close()
 
 
+async def test_an_operator_stays_online_while_a_tab_is_open_in_any_web_process(
+    cluster: Cluster, session: aiohttp.ClientSession
+) -> None:
+    await start_layout(cluster, routers=1)
+    admin = Operator(session, cluster.base("web-1"), "admin", PASSWORD)
+    await admin.connect(online=False)
+    tab1 = Operator(session, cluster.base("web-1"), "anna", PASSWORD)
+    tab2 = Operator(session, cluster.base("web-2"), "anna", PASSWORD)
+    await tab1.connect()
+    await tab2.connect()
+    await tab1.close()  # her tab on web-1 is closed; the one on web-2 is still open
+    visitor = Visitor(session, cluster.base("web-1"), "site")
+    await visitor.connect()
+    await visitor.say("anyone there?")
+    offer = await tab2.expect(
+        "dialog.offered", timeout=PATIENCE
+    )  # still online: the dialog is offered to her
+    assert offer["dialog_id"]
+
+    async def anna() -> str:
+        meta = await admin.get("/api/meta")
+        return str(next(o["presence"] for o in meta["operators"] if o["login"] == "anna"))
+
+    assert await anna() == "online"
+    cluster.kill("web-2")  # the web process with her last tab dies: it never says she left
+    deadline = time.monotonic() + PATIENCE
+    while await anna() != "offline":
+        assert time.monotonic() < deadline, "a dead web process kept her online"
+        await asyncio.sleep(0.2)
+    await visitor.close()
+    await admin.close()
+
+
 async def _take_every_offer(op: Operator, stop: asyncio.Event) -> None:
     seen: set[str] = set()
     while not stop.is_set():
