@@ -55,8 +55,8 @@ MAX_BATCH = 500  # events decided and committed together: per-batch round trips 
 MAX_ATTEMPTS = 5  # of one batch that collides with another (a duplicate key, a slot another worker took)
 SWEEP_EVERY = 30.0  # seconds between sweeps of slots left held by a crash
 HOLD_GRACE = timedelta(seconds=60)  # a slot younger than this may belong to a batch still committing
-# a dialog left waiting for another worker's older one routes on its own after this long (the other worker places
-# its dialog within a tick; an entry that outlived its dialog, e.g. after a crash, holds nobody up for longer)
+# another worker's waiting dialog that holds ours back while a slot is free is trusted this long: its worker places
+# it within a tick of seeing the slot; an entry that outlived its dialog (a crash, a stall) is passed over after this
 FAIR_GRACE_S = 2.0
 
 
@@ -115,11 +115,13 @@ class Engine:
         self._owned: frozenset[int] | None = None if shared is None else frozenset()
         self._epoch: int | None = None
         self._next_sweep = 0.0
-        # several workers: the lines' shared waiting order as last read, the placed dialogs then, and our dialogs
-        # left waiting for older ones (monotonic time it started; None once the grace ran out)
+        # several workers: the lines' shared waiting order as last read and the dialogs holding a slot then; the
+        # other workers' dialogs that held ours back while a slot was free (since when, monotonic), and those of
+        # them whose grace ran out (a nudge was made for them)
         self._waiting: dict[str, list[Waiting]] = {}
         self._placed: set[str] = set()
-        self._deferred: dict[str, float | None] = {}
+        self._blocking: dict[str, float] = {}
+        self._lapsed: set[str] = set()
         # the number of each operator's last applied presence change (events carry it with several web processes)
         self.presence_seq: dict[str, int] = {}
         self._next_tabs_check = 0.0
@@ -414,9 +416,9 @@ class Engine:
                 await self._follow_partitions()
         epoch = await self.shared.epoch()
         now = time.monotonic()
-        lapsed = [k for k, t in self._deferred.items() if t is not None and now - t > FAIR_GRACE_S]
-        for dialog_id in lapsed:  # waited its grace for older dialogs elsewhere: it routes on its own now
-            self._deferred[dialog_id] = None
+        # another worker's dialog held ours back past the grace: look again, passing it over this time
+        lapsed = [f for f, t in self._blocking.items() if now - t > FAIR_GRACE_S and f not in self._lapsed]
+        self._lapsed.update(lapsed)
         if epoch != self._epoch or lapsed:
             self._epoch = epoch
             waiting = any(
@@ -433,9 +435,6 @@ class Engine:
                 await self._sweep()
                 await self._sweep_waiting()
                 await self._sync_waiting()
-                self._deferred = {
-                    k: t for k, t in self._deferred.items() if k in self.state.dialogs
-                }  # placed or closed meanwhile
 
     async def _expire_tabs(self) -> None:
         """The operators of our partitions whose consoles were open only in web processes that stopped renewing
@@ -612,6 +611,10 @@ class Engine:
         assert self.shared is not None
         load = await self.shared.load(self.names, self.lines)
         self._waiting, self._placed = load.waiting, load.placed
+        if self._blocking:  # forget the ones placed or gone since
+            present = {w.dialog_id for entries in load.waiting.values() for w in entries}
+            self._blocking = {f: t for f, t in self._blocking.items() if f in present}
+            self._lapsed &= present
         self.state.presence.clear()
         self.state.presence.update(load.presence)
         self.state.open_count.clear()
@@ -627,13 +630,14 @@ class Engine:
         entries = self._waiting.get(line.id) if self.shared is not None else None
         if not entries:
             return ops
-        if d.id in self._deferred:
-            started = self._deferred[d.id]
-            if started is None or time.monotonic() - started > FAIR_GRACE_S:
-                return ops
-        if not fairness.must_wait(line, ops, entries, since, d.id, self.state.dialogs, self._placed):
+        skip: set[str] = self._placed | self._lapsed if self._lapsed else self._placed
+        ahead = fairness.held_back_by(line, ops, entries, since, d.id, self.state.dialogs, skip)
+        if not ahead:
             return ops
-        self._deferred.setdefault(d.id, time.monotonic())
+        now = time.monotonic()
+        for other in ahead:
+            if other not in self.state.dialogs:  # another worker's (ours are placed by the caller's loop)
+                self._blocking.setdefault(other, now)
         return fairness.Taken(ops)
 
     def _limit(self, hold: Hold, d: Dialog) -> int | None:
@@ -671,8 +675,6 @@ class Engine:
                 old is None or not was or old.line_id != d.line_id or old.queued_since != d.queued_since
             ):
                 add.append(Waiting(d.queued_since or now, dialog_id, d.line_id))
-            if not waits:
-                self._deferred.pop(dialog_id, None)
         if not add and not remove:
             return
         try:

@@ -35,43 +35,44 @@ def waiting_ahead(
     since: datetime,
     dialog_id: str,
     own: Mapping[str, Dialog],
-    placed: Container[str],
+    skip: Container[str],
     enough: int,
-) -> int:
-    """How many dialogs wait longer than this one (counting up to `enough`): the other workers' entries, and this
-    worker's own that still wait. A dialog already given a slot (`placed`, or one of ours no longer queued) may
-    linger in the order until its owner's removal lands; it is not counted twice."""
+) -> list[str]:
+    """The dialogs that wait longer than this one, oldest first (up to `enough`): the other workers' entries, and
+    this worker's own that still wait. A dialog already given a slot may linger in the order until its owner's
+    removal lands: those are in `skip` (with entries the caller no longer trusts), or ours and no longer queued."""
     me = (since.replace(microsecond=since.microsecond // 1000 * 1000), dialog_id)  # the order keeps ms
-    count = 0
+    ahead: list[str] = []
     for w in entries:
-        if (w.since, w.dialog_id) >= me:
+        if (w.since, w.dialog_id) >= me or len(ahead) >= enough:
             break
-        if w.dialog_id == dialog_id or w.dialog_id in placed:
+        if w.dialog_id == dialog_id or w.dialog_id in skip:
             continue
         d = own.get(w.dialog_id)
         if d is not None and d.state != QUEUED:
             continue
-        count += 1
-        if count >= enough:
-            break
-    return count
+        ahead.append(w.dialog_id)
+    return ahead
 
 
-def must_wait(
+def held_back_by(
     line: LinePolicy,
     ops: Mapping[str, OperatorState],
     entries: Iterable[Waiting],
     since: datetime,
     dialog_id: str,
     own: Mapping[str, Dialog],
-    placed: Container[str],
-) -> bool:
-    """Whether dialogs that wait longer on the line would take every free slot (`all` mode holds no slots for
-    offers, so its order is the operators' to choose)."""
+    skip: Container[str],
+) -> list[str]:
+    """The dialogs that have waited longer on the line and would take every free slot, so this one must wait;
+    empty when it need not (`all` mode holds no slots for offers, so its order is the operators' to choose)."""
     if line.mode == "all":
-        return False
+        return []
     free = free_slots(line, ops)
-    return free > 0 and waiting_ahead(entries, since, dialog_id, own, placed, free) >= free
+    if free <= 0:
+        return []
+    ahead = waiting_ahead(entries, since, dialog_id, own, skip, free)
+    return ahead if len(ahead) >= free else []
 
 
 class Taken(Mapping[str, OperatorState]):

@@ -130,3 +130,20 @@ async def test_an_entry_whose_worker_never_places_it_holds_others_up_only_for_th
     await asyncio.sleep(FAIR_GRACE_S + 0.2)
     await w.b._shared_tick()  # the grace ran out: worker b routes its dialog on its own
     assert await w.state(newer) == ("offered", ("anna",))
+
+
+async def test_a_dialog_held_back_once_still_yields_to_older_ones_later(tmp_path: Path, store: Store) -> None:
+    w = Workers(tmp_path, store, slots=2)
+    await w.start()
+    first, second = await w.busy_anna("v0"), await w.busy_anna("v9")
+    older = [await w.open(w.a, "v1"), await w.open(w.a, "v2")]  # two dialogs wait at worker a ...
+    newer = await w.open(w.b, "v3")  # ... before this one at worker b
+    await w.b.handle([command("close", first)])
+    assert await w.state(newer) == ("queued", ())
+    await w.a.handle([], nudge=True)
+    assert await w.state(older[0]) == ("offered", ("anna",))
+    await asyncio.sleep(FAIR_GRACE_S + 0.2)  # longer than the grace: it is not a pass for later slots
+    await w.b.handle([command("close", second)])
+    assert await w.state(newer) == ("queued", ())
+    await w.a.handle([], nudge=True)
+    assert await w.state(older[1]) == ("offered", ("anna",))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from router.dialogs import ASSIGNED, QUEUED, Dialog, LinePolicy
 from router.distribution import OperatorState
-from router.fairness import Taken, free_slots, must_wait, waiting_ahead
+from router.fairness import Taken, free_slots, held_back_by, waiting_ahead
 from router.hours import always_open
 from router.shared_load import Waiting
 
@@ -68,19 +68,20 @@ def test_waiting_ahead_counts_older_entries_but_not_placed_or_own_placed_ones() 
     ]
     own = {"mine-assigned": dialog("mine-assigned", ASSIGNED), "mine-waiting": dialog("mine-waiting")}
     since = T0 + timedelta(seconds=5, microseconds=700)  # the order keeps ms: 5.0007 s is 5.000 s
-    assert waiting_ahead(entries, since, "me", own, {"placed"}, 10) == 2  # x and mine-waiting
-    assert waiting_ahead(entries, since, "me", own, {"placed"}, 1) == 1  # counts only as far as it needs
-    assert waiting_ahead(entries, T0, "new", own, set(), 10) == 0
+    assert waiting_ahead(entries, since, "me", own, {"placed"}, 10) == ["x", "mine-waiting"]
+    assert waiting_ahead(entries, since, "me", own, {"placed"}, 1) == ["x"]  # only as far as it needs
+    assert waiting_ahead(entries, T0, "new", own, set(), 10) == []
 
 
 def test_a_dialog_waits_only_when_older_ones_would_take_every_free_slot() -> None:
     ops = {"anna": op("anna", 1), "boris": op("boris", 2)}  # one free slot
     older = [w(1, "x")]
-    assert must_wait(line(), ops, older, T0 + timedelta(seconds=2), "me", {}, set())
-    assert not must_wait(line(), ops, older, T0, "me", {}, set())  # it is the older one
+    assert held_back_by(line(), ops, older, T0 + timedelta(seconds=2), "me", {}, set()) == ["x"]
+    assert held_back_by(line(), ops, older, T0 + timedelta(seconds=2), "me", {}, {"x"}) == []  # passed over
+    assert held_back_by(line(), ops, older, T0, "me", {}, set()) == []  # it is the older one
     ops["boris"] = op("boris", 1)  # two free slots: one for x, one for me
-    assert not must_wait(line(), ops, older, T0 + timedelta(seconds=2), "me", {}, set())
-    assert not must_wait(line("all"), ops, older, T0 + timedelta(seconds=2), "me", {}, set())
+    assert held_back_by(line(), ops, older, T0 + timedelta(seconds=2), "me", {}, set()) == []
+    assert held_back_by(line("all"), ops, older, T0 + timedelta(seconds=2), "me", {}, set()) == []
 
 
 def test_taken_shows_every_operator_unable_to_take() -> None:
