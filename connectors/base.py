@@ -145,6 +145,11 @@ class Connector(Protocol):
         """Stop intake and close connections."""
         ...
 
+    async def open_files(self) -> None:
+        """Instead of `start`: only make `fetch_attachment` work, taking nothing in and sending nothing (a web
+        process serves operators the files of channels that another process runs)."""
+        ...
+
     async def send(self, msg: OutboundMessage) -> SendResult:
         """Deliver a message to the customer."""
         ...

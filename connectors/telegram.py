@@ -119,6 +119,15 @@ class TelegramConnector:
             self.bots[b.account] = TelegramBot(b, self.ctx)
         await start_all(list(self.bots.values()))
 
+    async def open_files(self) -> None:
+        """Only fetch files: a bot per binding (no getMe, no polling, no webhook)."""
+        from connectors.telegram_bot import TelegramBot
+
+        tokens: dict[str, str] = {}
+        for b in self.bindings:
+            if _clash(b, b.settings, tokens, {}) is None:
+                self.bots[b.account] = TelegramBot(b, self.ctx)
+
     async def stop(self) -> None:
         """Stop polling, answer waiting webhooks, close the HTTP sessions."""
         from connectors.telegram_bot import stop_all

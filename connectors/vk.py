@@ -132,6 +132,14 @@ class VkConnector:
         for community in self.communities.values():
             await community.start()
 
+    async def open_files(self) -> None:
+        """Only fetch files: a community per binding (no long poll, no callback route)."""
+        from connectors.vk_community import VkCommunity
+
+        for b in self.bindings:
+            community = self.communities.setdefault(b.account, VkCommunity(b, self.ctx))
+            community.open_files()
+
     async def stop(self) -> None:
         """Stop the loops, answer waiting callbacks, close connections."""
         for community in self.communities.values():

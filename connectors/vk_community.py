@@ -78,11 +78,16 @@ class VkCommunity:
         """The checkpoint of this community's long-poll position (per group: a new group_id starts afresh)."""
         return f"ts:{self.settings.group_id}"
 
+    def open_files(self) -> None:
+        """Only fetch files (no long poll): the HTTP session downloads use."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                trust_env=True, timeout=aiohttp.ClientTimeout(total=None, sock_read=30)
+            )
+
     async def start(self) -> None:
         """Start the long-poll loop (callback mode: the connector mounts the route)."""
-        self._http = aiohttp.ClientSession(
-            trust_env=True, timeout=aiohttp.ClientTimeout(total=None, sock_read=30)
-        )
+        self.open_files()
         if self.settings.mode == "longpoll":
             self.ctx.health.set(self.account, "starting")
             self.longpoll = LongPoll(

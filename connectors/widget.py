@@ -143,6 +143,9 @@ class WidgetConnector:
         """The widget receives no files yet."""
         return None
 
+    async def open_files(self) -> None:
+        """The widget receives no files yet."""
+
     async def on_receipt(self, receipt: Receipt) -> None:
         """The message is stored: `ack` it (every tab of the visitor gets it; the sender's tab matches it)."""
         _, _, client_msg_id = receipt.external_id.partition(":")

@@ -175,6 +175,25 @@ class _History:
 ROLES = ("all", "web", "router", "connectors")
 
 
+def _bindings(settings: Settings, role: str) -> dict[str, list[Binding]]:
+    """The channel bindings a role runs: `web` the HTTP-faced ones (widget, webhooks, callbacks), `connectors`
+    every other channel (webhook bots too, for sending), `all` every one."""
+    out: dict[str, list[Binding]] = defaultdict(list)
+    for line in settings.lines:
+        for block in line.channels:
+            cls = REGISTRY[block["type"]]
+            settings_ = cls.Settings.model_validate(block)
+            web_side = http_faced(block["type"], settings_)
+            if (role == "web" and not web_side) or (role == "connectors" and block["type"] == "widget"):
+                continue
+            out[block["type"]].append(Binding(line.id, str(block.get("account") or line.id), settings_))
+    return out
+
+
+def _bound(connector: Connector) -> list[Binding]:
+    return list(getattr(connector, "bindings", ()))
+
+
 class Daemon:
     """One process of a role: `all` runs everything in one event loop; `web` the console, widget and webhooks;
     `router` a routing engine worker; `connectors` the channels' loops and their outbound deliveries."""
@@ -204,6 +223,9 @@ class Daemon:
         self.shared: SharedLoad | None = None
         self.engine: Engine | None = None
         self.connectors: dict[str, Connector] = {}
+        self._file_connectors: dict[
+            str, Connector
+        ] = {}  # a web process: channels opened for their files only
         self.dispatchers: list[Dispatcher] = []
         self._runner: web.AppRunner | None = None
         self._hub: ConsoleHub | None = None
@@ -261,6 +283,8 @@ class Daemon:
         if not self._has("web"):
             log.info(ev.DAEMON_STARTED, role=self.role, port=None, store=store.kind, bus=bus.name)
             return
+        if self.role == "web":  # operators open the files of channels the connectors process runs
+            await self._open_files(attachments, signer, routes)
         if s.queue.backend == "redis" and self.shared is None:
             assert s.queue.url
             self.shared = RedisSharedLoad(s.queue.url, cluster=s.queue.cluster)  # the operators' tabs
@@ -342,6 +366,34 @@ class Daemon:
                 if removed:
                     log.debug(ev.BUS_TRIMMED, stream=stream, removed=removed)
 
+    async def _open_files(self, attachments: _Attachments, signer: Signer, routes: Routes) -> None:
+        """A web process: the channels it does not run, opened only to fetch their files for the console."""
+        assert self.store is not None and self.bus is not None
+        everyone = _bindings(self.settings, "all")
+        mine = self._bindings()
+        for channel, bindings in everyone.items():
+            others = [b for b in bindings if b not in mine.get(channel, [])]
+            if not others or channel in self._file_connectors:
+                continue
+            ctx = ConnectorContext(
+                channel=channel,
+                sink=_Sink(self.bus),
+                checkpoints=_Checkpoints(self.store, channel, self.clock),
+                attachments=attachments,
+                routes=Routes(),  # nothing of it is served here
+                health=Health().reporter(channel),  # the process that runs it reports its health
+                history=_History(self.store),
+                signer=signer,
+                max_message_length=self.settings.limits.max_message_length,
+            )
+            connector: Connector = REGISTRY[channel](others, ctx)
+            try:
+                await connector.open_files()
+            except Exception as exc:
+                log.warning(ev.CHANNEL_FILES_FAILED, channel=channel, error=str(exc))
+                continue
+            self._file_connectors[channel] = connector
+
     async def _open_attachment(
         self, channel: str, account: str, meta: dict[str, Any]
     ) -> tuple[str, int | None, AsyncIterator[bytes]] | None:
@@ -352,25 +404,16 @@ class Daemon:
                 str(meta.get("ref") or "")
             )
             return None if data is None else (mime, len(data), _once(data))
-        connector = self.connectors.get(channel)
+        connector = self.connectors.get(channel) or self._file_connectors.get(channel)
+        if connector is not None and not any(b.account == account for b in _bound(connector)):
+            connector = self._file_connectors.get(channel)  # this process runs the channel's other accounts
         body = await connector.fetch_attachment(account, str(meta.get("ref") or "")) if connector else None
         return None if body is None else (body.mime or mime, body.size, body.chunks)
 
     def _bindings(self) -> dict[str, list[Binding]]:
         """The channel bindings this role runs: `web` the HTTP-faced ones (widget, webhooks, callbacks),
         `connectors` every other channel (webhook bots too, for sending), `all` every one."""
-        out: dict[str, list[Binding]] = defaultdict(list)
-        for line in self.settings.lines:
-            for block in line.channels:
-                cls = REGISTRY[block["type"]]
-                settings = cls.Settings.model_validate(block)
-                web_side = http_faced(block["type"], settings)
-                if (self.role == "web" and not web_side) or (
-                    self.role == "connectors" and block["type"] == "widget"
-                ):
-                    continue
-                out[block["type"]].append(Binding(line.id, str(block.get("account") or line.id), settings))
-        return out
+        return _bindings(self.settings, self.role)
 
     async def stop(self) -> None:
         """Stop intake, drain, close the bus and the database (a second call does nothing)."""
@@ -378,7 +421,7 @@ class Daemon:
             return
         self._stopped = True
         log.info(ev.DAEMON_STOPPING)
-        for connector in self.connectors.values():
+        for connector in [*self.connectors.values(), *self._file_connectors.values()]:
             with contextlib.suppress(Exception):
                 await connector.stop()
         if self._hub:

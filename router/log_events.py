@@ -40,6 +40,7 @@ WIDGET_PUBLISH_FAILED = "widget.publish.failed"
 # the composition root and the dispatchers
 CHANNEL_STARTED = "channel.started"
 CHANNEL_FAILED = "channel.failed"
+CHANNEL_FILES_FAILED = "channel.files.failed"  # a web process could not open a channel to fetch its files
 OUTBOUND_SENT = "outbound.sent"
 OUTBOUND_FAILED = "outbound.failed"
 LOOP_CRASHED = "loop.crashed"

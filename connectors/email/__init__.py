@@ -99,6 +99,9 @@ class EmailConnector:
             await self.book.we_sent(msg.account, msg.chat_id, message_id)
         return result
 
+    async def open_files(self) -> None:
+        """Files of fetched mail are in the attachment store already: nothing to open."""
+
     async def fetch_attachment(self, account: str, ref: str) -> AttachmentBody | None:
         """A file of a customer's mail, from the attachment store (mail is stored whole when fetched)."""
         if all(b.account != account for b in self.bindings):

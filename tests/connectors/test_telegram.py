@@ -16,8 +16,10 @@ import structlog
 import structlog.testing
 
 from connectors.telegram_updates import Skipped
-from tests.conftest import Running, StartDaemon, config, line, settings_from
+from router.daemon import Daemon
+from tests.conftest import PASSWORD, Running, StartDaemon, config, line, settings_from
 from tests.connectors.fake_telegram import USER, FakeTelegram
+from tests.redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
 
 TOKEN = "123:abc"
 OTHER_TOKEN = "456:def"
@@ -155,6 +157,41 @@ async def test_photo_from_the_customer_is_an_attachment_the_console_can_download
         assert r.status == 200
         assert r.headers["Content-Type"].startswith("image/jpeg")
         assert await r.read() == body
+
+
+async def test_a_web_process_serves_the_files_of_a_bot_another_process_polls(
+    tmp_path,
+    fake,
+    start_daemon,
+    redis_url,  # noqa: F811  (fixture)
+):
+    data = {
+        **config(tmp_path, [tg_line("support", ["anna"], tg(fake))]),
+        "queue": {"backend": "redis", "url": redis_url},
+    }
+    settings = settings_from(tmp_path, data)
+    d = await start_daemon(settings)  # polls the bot
+    web = Daemon(settings, role="web", env={"OPENLINES_DEMO_PASSWORD": PASSWORD})  # runs no Telegram bot
+    await web.start()
+    try:
+        assert "telegram" not in web.connectors
+        anna = await d.operator("anna")
+        body = b"%PDF-1.4 " + b"scan" * 5000
+        fake.add_file(body, "documents/file_3.pdf", "DOC-1")
+        doc = {
+            "file_id": "DOC-1",
+            "file_unique_id": "d1",
+            "file_name": "scan.pdf",
+            "mime_type": "application/pdf",
+            "file_size": len(body),
+        }
+        await fake.message(TOKEN, None, document=doc)
+        [att] = (await anna.expect("message"))["message"]["attachments"]
+        async with d.session.get(f"http://127.0.0.1:{web.port}{att['url']}", headers=anna.headers) as r:
+            assert r.status == 200, await r.text()
+            assert await r.read() == body
+    finally:
+        await web.stop()
 
 
 async def test_files_from_the_console_go_as_photo_with_caption_and_as_document(tmp_path, fake, start_daemon):
