@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -106,6 +107,17 @@ class FakeClock:
 
 
 StartDaemon = Callable[..., Any]
+
+
+@contextlib.asynccontextmanager
+async def web_process(settings: Settings) -> AsyncIterator[Daemon]:
+    """A `--role web` daemon next to the test's other daemons (a queue on Redis), stopped at the end."""
+    web = Daemon(settings, role="web", env={"OPENLINES_DEMO_PASSWORD": PASSWORD})
+    await web.start()
+    try:
+        yield web
+    finally:
+        await web.stop()
 
 
 @pytest.fixture

@@ -21,9 +21,7 @@ from connectors.email.fetch import utf7_folder
 from connectors.email.threads import tag_of
 from crm_core.store import Store
 from queues.messages import Receipt
-from router.daemon import Daemon
-from tests.conftest import PASSWORD as DEMO_PASSWORD
-from tests.conftest import Running, StartDaemon, config, line, settings_from
+from tests.conftest import Running, StartDaemon, config, line, settings_from, web_process
 from tests.connectors.mailservers import (  # noqa: F401 (the fixtures `dovecot` and `mail`)
     MAILBOX,
     PASSWORD,
@@ -120,9 +118,7 @@ async def test_a_web_process_serves_the_files_of_mail_another_process_fetched(
     data = {**config(tmp_path, lines), "queue": {"backend": "redis", "url": redis_url}}
     settings = settings_from(tmp_path, data)
     d = await start_daemon(settings)  # reads the mailbox
-    web = Daemon(settings, role="web", env={"OPENLINES_DEMO_PASSWORD": DEMO_PASSWORD})  # reads no mail
-    await web.start()
-    try:
+    async with web_process(settings) as web:  # reads no mail
         assert "email" not in web.connectors
         anna = await d.operator("anna")
         await mail.mailbox.deliver(customer_mail("Hello, where is my order 5?\n\n-- \nIvan Petrov\nACME Ltd"))
@@ -133,8 +129,6 @@ async def test_a_web_process_serves_the_files_of_mail_another_process_fetched(
         async with d.session.get(f"http://127.0.0.1:{web.port}{att['url']}", headers=anna.headers) as r:
             assert r.status == 200, await r.text()
             assert await r.read() == original
-    finally:
-        await web.stop()
 
 
 async def test_a_new_address_makes_a_lead_the_answer_threads_and_the_reply_comes_back(

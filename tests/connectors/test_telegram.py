@@ -16,8 +16,7 @@ import structlog
 import structlog.testing
 
 from connectors.telegram_updates import Skipped
-from router.daemon import Daemon
-from tests.conftest import PASSWORD, Running, StartDaemon, config, line, settings_from
+from tests.conftest import Running, StartDaemon, config, line, settings_from, web_process
 from tests.connectors.fake_telegram import USER, FakeTelegram
 from tests.redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
 
@@ -171,9 +170,7 @@ async def test_a_web_process_serves_the_files_of_a_bot_another_process_polls(
     }
     settings = settings_from(tmp_path, data)
     d = await start_daemon(settings)  # polls the bot
-    web = Daemon(settings, role="web", env={"OPENLINES_DEMO_PASSWORD": PASSWORD})  # runs no Telegram bot
-    await web.start()
-    try:
+    async with web_process(settings) as web:  # runs no Telegram bot
         assert "telegram" not in web.connectors
         anna = await d.operator("anna")
         body = b"%PDF-1.4 " + b"scan" * 5000
@@ -190,8 +187,6 @@ async def test_a_web_process_serves_the_files_of_a_bot_another_process_polls(
         async with d.session.get(f"http://127.0.0.1:{web.port}{att['url']}", headers=anna.headers) as r:
             assert r.status == 200, await r.text()
             assert await r.read() == body
-    finally:
-        await web.stop()
 
 
 async def test_files_from_the_console_go_as_photo_with_caption_and_as_document(tmp_path, fake, start_daemon):

@@ -16,8 +16,7 @@ from connectors import validate_block
 from connectors.vk_events import classify, random_id, split_text, translate
 from queues.bus import conversation_key, outbound_stream
 from queues.messages import Attachment, InboundMessage, OutboundMessage
-from router.daemon import Daemon
-from tests.conftest import PASSWORD, Running, StartDaemon, config, line, settings_from
+from tests.conftest import Running, StartDaemon, config, line, settings_from, web_process
 from tests.connectors.fake_vk import GROUP_ID, TOKEN, USER, FakeVK
 from tests.redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
 
@@ -223,9 +222,7 @@ async def test_a_web_process_serves_the_files_of_a_community_another_process_lon
         tmp_path, {**vk_config(tmp_path, fake), "queue": {"backend": "redis", "url": redis_url}}
     )
     d = await start_daemon(settings)  # long-polls the community
-    web = Daemon(settings, role="web", env={"OPENLINES_DEMO_PASSWORD": PASSWORD})  # runs no VK loop
-    await web.start()
-    try:
+    async with web_process(settings) as web:  # runs no VK loop
         assert "vk" not in web.connectors
         anna = await d.operator("anna")
         body = b"\xff\xd8\xff" + b"jpeg" * 5_000
@@ -235,8 +232,6 @@ async def test_a_web_process_serves_the_files_of_a_community_another_process_lon
         async with d.session.get(f"http://127.0.0.1:{web.port}{att['url']}", headers=anna.headers) as r:
             assert r.status == 200, await r.text()
             assert await r.read() == body
-    finally:
-        await web.stop()
 
 
 async def test_documents_voice_and_forwarded_messages_are_files_and_quotes(tmp_path, fake, start_daemon):
