@@ -198,13 +198,20 @@ class Store:
 
     async def leads_by_id(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Lead rows by id."""
+        return await self._rows_by_id(leads, ids)
+
+    async def _rows_by_id(self, table: Table, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = list(set(ids))
         if not ids:
             return {}
-        q = select(leads).where(_in_ids(self.kind, leads.c.id, ids))
+        q = select(table).where(_in_ids(self.kind, table.c.id, ids))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).mappings().all()
         return {r["id"]: dict(r) for r in rows}
+
+    async def dialogs_by_id(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Dialog rows by id (absent ones left out)."""
+        return await self._rows_by_id(dialogs, ids)
 
     async def open_dialogs(self) -> list[dict[str, Any]]:
         """Every dialog that is not closed: the routing state a router worker resumes from."""

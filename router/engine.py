@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -219,40 +219,35 @@ class Engine:
     async def _sweep_waiting(self) -> None:
         """Take out of the shared order the entries of our partitions' dialogs that were closed while their removal
         was lost (a crash between a commit and its update of the order)."""
-        assert self.shared is not None
-        gone = []
-        for entries in self._waiting.values():
-            for w in entries:
-                if w.dialog_id in self.state.dialogs:
-                    continue  # open, ours: _sync_waiting sets it straight
-                row = await self.store.get_dialog(w.dialog_id)
-                if row is None or (
-                    row["state"] != dm.QUEUED
-                    and self._mine(conversation_key(row["channel"], row["account"], row["chat_id"]))
-                ):
-                    gone.append(w)
-        if gone:
-            with contextlib.suppress(Exception):
-                await self.shared.set_waiting((), gone)
+        ids = {w.dialog_id for ws in self._waiting.values() for w in ws} - self.state.dialogs.keys()
+        rows = await self.store.dialogs_by_id(ids)  # open ones of ours are in memory: _sync_waiting sees them
+
+        def gone(dialog_id: str) -> bool:
+            row = rows.get(dialog_id)
+            if row is None:
+                return True
+            return row["state"] != dm.QUEUED and self._mine(
+                conversation_key(row["channel"], row["account"], row["chat_id"])
+            )
+
+        await self._set_waiting(
+            (), [w for ws in self._waiting.values() for w in ws if w.dialog_id in ids and gone(w.dialog_id)]
+        )
 
     async def _sync_waiting(self) -> None:
         """Several workers: put every dialog of ours that waits into its line's shared order (idempotent), and
         take out the entries of ours that no longer wait (a removal a crash or an outage lost)."""
+        await self._set_waiting(*fairness.resync(self.state.dialogs, self._waiting, self.clock.now()))
+
+    async def _set_waiting(self, add: Iterable[Waiting], remove: Iterable[Waiting]) -> None:
+        """Update the shared order; when Redis is away routing goes on without it (the next sweep catches up)."""
         assert self.shared is not None
-        now = self.clock.now()
-        dialogs = self.state.dialogs
-        waiting = [
-            Waiting(d.queued_since or now, d.id, d.line_id) for d in dialogs.values() if d.state == dm.QUEUED
-        ]
-        stale = [
-            w
-            for entries in self._waiting.values()
-            for w in entries
-            if w.dialog_id in dialogs and dialogs[w.dialog_id].state != dm.QUEUED
-        ]
+        add, remove = list(add), list(remove)
+        if not add and not remove:
+            return
         try:
-            await self.shared.set_waiting(waiting, stale)
-        except Exception as exc:  # the next sweep tries again; routing goes on without the shared order
+            await self.shared.set_waiting(add, remove)
+        except Exception as exc:
             if not _transient(exc):
                 raise
             log.warning(ev.ENGINE_WAITING_SYNC_FAILED, error=str(exc))
@@ -574,7 +569,7 @@ class Engine:
                 raise
             if self.shared is not None:
                 await self._after_commit(events, secured)
-                await self._update_waiting(before, work.staged, work.now)
+                await self._set_waiting(*fairness.waiting_changes(before, work.staged, work.now))
             for key, ident in work.new_identities.items():
                 self._remember_identity(key, ident)
             for conv, allowed in work.consent.items():
@@ -657,37 +652,8 @@ class Engine:
             if self.settings.operator(login) is not None and login in self.state.presence:
                 await self.shared.set_presence(login, self.state.presence[login])
 
-    async def _update_waiting(
-        self, before: Mapping[str, Dialog], staged: Mapping[str, Dialog], now: datetime
-    ) -> None:
-        """After a commit: the dialogs that started waiting go into their line's shared order, the ones placed or
-        closed come out (a lost update is set straight by the next sweep)."""
-        assert self.shared is not None
-        add: list[Waiting] = []
-        remove: list[Waiting] = []
-        for dialog_id, d in staged.items():
-            old = before.get(dialog_id)
-            was = old is not None and old.state == dm.QUEUED
-            waits = d.state == dm.QUEUED
-            if was and old is not None and (not waits or old.line_id != d.line_id):
-                remove.append(Waiting(old.queued_since or now, dialog_id, old.line_id))
-            if waits and (
-                old is None or not was or old.line_id != d.line_id or old.queued_since != d.queued_since
-            ):
-                add.append(Waiting(d.queued_since or now, dialog_id, d.line_id))
-        if not add and not remove:
-            return
-        try:
-            await self.shared.set_waiting(add, remove)
-        except Exception as exc:
-            if not _transient(exc):
-                raise
-            log.warning(ev.ENGINE_WAITING_SYNC_FAILED, error=str(exc))
-
-    async def _publish(
-        self, items: list[tuple[str, str | None, Event]], encoded: list[bytes] | None = None
-    ) -> None:
-        await self.bus.publish_many(items, encoded)  # the whole batch in one write (one round trip on Redis)
+    async def _publish(self, items: list[tuple[str, str | None, Event]]) -> None:
+        await self.bus.publish_many(items)  # the whole batch in one write (one round trip on Redis)
 
     def _remember_identity(self, key: Key, ident: dict[str, Any]) -> None:
         self._identities[key] = ident

@@ -75,6 +75,36 @@ def held_back_by(
     return ahead if len(ahead) >= free else []
 
 
+def waiting_changes(
+    before: Mapping[str, Dialog], after: Mapping[str, Dialog], now: datetime
+) -> tuple[list[Waiting], list[Waiting]]:
+    """What a committed batch changes in the shared order: (added, removed). A dialog that started waiting (or
+    moved to another line) goes in; one that was placed, closed or moved comes out of its old line's order."""
+    add: list[Waiting] = []
+    remove: list[Waiting] = []
+    for dialog_id, d in after.items():
+        old = before.get(dialog_id)
+        was = old is not None and old.state == QUEUED
+        waits = d.state == QUEUED
+        if old is not None and was and (not waits or old.line_id != d.line_id):
+            remove.append(Waiting(old.queued_since or now, dialog_id, old.line_id))
+        if waits and (
+            not was or old is None or old.line_id != d.line_id or old.queued_since != d.queued_since
+        ):
+            add.append(Waiting(d.queued_since or now, dialog_id, d.line_id))
+    return add, remove
+
+
+def resync(
+    own: Mapping[str, Dialog], seen: Mapping[str, list[Waiting]], now: datetime
+) -> tuple[list[Waiting], list[Waiting]]:
+    """Setting the shared order straight for a worker's own dialogs: (every one that waits, the entries `seen` of
+    its dialogs that no longer wait)."""
+    waiting = [Waiting(d.queued_since or now, d.id, d.line_id) for d in own.values() if d.state == QUEUED]
+    stale = [w for ws in seen.values() for w in ws if w.dialog_id in own and own[w.dialog_id].state != QUEUED]
+    return waiting, stale
+
+
 class Taken(Mapping[str, OperatorState]):
     """The operators as a dialog that must wait sees them: nobody can take it now."""
 

@@ -13,7 +13,7 @@ from crm_core.store import Store
 from queues.memory import MemoryBus
 from queues.messages import InboundMessage, OperatorCommand, SenderProfile
 from router.engine import FAIR_GRACE_S, Engine
-from router.shared_load import MemorySharedLoad
+from router.shared_load import MemorySharedLoad, Waiting
 from tests.conftest import FakeClock, config, line, settings_from
 
 BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
@@ -147,3 +147,22 @@ async def test_a_dialog_held_back_once_still_yields_to_older_ones_later(tmp_path
     assert await w.state(newer) == ("queued", ())
     await w.a.handle([], nudge=True)
     assert await w.state(older[1]) == ("offered", ("anna",))
+
+
+async def test_an_entry_whose_removal_was_lost_is_swept_out_of_the_order(
+    tmp_path: Path, store: Store
+) -> None:
+    w = Workers(tmp_path, store)
+    await w.start()
+    await w.busy_anna()
+    waiting = await w.open(w.a, "v1")
+    close = OperatorCommand(new_id(), "admin", "close", waiting, TS)
+    await w.a.handle([close])  # an admin closes it while it waits: its entry is removed ...
+    row = await store.get_dialog(waiting)
+    assert row is not None and row["state"] == "closed"
+    lost = Waiting(NOW, waiting, "support")
+    await w.shared.set_waiting([lost], [])  # ... but say that removal was lost (a crash after the commit)
+    await w.b._refresh_loads()
+    assert w.b._waiting["support"] == [lost]
+    await w.b._shared_tick()  # the first tick sweeps (and later ones every SWEEP_EVERY)
+    assert (await w.shared.load([], ["support"])).waiting == {"support": []}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from router.dialogs import ASSIGNED, QUEUED, Dialog, LinePolicy
+from router.dialogs import ASSIGNED, OFFERED, QUEUED, Dialog, LinePolicy
 from router.distribution import OperatorState
-from router.fairness import Taken, free_slots, held_back_by, waiting_ahead
+from router.fairness import Taken, free_slots, held_back_by, resync, waiting_ahead, waiting_changes
 from router.hours import always_open
 from router.shared_load import Waiting
 
@@ -93,3 +94,32 @@ def test_taken_shows_every_operator_unable_to_take() -> None:
 
 def evolve_op(o: OperatorState) -> OperatorState:
     return OperatorState(o.login, False, o.open_dialogs, o.max_dialogs, o.pending_offers, o.last_offered_at)
+
+
+def test_a_committed_batch_adds_what_started_waiting_and_removes_what_was_placed_or_moved() -> None:
+    now = T0 + timedelta(minutes=1)
+    waiting = replace(dialog("a"), queued_since=T0)
+    before = {"a": waiting, "b": replace(dialog("b"), queued_since=T0), "c": dialog("c", ASSIGNED)}
+    after = {
+        "a": replace(waiting, state=OFFERED),  # placed: out
+        "b": replace(before["b"], line_id="sales"),  # moved to another line: out of one, into the other
+        "c": replace(dialog("c"), queued_since=now),  # back in the queue: in
+        "d": dialog("d"),  # new and waiting: in (since now: it has no queued_since yet)
+        "e": dialog("e", ASSIGNED),  # new and placed at once: nothing
+    }
+    add, remove = waiting_changes(before, after, now)
+    assert remove == [Waiting(T0, "a", "support"), Waiting(T0, "b", "support")]
+    assert [(w.dialog_id, w.line_id, w.since) for w in add] == [
+        ("b", "sales", T0),
+        ("c", "support", now),
+        ("d", "support", now),
+    ]
+    assert waiting_changes(before, {"b": before["b"]}, now) == ([], [])  # still waiting as it was
+
+
+def test_resync_puts_back_every_own_waiting_dialog_and_drops_own_entries_that_no_longer_wait() -> None:
+    own = {"a": replace(dialog("a"), queued_since=T0), "b": dialog("b", ASSIGNED)}
+    seen = {"support": [w(0, "a"), w(1, "b"), w(2, "others")]}
+    waiting, stale = resync(own, seen, T0)
+    assert waiting == [Waiting(T0, "a", "support")]
+    assert stale == [w(1, "b")]  # another worker's entry is not ours to drop
