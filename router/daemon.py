@@ -190,10 +190,6 @@ def _bindings(settings: Settings, role: str) -> dict[str, list[Binding]]:
     return out
 
 
-def _bound(connector: Connector) -> list[Binding]:
-    return list(getattr(connector, "bindings", ()))
-
-
 class Daemon:
     """One process of a role: `all` runs everything in one event loop; `web` the console, widget and webhooks;
     `router` a routing engine worker; `connectors` the channels' loops and their outbound deliveries."""
@@ -223,9 +219,8 @@ class Daemon:
         self.shared: SharedLoad | None = None
         self.engine: Engine | None = None
         self.connectors: dict[str, Connector] = {}
-        self._file_connectors: dict[
-            str, Connector
-        ] = {}  # a web process: channels opened for their files only
+        # a web process: the channels with accounts it does not run, opened for their files only
+        self._file_connectors: dict[str, Connector] = {}
         self.dispatchers: list[Dispatcher] = []
         self._runner: web.AppRunner | None = None
         self._hub: ConsoleHub | None = None
@@ -258,17 +253,7 @@ class Daemon:
         attachments = _Attachments(Path(s.var_dir) / "attachments")
         routes, health = Routes(), Health()
         for channel, bindings in self._bindings().items():
-            ctx = ConnectorContext(
-                channel=channel,
-                sink=_Sink(bus),
-                checkpoints=_Checkpoints(store, channel, self.clock),
-                attachments=attachments,
-                routes=routes,
-                health=health.reporter(channel),
-                history=_History(store),
-                signer=signer,
-                max_message_length=s.limits.max_message_length,
-            )
+            ctx = self._context(channel, attachments, signer, routes, health)
             connector: Connector = REGISTRY[channel](bindings, ctx)
             try:
                 await connector.start()
@@ -284,7 +269,7 @@ class Daemon:
             log.info(ev.DAEMON_STARTED, role=self.role, port=None, store=store.kind, bus=bus.name)
             return
         if self.role == "web":  # operators open the files of channels the connectors process runs
-            await self._open_files(attachments, signer, routes)
+            await self._open_files(attachments, signer)
         if s.queue.backend == "redis" and self.shared is None:
             assert s.queue.url
             self.shared = RedisSharedLoad(s.queue.url, cluster=s.queue.cluster)  # the operators' tabs
@@ -366,27 +351,32 @@ class Daemon:
                 if removed:
                     log.debug(ev.BUS_TRIMMED, stream=stream, removed=removed)
 
-    async def _open_files(self, attachments: _Attachments, signer: Signer, routes: Routes) -> None:
-        """A web process: the channels it does not run, opened only to fetch their files for the console."""
+    def _context(
+        self, channel: str, attachments: _Attachments, signer: Signer, routes: Routes, health: Health
+    ) -> ConnectorContext:
         assert self.store is not None and self.bus is not None
-        everyone = _bindings(self.settings, "all")
+        return ConnectorContext(
+            channel=channel,
+            sink=_Sink(self.bus),
+            checkpoints=_Checkpoints(self.store, channel, self.clock),
+            attachments=attachments,
+            routes=routes,
+            health=health.reporter(channel),
+            history=_History(self.store),
+            signer=signer,
+            max_message_length=self.settings.limits.max_message_length,
+        )
+
+    async def _open_files(self, attachments: _Attachments, signer: Signer) -> None:
+        """A web process: a channel with accounts it does not run is opened for files only, with all of its
+        accounts, to serve the console the files of whichever process received them."""
         mine = self._bindings()
-        for channel, bindings in everyone.items():
-            others = [b for b in bindings if b not in mine.get(channel, [])]
-            if not others or channel in self._file_connectors:
+        for channel, bindings in _bindings(self.settings, "all").items():
+            if all(b in mine.get(channel, []) for b in bindings):
                 continue
-            ctx = ConnectorContext(
-                channel=channel,
-                sink=_Sink(self.bus),
-                checkpoints=_Checkpoints(self.store, channel, self.clock),
-                attachments=attachments,
-                routes=Routes(),  # nothing of it is served here
-                health=Health().reporter(channel),  # the process that runs it reports its health
-                history=_History(self.store),
-                signer=signer,
-                max_message_length=self.settings.limits.max_message_length,
-            )
-            connector: Connector = REGISTRY[channel](others, ctx)
+            # its routes are served nowhere, its health is reported by the process that runs it
+            ctx = self._context(channel, attachments, signer, Routes(), Health())
+            connector: Connector = REGISTRY[channel](bindings, ctx)
             try:
                 await connector.open_files()
             except Exception as exc:
@@ -404,9 +394,7 @@ class Daemon:
                 str(meta.get("ref") or "")
             )
             return None if data is None else (mime, len(data), _once(data))
-        connector = self.connectors.get(channel) or self._file_connectors.get(channel)
-        if connector is not None and not any(b.account == account for b in _bound(connector)):
-            connector = self._file_connectors.get(channel)  # this process runs the channel's other accounts
+        connector = self._file_connectors.get(channel) or self.connectors.get(channel)
         body = await connector.fetch_attachment(account, str(meta.get("ref") or "")) if connector else None
         return None if body is None else (body.mime or mime, body.size, body.chunks)
 
