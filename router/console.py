@@ -135,7 +135,10 @@ class ConsoleApi:
 
     async def me(self, request: web.Request) -> web.Response:
         """GET /api/me."""
-        return json_response(self._operator_view(await self.operator(request)))
+        login = await self.operator(request)
+        # with several web processes their consoles may be open in another one: presence from the shared state
+        presence = (await self.hub.presences([login]))[login]
+        return json_response(self._operator_view(login) | {"presence": presence})
 
     async def meta(self, request: web.Request) -> web.Response:
         """GET /api/meta: lines, operators and statuses for the console's pickers."""

@@ -83,6 +83,7 @@ async def test_an_operator_stays_online_while_a_tab_is_open_in_any_web_process(
         return str(next(o["presence"] for o in meta["operators"] if o["login"] == "anna"))
 
     assert await anna() == "online"
+    assert (await tab1.get("/api/me"))["presence"] == "online"  # asked of web-1, where she has no tab now
     cluster.kill("web-2")  # the web process with her last tab dies: it never says she left
     deadline = time.monotonic() + PATIENCE
     while await anna() != "offline":
