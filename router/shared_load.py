@@ -59,9 +59,8 @@ from queues.redis_streams import redis_client, run_script
 Kind = Literal["assigned", "offered"]
 
 PRESENCE_KEY = "openlines:routing:presence"
-WAITING_WINDOW = (
-    200  # the oldest entries of a line's waiting order a worker reads (enough to weigh free slots)
-)
+# the oldest entries of a line's waiting order a worker reads (enough to weigh free slots)
+WAITING_WINDOW = 200
 EPOCH_KEY = "openlines:routing:epoch"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -152,9 +151,8 @@ class Load:
     last_offered_at: dict[str, datetime]  # login -> when a dialog was last offered to them (aware UTC)
     # line id -> its oldest waiting dialogs (at most WAITING_WINDOW), oldest first, every worker's
     waiting: dict[str, list[Waiting]] = field(default_factory=dict)
-    placed: set[str] = field(
-        default_factory=set
-    )  # ids of the dialogs that hold a slot of the given operators
+    # ids of the dialogs that hold a slot of the given operators
+    placed: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True, order=True)
