@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Protocol
 from aiohttp import web
 from pydantic import BaseModel
 
+from connectors.ratelimit import Limits
 from queues.messages import CustomerConsent, InboundMessage, OutboundMessage, Receipt, SendResult
 
 __all__ = ["SendResult"]  # re-exported: connectors import it from here
@@ -120,6 +121,7 @@ class ConnectorContext:
     history: HistoryReader
     signer: Signer
     max_message_length: int = 4000
+    limits: Limits | None = None  # message allowances shared by the web processes (None: each its own)
 
 
 @dataclass

@@ -6,6 +6,7 @@ import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,41 @@ class BucketTable:
             del self._buckets[key]
         self._last_sweep = now
         return len(idle)
+
+
+class Limits(Protocol):
+    """Message allowances by key: in this process's memory, or shared by every web process (in Redis)."""
+
+    async def take(self, buckets: Sequence[tuple[str, Rate]], now: float) -> float:
+        """One token from every (key, rate) bucket or from none: 0.0 when taken, else the seconds until all
+        of them could give. `now`: wall-clock seconds (shared buckets compare the clocks of processes)."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the limits hold."""
+        ...
+
+
+class MemoryLimits:
+    """Limits in this process's memory: a bounded BucketTable per rate."""
+
+    def __init__(self, *, max_keys: int = 100_000) -> None:
+        self.max_keys = max_keys
+        self._tables: dict[Rate, BucketTable] = {}
+
+    async def take(self, buckets: Sequence[tuple[str, Rate]], now: float) -> float:
+        """One token from every bucket or from none (see `Limits.take`)."""
+        tables = self._tables
+        found = []
+        for key, rate in buckets:
+            table = tables.get(rate)
+            if table is None:
+                table = tables[rate] = BucketTable(rate, max_keys=self.max_keys)
+            found.append(table.bucket(key, now))
+        return take_all(found, now)
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
 
 class Verdict(Enum):

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.base import AttachmentBody, Binding, ConnectorContext, SendResult
 from connectors.origins import OriginPolicy, client_address, split_origin
-from connectors.ratelimit import BucketTable, FloodGuard, Rate, Verdict, retry_after, take_all
+from connectors.ratelimit import FloodGuard, Limits, MemoryLimits, Rate, Verdict, retry_after
 from queues.messages import InboundMessage, OutboundMessage, Receipt, SenderProfile
 from queues.sockets import Push, Pusher
 
@@ -67,19 +67,19 @@ class WidgetSettings(BaseModel):
 
 @dataclass
 class _LineGuards:
-    """One widget line's origin policy and message buckets (in this process's memory)."""
+    """One widget line's origin policy and message rates."""
 
     origins: OriginPolicy
-    visitors: BucketTable
-    addresses: BucketTable
+    per_visitor: Rate
+    per_address: Rate
     trust_forwarded_for: bool
 
     @classmethod
     def of(cls, settings: WidgetSettings) -> _LineGuards:
         return cls(
             OriginPolicy(settings.allowed_origins),
-            BucketTable(Rate.per_minute(settings.rate_per_visitor, settings.burst_per_visitor)),
-            BucketTable(Rate.per_minute(settings.rate_per_ip, settings.burst_per_ip)),
+            Rate.per_minute(settings.rate_per_visitor, settings.burst_per_visitor),
+            Rate.per_minute(settings.rate_per_ip, settings.burst_per_ip),
             settings.trust_forwarded_for,
         )
 
@@ -111,7 +111,10 @@ class WidgetConnector:
         self._pusher = Pusher()
         self._pending: set[asyncio.Task[None]] = set()  # refusals being sent
         self._closing = False
-        self.clock: Callable[[], float] = time.monotonic  # the rate limits' clock
+        self.clock: Callable[[], float] = time.monotonic  # the frame limits' clock
+        # the message limits: shared by the web processes when the daemon gives them (Redis), else this process's
+        self.limits: Limits = ctx.limits or MemoryLimits()
+        self.wall: Callable[[], float] = time.time  # their clock (shared buckets compare processes' clocks)
 
     async def start(self) -> None:
         """Mount the websocket route."""
@@ -231,7 +234,7 @@ class WidgetConnector:
                     elif kind == "message":
                         if visitor is None:
                             raise WidgetError("hello_required", "send hello first")
-                        self._message(ws, account, visitor, address, frame)
+                        await self._message(ws, account, visitor, address, frame)
                     else:
                         raise WidgetError("unknown_type", f"unknown frame type {kind!r}")
                 except WidgetError as exc:
@@ -293,7 +296,7 @@ class WidgetConnector:
         )
         return visitor
 
-    def _message(
+    async def _message(
         self, ws: web.WebSocketResponse, account: str, visitor: str, address: str, frame: dict[str, Any]
     ) -> None:
         cmid = frame.get("client_msg_id")
@@ -313,8 +316,16 @@ class WidgetConnector:
             raise WidgetError(
                 "message_too_long", f"text is longer than {self.ctx.max_message_length} characters"
             )
-        guards, now = self._guards[account], self.clock()
-        wait = take_all([guards.visitors.bucket(visitor, now), guards.addresses.bucket(address, now)], now)
+        guards = self._guards[account]
+        buckets = [
+            (f"widget:{account}:v:{visitor}", guards.per_visitor),
+            (f"widget:{account}:ip:{address}", guards.per_address),
+        ]
+        try:
+            wait = await self.limits.take(buckets, self.wall())
+        except Exception as exc:  # Redis away: refused like a failed write, the client sends it again
+            log.warning("widget.limits.failed", line=account, error=str(exc))
+            raise WidgetError("unavailable", "the message could not be taken now; send it again", 1) from None
         if wait:
             # not published, so not stored: the client sends it again later with the same client_msg_id
             raise WidgetError("rate_limited", "too many messages; send it again later", retry_after(wait))

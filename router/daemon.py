@@ -18,6 +18,7 @@ from aiohttp import web
 
 from connectors import REGISTRY, http_faced
 from connectors.base import Binding, Connector, ConnectorContext, Conversation, HistoryMessage
+from connectors.shared_limits import RedisLimits
 from crm_core import migrate
 from crm_core.store import Store
 from queues.bus import CONSOLE, INBOUND, Bus, conversation_key, outbound_stream, process_group
@@ -217,6 +218,7 @@ class Daemon:
         self.store: Store | None = None
         self.bus: Bus | None = None
         self.shared: SharedLoad | None = None
+        self.limits: RedisLimits | None = None  # the widget's allowances, shared by the web processes
         self.engine: Engine | None = None
         self.connectors: dict[str, Connector] = {}
         # a web process: the channels with accounts it does not run, opened for their files only
@@ -252,6 +254,9 @@ class Daemon:
         signer = Signer(self.secrets.key)
         attachments = _Attachments(Path(s.var_dir) / "attachments")
         routes, health = Routes(), Health()
+        if s.queue.backend == "redis" and self._has("web"):
+            assert s.queue.url  # several web processes: one widget allowance per client across all of them
+            self.limits = RedisLimits(s.queue.url, cluster=s.queue.cluster)
         for channel, bindings in self._bindings().items():
             ctx = self._context(channel, attachments, signer, routes, health)
             connector: Connector = REGISTRY[channel](bindings, ctx)
@@ -365,6 +370,7 @@ class Daemon:
             history=_History(self.store),
             signer=signer,
             max_message_length=self.settings.limits.max_message_length,
+            limits=self.limits,
         )
 
     async def _open_files(self, attachments: _Attachments, signer: Signer) -> None:
@@ -427,6 +433,8 @@ class Daemon:
             await self.bus.close()
         if self.shared:
             await self.shared.close()
+        if self.limits:
+            await self.limits.close()
         if self.store:
             await self.store.close()
         log.info(ev.DAEMON_STOPPED)

@@ -147,7 +147,15 @@ def make_cluster(
                 ],
                 "queue": OPERATORS,
                 "distribution": {"mode": "even", "max_dialogs": CAPACITY, "offer_timeout": "10m"},
-            }
+            },
+            {
+                "id": "strict",
+                "name": "Strict",
+                # a tight allowance per visitor, to be kept across the web processes
+                "channels": [{"type": "widget", "rate_per_visitor": 1, "burst_per_visitor": 3}],
+                "queue": OPERATORS,
+                "distribution": {"mode": "even", "max_dialogs": CAPACITY, "offer_timeout": "10m"},
+            },
         ],
     }
     config = tmp_path / "openlines.yaml"

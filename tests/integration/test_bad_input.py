@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from connectors import VALIDATORS
+from connectors.shared_limits import RedisLimits
 from queues import sockets as sockets_module
 from router.settings import load_settings
 from tests.clients import Visitor
@@ -644,3 +645,24 @@ def test_hostile_yaml_is_reported_never_raised(tmp_path, text):
     settings, problems = load_settings(path, env={}, channel_validators=VALIDATORS)
     assert settings is None
     assert problems and all(str(p).startswith(f"{path}:") for p in problems)
+
+
+async def test_a_message_is_refused_as_unavailable_while_shared_limits_are_away(tmp_path, start_daemon):
+    d = await start(tmp_path, start_daemon, widget_line("support"))
+    widget = d.daemon.connectors["widget"]
+    with socket.socket() as s:  # a port nothing listens on: the shared limits' Redis is away
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    away, kept = RedisLimits(f"redis://127.0.0.1:{port}"), widget.limits
+    widget.limits = away
+    try:
+        v = await d.visitor("support")
+        refused = await send_message(v, "m1")
+        assert (refused["type"], refused["code"], refused["client_msg_id"]) == ("error", "unavailable", "m1")
+        assert refused["retry_after"] >= 1
+        assert await d.daemon.store.count("messages") == 0
+        widget.limits = kept  # back: the same message sent again is stored
+        assert (await send_message(v, "m1"))["type"] == "ack"
+        assert await d.daemon.store.count("messages") == 1
+    finally:
+        await away.close()

@@ -59,6 +59,29 @@ async def test_an_operator_on_one_web_process_answers_a_visitor_on_another(
     await anna.close()
 
 
+async def test_a_visitors_allowance_is_one_across_the_web_processes(
+    cluster: Cluster, session: aiohttp.ClientSession
+) -> None:
+    await start_layout(cluster, routers=1)
+    first = Visitor(session, cluster.base("web-1"), "strict")
+    await first.connect()
+    for i in range(3):  # the burst, on web-1
+        await first.say(f"m{i}")
+    # the same visitor (another tab) on web-2: its allowance is spent there too, nothing is stored
+    second = Visitor(session, cluster.base("web-2"), "strict", token=first.token)
+    await second.connect()
+    await second.send({"type": "message", "client_msg_id": "over", "text": "one too many"})
+    refused = await second.expect("error", lambda f: f.get("client_msg_id") == "over", timeout=PATIENCE)
+    assert refused["code"] == "rate_limited" and refused["retry_after"] >= 1
+    await second.absent("ack", lambda f: f["client_msg_id"] == "over", wait=0.5)
+    # another visitor is not held back by it
+    other = Visitor(session, cluster.base("web-2"), "strict")
+    await other.connect()
+    await other.say("hello")
+    for v in (first, second, other):
+        await v.close()
+
+
 async def test_an_operator_stays_online_while_a_tab_is_open_in_any_web_process(
     cluster: Cluster, session: aiohttp.ClientSession
 ) -> None:
