@@ -18,7 +18,9 @@ Partitions. A logical stream has P partitions (`partitions`, per stream in `stre
 the partition by crc32(key) % P, so one key's events stay in order on one partition; events without a key go to
 one partition per `publish` call (and stream), round robin. Publishing is a group commit: the XADDs of every call
 made while an earlier write is in flight go in the next MULTI/EXEC pipeline (one round trip per turn, not per
-call; a blocked reader gets a turn's events together, which is the grouping `max_wait` asks for).
+call; a blocked reader gets a turn's events together). A read that got less than `max_batch` waits `max_wait`
+and takes what came meanwhile (without blocking) into the same batch, as the memory bus does: a trickle becomes
+one batch (one commit, one publish) instead of several (not on a Cluster, where reads go partition by partition).
 `publish_many` takes (stream, key, event) triples, e.g. everything a router batch emits, in one call.
 
 P == 1 ("shared", the default; used for fan-out streams like "console" and "outbound.<channel>"): no leases;
@@ -286,6 +288,7 @@ class _Consumer:
         self.progress: dict[tuple[int, str], int] = {}
         self.sizes: dict[tuple[int, str], int] = {}
         self.buffer: list[Entry] = []  # read (so in the PEL), not yet delivered: the next batches
+        self.linger = 0.0  # seconds a read that got less than a batch waits for more (`max_wait`)
         self.remote: set[tuple[int, str]] = set()  # bundles whose progress came from the progress hash
 
 
@@ -452,6 +455,7 @@ class RedisBus:
         if self._closed:
             return
         st = _Consumer(stream, group, consumer, self.partitions_of(stream))
+        st.linger = max_wait
         self._consumers.add(st)
         last: Batch | None = None
         buffer = st.buffer
@@ -540,6 +544,10 @@ class RedisBus:
             read = await self._read_new(st, max_batch)
             if read is None:
                 return None
+            if read and 0 < len(read) < max_batch and st.linger > 0 and not self.cluster:
+                # a trickle: wait a moment for more and take them with it (one batch, one commit, not several)
+                await asyncio.sleep(st.linger)
+                read += await self._read_more(st, max_batch - len(read))
         entries, buffer[:] = read[:max_batch], read[max_batch:]
         return entries, need_history
 
@@ -676,6 +684,16 @@ class RedisBus:
             return None
         entries, _ = self._entries(st, reply, None)
         return entries
+
+    async def _read_more(self, st: _Consumer, max_batch: int) -> list[Entry]:
+        """New entries already there (no blocking)."""
+        keys = self._keys(st)
+        if self._closed or not keys:
+            return []
+        reply = await self._redis.xreadgroup(
+            st.group, st.name, dict.fromkeys(keys, ">"), count=_per_stream(max_batch, len(keys))
+        )
+        return self._entries(st, reply, None)[0]
 
     async def _read_new_cluster(self, st: _Consumer, max_batch: int) -> list[Entry] | None:
         """New entries on a Cluster, where one XREADGROUP may name only one slot's streams. Each owned

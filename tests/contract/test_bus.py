@@ -745,3 +745,30 @@ def test_unknown_fields_are_ignored_so_newer_writers_stay_readable() -> None:
 def test_events_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         SAMPLES[0].text = "changed"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])  # a Cluster reads partition by partition: no lingering
+@pytest.mark.parametrize("max_wait", [0.0, 0.3])
+async def test_a_read_lingers_max_wait_for_more_events(
+    kind: str, max_wait: float, request: pytest.FixtureRequest
+) -> None:
+    fixture = URL_FIXTURES.get(kind)
+    b = await BACKENDS[kind](*([request.getfixturevalue(fixture)] if fixture else []))
+    try:
+        it = b.consume("s", "g", "c1", max_batch=10, max_wait=max_wait)
+        first = asyncio.ensure_future(anext(it))
+        await asyncio.sleep(0.1)  # the consumer waits for events
+        await b.publish("s", [ev()])
+        await asyncio.sleep(0.1)  # within the linger
+        await b.publish("s", [ev(), ev()])
+        batch = await asyncio.wait_for(first, TIMEOUT)
+        # lingering: what came meanwhile is in the same batch; without, the first event comes alone
+        assert len(batch.entries) == (3 if max_wait else 1)
+        await batch.ack()
+        if not max_wait:
+            rest = await next_batch(it)
+            assert len(rest.entries) == 2
+            await rest.ack()
+        await it.aclose()
+    finally:
+        await asyncio.wait_for(b.close(), TIMEOUT)
