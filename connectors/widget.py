@@ -325,7 +325,7 @@ class WidgetConnector:
             wait = await self.limits.take(buckets, self.wall())
         except Exception as exc:  # Redis away: refused like a failed write, the client sends it again
             log.warning("widget.limits.failed", line=account, error=str(exc))
-            raise WidgetError("unavailable", "the message could not be taken now; send it again", 1) from None
+            raise _unavailable() from None
         if wait:
             # not published, so not stored: the client sends it again later with the same client_msg_id
             raise WidgetError("rate_limited", "too many messages; send it again later", retry_after(wait))
@@ -348,10 +348,9 @@ class WidgetConnector:
     ) -> None:
         if done.cancelled() or (exc := done.exception()) is None:
             return
-        log.warning(
-            "widget.publish.failed", line=account, error=str(exc)
-        )  # the queue is away (Redis restarting)
-        refusal = WidgetError("unavailable", "the message could not be taken now; send it again", 1)
+        # the queue is away (Redis restarting)
+        log.warning("widget.publish.failed", line=account, error=str(exc))
+        refusal = _unavailable()
         task = asyncio.get_running_loop().create_task(_send(ws, _refusal(refusal, frame)))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -388,6 +387,11 @@ def _refusal(exc: WidgetError, frame: dict[str, Any] | None) -> dict[str, Any]:
     if frame is not None and isinstance(cmid := frame.get("client_msg_id"), str):
         err["client_msg_id"] = cmid
     return err
+
+
+def _unavailable() -> WidgetError:
+    """A message that could not be taken now (the queue or the shared limits away): not stored, sent again."""
+    return WidgetError("unavailable", "the message could not be taken now; send it again", 1)
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

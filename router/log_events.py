@@ -36,6 +36,8 @@ WIDGET_FLOOD_THROTTLED = "widget.flood.throttled"
 WIDGET_FLOOD_CLOSED = "widget.flood.closed"
 WIDGET_SEND_STALLED = "widget.send.stalled"
 WIDGET_PUBLISH_FAILED = "widget.publish.failed"
+# the shared allowances (Redis) could not be asked: refused, sent again
+WIDGET_LIMITS_FAILED = "widget.limits.failed"
 
 # the composition root and the dispatchers
 CHANNEL_STARTED = "channel.started"
@@ -49,9 +51,8 @@ BUS_TRIM_FAILED = "bus.trim.failed"
 ENGINE_DEAD_LETTER = "engine.dead_letter"
 ENGINE_PARTITIONS = "engine.partitions.changed"
 ENGINE_HOLDS_SWEPT = "engine.holds.swept"
-CONSOLE_TABS_FAILED = (
-    "console.tabs.failed"  # a web process could not renew where operators' consoles are open
-)
+# a web process could not renew where operators' consoles are open
+CONSOLE_TABS_FAILED = "console.tabs.failed"
 ENGINE_WAITING_SYNC_FAILED = "engine.waiting.sync_failed"  # the shared queue order could not be updated
 ENGINE_TICK_FAILED = "engine.tick.failed"
 OUTBOX_PUBLISH_FAILED = "outbox.publish.failed"
