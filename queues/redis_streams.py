@@ -544,7 +544,7 @@ class RedisBus:
             read = await self._read_new(st, max_batch)
             if read is None:
                 return None
-            if read and 0 < len(read) < max_batch and st.linger > 0 and not self.cluster:
+            if 0 < len(read) < max_batch and st.linger > 0 and not self.cluster:
                 # a trickle: wait a moment for more and take them with it (one batch, one commit, not several)
                 await asyncio.sleep(st.linger)
                 read += await self._read_more(st, max_batch - len(read))

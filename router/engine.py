@@ -222,20 +222,15 @@ class Engine:
     async def _sweep_waiting(self) -> None:
         """Take out of the shared order the entries of our partitions' dialogs that were closed while their removal
         was lost (a crash between a commit and its update of the order)."""
-        ids = {w.dialog_id for ws in self._waiting.values() for w in ws} - self.state.dialogs.keys()
-        rows = await self.store.dialogs_by_id(ids)  # open ones of ours are in memory: _sync_waiting sees them
-
-        def gone(dialog_id: str) -> bool:
-            row = rows.get(dialog_id)
-            if row is None:
-                return True
-            return row["state"] != dm.QUEUED and self._mine(
-                conversation_key(row["channel"], row["account"], row["chat_id"])
-            )
-
-        await self._set_waiting(
-            (), [w for ws in self._waiting.values() for w in ws if w.dialog_id in ids and gone(w.dialog_id)]
-        )
+        entries = [w for ws in self._waiting.values() for w in ws if w.dialog_id not in self.state.dialogs]
+        # open ones of ours are in memory: _sync_waiting sees to them
+        rows = await self.store.dialogs_by_id(w.dialog_id for w in entries)
+        mine = {
+            i
+            for i, row in rows.items()
+            if self._mine(conversation_key(row["channel"], row["account"], row["chat_id"]))
+        }
+        await self._set_waiting((), fairness.lost(entries, rows, mine))
 
     async def _sync_waiting(self) -> None:
         """Several workers: put every dialog of ours that waits into its line's shared order (idempotent), and
@@ -277,15 +272,14 @@ class Engine:
                 return
             items: list[tuple[str, str | None, Event]] = []
             for r in mine:
-                if (
-                    r["stream"] == OUTBOX_BUNDLE
-                ):  # a batch's events of one partition: [stream, key, event] each
+                # a batch's events of one partition: [stream, key, event] each
+                if r["stream"] == OUTBOX_BUNDLE:
                     items += [
                         (stream, key, from_dict(event)) for stream, key, event in orjson.loads(r["payload"])
                     ]
                 else:
                     items.append((r["stream"], r["key"], loads(r["payload"])))
-            await self._publish(items)
+            await self.bus.publish_many(items)  # in one write (one round trip on Redis)
             await self.store.apply(Changes(outbox_done=[r["id"] for r in mine]))
             log.info(ev.OUTBOX_REPUBLISHED, count=len(mine))
             if len(rows) < limit:
@@ -656,9 +650,6 @@ class Engine:
         for login in {e.operator for e in events if isinstance(e, OperatorPresence)}:
             if self.settings.operator(login) is not None and login in self.state.presence:
                 await self.shared.set_presence(login, self.state.presence[login])
-
-    async def _publish(self, items: list[tuple[str, str | None, Event]]) -> None:
-        await self.bus.publish_many(items)  # the whole batch in one write (one round trip on Redis)
 
     def _remember_identity(self, key: Key, ident: dict[str, Any]) -> None:
         self._identities[key] = ident

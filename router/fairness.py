@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from router.dialogs import QUEUED, Dialog, LinePolicy
 from router.distribution import OperatorState, is_eligible, load
@@ -103,6 +104,20 @@ def resync(
     waiting = [Waiting(d.queued_since or now, d.id, d.line_id) for d in own.values() if d.state == QUEUED]
     stale = [w for ws in seen.values() for w in ws if w.dialog_id in own and own[w.dialog_id].state != QUEUED]
     return waiting, stale
+
+
+def lost(
+    entries: Iterable[Waiting], rows: Mapping[str, Mapping[str, Any]], mine: Container[str]
+) -> list[Waiting]:
+    """The entries of the shared order that outlived their dialog's wait (a removal lost to a crash), among
+    entries of dialogs that are not open in this worker's memory: their stored `rows` by id, and which of those
+    are of this worker's partitions. A dialog gone from the store is lost; one that no longer waits is lost when
+    it is ours (another worker's may not have written its removal yet, and it sees to its own)."""
+    return [
+        w
+        for w in entries
+        if (row := rows.get(w.dialog_id)) is None or (row["state"] != QUEUED and w.dialog_id in mine)
+    ]
 
 
 class Taken(Mapping[str, OperatorState]):

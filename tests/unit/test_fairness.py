@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from router.dialogs import ASSIGNED, OFFERED, QUEUED, Dialog, LinePolicy
 from router.distribution import OperatorState
-from router.fairness import Taken, free_slots, held_back_by, resync, waiting_ahead, waiting_changes
+from router.fairness import Taken, free_slots, held_back_by, lost, resync, waiting_ahead, waiting_changes
 from router.hours import always_open
 from router.shared_load import Waiting
 
@@ -123,3 +123,21 @@ def test_resync_puts_back_every_own_waiting_dialog_and_drops_own_entries_that_no
     waiting, stale = resync(own, seen, T0)
     assert waiting == [Waiting(T0, "a", "support")]
     assert stale == [w(1, "b")]  # another worker's entry is not ours to drop
+
+
+def test_the_sweep_drops_entries_whose_dialog_is_gone_or_ours_and_no_longer_waiting() -> None:
+    entries = [
+        w(1, "deleted"),
+        w(2, "ours-closed"),
+        w(3, "theirs-closed"),
+        w(4, "ours-waiting"),
+        w(5, "theirs"),
+    ]
+    rows = {
+        "ours-closed": {"state": "closed"},
+        "theirs-closed": {"state": "closed"},  # its worker may not have written the removal yet
+        "ours-waiting": {"state": QUEUED},
+        "theirs": {"state": QUEUED},
+    }
+    got = lost(entries, rows, mine={"ours-closed", "ours-waiting"})
+    assert [x.dialog_id for x in got] == ["deleted", "ours-closed"]
