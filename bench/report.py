@@ -187,6 +187,38 @@ def _collect(results: dict[str, Any]) -> list[dict[str, Any]]:
                 num_ratio=_div(v, r),
                 routers=n,
             )
+    floor = so.get("floor") or {}
+    for d, label in DIRECTIONS.items():
+        mine, ref = _phase(floor, f"{d}@saturation"), _phase(relay, f"{d}@saturation")
+        if mine is None:
+            continue
+        v, r = mine["achieved_per_s"], (ref["achieved_per_s"] if ref else None)
+        add(
+            f"Redis + PostgreSQL floor (bench/floor.py: stream in, COPY, stream out, nothing routed): "
+            f"throughput {label}, saturated, {floor.get('visitors', k)} visitors",
+            f"{_n(v)} msg/s",
+            f"{_n(r)} msg/s (bare aiohttp relay)",
+            _ratio(v, r),
+            key=f"scaleout.floor.{d}",
+            unit="msg/s",
+            num=v,
+            ref=r,
+            num_ratio=_div(v, r),
+        )
+        ours = _phase(runs.get(1) or {}, f"{d}@saturation")
+        if ours is not None:
+            o = ours["achieved_per_s"]
+            add(
+                f"Redis + PostgreSQL: web + 1 router worker against the floor, throughput {label}, saturated",
+                f"{_n(o)} msg/s",
+                f"{_n(v)} msg/s (bench/floor.py)",
+                _ratio(o, v),
+                key=f"scaleout.vs_floor.{d}",
+                unit="msg/s",
+                num=o,
+                ref=v,
+                num_ratio=_div(o, v),
+            )
     one: dict[str, Any] = runs.get(1) or {}
     for d, label in DIRECTIONS.items():
         for rate in [float(x) for x in str(results["plan"]["rates"]).split(",") if x]:
@@ -614,6 +646,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ratio = _div(v, r)
         two_sat = _phase(two, f"{d}@saturation")
         two_ratio = _div(two_sat["achieved_per_s"] if two_sat else None, r)
+        low = _phase(so.get("floor") or {}, f"{d}@saturation")
+        low_ratio = _div(low["achieved_per_s"] if low else None, r)
         add(
             f"scaleout.throughput.{d}",
             f"(e) Redis + PostgreSQL, all on this machine (web + 1 router worker): saturated throughput {label} "
@@ -621,12 +655,20 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             (
                 f"{ratio:.2f}× ({_n(v)} vs {_n(r)} msg/s)"
                 + (f"; with 2 router workers {two_ratio:.2f}×" if two_ratio is not None else "")
+                + (f"; the floor (bench/floor.py) {low_ratio:.2f}×" if low_ratio is not None else "")
                 if ratio is not None
                 else "not measured"
             ),
             [_check("", ratio, "≥", 0.25, "×")],
             "CPU: the web process, the router worker, PostgreSQL (a durable commit per batch), Redis and the "
-            f"generator share {cores} cores" + (f"; {share}" if share else ""),
+            f"generator share {cores} cores"
+            + (f"; {share}" if share else "")
+            + (
+                f"; the floor, which only moves and COPYs the messages on the same servers, reaches "
+                f"{low_ratio:.2f}× itself"
+                if low_ratio is not None
+                else ""
+            ),
         )
     p = _phase(one, f"forward@{rate:g}")
     pb = _phase(one, f"back@{rate:g}")
@@ -886,6 +928,23 @@ def _scaleout_details(so: dict[str, Any]) -> list[str]:
             )
             + "."
         )
+    low = so.get("floor")
+    if low:
+        phases = ", ".join(
+            f"{p['phase']} {_n(p['achieved_per_s'])} msg/s ({p['sent']:,} sent, {p['lost']:,} lost)"
+            for p in low.get("phases", [])
+        )
+        hot = {k: v["cpu_pct_busiest"] for k, v in low.get("processes", {}).items()}
+        lines += [
+            "",
+            "Floor (bench/floor.py on the same Redis and PostgreSQL, driven as the relay, saturated only): "
+            f"{phases}; {low.get('rows', 0):,} rows COPYed. Its busiest seconds: machine "
+            f"{_n(low.get('machine_busiest_pct'))}% busy; % of a core: "
+            + ", ".join(f"{k} {v:.0f}%" for k, v in sorted(hot.items(), key=lambda kv: -kv[1]))
+            + ". What it leaves out: dialogs, leads, routing, the outbox, rate limits, delivery statuses, "
+            "redelivery; what it keeps: a pipelined XADD and an ack frame per visitor message, one XREADGROUP, "
+            "one COPY and commit, one MULTI of XADDs and XACKs per batch, one XACK per web read.",
+        ]
     fo = so.get("failover")
     if fo:
         gains = ", ".join(f"+{len(g['gained'])} after {_n(g['after_s'])} s" for g in fo.get("gains", []))

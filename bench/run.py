@@ -199,7 +199,7 @@ def section_scaleout(plan: Plan, tmp: Path) -> dict[str, Any]:
         load_args=plan.load_args(),
         lease_s=plan.scaleout_lease,
     )
-    return scaleout.measure(tmp / "scaleout", splan, lambda server, extra: _load(server, "daemon", extra))
+    return scaleout.measure(tmp / "scaleout", splan, _load)
 
 
 def _idle(server: Server, target: str, steps: tuple[int, ...], settle: float) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """The `scaleout` section: `openlines run --role web|router` as separate processes on Redis and PostgreSQL, all on
-this machine, driven by the same load generator as the embedded pipeline; then a router worker killed with SIGKILL
-and the seconds until the survivor has taken over its partitions.
+this machine, driven by the same load generator as the embedded pipeline; then the floor (bench/floor.py: the least
+pipeline on the same Redis and PostgreSQL, saturated only); then a router worker killed with SIGKILL and the seconds
+until the survivor has taken over its partitions.
 
 The servers are throwaway ones this module starts itself on free loopback ports: `redis-server` (append-only file,
 fsync every second, no RDB snapshots: the settings the README recommends) and a PostgreSQL cluster (`initdb` +
@@ -44,7 +45,9 @@ PATIENCE = 60.0  # a liveness bound for start-ups, not a speed target
 # a blocking pool of POOL_SIZE connections, where a burst of publishes waits for a connection)
 REDIS_MAX_CONNECTIONS: int | None = None
 
-Load = Callable[[Server, list[str]], dict[str, Any]]  # run bench.load against the web process
+Load = Callable[
+    [Server, str, list[str]], dict[str, Any]
+]  # run bench.load (target daemon|relay) against a web
 
 
 @dataclass
@@ -520,7 +523,7 @@ def _run_load(
         t0 = time.monotonic()
         try:
             with _Sampler(pids) as sampler:
-                result = load(layout.web, extra)
+                result = load(layout.web, "daemon", extra)
         except Exception as exc:
             raise RuntimeError(
                 f"{exc}\n{layout.tails(routers_only=True)}"
@@ -563,6 +566,46 @@ def _run_load(
                 "rss_kib": None,
             }
         return result
+
+
+def _floor(tmp: Path, redis: Redis, pg: Postgres, plan: ScalePlan, load: Load) -> dict[str, Any]:
+    """bench/floor.py on the same Redis and PostgreSQL, saturated only, driven as the relay is: the least a
+    pipeline on these components can cost, beside what the real layout costs."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    redis.flush()
+    database = f"floor_{secrets.token_hex(6)}"
+    dsn = pg.create_database(database).replace("postgresql+asyncpg://", "postgresql://")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    floor = [sys.executable, "-m", "bench.floor"]
+    common = ["--redis", redis.url, "--partitions", str(PARTITIONS)]
+    router = Server("floor-router", [*floor, "router", *common, "--dsn", dsn], 0, tmp / "router.log", env)
+    web: Server | None = None
+    try:
+        deadline = time.monotonic() + PATIENCE
+        while "floor.router.ready" not in router.tail():
+            if router.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the floor's router did not start:\n{router.tail()}")
+            time.sleep(0.05)
+        port = free_port()
+        web = Server("floor-web", [*floor, "web", *common, "--port", str(port)], port, tmp / "web.log", env)
+        web.wait_ready()
+        progress("scaleout floor: bench/floor.py web + router up (the generator's lines below say relay)")
+        pids = {"web": web.pid, "router-1": router.pid, "redis": redis.pid, "postgresql": pg.pid()}
+        with _Sampler(pids) as sampler:
+            result = load(web, "relay", [*plan.load_args, "--rates", ""])  # saturation only
+        cpu = sampler.summary(sum(p.get("measured_s", 0.0) for p in result.get("phases", [])))
+        if router.proc.poll() is not None or web.proc.poll() is not None:
+            raise RuntimeError(f"the floor died during the load:\n{router.tail()}\n{web.tail()}")
+        result["rows"] = int(pg.psql("SELECT count(*) FROM floor_messages", database))
+        result["machine_busiest_pct"] = cpu["machine_busiest_pct"]
+        result["processes"] = {name: {"cpu_pct_busiest": pct} for name, pct in cpu["cpu_pct_busiest"].items()}
+        return result
+    finally:
+        for s in (web, router):
+            if s is not None:
+                s.stop()
+        with contextlib.suppress(RuntimeError, OSError, subprocess.SubprocessError):
+            pg.drop_database(database)
 
 
 def _failover(tmp: Path, redis: Redis, pg: Postgres, plan: ScalePlan) -> dict[str, Any]:
@@ -668,6 +711,11 @@ def measure(tmp: Path, plan: ScalePlan, load: Load) -> dict[str, Any]:
             except Exception as exc:
                 progress(f"scaleout with {n} router(s) failed: {type(exc).__name__}: {exc}")
                 out["errors"][f"routers-{n}"] = f"{type(exc).__name__}: {exc}"
+        try:
+            out["floor"] = _floor(tmp / "floor", redis, pg, plan, load)
+        except Exception as exc:
+            progress(f"scaleout floor failed: {type(exc).__name__}: {exc}")
+            out["errors"]["floor"] = f"{type(exc).__name__}: {exc}"
         try:
             out["failover"] = _failover(tmp / "failover", redis, pg, plan)
         except Exception as exc:

@@ -81,6 +81,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
         *(f"routing.choose_operator@{n}" for n in (10, 100, 1000)),
         "routing.hours",
         *(f"scaleout.throughput.{d}@1" for d in ("forward", "back")),
+        *(f"scaleout.{part}.{d}" for part in ("floor", "vs_floor") for d in ("forward", "back")),
         *(
             f"scaleout.latency.{d}@{float(r):g}"
             for d in ("forward", "back")
@@ -107,3 +108,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert messages["sent"] > 0
     assert messages["received"] == messages["sent"], messages
     assert messages["missing"] == 0 and messages["duplicates"] == 0, messages
+
+    # the floor stored every message it delivered, each once (its table's primary key is the message id)
+    floor = results["sections"]["scaleout"]["floor"]
+    assert floor["messages"]["received"] == floor["messages"]["sent"] > 0, floor["messages"]
+    assert floor["rows"] == floor["messages"]["sent"], (floor["rows"], floor["messages"])
