@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Table
 
+from crm_core.columns import python_defaults
 from crm_core.models import dialog_events, dialogs, identities, leads, messages, outbox
 
 # insert order is irrelevant inside one statement; kept parent-first for readability of the SQL
@@ -52,7 +53,6 @@ class _Column:
     text: bool  # a string column: NUL is dropped
     moment: bool  # a datetime column: aware datetimes only (as UTCDateTime)
     length: int | None  # VARCHAR(n): cut to n characters
-    default: Callable[[], Any] | None  # the Python-side default of the SQLAlchemy column
 
 
 def _columns(table: Table) -> tuple[_Column, ...]:
@@ -62,15 +62,8 @@ def _columns(table: Table) -> tuple[_Column, ...]:
         python_type = None
         with contextlib.suppress(NotImplementedError):
             python_type = impl.python_type
-        default = None
-        if c.default is not None and getattr(c.default, "is_scalar", False):
-            value = c.default.arg  # type: ignore[attr-defined]
-            default = lambda value=value: value  # noqa: E731
-        elif c.default is not None and getattr(c.default, "is_callable", False):
-            fn = c.default.arg  # type: ignore[attr-defined]
-            default = lambda fn=fn: fn(None)  # noqa: E731
         length = getattr(impl, "length", None)
-        out.append(_Column(str(c.name), python_type is str, python_type is datetime, length, default))
+        out.append(_Column(str(c.name), python_type is str, python_type is datetime, length))
     return tuple(out)
 
 
@@ -86,7 +79,7 @@ class _Table:
 def _table(table: Table) -> _Table:
     cols = _columns(table)
     return _Table(
-        tuple((c.name, c.default) for c in cols if c.default is not None),
+        python_defaults(table),
         tuple((c.name, c.length) for c in cols if c.text),
         tuple(c.name for c in cols if c.moment),
     )

@@ -30,7 +30,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from crm_core import pg_batch
+from crm_core import pg_batch, sqlite_batch
 from crm_core.models import (
     checkpoints,
     dialog_events,
@@ -109,19 +109,32 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 class Store:
     """Leads, identities, dialogs, messages, the dialog event log, the outbox, checkpoints and sessions."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, batch_writer: bool = True) -> None:
         self.engine = engine
         self.kind = engine.dialect.name
         self._writer: asyncpg.Connection | None = None  # PostgreSQL: the batch path's own connection
         self._writing = asyncio.Lock()  # one statement at a time on it (a batch, the timers' outbox clean-up)
+        # SQLite (a file): the batch path's own connection and thread (an in-memory database is one per
+        # connection, so it keeps to the pool's)
+        path = engine.url.database
+        self._sqlite = (
+            sqlite_batch.SqliteWriter(path, engine.dialect)
+            if batch_writer
+            and self.kind == "sqlite"
+            and path
+            and path != ":memory:"
+            and not path.startswith("file:")
+            else None
+        )
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Create the store for a SQLAlchemy async URL (sqlite+aiosqlite:///… or postgresql+asyncpg://…)."""
+    def open(cls, url: str, *, batch_writer: bool = True) -> Store:
+        """Create the store for a SQLAlchemy async URL (sqlite+aiosqlite:///… or postgresql+asyncpg://…).
+        `batch_writer=False`: a SQLite file's batches go through SQLAlchemy too (to compare the two paths)."""
         engine = create_async_engine(url, future=True)
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return cls(engine)
+        return cls(engine, batch_writer=batch_writer)
 
     async def close(self) -> None:
         """Dispose of every pooled connection (and the batch writer's)."""
@@ -129,6 +142,10 @@ class Store:
         if writer is not None:
             with contextlib.suppress(Exception):
                 await writer.close(timeout=5)
+        lite, self._sqlite = self._sqlite, None
+        if lite is not None:
+            with contextlib.suppress(Exception):
+                await lite.close()
         await self.engine.dispose()
 
     # ---- the engine's batch path -------------------------------------------------------------
@@ -139,6 +156,12 @@ class Store:
             return
         if self.kind == "postgresql" and pg_batch.supports(ch):
             await self._apply_pg(ch)
+            return
+        if self._sqlite is not None and sqlite_batch.supports(ch):
+            try:
+                await self._sqlite.apply(ch)
+            except sqlite_batch.StaleVersion as exc:
+                raise StaleDialog(str(exc)) from exc
             return
         async with self.engine.begin() as conn:
             await conn.run_sync(_apply_sync, ch)

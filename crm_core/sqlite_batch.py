@@ -1,0 +1,228 @@
+"""One engine batch on SQLite in one hop to a thread of its own: the statements of `Changes` as plain `sqlite3`
+executemany calls on a connection kept for the engine's batches, in one transaction.
+
+Why: through SQLAlchemy a batch costs a pool checkout, and every statement is built, cache-keyed and compiled
+again and its parameters processed row by row, each statement a hop to aiosqlite's thread and back (the greenlet
+of `run_sync` waits on each). At 1,000 msg/s on the embedded defaults a batch holds two or three messages, and
+that per-batch work was most of the daemon's CPU. Here the SQL text is built once per table and set of columns,
+the values are bound by the columns' own SQLAlchemy bind processors (so a row is stored exactly as the
+SQLAlchemy insert stores it: UTC datetimes as text, JSON serialised, booleans as integers), missing columns take
+their Python-side defaults, and the whole batch is one call into the writer thread.
+
+Errors come back as SQLAlchemy's (IntegrityError for a taken idempotency key, OperationalError for a locked or
+unreachable file) so the engine treats them as it treats the other path's. Batches with the read-then-write kinds
+of change (`lead_fills`, `consents`) take the SQLAlchemy path (`supports`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from crm_core.columns import python_defaults
+from crm_core.models import dialog_events, dialogs, identities, leads, messages, outbox
+
+_INSERTS = (
+    ("leads", leads),
+    ("identities", identities),
+    ("dialogs_new", dialogs),
+)
+_AFTER = (("messages", messages),)  # after the dialog and lead updates, as the SQLAlchemy path writes them
+_LAST = (("events", dialog_events), ("outbox", outbox))
+
+Processor = Callable[[Any], Any] | None
+
+
+class StaleVersion(Exception):
+    """A dialog of the batch is not at the version the batch read (raised in the writer thread)."""
+
+
+@dataclass(frozen=True)
+class _Table:
+    name: str
+    order: dict[str, int]  # column name → position (the SQL lists columns in the table's order)
+    processors: dict[str, Processor]
+    defaults: tuple[tuple[str, Callable[[], Any]], ...]
+
+
+def _table(table: Table, dialect: Dialect) -> _Table:
+    return _Table(
+        table.name,
+        {str(c.name): i for i, c in enumerate(table.columns)},
+        {str(c.name): c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns},
+        python_defaults(table),
+    )
+
+
+def supports(ch: Any) -> bool:
+    """Whether the plain path can write these changes (the read-then-write kinds cannot)."""
+    return not ch.lead_fills and not ch.consents
+
+
+Statement = tuple[
+    str, list[tuple[Any, ...]], int | None
+]  # SQL, rows of parameters, rows it must match (or None)
+
+
+class Plans:
+    """The SQL of each table and set of columns, built once, and the binding of a batch's rows to it."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.tables = {
+            t.name: _table(t, dialect) for t in (leads, identities, dialogs, messages, dialog_events, outbox)
+        }
+        self._sql: dict[tuple[str, str, tuple[str, ...]], str] = {}
+
+    def _bind(self, t: _Table, cols: Sequence[str], row: dict[str, Any]) -> tuple[Any, ...]:
+        procs = t.processors
+        out = []
+        for c in cols:
+            value = row[c]
+            p = procs[c]
+            out.append(value if p is None or value is None else p(value))
+        return tuple(out)
+
+    def _insert(self, t: _Table, rows: list[dict[str, Any]]) -> list[Statement]:
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            full = dict(row)
+            for name, default in t.defaults:
+                if name not in full:
+                    full[name] = default()
+            cols = tuple(sorted(full, key=t.order.__getitem__))
+            groups.setdefault(cols, []).append(full)
+        out: list[Statement] = []
+        for cols, group in groups.items():
+            key = ("insert", t.name, cols)
+            sql = self._sql.get(key)
+            if sql is None:
+                sql = self._sql[key] = (
+                    f"INSERT INTO {t.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+                )
+            out.append((sql, [self._bind(t, cols, r) for r in group], None))
+        return out
+
+    def _update(self, t: _Table, rows: list[dict[str, Any]], *, versioned: bool) -> list[Statement]:
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        skip = ("id", "version") if versioned else ("id",)
+        for row in rows:
+            cols = tuple(sorted((k for k in row if k not in skip), key=t.order.__getitem__))
+            groups.setdefault(cols, []).append(row)
+        out: list[Statement] = []
+        for cols, group in groups.items():
+            key = ("update-versioned" if versioned else "update", t.name, cols)
+            sql = self._sql.get(key)
+            if sql is None:
+                sets = [f"{c} = ?" for c in cols]
+                where = "id = ?"
+                if versioned:  # the row matches only at the version the engine read, and bumps it
+                    sets.append("version = version + 1")
+                    where += " AND version = ?"
+                sql = self._sql[key] = f"UPDATE {t.name} SET {', '.join(sets)} WHERE {where}"
+            params = [
+                (*self._bind(t, cols, r), r["id"], *((r["version"],) if versioned else ())) for r in group
+            ]
+            out.append((sql, params, len(group) if versioned else None))
+        return out
+
+    def statements(self, ch: Any) -> list[Statement]:
+        """The batch's statements in the order the SQLAlchemy path runs them."""
+        tables = self.tables
+        out: list[Statement] = []
+        for attr, table in _INSERTS:
+            rows = getattr(ch, attr)
+            if rows:
+                out += self._insert(tables[table.name], rows)
+        if ch.dialogs_changed:
+            out += self._update(tables["dialogs"], list(ch.dialogs_changed.values()), versioned=True)
+        if ch.lead_updates:
+            out += self._update(tables["leads"], ch.lead_updates, versioned=False)
+        for attr, table in _AFTER:
+            rows = getattr(ch, attr)
+            if rows:
+                out += self._insert(tables[table.name], rows)
+        if ch.message_updates:
+            out += self._update(tables["messages"], ch.message_updates, versioned=False)
+        for attr, table in _LAST:
+            rows = getattr(ch, attr)
+            if rows:
+                out += self._insert(tables[table.name], rows)
+        if ch.outbox_done:
+            out.append(("DELETE FROM outbox WHERE id = ?", [(i,) for i in ch.outbox_done], None))
+        return out
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    # autocommit mode: the transaction is the explicit BEGIN IMMEDIATE below (the write lock taken up front, so
+    # a concurrent writer waits busy_timeout rather than failing an upgrade from a read lock)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA busy_timeout=10000")
+    db.execute("PRAGMA foreign_keys=ON")
+    return db
+
+
+def _as_sqlalchemy(sql: str, exc: sqlite3.Error) -> DBAPIError:
+    if isinstance(exc, sqlite3.IntegrityError):
+        return IntegrityError(sql, None, exc)
+    if isinstance(exc, sqlite3.OperationalError):
+        return OperationalError(sql, None, exc)
+    return DBAPIError(sql, None, exc)
+
+
+class SqliteWriter:
+    """The engine's batches on a SQLite file: a connection of its own, used from one thread of its own."""
+
+    def __init__(self, path: str, dialect: Dialect) -> None:
+        self.path = path
+        self.plans = Plans(dialect)
+        self._db: sqlite3.Connection | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openlines-sqlite-writer")
+
+    async def apply(self, ch: Any) -> None:
+        """Write the batch in one transaction; raises IntegrityError, OperationalError or StaleVersion."""
+        statements = self.plans.statements(ch)
+        if statements:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._write, statements)
+
+    def _write(self, statements: list[Statement]) -> None:
+        if self._db is None:
+            self._db = _connect(self.path)
+        db = self._db
+        sql = "BEGIN IMMEDIATE"
+        try:
+            db.execute(sql)
+            try:
+                for sql, params, expect in statements:
+                    matched = db.executemany(sql, params).rowcount
+                    if expect is not None and matched != expect:
+                        raise StaleVersion(f"{expect - matched} of {expect} rows not at the version expected")
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise _as_sqlalchemy(sql, exc) from exc
+
+    async def close(self) -> None:
+        """Close the connection (in its thread) and end the thread."""
+
+        def close() -> None:
+            db, self._db = self._db, None
+            if db is not None:
+                db.close()
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._thread, close)
+        finally:
+            self._thread.shutdown(wait=False)

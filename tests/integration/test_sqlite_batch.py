@@ -1,0 +1,190 @@
+"""The SQLite batch writer (crm_core/sqlite_batch.py) against SQLAlchemy's path: the same batches leave the same
+bytes in every table, and the writer's own connection shares the file with the pool's."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crm_core.migrate import upgrade
+from crm_core.store import Changes, DuplicateKey, StaleDialog, Store
+
+NOW = datetime(2026, 12, 5, 9, 30, 15, 123456, tzinfo=UTC)
+TABLES = ("leads", "identities", "dialogs", "messages", "dialog_events", "outbox")
+
+
+def batches() -> list[Changes]:
+    """A conversation's life in four batches, with every kind of value: defaults left out, aware datetimes in
+    another zone, JSON, booleans, NUL and non-ASCII text, updates of one row twice, outbox rows and their deletion."""
+    later = NOW + timedelta(minutes=2)
+    moscow = timezone(timedelta(hours=3))
+    first = Changes(
+        leads=[{"id": "L1", "name": "Иван", "status": "new", "created_at": NOW, "updated_at": NOW}],
+        identities=[  # display_name and profile left to their defaults
+            {
+                "id": "I1",
+                "lead_id": "L1",
+                "channel": "telegram",
+                "account": "bot",
+                "external_id": "42",
+                "created_at": NOW,
+            }
+        ],
+        dialogs_new=[
+            {
+                "id": "D1",
+                "lead_id": "L1",
+                "identity_id": "I1",
+                "line_id": "support",
+                "channel": "telegram",
+                "account": "bot",
+                "chat_id": "42",
+                "state": "queued",
+                "retry_at": datetime(2026, 12, 5, 15, 0, tzinfo=moscow),
+                "created_at": NOW,
+                "updated_at": NOW,
+            }
+        ],
+        messages=[
+            {
+                "id": "M1",
+                "dialog_id": "D1",
+                "channel": "telegram",
+                "account": "bot",
+                "external_id": "m-1",
+                "direction": "in",
+                "author_kind": "customer",
+                "text": "привет\x00 🚲",
+                "attachments": [{"name": "a.png", "mime": "image/png", "size": 10, "ref": "r1", "url": None}],
+                "created_at": NOW,
+            }
+        ],
+        events=[{"id": "E1", "dialog_id": "D1", "kind": "opened", "data": {"line": "support"}, "at": NOW}],
+        outbox=[{"id": "O1", "stream": "console", "key": None, "payload": '[{"a":1}]', "created_at": NOW}],
+    )
+    second = Changes(
+        dialogs_changed={
+            "D1": {
+                "id": "D1",
+                "state": "assigned",
+                "operator": "anna",
+                "offered_to": ["anna", "boris"],
+                "no_answer_sent": True,
+                "version": 0,
+            }
+        },
+        lead_updates=[{"id": "L1", "status": "in_work", "updated_at": later}],
+        messages=[
+            {
+                "id": "M2",
+                "dialog_id": "D1",
+                "channel": "telegram",
+                "account": "bot",
+                "external_id": "m-2",
+                "direction": "out",
+                "author_kind": "operator",
+                "author_id": "anna",
+                "author_name": "Anna",
+                "text": "<b>not html</b>",
+                "attachments": [],
+                "created_at": later,
+            }
+        ],
+        outbox_done=["O1"],
+    )
+    third = Changes(
+        message_updates=[
+            {"id": "M2", "delivery_state": "queued", "delivery_attempts": 1},
+            {"id": "M1", "text": "edited", "edited_at": later},
+            {"id": "M2", "delivery_state": "sent", "delivered_at": later},
+        ],
+        dialogs_changed={"D1": {"id": "D1", "state": "closed", "closed_at": later, "version": 1}},
+    )
+    return [first, second, third]
+
+
+def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    db = sqlite3.connect(path)
+    try:
+        return {t: db.execute(f"SELECT * FROM {t} ORDER BY id").fetchall() for t in TABLES}
+    finally:
+        db.close()
+
+
+async def open_store(path: Path, *, batch_writer: bool) -> Store:
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(upgrade, url)
+    return Store.open(url, batch_writer=batch_writer)
+
+
+async def test_the_writer_stores_what_sqlalchemys_path_stores(tmp_path: Path) -> None:
+    fast = await open_store(tmp_path / "writer.db", batch_writer=True)
+    slow = await open_store(tmp_path / "sqlalchemy.db", batch_writer=False)
+    try:
+        assert fast._sqlite is not None and slow._sqlite is None  # the two paths under comparison
+        for ch in batches():
+            await fast.apply(copy.deepcopy(ch))
+            await slow.apply(copy.deepcopy(ch))
+    finally:
+        await fast.close()
+        await slow.close()
+    written, expected = dump(tmp_path / "writer.db"), dump(tmp_path / "sqlalchemy.db")
+    assert expected["messages"] and expected["dialogs"] and not expected["outbox"]
+    for table in TABLES:
+        assert written[table] == expected[table], table
+
+
+async def test_the_writer_refuses_a_taken_key_and_a_stale_version_and_writes_nothing(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "crm.db", batch_writer=True)
+    try:
+        first, second, _ = batches()
+        await store.apply(first)
+        again = copy.deepcopy(second)
+        again.messages.append({**first.messages[0], "id": "M9"})  # m-1 once more, under a new id
+        with pytest.raises(DuplicateKey):
+            await store.apply(again)
+        stale = copy.deepcopy(second)
+        stale.dialogs_changed["D1"]["version"] = 7
+        with pytest.raises(StaleDialog):
+            await store.apply(stale)
+        rows = dump(tmp_path / "crm.db")
+        assert [m[0] for m in rows["messages"]] == ["M1"], "neither batch left a message"
+        assert [o[0] for o in rows["outbox"]] == ["O1"], "neither batch deleted the outbox row"
+        await store.apply(second)  # the writer is still usable after both failures
+        assert [m[0] for m in dump(tmp_path / "crm.db")["messages"]] == ["M1", "M2"]
+    finally:
+        await store.close()
+
+
+async def test_the_writer_and_the_pool_write_the_same_file_at_once(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "crm.db", batch_writer=True)
+    try:
+        first, _, _ = batches()
+        await store.apply(first)
+        template = first.messages[0]
+        writes: list[Any] = [
+            store.apply(Changes(messages=[{**template, "id": f"N{i}", "external_id": f"n-{i}"}]))
+            for i in range(30)
+        ]
+        # sessions go through SQLAlchemy's pool; consents take SQLAlchemy's path of the batch itself
+        writes += [
+            store.create_session(f"{i:064d}", "anna", NOW, NOW + timedelta(hours=1)) for i in range(10)
+        ]
+        consent = {"channel": "telegram", "account": "bot", "external_id": "42", "allowed": False}
+        writes.append(store.apply(Changes(consents=[consent])))
+        await asyncio.gather(*writes)
+        assert await store.count("messages") == 31
+        assert await store.session_login(f"{3:064d}", NOW) == "anna"
+    finally:
+        await store.close()
+    db = sqlite3.connect(tmp_path / "crm.db")
+    try:
+        assert db.execute("SELECT messages_allowed FROM identities WHERE id = 'I1'").fetchone() == (0,)
+    finally:
+        db.close()
