@@ -454,7 +454,7 @@ def _cpu(p: dict[str, Any] | None) -> str:
     if not p or p.get("server_cpu_pct") is None:
         return ""
     total, main = p["server_cpu_pct"], p["server_main_thread_cpu_pct"]
-    return f"{total:.0f}% of a core (event loop {main:.0f}%, aiosqlite thread {total - main:.0f}%)"
+    return f"{total:.0f}% of a core (event loop {main:.0f}%, SQLite threads {total - main:.0f}%)"
 
 
 def _queueing(run: dict[str, Any], rate: float) -> str:
@@ -514,11 +514,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     # (a) saturated throughput against the bare relay, both directions
     limits = {
-        "forward": "SQLAlchemy/aiosqlite write path and the serial batch loop (`Engine._consume` → "
-        f"`BatchWork.apply`): sqlalchemy {_pct(hot, 'pkg', 'sqlalchemy')} self and `_apply_sync` "
-        f"{_pct(hot, 'ours', '_apply_sync')} inclusive {busy}",
+        "forward": "the serial batch loop: a batch is decided on the event loop (`BatchWork.apply` "
+        f"{_pct(hot, 'ours', 'BatchWork.apply')}), its rows bound (`Plans.statements` "
+        f"{_pct(hot, 'ours', 'Plans.statements')}), then written by the store's SQLite thread while the loop "
+        f"waits (`Engine.handle` {_pct(hot, 'ours', 'Engine.handle')} in all), inclusive {busy}",
         "back": "two engine transactions per operator reply (the reply, then its delivery status): "
-        f"`BatchWork._reply` {_pct(hot, 'ours', 'BatchWork._reply')} inclusive {busy}",
+        f"operator commands (`BatchWork._command`) {_pct(hot, 'ours', 'BatchWork._command')} inclusive {busy}",
     }
     fwd, back = _phase(pipe, "forward@saturation"), _phase(pipe, "back@saturation")
     if fwd and back and fwd.get("achieved_per_s"):
@@ -568,7 +569,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         [_check("", p.get("server_cpu_pct") if p else None, "≤", 50.0, "%")],
         "asyncio scheduling and one `socket.send` per frame on the event loop (stdlib:asyncio "
         f"{_pct(hot, 'pkg', 'stdlib:asyncio')}, `socket.send` {_pct(hot, 'func', 'socket.send')} {busy}), "
-        "plus the aiosqlite thread's SQLite work",
+        "plus the SQLite writer thread's work",
     )
     # (c) memory per idle connection at 10,000 connections
     steps = mem.get("daemon", {}).get("steps", [])
@@ -785,8 +786,8 @@ def hot_spots(results: dict[str, Any]) -> str:
     lines = [
         f"pyinstrument, 1 ms sampling of the daemon's main thread (event loop) while the load generator ran its saturated phases: "
         f"{_n(busy)} s busy of {_n(total)} s sampled (the rest waiting in epoll), under saturated load "
-        f"({load}; throughput under the profiler). Shares are of the busy time. The aiosqlite worker thread is not "
-        "sampled; its CPU is the gap between the daemon's total and main-thread CPU in the details below. "
+        f"({load}; throughput under the profiler). Shares are of the busy time. The SQLite threads (the store's batch "
+        "writer, aiosqlite's for reads) are not sampled; their CPU is the gap between the daemon's total and main-thread CPU in the details below. "
         "Full call tree: `bench/results/profile.txt` (and `profile.html`, not committed).",
         "",
         "| package (self time) | share | | function (self time) | share |",
@@ -817,7 +818,7 @@ def _readings(results: dict[str, Any], prof: dict[str, Any]) -> list[str]:
             total, main = p["server_cpu_pct"], p["server_main_thread_cpu_pct"]
             out.append(
                 f"- Saturated {label} (unprofiled run): the daemon used {total:.0f}% of a core, its event loop "
-                f"thread {main:.0f}% and its other threads (aiosqlite) {total - main:.0f}%."
+                f"thread {main:.0f}% and its other threads (SQLite) {total - main:.0f}%."
             )
     pkgs = {r["name"]: r["pct_busy"] for r in prof.get("self_by_package", [])}
     funcs = prof.get("self_by_function", [])
@@ -828,7 +829,7 @@ def _readings(results: dict[str, Any], prof: dict[str, Any]) -> list[str]:
     picks = [
         f"`{k}` {v}%"
         for k, v in ours.items()
-        if k in ("_apply_sync", "new_id", "dumps", "BatchWork.prefetch")
+        if k in ("Plans.statements", "new_id", "dumps", "BatchWork.prefetch")
     ]
     if picks:
         out.append(f"- Inclusive: {', '.join(picks)}.")
