@@ -87,7 +87,7 @@ class Plans:
         for c in cols:
             value = row[c]
             p = procs[c]
-            out.append(value if p is None or value is None else p(value))
+            out.append(value if p is None else p(value))  # None too: a JSON column binds it as JSON null
         return tuple(out)
 
     def _insert(self, t: _Table, rows: list[dict[str, Any]]) -> list[Statement]:

@@ -65,7 +65,10 @@ def batches() -> list[Changes]:
                 "created_at": NOW,
             }
         ],
-        events=[{"id": "E1", "dialog_id": "D1", "kind": "opened", "data": {"line": "support"}, "at": NOW}],
+        events=[
+            {"id": "E1", "dialog_id": "D1", "kind": "opened", "data": {"line": "support"}, "at": NOW},
+            {"id": "E2", "dialog_id": "D1", "kind": "noted", "data": None, "at": NOW},  # JSON null, not NULL
+        ],
         outbox=[{"id": "O1", "stream": "console", "key": None, "payload": '[{"a":1}]', "created_at": NOW}],
     )
     second = Changes(
