@@ -30,13 +30,18 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from crm_core.columns import python_defaults
 from crm_core.models import dialog_events, dialogs, identities, leads, messages, outbox
 
-_INSERTS = (
-    ("leads", leads),
-    ("identities", identities),
-    ("dialogs_new", dialogs),
+# the order of `_apply_sync` (crm_core/store.py): what `Changes` holds, its table, and how it is written
+_STEPS = (
+    ("leads", leads, "insert"),
+    ("identities", identities, "insert"),
+    ("dialogs_new", dialogs, "insert"),
+    ("dialogs_changed", dialogs, "versioned"),
+    ("lead_updates", leads, "update"),
+    ("messages", messages, "insert"),
+    ("message_updates", messages, "update"),
+    ("events", dialog_events, "insert"),
+    ("outbox", outbox, "insert"),
 )
-_AFTER = (("messages", messages),)  # after the dialog and lead updates, as the SQLAlchemy path writes them
-_LAST = (("events", dialog_events), ("outbox", outbox))
 
 Processor = Callable[[Any], Any] | None
 
@@ -135,26 +140,18 @@ class Plans:
 
     def statements(self, ch: Any) -> list[Statement]:
         """The batch's statements in the order the SQLAlchemy path runs them."""
-        tables = self.tables
         out: list[Statement] = []
-        for attr, table in _INSERTS:
+        for attr, table, how in _STEPS:
             rows = getattr(ch, attr)
-            if rows:
-                out += self._insert(tables[table.name], rows)
-        if ch.dialogs_changed:
-            out += self._update(tables["dialogs"], list(ch.dialogs_changed.values()), versioned=True)
-        if ch.lead_updates:
-            out += self._update(tables["leads"], ch.lead_updates, versioned=False)
-        for attr, table in _AFTER:
-            rows = getattr(ch, attr)
-            if rows:
-                out += self._insert(tables[table.name], rows)
-        if ch.message_updates:
-            out += self._update(tables["messages"], ch.message_updates, versioned=False)
-        for attr, table in _LAST:
-            rows = getattr(ch, attr)
-            if rows:
-                out += self._insert(tables[table.name], rows)
+            if not rows:
+                continue
+            t = self.tables[table.name]
+            if how == "insert":
+                out += self._insert(t, rows)
+            else:
+                out += self._update(
+                    t, list(rows.values()) if how == "versioned" else rows, versioned=how == "versioned"
+                )
         if ch.outbox_done:
             out.append(("DELETE FROM outbox WHERE id = ?", [(i,) for i in ch.outbox_done], None))
         return out
