@@ -17,6 +17,7 @@ of change (`lead_fills`, `consents`) take the SQLAlchemy path (`supports`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,7 @@ _STEPS = (
 )
 
 Processor = Callable[[Any], Any] | None
+BUSY_TIMEOUT_S = 10.0  # as the pool's connections (crm_core/store.py: PRAGMA busy_timeout=10000)
 
 
 class StaleVersion(Exception):
@@ -160,20 +162,30 @@ class Plans:
 def _connect(path: str) -> sqlite3.Connection:
     # autocommit mode: the transaction is the explicit BEGIN IMMEDIATE below (the write lock taken up front, so
     # a concurrent writer waits busy_timeout rather than failing an upgrade from a read lock)
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA busy_timeout=10000")
-    db.execute("PRAGMA foreign_keys=ON")
+    # the busy timeout from the start (sqlite3's `timeout`): even the journal_mode pragma waits for another
+    # connection's write lock
+    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    try:
+        # WAL is a property of the file, set once (the pool's first connection sets it at start-up); asked for
+        # it again while another connection writes, SQLite answers "locked" at once, without the busy timeout
+        if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+            db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+    except BaseException:
+        db.close()
+        raise
     return db
 
 
 def _as_sqlalchemy(sql: str, exc: sqlite3.Error) -> DBAPIError:
+    """SQLAlchemy's error for a sqlite3 one, as the engine tells them apart: a taken key, an outage (retried),
+    anything else with the connection marked invalid (it is dropped; the batch is retried on a new one)."""
     if isinstance(exc, sqlite3.IntegrityError):
         return IntegrityError(sql, None, exc)
     if isinstance(exc, sqlite3.OperationalError):
         return OperationalError(sql, None, exc)
-    return DBAPIError(sql, None, exc)
+    return DBAPIError(sql, None, exc, connection_invalidated=True)
 
 
 class SqliteWriter:
@@ -186,40 +198,61 @@ class SqliteWriter:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openlines-sqlite-writer")
 
     async def apply(self, ch: Any) -> None:
-        """Write the batch in one transaction; raises IntegrityError, OperationalError or StaleVersion."""
+        """Write the batch in one transaction; raises IntegrityError, OperationalError or StaleVersion.
+        A cancelled caller still waits for the write to end (committed or rolled back) before it sees the
+        cancellation: the thread cannot be stopped, and the caller must not act on a write still in flight."""
         statements = self.plans.statements(ch)
-        if statements:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._write, statements)
+        if not statements:
+            return
+        write = asyncio.get_running_loop().run_in_executor(self._thread, self._write, statements)
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await write
+            raise
 
     def _write(self, statements: list[Statement]) -> None:
-        if self._db is None:
-            self._db = _connect(self.path)
-        db = self._db
-        sql = "BEGIN IMMEDIATE"
+        sql = "connect"
         try:
+            db = self._db
+            if db is None:
+                db = self._db = _connect(self.path)
+            sql = "BEGIN IMMEDIATE"
             db.execute(sql)
             try:
                 for sql, params, expect in statements:
                     matched = db.executemany(sql, params).rowcount
                     if expect is not None and matched != expect:
                         raise StaleVersion(f"{expect - matched} of {expect} rows not at the version expected")
-                db.execute("COMMIT")
+                sql = "COMMIT"
+                db.execute(sql)
             except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
+                self._roll_back(db)
                 raise
         except sqlite3.Error as exc:
-            raise _as_sqlalchemy(sql, exc) from exc
+            error = _as_sqlalchemy(sql, exc)
+            if error.connection_invalidated:
+                self._drop()
+            raise error from exc
+
+    def _roll_back(self, db: sqlite3.Connection) -> None:
+        try:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        except sqlite3.Error:
+            self._drop()  # closing it rolls back; the next batch opens a new connection
+
+    def _drop(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
 
     async def close(self) -> None:
         """Close the connection (in its thread) and end the thread."""
 
-        def close() -> None:
-            db, self._db = self._db, None
-            if db is not None:
-                db.close()
-
         try:
-            await asyncio.get_running_loop().run_in_executor(self._thread, close)
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._drop)
         finally:
             self._thread.shutdown(wait=False)

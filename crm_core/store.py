@@ -656,16 +656,11 @@ def _in_ids(kind: str, col: ColumnElement[Any], ids: list[str]) -> ColumnElement
 
 def _apply_sync(conn: Connection, ch: Changes) -> None:
     # one thread hop for the whole batch: every statement below runs inside run_sync
-    if ch.leads:
-        conn.execute(insert(leads), ch.leads)
-    if ch.identities:
-        conn.execute(insert(identities), ch.identities)
-    if ch.dialogs_new:
-        conn.execute(insert(dialogs), ch.dialogs_new)
-    if ch.dialogs_changed:
-        # each row carries the version the engine read: the update matches only that version, and bumps it
-        rows = list(ch.dialogs_changed.values())
-        cols = [c for c in rows[0] if c not in ("id", "version")]
+    _insert_many(conn, leads, ch.leads)
+    _insert_many(conn, identities, ch.identities)
+    _insert_many(conn, dialogs, ch.dialogs_new)
+    # each row carries the version the engine read: the update matches only that version, and bumps it
+    for cols, rows in _by_columns(list(ch.dialogs_changed.values()), ("id", "version")).items():
         stmt = (
             update(dialogs)
             .where(dialogs.c.id == bindparam("b_id"), dialogs.c.version == bindparam("b_version"))
@@ -682,8 +677,7 @@ def _apply_sync(conn: Connection, ch: Changes) -> None:
                 if conn.execute(stmt, p).rowcount != 1:
                     raise StaleDialog(f"dialog {r['id']} is not at version {r.get('version')}")
     _update_many(conn, leads, ch.lead_updates)
-    if ch.messages:
-        conn.execute(insert(messages), ch.messages)
+    _insert_many(conn, messages, ch.messages)
     for c in ch.consents:
         conn.execute(
             update(identities)
@@ -704,20 +698,32 @@ def _apply_sync(conn: Connection, ch: Changes) -> None:
                 .values({name: value, "updated_at": fill["updated_at"]})
             )
     _update_many(conn, messages, ch.message_updates)
-    if ch.events:
-        conn.execute(insert(dialog_events), ch.events)
-    if ch.outbox:
-        conn.execute(insert(outbox), ch.outbox)
+    _insert_many(conn, dialog_events, ch.events)
+    _insert_many(conn, outbox, ch.outbox)
     if ch.outbox_done:
         conn.execute(delete(outbox).where(_in_ids(conn.dialect.name, outbox.c.id, ch.outbox_done)))
 
 
-def _update_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-    """UPDATE rows by id, one executemany per set of columns (not one statement per row)."""
+def _by_columns(
+    rows: list[dict[str, Any]], keys: tuple[str, ...]
+) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    """Rows grouped by the columns they name (less `keys`), in the order each set first appears."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
-    for cols, group in groups.items():
+        groups.setdefault(tuple(sorted(k for k in row if k not in keys)), []).append(row)
+    return groups
+
+
+def _insert_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """INSERT rows, one executemany per set of columns: SQLAlchemy takes an executemany's columns from its first
+    row (an inbound message names no delivery state, a reply does: one statement would drop or refuse it)."""
+    for group in _by_columns(rows, ()).values():
+        conn.execute(insert(table), group)
+
+
+def _update_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """UPDATE rows by id, one executemany per set of columns (not one statement per row)."""
+    for cols, group in _by_columns(rows, ("id",)).items():
         stmt = (
             update(table)
             .where(table.c.id == bindparam("b_id"))

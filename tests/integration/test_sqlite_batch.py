@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from crm_core.migrate import upgrade
 from crm_core.store import Changes, DuplicateKey, StaleDialog, Store
@@ -96,8 +97,21 @@ def batches() -> list[Changes]:
                 "author_name": "Anna",
                 "text": "<b>not html</b>",
                 "attachments": [],
+                "delivery_state": "queued",  # a reply names its delivery state, the inbound one below does not
                 "created_at": later,
-            }
+            },
+            {
+                "id": "M3",
+                "dialog_id": "D1",
+                "channel": "telegram",
+                "account": "bot",
+                "external_id": "m-3",
+                "direction": "in",
+                "author_kind": "customer",
+                "text": "thanks",
+                "attachments": [],
+                "created_at": later,
+            },
         ],
         outbox_done=["O1"],
     )
@@ -139,6 +153,12 @@ async def test_the_writer_stores_what_sqlalchemys_path_stores(tmp_path: Path) ->
         await slow.close()
     written, expected = dump(tmp_path / "writer.db"), dump(tmp_path / "sqlalchemy.db")
     assert expected["messages"] and expected["dialogs"] and not expected["outbox"]
+    db = sqlite3.connect(tmp_path / "sqlalchemy.db")
+    try:  # both paths kept the reply's delivery state though the batch's other message names none
+        states = dict(db.execute("SELECT id, delivery_state FROM messages").fetchall())
+    finally:
+        db.close()
+    assert states == {"M1": None, "M2": "sent", "M3": None}
     for table in TABLES:
         assert written[table] == expected[table], table
 
@@ -160,7 +180,7 @@ async def test_the_writer_refuses_a_taken_key_and_a_stale_version_and_writes_not
         assert [m[0] for m in rows["messages"]] == ["M1"], "neither batch left a message"
         assert [o[0] for o in rows["outbox"]] == ["O1"], "neither batch deleted the outbox row"
         await store.apply(second)  # the writer is still usable after both failures
-        assert [m[0] for m in dump(tmp_path / "crm.db")["messages"]] == ["M1", "M2"]
+        assert [m[0] for m in dump(tmp_path / "crm.db")["messages"]] == ["M1", "M2", "M3"]
     finally:
         await store.close()
 
@@ -191,3 +211,48 @@ async def test_the_writer_and_the_pool_write_the_same_file_at_once(tmp_path: Pat
         assert db.execute("SELECT messages_allowed FROM identities WHERE id = 'I1'").fetchone() == (0,)
     finally:
         db.close()
+
+
+async def test_a_cancelled_caller_waits_for_the_write_to_end(tmp_path: Path) -> None:
+    # the writer thread cannot be stopped: the engine must not reload or undo while a commit is still in flight
+    store = await open_store(tmp_path / "crm.db", batch_writer=True)
+    assert (
+        await store.count("leads") == 0
+    )  # the pool's first connection puts the file in WAL mode, as at start-up
+    blocker = sqlite3.connect(tmp_path / "crm.db", isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")  # holds the write lock: the writer waits (busy_timeout)
+        first, _, _ = batches()
+        task = asyncio.create_task(store.apply(first))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        await asyncio.sleep(0.3)
+        assert not task.done(), "the cancelled caller returned while its write was in flight"
+        blocker.execute("ROLLBACK")
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (
+            await store.count("leads") == 1
+        )  # the write ended (here: committed) before the caller was let go
+    finally:
+        blocker.close()
+        await store.close()
+
+
+async def test_a_database_that_cannot_be_opened_is_an_outage_and_the_writer_reconnects(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "var"
+    home.mkdir()
+    store = await open_store(home / "crm.db", batch_writer=True)
+    try:
+        first, second, _ = batches()
+        (tmp_path / "var").rename(tmp_path / "away")  # the file is gone before the writer's first batch
+        with pytest.raises(OperationalError):  # the engine retries this as an outage
+            await store.apply(copy.deepcopy(first))
+        (tmp_path / "away").rename(tmp_path / "var")
+        await store.apply(first)
+        await store.apply(second)
+        assert await store.count("messages") == 3
+    finally:
+        await store.close()
