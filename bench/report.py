@@ -607,7 +607,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             if raw
             else "",
         )
-    import_limit = "SQLAlchemy Core executemany for the import instead of the raw driver"
+    import_limit = (
+        "the rows built in Python (ids, normalised phones and e-mails, each value through its column's bind "
+        "processor) and the stored identities looked up per chunk, on top of the executemany itself"
+    )
     if st and raw:
         raw_rate = raw["import"]["import_rows_per_s"]
         raw_s = TARGET_CONTACTS / raw_rate

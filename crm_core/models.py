@@ -53,7 +53,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class _PortableText(TypeDecorator[str]):
+class PortableText(TypeDecorator[str]):
     """Text bound the same on every store: PostgreSQL refuses NUL in text and a value longer than a VARCHAR's
     length (one such value would fail the whole batch), where SQLite stores both; so on PostgreSQL NUL is
     dropped and a bounded string is cut to its column's length. The DDL is the plain type's."""
@@ -70,15 +70,15 @@ class _PortableText(TypeDecorator[str]):
         return value[:length] if length and len(value) > length else value
 
 
-class SafeText(_PortableText):
-    """TEXT (see _PortableText)."""
+class SafeText(PortableText):
+    """TEXT (see PortableText)."""
 
     impl = Text
     cache_ok = True
 
 
-class SafeString(_PortableText):
-    """VARCHAR(n) (see _PortableText)."""
+class SafeString(PortableText):
+    """VARCHAR(n) (see PortableText)."""
 
     impl = String
     cache_ok = True

@@ -4,7 +4,7 @@ CTEs over `jsonb_populate_recordset`, sent with asyncpg in one round trip and co
 Why: through SQLAlchemy a batch is BEGIN, a statement per table (each its own round trip and its own per-row
 parameter processing in Python) and COMMIT; here the rows travel as one JSON array per table, encoded by orjson
 and turned into rows by PostgreSQL's own C code. The result is the same rows: every column is filled as the
-SQLAlchemy insert would (its Python-side defaults), text is bound as `_PortableText` binds it (NUL dropped, cut to
+SQLAlchemy insert would (its Python-side defaults), text is bound as `PortableText` binds it (NUL dropped, cut to
 a VARCHAR's length), datetimes go as ISO-8601 with their offset.
 
 Rules the statement relies on: the sub-statements of one statement see the same snapshot, so (1) a row is
@@ -89,7 +89,7 @@ _TABLES = {t.name: _table(t) for t in (leads, identities, dialogs, messages, dia
 
 
 def _clean(t: _Table, row: dict[str, Any]) -> dict[str, Any]:
-    """The row with its strings bound as _PortableText binds them; a naive datetime refused (as UTCDateTime)."""
+    """The row with its strings bound as PortableText binds them; a naive datetime refused (as UTCDateTime)."""
     for name, length in t.texts:
         value = row.get(name)
         if value.__class__ is str and ("\x00" in value or (length is not None and len(value) > length)):

@@ -13,8 +13,9 @@ def normalize_phone(raw: str | None) -> str | None:
     """E.164-like digits with a leading +; Russian 8XXXXXXXXXX becomes +7XXXXXXXXXX; None if not a phone."""
     if not raw:
         return None
-    # other scripts' digits (full-width, Arabic-Indic) become ASCII, so one number has one key
-    s = "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in raw.strip())
+    s = raw.strip()
+    if not s.isascii():  # other scripts' digits (full-width, Arabic-Indic) become ASCII: one number, one key
+        s = "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in s)
     s = _PUNCTUATION.sub("", s)
     if not re.fullmatch(r"\+?[0-9]+", s):
         return None  # letters or stray symbols: not a phone, whatever digits it contains

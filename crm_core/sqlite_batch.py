@@ -6,8 +6,10 @@ again and its parameters processed row by row, each statement a hop to aiosqlite
 of `run_sync` waits on each). At 1,000 msg/s on the embedded defaults a batch holds two or three messages, and
 that per-batch work was most of the daemon's CPU. Here the SQL text is built once per table and set of columns,
 the values are bound by the columns' own SQLAlchemy bind processors (so a row is stored exactly as the
-SQLAlchemy insert stores it: UTC datetimes as text, JSON serialised, booleans as integers), missing columns take
-their Python-side defaults, and the whole batch is one call into the writer thread.
+SQLAlchemy insert stores it: UTC datetimes as text, JSON serialised, booleans as integers; our text types, which
+change values on PostgreSQL only, are passed as they are, and a datetime column remembers its recent results),
+missing columns take their Python-side defaults, and the whole batch is one call into the writer thread. Bulk
+imports (`Store.import_contacts`) use the same connection through `SqliteWriter.transaction`.
 
 Errors come back as SQLAlchemy's (IntegrityError for a taken idempotency key, OperationalError for a locked or
 unreachable file) so the engine treats them as it treats the other path's. Batches with the read-then-write kinds
@@ -19,17 +21,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from crm_core.columns import python_defaults
-from crm_core.models import dialog_events, dialogs, identities, leads, messages, outbox
+from crm_core.models import (
+    PortableText,
+    UTCDateTime,
+    dialog_events,
+    dialogs,
+    identities,
+    leads,
+    messages,
+    outbox,
+)
 
 # the order of `_apply_sync` (crm_core/store.py): what `Changes` holds, its table, and how it is written
 _STEPS = (
@@ -45,6 +56,7 @@ _STEPS = (
 )
 
 Processor = Callable[[Any], Any] | None
+T = TypeVar("T")
 BUSY_TIMEOUT_S = 10.0  # as the pool's connections (crm_core/store.py: PRAGMA busy_timeout=10000)
 
 
@@ -60,11 +72,38 @@ class _Table:
     defaults: tuple[tuple[str, Callable[[], Any]], ...]
 
 
+def _processor(column: Any, dialect: Dialect) -> Processor:
+    """The column's SQLAlchemy bind processor on this dialect; None where it would return every value as it is
+    (our text types change values on PostgreSQL only: a call per value saved)."""
+    if isinstance(column.type, PortableText) and dialect.name != "postgresql":
+        return None
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return _remembered(process) if process is not None and isinstance(column.type, UTCDateTime) else process
+
+
+def _remembered(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A datetime column's processor that remembers its last few hundred results: a batch's rows mostly carry
+    the batch's own `now` (an import chunk: one time for all), and formatting one costs more than a lookup.
+    Equal datetimes are the same instant whatever their zone, and the processor writes the instant in UTC."""
+    seen: dict[Any, Any] = {}
+
+    def remembered(value: Any) -> Any:
+        out = seen.get(value)
+        if out is None:
+            out = process(value)  # a naive datetime raises here every time: it is never remembered
+            if len(seen) >= 512:
+                seen.clear()
+            seen[value] = out
+        return out
+
+    return remembered
+
+
 def _table(table: Table, dialect: Dialect) -> _Table:
     return _Table(
         table.name,
         {str(c.name): i for i, c in enumerate(table.columns)},
-        {str(c.name): c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns},
+        {str(c.name): _processor(c, dialect) for c in table.columns},
         python_defaults(table),
     )
 
@@ -87,24 +126,35 @@ class Plans:
             t.name: _table(t, dialect) for t in (leads, identities, dialogs, messages, dialog_events, outbox)
         }
         self._sql: dict[tuple[str, str, tuple[str, ...]], str] = {}
+        self._binders: dict[tuple[str, tuple[str, ...]], Callable[[dict[str, Any]], tuple[Any, ...]]] = {}
+        self._ordered: dict[tuple[str, ...], tuple[str, ...]] = {}  # a row's keys as written → in table order
 
-    def _bind(self, t: _Table, cols: Sequence[str], row: dict[str, Any]) -> tuple[Any, ...]:
-        procs = t.processors
-        out = []
-        for c in cols:
-            value = row[c]
-            p = procs[c]
-            out.append(value if p is None else p(value))  # None too: a JSON column binds it as JSON null
-        return tuple(out)
+    def _binder(self, t: _Table, cols: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+        """A row's values for `cols`, each through its column's processor (None too: a JSON column binds it as
+        JSON null); built once per table and set of columns."""
+        key = (t.name, cols)
+        binder = self._binders.get(key)
+        if binder is None:
+            pairs = [(c, t.processors[c]) for c in cols]
+
+            def binder(row: dict[str, Any]) -> tuple[Any, ...]:
+                return tuple([row[c] if p is None else p(row[c]) for c, p in pairs])
+
+            self._binders[key] = binder
+        return binder
 
     def _insert(self, t: _Table, rows: list[dict[str, Any]]) -> list[Statement]:
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        ordered = self._ordered
         for row in rows:
             full = dict(row)
             for name, default in t.defaults:
                 if name not in full:
                     full[name] = default()
-            cols = tuple(sorted(full, key=t.order.__getitem__))
+            named = (t.name, *full)  # rows from one place name their keys in one order: sorted once
+            cols = ordered.get(named)
+            if cols is None:
+                cols = ordered[named] = tuple(sorted(full, key=t.order.__getitem__))
             groups.setdefault(cols, []).append(full)
         out: list[Statement] = []
         for cols, group in groups.items():
@@ -114,7 +164,8 @@ class Plans:
                 sql = self._sql[key] = (
                     f"INSERT INTO {t.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
                 )
-            out.append((sql, [self._bind(t, cols, r) for r in group], None))
+            bind = self._binder(t, cols)
+            out.append((sql, [bind(r) for r in group], None))
         return out
 
     def _update(self, t: _Table, rows: list[dict[str, Any]], *, versioned: bool) -> list[Statement]:
@@ -134,9 +185,8 @@ class Plans:
                     sets.append("version = version + 1")
                     where += " AND version = ?"
                 sql = self._sql[key] = f"UPDATE {t.name} SET {', '.join(sets)} WHERE {where}"
-            params = [
-                (*self._bind(t, cols, r), r["id"], *((r["version"],) if versioned else ())) for r in group
-            ]
+            bind = self._binder(t, cols)
+            params = [(*bind(r), r["id"], *((r["version"],) if versioned else ())) for r in group]
             out.append((sql, params, len(group) if versioned else None))
         return out
 
@@ -178,6 +228,17 @@ def _connect(path: str) -> sqlite3.Connection:
     return db
 
 
+def execute(db: sqlite3.Connection, statements: list[Statement]) -> None:
+    """Run statements inside a transaction (SqliteWriter.transaction); a versioned one must match its rows."""
+    for sql, params, expect in statements:
+        try:
+            matched = db.executemany(sql, params).rowcount
+        except sqlite3.Error as exc:
+            raise _as_sqlalchemy(sql, exc) from exc
+        if expect is not None and matched != expect:
+            raise StaleVersion(f"{expect - matched} of {expect} rows not at the version expected")
+
+
 def _as_sqlalchemy(sql: str, exc: sqlite3.Error) -> DBAPIError:
     """SQLAlchemy's error for a sqlite3 one, as the engine tells them apart: a taken key, an outage (retried),
     anything else with the connection marked invalid (it is dropped; the batch is retried on a new one)."""
@@ -198,21 +259,25 @@ class SqliteWriter:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openlines-sqlite-writer")
 
     async def apply(self, ch: Any) -> None:
-        """Write the batch in one transaction; raises IntegrityError, OperationalError or StaleVersion.
-        A cancelled caller still waits for the write to end (committed or rolled back) before it sees the
-        cancellation: the thread cannot be stopped, and the caller must not act on a write still in flight."""
+        """Write the batch in one transaction; raises IntegrityError, OperationalError or StaleVersion."""
         statements = self.plans.statements(ch)
-        if not statements:
-            return
-        write = asyncio.get_running_loop().run_in_executor(self._thread, self._write, statements)
+        if statements:
+            await self.transaction(execute, statements)
+
+    async def transaction(self, work: Callable[..., T], *args: Any) -> T:
+        """`work(connection, *args)` in the writer thread between BEGIN IMMEDIATE and COMMIT (rolled back if it
+        raises), sqlite3's errors raised as SQLAlchemy's. A cancelled caller still waits for the transaction to
+        end (committed or rolled back) before it sees the cancellation: the thread cannot be stopped, and the
+        caller must not act on a write still in flight."""
+        done = asyncio.get_running_loop().run_in_executor(self._thread, self._in_transaction, work, args)
         try:
-            await asyncio.shield(write)
+            return await asyncio.shield(done)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                await write
+                await done
             raise
 
-    def _write(self, statements: list[Statement]) -> None:
+    def _in_transaction(self, work: Callable[..., T], args: tuple[Any, ...]) -> T:
         sql = "connect"
         try:
             db = self._db
@@ -221,20 +286,22 @@ class SqliteWriter:
             sql = "BEGIN IMMEDIATE"
             db.execute(sql)
             try:
-                for sql, params, expect in statements:
-                    matched = db.executemany(sql, params).rowcount
-                    if expect is not None and matched != expect:
-                        raise StaleVersion(f"{expect - matched} of {expect} rows not at the version expected")
+                result = work(db, *args)
                 sql = "COMMIT"
                 db.execute(sql)
+                return result
             except BaseException:
                 self._roll_back(db)
                 raise
-        except sqlite3.Error as exc:
+        except sqlite3.Error as exc:  # connecting, BEGIN, COMMIT, or a statement of `work` unwrapped
             error = _as_sqlalchemy(sql, exc)
             if error.connection_invalidated:
                 self._drop()
             raise error from exc
+        except DBAPIError as error:  # a statement of `work`, wrapped by `execute`
+            if error.connection_invalidated:
+                self._drop()
+            raise
 
     def _roll_back(self, db: sqlite3.Connection) -> None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +32,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from crm_core import pg_batch, sqlite_batch
+from crm_core.ids import new_id
 from crm_core.models import (
     checkpoints,
     dialog_events,
@@ -41,6 +43,7 @@ from crm_core.models import (
     outbox,
     sessions,
 )
+from crm_core.recognition import normalize_email, normalize_phone
 
 Key = tuple[str, str, str]
 DuplicateKey = (
@@ -471,7 +474,8 @@ class Store:
         now: datetime | None = None,
     ) -> int:
         """Create a lead (and its channel identity) for each contact row, in chunks of `chunk_size` rows, one
-        transaction per chunk (SQLAlchemy Core executemany inside one `run_sync`); returns the leads created.
+        transaction per chunk (on a SQLite file through the batch writer's connection, else SQLAlchemy Core
+        executemany inside one `run_sync`); returns the leads created.
 
         A row is `{"name", "phone", "email", "identity": {"channel", "account", "external_id",
         "display_name"}}`, optionally with its own `status`; phone and e-mail are normalised (an invalid one is
@@ -489,8 +493,16 @@ class Store:
         while chunk := list(itertools.islice(source_rows, max(1, chunk_size))):
             for attempt in range(3):
                 try:
-                    async with self.engine.begin() as conn:
-                        total += await conn.run_sync(Store._import_chunk_sync, chunk, status, source, ts)
+                    if (
+                        self._sqlite is not None
+                    ):  # the batch writer's connection and thread: no SQLAlchemy per row
+                        plans = self._sqlite.plans
+                        total += await self._sqlite.transaction(
+                            _import_chunk_sqlite, plans, chunk, status, source, ts
+                        )
+                    else:
+                        async with self.engine.begin() as conn:
+                            total += await conn.run_sync(Store._import_chunk_sync, chunk, status, source, ts)
                     break
                 except IntegrityError:
                     if attempt == 2:
@@ -505,30 +517,11 @@ class Store:
         source: str | None,
         now: datetime,
     ) -> int:
-        """One import chunk, in the worker thread: skip known identities, insert leads then identities."""
-        from crm_core.ids import new_id
-        from crm_core.recognition import normalize_email, normalize_phone
-
-        planned: list[tuple[dict[str, Any], Key | None]] = []
-        keys: list[Key] = []
-        chunk_keys: set[Key] = set()
-        for row in chunk:
-            ident = row.get("identity")
-            key: Key | None = None
-            if ident:
-                key = (str(ident["channel"]), str(ident["account"]), str(ident["external_id"]))
-                if key in chunk_keys:
-                    continue  # the same identity earlier in this chunk (earlier chunks are stored)
-                chunk_keys.add(key)
-                keys.append(key)
-            planned.append((row, key))
-        # identities already stored, by their unique key (channel, account, external_id), 500 at a time
+        """One import chunk through SQLAlchemy (in run_sync): skip known identities, insert leads then identities."""
+        planned, keys = _import_plan(chunk)
         existing: set[Key] = set()
-        by_account: dict[tuple[str, str], list[str]] = {}
-        for channel, account, external_id in keys:
-            by_account.setdefault((channel, account), []).append(external_id)
         t = identities
-        for (channel, account), external_ids in by_account.items():
+        for (channel, account), external_ids in _by_account(keys).items():
             for i in range(0, len(external_ids), 500):
                 q = select(t.c.external_id).where(
                     t.c.channel == channel,
@@ -536,40 +529,7 @@ class Store:
                     t.c.external_id.in_(external_ids[i : i + 500]),
                 )
                 existing.update((channel, account, x) for x in conn.execute(q).scalars())
-        lead_rows: list[dict[str, Any]] = []
-        identity_rows: list[dict[str, Any]] = []
-        for row, key in planned:
-            if key is not None and key in existing:
-                continue
-            lead_id = new_id()
-            name = str(row.get("name") or "")
-            lead_rows.append(
-                {
-                    "id": lead_id,
-                    "name": name,
-                    "phone": normalize_phone(row.get("phone")),
-                    "email": normalize_email(row.get("email")),
-                    "status": str(row.get("status") or status),
-                    "responsible": None,
-                    "source": source,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-            if key is not None:
-                ident = row["identity"]
-                identity_rows.append(
-                    {
-                        "id": new_id(),
-                        "lead_id": lead_id,
-                        "channel": key[0],
-                        "account": key[1],
-                        "external_id": key[2],
-                        "display_name": str(ident.get("display_name") or name),
-                        "profile": {},
-                        "created_at": now,
-                    }
-                )
+        lead_rows, identity_rows = _import_rows(planned, existing, status, source, now)
         if lead_rows:
             conn.execute(insert(leads), lead_rows)
         if identity_rows:
@@ -581,8 +541,6 @@ class Store:
     ) -> list[dict[str, Any]]:
         """Leads whose phone or e-mail equals the given one once normalised (indexes ix_leads_phone and
         ix_leads_email), most recently updated first; a value that does not normalise matches nothing."""
-        from crm_core.recognition import normalize_email, normalize_phone
-
         conditions = []
         if (p := normalize_phone(phone)) is not None:
             conditions.append(leads.c.phone == p)
@@ -652,6 +610,102 @@ def _in_ids(kind: str, col: ColumnElement[Any], ids: list[str]) -> ColumnElement
     if kind != "postgresql":
         return col.in_(ids)
     return col == any_(bindparam(None, ids, type_=ARRAY(col.type)))
+
+
+def _import_plan(chunk: list[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], Key | None]], list[Key]]:
+    """An import chunk's rows with their identity keys, the same identity's later rows in the chunk left out; and
+    the keys to look up."""
+    planned: list[tuple[dict[str, Any], Key | None]] = []
+    keys: list[Key] = []
+    chunk_keys: set[Key] = set()
+    for row in chunk:
+        ident = row.get("identity")
+        key: Key | None = None
+        if ident:
+            key = (str(ident["channel"]), str(ident["account"]), str(ident["external_id"]))
+            if key in chunk_keys:
+                continue  # the same identity earlier in this chunk (earlier chunks are stored)
+            chunk_keys.add(key)
+            keys.append(key)
+        planned.append((row, key))
+    return planned, keys
+
+
+def _by_account(keys: list[Key]) -> dict[tuple[str, str], list[str]]:
+    """External ids by (channel, account): what one lookup query can take."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for channel, account, external_id in keys:
+        out.setdefault((channel, account), []).append(external_id)
+    return out
+
+
+def _import_rows(
+    planned: list[tuple[dict[str, Any], Key | None]],
+    existing: set[Key],
+    status: str,
+    source: str | None,
+    now: datetime,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The lead and identity rows of an import chunk, skipping the rows whose identity is stored already."""
+    lead_rows: list[dict[str, Any]] = []
+    identity_rows: list[dict[str, Any]] = []
+    for row, key in planned:
+        if key is not None and key in existing:
+            continue
+        lead_id = new_id()
+        name = str(row.get("name") or "")
+        lead_rows.append(
+            {
+                "id": lead_id,
+                "name": name,
+                "phone": normalize_phone(row.get("phone")),
+                "email": normalize_email(row.get("email")),
+                "status": str(row.get("status") or status),
+                "responsible": None,
+                "source": source,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        if key is not None:
+            ident = row["identity"]
+            identity_rows.append(
+                {
+                    "id": new_id(),
+                    "lead_id": lead_id,
+                    "channel": key[0],
+                    "account": key[1],
+                    "external_id": key[2],
+                    "display_name": str(ident.get("display_name") or name),
+                    "profile": {},
+                    "created_at": now,
+                }
+            )
+    return lead_rows, identity_rows
+
+
+def _import_chunk_sqlite(
+    db: sqlite3.Connection,
+    plans: sqlite_batch.Plans,
+    chunk: list[dict[str, Any]],
+    status: str,
+    source: str | None,
+    now: datetime,
+) -> int:
+    """One import chunk in the SQLite writer's transaction: the same lookup and rows as `_import_chunk_sync`."""
+    planned, keys = _import_plan(chunk)
+    existing: set[Key] = set()
+    for (channel, account), external_ids in _by_account(keys).items():
+        for i in range(0, len(external_ids), 500):
+            part = external_ids[i : i + 500]
+            sql = (
+                "SELECT external_id FROM identities WHERE channel = ? AND account = ? "
+                f"AND external_id IN ({', '.join('?' * len(part))})"
+            )
+            existing.update((channel, account, x) for (x,) in db.execute(sql, (channel, account, *part)))
+    lead_rows, identity_rows = _import_rows(planned, existing, status, source, now)
+    sqlite_batch.execute(db, plans.statements(Changes(leads=lead_rows, identities=identity_rows)))
+    return len(lead_rows)
 
 
 def _apply_sync(conn: Connection, ch: Changes) -> None:

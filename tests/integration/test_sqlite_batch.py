@@ -256,3 +256,48 @@ async def test_a_database_that_cannot_be_opened_is_an_outage_and_the_writer_reco
         assert await store.count("messages") == 3
     finally:
         await store.close()
+
+
+async def test_an_import_through_the_writer_stores_what_sqlalchemys_path_stores(tmp_path: Path) -> None:
+    contacts: list[dict[str, Any]] = [
+        {"name": f"Contact {i}", "phone": f"+7 916 000-{i:02d}-00", "email": f"C{i}@Example.com"}
+        | (
+            {"identity": {"channel": "telegram", "account": "bot", "external_id": str(i % 40)}}
+            if i % 3
+            else {}
+        )
+        for i in range(60)
+    ]
+    contacts.append({"name": "bad contacts", "phone": "12", "email": "not an e-mail", "status": "vip"})
+    distinct = len({c["identity"]["external_id"] for c in contacts if "identity" in c})
+    without = [c for c in contacts if "identity" not in c]
+    fast = await open_store(tmp_path / "writer.db", batch_writer=True)
+    slow = await open_store(tmp_path / "sqlalchemy.db", batch_writer=False)
+    try:
+        for store in (fast, slow):
+            # two imports, the second repeating the first's identities: those rows are skipped whole
+            first = await store.import_contacts(contacts, chunk_size=25, now=NOW)
+            again = await store.import_contacts(contacts[:30], chunk_size=7, now=NOW)
+            assert first == distinct + len(without) and again == len(
+                [c for c in without if c in contacts[:30]]
+            )
+    finally:
+        await fast.close()
+        await slow.close()
+
+    def content(path: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        db = sqlite3.connect(path)
+        try:  # everything but the generated ids, each identity with its lead's name
+            lead_rows = db.execute(
+                "SELECT name, phone, email, status, source, responsible, created_at, updated_at FROM leads "
+                "ORDER BY name, status"
+            ).fetchall()
+            identity_rows = db.execute(
+                "SELECT i.channel, i.account, i.external_id, i.display_name, i.profile, i.created_at, l.name "
+                "FROM identities i JOIN leads l ON l.id = i.lead_id ORDER BY i.external_id"
+            ).fetchall()
+            return lead_rows, identity_rows
+        finally:
+            db.close()
+
+    assert content(tmp_path / "writer.db") == content(tmp_path / "sqlalchemy.db")
