@@ -568,6 +568,12 @@ class RedisBus:
     def _keys(self, st: _Consumer) -> dict[str, int]:
         return {stream_key(st.stream, p): p for p in sorted(st.owned)}
 
+    def _readable(self, st: _Consumer) -> dict[str, int]:
+        """The owned partitions whose new entries may be read: not one acquired and not yet claimed from its
+        former owner (a partition can be acquired during any await of a step, after the step's claim: a read of
+        its new entries then would deliver them before the former owner's pending ones, out of order)."""
+        return {stream_key(st.stream, p): p for p in sorted(st.owned - st.fresh)}
+
     @staticmethod
     def _pairs(reply: Any) -> list[tuple[str, list[Any]]]:
         if not reply:
@@ -658,10 +664,12 @@ class RedisBus:
     async def _read_new(self, st: _Consumer, max_batch: int) -> list[Entry] | None:
         if self.cluster:
             return await self._read_new_cluster(st, max_batch)
-        keys = self._keys(st)
+        keys = self._readable(st)
         st.changed.clear()
         if self._closed:
             return None
+        if not keys:
+            return []  # every owned partition still to be claimed: the next step claims them
         # close() and a partition acquired interrupt the read by cancelling it (`_interrupt`): one task per read,
         # not a race of three
         read = st.reading = asyncio.ensure_future(
@@ -687,7 +695,7 @@ class RedisBus:
 
     async def _read_more(self, st: _Consumer, max_batch: int) -> list[Entry]:
         """New entries already there (no blocking)."""
-        keys = self._keys(st)
+        keys = self._readable(st)
         if self._closed or not keys:
             return []
         reply = await self._redis.xreadgroup(
@@ -701,7 +709,7 @@ class RedisBus:
         when another partition answered first, and is collected by a later call, so nothing it reads is
         delivered twice or counted as a second delivery. Partitions with no read in flight are first read
         without blocking (a pipeline per node); only when nothing was there does the call block."""
-        keys = list(self._keys(st))
+        keys = list(self._readable(st))
         await self._drop_inflight(st, [k for k in st.inflight if k not in keys])
         got = self._collect(st)
         idle = [k for k in keys if k not in st.inflight]
