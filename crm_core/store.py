@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -519,17 +519,15 @@ class Store:
     ) -> int:
         """One import chunk through SQLAlchemy (in run_sync): skip known identities, insert leads then identities."""
         planned, keys = _import_plan(chunk)
-        existing: set[Key] = set()
         t = identities
-        for (channel, account), external_ids in _by_account(keys).items():
-            for i in range(0, len(external_ids), 500):
-                q = select(t.c.external_id).where(
-                    t.c.channel == channel,
-                    t.c.account == account,
-                    t.c.external_id.in_(external_ids[i : i + 500]),
-                )
-                existing.update((channel, account, x) for x in conn.execute(q).scalars())
-        lead_rows, identity_rows = _import_rows(planned, existing, status, source, now)
+
+        def stored(channel: str, account: str, external_ids: list[str]) -> Iterable[str]:
+            q = select(t.c.external_id).where(
+                t.c.channel == channel, t.c.account == account, t.c.external_id.in_(external_ids)
+            )
+            return conn.execute(q).scalars()
+
+        lead_rows, identity_rows = _import_rows(planned, _stored_keys(keys, stored), status, source, now)
         if lead_rows:
             conn.execute(insert(leads), lead_rows)
         if identity_rows:
@@ -631,12 +629,16 @@ def _import_plan(chunk: list[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any]
     return planned, keys
 
 
-def _by_account(keys: list[Key]) -> dict[tuple[str, str], list[str]]:
-    """External ids by (channel, account): what one lookup query can take."""
-    out: dict[tuple[str, str], list[str]] = {}
+def _stored_keys(keys: list[Key], stored: Callable[[str, str, list[str]], Iterable[str]]) -> set[Key]:
+    """Which of `keys` are stored already, asking `stored(channel, account, external_ids)` 500 ids at a time."""
+    by_account: dict[tuple[str, str], list[str]] = {}
     for channel, account, external_id in keys:
-        out.setdefault((channel, account), []).append(external_id)
-    return out
+        by_account.setdefault((channel, account), []).append(external_id)
+    found: set[Key] = set()
+    for (channel, account), external_ids in by_account.items():
+        for i in range(0, len(external_ids), 500):
+            found.update((channel, account, x) for x in stored(channel, account, external_ids[i : i + 500]))
+    return found
 
 
 def _import_rows(
@@ -694,16 +696,15 @@ def _import_chunk_sqlite(
 ) -> int:
     """One import chunk in the SQLite writer's transaction: the same lookup and rows as `_import_chunk_sync`."""
     planned, keys = _import_plan(chunk)
-    existing: set[Key] = set()
-    for (channel, account), external_ids in _by_account(keys).items():
-        for i in range(0, len(external_ids), 500):
-            part = external_ids[i : i + 500]
-            sql = (
-                "SELECT external_id FROM identities WHERE channel = ? AND account = ? "
-                f"AND external_id IN ({', '.join('?' * len(part))})"
-            )
-            existing.update((channel, account, x) for (x,) in db.execute(sql, (channel, account, *part)))
-    lead_rows, identity_rows = _import_rows(planned, existing, status, source, now)
+
+    def stored(channel: str, account: str, external_ids: list[str]) -> Iterable[str]:
+        sql = (
+            "SELECT external_id FROM identities WHERE channel = ? AND account = ? "
+            f"AND external_id IN ({', '.join('?' * len(external_ids))})"
+        )
+        return (x for (x,) in db.execute(sql, (channel, account, *external_ids)))
+
+    lead_rows, identity_rows = _import_rows(planned, _stored_keys(keys, stored), status, source, now)
     sqlite_batch.execute(db, plans.statements(Changes(leads=lead_rows, identities=identity_rows)))
     return len(lead_rows)
 
