@@ -31,6 +31,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from crm_core.columns import python_defaults
+from crm_core.errors import StaleDialog
 from crm_core.models import (
     PortableText,
     UTCDateTime,
@@ -57,11 +58,7 @@ _STEPS = (
 
 Processor = Callable[[Any], Any] | None
 T = TypeVar("T")
-BUSY_TIMEOUT_S = 10.0  # as the pool's connections (crm_core/store.py: PRAGMA busy_timeout=10000)
-
-
-class StaleVersion(Exception):
-    """A dialog of the batch is not at the version the batch read (raised in the writer thread)."""
+BUSY_TIMEOUT_S = 10.0  # every connection to the file (`configure`)
 
 
 @dataclass(frozen=True)
@@ -209,19 +206,25 @@ class Plans:
         return out
 
 
+def configure(cur: Any) -> None:
+    """A new connection's settings, on a DB-API cursor (the writer's own connection and the pool's alike)."""
+    # first the busy timeout: everything after it waits for another connection's write lock rather than failing
+    cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+    # WAL (readers, the console, never block the writer) is a property of the file, set once; asked for again
+    # while another connection writes, SQLite answers "locked" at once, without the busy timeout
+    cur.execute("PRAGMA journal_mode")
+    if str(cur.fetchone()[0]).lower() != "wal":
+        cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+
+
 def _connect(path: str) -> sqlite3.Connection:
     # autocommit mode: the transaction is the explicit BEGIN IMMEDIATE below (the write lock taken up front, so
     # a concurrent writer waits busy_timeout rather than failing an upgrade from a read lock)
-    # the busy timeout from the start (sqlite3's `timeout`): even the journal_mode pragma waits for another
-    # connection's write lock
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     try:
-        # WAL is a property of the file, set once (the pool's first connection sets it at start-up); asked for
-        # it again while another connection writes, SQLite answers "locked" at once, without the busy timeout
-        if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
-            db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA foreign_keys=ON")
+        configure(db.cursor())
     except BaseException:
         db.close()
         raise
@@ -236,7 +239,7 @@ def execute(db: sqlite3.Connection, statements: list[Statement]) -> None:
         except sqlite3.Error as exc:
             raise _as_sqlalchemy(sql, exc) from exc
         if expect is not None and matched != expect:
-            raise StaleVersion(f"{expect - matched} of {expect} rows not at the version expected")
+            raise StaleDialog(f"{expect - matched} of {expect} dialogs not at the version expected")
 
 
 def _as_sqlalchemy(sql: str, exc: sqlite3.Error) -> DBAPIError:
@@ -259,7 +262,7 @@ class SqliteWriter:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openlines-sqlite-writer")
 
     async def apply(self, ch: Any) -> None:
-        """Write the batch in one transaction; raises IntegrityError, OperationalError or StaleVersion."""
+        """Write the batch in one transaction; raises IntegrityError, OperationalError or StaleDialog."""
         statements = self.plans.statements(ch)
         if statements:
             await self.transaction(execute, statements)

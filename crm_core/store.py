@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from crm_core import pg_batch, sqlite_batch
+from crm_core.errors import StaleDialog
 from crm_core.ids import new_id
 from crm_core.models import (
     checkpoints,
@@ -49,11 +50,6 @@ Key = tuple[str, str, str]
 DuplicateKey = (
     IntegrityError  # a concurrent writer stored the same idempotency key first: redeliver the batch
 )
-
-
-class StaleDialog(Exception):
-    """A dialog the batch changes has a newer version in the store than the batch expected: another router worker
-    wrote it (this one lost its partition). Nothing of the batch was written."""
 
 
 _DIALOG_SUMMARY_COLS = [
@@ -102,10 +98,7 @@ class Changes:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")  # readers (the console) never block the engine's writer
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.execute("PRAGMA foreign_keys=ON")
+    sqlite_batch.configure(cur)  # the settings the batch writer's own connection has
     cur.close()
 
 
@@ -161,10 +154,7 @@ class Store:
             await self._apply_pg(ch)
             return
         if self._sqlite is not None and sqlite_batch.supports(ch):
-            try:
-                await self._sqlite.apply(ch)
-            except sqlite_batch.StaleVersion as exc:
-                raise StaleDialog(str(exc)) from exc
+            await self._sqlite.apply(ch)
             return
         async with self.engine.begin() as conn:
             await conn.run_sync(_apply_sync, ch)
@@ -493,46 +483,20 @@ class Store:
         while chunk := list(itertools.islice(source_rows, max(1, chunk_size))):
             for attempt in range(3):
                 try:
-                    if (
-                        self._sqlite is not None
-                    ):  # the batch writer's connection and thread: no SQLAlchemy per row
+                    # a SQLite file: the batch writer's connection and thread, no SQLAlchemy per row
+                    if self._sqlite is not None:
                         plans = self._sqlite.plans
                         total += await self._sqlite.transaction(
                             _import_chunk_sqlite, plans, chunk, status, source, ts
                         )
                     else:
                         async with self.engine.begin() as conn:
-                            total += await conn.run_sync(Store._import_chunk_sync, chunk, status, source, ts)
+                            total += await conn.run_sync(_import_chunk_sync, chunk, status, source, ts)
                     break
                 except IntegrityError:
                     if attempt == 2:
                         raise
         return total
-
-    @staticmethod
-    def _import_chunk_sync(
-        conn: Connection,
-        chunk: list[dict[str, Any]],
-        status: str,
-        source: str | None,
-        now: datetime,
-    ) -> int:
-        """One import chunk through SQLAlchemy (in run_sync): skip known identities, insert leads then identities."""
-        planned, keys = _import_plan(chunk)
-        t = identities
-
-        def stored(channel: str, account: str, external_ids: list[str]) -> Iterable[str]:
-            q = select(t.c.external_id).where(
-                t.c.channel == channel, t.c.account == account, t.c.external_id.in_(external_ids)
-            )
-            return conn.execute(q).scalars()
-
-        lead_rows, identity_rows = _import_rows(planned, _stored_keys(keys, stored), status, source, now)
-        if lead_rows:
-            conn.execute(insert(leads), lead_rows)
-        if identity_rows:
-            conn.execute(insert(identities), identity_rows)
-        return len(lead_rows)
 
     async def find_leads_by_contact(
         self, *, phone: str | None = None, email: str | None = None, limit: int = 50
@@ -684,6 +648,31 @@ def _import_rows(
                 }
             )
     return lead_rows, identity_rows
+
+
+def _import_chunk_sync(
+    conn: Connection,
+    chunk: list[dict[str, Any]],
+    status: str,
+    source: str | None,
+    now: datetime,
+) -> int:
+    """One import chunk through SQLAlchemy (in run_sync): skip known identities, insert leads then identities."""
+    planned, keys = _import_plan(chunk)
+    t = identities
+
+    def stored(channel: str, account: str, external_ids: list[str]) -> Iterable[str]:
+        q = select(t.c.external_id).where(
+            t.c.channel == channel, t.c.account == account, t.c.external_id.in_(external_ids)
+        )
+        return conn.execute(q).scalars()
+
+    lead_rows, identity_rows = _import_rows(planned, _stored_keys(keys, stored), status, source, now)
+    if lead_rows:
+        conn.execute(insert(leads), lead_rows)
+    if identity_rows:
+        conn.execute(insert(identities), identity_rows)
+    return len(lead_rows)
 
 
 def _import_chunk_sqlite(

@@ -1,0 +1,8 @@
+"""The store's own errors, shared by its batch writers (crm_core/store.py, crm_core/sqlite_batch.py)."""
+
+from __future__ import annotations
+
+
+class StaleDialog(Exception):
+    """A dialog the batch changes has a newer version in the store than the batch expected: another router worker
+    wrote it (this one lost its partition). Nothing of the batch was written."""
