@@ -188,7 +188,7 @@ async def run_router(url: str, dsn: str, partitions: int) -> None:
         await _group(r, s, "router")
     print("floor.router.ready", flush=True)
     while True:
-        got = await r.xreadgroup("router", "router-1", streams, count=BATCH, block=1000)  # type: ignore[arg-type]
+        got = await r.xreadgroup("router", "router-1", streams, count=BATCH, block=1000)
         if not got:
             continue
         now = datetime.now(UTC)
