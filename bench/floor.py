@@ -36,7 +36,7 @@ from aiohttp import WSMsgType, web
 from redis.exceptions import ResponseError
 
 from bench.common import raise_fd_limit
-from router.cli import tune_gc
+from router.app.cli import tune_gc
 
 BATCH = 500  # entries per XREADGROUP, as the router's MAX_BATCH
 TABLE = "floor_messages"

@@ -78,7 +78,7 @@ def hotspots(root: Any, top: int = 15) -> dict[str, Any]:
         if own > 0:
             self_by_func[label] += own
             self_by_pkg[pkg] += own
-        wrapper = path.endswith("router/cli.py") or frame.function == "_logged"
+        wrapper = path.endswith("router/app/cli.py") or frame.function == "_logged"
         if pkg in OURS and not wrapper and label not in on_stack:
             ours_inclusive[label] += frame.time
             on_stack = on_stack | {label}
@@ -136,7 +136,7 @@ def main() -> int:
     # the load generator brackets its measured phases with these, so start-up and logins stay out
     signal.signal(signal.SIGUSR1, on_start)
     signal.signal(signal.SIGUSR2, on_stop)
-    from router.cli import main as cli_main
+    from router.app.cli import main as cli_main
 
     try:
         return cli_main(argv)

@@ -20,7 +20,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from bench.common import raise_fd_limit
-from router.cli import tune_gc
+from router.app.cli import tune_gc
 
 MAX_FRAME = 64 * 1024  # as the widget
 

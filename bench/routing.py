@@ -1,6 +1,6 @@
-"""Routing decisions per call: `choose_operator` (router/distribution.py) with 10 / 100 / 1,000 operators in each
-mode, also through the engine's lazy operator view (router/state.py), and `is_open` / `next_open`
-(router/hours.py). Pure functions, timed in-process with timeit (median of 5 repeats).
+"""Routing decisions per call: `choose_operator` (router/rules/distribution.py) with 10 / 100 / 1,000 operators in each
+mode, also through the engine's lazy operator view (router/engine/state.py), and `is_open` / `next_open`
+(router/rules/hours.py). Pure functions, timed in-process with timeit (median of 5 repeats).
 
     python -m bench.routing [--repeats 5] [--budget 0.05]    # prints one JSON object
 """
@@ -16,10 +16,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bench.common import progress, quick
-from router.dialogs import LinePolicy
-from router.distribution import OperatorState, QueueState, choose_operator
-from router.hours import always_open, is_open, next_open, parse_schedule
-from router.state import RoutingState
+from router.engine.state import RoutingState
+from router.rules.dialogs import LinePolicy
+from router.rules.distribution import OperatorState, QueueState, choose_operator
+from router.rules.hours import always_open, is_open, next_open, parse_schedule
 
 SIZES = (10, 100, 1000)
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)  # a Wednesday: 12:30 in Moscow

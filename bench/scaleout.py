@@ -339,7 +339,7 @@ class Layout:
         self.password = secrets.token_urlsafe(12)
         env = {**os.environ, "OPENLINES_DEMO_PASSWORD": self.password, "PYTHONUNBUFFERED": "1"}
         openlines = Path(sys.executable).parent / "openlines"
-        cmd = [str(openlines)] if openlines.exists() else [sys.executable, "-m", "router.cli"]
+        cmd = [str(openlines)] if openlines.exists() else [sys.executable, "-m", "router.app.cli"]
         port = free_port()
         # the web process first: it migrates the schema (the others would wait on its advisory lock)
         self.web = Server(

@@ -123,7 +123,7 @@ def start_daemon(
     password = secrets.token_urlsafe(12)
     env = {**os.environ, "OPENLINES_HTTP_PORT": str(port), "OPENLINES_DEMO_PASSWORD": password}
     openlines = Path(sys.executable).parent / "openlines"
-    cmd = [str(openlines)] if openlines.exists() else [sys.executable, "-m", "router.cli"]
+    cmd = [str(openlines)] if openlines.exists() else [sys.executable, "-m", "router.app.cli"]
     if profile is not None:
         cmd = [sys.executable, "-m", "bench.profiled", str(profile)]
     argv = [*cmd, "run", "--config", str(config)]

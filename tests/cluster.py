@@ -55,7 +55,7 @@ class Cluster:
             env["OPENLINES_HTTP_PORT"] = str(self.ports[name])
         log = (self.tmp / f"{name}.log").open("wb")
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "router.cli", "run", "--role", role, "--config", str(self.config)],
+            [sys.executable, "-m", "router.app.cli", "run", "--role", role, "--config", str(self.config)],
             cwd=REPO,
             env=env,
             stdout=log,

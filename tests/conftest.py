@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from connectors import VALIDATORS
-from router.daemon import Daemon
-from router.settings import Settings, load_settings
+from router.app.daemon import Daemon
+from router.app.settings import Settings, load_settings
 from tests.clients import Operator, Visitor
 
 PASSWORD = "test-password"

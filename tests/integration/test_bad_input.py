@@ -21,7 +21,7 @@ import yaml
 from connectors import VALIDATORS
 from connectors.shared_limits import RedisLimits
 from queues import sockets as sockets_module
-from router.settings import load_settings
+from router.app.settings import load_settings
 from tests.clients import Visitor
 from tests.conftest import PASSWORD, Running, config, line, settings_from
 

@@ -9,7 +9,7 @@ import time
 import orjson
 import pytest
 
-from router.auth import Signer
+from router.web.auth import Signer
 from tests.clients import Visitor
 from tests.conftest import config, line, settings_from
 

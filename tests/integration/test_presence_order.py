@@ -10,8 +10,8 @@ from crm_core.ids import new_id
 from crm_core.store import Store
 from queues.memory import MemoryBus
 from queues.messages import OperatorPresence
-from router.engine import Engine
-from router.shared_load import MemorySharedLoad
+from router.cluster.shared_load import MemorySharedLoad
+from router.engine.core import Engine
 from tests.conftest import FakeClock, config, line, settings_from
 
 BACKENDS = ("sqlite",)

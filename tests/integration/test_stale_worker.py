@@ -11,8 +11,8 @@ from crm_core.ids import new_id
 from crm_core.store import Store
 from queues.memory import MemoryBus
 from queues.messages import InboundMessage, OperatorCommand, SenderProfile
-from router.engine import Engine
-from router.shared_load import MemorySharedLoad
+from router.cluster.shared_load import MemorySharedLoad
+from router.engine.core import Engine
 from tests.conftest import FakeClock, config, line, settings_from
 
 BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores

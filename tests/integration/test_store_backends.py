@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from crm_core.ids import new_id
 from crm_core.store import Changes, DuplicateKey, StaleDialog, Store
-from router import cli
+from router.app import cli
 from tests.conftest import config, line
 
 BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores

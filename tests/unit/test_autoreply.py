@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from router.autoreply import (
+from router.rules.autoreply import (
     Context,
     Kind,
     Language,

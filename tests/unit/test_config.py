@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from connectors import VALIDATORS
-from router.cli import main
-from router.settings import Settings, load_settings
-from router.yamlconf import ConfigProblem, load_yaml
+from router.app.cli import main
+from router.app.settings import Settings, load_settings
+from router.app.yamlconf import ConfigProblem, load_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "config" / "openlines.yaml"
@@ -478,14 +478,14 @@ def test_check_config_on_a_good_file_exits_0(tmp_path: Path, capsys: pytest.Capt
 def test_run_refuses_the_memory_backend_outside_role_all(
     role: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import router.daemon
+    import router.app.daemon
 
     def must_not_start(*args: object, **kwargs: object) -> None:
         raise AssertionError("the daemon must not be built")
 
     monkeypatch.chdir(REPO)
     monkeypatch.delenv("OPENLINES_HTTP_PORT", raising=False)
-    monkeypatch.setattr(router.daemon, "Daemon", must_not_start)
+    monkeypatch.setattr(router.app.daemon, "Daemon", must_not_start)
     assert main(["run", "--config", "config/openlines.yaml", "--role", role]) == 2
     err = capsys.readouterr().err
     assert "memory" in err and role in err
@@ -494,12 +494,12 @@ def test_run_refuses_the_memory_backend_outside_role_all(
 def test_run_with_a_bad_config_exits_2_and_prints_the_problems(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import router.daemon
+    import router.app.daemon
 
     def must_not_start(*args: object, **kwargs: object) -> None:
         raise AssertionError("the daemon must not be built")
 
-    monkeypatch.setattr(router.daemon, "Daemon", must_not_start)
+    monkeypatch.setattr(router.app.daemon, "Daemon", must_not_start)
     path = tmp_path / "bad.yaml"
     path.write_text(_replace("mode: even", "mode: random"), encoding="utf-8")
     with pytest.raises(SystemExit) as exc:

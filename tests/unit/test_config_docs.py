@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from connectors import REGISTRY
-from router.settings import (
+from router.app.settings import (
     AutoRepliesSettings,
     CrmSettings,
     DistributionSettings,

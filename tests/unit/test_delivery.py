@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from queues.messages import OutboundMessage, Receipt, SendResult
-from router.delivery import RetryPolicy, deliver
+from router.engine.delivery import RetryPolicy, deliver
 
 MSG = OutboundMessage("e1", "m1", "d1", "telegram", "bot", "42", "hello", "2026-11-23T10:00:00.000Z")
 

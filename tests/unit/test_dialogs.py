@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from router.dialogs import (
+from router.rules.dialogs import (
     ASSIGNED,
     CLOSED,
     OFFERED,
@@ -41,7 +41,7 @@ from router.dialogs import (
     transfer_to_line,
     transfer_to_operator,
 )
-from router.distribution import Mode, OperatorState
+from router.rules.distribution import Mode, OperatorState
 
 now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 TAKE_TIME = timedelta(minutes=1)
@@ -748,7 +748,7 @@ def test_closing_twice_is_a_no_op_with_no_effects():
 def test_auto_close_never_drops_a_dialog_still_waiting_for_an_operator():
     from datetime import UTC, datetime
 
-    from router.dialogs import ASSIGNED, CLOSED, QUEUED, Dialog, auto_close
+    from router.rules.dialogs import ASSIGNED, CLOSED, QUEUED, Dialog, auto_close
 
     now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
     waiting = Dialog("d1", "support", "l1", "i1", "widget", "support", "v1", QUEUED, now, auto_close_at=now)

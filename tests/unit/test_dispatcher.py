@@ -8,8 +8,8 @@ from typing import ClassVar
 from queues.bus import INBOUND, outbound_stream
 from queues.memory import MemoryBus
 from queues.messages import DeliveryStatus, OutboundMessage, Receipt, SendResult
-from router.clock import SystemClock
-from router.delivery import Dispatcher, RetryPolicy, policy_for
+from router.app.clock import SystemClock
+from router.engine.delivery import Dispatcher, RetryPolicy, policy_for
 
 
 def out(message_id: str, chat: str) -> OutboundMessage:

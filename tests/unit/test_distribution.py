@@ -14,7 +14,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.distribution import Choice, Mode, OperatorState, QueueState, choose_operator, is_eligible, load
+from router.rules.distribution import (
+    Choice,
+    Mode,
+    OperatorState,
+    QueueState,
+    choose_operator,
+    is_eligible,
+    load,
+)
 
 now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 TAKE_TIME = timedelta(minutes=2)

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from connectors import REGISTRY, VALIDATORS
-from router.settings import load_settings
+from router.app.settings import load_settings
 from tests.unit.test_config_docs import SECTIONS
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "openlines.example.yaml"

@@ -5,11 +5,19 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from router.dialogs import ASSIGNED, OFFERED, QUEUED, Dialog, LinePolicy
-from router.distribution import OperatorState
-from router.fairness import Taken, free_slots, held_back_by, lost, resync, waiting_ahead, waiting_changes
-from router.hours import always_open
-from router.shared_load import Waiting
+from router.cluster.shared_load import Waiting
+from router.rules.dialogs import ASSIGNED, OFFERED, QUEUED, Dialog, LinePolicy
+from router.rules.distribution import OperatorState
+from router.rules.fairness import (
+    Taken,
+    free_slots,
+    held_back_by,
+    lost,
+    resync,
+    waiting_ahead,
+    waiting_changes,
+)
+from router.rules.hours import always_open
 
 T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 

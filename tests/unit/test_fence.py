@@ -1,4 +1,4 @@
-"""router/fence.py on the in-memory twin of the shared load: what a batch secures, and how a failed batch is
+"""router/cluster/fence.py on the in-memory twin of the shared load: what a batch secures, and how a failed batch is
 undone without touching slots it did not give."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from router import fence
-from router.dialogs import ASSIGNED, CLOSED, OFFERED, QUEUED, Dialog
-from router.shared_load import Hold, MemorySharedLoad
+from router.cluster import fence
+from router.cluster.shared_load import Hold, MemorySharedLoad
+from router.rules.dialogs import ASSIGNED, CLOSED, OFFERED, QUEUED, Dialog
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.hours import Schedule, always_open, is_open, next_close, next_open, parse_schedule
+from router.rules.hours import Schedule, always_open, is_open, next_close, next_open, parse_schedule
 
 WORKWEEK = ("mon", "tue", "wed", "thu", "fri")
 TICK = timedelta(microseconds=1)

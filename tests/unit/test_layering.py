@@ -2,7 +2,7 @@
 
 - queues/ and crm_core/ import nothing of ours but themselves (crm_core/migrations included: crm_core only);
 - connectors/ import only queues/ (and themselves);
-- router/ imports queues/ and crm_core/ (and itself); only router/daemon.py and router/cli.py import connectors/;
+- router/ imports queues/ and crm_core/ (and itself); only router/app/daemon.py and router/app/cli.py import connectors/;
 - the pure modules do no I/O.
 """
 
@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "connectors": {"connectors", "queues"},
     "router": {"router", "queues", "crm_core"},
 }
-COMPOSITION_ROOT = {"router/daemon.py", "router/cli.py"}  # may also import connectors/
+COMPOSITION_ROOT = {"router/app/daemon.py", "router/app/cli.py"}  # may also import connectors/
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def violations() -> list[str]:
 
 
 def test_walker_finds_the_composition_roots_imports() -> None:
-    modules = {i.module for i in imports_of(REPO / "router" / "daemon.py")}
+    modules = {i.module for i in imports_of(REPO / "router" / "app" / "daemon.py")}
     assert any(top_of(m) == "connectors" for m in modules), modules
     assert any(top_of(m) == "queues" for m in modules), modules
     assert any(top_of(m) == "crm_core" for m in modules), modules
@@ -116,7 +116,7 @@ def test_walker_sees_nested_relative_and_from_imports() -> None:
         "def f():\n"
         "    from connectors import widget\n"
         "if TYPE_CHECKING:\n"
-        "    import router.engine as e\n"
+        "    import router.engine.core as e\n"
     )
     imps = _imports_of_text(source, REPO / "router" / "probe.py")
     assert sorted((i.line, i.module) for i in imps) == [
@@ -127,7 +127,7 @@ def test_walker_sees_nested_relative_and_from_imports() -> None:
         (4, "crm_core.store"),
         (6, "connectors"),
         (6, "connectors.widget"),
-        (8, "router.engine"),
+        (8, "router.engine.core"),
     ]
 
 
@@ -180,11 +180,11 @@ def test_only_the_composition_root_imports_connectors() -> None:
 
 
 PURE = [
-    "router/distribution.py",
-    "router/dialogs.py",
-    "router/hours.py",
-    "router/autoreply.py",
-    "router/access.py",
+    "router/rules/distribution.py",
+    "router/rules/dialogs.py",
+    "router/rules/hours.py",
+    "router/rules/autoreply.py",
+    "router/rules/access.py",
     "crm_core/recognition.py",
 ]
 IO_MODULES = {

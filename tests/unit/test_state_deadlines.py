@@ -1,4 +1,4 @@
-"""router/state.py: the deadlines of the open dialogs, due in time order, each given out once, without scanning
+"""router/engine/state.py: the deadlines of the open dialogs, due in time order, each given out once, without scanning
 every dialog on every tick."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from router.dialogs import ASSIGNED, CLOSED, OFFERED, QUEUED, Dialog
-from router.state import RoutingState
+from router.engine.state import RoutingState
+from router.rules.dialogs import ASSIGNED, CLOSED, OFFERED, QUEUED, Dialog
 
 T0 = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 

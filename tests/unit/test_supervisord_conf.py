@@ -7,7 +7,7 @@ import configparser
 import shlex
 from pathlib import Path
 
-from router.cli import ROLES
+from router.app.cli import ROLES
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -22,10 +22,10 @@ Keys (Redis):
   number is newer than the last one it applied (two processes may publish in the other order than they wrote).
 - ``openlines:line:{<line_id>}:waiting``: a sorted set of the line's dialogs that wait with nobody offered them
   (member = dialog id, score = when it started waiting, ms): one queue order across workers, so that the worker
-  whose dialog has waited longest gets a freed slot (`router/fairness.py`). Each worker adds and removes its own
+  whose dialog has waited longest gets a freed slot (`router/rules/fairness.py`). Each worker adds and removes its own
   dialogs after the commit that queued or placed them.
 
-Logins are slugs (``router/settings.py``: no braces, never empty), so ``{<login>}`` is always a real hash tag.
+Logins are slugs (``router/app/settings.py``: no braces, never empty), so ``{<login>}`` is always a real hash tag.
 
 Protocol. A worker decides from `load()` whom to offer or assign a dialog to, then claims the slot with
 `reserve(hold, limit, now)`. `load()` is only a hint, possibly stale by the time it arrives; `reserve` is the
@@ -40,7 +40,7 @@ without the capacity check: the slot is already counted, so the count does not c
 a late release of an old "offered" hold cannot remove the "assigned" hold that replaced it.
 
 Which worker may write a dialog is not decided here: the store refuses a write of a dialog at a version other than
-the one its worker read (router/fence.py), in the transaction that commits the batch.
+the one its worker read (router/cluster/fence.py), in the transaction that commits the batch.
 
 `holds()` returns every slot with its reserve time, for a sweep that releases slots left by a crashed worker.
 `load()` reads everything in one non-transactional pipeline: one round trip, and valid on a Cluster, where a

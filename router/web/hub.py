@@ -16,11 +16,11 @@ from crm_core.store import Store
 from queues.bus import CONSOLE, INBOUND, Bus, conversation_key, process_group
 from queues.messages import ConsoleEvent, OperatorPresence
 from queues.sockets import Push, Pusher
-from router import log_events as ev
-from router.clock import Clock, iso
-from router.logs import get
-from router.settings import Settings
-from router.shared_load import SharedLoad
+from router.app import log_events as ev
+from router.app.clock import Clock, iso
+from router.app.logs import get
+from router.app.settings import Settings
+from router.cluster.shared_load import SharedLoad
 
 log = get(__name__)
 
@@ -42,7 +42,7 @@ class ConsoleHub:
         self._conv_keys: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
         self._group = process_group("console")
-        # several web processes: where each operator's consoles are open (router/shared_load.py, the tabs)
+        # several web processes: where each operator's consoles are open (router/cluster/shared_load.py, the tabs)
         self.tabs = tabs
         self.ttl: timedelta = settings.queue.presence_ttl
         self._process = self._group  # unique per web process

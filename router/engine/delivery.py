@@ -12,9 +12,9 @@ from typing import Protocol
 from crm_core.ids import new_id
 from queues.bus import INBOUND, Bus, conversation_key, outbound_stream
 from queues.messages import DeliveryStatus, Event, OutboundMessage, Receipt, SendResult
-from router import log_events as ev
-from router.clock import Clock, iso
-from router.logs import get
+from router.app import log_events as ev
+from router.app.clock import Clock, iso
+from router.app.logs import get
 
 log = get(__name__)
 

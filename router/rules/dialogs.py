@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
-from router.autoreply import Language, Templates
-from router.distribution import Mode, OperatorState, QueueState, choose_operator, load
-from router.hours import Schedule, always_open, is_open, next_open
+from router.rules.autoreply import Language, Templates
+from router.rules.distribution import Mode, OperatorState, QueueState, choose_operator, load
+from router.rules.hours import Schedule, always_open, is_open, next_open
 
 QUEUED, OFFERED, ASSIGNED, CLOSED = "queued", "offered", "assigned", "closed"
 

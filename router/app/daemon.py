@@ -25,19 +25,19 @@ from queues.bus import CONSOLE, INBOUND, Bus, conversation_key, outbound_stream,
 from queues.memory import MemoryBus
 from queues.messages import CustomerConsent, InboundMessage
 from queues.redis_streams import RedisBus
-from router import log_events as ev
-from router.auth import Passwords, Sessions, Signer
-from router.clock import Clock, SystemClock, iso
-from router.console import ConsoleApi
-from router.delivery import Dispatcher, policy_for
-from router.engine import Engine
-from router.files import Files
-from router.hub import ConsoleHub
-from router.logs import get
-from router.metrics import Metrics
-from router.settings import Settings
-from router.shared_load import RedisSharedLoad, SharedLoad
-from router.web import Health, Routes, build_app
+from router.app import log_events as ev
+from router.app.clock import Clock, SystemClock, iso
+from router.app.logs import get
+from router.app.metrics import Metrics
+from router.app.settings import Settings
+from router.cluster.shared_load import RedisSharedLoad, SharedLoad
+from router.engine.core import Engine
+from router.engine.delivery import Dispatcher, policy_for
+from router.web.app import Health, Routes, build_app
+from router.web.auth import Passwords, Sessions, Signer
+from router.web.console import ConsoleApi
+from router.web.files import Files
+from router.web.hub import ConsoleHub
 
 log = get(__name__)
 VERSION = "0.1.0"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from connectors import VALIDATORS
 from crm_core import migrate
-from router import logs
-from router.settings import Settings, load_settings
+from router.app import logs
+from router.app.settings import Settings, load_settings
 
 EXIT_CONFIG = 2
 ROLES = ("all", "web", "router", "connectors")
@@ -74,7 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Settings, role: str) -> int:
-    from router.daemon import Daemon
+    from router.app.daemon import Daemon
 
     daemon = Daemon(settings, role=role)
     stop = asyncio.Event()
@@ -113,7 +113,7 @@ def _dump_tasks() -> None:
 
 
 def _banner(daemon: object) -> None:
-    from router.daemon import Daemon
+    from router.app.daemon import Daemon
 
     assert isinstance(daemon, Daemon) and daemon.secrets is not None
     s = daemon.settings

@@ -31,22 +31,23 @@ from queues.messages import (
     from_dict,
     loads,
 )
-from router import dialogs as dm
-from router import fairness, fence
-from router import log_events as ev
-from router.access import Viewer
-from router.autoreply import Templates
-from router.clock import Clock, iso
-from router.dialogs import Dialog, LinePolicy
-from router.distribution import OperatorState
-from router.logs import get
-from router.metrics import Metrics
-from router.records import dialog_from_row
-from router.settings import Settings
-from router.shared_load import Hold, SharedLoad, Waiting
-from router.staging import OUTBOX_BUNDLE
-from router.state import RoutingState
-from router.work import BatchWork
+from router.app import log_events as ev
+from router.app.clock import Clock, iso
+from router.app.logs import get
+from router.app.metrics import Metrics
+from router.app.settings import Settings
+from router.cluster import fence
+from router.cluster.shared_load import Hold, SharedLoad, Waiting
+from router.engine.records import dialog_from_row
+from router.engine.staging import OUTBOX_BUNDLE
+from router.engine.state import RoutingState
+from router.engine.work import BatchWork
+from router.rules import dialogs as dm
+from router.rules import fairness
+from router.rules.access import Viewer
+from router.rules.autoreply import Templates
+from router.rules.dialogs import Dialog, LinePolicy
+from router.rules.distribution import OperatorState
 
 log = get(__name__)
 _IDENTITY_CACHE = 50_000
@@ -646,7 +647,7 @@ class Engine:
         assert self.shared is not None
         if secured is not None and secured.gone:
             await self.shared.release(secured.gone)
-        # as the batch left it: an older change published late was skipped (router/operators.py)
+        # as the batch left it: an older change published late was skipped (router/engine/operators.py)
         for login in {e.operator for e in events if isinstance(e, OperatorPresence)}:
             if self.settings.operator(login) is not None and login in self.state.presence:
                 await self.shared.set_presence(login, self.state.presence[login])

@@ -20,8 +20,8 @@ from pydantic import (
     model_validator,
 )
 
-from router.hours import Schedule, always_open, parse_schedule
-from router.yamlconf import ConfigProblem, load_yaml
+from router.app.yamlconf import ConfigProblem, load_yaml
+from router.rules.hours import Schedule, always_open, parse_schedule
 
 DEFAULT_STATUSES = ["new", "in_progress", "proposal", "negotiation", "converted", "rejected"]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")

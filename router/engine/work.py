@@ -15,11 +15,11 @@ from queues.messages import (
     OperatorCommand,
     OperatorPresence,
 )
-from router import dialogs as dm
-from router.customers import CustomerSide, identity_key
-from router.logs import get
-from router.operators import OperatorSide
-from router.records import dialog_row
+from router.app.logs import get
+from router.engine.customers import CustomerSide, identity_key
+from router.engine.operators import OperatorSide
+from router.engine.records import dialog_row
+from router.rules import dialogs as dm
 
 log = get(__name__)
 

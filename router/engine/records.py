@@ -1,10 +1,10 @@
-"""Dialogs between their pure form (router/dialogs.py) and their rows in the store."""
+"""Dialogs between their pure form (router/rules/dialogs.py) and their rows in the store."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from router.dialogs import Dialog
+from router.rules.dialogs import Dialog
 
 _FIELDS = Dialog.__dataclass_fields__
 

@@ -17,18 +17,18 @@ from queues.messages import (
     OutboundMessage,
     dumps,
 )
-from router import autoreply
-from router import dialogs as dm
-from router.clock import iso
-from router.dialogs import Dialog, LinePolicy, Outcome, evolve
-from router.effects import record_effects
-from router.hours import next_open
-from router.logs import get
-from router.metrics import Observations
-from router.views import message_view
+from router.app.clock import iso
+from router.app.logs import get
+from router.app.metrics import Observations
+from router.engine.effects import record_effects
+from router.protocol.views import message_view
+from router.rules import autoreply
+from router.rules import dialogs as dm
+from router.rules.dialogs import Dialog, LinePolicy, Outcome, evolve
+from router.rules.hours import next_open
 
 if TYPE_CHECKING:
-    from router.engine import Engine
+    from router.engine.core import Engine
 
 log = get(__name__)
 OUTBOX_BUNDLE = "*"  # the `stream` of an outbox row that holds several events, each with its own stream

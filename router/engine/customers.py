@@ -13,16 +13,16 @@ from queues.messages import (
     InboundMessage,
     Receipt,
 )
-from router import autoreply
-from router import dialogs as dm
-from router import log_events as ev
-from router.clock import iso
-from router.dialogs import Dialog, LinePolicy, evolve
-from router.hours import is_open, next_open
-from router.logs import get
-from router.records import dialog_from_row
-from router.staging import Staging, reply_state
-from router.views import message_view
+from router.app import log_events as ev
+from router.app.clock import iso
+from router.app.logs import get
+from router.engine.records import dialog_from_row
+from router.engine.staging import Staging, reply_state
+from router.protocol.views import message_view
+from router.rules import autoreply
+from router.rules import dialogs as dm
+from router.rules.dialogs import Dialog, LinePolicy, evolve
+from router.rules.hours import is_open, next_open
 
 log = get(__name__)
 

@@ -2,7 +2,7 @@
 waited longest, whichever worker holds it.
 
 Each worker keeps only its own partitions' dialogs, so without a shared order a slot freed by an operator went to
-whichever worker reacted first. The shared order (`router/shared_load.py`, the line's waiting set) lets a worker
+whichever worker reacted first. The shared order (`router/cluster/shared_load.py`, the line's waiting set) lets a worker
 see the dialogs that wait at the others: before it routes a waiting or new dialog, it counts the dialogs that wait
 longer on the same line; when they would take every free slot, it leaves its dialog queued and their owners place
 theirs. Pure: the line's waiting order, the worker's own dialogs and the operators' state in, the operators as this
@@ -16,9 +16,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from router.dialogs import QUEUED, Dialog, LinePolicy
-from router.distribution import OperatorState, is_eligible, load
-from router.shared_load import Waiting
+from router.cluster.shared_load import Waiting
+from router.rules.dialogs import QUEUED, Dialog, LinePolicy
+from router.rules.distribution import OperatorState, is_eligible, load
 
 
 def free_slots(line: LinePolicy, ops: Mapping[str, OperatorState]) -> int:

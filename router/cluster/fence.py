@@ -27,8 +27,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from router.dialogs import ASSIGNED, CLOSED, OFFERED, Dialog
-from router.shared_load import Hold, SharedLoad
+from router.cluster.shared_load import Hold, SharedLoad
+from router.rules.dialogs import ASSIGNED, CLOSED, OFFERED, Dialog
 
 
 def holds_of(d: Dialog | None, mode_of: Callable[[str], str]) -> set[Hold]:

@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
-from router.dialogs import ASSIGNED, CLOSED, OFFERED, QUEUED, Dialog, LinePolicy
-from router.distribution import OperatorState
+from router.rules.dialogs import ASSIGNED, CLOSED, OFFERED, QUEUED, Dialog, LinePolicy
+from router.rules.distribution import OperatorState
 
 ONLINE, AWAY, OFFLINE = "online", "away", "offline"
 Conversation = tuple[str, str, str]

@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from crm_core.store import Store
-from router.clock import Clock
+from router.app.clock import Clock
 
 SESSION_TTL = timedelta(days=7)
 _CACHE_SECONDS = 30.0

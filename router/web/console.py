@@ -14,16 +14,16 @@ from crm_core.recognition import normalize_email, normalize_phone
 from crm_core.store import Store
 from queues.bus import INBOUND
 from queues.messages import Attachment, OperatorCommand
-from router import log_events as ev
-from router.access import Viewer, can_view_dialog, can_view_lead
-from router.auth import Passwords, Sessions
-from router.clock import Clock, iso
-from router.files import Files, download_headers
-from router.http import ApiError, error_response, json_response
-from router.hub import ConsoleHub
-from router.logs import get
-from router.settings import Settings
-from router.views import dead_letter_view, dialog_view, lead_card_view, lead_view, message_view
+from router.app import log_events as ev
+from router.app.clock import Clock, iso
+from router.app.logs import get
+from router.app.settings import Settings
+from router.protocol.views import dead_letter_view, dialog_view, lead_card_view, lead_view, message_view
+from router.rules.access import Viewer, can_view_dialog, can_view_lead
+from router.web.auth import Passwords, Sessions
+from router.web.files import Files, download_headers
+from router.web.http import ApiError, error_response, json_response
+from router.web.hub import ConsoleHub
 
 log = get(__name__)
 MAX_INFLIGHT = 64  # console commands of one socket being written to the queue at once

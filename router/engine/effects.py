@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from router import dialogs as dm
-from router import log_events as ev
-from router.clock import iso
-from router.dialogs import Dialog, Effect
-from router.logs import get
-from router.records import dialog_row
-from router.views import dialog_view
+from router.app import log_events as ev
+from router.app.clock import iso
+from router.app.logs import get
+from router.engine.records import dialog_row
+from router.protocol.views import dialog_view
+from router.rules import dialogs as dm
+from router.rules.dialogs import Dialog, Effect
 
 if TYPE_CHECKING:
-    from router.staging import Staging
+    from router.engine.staging import Staging
 
 log = get(__name__)
 

@@ -9,12 +9,12 @@ from typing import Any
 
 from aiohttp import web
 
-from router.console import ConsoleApi
-from router.http import api_errors, json_response
-from router.metrics import CONTENT_TYPE, Metrics
+from router.app.metrics import CONTENT_TYPE, Metrics
+from router.web.console import ConsoleApi
+from router.web.http import api_errors, json_response
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
+WIDGET_DIR = Path(__file__).resolve().parents[2] / "widget"
 
 
 class Routes:

@@ -13,17 +13,17 @@ from queues.messages import (
     OperatorPresence,
     OutboundMessage,
 )
-from router import autoreply
-from router import dialogs as dm
-from router import log_events as ev
-from router.access import command_refusal
-from router.clock import iso, parse_iso
-from router.dialogs import Dialog, LinePolicy, Outcome, evolve
-from router.hours import is_open
-from router.logs import get
-from router.staging import Staging, reply_state
-from router.state import ONLINE
-from router.views import message_view
+from router.app import log_events as ev
+from router.app.clock import iso, parse_iso
+from router.app.logs import get
+from router.engine.staging import Staging, reply_state
+from router.engine.state import ONLINE
+from router.protocol.views import message_view
+from router.rules import autoreply
+from router.rules import dialogs as dm
+from router.rules.access import command_refusal
+from router.rules.dialogs import Dialog, LinePolicy, Outcome, evolve
+from router.rules.hours import is_open
 
 log = get(__name__)
 

@@ -1,0 +1,1 @@
+"""The process: cli, the composition root (daemon), settings and YAML loading, logs, metrics, clock."""

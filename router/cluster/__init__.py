@@ -1,0 +1,1 @@
+"""What several router workers share: presence and load, slots (fence), the lines' queue order."""

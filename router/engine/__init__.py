@@ -1,0 +1,1 @@
+"""The I/O shell around the rules: consume, load, decide, persist, publish; timers; delivery."""

@@ -1,0 +1,1 @@
+"""The public protocol's shapes and formats (docs/protocol.md), shared by the engine and the web side; pure."""

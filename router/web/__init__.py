@@ -1,0 +1,1 @@
+"""The HTTP side: the aiohttp app, console REST and websocket, auth, files, the console hub."""
