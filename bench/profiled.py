@@ -78,7 +78,7 @@ def hotspots(root: Any, top: int = 15) -> dict[str, Any]:
         if own > 0:
             self_by_func[label] += own
             self_by_pkg[pkg] += own
-        wrapper = path.endswith("router/app/cli.py") or frame.function == "_logged"
+        wrapper = path.endswith("router/app/cli.py") or frame.function == "logged"
         if pkg in OURS and not wrapper and label not in on_stack:
             ours_inclusive[label] += frame.time
             on_stack = on_stack | {label}

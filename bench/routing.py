@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.common import progress, quick
 from router.engine.state import RoutingState
-from router.rules.dialogs import LinePolicy
+from router.rules.dialog import LinePolicy
 from router.rules.distribution import OperatorState, QueueState, choose_operator
 from router.rules.hours import always_open, is_open, next_open, parse_schedule
 

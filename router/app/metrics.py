@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-
-if TYPE_CHECKING:
-    from router.engine.core import Engine
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600)
@@ -67,9 +63,15 @@ class Metrics:
             "openlines_auto_replies", "Auto-replies sent", ["line", "kind"], registry=r
         )
 
-    def watch(self, engine: Engine) -> None:
-        """Expose the engine's dialogs by state and the operators online."""
-        self.registry.register(_StateCollector(engine))
+    def watch(
+        self,
+        lines: Iterable[str],
+        dialogs: Callable[[], Iterable[tuple[str, str]]],
+        presence: Callable[[], Iterable[str]],
+    ) -> None:
+        """Expose the open dialogs by line and state (`dialogs`: each one's (line, state)) and the operators by
+        presence (`presence`: each one's status), read when scraped."""
+        self.registry.register(_StateCollector(list(lines), dialogs, presence))
 
     def apply(self, o: Observations) -> None:
         """Count a committed batch."""
@@ -94,25 +96,32 @@ class Metrics:
 
 
 class _StateCollector(Collector):
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(
+        self,
+        lines: list[str],
+        dialogs: Callable[[], Iterable[tuple[str, str]]],
+        presence: Callable[[], Iterable[str]],
+    ) -> None:
+        self._lines = lines
+        self._dialogs = dialogs
+        self._presence = presence
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        e = self._engine
         dialogs = GaugeMetricFamily(
             "openlines_dialogs", "Open dialogs by line and state", labels=["line", "state"]
         )
         counts: dict[tuple[str, str], int] = {
-            (ln, st): 0 for ln in e.lines for st in ("queued", "offered", "assigned")
+            (ln, st): 0 for ln in self._lines for st in ("queued", "offered", "assigned")
         }
-        for d in e.state.dialogs.values():
-            counts[(d.line_id, d.state)] = counts.get((d.line_id, d.state), 0) + 1
+        for key in self._dialogs():
+            counts[key] = counts.get(key, 0) + 1
         for (line, state), n in sorted(counts.items()):
             dialogs.add_metric([line, state], n)
         yield dialogs
         online = GaugeMetricFamily("openlines_operators", "Operators by presence", labels=["presence"])
+        statuses = list(self._presence())
         for status in ("online", "away", "offline"):
-            online.add_metric([status], sum(1 for s in e.state.presence.values() if s == status))
+            online.add_metric([status], statuses.count(status))
         yield online
 
     def describe(self) -> Iterable[GaugeMetricFamily]:

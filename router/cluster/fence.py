@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from router.cluster.shared_load import Hold, SharedLoad
-from router.rules.dialogs import ASSIGNED, CLOSED, OFFERED, Dialog
+from router.rules.dialog import ASSIGNED, CLOSED, OFFERED, Dialog
 
 
 def holds_of(d: Dialog | None, mode_of: Callable[[str], str]) -> set[Hold]:

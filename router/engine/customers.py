@@ -14,26 +14,27 @@ from queues.messages import (
     Receipt,
 )
 from router.app import log_events as ev
-from router.app.clock import iso
 from router.app.logs import get
+from router.engine.effects import Outcomes
 from router.engine.records import dialog_from_row
-from router.engine.staging import Staging, reply_state
+from router.engine.staging import reply_state
+from router.protocol.times import iso
 from router.protocol.views import message_view
 from router.rules import autoreply
 from router.rules import dialogs as dm
-from router.rules.dialogs import Dialog, LinePolicy, evolve
+from router.rules.dialog import Dialog, LinePolicy, evolve
 from router.rules.hours import is_open, next_open
 
 log = get(__name__)
 
 
-class CustomerSide(Staging):
+class CustomerSide(Outcomes):
     """Decisions on what customers send."""
 
     def _customer_message(self, m: InboundMessage) -> None:
-        e = self.e
+        r = self.r
         key = (m.channel, m.account, m.external_id)
-        line_id = e.channel_lines.get((m.channel, m.account))
+        line_id = r.channel_lines.get((m.channel, m.account))
         if line_id is None:
             self._receipt(m, None, None, error="unknown_channel")
             return
@@ -56,7 +57,7 @@ class CustomerSide(Staging):
                 {"id": ident["lead_id"], "phone": normalize_phone(m.sender.phone), "updated_at": self.now}
             )
         message_id = new_id()  # before any auto-reply, so the transcript keeps the order
-        d = e.state.open_dialog(conv)
+        d = r.state.open_dialog(conv)
         preview: dict[str, Any] = {
             "last_message_at": self.now,
             "last_message_text": m.text[:200],
@@ -66,7 +67,7 @@ class CustomerSide(Staging):
         if d is None:
             d = self._reopen(ident, preview) or self._open(m, ident, line_id, preview)
             new_dialog = d.id in self.new_dialogs
-        line = e.lines[d.line_id]
+        line = r.lines[d.line_id]
         d = self._customer_replies(d, line, m, new_dialog, preview)
         row: dict[str, Any] = {
             "id": message_id,
@@ -90,22 +91,22 @@ class CustomerSide(Staging):
         self.changes.messages.append(row)
         self.known_messages[key] = row
         self.obs.messages_in.append(m.channel)
-        self._console(e.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
+        self._console(r.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
         self._receipt(m, row["id"], d.id)
         for kind in self.pending_replies.pop(d.id, ()):
             self._send_auto(d, line, kind)
 
     def _edit(self, m: InboundMessage, orig: dict[str, Any]) -> None:
         """The customer edited a message: the text is replaced, the earlier one kept in its history."""
-        e = self.e
+        r = self.r
         if orig["text"] != m.text:
             earlier = {"text": orig["text"], "at": iso(orig.get("edited_at") or orig["created_at"])}
             orig.update(text=m.text, edited_at=self.now, edits=[*(orig.get("edits") or []), earlier])
             self.changes.message_updates.append(
                 {"id": orig["id"], "text": m.text, "edited_at": self.now, "edits": orig["edits"]}
             )
-            d = e.state.dialogs.get(orig["dialog_id"])
-            to = e.watchers(d) if d is not None else set(e.admins)
+            d = r.state.dialogs.get(orig["dialog_id"])
+            to = r.watchers(d) if d is not None else set(r.admins)
             frame = {"type": "message.edited", "dialog_id": orig["dialog_id"], "message": message_view(orig)}
             self._console(to, frame)
         self._receipt(m, orig["id"], orig["dialog_id"])
@@ -113,7 +114,7 @@ class CustomerSide(Staging):
     def _open(
         self, m: InboundMessage, ident: dict[str, Any], line_id: str, preview: dict[str, Any]
     ) -> Dialog:
-        e = self.e
+        r = self.r
         lead = self.leads.get(ident["lead_id"]) or {}
         d = Dialog(
             id=new_id(),
@@ -130,24 +131,24 @@ class CustomerSide(Staging):
             source_tag=m.source_tag,
             **preview,
         )
-        line = e.lines[line_id]
+        line = r.lines[line_id]
         self.new_dialogs.add(d.id)
-        self._outcome(d, dm.open_dialog(d, line, e.routable(d, line, self.now), self.now), new=True)
+        self._outcome(d, dm.open_dialog(d, line, r.routable(d, line, self.now), self.now), new=True)
         log.info(ev.DIALOG_OPENED, dialog=d.id, line=line_id, channel=m.channel)
         return self.staged[d.id]
 
     def _reopen(self, ident: dict[str, Any], preview: dict[str, Any]) -> Dialog | None:
         """The identity's last dialog, reopened when it was closed within its line's `reopen_within`."""
-        e = self.e
+        r = self.r
         row = self.closed_dialogs.get(ident["id"])
         if row is None or row["closed_at"] is None:
             return None
-        line = e.lines.get(row["line_id"])
+        line = r.lines.get(row["line_id"])
         if line is None or line.reopen_within is None or self.now - row["closed_at"] > line.reopen_within:
             return None
         del self.closed_dialogs[ident["id"]]  # a second message in the batch finds it open
         d = evolve(dialog_from_row(row), **preview)
-        self._outcome(d, dm.reopen(d, line, e.routable(d, line, self.now), self.now))
+        self._outcome(d, dm.reopen(d, line, r.routable(d, line, self.now), self.now))
         return self.staged[d.id]
 
     def _customer_replies(
@@ -209,14 +210,14 @@ class CustomerSide(Staging):
         return ident
 
     def _new_lead(self, m: InboundMessage, lead_id: str, name: str) -> None:
-        e = self.e
+        r = self.r
         self.changes.leads.append(
             {
                 "id": lead_id,
                 "name": name,
                 "phone": normalize_phone(m.sender.phone),
                 "email": normalize_email(m.sender.email),
-                "status": e.settings.crm.statuses[0],
+                "status": r.settings.crm.statuses[0],
                 "responsible": None,
                 "source": m.source_tag or m.channel,
                 "created_at": self.now,
@@ -240,7 +241,7 @@ class CustomerSide(Staging):
         self.changes.consents.append(
             {"channel": c.channel, "account": c.account, "external_id": c.chat_id, "allowed": c.allowed}
         )
-        d = self.e.state.open_dialog(conv)
+        d = self.r.state.open_dialog(conv)
         if d is not None:
             self._event(d, "consent", None, {"allowed": c.allowed})
         # the channel may move its position on only once this is stored, as for a message

@@ -13,8 +13,9 @@ from crm_core.ids import new_id
 from queues.bus import INBOUND, Bus, conversation_key, outbound_stream
 from queues.messages import DeliveryStatus, Event, OutboundMessage, Receipt, SendResult
 from router.app import log_events as ev
-from router.app.clock import Clock, iso
+from router.app.clock import Clock
 from router.app.logs import get
+from router.protocol.times import iso
 
 log = get(__name__)
 

@@ -14,32 +14,33 @@ from queues.messages import (
     OutboundMessage,
 )
 from router.app import log_events as ev
-from router.app.clock import iso, parse_iso
 from router.app.logs import get
-from router.engine.staging import Staging, reply_state
+from router.engine.effects import Outcomes
+from router.engine.staging import reply_state
 from router.engine.state import ONLINE
+from router.protocol.times import iso, parse_iso
 from router.protocol.views import message_view
 from router.rules import autoreply
 from router.rules import dialogs as dm
 from router.rules.access import command_refusal
-from router.rules.dialogs import Dialog, LinePolicy, Outcome, evolve
+from router.rules.dialog import Dialog, LinePolicy, Outcome, evolve
 from router.rules.hours import is_open
 
 log = get(__name__)
 
 
-class OperatorSide(Staging):
+class OperatorSide(Outcomes):
     """Decisions on what operators do and on what the clock and the channels report."""
 
     def _command(self, c: OperatorCommand) -> None:
-        e = self.e
+        r = self.r
         op = c.operator
         if c.command == "reply" and c.client_msg_id:
             known = self.known_messages.get(("console", op, c.client_msg_id))
             if known is not None:
                 self._ack(c, known["id"], known["dialog_id"])
                 return
-        d = e.state.dialogs.get(c.dialog_id) or self.staged.get(c.dialog_id)
+        d = r.state.dialogs.get(c.dialog_id) or self.staged.get(c.dialog_id)
         if d is None or d.state == dm.CLOSED:
             other = self.other_dialogs.get(c.dialog_id)
             if other is None and d is None:
@@ -47,8 +48,8 @@ class OperatorSide(Staging):
             else:
                 self._refuse(c, "bad_state", "the dialog is closed")
             return
-        line = e.lines[d.line_id]
-        viewer = e.viewer(op)
+        line = r.lines[d.line_id]
+        viewer = r.viewer(op)
         kind = "note" if c.command == "reply" and c.visibility == "internal" else c.command
         refusal = command_refusal(
             viewer,
@@ -58,7 +59,7 @@ class OperatorSide(Staging):
         if refusal:
             self._refuse(c, *refusal)
             return
-        ops = e.state.operators_for(line)
+        ops = r.state.operators_for(line)
         out: Outcome
         if c.command == "take":
             out = dm.take(d, op, line, ops, self.now, takeover=viewer.admin)
@@ -72,16 +73,16 @@ class OperatorSide(Staging):
             self.pending_replies[d.id] = list(autoreply.operator_closed(line.templates, by_operator=True))
         elif c.command == "transfer":
             if c.to_operator:
-                if e.settings.operator(c.to_operator) is None:
+                if r.settings.operator(c.to_operator) is None:
                     self._refuse(c, "unknown_operator", f"no operator {c.to_operator!r}")
                     return
                 out = dm.transfer_to_operator(d, op, c.to_operator, self.now)
             else:
-                target = e.lines.get(c.to_line or "")
+                target = r.lines.get(c.to_line or "")
                 if target is None:
                     self._refuse(c, "unknown_line", f"no line {c.to_line!r}")
                     return
-                out = dm.transfer_to_line(d, op, target, e.state.operators_for(target), self.now)
+                out = dm.transfer_to_line(d, op, target, r.state.operators_for(target), self.now)
         else:
             self._refuse(c, "unknown_type", f"unknown command {c.command!r}")
             return
@@ -94,11 +95,11 @@ class OperatorSide(Staging):
             self._send_auto(self.staged.get(d.id, d), line, kind)
 
     def _reply(self, c: OperatorCommand, d: Dialog, line: LinePolicy) -> None:
-        e = self.e
+        r = self.r
         op = c.operator
         internal = c.visibility == "internal"
         if not internal:  # a note between operators takes nothing and tells the customer nothing
-            out = dm.reply(d, op, line, e.state.operators_for(line), self.now)
+            out = dm.reply(d, op, line, r.state.operators_for(line), self.now)
             if out.error:
                 self._refuse(c, *out.error)
                 return
@@ -117,7 +118,7 @@ class OperatorSide(Staging):
             "direction": "out",
             "author_kind": "operator",
             "author_id": op,
-            "author_name": e.names.get(op, op),
+            "author_name": r.names.get(op, op),
             "text": text,
             "visibility": "internal" if internal else "public",
             "attachments": [
@@ -163,43 +164,43 @@ class OperatorSide(Staging):
                 c.attachments,
             )
             self._emit(outbound_stream(d.channel), conversation_key(d.channel, d.account, d.chat_id), out_msg)
-        self._console(e.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
+        self._console(r.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
         self._ack(c, row["id"], d.id)
 
     def _presence(self, p: OperatorPresence) -> None:
-        e = self.e
-        if e.settings.operator(p.operator) is None:
+        r = self.r
+        if r.settings.operator(p.operator) is None:
             return
         if p.seq:  # several web processes: a change published after a newer one is skipped
-            if p.seq <= e.presence_seq.get(p.operator, 0):
+            if p.seq <= r.presence_seq.get(p.operator, 0):
                 return
-            e.presence_seq[p.operator] = p.seq
-        before = e.state.presence.get(p.operator)
-        e.state.presence[p.operator] = p.status
+            r.presence_seq[p.operator] = p.seq
+        before = r.state.presence.get(p.operator)
+        r.state.presence[p.operator] = p.status
         self._console({p.operator}, {"type": "presence", "status": p.status})
         if before != p.status:
             log.info(ev.PRESENCE_CHANGED, operator=p.operator, status=p.status)
         if p.status == ONLINE and before != ONLINE:
             self.freed = True
         if p.status == "away":  # an operator stepping away passes their offers on at once
-            for d in [d for d in e.state.dialogs.values() if p.operator in d.offered_to]:
-                line = e.lines[d.line_id]
+            for d in [d for d in r.state.dialogs.values() if p.operator in d.offered_to]:
+                line = r.lines[d.line_id]
                 self._outcome(
-                    d, dm.skip(d, p.operator, line, e.state.operators_for(line), self.now, reason="away")
+                    d, dm.skip(d, p.operator, line, r.state.operators_for(line), self.now, reason="away")
                 )
 
     def _timer(self, t: DialogTimer) -> None:
-        e = self.e
-        d = e.state.dialogs.get(t.dialog_id)
+        r = self.r
+        d = r.state.dialogs.get(t.dialog_id)
         if d is None:
             return
-        line = e.lines[d.line_id]
-        ops = e.state.operators_for(line)
+        line = r.lines[d.line_id]
+        ops = r.state.operators_for(line)
         due = parse_iso(t.due)
         if t.timer == "offer_expired":
             self._outcome(d, dm.offer_expired(d, due, line, ops, self.now))
         elif t.timer == "queue_retry":
-            ops = e.routable(d, line, d.queued_since or self.now)
+            ops = r.routable(d, line, d.queued_since or self.now)
             self._outcome(d, dm.queue_retry(d, due, line, ops, self.now))
         elif t.timer == "auto_close":
             self._outcome(d, dm.auto_close(d, due, self.now))
@@ -213,7 +214,7 @@ class OperatorSide(Staging):
                 self._send_auto(d, line, kind)
 
     def _delivery(self, st: DeliveryStatus) -> None:
-        e = self.e
+        r = self.r
         self.changes.message_updates.append(
             {
                 "id": st.message_id,
@@ -226,8 +227,8 @@ class OperatorSide(Staging):
         )
         if st.state == "failed":
             self.obs.failures.append(st.channel)
-        d = e.state.dialogs.get(st.dialog_id)
-        to = e.watchers(d) if d is not None else set(e.admins)
+        d = r.state.dialogs.get(st.dialog_id)
+        to = r.watchers(d) if d is not None else set(r.admins)
         frame = {
             "type": "message.status",
             "dialog_id": st.dialog_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from router.rules.dialogs import Dialog
+from router.rules.dialog import Dialog
 
 _FIELDS = Dialog.__dataclass_fields__
 

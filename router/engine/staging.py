@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from crm_core.ids import new_id
-from crm_core.store import Changes, Key
+from crm_core.store import Changes, Key, Store
 from queues.bus import CONSOLE, INBOUND, conversation_key, outbound_stream
 from queues.messages import (
     ConsoleEvent,
@@ -17,18 +17,15 @@ from queues.messages import (
     OutboundMessage,
     dumps,
 )
-from router.app.clock import iso
 from router.app.logs import get
 from router.app.metrics import Observations
-from router.engine.effects import record_effects
+from router.engine.routing import Routing
+from router.protocol.times import iso
 from router.protocol.views import message_view
 from router.rules import autoreply
 from router.rules import dialogs as dm
-from router.rules.dialogs import Dialog, LinePolicy, Outcome, evolve
+from router.rules.dialog import Dialog, LinePolicy, evolve
 from router.rules.hours import next_open
-
-if TYPE_CHECKING:
-    from router.engine.core import Engine
 
 log = get(__name__)
 OUTBOX_BUNDLE = "*"  # the `stream` of an outbox row that holds several events, each with its own stream
@@ -37,8 +34,9 @@ OUTBOX_BUNDLE = "*"  # the `stream` of an outbox row that holds several events, 
 class Staging:
     """The state of one batch and the helpers every decision stages its results with."""
 
-    def __init__(self, engine: Engine, now: datetime) -> None:
-        self.e = engine
+    def __init__(self, routing: Routing, store: Store, now: datetime) -> None:
+        self.r = routing
+        self.store = store
         self.now = now
         self.changes = Changes()
         self.published: list[tuple[str, str | None, Event]] = []
@@ -67,7 +65,7 @@ class Staging:
 
     def revert(self) -> None:
         """Put the routing state back as it was before the batch (its commit failed)."""
-        state = self.e.state
+        state = self.r.state
         for dialog_id, before in reversed(list(self.prior.items())):
             if before is not None:
                 state.put(before)
@@ -79,23 +77,9 @@ class Staging:
 
     def _save(self, d: Dialog) -> None:
         if d.id not in self.prior:
-            self.prior[d.id] = self.e.state.dialogs.get(d.id)
+            self.prior[d.id] = self.r.state.dialogs.get(d.id)
         self.staged[d.id] = d
-        self.e.state.put(d, self.now)
-
-    def _outcome(self, before: Dialog, out: Outcome, *, by: str | None = None, new: bool = False) -> None:
-        d = out.dialog
-        if d == before and not out.effects and not new:
-            return
-        self._save(d)
-        record_effects(self, before, d, out.effects)
-        if any(isinstance(fx, dm.NoAnswer) for fx in out.effects):
-            line = self.e.lines[d.line_id]
-            st, kinds = autoreply.nobody_took_it(reply_state(d), line.templates)
-            d = evolve(d, answer_due=st.answer_due, no_answer_sent=st.no_answer_sent)
-            self._save(d)
-            for kind in kinds:
-                self._send_auto(d, line, kind)
+        self.r.state.put(d, self.now)
 
     def _event(self, d: Dialog, kind: str, operator: str | None, data: dict[str, Any]) -> None:
         self.changes.events.append(
@@ -124,7 +108,7 @@ class Staging:
         key is one of those conversations, so the partition's owner republishes it after a crash), holding that
         part's events in order as a JSON array of [stream, key, event]."""
         parts: dict[int | None, tuple[str | None, list[bytes]]] = {}
-        partition = self.e.bus.partition
+        partition = self.r.partition
         for (stream, key, _), data, origin in zip(self.published, self.encoded, self.origins, strict=True):
             p = None if origin is None else partition(INBOUND, origin)
             parts.setdefault(p, (origin, []))[1].append(orjson.dumps([stream, key, orjson.Fragment(data)]))
@@ -143,7 +127,7 @@ class Staging:
 
     def _denied(self, d: Dialog) -> bool:
         conv = (d.channel, d.account, d.chat_id)
-        return not self.consent.get(conv, conv not in self.e.denied)
+        return not self.consent.get(conv, conv not in self.r.denied)
 
     def _undeliverable(self, d: Dialog, row: dict[str, Any]) -> None:
         """The customer denied messages from us: stored, not sent, and the console is told why."""
@@ -156,15 +140,15 @@ class Staging:
             "state": "failed",
             "error": reason,
         }
-        self._console(self.e.watchers(d), frame)
+        self._console(self.r.watchers(d), frame)
 
     def _send_auto(self, d: Dialog, line: LinePolicy, kind: autoreply.Kind) -> None:
         """Store an auto-reply and send it through the outbox like any outbound message."""
-        e = self.e
+        r = self.r
         ctx = autoreply.Context(
             client_name=d.customer_name,
             line_name=line.name,
-            operator_name=e.names.get(d.operator or "", ""),
+            operator_name=r.names.get(d.operator or "", ""),
             next_open=next_open(line.schedule, self.now),
             timezone=line.schedule.timezone,
             language=line.language,
@@ -194,7 +178,7 @@ class Staging:
         self._event(d, "auto_reply", None, {"kind": kind})
         if self._denied(d):
             self._undeliverable(d, row)
-            self._console(e.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
+            self._console(r.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
             return
         self.obs.messages_out.append((d.channel, "bot"))
         self.obs.auto_replies.append((line.id, kind))
@@ -211,7 +195,7 @@ class Staging:
             line.name,
         )
         self._emit(outbound_stream(d.channel), conversation_key(d.channel, d.account, d.chat_id), out)
-        self._console(e.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
+        self._console(r.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
 
 
 def reply_state(d: Dialog) -> autoreply.ReplyState:

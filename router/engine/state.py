@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
-from router.rules.dialogs import ASSIGNED, CLOSED, OFFERED, QUEUED, Dialog, LinePolicy
+from router.rules.dialog import ASSIGNED, CLOSED, OFFERED, QUEUED, Dialog, LinePolicy
 from router.rules.distribution import OperatorState
 
 ONLINE, AWAY, OFFLINE = "online", "away", "offline"

@@ -34,7 +34,7 @@ class BatchWork(CustomerSide, OperatorSide):
         partition moving, a browser resending); the messages' unique keys still refuse a stored one, the
         commit fails with DuplicateKey, and the batch is decided again with the lookup. Messages an edit
         refers to are always looked up."""
-        e = self.e
+        r = self.r
         msg_keys: list[Key] = []
         people: dict[Key, Key] = {}  # identity key -> the conversation it writes in
         contacts: dict[Key, InboundMessage] = {}
@@ -51,28 +51,28 @@ class BatchWork(CustomerSide, OperatorSide):
             elif isinstance(event, OperatorCommand):
                 if event.command == "reply" and event.client_msg_id and not optimistic:
                     msg_keys.append(("console", event.operator, event.client_msg_id))
-                if event.dialog_id not in e.state.dialogs:
+                if event.dialog_id not in r.state.dialogs:
                     unknown_dialogs.append(event.dialog_id)
-        self.known_messages = await e.store.find_messages(msg_keys)
-        missing = [k for k in people if k not in e._identities]
-        self.identities = {k: e._identities[k] for k in people if k in e._identities}
+        self.known_messages = await self.store.find_messages(msg_keys)
+        missing = [k for k in people if k not in r.identities]
+        self.identities = {k: r.identities[k] for k in people if k in r.identities}
         if missing:
-            self.identities.update(await e.store.find_identities(missing))
+            self.identities.update(await self.store.find_identities(missing))
         # a new channel identity whose channel-verified phone or e-mail a lead already has is that customer
         for key, event in contacts.items():
             if key not in self.identities:
-                found = await e.store.find_leads_by_contact(
+                found = await self.store.find_leads_by_contact(
                     phone=event.sender.phone, email=event.sender.email
                 )
                 if len(found) == 1:
                     self.contact_leads[key] = found[0]
-        waiting = [ident for k, ident in self.identities.items() if e.state.open_dialog(people[k]) is None]
-        self.leads = await e.store.leads_by_id([ident["lead_id"] for ident in waiting])
+        waiting = [ident for k, ident in self.identities.items() if r.state.open_dialog(people[k]) is None]
+        self.leads = await self.store.leads_by_id([ident["lead_id"] for ident in waiting])
         self.leads.update({row["id"]: row for row in self.contact_leads.values()})
-        if any(line.reopen_within for line in e.lines.values()):
-            self.closed_dialogs = await e.store.latest_closed_dialogs([ident["id"] for ident in waiting])
+        if any(line.reopen_within for line in r.lines.values()):
+            self.closed_dialogs = await self.store.latest_closed_dialogs([ident["id"] for ident in waiting])
         for dialog_id in set(unknown_dialogs):
-            self.other_dialogs[dialog_id] = await e.store.get_dialog(dialog_id)
+            self.other_dialogs[dialog_id] = await self.store.get_dialog(dialog_id)
 
     # ---- dispatch ---------------------------------------------------------------------------------
 
@@ -96,17 +96,17 @@ class BatchWork(CustomerSide, OperatorSide):
         """When capacity was freed or someone came online, offer the backlog, oldest first."""
         if not self.freed:
             return
-        e = self.e
-        for d in e.state.queued():
-            line = e.lines[d.line_id]
+        r = self.r
+        for d in r.state.queued():
+            line = r.lines[d.line_id]
             self.origin = conversation_key(d.channel, d.account, d.chat_id)
-            ops = e.routable(d, line, d.queued_since or self.now)  # older dialogs at other workers go first
+            ops = r.routable(d, line, d.queued_since or self.now)  # older dialogs at other workers go first
             self._outcome(d, dm.operator_available(d, line, ops, self.now))
-        for d in list(e.state.dialogs.values()):
-            if d.state == dm.OFFERED and e.lines[d.line_id].mode == "all":
-                line = e.lines[d.line_id]
+        for d in list(r.state.dialogs.values()):
+            if d.state == dm.OFFERED and r.lines[d.line_id].mode == "all":
+                line = r.lines[d.line_id]
                 self.origin = conversation_key(d.channel, d.account, d.chat_id)
-                self._outcome(d, dm.operator_available(d, line, e.state.operators_for(line), self.now))
+                self._outcome(d, dm.operator_available(d, line, r.state.operators_for(line), self.now))
 
     def _origin(self, event: Event) -> str | None:
         """The bus key of the conversation an event concerns (its partition's owner decides it)."""
@@ -115,7 +115,7 @@ class BatchWork(CustomerSide, OperatorSide):
         if isinstance(event, OperatorPresence):
             return f"operator:{event.operator}"
         dialog_id = getattr(event, "dialog_id", None)
-        d = self.e.state.dialogs.get(dialog_id) if dialog_id else None
+        d = self.r.state.dialogs.get(dialog_id) if dialog_id else None
         if d is None and dialog_id:
             row = self.other_dialogs.get(dialog_id)
             return conversation_key(row["channel"], row["account"], row["chat_id"]) if row else None
@@ -124,7 +124,7 @@ class BatchWork(CustomerSide, OperatorSide):
     def finish(self) -> None:
         """Turn the staged dialogs into inserts and updates. An update expects the version the dialog has in
         memory and bumps it there: the store refuses it if another worker wrote the dialog meanwhile."""
-        state = self.e.state.dialogs
+        state = self.r.state.dialogs
         for dialog_id, d in self.staged.items():
             row = dialog_row(d, self.now)
             if dialog_id in self.new_dialogs:

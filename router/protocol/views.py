@@ -7,7 +7,7 @@ from typing import Any
 
 from queues.bus import DeadLetter
 from queues.messages import to_dict
-from router.app.clock import iso
+from router.protocol.times import iso
 
 
 def dialog_view(row: Mapping[str, Any], line_names: Mapping[str, str]) -> dict[str, Any]:

@@ -12,13 +12,21 @@ dialog may see them out.
 from __future__ import annotations
 
 from collections.abc import Container, Iterable, Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from router.cluster.shared_load import Waiting
-from router.rules.dialogs import QUEUED, Dialog, LinePolicy
+from router.rules.dialog import QUEUED, Dialog, LinePolicy
 from router.rules.distribution import OperatorState, is_eligible, load
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Waiting:
+    """A dialog waiting in its line's queue with nobody offered it; entries sort oldest first."""
+
+    since: datetime  # when it started waiting (the dialog's queued_since)
+    dialog_id: str
+    line_id: str = field(compare=False)
 
 
 def free_slots(line: LinePolicy, ops: Mapping[str, OperatorState]) -> int:

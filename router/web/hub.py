@@ -17,10 +17,11 @@ from queues.bus import CONSOLE, INBOUND, Bus, conversation_key, process_group
 from queues.messages import ConsoleEvent, OperatorPresence
 from queues.sockets import Push, Pusher
 from router.app import log_events as ev
-from router.app.clock import Clock, iso
+from router.app.clock import Clock
 from router.app.logs import get
 from router.app.settings import Settings
 from router.cluster.shared_load import SharedLoad
+from router.protocol.times import iso
 
 log = get(__name__)
 

@@ -15,14 +15,10 @@ import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from router.cluster.shared_load import (
-    WAITING_WINDOW,
-    Hold,
-    MemorySharedLoad,
-    RedisSharedLoad,
-    SharedLoad,
-    Waiting,
-)
+from router.cluster.memory_load import MemorySharedLoad
+from router.cluster.redis_load import RedisSharedLoad
+from router.cluster.shared_load import WAITING_WINDOW, Hold, SharedLoad
+from router.rules.fairness import Waiting
 from tests.redis_server import redis_cluster, redis_cluster_url, redis_server, redis_url  # noqa: F401  (fixtures)
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)

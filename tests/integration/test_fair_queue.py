@@ -12,8 +12,10 @@ from crm_core.ids import new_id
 from crm_core.store import Store
 from queues.memory import MemoryBus
 from queues.messages import InboundMessage, OperatorCommand, SenderProfile
-from router.cluster.shared_load import MemorySharedLoad, Waiting
-from router.engine.core import FAIR_GRACE_S, Engine
+from router.cluster.memory_load import MemorySharedLoad
+from router.engine.core import Engine
+from router.engine.shared import FAIR_GRACE_S
+from router.rules.fairness import Waiting
 from tests.conftest import FakeClock, config, line, settings_from
 
 BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
@@ -46,8 +48,8 @@ class Workers:
     async def start(self) -> None:
         await self.shared.set_presence("anna", "online")
         for e in (self.a, self.b):
-            e._owned = None  # no partitions on a memory bus: each holds what it opened itself
-            await e._load()
+            e.routing.owned = None  # no partitions on a memory bus: each holds what it opened itself
+            await e._reload()
 
     async def open(self, worker: Engine, chat_id: str) -> str:
         """A customer writes; the worker opens (and routes) the dialog. Returns its id."""
@@ -162,7 +164,8 @@ async def test_an_entry_whose_removal_was_lost_is_swept_out_of_the_order(
     assert row is not None and row["state"] == "closed"
     lost = Waiting(NOW, waiting, "support")
     await w.shared.set_waiting([lost], [])  # ... but say that removal was lost (a crash after the commit)
-    await w.b._refresh_loads()
-    assert w.b._waiting["support"] == [lost]
+    assert w.b.worker is not None
+    await w.b.worker.refresh_loads()
+    assert w.b.routing.order.waiting["support"] == [lost]
     await w.b._shared_tick()  # the first tick sweeps (and later ones every SWEEP_EVERY)
     assert (await w.shared.load([], ["support"])).waiting == {"support": []}

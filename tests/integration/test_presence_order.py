@@ -10,7 +10,7 @@ from crm_core.ids import new_id
 from crm_core.store import Store
 from queues.memory import MemoryBus
 from queues.messages import OperatorPresence
-from router.cluster.shared_load import MemorySharedLoad
+from router.cluster.memory_load import MemorySharedLoad
 from router.engine.core import Engine
 from tests.conftest import FakeClock, config, line, settings_from
 
@@ -26,8 +26,8 @@ async def test_a_presence_change_published_after_a_newer_one_is_skipped(tmp_path
     settings = settings_from(tmp_path, config(tmp_path, [line("support", ["anna"])]))
     shared = MemorySharedLoad()
     engine = Engine(settings, store, MemoryBus(), FakeClock(NOW), shared=shared)
-    engine._owned = None
-    await engine._load()
+    engine.routing.owned = None
+    await engine.recovery.load()
     await engine.handle([presence("online", 1)])
     await engine.handle([presence("offline", 3)])  # her last tab closed (change 3) ...
     await engine.handle([presence("online", 2)])  # ... published before the older change 2 arrived

@@ -11,7 +11,7 @@ from crm_core.ids import new_id
 from crm_core.store import Store
 from queues.memory import MemoryBus
 from queues.messages import InboundMessage, OperatorCommand, SenderProfile
-from router.cluster.shared_load import MemorySharedLoad
+from router.cluster.memory_load import MemorySharedLoad
 from router.engine.core import Engine
 from tests.conftest import FakeClock, config, line, settings_from
 
@@ -42,11 +42,11 @@ async def test_a_stale_worker_cannot_overwrite_a_dialog_the_owner_changed(
     owner = Engine(settings, store, MemoryBus(), clock, consumer="owner", shared=shared)
     stale = Engine(settings, store, MemoryBus(), clock, consumer="stale", shared=shared)
     for e in (owner, stale):
-        e._owned = None  # both believe they own every partition
-    await owner._load()
+        e.routing.owned = None  # both believe they own every partition
+    await owner._reload()
     await owner.handle([said("hello")])
     (dialog_id,) = owner.state.dialogs
-    await stale._load()  # the stale worker read the dialog: offered to anna, version 0
+    await stale._reload()  # the stale worker read the dialog: offered to anna, version 0
     assert stale.state.dialogs[dialog_id].state == "offered"
     take = OperatorCommand(new_id(), "anna", "take", dialog_id, "2026-12-04T12:00:01Z")
     await owner.handle([take])  # the owner gives it to anna

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from router.rules.dialogs import (
+from router.rules.dialog import (
     ASSIGNED,
     CLOSED,
     OFFERED,
@@ -30,6 +30,8 @@ from router.rules.dialogs import (
     ResponsibleChanged,
     Transferred,
     Withdrawn,
+)
+from router.rules.dialogs import (
     close,
     offer_expired,
     open_dialog,
@@ -748,7 +750,8 @@ def test_closing_twice_is_a_no_op_with_no_effects():
 def test_auto_close_never_drops_a_dialog_still_waiting_for_an_operator():
     from datetime import UTC, datetime
 
-    from router.rules.dialogs import ASSIGNED, CLOSED, QUEUED, Dialog, auto_close
+    from router.rules.dialog import ASSIGNED, CLOSED, QUEUED, Dialog
+    from router.rules.dialogs import auto_close
 
     now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
     waiting = Dialog("d1", "support", "l1", "i1", "widget", "support", "v1", QUEUED, now, auto_close_at=now)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from router.cluster.shared_load import Waiting
-from router.rules.dialogs import ASSIGNED, OFFERED, QUEUED, Dialog, LinePolicy
+from router.rules.dialog import ASSIGNED, OFFERED, QUEUED, Dialog, LinePolicy
 from router.rules.distribution import OperatorState
 from router.rules.fairness import (
     Taken,
+    Waiting,
     free_slots,
     held_back_by,
     lost,

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 import pytest
 
 from router.cluster import fence
-from router.cluster.shared_load import Hold, MemorySharedLoad
-from router.rules.dialogs import ASSIGNED, CLOSED, OFFERED, QUEUED, Dialog
+from router.cluster.memory_load import MemorySharedLoad
+from router.cluster.shared_load import Hold
+from router.rules.dialog import ASSIGNED, CLOSED, OFFERED, QUEUED, Dialog
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

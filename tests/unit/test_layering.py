@@ -1,9 +1,17 @@
-"""DESIGN.md "who may import whom", checked by walking every import (ast) of our packages.
+"""The house plan (docs/architecture.md, "The map"), checked by walking every import (ast) of our packages.
 
-- queues/ and crm_core/ import nothing of ours but themselves (crm_core/migrations included: crm_core only);
-- connectors/ import only queues/ (and themselves);
-- router/ imports queues/ and crm_core/ (and itself); only router/app/daemon.py and router/app/cli.py import connectors/;
-- the pure modules do no I/O.
+Packages: queues/ and crm_core/ import nothing of ours; connectors/ import only queues/; router/ imports queues/,
+crm_core/ and itself, by rooms:
+
+- router/rules/     PURE decisions: other rules and queues.messages types only; no I/O modules, no clock reads;
+- router/protocol/  the public protocol's shapes and time format, pure: rules, protocol, queues/ types;
+- router/cluster/   what router workers share: rules, the process's infrastructure, queues;
+- router/engine/    the I/O shell: rules, protocol, cluster, infrastructure, queues, crm_core; never web;
+- router/web/       the HTTP side: the same, never the engine (the composition root hands it what it needs);
+- router/app/       the process's infrastructure (settings, logs, log events, metrics, clock): rules, queues;
+- the composition root (router/app/ cli, daemon, channels, secrets): anything, connectors/ included; nothing
+  imports it.
+A module bigger than 400 lines holds more than one idea: split it.
 """
 
 from __future__ import annotations
@@ -17,13 +25,34 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 OURS = ("router", "connectors", "queues", "crm_core")
-ALLOWED: dict[str, set[str]] = {
-    "queues": {"queues"},
-    "crm_core": {"crm_core"},
-    "connectors": {"connectors", "queues"},
-    "router": {"router", "queues", "crm_core"},
+ROOT = {"router.app.cli", "router.app.daemon", "router.app.channels", "router.app.secrets"}
+INFRA = "app"  # the process's infrastructure: router/app/ but the composition root
+
+# room -> (the rooms it may import, why)
+RULES: dict[str, tuple[set[str], str]] = {
+    "queues": ({"queues"}, "queues/ imports nothing of ours"),
+    "crm_core": ({"crm_core"}, "crm_core/ imports nothing of ours"),
+    "connectors": (
+        {"connectors", "queues"},
+        "a connector imports only queues/ (it gets the rest in its context)",
+    ),
+    "rules": ({"rules", "queues.messages"}, "rules are pure: other rules and queues.messages types only"),
+    "protocol": ({"protocol", "rules", "queues"}, "the protocol's shapes are pure: rules and queues/ types"),
+    "cluster": ({"cluster", "rules", INFRA, "queues"}, "cluster/ never imports the engine, web or the root"),
+    "engine": (
+        {"engine", "rules", "protocol", "cluster", INFRA, "queues", "crm_core"},
+        "the engine never imports web/ or the composition root",
+    ),
+    "web": (
+        {"web", "rules", "protocol", "cluster", INFRA, "queues", "crm_core"},
+        "web/ reaches the engine only through what the composition root gives it",
+    ),
+    INFRA: ({INFRA, "rules", "queues"}, "the process's infrastructure imports no room but the rules"),
+    "root": (
+        {"root", INFRA, "rules", "protocol", "cluster", "engine", "web", "queues", "crm_core", "connectors"},
+        "",
+    ),
 }
-COMPOSITION_ROOT = {"router/app/daemon.py", "router/app/cli.py"}  # may also import connectors/
 
 
 @dataclass(frozen=True)
@@ -84,17 +113,44 @@ def top_of(module: str) -> str:
     return module.split(".", 1)[0]
 
 
+def room_of(module: str) -> str | None:
+    """The room a module of ours lives in (None: not ours)."""
+    parts = module.split(".")
+    if parts[0] not in OURS:
+        return None
+    if parts[0] != "router":
+        return "queues.messages" if module == "queues.messages" else parts[0]
+    if len(parts) == 1:
+        return "router"  # the package itself: every room of router/ may name it
+    if parts[1] == "app":
+        return "root" if ".".join(parts[:3]) in ROOT else INFRA
+    return parts[1]
+
+
+def _allowed(owner: str, target: str) -> bool:
+    allowed, _ = RULES[owner]
+    if target in allowed:
+        return True
+    if target == "queues.messages":  # a room that may import queues/ may import its messages
+        return "queues" in allowed
+    return target == "router" and owner in RULES and owner not in ("queues", "crm_core", "connectors")
+
+
+def check(imports: list[Import]) -> list[str]:
+    """The imports that break a rule, each with the rule it breaks."""
+    out = []
+    for imp in imports:
+        owner = room_of(_module_name(REPO / imp.file))
+        target = room_of(imp.module)
+        if owner is None or target is None or owner == "router":
+            continue
+        if not _allowed(owner, target):
+            out.append(f"{imp} ({target}): {RULES[owner][1]}")
+    return out
+
+
 def violations() -> list[str]:
-    out: list[str] = []
-    for path in our_files():
-        rel = path.relative_to(REPO).as_posix()
-        owner = top_of(rel.replace("/", "."))
-        allowed = ALLOWED[owner] | ({"connectors"} if rel in COMPOSITION_ROOT else set())
-        for imp in imports_of(path):
-            target = top_of(imp.module)
-            if target in OURS and target not in allowed:
-                out.append(str(imp))
-    return sorted(set(out))
+    return sorted({v for path in our_files() for v in check(imports_of(path))})
 
 
 # ---- the walker itself ----------------------------------------------------------------------------------
@@ -143,9 +199,51 @@ def _imports_of_text(source: str, as_path: Path) -> list[Import]:
         return imports_of(as_path)
 
 
-def test_walker_reports_a_violation() -> None:
-    imps = _imports_of_text("from connectors.base import X\n", REPO / "queues" / "probe.py")
-    assert [str(i) for i in imps] == ["queues/probe.py:1: imports connectors.base"]
+@pytest.mark.parametrize(
+    ("as_file", "source", "rule"),
+    [
+        ("queues/probe.py", "from connectors.base import X\n", "queues/ imports nothing of ours"),
+        ("router/engine/probe.py", "from router.web.hub import ConsoleHub\n", "never imports web/"),
+        ("router/engine/probe.py", "from router.app.daemon import Daemon\n", "composition root"),
+        ("router/web/probe.py", "from router.engine.core import Engine\n", "reaches the engine only"),
+        ("router/web/probe.py", "import connectors.widget\n", "reaches the engine only"),
+        ("router/rules/probe.py", "from crm_core.store import Store\n", "rules are pure"),
+        ("router/rules/probe.py", "from queues.bus import INBOUND\n", "rules are pure"),
+        ("router/rules/probe.py", "from router.app.clock import Clock\n", "rules are pure"),
+        ("router/protocol/probe.py", "from router.engine import state\n", "shapes are pure"),
+        ("router/protocol/probe.py", "from crm_core.store import Store\n", "shapes are pure"),
+        ("router/cluster/probe.py", "from router.engine.core import Engine\n", "never imports the engine"),
+        ("router/app/probe.py", "from router.engine.core import Engine\n", "no room but the rules"),
+        ("connectors/probe.py", "from router.app.settings import Settings\n", "only queues/"),
+    ],
+)
+def test_a_deliberate_violation_names_the_rule_it_breaks(as_file: str, source: str, rule: str) -> None:
+    found = check(_imports_of_text(source, REPO / as_file))
+    assert len(found) >= 1 and all(rule in v for v in found), found
+    assert found[0].startswith(f"{as_file}:1: imports ")
+
+
+@pytest.mark.parametrize(
+    ("as_file", "source"),
+    [
+        (
+            "router/engine/probe.py",
+            "from router.rules import dialogs\nfrom router.cluster.fence import Fence\n",
+        ),
+        (
+            "router/web/probe.py",
+            "from router.protocol.views import dialog_view\nfrom crm_core.store import Store\n",
+        ),
+        (
+            "router/rules/probe.py",
+            "from queues.messages import InboundMessage\nfrom router.rules import hours\n",
+        ),
+        ("router/app/daemon.py", "from connectors import REGISTRY\nfrom router.engine.core import Engine\n"),
+        ("router/app/probe.py", "from router.rules.hours import Schedule\n"),
+    ],
+)
+def test_what_the_rules_allow_passes(as_file: str, source: str) -> None:
+    assert check(_imports_of_text(source, REPO / as_file)) == []
 
 
 # ---- the rules ------------------------------------------------------------------------------------------
@@ -153,40 +251,45 @@ def test_walker_reports_a_violation() -> None:
 
 def test_who_may_import_whom() -> None:
     found = violations()
-    assert found == [], "layering violations (see DESIGN.md, 'Who may import whom'):\n" + "\n".join(found)
+    assert found == [], "layering violations (docs/architecture.md, 'The map'):\n" + "\n".join(found)
 
 
-@pytest.mark.parametrize("top", ["queues", "crm_core"])
-def test_leaf_packages_import_nothing_of_ours(top: str) -> None:
-    bad = [
-        str(i)
-        for p in sorted((REPO / top).rglob("*.py"))
-        for i in imports_of(p)
-        if top_of(i.module) in OURS and top_of(i.module) != top
-    ]
-    assert bad == []
+def test_every_module_of_router_lives_in_a_room() -> None:
+    loose = [p.name for p in (REPO / "router").glob("*.py") if p.name != "__init__.py"]
+    assert loose == [], (
+        f"put these into a room of router/ (rules, protocol, engine, cluster, web, app): {loose}"
+    )
+    rooms = {p.name for p in (REPO / "router").iterdir() if (p / "__init__.py").exists()}
+    assert rooms == {"rules", "protocol", "engine", "cluster", "web", "app"}, rooms
 
 
-def test_only_the_composition_root_imports_connectors() -> None:
+def test_nothing_imports_the_composition_root() -> None:
     importers = sorted(
         {
-            i.file
-            for p in sorted((REPO / "router").rglob("*.py"))
+            f"{i.file} -> {i.module}"
+            for p in our_files()
             for i in imports_of(p)
-            if top_of(i.module) == "connectors"
+            if i.module in ROOT and _module_name(p) not in ROOT
         }
     )
-    assert set(importers) <= COMPOSITION_ROOT, importers
+    assert importers == []
 
 
-PURE = [
-    "router/rules/distribution.py",
-    "router/rules/dialogs.py",
-    "router/rules/hours.py",
-    "router/rules/autoreply.py",
-    "router/rules/access.py",
-    "crm_core/recognition.py",
-]
+LIMIT = 400
+
+
+@pytest.mark.parametrize("top", ["router"])
+def test_no_module_is_over_400_lines(top: str) -> None:
+    big = {
+        p.relative_to(REPO).as_posix(): n
+        for p in sorted((REPO / top).rglob("*.py"))
+        if "migrations" not in p.parts and (n := len(p.read_text(encoding="utf-8").splitlines())) > LIMIT
+    }
+    assert big == {}, f"modules over {LIMIT} lines hold more than one idea: split them {big}"
+
+
+PURE_ROOMS = ["router/rules", "router/protocol"]
+PURE_FILES = ["crm_core/recognition.py"]
 IO_MODULES = {
     "asyncio",
     "aiohttp",
@@ -209,7 +312,16 @@ IO_MODULES = {
 }
 
 
-@pytest.mark.parametrize("rel", PURE)
+def _pure_files() -> list[str]:
+    rooms = [p.relative_to(REPO).as_posix() for r in PURE_ROOMS for p in sorted((REPO / r).glob("*.py"))]
+    return rooms + PURE_FILES
+
+
+def test_the_pure_rooms_are_not_empty() -> None:
+    assert len(_pure_files()) >= 8
+
+
+@pytest.mark.parametrize("rel", _pure_files())
 def test_pure_modules_do_no_io(rel: str) -> None:
     path = REPO / rel
     imported = {top_of(i.module) for i in imports_of(path)}
@@ -225,6 +337,58 @@ def test_pure_modules_do_no_io(rel: str) -> None:
         r"\bopen\(",
     ):
         assert not re.search(pattern, source), f"{rel} uses {pattern}"
-    # pure modules import only the standard library and other pure modules
-    ours = {i.module for i in imports_of(path) if top_of(i.module) in OURS}
-    assert ours <= {m.removesuffix(".py").replace("/", ".") for m in PURE} | {"router", "crm_core"}, ours
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the modules of ours it imports (anywhere in it, TYPE_CHECKING blocks included)."""
+    modules = {_module_name(p): p for p in our_files()}
+    return {
+        name: {i.module for i in imports_of(path) if i.module in modules and i.module != name}
+        for name, path in modules.items()
+    }
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected group of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_cycle_finder_finds_a_back_reference() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_module_imports_itself_back_round_a_circle() -> None:
+    found = cycles(import_graph())
+    assert found == [], f"import circles (pass a protocol or the values instead of the importer): {found}"

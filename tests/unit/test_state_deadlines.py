@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from router.engine.state import RoutingState
-from router.rules.dialogs import ASSIGNED, CLOSED, OFFERED, QUEUED, Dialog
+from router.rules.dialog import ASSIGNED, CLOSED, OFFERED, QUEUED, Dialog
 
 T0 = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 

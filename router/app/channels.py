@@ -1,0 +1,268 @@
+"""The channels of a process: each connector built with its context (sink, checkpoints, files, routes, health,
+history), its outbound deliveries started as the role needs them, and the files of channels run elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from connectors import REGISTRY, http_faced
+from connectors.base import Binding, Connector, ConnectorContext, Conversation, HistoryMessage
+from connectors.shared_limits import RedisLimits
+from crm_core.store import Store
+from queues.bus import INBOUND, Bus, conversation_key, process_group
+from queues.messages import CustomerConsent, InboundMessage
+from router.app import log_events as ev
+from router.app.clock import Clock
+from router.app.logs import get
+from router.app.settings import Settings
+from router.engine.delivery import Dispatcher, policy_for
+from router.protocol.times import iso
+from router.web.app import Health, Routes
+from router.web.auth import Signer
+
+log = get(__name__)
+
+
+class Sink:
+    """Publishes what a connector receives onto the inbound stream, keyed by conversation."""
+
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+
+    async def publish(self, events: Sequence[InboundMessage | CustomerConsent]) -> None:
+        await self.submit(events)
+
+    def submit(self, events: Sequence[InboundMessage | CustomerConsent]) -> asyncio.Future[None]:
+        return self._bus.enqueue(
+            [(INBOUND, conversation_key(e.channel, e.account, e.chat_id), e) for e in events]
+        )
+
+
+class Checkpoints:
+    """A channel's durable positions (offset, ts, IMAP UID) per account, in the store."""
+
+    def __init__(self, store: Store, channel: str, clock: Clock) -> None:
+        self._store, self._channel, self._clock = store, channel, clock
+
+    async def get(self, account: str, key: str) -> str | None:
+        return await self._store.get_checkpoint(self._channel, account, key)
+
+    async def set(self, account: str, key: str, value: str) -> None:
+        await self._store.set_checkpoint(self._channel, account, key, value, self._clock.now())
+
+
+class Attachments:
+    """File bodies under var/attachments, by a random key."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    async def put(self, data: bytes, *, name: str, mime: str) -> str:
+        key = secrets.token_hex(16)
+        self._root.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread((self._root / key).write_bytes, data)
+        return key
+
+    async def get(self, key: str) -> bytes | None:
+        path = self._root / key
+        if not key.isalnum() or not path.exists():
+            return None
+        return await asyncio.to_thread(path.read_bytes)
+
+    async def exists(self, key: str) -> bool:
+        return key.isalnum() and (self._root / key).exists()
+
+
+class History:
+    """The public history of a conversation's latest dialog, read-only."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def conversation(self, channel: str, account: str, chat_id: str) -> Conversation:
+        d = await self._store.latest_dialog(channel, account, chat_id)
+        if d is None:
+            return Conversation(None)
+        rows = await self._store.dialog_messages([d["id"]], public_only=True)
+        msgs = [
+            HistoryMessage(
+                m["id"],
+                m["author_kind"],
+                m["author_name"],
+                m["text"],
+                iso(m["created_at"]) or "",
+                m["external_id"],
+            )
+            for m in rows
+        ]
+        return Conversation(d["id"] if d["state"] != "closed" else None, msgs)
+
+
+def bindings(settings: Settings, role: str) -> dict[str, list[Binding]]:
+    """The channel bindings a role runs: `web` the HTTP-faced ones (widget, webhooks, callbacks), `connectors`
+    every other channel (webhook bots too, for sending), `all` every one."""
+    out: dict[str, list[Binding]] = defaultdict(list)
+    for line in settings.lines:
+        for block in line.channels:
+            cls = REGISTRY[block["type"]]
+            settings_ = cls.Settings.model_validate(block)
+            web_side = http_faced(block["type"], settings_)
+            if (role == "web" and not web_side) or (role == "connectors" and block["type"] == "widget"):
+                continue
+            out[block["type"]].append(Binding(line.id, str(block.get("account") or line.id), settings_))
+    return out
+
+
+class Channels:
+    """The connectors a process runs for its role, their deliveries, and those opened for their files only."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        role: str,
+        store: Store,
+        bus: Bus,
+        clock: Clock,
+        signer: Signer,
+        *,
+        limits: RedisLimits | None = None,
+    ) -> None:
+        self.settings = settings
+        self.role = role
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.signer = signer
+        self.limits = limits  # the widget's allowances, shared by the web processes
+        self.attachments = Attachments(Path(settings.var_dir) / "attachments")
+        self.routes, self.health = Routes(), Health()
+        self.connectors: dict[str, Connector] = {}
+        # a web process: the channels with accounts it does not run, opened for their files only
+        self.file_connectors: dict[str, Connector] = {}
+        self.dispatchers: list[Dispatcher] = []
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def bindings(self) -> dict[str, list[Binding]]:
+        """The channel bindings this role runs."""
+        return bindings(self.settings, self.role)
+
+    async def start(self) -> None:
+        """Start every channel of the role with its deliveries; a channel that fails is reported, not fatal."""
+        for channel, channel_bindings in self.bindings().items():
+            ctx = self._context(channel, self.routes, self.health)
+            connector: Connector = REGISTRY[channel](channel_bindings, ctx)
+            try:
+                await connector.start()
+            except Exception as exc:  # one broken channel must not take the others down
+                log.error(ev.CHANNEL_FAILED, channel=channel, error=str(exc))
+                for b in channel_bindings:
+                    ctx.health.set(b.account, "refused", str(exc))
+                continue
+            log.info(ev.CHANNEL_STARTED, channel=channel, accounts=[b.account for b in channel_bindings])
+            self.connectors[channel] = connector
+            self._dispatch(channel, connector)
+
+    async def stop(self) -> None:
+        """Stop intake of every channel (the deliveries stop with `stop_deliveries`)."""
+        for connector in [*self.connectors.values(), *self.file_connectors.values()]:
+            with contextlib.suppress(Exception):
+                await connector.stop()
+
+    async def stop_deliveries(self) -> None:
+        """Cancel the outbound consumers."""
+        for t in self.tasks:
+            t.cancel()
+        for t in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self.tasks = []
+
+    def _dispatch(self, channel: str, connector: Connector) -> None:
+        """Start the channel's outbound consumers as this role needs them (see Dispatcher)."""
+        # (group, deliver, report, receipts)
+        consumers: list[tuple[str, bool, bool, bool]]
+        if self.role != "web":
+            consumers = [("connectors", True, True, True)]
+        elif channel == "widget":
+            # the visitor's socket may be open in any web process: each pushes every message to its own sockets
+            # (the widget drops a frame it already has); one of them, in the shared group, reports it sent once
+            consumers = [(process_group(channel), True, False, True), ("connectors", False, True, False)]
+        else:  # sent by the connectors process; a webhook's answer waits for its receipt in this process
+            consumers = [(process_group(channel), False, False, True)]
+        for group, deliver, report, receipts in consumers:
+            d = Dispatcher(
+                channel,
+                connector,
+                self.bus,
+                self.clock,
+                policy_for(connector),
+                group=group,
+                deliver=deliver,
+                report=report,
+                receipts=receipts,
+                # web processes share the "connectors" group of the widget: each needs a name of its own, or
+                # they would read each other's pending entries as their own
+                consumer=f"{channel}-{process_name()}" if self.role == "web" else channel,
+            )
+            self.dispatchers.append(d)
+            self.tasks.append(asyncio.create_task(d.run(), name=f"dispatch.{channel}"))
+
+    def _context(self, channel: str, routes: Routes, health: Health) -> ConnectorContext:
+        return ConnectorContext(
+            channel=channel,
+            sink=Sink(self.bus),
+            checkpoints=Checkpoints(self.store, channel, self.clock),
+            attachments=self.attachments,
+            routes=routes,
+            health=health.reporter(channel),
+            history=History(self.store),
+            signer=self.signer,
+            max_message_length=self.settings.limits.max_message_length,
+            limits=self.limits,
+        )
+
+    async def open_files(self) -> None:
+        """A web process: a channel with accounts it does not run is opened for files only, with all of its
+        accounts, to serve the console the files of whichever process received them."""
+        mine = self.bindings()
+        for channel, channel_bindings in bindings(self.settings, "all").items():
+            if all(b in mine.get(channel, []) for b in channel_bindings):
+                continue
+            # its routes are served nowhere, its health is reported by the process that runs it
+            ctx = self._context(channel, Routes(), Health())
+            connector: Connector = REGISTRY[channel](channel_bindings, ctx)
+            try:
+                await connector.open_files()
+            except Exception as exc:
+                log.warning(ev.CHANNEL_FILES_FAILED, channel=channel, error=str(exc))
+                continue
+            self.file_connectors[channel] = connector
+
+    async def open_attachment(
+        self, channel: str, account: str, meta: dict[str, Any]
+    ) -> tuple[str, int | None, AsyncIterator[bytes]] | None:
+        """A stored message's file: from our store (operators' uploads) or fetched lazily from its channel."""
+        mime = str(meta.get("mime") or "application/octet-stream")
+        if meta.get("stored"):
+            data = await self.attachments.get(str(meta.get("ref") or ""))
+            return None if data is None else (mime, len(data), _once(data))
+        connector = self.file_connectors.get(channel) or self.connectors.get(channel)
+        body = await connector.fetch_attachment(account, str(meta.get("ref") or "")) if connector else None
+        return None if body is None else (body.mime or mime, body.size, body.chunks)
+
+
+def process_name() -> str:
+    """Unique per process and readable in XINFO: which machine and which pid reads what."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data

@@ -1,0 +1,178 @@
+"""The console websocket: frames in (take, reply, skip, transfer, close, presence) written to the inbound stream
+in order, the hub's frames out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from crm_core.ids import new_id
+from queues.bus import INBOUND
+from queues.messages import Attachment, OperatorCommand
+from router.app import log_events as ev
+from router.app.clock import Clock
+from router.app.logs import get
+from router.protocol.times import iso
+from router.web.files import Files
+from router.web.gate import Gate
+from router.web.http import ApiError, error_response
+
+log = get(__name__)
+MAX_INFLIGHT = 64  # console commands of one socket being written to the queue at once
+
+
+class ConsoleSocket:
+    """GET /api/console/ws."""
+
+    def __init__(self, gate: Gate, clock: Clock, files: Files | None) -> None:
+        self.gate = gate
+        self.settings = gate.settings
+        self.hub = gate.hub
+        self.clock = clock
+        self.files = files
+
+    def register(self, app: web.Application) -> None:
+        """Mount the route."""
+        app.router.add_get("/api/console/ws", self.websocket)
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        """The socket of one console tab."""
+        login = await self.gate.sessions.login_of(self.gate.token(request))
+        if login is None or self.settings.operator(login) is None:
+            return error_response(401, "unauthorized", "log in first")
+        hub = self.hub
+        ws = hub.pusher.socket(heartbeat=30, max_msg_size=256 * 1024)
+        await ws.prepare(request)
+        hub.pusher.opened(ws, request)
+        if request.query.get("batch") == "1":  # the client takes several frames in one `batch` frame
+            hub.batching.add(ws)
+        first = not hub.sockets.get(login)
+        hub.sockets[login].add(ws)
+        log.info(ev.CONSOLE_CONNECTED, operator=login)
+        await ws.send_str(
+            orjson.dumps({"type": "hello", "operator": self.gate.operator_view(login)}).decode()
+        )
+        if first:
+            await hub.tab(login, connected=True)
+        inflight: deque[asyncio.Future[None]] = deque()  # commands published, not yet written (oldest first)
+        try:
+            async for raw in ws:
+                if raw.type == WSMsgType.ERROR:
+                    break
+                if raw.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    await self._frame(login, raw.data, ws, inflight)
+                except ApiError as exc:
+                    log.info(ev.CONSOLE_BAD_FRAME, operator=login, code=exc.code)
+                    err = {"type": "error", "code": exc.code, "message": exc.message}
+                    await ws.send_str(orjson.dumps(err).decode())
+        finally:
+            hub.sockets[login].discard(ws)
+            hub.batching.discard(ws)
+            hub.pusher.closed(ws)
+            log.info(ev.CONSOLE_DISCONNECTED, operator=login)
+            if not hub.sockets[login]:
+                del hub.sockets[login]
+                await hub.tab(login, connected=False)
+        return ws
+
+    async def _attachments(self, refs: Any) -> tuple[Attachment, ...]:
+        """The uploaded files a reply sends, by the refs the upload answered."""
+        if not isinstance(refs, list) or len(refs) > 10 or not all(isinstance(r, dict) for r in refs):
+            raise ApiError(400, "bad_field", "attachments must be a list of at most 10 uploaded files")
+        out = []
+        for r in refs:
+            ref = r.get("ref")
+            if not isinstance(ref, str) or not ref.isalnum() or self.files is None:
+                raise ApiError(400, "bad_field", "an attachment needs the ref its upload returned")
+            if not await self.files.store.exists(ref):
+                raise ApiError(400, "bad_field", f"no uploaded file {ref}")
+            name, mime, size = str(r.get("name") or "file")[:200], str(r.get("mime") or ""), r.get("size")
+            out.append(
+                Attachment(
+                    name, mime or "application/octet-stream", size if isinstance(size, int) else None, ref
+                )
+            )
+        return tuple(out)
+
+    async def _frame(
+        self, login: str, data: str, ws: web.WebSocketResponse, inflight: deque[asyncio.Future[None]]
+    ) -> None:
+        try:
+            frame = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise ApiError(400, "bad_json", "the frame is not valid JSON") from None
+        if not isinstance(frame, dict):
+            raise ApiError(400, "bad_json", "the frame must be a JSON object")
+        kind = frame.get("type")
+        if kind == "presence":
+            status = frame.get("status")
+            if status not in ("online", "away"):
+                raise ApiError(400, "bad_field", "status must be online or away")
+            await self.hub.tab(login, connected=True, want=status)
+            return
+        if kind not in ("take", "reply", "skip", "transfer", "close"):
+            raise ApiError(400, "unknown_type", f"unknown frame type {kind!r}")
+        dialog_id = frame.get("dialog_id")
+        if not isinstance(dialog_id, str) or not dialog_id:
+            raise ApiError(400, "missing_field", "dialog_id is required")
+        extra: dict[str, Any] = {}
+        if kind == "reply":
+            cmid, text, vis = frame.get("client_msg_id"), frame.get("text"), frame.get("visibility", "public")
+            if not isinstance(cmid, str) or not cmid or len(cmid) > 128:
+                raise ApiError(400, "missing_field", "client_msg_id is required (1-128 characters)")
+            if not isinstance(text, str):
+                raise ApiError(400, "missing_field", "text is required")
+            files = await self._attachments(frame.get("attachments", []))
+            text = text.strip()
+            if not text and not files:
+                raise ApiError(400, "empty_message", "the message is empty")
+            if len(text) > self.settings.limits.max_message_length:
+                raise ApiError(
+                    400,
+                    "message_too_long",
+                    f"text is longer than {self.settings.limits.max_message_length} characters",
+                )
+            if vis not in ("public", "internal"):
+                raise ApiError(400, "bad_field", "visibility must be public or internal")
+            extra = {"client_msg_id": cmid, "text": text, "visibility": vis, "attachments": files}
+        elif kind == "transfer":
+            to_op, to_line = frame.get("to_operator"), frame.get("to_line")
+            if not (isinstance(to_op, str) and to_op) and not (isinstance(to_line, str) and to_line):
+                raise ApiError(400, "missing_field", "transfer needs to_operator or to_line")
+            extra = {"to_operator": to_op or None, "to_line": to_line or None}
+        key = await self.hub.conversation_of(dialog_id)
+        if key is None:
+            raise ApiError(404, "not_found", "no such dialog")
+        command = OperatorCommand(new_id(), login, kind, dialog_id, iso(self.clock.now()) or "", **extra)
+        # the next frame is read while this one is written (the bus keeps their order): a round trip to the
+        # queue per frame would cap what one console can send; a failed write is answered by an error frame
+        written = self.hub.bus.enqueue([(INBOUND, key, command)])
+        written.add_done_callback(lambda done: self._unwritten(done, login, ws, command))
+        inflight.append(written)
+        while inflight and inflight[0].done():
+            inflight.popleft()
+        if len(inflight) >= MAX_INFLIGHT:  # the queue is slow or away: stop reading this socket for a while
+            await asyncio.wait([inflight[0]])
+
+    def _unwritten(
+        self, done: asyncio.Future[None], login: str, ws: web.WebSocketResponse, command: OperatorCommand
+    ) -> None:
+        if done.cancelled() or done.exception() is None:
+            return
+        log.warning(ev.CONSOLE_BAD_FRAME, operator=login, code="unavailable", error=str(done.exception()))
+        err: dict[str, Any] = {
+            "type": "error",
+            "code": "unavailable",
+            "message": "the command could not be taken now; send it again",
+            "dialog_id": command.dialog_id,
+        }
+        if command.client_msg_id:
+            err["client_msg_id"] = command.client_msg_id
+        if not ws.closed:
+            asyncio.get_running_loop().create_task(ws.send_str(orjson.dumps(err).decode()))

@@ -1,0 +1,136 @@
+"""The console's dialogs: lists, one dialog, its messages, its files both ways; the admins' dead letters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from crm_core.store import Store
+from router.protocol.views import dead_letter_view, dialog_view, message_view
+from router.rules.access import can_view_dialog
+from router.web.files import Files, download_headers
+from router.web.gate import Gate
+from router.web.http import ApiError, json_response
+
+
+class DialogRoutes:
+    """GET /api/dialogs[/{id}[/messages]], attachments, uploads; GET /api/admin/dead-letters."""
+
+    def __init__(self, gate: Gate, store: Store, files: Files | None) -> None:
+        self.gate = gate
+        self.settings = gate.settings
+        self.store = store
+        self.files = files
+        self.line_names = {ln.id: ln.name for ln in gate.settings.lines}
+
+    def register(self, app: web.Application) -> None:
+        """Mount the routes."""
+        r = app.router
+        r.add_get("/api/dialogs", self.dialogs)
+        r.add_get("/api/dialogs/{id}", self.dialog)
+        r.add_get("/api/dialogs/{id}/messages", self.messages)
+        r.add_get("/api/dialogs/{id}/messages/{mid}/attachments/{n}", self.attachment)
+        r.add_post("/api/dialogs/{id}/attachments", self.upload)
+        r.add_get("/api/admin/dead-letters", self.dead_letters)
+
+    async def _visible_dialog(self, request: web.Request) -> dict[str, Any]:
+        v = self.gate.viewer(await self.gate.operator(request))
+        row = await self.store.get_dialog(request.match_info["id"])
+        if row is None:
+            raise ApiError(404, "not_found", "no such dialog")
+        if not can_view_dialog(v, row, lead_responsible=row.get("lead_responsible")):
+            raise ApiError(403, "forbidden", "this dialog is not visible to you")
+        return row
+
+    async def dialogs(self, request: web.Request) -> web.Response:
+        """GET /api/dialogs?state=offered|mine|queued|closed|open, as far as the operator may see."""
+        v = self.gate.viewer(await self.gate.operator(request))
+        state = request.query.get("state", "open")
+        lines = self.gate.lines_of(v)
+        if state == "offered":
+            rows = await self.store.list_dialogs(states=["offered"], limit=500)
+            rows = [r for r in rows if v.login in (r.get("offered_to") or [])]
+        elif state == "mine":
+            rows = await self.store.list_dialogs(states=["assigned"], operator=v.login)
+        elif state == "queued":
+            rows = await self.store.list_dialogs(states=["queued"], lines=lines)
+        elif state == "closed":
+            operator = None if v.admin else v.login
+            rows = await self.store.list_dialogs(states=["closed"], lines=lines, operator=operator, limit=50)
+        elif state == "open":
+            rows = await self.store.list_dialogs(states=["queued", "offered", "assigned"], lines=lines)
+            rows = [r for r in rows if can_view_dialog(v, r)]
+        else:
+            raise ApiError(400, "bad_field", "state must be offered, mine, queued, closed or open")
+        return json_response({"dialogs": [dialog_view(r, self.line_names) for r in rows]})
+
+    async def dialog(self, request: web.Request) -> web.Response:
+        """GET /api/dialogs/{id}."""
+        return json_response(dialog_view(await self._visible_dialog(request), self.line_names))
+
+    async def messages(self, request: web.Request) -> web.Response:
+        """GET /api/dialogs/{id}/messages."""
+        row = await self._visible_dialog(request)
+        rows = await self.store.dialog_messages([row["id"]])
+        return json_response({"messages": [message_view(m) for m in rows]})
+
+    async def attachment(self, request: web.Request) -> web.StreamResponse:
+        """GET …/attachments/{n}: the file, fetched lazily from the channel (or our store for uploads) and streamed."""
+        row = await self._visible_dialog(request)
+        msgs = [
+            m for m in await self.store.dialog_messages([row["id"]]) if m["id"] == request.match_info["mid"]
+        ]
+        try:
+            meta = (msgs[0]["attachments"] or [])[int(request.match_info["n"])] if msgs else None
+        except (ValueError, IndexError):
+            meta = None
+        if not meta or self.files is None:
+            raise ApiError(404, "not_found", "no such attachment")
+        body = await self.files.open(row["channel"], row["account"], meta)
+        if body is None:
+            raise ApiError(404, "not_found", "the channel no longer has this file")
+        mime, size, chunks = body
+        resp = web.StreamResponse(headers=download_headers(meta.get("name") or "file", mime))
+        if size is not None:
+            resp.content_length = size
+        await resp.prepare(request)
+        async for chunk in chunks:
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+
+    async def upload(self, request: web.Request) -> web.Response:
+        """POST /api/dialogs/{id}/attachments (multipart `file`): store a file to send with a reply."""
+        await self._visible_dialog(request)
+        if self.files is None or not request.content_type.startswith("multipart/"):
+            raise ApiError(
+                415, "unsupported_media_type", "send the file as multipart/form-data in a field `file`"
+            )
+        reader = await request.multipart()
+        part = await reader.next()
+        if part is None or not isinstance(part, BodyPartReader) or part.name != "file":
+            raise ApiError(400, "missing_field", "a multipart field `file` is required")
+        limit = self.settings.limits.max_attachment_bytes
+        data = bytearray()
+        while chunk := await part.read_chunk(64 * 1024):
+            data += chunk
+            if len(data) > limit:
+                raise ApiError(413, "too_large", f"files are limited to {limit} bytes")
+        name = (part.filename or "file").replace("/", "_").replace("\\", "_")[:200]
+        mime = part.headers.get("Content-Type", "application/octet-stream")[:200]
+        ref = await self.files.store.put(bytes(data), name=name, mime=mime)
+        return json_response({"ref": ref, "name": name, "mime": mime, "size": len(data)})
+
+    # ---- admin ---------------------------------------------------------------------------------------
+
+    async def dead_letters(self, request: web.Request) -> web.Response:
+        """GET /api/admin/dead-letters?limit=N — the events the router gave up on, newest first (admins)."""
+        v = self.gate.viewer(await self.gate.operator(request))
+        if not v.admin:
+            raise ApiError(403, "forbidden", "only an admin can read the dead letters")
+        raw = request.query.get("limit", "100")
+        if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+            raise ApiError(400, "bad_limit", "limit must be a whole number from 1 to 1000")
+        letters = await self.gate.hub.bus.dead_letters(int(raw))
+        return json_response({"dead_letters": [dead_letter_view(d) for d in letters]})

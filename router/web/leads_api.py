@@ -1,0 +1,101 @@
+"""The console's leads: search, the lead card, and its edits (who may hand a lead over)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from crm_core.recognition import normalize_email, normalize_phone
+from crm_core.store import Store
+from router.app.clock import Clock
+from router.protocol.views import lead_card_view, lead_view
+from router.rules.access import Viewer, can_view_lead
+from router.web.gate import Gate
+from router.web.http import ApiError, json_response
+
+
+class LeadRoutes:
+    """GET /api/leads, GET and PATCH /api/leads/{id}."""
+
+    def __init__(self, gate: Gate, store: Store, clock: Clock) -> None:
+        self.gate = gate
+        self.settings = gate.settings
+        self.store = store
+        self.clock = clock
+        self.line_names = {ln.id: ln.name for ln in gate.settings.lines}
+
+    def register(self, app: web.Application) -> None:
+        """Mount the routes."""
+        r = app.router
+        r.add_get("/api/leads", self.leads)
+        r.add_get("/api/leads/{id}", self.lead)
+        r.add_patch("/api/leads/{id}", self.patch_lead)
+
+    async def _visible_lead(self, request: web.Request) -> tuple[Viewer, dict[str, Any]]:
+        v = self.gate.viewer(await self.gate.operator(request))
+        row = await self.store.get_lead(request.match_info["id"])
+        if row is None:
+            raise ApiError(404, "not_found", "no such lead")
+        if not can_view_lead(v, row, row.get("dialogs", [])):
+            raise ApiError(403, "forbidden", "this lead is not visible to you")
+        return v, row
+
+    async def leads(self, request: web.Request) -> web.Response:
+        """GET /api/leads?query= — an operator finds the leads they are responsible for; an admin finds all."""
+        v = self.gate.viewer(await self.gate.operator(request))
+        query = request.query.get("query", "")[:200]
+        rows = await self.store.search_leads(query, responsible=None if v.admin else v.login)
+        return json_response({"leads": [lead_view(r) for r in rows]})
+
+    async def lead(self, request: web.Request) -> web.Response:
+        """GET /api/leads/{id}: with identities, dialogs and transcripts."""
+        _, row = await self._visible_lead(request)
+        return json_response(lead_card_view(row, self.line_names))
+
+    async def patch_lead(self, request: web.Request) -> web.Response:
+        """PATCH /api/leads/{id}: name, phone, email, status, responsible."""
+        v, current = await self._visible_lead(request)
+        body = await self.gate.body(request)
+        fields: dict[str, Any] = {}
+        unknown = set(body) - {"name", "phone", "email", "status", "responsible"}
+        if unknown:
+            raise ApiError(400, "bad_field", f"cannot change {', '.join(sorted(unknown))}")
+        if "name" in body:
+            if not isinstance(body["name"], str) or len(body["name"]) > 200:
+                raise ApiError(400, "bad_field", "name must be a string of at most 200 characters")
+            fields["name"] = body["name"].strip()
+        for name, norm in (("phone", normalize_phone), ("email", normalize_email)):
+            if name in body:
+                value = body[name]
+                if value in (None, ""):
+                    fields[name] = None
+                elif not isinstance(value, str) or norm(value) is None:
+                    raise ApiError(400, "bad_field", f"{name} is not a valid {name}")
+                else:
+                    fields[name] = norm(value)
+        if "status" in body:
+            if body["status"] not in self.settings.crm.statuses:
+                raise ApiError(
+                    400, "unknown_status", f"status must be one of {', '.join(self.settings.crm.statuses)}"
+                )
+            fields["status"] = body["status"]
+        if "responsible" in body:
+            resp = body["responsible"]
+            if resp is not None and (not isinstance(resp, str) or self.settings.operator(resp) is None):
+                raise ApiError(400, "unknown_operator", "responsible must be an operator's login or null")
+            if (
+                not v.admin
+                and resp != current.get("responsible")
+                and current.get("responsible") not in (None, v.login)
+            ):
+                raise ApiError(
+                    403, "forbidden", "only an admin or the responsible operator can hand a lead over"
+                )
+            fields["responsible"] = resp
+        lead_id = request.match_info["id"]
+        if not await self.store.update_lead(lead_id, fields, self.clock.now()):
+            raise ApiError(404, "not_found", "no such lead")
+        row = await self.store.get_lead(lead_id)
+        assert row is not None
+        return json_response(lead_card_view(row, self.line_names))
