@@ -17,21 +17,26 @@ table (messages!) for a handful of updates. A
 changed dialog's row carries the version the engine read; the UPDATE matches only that version, and a dialog a
 newer write got to first fails the whole statement (`STALE`, raised by the function of migration 0006).
 Batches with the rare kinds of change that need a read-then-write (`lead_fills`, `consents`) take the
-SQLAlchemy path instead (`supports`).
+SQLAlchemy path instead (`supports`). `PgWriter` sends the statement on a connection of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import Table
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm_core.columns import python_defaults
+from crm_core.errors import StaleDialog
 from crm_core.models import dialog_events, dialogs, identities, leads, messages, outbox
 
 # insert order is irrelevant inside one statement; kept parent-first for readability of the SQL
@@ -194,3 +199,58 @@ def statement(ch: Any) -> tuple[str, list[Any]]:
     # data-modifying CTEs run to completion whether or not the final SELECT reads them
     ctes = ",\n".join(f"w{i} AS ({sql})" for i, sql in enumerate(parts))
     return f"WITH {ctes}\nSELECT {check}", args
+
+
+_SQLALCHEMY_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func", "async_fallback")
+
+
+def _asyncpg_dsn(url: URL) -> str:
+    """The asyncpg DSN of a `postgresql+asyncpg://` URL (SQLAlchemy's own query options left out)."""
+    query = {k: v for k, v in url.query.items() if k not in _SQLALCHEMY_ONLY}
+    return url.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
+
+
+class PgWriter:
+    """The engine's batches on PostgreSQL: each one `statement` on an asyncpg connection of its own."""
+
+    def __init__(self, url: URL) -> None:
+        self.url = url
+        self._db: asyncpg.Connection | None = None  # opened by the first batch
+        self._writing = asyncio.Lock()  # one statement at a time on it (a batch, the timers' outbox clean-up)
+
+    async def apply(self, ch: Any) -> None:
+        """The batch as one statement on a connection of its own: one round trip, committed on its own; errors are
+        raised as SQLAlchemy's, as the other path raises them. The connection is asyncpg's own, not the pool's:
+        going through SQLAlchemy's pool costs a greenlet (and its stack) per checkout."""
+        sql, args = statement(ch)
+        async with self._writing:
+            await self._execute(sql, args)
+
+    async def _execute(self, sql: str, args: list[Any]) -> None:
+        try:
+            if self._db is None:
+                self._db = await asyncpg.connect(_asyncpg_dsn(self.url))
+            await self._db.execute(sql, *args)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise IntegrityError(sql, None, exc) from exc
+        except (
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            asyncpg.OperatorInterventionError,  # a shutdown or restart of the server
+            OSError,
+        ) as exc:
+            db, self._db = self._db, None
+            if db is not None:
+                db.terminate()
+            raise OperationalError(sql, None, exc, connection_invalidated=True) from exc
+        except asyncpg.PostgresError as exc:
+            if exc.sqlstate == STALE:
+                raise StaleDialog(str(exc)) from exc
+            raise
+
+    async def close(self) -> None:
+        """Close the connection (a later batch opens a new one)."""
+        db, self._db = self._db, None
+        if db is not None:
+            with contextlib.suppress(Exception):
+                await db.close(timeout=5)

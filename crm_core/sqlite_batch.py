@@ -43,7 +43,7 @@ from crm_core.models import (
     outbox,
 )
 
-# the order of `_apply_sync` (crm_core/store.py): what `Changes` holds, its table, and how it is written
+# the order of `apply_sync` (crm_core/sqlalchemy_batch.py): what `Changes` holds, its table, and how it is written
 _STEPS = (
     ("leads", leads, "insert"),
     ("identities", identities, "insert"),

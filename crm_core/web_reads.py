@@ -1,0 +1,145 @@
+"""The web role's reads and its one edit: dialog summaries and transcripts, lead search and a lead's card."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crm_core.models import dialogs, identities, leads, messages
+
+_DIALOG_SUMMARY_COLS = [
+    *dialogs.c,
+    leads.c.name.label("lead_name"),
+    leads.c.status.label("lead_status"),
+    leads.c.responsible.label("lead_responsible"),
+]
+
+
+class WebReads:
+    """`Store`'s reads and edits for the web role (a base class of `Store`: its methods are the store's own)."""
+
+    engine: AsyncEngine
+
+    async def list_dialogs(
+        self,
+        *,
+        states: Sequence[str] | None = None,
+        lines: Sequence[str] | None = None,
+        operator: str | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
+        """Dialog summaries (with the lead's name and status), latest activity first."""
+        q = select(*_DIALOG_SUMMARY_COLS).join(leads, leads.c.id == dialogs.c.lead_id)
+        if states is not None:
+            q = q.where(dialogs.c.state.in_(list(states)))
+        if lines is not None:
+            q = q.where(dialogs.c.line_id.in_(list(lines)))
+        if operator is not None:
+            q = q.where(dialogs.c.operator == operator)
+        activity = func.coalesce(dialogs.c.last_message_at, dialogs.c.created_at)
+        q = q.order_by(activity.desc(), dialogs.c.id.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(q)).mappings().all()]
+
+    async def get_dialog(self, dialog_id: str) -> dict[str, Any] | None:
+        """One dialog summary."""
+        q = (
+            select(*_DIALOG_SUMMARY_COLS)
+            .join(leads, leads.c.id == dialogs.c.lead_id)
+            .where(dialogs.c.id == dialog_id)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(q)).mappings().first()
+        return dict(row) if row else None
+
+    async def dialog_messages(
+        self, dialog_ids: Sequence[str], *, public_only: bool = False
+    ) -> list[dict[str, Any]]:
+        """Messages of the dialogs, oldest first."""
+        q = select(messages).where(messages.c.dialog_id.in_(list(dialog_ids)))
+        if public_only:
+            q = q.where(messages.c.visibility == "public")
+        q = q.order_by(messages.c.id)
+        async with self.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(q)).mappings().all()]
+
+    async def latest_dialog(self, channel: str, account: str, external_id: str) -> dict[str, Any] | None:
+        """The newest dialog of a channel identity (open or closed), or None for a new customer."""
+        q = (
+            select(dialogs)
+            .join(identities, identities.c.id == dialogs.c.identity_id)
+            .where(
+                identities.c.channel == channel,
+                identities.c.account == account,
+                identities.c.external_id == external_id,
+            )
+            .order_by(dialogs.c.created_at.desc(), dialogs.c.id.desc())
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(q)).mappings().first()
+        return dict(row) if row else None
+
+    async def search_leads(
+        self, query: str = "", *, responsible: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Leads whose name, phone or e-mail contains the query (case-insensitive), newest first."""
+        q = select(leads)
+        if query:
+            like = f"%{query.strip().lower()}%"
+            q = q.where(
+                or_(
+                    func.lower(leads.c.name).like(like),
+                    func.lower(func.coalesce(leads.c.phone, "")).like(like),
+                    func.lower(func.coalesce(leads.c.email, "")).like(like),
+                )
+            )
+        if responsible is not None:
+            q = q.where(leads.c.responsible == responsible)
+        q = q.order_by(leads.c.updated_at.desc(), leads.c.id.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(q)).mappings().all()]
+
+    async def get_lead(self, lead_id: str) -> dict[str, Any] | None:
+        """A lead with its identities and every dialog with its transcript."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(leads).where(leads.c.id == lead_id))).mappings().first()
+            if row is None:
+                return None
+            lead = dict(row)
+            lead["identities"] = [
+                dict(r)
+                for r in (
+                    await conn.execute(
+                        select(identities).where(identities.c.lead_id == lead_id).order_by(identities.c.id)
+                    )
+                ).mappings()
+            ]
+            q = (
+                select(*_DIALOG_SUMMARY_COLS)
+                .join(leads, leads.c.id == dialogs.c.lead_id)
+                .where(dialogs.c.lead_id == lead_id)
+                .order_by(dialogs.c.created_at.desc(), dialogs.c.id.desc())
+            )
+            lead["dialogs"] = [dict(r) for r in (await conn.execute(q)).mappings()]
+            ids = [d["id"] for d in lead["dialogs"]]
+            transcript: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+            if ids:
+                mq = select(messages).where(messages.c.dialog_id.in_(ids)).order_by(messages.c.id)
+                for m in (await conn.execute(mq)).mappings():
+                    transcript[m["dialog_id"]].append(dict(m))
+            for d in lead["dialogs"]:
+                d["transcript"] = transcript[d["id"]]
+        return lead
+
+    async def update_lead(self, lead_id: str, fields: dict[str, Any], now: datetime) -> bool:
+        """Change a lead's editable fields; False if there is no such lead."""
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                update(leads).where(leads.c.id == lead_id).values(**fields, updated_at=now)
+            )
+        return bool(res.rowcount)
