@@ -288,21 +288,21 @@ async def test_new_entries_of_a_partition_acquired_but_not_yet_claimed_are_not_r
 ) -> None:
     # a partition can be acquired during any await of a consumer's step, after that step's claim: its new entries
     # must wait for the claim of the former owner's pending ones, or a conversation's order breaks
-    from queues.redis_streams import _Consumer
+    from queues.redis_consumer import ConsumerState
 
     bus = new_bus(request)
     key0 = next(f"k{i}" for i in range(1000) if partition_of(f"k{i}", P) == 0)
     key1 = next(f"k{i}" for i in range(1000) if partition_of(f"k{i}", P) == 1)
-    st = _Consumer(STREAM, GROUP, "c", P)
-    await bus._create_groups(st)
+    st = ConsumerState(STREAM, GROUP, "c", P)
+    await bus._delivery.create_groups(st)
     await bus.publish(STREAM, [ev(key0)], key=key0)
     await bus.publish(STREAM, [ev(key1)], key=key1)
     st.owned, st.fresh = {0, 1}, {1}  # 1: acquired, its former owner's pending entries not claimed yet
-    got = await bus._read_new(st, 10)
+    got = await bus._reader.read_new(st, 10)
     assert got is not None and [partition(e) for e in got] == [0]
-    assert await bus._read_more(st, 10) == []
+    assert await bus._reader.read_more(st, 10) == []
     st.fresh.clear()  # claimed
-    later = await bus._read_new(st, 10)
+    later = await bus._reader.read_new(st, 10)
     assert later is not None and [partition(e) for e in later] == [1]
     st.fresh = {0, 1}
-    assert await bus._read_new(st, 10) == []  # nothing readable: the step's caller claims next
+    assert await bus._reader.read_new(st, 10) == []  # nothing readable: the step's caller claims next
