@@ -1,0 +1,127 @@
+/* The lead card: the selected customer's lead, edited and saved, with identities and previous dialogs. */
+
+import { api } from "./api.js";
+import { $, h } from "./dom.js";
+import { clock } from "./format.js";
+import { notify, state } from "./store.js";
+import { toast } from "./toast.js";
+
+let leadSeq = 0;
+
+export function showLead(lead) {
+  state.lead = lead;
+  $("lead-empty").hidden = !!lead;
+  $("lead-form").hidden = !lead;
+  $("lead-saved").textContent = "";
+  if (lead) renderLead(lead);
+}
+
+export async function loadLead(id) {
+  const seq = ++leadSeq;
+  try {
+    const lead = await api("GET", `/api/leads/${encodeURIComponent(id)}`);
+    if (seq === leadSeq) showLead(lead);
+  } catch (e) {
+    if (seq === leadSeq && e.status !== 401) toast(`Could not load the lead: ${e.message}`, e.code);
+  }
+}
+
+function fillSelect(sel, options, value) {
+  sel.replaceChildren(...options.map(([v, label]) => h("option", { value: v, text: label })));
+  sel.value = value;
+}
+
+export function renderLead(lead) {
+  $("lead-name").value = lead.name || "";
+  $("lead-phone").value = lead.phone || "";
+  $("lead-email").value = lead.email || "";
+  const statuses = [...state.meta.statuses];
+  if (lead.status && !statuses.includes(lead.status)) statuses.unshift(lead.status);
+  fillSelect($("lead-status"), statuses.map((s) => [s, s]), lead.status || "");
+  const ops = state.meta.operators.map((o) => [o.login, o.name || o.login]);
+  if (lead.responsible && !ops.some(([l]) => l === lead.responsible)) ops.push([lead.responsible, lead.responsible]);
+  fillSelect($("lead-responsible"), [["", "Nobody"], ...ops], lead.responsible || "");
+
+  const ids = Array.isArray(lead.identities) ? lead.identities : [];
+  $("lead-identities").replaceChildren(...(ids.length ? ids.map((i) => h("li", {},
+    h("span", { class: "chip", text: i.channel || "" }),
+    h("span", { class: "ident-name", text: i.display_name || i.external_id || "" }),
+    h("span", { class: "ident-sub", text: [i.account, i.external_id].filter(Boolean).join(" · ") }),
+  )) : [h("li", { class: "muted", text: "None" })]));
+
+  const dialogs = (Array.isArray(lead.dialogs) ? lead.dialogs : []).filter((d) => d.id !== state.selectedId);
+  $("lead-dialogs").replaceChildren(...(dialogs.length
+    ? dialogs.map(renderLeadDialog) : [h("li", { class: "muted", text: "No previous dialogs" })]));
+}
+
+function renderLeadDialog(d) {
+  const transcript = Array.isArray(d.transcript) ? d.transcript : [];
+  const when = clock(d.created_at);
+  const summary = h("summary", {},
+    h("span", { class: "ld-when", text: when }),
+    h("span", { class: "ld-line", text: [d.line_name || d.line_id, d.channel].filter(Boolean).join(" · ") }),
+    h("span", { class: "state-badge", "data-state": d.state || "", text: d.state || "" }),
+    h("span", { class: "ld-count", text: `${transcript.length} msg` }));
+  const body = h("div", { class: "transcript" }, transcript.length ? transcript.map((m) => {
+    const a = m.author || {};
+    const internal = m.visibility === "internal";
+    return h("div", {
+      class: "t-msg" + (internal ? " is-internal" : ""),
+      "data-author-kind": a.kind || "system", "data-visibility": internal ? "internal" : "public",
+    },
+    h("div", { class: "t-meta", text: `${clock(m.ts)} ${a.name || a.id || a.kind || ""}${internal ? " (internal note)" : ""}` }),
+    h("div", { class: "t-text", text: m.text ?? "" }));
+  }) : [h("p", { class: "muted", text: "Empty dialog" })]);
+  return h("li", { "data-dialog-id": d.id }, h("details", {}, summary, body));
+}
+
+["lead-name", "lead-phone", "lead-email", "lead-status", "lead-responsible"].forEach((id) =>
+  $(id).addEventListener("input", () => { $("lead-saved").textContent = ""; }));
+
+$("lead-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const lead = state.lead;
+  if (!lead) return;
+  const current = {
+    name: $("lead-name").value.trim(),
+    phone: $("lead-phone").value.trim(),
+    email: $("lead-email").value.trim(),
+    status: $("lead-status").value,
+    responsible: $("lead-responsible").value || null,
+  };
+  // Send only what changed; an untouched empty field (null on the server) must not become "".
+  const patch = {};
+  for (const [k, v] of Object.entries(current)) if ((lead[k] ?? "") !== (v ?? "")) patch[k] = v;
+  const saved = $("lead-saved");
+  saved.dataset.state = "";
+  if (!Object.keys(patch).length) { saved.textContent = "No changes to save"; return; }
+  $("lead-save").disabled = true;
+  saved.textContent = "Saving…";
+  try {
+    const updated = await api("PATCH", `/api/leads/${encodeURIComponent(lead.id)}`, patch);
+    if (!state.lead || state.lead.id !== lead.id) return;
+    // PATCH answers with the lead; keep identities/dialogs if it left them out.
+    state.lead = { ...lead, ...updated, identities: updated.identities || lead.identities, dialogs: updated.dialogs || lead.dialogs };
+    renderLead(state.lead);
+    saved.dataset.state = "ok";
+    saved.textContent = `Changes saved ${clock(new Date().toISOString())}`;
+    syncLeadIntoDialogs(state.lead);
+  } catch (ex) {
+    saved.dataset.state = "error";
+    saved.textContent = ex.message;
+    if (ex.status !== 401) toast(ex.message, ex.code);
+  } finally {
+    $("lead-save").disabled = false;
+  }
+});
+
+/** Dialog summaries embed the lead's name and status: keep them in step after an edit. */
+function syncLeadIntoDialogs(lead) {
+  for (const d of state.dialogs.values()) {
+    if (d.lead && d.lead.id === lead.id) d.lead = { ...d.lead, name: lead.name, status: lead.status };
+  }
+  if (state.selected && state.selected.lead && state.selected.lead.id === lead.id) {
+    state.selected.lead = { ...state.selected.lead, name: lead.name, status: lead.status };
+  }
+  notify("lists");
+}

@@ -1,0 +1,159 @@
+/* The thread: the selected dialog's messages, live additions, delivery states, and our replies awaiting their ack. */
+
+import { $, h } from "./dom.js";
+import { clock } from "./format.js";
+import { onFrame } from "./socket.js";
+import { myLogin, notify, state } from "./store.js";
+
+const KIND_LABEL = { customer: "Customer", operator: "Operator", bot: "Bot", system: "System" };
+
+let loading = false; // the selected dialog's messages are being fetched
+let buffer = []; // live messages that arrived while the thread was loading
+
+export const isLoading = () => loading;
+
+export function clearThread() { $("thread").replaceChildren(); }
+
+/** "Loading…" until renderThread; messages arriving meanwhile wait in the buffer. */
+export function showLoading() {
+  $("thread").replaceChildren(h("p", { class: "thread-loading", text: "Loading…" }));
+  loading = true;
+  buffer = [];
+}
+
+export function showLoadError(message) {
+  loading = false;
+  $("thread").replaceChildren(h("p", { class: "thread-loading", text: `Could not load the dialog: ${message}` }));
+}
+
+export function findMessage(id) {
+  return id ? $("thread").querySelector(`[data-msg="${CSS.escape(id)}"]`) : null;
+}
+export function findPending(cid) {
+  return cid ? $("thread").querySelector(`[data-client-msg-id="${CSS.escape(cid)}"]`) : null;
+}
+
+export function renderThread(messages) {
+  const thread = $("thread");
+  thread.replaceChildren();
+  messages.forEach((m) => { if (!findMessage(m.id)) thread.appendChild(renderMessage(m)); });
+  loading = false;
+  buffer.splice(0).forEach(appendMessage);
+  // Replies still waiting for their ack stay visible when the operator comes back to this dialog.
+  for (const [cid, frame] of state.pendingReplies) {
+    if (frame.dialog_id === state.selectedId) thread.appendChild(renderPendingReply(cid, frame));
+  }
+  if (!thread.children.length) thread.appendChild(h("p", { class: "thread-loading", text: "No messages yet." }));
+  thread.scrollTop = thread.scrollHeight;
+}
+
+/** Render the server's copy again (after a reconnect) without yanking an operator who scrolled up. */
+export function redrawThread(messages) {
+  if (loading) return;
+  const thread = $("thread");
+  const stick = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 120;
+  const keep = thread.scrollTop;
+  renderThread(messages);
+  if (!stick) thread.scrollTop = keep;
+}
+
+function appendMessage(m) {
+  if (!m || !m.id || findMessage(m.id)) return;
+  const thread = $("thread");
+  thread.querySelectorAll(".thread-loading").forEach((n) => n.remove());
+  const stick = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 120;
+  thread.appendChild(renderMessage(m));
+  if (stick) thread.scrollTop = thread.scrollHeight;
+}
+
+/** Our reply, shown at once as "sending…" until its ack gives it the server's id. */
+export function appendPending(cid, frame) {
+  const thread = $("thread");
+  thread.querySelectorAll(".thread-loading").forEach((n) => n.remove());
+  thread.appendChild(renderPendingReply(cid, frame));
+  thread.scrollTop = thread.scrollHeight;
+}
+
+/** One message of the thread; `extra` adds pending/failed markers for our own replies. */
+function renderMessage(m, extra) {
+  const author = m.author || {};
+  const kind = KIND_LABEL[author.kind] ? author.kind : "system";
+  const internal = m.visibility === "internal";
+  const mine = kind === "operator" && author.id && author.id === myLogin();
+  const node = h("div", {
+    class: `msg k-${kind}` + (mine ? " is-mine" : "") + (internal ? " is-internal" : ""),
+    "data-msg": m.id || null,
+    "data-author-kind": kind,
+    "data-visibility": internal ? "internal" : "public",
+    ...(extra || {}),
+  });
+  const who = author.name || author.id || KIND_LABEL[kind];
+  node.appendChild(h("div", { class: "m-meta" },
+    kind === "system" ? null : h("span", { class: "m-author", text: who }),
+    internal ? h("span", { class: "m-note", text: "internal note" }) : null,
+    m.edited_at ? h("span", { class: "m-edited", text: "edited",
+      title: (m.edits || []).map((x) => `before: ${x.text}`).join("\n") }) : null,
+    h("span", { class: "m-time", text: clock(m.ts) })));
+  node.appendChild(h("div", { class: "m-text", text: m.text ?? "" }));
+  const files = Array.isArray(m.attachments) ? m.attachments : [];
+  if (files.length) {
+    node.appendChild(h("ul", { class: "m-files" }, files.map((a) => {
+      const label = (a && (a.name || a.filename || a.type)) || "attachment";
+      const url = a && typeof a.url === "string" && /^(https?:\/\/|\/)/i.test(a.url) ? a.url : null;
+      return h("li", {}, url ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: label }) : label);
+    })));
+  }
+  node.appendChild(h("div", { class: "m-state" }));
+  if (m.delivery) showDelivery(node, m.delivery.state, m.delivery.error);
+  return node;
+}
+
+/** Delivery of an outbound message as the channel reported it: queued, sent, or failed with the reason. */
+function showDelivery(node, deliveryState, error) {
+  node.setAttribute("data-delivery", deliveryState);
+  const label = { queued: "sending…", sent: "sent", failed: "not delivered" }[deliveryState] || deliveryState;
+  node.querySelector(".m-state").textContent = deliveryState === "failed" && error ? `${label}: ${error}` : label;
+}
+
+function renderPendingReply(cid, frame) {
+  const me = state.me || {};
+  const node = renderMessage({
+    author: { kind: "operator", id: me.login, name: me.name || me.login },
+    text: frame.text, ts: new Date().toISOString(), visibility: frame.visibility || "public",
+  }, { "data-pending": "1", "data-client-msg-id": cid });
+  node.querySelector(".m-state").textContent = "sending…";
+  return node;
+}
+
+// ---- live frames
+
+function onMessage(f) {
+  const m = f.message;
+  if (!m || !m.id) return;
+  const dialogId = f.dialog_id || m.dialog_id;
+  const preview = { text: m.text, ts: m.ts, author_kind: m.author && m.author.kind, visibility: m.visibility };
+  const d = state.dialogs.get(dialogId);
+  if (d) d.last_message = preview;
+  if (dialogId === state.selectedId) {
+    if (state.selected) state.selected.last_message = preview;
+    if (loading) buffer.push(m); else appendMessage(m);
+  } else if (m.author && m.author.kind === "customer") {
+    state.unread.add(dialogId);
+  }
+  if (d) notify("lists");
+}
+
+function onMessageEdited(f) {
+  const m = f.message || {};
+  const old = $("thread").querySelector(`[data-msg="${CSS.escape(m.id || "")}"]`);
+  if (old && f.dialog_id === state.selectedId) old.replaceWith(renderMessage(m));
+}
+
+function onMessageStatus(f) {
+  const node = $("thread").querySelector(`[data-msg="${CSS.escape(f.message_id || "")}"]`);
+  if (node) showDelivery(node, f.state, f.error);
+}
+
+onFrame("message", onMessage);
+onFrame("message.status", onMessageStatus);
+onFrame("message.edited", onMessageEdited);
