@@ -1,39 +1,34 @@
-"""The website channel: a websocket per visitor, a signed visitor token, `ack` only after the commit receipt."""
+"""The website channel: a websocket per visitor, a signed visitor token, `ack` only after the commit receipt.
+
+The frames are in `connectors.widget_frames`, one visitor's connection in `connectors.widget_session`; this module
+has the channel's settings and the connector: the route, the origin check, the visitors' sockets.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import builtins
 import contextlib
-import re
-import secrets
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 import orjson
 import structlog
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.base import AttachmentBody, Binding, ConnectorContext, SendResult
 from connectors.origins import OriginPolicy, client_address, split_origin
-from connectors.ratelimit import FloodGuard, Limits, MemoryLimits, Rate, Verdict, retry_after
-from queues.messages import InboundMessage, OutboundMessage, Receipt, SenderProfile
+from connectors.ratelimit import Limits, MemoryLimits, Rate
+from connectors.widget_frames import MAX_FRAME, send_frame
+from connectors.widget_session import VisitorSession
+from queues.messages import OutboundMessage, Receipt
 from queues.sockets import Push, Pusher
 
 log = structlog.get_logger(__name__)
-PROTOCOL = 1
-MAX_FRAME = 64 * 1024
-MAX_CLIENT_MSG_ID = 128
-FRAME_RATE = Rate(per_second=20, burst=50)  # frames of any kind on one connection
-FLOOD_CLOSE_AFTER = 5.0  # seconds of continuous flooding before the connection is closed (1008)
-# C0 and C1 control characters and DEL, except tab and newline: invisible, and they break transcripts and CSVs
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class WidgetSettings(BaseModel):
@@ -66,7 +61,7 @@ class WidgetSettings(BaseModel):
 
 
 @dataclass
-class _LineGuards:
+class LineGuards:
     """One widget line's origin policy and message rates."""
 
     origins: OriginPolicy
@@ -75,25 +70,14 @@ class _LineGuards:
     trust_forwarded_for: bool
 
     @classmethod
-    def of(cls, settings: WidgetSettings) -> _LineGuards:
+    def of(cls, settings: WidgetSettings) -> LineGuards:
+        """The guards of one line's settings."""
         return cls(
             OriginPolicy(settings.allowed_origins),
             Rate.per_minute(settings.rate_per_visitor, settings.burst_per_visitor),
             Rate.per_minute(settings.rate_per_ip, settings.burst_per_ip),
             settings.trust_forwarded_for,
         )
-
-
-class WidgetError(Exception):
-    def __init__(self, code: str, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retry_after = retry_after
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class WidgetConnector:
@@ -106,7 +90,7 @@ class WidgetConnector:
     def __init__(self, bindings: list[Binding], ctx: ConnectorContext) -> None:
         self.ctx = ctx
         self.accounts = {b.account: b for b in bindings}
-        self._guards = {b.account: _LineGuards.of(b.settings) for b in bindings}
+        self._guards = {b.account: LineGuards.of(b.settings) for b in bindings}
         self._sockets: dict[tuple[str, str], set[web.WebSocketResponse]] = defaultdict(set)
         self._pusher = Pusher()
         self._pending: set[asyncio.Task[None]] = set()  # refusals being sent
@@ -171,18 +155,28 @@ class WidgetConnector:
             if pushed is Push.SENT:
                 count += 1
             elif pushed is Push.STALLED:  # the tab stopped reading: its connection is dropped, it reconnects
-                self._forget(key, ws)
+                self.forget(key, ws)
                 log.warning("widget.send.stalled", line=key[0])
         return count
 
-    def _forget(self, key: tuple[str, str], ws: web.WebSocketResponse) -> None:
+    # ---- the visitors' sockets and connections -------------------------------------------------
+
+    def join(self, key: tuple[str, str], ws: web.WebSocketResponse) -> None:
+        """Count a socket among a visitor's tabs: the visitor's frames (messages, acks) go to it from now on."""
+        self._sockets[key].add(ws)
+
+    def forget(self, key: tuple[str, str], ws: web.WebSocketResponse) -> None:
+        """No longer send a visitor's frames to a socket."""
         group = self._sockets.get(key)
         if group is not None:
             group.discard(ws)
             if not group:
                 del self._sockets[key]
 
-    # ---- one visitor connection ----------------------------------------------------------------
+    def keep(self, task: asyncio.Task[None]) -> None:
+        """Hold a background task (a refusal being sent) until it is done, so it is not collected meanwhile."""
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         account = request.query.get("line", "")
@@ -197,208 +191,20 @@ class WidgetConnector:
         await ws.prepare(request)
         self._pusher.opened(ws, request)
         if binding is None or guards is None or self._closing:
-            await _send(
+            await send_frame(
                 ws, {"type": "error", "code": "unknown_line", "message": f"no widget line {account!r}"}
             )
             await ws.close()
             return ws
         forwarded = request.headers.get("X-Forwarded-For") if guards.trust_forwarded_for else None
         address = client_address(request.remote, forwarded)
-        flood = FloodGuard(FRAME_RATE, self.clock(), close_after=FLOOD_CLOSE_AFTER)
-        visitor: str | None = None
+        session = VisitorSession(self, ws, binding, guards, address)
         log.info("widget.connected", line=account)
         try:
-            async for raw in ws:
-                if raw.type == WSMsgType.ERROR:
-                    # aiohttp already closed it: 1009 above MAX_FRAME, 1007 for text that is not UTF-8
-                    code = getattr(raw.data, "code", None)
-                    log.info("widget.frame.refused", line=account, code="protocol", close_code=code)
-                    break
-                verdict = flood.frame(self.clock())
-                if verdict is not Verdict.ACCEPT:
-                    if await _throttle(ws, account, verdict, flood):
-                        break
-                    continue
-                frame: dict[str, Any] | None = None
-                try:
-                    if raw.type != WSMsgType.TEXT:
-                        raise WidgetError("bad_json", "frames must be JSON text")
-                    frame = _parse(raw.data)
-                    kind = frame.get("type")
-                    if kind == "hello":
-                        # a refused hello keeps the socket with its visitor (it still gets their acks)
-                        known = await self._hello(ws, binding, frame)
-                        if visitor is not None and visitor != known:
-                            self._forget((account, visitor), ws)
-                        visitor = known
-                    elif kind == "message":
-                        if visitor is None:
-                            raise WidgetError("hello_required", "send hello first")
-                        await self._message(ws, account, visitor, address, frame)
-                    else:
-                        raise WidgetError("unknown_type", f"unknown frame type {kind!r}")
-                except WidgetError as exc:
-                    # a flood of refusals must not become a flood of log lines
-                    (log.debug if exc.code == "rate_limited" else log.info)(
-                        "widget.frame.refused", line=account, code=exc.code
-                    )
-                    await _send(ws, _refusal(exc, frame))
+            await session.run()
         finally:
-            if visitor is not None:
-                self._forget((account, visitor), ws)
+            if session.visitor is not None:
+                self.forget((account, session.visitor), ws)
             self._pusher.closed(ws)
             log.info("widget.disconnected", line=account)
         return ws
-
-    async def _hello(self, ws: web.WebSocketResponse, binding: Binding, frame: dict[str, Any]) -> str:
-        settings: WidgetSettings = binding.settings
-        token = frame.get("visitor_token")
-        visitor = None
-        if token is not None:
-            if not isinstance(token, str):
-                raise WidgetError("bad_field", "visitor_token must be a string or null")
-            payload = self.ctx.signer.verify(token, max_age_seconds=settings.token_ttl_days * 86400)
-            if payload and payload.get("line") == binding.account and isinstance(payload.get("v"), str):
-                visitor = payload["v"]
-            else:
-                log.info("widget.token.refused", line=binding.account)
-                await _send(
-                    ws, _error("invalid_token", "the visitor token is not valid here; a new one is issued")
-                )
-        if visitor is None:
-            visitor = uuid.uuid4().hex
-            token = self.ctx.signer.sign({"v": visitor, "line": binding.account, "iat": int(time.time())})
-        # register before reading history, so nothing sent in between is missed (the client dedupes by id)
-        self._sockets[(binding.account, visitor)].add(ws)
-        conv = await self.ctx.history.conversation(self.type, binding.account, visitor)
-        history = []
-        for m in conv.messages:
-            item: dict[str, Any] = {
-                "type": "message",
-                "id": m.id,
-                "author": {"kind": m.author_kind, "name": m.author_name},
-                "text": m.text,
-                "ts": m.ts,
-            }
-            if m.author_kind == "customer" and m.external_id:
-                item["client_msg_id"] = m.external_id.partition(":")[2]
-            history.append(item)
-        await _send(
-            ws,
-            {
-                "type": "hello",
-                "protocol": PROTOCOL,
-                "visitor_token": token,
-                "dialog_id": conv.open_dialog_id,
-                "history": history,
-                "title": settings.title,
-            },
-        )
-        return visitor
-
-    async def _message(
-        self, ws: web.WebSocketResponse, account: str, visitor: str, address: str, frame: dict[str, Any]
-    ) -> None:
-        cmid = frame.get("client_msg_id")
-        text = frame.get("text")
-        if cmid is None or text is None:
-            raise WidgetError("missing_field", "message needs client_msg_id and text")
-        if not isinstance(cmid, str) or not cmid or len(cmid) > MAX_CLIENT_MSG_ID:
-            raise WidgetError(
-                "bad_field", f"client_msg_id must be a string of 1-{MAX_CLIENT_MSG_ID} characters"
-            )
-        if not isinstance(text, str):
-            raise WidgetError("bad_field", "text must be a string")
-        text = _CONTROL.sub("", text).strip()
-        if not text:
-            raise WidgetError("empty_message", "the message is empty")
-        if len(text) > self.ctx.max_message_length:
-            raise WidgetError(
-                "message_too_long", f"text is longer than {self.ctx.max_message_length} characters"
-            )
-        guards = self._guards[account]
-        buckets = [
-            (f"widget:{account}:v:{visitor}", guards.per_visitor),
-            (f"widget:{account}:ip:{address}", guards.per_address),
-        ]
-        try:
-            wait = await self.limits.take(buckets, self.wall())
-        except Exception as exc:  # Redis away: refused like a failed write, the client sends it again
-            log.warning("widget.limits.failed", line=account, error=str(exc))
-            raise _unavailable() from None
-        if wait:
-            # not published, so not stored: the client sends it again later with the same client_msg_id
-            raise WidgetError("rate_limited", "too many messages; send it again later", retry_after(wait))
-        event = InboundMessage(
-            event_id=secrets.token_hex(12),
-            channel=self.type,
-            account=account,
-            chat_id=visitor,
-            external_id=f"{visitor}:{cmid}",
-            text=text,
-            ts=_now_iso(),
-            sender=SenderProfile(display_name=f"Visitor {visitor[-4:].upper()}"),
-        )
-        # handed over without waiting for the write (the next frame is read meanwhile); the `ack` comes with the
-        # commit receipt, and a failed write is refused, so the client sends it again
-        self.ctx.sink.submit([event]).add_done_callback(lambda done: self._unsent(done, ws, account, frame))
-
-    def _unsent(
-        self, done: asyncio.Future[None], ws: web.WebSocketResponse, account: str, frame: dict[str, Any]
-    ) -> None:
-        if done.cancelled() or (exc := done.exception()) is None:
-            return
-        # the queue is away (Redis restarting)
-        log.warning("widget.publish.failed", line=account, error=str(exc))
-        refusal = _unavailable()
-        task = asyncio.get_running_loop().create_task(_send(ws, _refusal(refusal, frame)))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-
-async def _throttle(ws: web.WebSocketResponse, account: str, verdict: Verdict, flood: FloodGuard) -> bool:
-    """Act on a frame over the connection's cap; True when the connection was closed."""
-    if verdict is Verdict.CLOSE:
-        log.warning("widget.flood.closed", line=account, dropped=flood.dropped)
-        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many frames")
-        return True
-    if verdict is Verdict.DROP_AND_NOTIFY:
-        log.info("widget.flood.throttled", line=account, dropped=flood.dropped)
-        await _send(ws, {**_error("rate_limited", "too many frames: some were dropped"), "retry_after": 1})
-    return False
-
-
-def _parse(data: str) -> dict[str, Any]:
-    try:
-        frame = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        # also lone surrogates (`"\ud800"`): they could never be stored as UTF-8
-        raise WidgetError("bad_json", "the frame is not valid JSON") from None
-    if not isinstance(frame, dict):
-        raise WidgetError("bad_json", "the frame must be a JSON object")
-    return frame
-
-
-def _refusal(exc: WidgetError, frame: dict[str, Any] | None) -> dict[str, Any]:
-    """The error frame for a refused frame, naming the refused message where there is one."""
-    err = _error(exc.code, exc.message)
-    if exc.retry_after is not None:
-        err["retry_after"] = exc.retry_after
-    if frame is not None and isinstance(cmid := frame.get("client_msg_id"), str):
-        err["client_msg_id"] = cmid
-    return err
-
-
-def _unavailable() -> WidgetError:
-    """A message that could not be taken now (the queue or the shared limits away): not stored, sent again."""
-    return WidgetError("unavailable", "the message could not be taken now; send it again", 1)
-
-
-def _error(code: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message}
-
-
-async def _send(ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
-    if not ws.closed:
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            await ws.send_str(orjson.dumps(frame).decode())

@@ -1,0 +1,198 @@
+"""One visitor's websocket after the upgrade: its frames read in order under the connection's frame cap, `hello`
+(the visitor token, the history) and `message` (the rate limits, then handed over: `ack` only after the commit)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from connectors.base import Binding
+from connectors.ratelimit import FloodGuard, Rate, Verdict, retry_after
+from connectors.widget_frames import (
+    PROTOCOL,
+    WidgetError,
+    error_frame,
+    message_fields,
+    parse_frame,
+    refusal,
+    send_frame,
+    unavailable,
+)
+from queues.messages import InboundMessage, SenderProfile
+
+if TYPE_CHECKING:
+    from connectors.widget import LineGuards, WidgetConnector, WidgetSettings
+
+log = structlog.get_logger("connectors.widget")
+FRAME_RATE = Rate(per_second=20, burst=50)  # frames of any kind on one connection
+FLOOD_CLOSE_AFTER = 5.0  # seconds of continuous flooding before the connection is closed (1008)
+
+
+class VisitorSession:
+    """One visitor connection of a widget line: who the visitor is once they said hello, and their frames."""
+
+    def __init__(
+        self,
+        connector: WidgetConnector,
+        ws: web.WebSocketResponse,
+        binding: Binding,
+        guards: LineGuards,
+        address: str,
+    ) -> None:
+        self.connector = connector
+        self.ws = ws
+        self.binding = binding
+        self.account = binding.account
+        self.guards = guards
+        self.address = address
+        self.flood = FloodGuard(FRAME_RATE, connector.clock(), close_after=FLOOD_CLOSE_AFTER)
+        self.visitor: str | None = None
+
+    async def run(self) -> None:
+        """Read frames until the socket closes; a refused frame gets an error frame, a flood closes it."""
+        ws, account = self.ws, self.account
+        async for raw in ws:
+            if raw.type == WSMsgType.ERROR:
+                # aiohttp already closed it: 1009 above MAX_FRAME, 1007 for text that is not UTF-8
+                code = getattr(raw.data, "code", None)
+                log.info("widget.frame.refused", line=account, code="protocol", close_code=code)
+                break
+            verdict = self.flood.frame(self.connector.clock())
+            if verdict is not Verdict.ACCEPT:
+                if await _throttle(ws, account, verdict, self.flood):
+                    break
+                continue
+            frame: dict[str, Any] | None = None
+            try:
+                if raw.type != WSMsgType.TEXT:
+                    raise WidgetError("bad_json", "frames must be JSON text")
+                frame = parse_frame(raw.data)
+                kind = frame.get("type")
+                if kind == "hello":
+                    # a refused hello keeps the socket with its visitor (it still gets their acks)
+                    known = await self._hello(frame)
+                    if self.visitor is not None and self.visitor != known:
+                        self.connector.forget((account, self.visitor), ws)
+                    self.visitor = known
+                elif kind == "message":
+                    if self.visitor is None:
+                        raise WidgetError("hello_required", "send hello first")
+                    await self._message(self.visitor, frame)
+                else:
+                    raise WidgetError("unknown_type", f"unknown frame type {kind!r}")
+            except WidgetError as exc:
+                # a flood of refusals must not become a flood of log lines
+                (log.debug if exc.code == "rate_limited" else log.info)(
+                    "widget.frame.refused", line=account, code=exc.code
+                )
+                await send_frame(ws, refusal(exc, frame))
+
+    async def _hello(self, frame: dict[str, Any]) -> str:
+        ws, binding, ctx = self.ws, self.binding, self.connector.ctx
+        settings: WidgetSettings = binding.settings
+        token = frame.get("visitor_token")
+        visitor = None
+        if token is not None:
+            if not isinstance(token, str):
+                raise WidgetError("bad_field", "visitor_token must be a string or null")
+            payload = ctx.signer.verify(token, max_age_seconds=settings.token_ttl_days * 86400)
+            if payload and payload.get("line") == binding.account and isinstance(payload.get("v"), str):
+                visitor = payload["v"]
+            else:
+                log.info("widget.token.refused", line=binding.account)
+                await send_frame(
+                    ws,
+                    error_frame("invalid_token", "the visitor token is not valid here; a new one is issued"),
+                )
+        if visitor is None:
+            visitor = uuid.uuid4().hex
+            token = ctx.signer.sign({"v": visitor, "line": binding.account, "iat": int(time.time())})
+        # register before reading history, so nothing sent in between is missed (the client dedupes by id)
+        self.connector.join((binding.account, visitor), ws)
+        conv = await ctx.history.conversation(self.connector.type, binding.account, visitor)
+        history = []
+        for m in conv.messages:
+            item: dict[str, Any] = {
+                "type": "message",
+                "id": m.id,
+                "author": {"kind": m.author_kind, "name": m.author_name},
+                "text": m.text,
+                "ts": m.ts,
+            }
+            if m.author_kind == "customer" and m.external_id:
+                item["client_msg_id"] = m.external_id.partition(":")[2]
+            history.append(item)
+        await send_frame(
+            ws,
+            {
+                "type": "hello",
+                "protocol": PROTOCOL,
+                "visitor_token": token,
+                "dialog_id": conv.open_dialog_id,
+                "history": history,
+                "title": settings.title,
+            },
+        )
+        return visitor
+
+    async def _message(self, visitor: str, frame: dict[str, Any]) -> None:
+        connector, account = self.connector, self.account
+        cmid, text = message_fields(frame, connector.ctx.max_message_length)
+        buckets = [
+            (f"widget:{account}:v:{visitor}", self.guards.per_visitor),
+            (f"widget:{account}:ip:{self.address}", self.guards.per_address),
+        ]
+        try:
+            wait = await connector.limits.take(buckets, connector.wall())
+        except Exception as exc:  # Redis away: refused like a failed write, the client sends it again
+            log.warning("widget.limits.failed", line=account, error=str(exc))
+            raise unavailable() from None
+        if wait:
+            # not published, so not stored: the client sends it again later with the same client_msg_id
+            raise WidgetError("rate_limited", "too many messages; send it again later", retry_after(wait))
+        event = InboundMessage(
+            event_id=secrets.token_hex(12),
+            channel=connector.type,
+            account=account,
+            chat_id=visitor,
+            external_id=f"{visitor}:{cmid}",
+            text=text,
+            ts=_now_iso(),
+            sender=SenderProfile(display_name=f"Visitor {visitor[-4:].upper()}"),
+        )
+        # handed over without waiting for the write (the next frame is read meanwhile); the `ack` comes with the
+        # commit receipt, and a failed write is refused, so the client sends it again
+        connector.ctx.sink.submit([event]).add_done_callback(lambda done: self._unsent(done, frame))
+
+    def _unsent(self, done: asyncio.Future[None], frame: dict[str, Any]) -> None:
+        if done.cancelled() or (exc := done.exception()) is None:
+            return
+        # the queue is away (Redis restarting)
+        log.warning("widget.publish.failed", line=self.account, error=str(exc))
+        task = asyncio.get_running_loop().create_task(send_frame(self.ws, refusal(unavailable(), frame)))
+        self.connector.keep(task)
+
+
+async def _throttle(ws: web.WebSocketResponse, account: str, verdict: Verdict, flood: FloodGuard) -> bool:
+    """Act on a frame over the connection's cap; True when the connection was closed."""
+    if verdict is Verdict.CLOSE:
+        log.warning("widget.flood.closed", line=account, dropped=flood.dropped)
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many frames")
+        return True
+    if verdict is Verdict.DROP_AND_NOTIFY:
+        log.info("widget.flood.throttled", line=account, dropped=flood.dropped)
+        await send_frame(
+            ws, {**error_frame("rate_limited", "too many frames: some were dropped"), "retry_after": 1}
+        )
+    return False
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
