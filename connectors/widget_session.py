@@ -7,14 +7,15 @@ import asyncio
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar, Protocol
 
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from connectors.base import Binding
-from connectors.ratelimit import FloodGuard, Rate, Verdict, retry_after
+from connectors.base import Binding, ConnectorContext
+from connectors.ratelimit import FloodGuard, Limits, Rate, Verdict, retry_after
 from connectors.widget_frames import (
     PROTOCOL,
     WidgetError,
@@ -25,14 +26,35 @@ from connectors.widget_frames import (
     send_frame,
     unavailable,
 )
+from connectors.widget_settings import LineGuards, WidgetSettings
 from queues.messages import InboundMessage, SenderProfile
-
-if TYPE_CHECKING:
-    from connectors.widget import LineGuards, WidgetConnector, WidgetSettings
 
 log = structlog.get_logger("connectors.widget")
 FRAME_RATE = Rate(per_second=20, burst=50)  # frames of any kind on one connection
 FLOOD_CLOSE_AFTER = 5.0  # seconds of continuous flooding before the connection is closed (1008)
+
+
+class Host(Protocol):
+    """What a session needs of its connector (connectors/widget.py): its context and clocks, the shared message
+    allowances, and the table of visitors' sockets."""
+
+    type: ClassVar[str]
+    ctx: ConnectorContext
+    clock: Callable[[], float]
+    wall: Callable[[], float]
+    limits: Limits
+
+    def join(self, key: tuple[str, str], ws: web.WebSocketResponse) -> None:
+        """Register a socket under its visitor."""
+        ...
+
+    def forget(self, key: tuple[str, str], ws: web.WebSocketResponse) -> None:
+        """Drop a socket from its visitor."""
+        ...
+
+    def keep(self, task: asyncio.Task[None]) -> None:
+        """Hold a background task until it ends."""
+        ...
 
 
 class VisitorSession:
@@ -40,7 +62,7 @@ class VisitorSession:
 
     def __init__(
         self,
-        connector: WidgetConnector,
+        connector: Host,
         ws: web.WebSocketResponse,
         binding: Binding,
         guards: LineGuards,

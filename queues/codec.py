@@ -10,15 +10,13 @@ import operator
 import types
 import typing
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, Union
+from typing import Any, NamedTuple, Union
 
 import orjson
 
-if TYPE_CHECKING:
-    from queues.messages import Event
+from queues.event import Event
 
-# kind -> event class, what `from_dict`, `loads` and `loads_many` decode to; queues/messages.py fills it (here, not
-# there, so that module can take the codec's functions from this one without a circular import)
+# kind -> event class, what `from_dict`, `loads` and `loads_many` decode to; queues/messages.py fills it
 REGISTRY: dict[str, type[Event]] = {}
 
 

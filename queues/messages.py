@@ -14,16 +14,9 @@ from queues.codec import from_dict as from_dict
 from queues.codec import loads as loads
 from queues.codec import loads_many as loads_many
 from queues.codec import to_dict as to_dict
+from queues.event import Event as Event
 
 # The `name as name` imports keep the codec's functions importable from here, where every other package takes them.
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Base of every bus event; `kind` and `version` travel with the payload."""
-
-    kind: ClassVar[str] = "event"
-    version: ClassVar[int] = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +106,7 @@ class OperatorPresence(Event):
     operator: str
     status: str
     ts: str
-    # several web processes: the number of the change in the operator's tabs registry (router/shared_load.py);
+    # several web processes: the number of the change in the operator's tabs registry (router/cluster/shared_load.py);
     # the router skips an event older than the last it applied. 0: unnumbered (one web process)
     seq: int = 0
 

@@ -1,4 +1,4 @@
-"""The Redis client of the bus (and of router/shared_load.py, connectors/shared_limits.py): a blocking connection
+"""The Redis client of the bus (and of router/cluster/shared_load.py, connectors/shared_limits.py): a blocking connection
 pool or a Redis Cluster client that discovers the cluster once, Lua scripts that run on both, and riding out an
 outage (the errors it raises, pauses that end early when the bus closes)."""
 

@@ -60,7 +60,7 @@ from queues.redis_publish import Publisher
 from queues.redis_reads import Reader
 
 # The `name as name` imports keep importable from here what other packages import from this module (redis_client,
-# run_script: router/shared_load.py, connectors/shared_limits.py; the keys and BUNDLE_MAX: tests).
+# run_script: router/cluster/shared_load.py, connectors/shared_limits.py; the keys and BUNDLE_MAX: tests).
 
 
 class RedisBus:

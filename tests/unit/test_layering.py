@@ -141,6 +141,7 @@ def check(imports: list[Import]) -> list[str]:
     out = []
     for imp in imports:
         owner = room_of(_module_name(REPO / imp.file))
+        owner = "queues" if owner == "queues.messages" else owner
         target = room_of(imp.module)
         if owner is None or target is None or owner == "router":
             continue
@@ -278,7 +279,7 @@ def test_nothing_imports_the_composition_root() -> None:
 LIMIT = 400
 
 
-@pytest.mark.parametrize("top", ["router"])
+@pytest.mark.parametrize("top", ["router", "queues", "crm_core", "connectors"])
 def test_no_module_is_over_400_lines(top: str) -> None:
     big = {
         p.relative_to(REPO).as_posix(): n

@@ -1,0 +1,60 @@
+"""The widget channel's settings block and what a line's settings guard it with: origins and message rates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from connectors.origins import OriginPolicy, split_origin
+from connectors.ratelimit import Rate
+
+
+class WidgetSettings(BaseModel):
+    """The `widget` channel block of a line."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["widget"]
+    account: str | None = None  # defaults to the line id
+    title: str = "Chat with us"
+    token_ttl_days: int = Field(365, ge=1, le=3650)
+    allowed_origins: list[str] = []  # empty: any site may embed the widget (the demo)
+    trust_forwarded_for: bool = False
+    rate_per_visitor: int = Field(30, ge=1, le=6000)  # messages a minute
+    burst_per_visitor: int = Field(10, ge=1, le=1000)
+    rate_per_ip: int = Field(120, ge=1, le=60000)
+    burst_per_ip: int = Field(40, ge=1, le=10000)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parsed = split_origin(entry)
+            if parsed is None or (parsed[0] is None and not parsed[1]):
+                raise ValueError(
+                    f"{entry!r} is not an origin: write scheme://host[:port] (https://shop.example), "
+                    "https://*.shop.example for its subdomains, or *.shop.example for them over http and https"
+                )
+        return value
+
+
+@dataclass
+class LineGuards:
+    """One widget line's origin policy and message rates."""
+
+    origins: OriginPolicy
+    per_visitor: Rate
+    per_address: Rate
+    trust_forwarded_for: bool
+
+    @classmethod
+    def of(cls, settings: WidgetSettings) -> LineGuards:
+        """The guards of one line's settings."""
+        return cls(
+            OriginPolicy(settings.allowed_origins),
+            Rate.per_minute(settings.rate_per_visitor, settings.burst_per_visitor),
+            Rate.per_minute(settings.rate_per_ip, settings.burst_per_ip),
+            settings.trust_forwarded_for,
+        )
