@@ -198,7 +198,12 @@ async def test_a_dead_consumers_partitions_and_pending_entries_are_taken_over(
     got = [e.event.event_id for e in b.entries]  # type: ignore[attr-defined]
     assert sorted(got) == sorted(e.event_id for e in sent + later)
     redelivered = {e.event.event_id: e.deliveries for e in b.entries}  # type: ignore[attr-defined]
-    assert all(redelivered[i] == 2 for i in held), "the dead consumer's unacked entries, delivered again"
+    # delivered again to b; a loaded machine that stalls `a` past its lease before the kill makes `a` take its
+    # partitions back and re-read its own pending entries first, one more count (seen twice in full CI-like runs)
+    assert all(2 <= redelivered[i] <= 3 for i in held), (
+        "the dead consumer's unacked entries, delivered again",
+        redelivered,
+    )
     # on a Cluster the dead consumer also had a blocking read in flight per partition: what those got was
     # delivered to it (Redis counts it) though never handed to its worker, so it may count once more
     most = 2 if getattr(url, "cluster", False) else 1
