@@ -19,7 +19,7 @@ from crm_core.changes import Changes
 from crm_core.ids import new_id
 from crm_core.lookups import Key
 from crm_core.models import identities, leads
-from crm_core.recognition import normalize_email, normalize_phone
+from crm_core.recognition import fold, normalize_email, normalize_phone, one_line
 
 
 async def import_contacts(
@@ -99,11 +99,12 @@ def _import_rows(
         if key is not None and key in existing:
             continue
         lead_id = new_id()
-        name = str(row.get("name") or "")
+        name = one_line(str(row.get("name") or ""))
         lead_rows.append(
             {
                 "id": lead_id,
                 "name": name,
+                "name_search": fold(name),
                 "phone": normalize_phone(row.get("phone")),
                 "email": normalize_email(row.get("email")),
                 "status": str(row.get("status") or status),

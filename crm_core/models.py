@@ -91,6 +91,9 @@ leads = Table(
     metadata,
     Column("id", Id, primary_key=True),
     Column("name", SafeText, nullable=False, default=""),
+    # the name as searches compare it (crm_core.recognition.fold): SQLite's lower() is ASCII-only; the store sets it
+    # wherever it writes a name
+    Column("name_search", SafeText, nullable=False, default=""),
     Column("phone", SafeString(64)),
     Column("email", SafeString(320)),
     Column("status", SafeString(64), nullable=False),
@@ -229,8 +232,21 @@ sessions = Table(
     metadata,
     Column("id", SafeString(64), primary_key=True),  # sha256 of the token: a leaked table is no login
     Column("login", SafeString(64), nullable=False),
+    # a fingerprint of the credential the session was made with: a changed password ends the sessions made before
+    Column("credential", SafeString(64), nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# files operators uploaded to send with a reply: one that no message of its dialog references after a grace is removed
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("ref", SafeString(64), primary_key=True),  # the attachment store's key
+    Column("login", SafeString(64), nullable=False),
+    Column("dialog_id", Id, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_uploads_created", "created_at"),
 )
 
 attachments = Table(

@@ -6,6 +6,8 @@ import re
 import unicodedata
 
 _PUNCTUATION = re.compile(r"[\s().\-/]")
+_LINE_BREAKS = re.compile("[\t\n\r\x0b\x0c\x85\u2028\u2029]+")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -35,3 +37,19 @@ def normalize_email(raw: str | None) -> str | None:
         return None
     s = raw.strip().lower()
     return s if _EMAIL.match(s) else None
+
+
+def fold(text: str | None) -> str:
+    """Text as searches compare it, for every script alike: compatibility forms unified, accents and other combining
+    marks dropped (ё = е, ά = α, İ = I), then case-folded (ß = ss). SQLite's lower() folds ASCII only."""
+    if not text:
+        return ""
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFC", bare.casefold())
+
+
+def one_line(text: str) -> str:
+    """A one-line field (a name) without control characters: line breaks and tabs become a space, the rest (NUL
+    among them, which PostgreSQL refuses) go."""
+    return _CONTROL.sub("", _LINE_BREAKS.sub(" ", text)).strip()

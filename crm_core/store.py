@@ -22,7 +22,7 @@ from crm_core.changes import Changes
 from crm_core.errors import DuplicateKey, StaleDialog
 from crm_core.lookups import Key, in_ids, select_by_keys
 from crm_core.models import dialogs, identities, leads, messages, outbox
-from crm_core.recognition import normalize_email, normalize_phone
+from crm_core.recognition import fold, normalize_email, normalize_phone, one_line
 from crm_core.sqlalchemy_batch import apply_sync
 from crm_core.web_reads import WebReads
 
@@ -82,6 +82,10 @@ class Store(WebReads, Bookkeeping):
         """Write one batch of changes atomically; raises DuplicateKey if an idempotency key was taken."""
         if not ch:
             return
+        for row in (*ch.leads, *ch.lead_updates):  # every name the store writes is searchable in every script
+            if "name" in row:
+                row["name"] = name = one_line(row["name"] or "")
+                row["name_search"] = fold(name)
         if self._pg is not None and pg_batch.supports(ch):
             await self._pg.apply(ch)
             return

@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_core.models import dialogs, identities, leads, messages
+from crm_core.recognition import fold, one_line
 
 _DIALOG_SUMMARY_COLS = [
     *dialogs.c,
@@ -89,13 +90,14 @@ class WebReads:
     ) -> list[dict[str, Any]]:
         """Leads whose name, phone or e-mail contains the query (case-insensitive), newest first."""
         q = select(leads)
-        if query:
-            like = f"%{query.strip().lower()}%"
+        folded = fold(query.strip())
+        if folded:
+            like = f"%{_escape_like(folded)}%"
             q = q.where(
                 or_(
-                    func.lower(leads.c.name).like(like),
-                    func.lower(func.coalesce(leads.c.phone, "")).like(like),
-                    func.lower(func.coalesce(leads.c.email, "")).like(like),
+                    leads.c.name_search.like(like, escape="\\"),
+                    func.coalesce(leads.c.phone, "").like(like, escape="\\"),
+                    func.coalesce(leads.c.email, "").like(like, escape="\\"),
                 )
             )
         if responsible is not None:
@@ -138,8 +140,16 @@ class WebReads:
 
     async def update_lead(self, lead_id: str, fields: dict[str, Any], now: datetime) -> bool:
         """Change a lead's editable fields; False if there is no such lead."""
+        if "name" in fields:
+            name = one_line(fields["name"] or "")
+            fields = {**fields, "name": name, "name_search": fold(name)}
         async with self.engine.begin() as conn:
             res = await conn.execute(
                 update(leads).where(leads.c.id == lead_id).values(**fields, updated_at=now)
             )
         return bool(res.rowcount)
+
+
+def _escape_like(text: str) -> str:
+    """A search text matched literally by LIKE (its % and _ are not wildcards)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -80,6 +80,10 @@ class Attachments:
     async def exists(self, key: str) -> bool:
         return key.isalnum() and (self._root / key).exists()
 
+    async def delete(self, key: str) -> None:
+        if key.isalnum():
+            await asyncio.to_thread((self._root / key).unlink, missing_ok=True)
+
 
 class History:
     """The public history of a conversation's latest dialog, read-only."""

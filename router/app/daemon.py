@@ -30,9 +30,12 @@ from router.engine.core import Engine
 from router.engine.delivery import Dispatcher
 from router.web.app import build_app
 from router.web.auth import Passwords, Sessions, Signer
+from router.web.clients import networks
 from router.web.console import ConsoleApi
 from router.web.files import Files
 from router.web.hub import ConsoleHub
+from router.web.listener import Listener
+from router.web.uploads import UploadSweeper
 
 log = get(__name__)
 VERSION = "0.1.0"
@@ -72,6 +75,7 @@ class Daemon:
         self.channels: Channels | None = None
         self._runner: web.AppRunner | None = None
         self._hub: ConsoleHub | None = None
+        self._uploads: UploadSweeper | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = False
 
@@ -121,13 +125,16 @@ class Daemon:
         if s.queue.backend == "redis" and self.shared is None:
             assert s.queue.url
             self.shared = RedisSharedLoad(s.queue.url, cluster=s.queue.cluster)  # the operators' tabs
-        self._hub = hub = ConsoleHub(s, bus, store, self.clock, tabs=self.shared)
+        sessions = Sessions(store, self.secrets.key, self.clock, self.secrets.credentials)
+        self._hub = hub = ConsoleHub(s, bus, store, self.clock, tabs=self.shared, sessions=sessions)
         hub.start()
+        self._uploads = UploadSweeper(store, channels.attachments, self.clock)
+        self._uploads.start()
         files = Files(channels.attachments, channels.open_attachment)
         api = ConsoleApi(
             s,
             store,
-            Sessions(store, self.secrets.key, self.clock),
+            sessions,
             Passwords(self.secrets.hashes),
             hub,
             self.clock,
@@ -135,10 +142,18 @@ class Daemon:
         )
         metrics = self.engine.metrics if self.engine else Metrics()
         backends = {"store": store.kind, "bus": bus.name}
-        app = build_app(api, channels.routes, channels.health, backends, VERSION, metrics)
+        app = build_app(api, channels.routes, channels.health, backends, VERSION, metrics, s.http)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, s.http.host, s.http.port, reuse_port=s.http.reuse_port or None)
+        site = Listener(
+            self._runner,
+            s.http.host,
+            s.http.port,
+            reuse_port=s.http.reuse_port or None,
+            per_address=s.http.max_connections_per_address,
+            header_timeout=s.http.header_timeout.total_seconds(),
+            exempt=networks(s.http.trusted_proxies),
+        )
         await site.start()
         addresses = self._runner.addresses
         self.port = int(addresses[0][1]) if addresses else s.http.port
@@ -179,6 +194,8 @@ class Daemon:
             await self.channels.stop()
         if self._hub:
             await self._hub.stop()
+        if self._uploads:
+            await self._uploads.stop()
         if self._runner:
             await self._runner.cleanup()
         if self.engine:

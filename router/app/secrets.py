@@ -13,7 +13,7 @@ from typing import Any
 from router.app import log_events as ev
 from router.app.logs import get
 from router.app.settings import Settings
-from router.web.auth import Passwords
+from router.web.auth import Passwords, credential_fingerprint
 
 log = get(__name__)
 DEMO_PASSWORD_ENV = "OPENLINES_DEMO_PASSWORD"
@@ -25,6 +25,9 @@ class Secrets:
 
     key: bytes
     hashes: dict[str, str]
+    credentials: dict[
+        str, str
+    ]  # login -> fingerprint of the configured credential (sessions are bound to it)
     demo_password: str | None = None
     demo_logins: list[str] = field(default_factory=list)
     demo_password_new: bool = False
@@ -40,15 +43,17 @@ def prepare_secrets(settings: Settings, env: Mapping[str, str]) -> Secrets:
             log.info(ev.SECRET_KEY_CREATED, path=str(var / "secret_key"))
         key = _var_secret(var / "secret_key", lambda: secrets.token_urlsafe(32))
     hashes: dict[str, str] = {}
+    configured: dict[str, str] = {}  # login -> the credential as the config gives it
     demo: str | None = None
     new = False
     demo_logins = []
     for op in settings.operators:
         if op.password and op.password.startswith("$argon2"):
-            hashes[op.login] = op.password
+            hashes[op.login] = configured[op.login] = op.password
             continue
         if op.password:
             hashes[op.login] = Passwords.hash(op.password)
+            configured[op.login] = op.password
             continue
         if demo is None:
             demo = env.get(DEMO_PASSWORD_ENV)
@@ -59,8 +64,11 @@ def prepare_secrets(settings: Settings, env: Mapping[str, str]) -> Secrets:
                 if new:
                     log.info(ev.DEMO_PASSWORD_CREATED, path=str(path))
         hashes[op.login] = Passwords.hash(demo)
+        configured[op.login] = demo
         demo_logins.append(op.login)
-    return Secrets(key.encode(), hashes, demo, demo_logins, new)
+    secret = key.encode()
+    credentials = {login: credential_fingerprint(secret, login, c) for login, c in configured.items()}
+    return Secrets(secret, hashes, credentials, demo, demo_logins, new)
 
 
 def _var_secret(path: Path, make: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -9,8 +10,10 @@ from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -55,11 +58,50 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+LOOPBACK = ["127.0.0.1/32", "::1/128"]
+
+
+def _networks(value: list[str]) -> list[str]:
+    for entry in value:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an address or network (10.0.0.0/8, 192.0.2.7, ::1)") from None
+    return value
+
+
+Networks = Annotated[list[str], AfterValidator(_networks)]
+
+
 class HttpSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    public_url: str | None = None  # how browsers reach us, when behind a proxy
+    public_url: str | None = None  # how browsers reach us, when behind a proxy: the console's own origin
     reuse_port: bool = False  # SO_REUSEPORT: several web processes share the port (the kernel balances)
+    # proxies in front of us: their X-Forwarded-For names the client, and their connections are not capped
+    trusted_proxies: Networks = Field(default_factory=lambda: list(LOOPBACK))
+    max_connections_per_address: int = Field(256, ge=0, le=1_000_000)  # open at once; 0: no cap
+    header_timeout: Duration = timedelta(seconds=10)  # a new connection's first request headers, whole
+    metrics_allow: Networks = Field(default_factory=lambda: list(LOOPBACK))  # who may read /metrics
+    metrics_token: str | None = None  # or anyone with `Authorization: Bearer <token>`
+    session_check_interval: Duration = timedelta(seconds=60)  # open console sockets' sessions checked again
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError("an absolute http(s) URL, like https://chat.example.com")
+        return value
+
+    @field_validator("header_timeout", "session_check_interval")
+    @classmethod
+    def _positive_interval(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=0.1):
+            raise ValueError("must be at least 100ms")
+        return value
 
 
 class StorageSettings(_Strict):

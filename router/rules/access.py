@@ -40,11 +40,12 @@ def command_refusal(v: Viewer, command: str, d: Mapping[str, Any]) -> tuple[str,
     mine = d.get("operator") == v.login
     offered = v.login in (d.get("offered_to") or ())
     in_line = d.get("line_id") in v.lines
-    # a colleague of the line may try to take or answer: the dialog's state says whether it is still free
+    # a colleague of the line may try to take or answer: the dialog's state says whether it is still free; an
+    # internal note needs the dialog visible (a colleague's dialog is not: the note would land in it unseen)
     allowed = {
         "take": offered or in_line or mine,
         "reply": mine or offered or in_line,
-        "note": mine or offered or in_line,
+        "note": can_view_dialog(v, d),
         "skip": offered,
         "transfer": mine,
         "close": mine,

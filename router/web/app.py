@@ -10,8 +10,10 @@ from typing import Any
 from aiohttp import web
 
 from router.app.metrics import CONTENT_TYPE, Metrics
+from router.app.settings import HttpSettings
 from router.web.console import ConsoleApi
 from router.web.http import api_errors, json_response
+from router.web.security import MetricsGuard, SecurityHeaders
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 WIDGET_DIR = Path(__file__).resolve().parents[2] / "widget"
@@ -52,11 +54,19 @@ class _ChannelHealth:
 
 
 def build_app(
-    api: ConsoleApi, routes: Routes, health: Health, backends: dict[str, str], version: str, metrics: Metrics
+    api: ConsoleApi,
+    routes: Routes,
+    health: Health,
+    backends: dict[str, str],
+    version: str,
+    metrics: Metrics,
+    http: HttpSettings,
 ) -> web.Application:
     """Assemble the app."""
     app = web.Application(middlewares=[api_errors], client_max_size=1024 * 1024)
+    app.on_response_prepare.append(SecurityHeaders(http).apply)
     api.register(app)
+    metrics_guard = MetricsGuard(http)
     for method, path, handler in routes.routes:
         app.router.add_route(method, path, handler)
 
@@ -81,7 +91,8 @@ def build_app(
     async def root(_: web.Request) -> web.StreamResponse:
         raise web.HTTPFound("/console/")
 
-    async def metrics_page(_: web.Request) -> web.Response:
+    async def metrics_page(request: web.Request) -> web.Response:
+        metrics_guard.check(request)
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     app.router.add_get("/healthz", healthz)

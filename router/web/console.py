@@ -33,12 +33,13 @@ class ConsoleApi:
         self.gate = Gate(settings, sessions, hub)
         self.groups = (
             SessionRoutes(self.gate, passwords),
-            DialogRoutes(self.gate, store, files),
+            DialogRoutes(self.gate, store, files, clock),
             LeadRoutes(self.gate, store, clock),
             ConsoleSocket(self.gate, clock, files),
         )
 
     def register(self, app: web.Application) -> None:
-        """Mount the routes."""
+        """Mount the routes and the cross-site guard of the cookie-authenticated ones."""
+        app.middlewares.append(self.gate.cross_site_guard)
         for group in self.groups:
             group.register(app)

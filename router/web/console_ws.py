@@ -17,6 +17,7 @@ from router.app import log_events as ev
 from router.app.clock import Clock
 from router.app.logs import get
 from router.protocol.times import iso
+from router.web.auth import digest
 from router.web.files import Files
 from router.web.gate import Gate
 from router.web.http import ApiError, error_response
@@ -41,8 +42,16 @@ class ConsoleSocket:
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         """The socket of one console tab."""
-        login = await self.gate.sessions.login_of(self.gate.token(request))
-        if login is None or self.settings.operator(login) is None:
+        gate = self.gate
+        if gate.by_cookie(request) and not gate.same_origin(request, strict=True):
+            # a page of another origin (a sibling site) opening the console's socket with the operator's cookie
+            log.warning(ev.CONSOLE_ORIGIN_REFUSED, origin=request.headers.get("Origin", "")[:200])
+            return error_response(
+                403, "cross_site", "the console's socket opens only from the console's own pages"
+            )
+        token = gate.token(request)
+        login = await gate.sessions.login_of(token)
+        if token is None or login is None or self.settings.operator(login) is None:
             return error_response(401, "unauthorized", "log in first")
         hub = self.hub
         ws = hub.pusher.socket(heartbeat=30, max_msg_size=256 * 1024)
@@ -52,6 +61,7 @@ class ConsoleSocket:
             hub.batching.add(ws)
         first = not hub.sockets.get(login)
         hub.sockets[login].add(ws)
+        hub.watch(ws, digest(token))
         log.info(ev.CONSOLE_CONNECTED, operator=login)
         await ws.send_str(
             orjson.dumps({"type": "hello", "operator": self.gate.operator_view(login)}).decode()
@@ -69,10 +79,11 @@ class ConsoleSocket:
                     await self._frame(login, raw.data, ws, inflight)
                 except ApiError as exc:
                     log.info(ev.CONSOLE_BAD_FRAME, operator=login, code=exc.code)
-                    err = {"type": "error", "code": exc.code, "message": exc.message}
+                    err = {"type": "error", "code": exc.code, "message": exc.message, **_about(raw.data)}
                     await ws.send_str(orjson.dumps(err).decode())
         finally:
             hub.sockets[login].discard(ws)
+            hub.unwatch(ws)
             hub.batching.discard(ws)
             hub.pusher.closed(ws)
             log.info(ev.CONSOLE_DISCONNECTED, operator=login)
@@ -81,8 +92,9 @@ class ConsoleSocket:
                 await hub.tab(login, connected=False)
         return ws
 
-    async def _attachments(self, refs: Any) -> tuple[Attachment, ...]:
-        """The uploaded files a reply sends, by the refs the upload answered."""
+    async def _attachments(self, refs: Any, login: str, dialog_id: str) -> tuple[Attachment, ...]:
+        """The uploaded files a reply sends, by the refs the upload answered: the operator's own uploads to this
+        dialog only."""
         if not isinstance(refs, list) or len(refs) > 10 or not all(isinstance(r, dict) for r in refs):
             raise ApiError(400, "bad_field", "attachments must be a list of at most 10 uploaded files")
         out = []
@@ -90,8 +102,10 @@ class ConsoleSocket:
             ref = r.get("ref")
             if not isinstance(ref, str) or not ref.isalnum() or self.files is None:
                 raise ApiError(400, "bad_field", "an attachment needs the ref its upload returned")
-            if not await self.files.store.exists(ref):
-                raise ApiError(400, "bad_field", f"no uploaded file {ref}")
+            upload = await self.hub.store.upload_of(ref)
+            mine = upload is not None and upload["login"] == login and upload["dialog_id"] == dialog_id
+            if not mine or not await self.files.store.exists(ref):
+                raise ApiError(400, "bad_field", f"no uploaded file {ref} of yours in this dialog")
             name, mime, size = str(r.get("name") or "file")[:200], str(r.get("mime") or ""), r.get("size")
             out.append(
                 Attachment(
@@ -128,7 +142,7 @@ class ConsoleSocket:
                 raise ApiError(400, "missing_field", "client_msg_id is required (1-128 characters)")
             if not isinstance(text, str):
                 raise ApiError(400, "missing_field", "text is required")
-            files = await self._attachments(frame.get("attachments", []))
+            files = await self._attachments(frame.get("attachments", []), login, dialog_id)
             text = text.strip()
             if not text and not files:
                 raise ApiError(400, "empty_message", "the message is empty")
@@ -176,3 +190,14 @@ class ConsoleSocket:
             err["client_msg_id"] = command.client_msg_id
         if not ws.closed:
             asyncio.get_running_loop().create_task(ws.send_str(orjson.dumps(err).decode()))
+
+
+def _about(data: str) -> dict[str, str]:
+    """The dialog and client message a refused frame named, so the console can tell which of its sends failed."""
+    try:
+        frame = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(frame, dict):
+        return {}
+    return {k: frame[k] for k in ("dialog_id", "client_msg_id") if isinstance(frame.get(k), str) and frame[k]}

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from crm_core.store import Store
+from router.app.clock import Clock
 from router.protocol.views import dead_letter_view, dialog_view, message_view
 from router.rules.access import can_view_dialog
 from router.web.files import Files, download_headers
@@ -17,8 +18,9 @@ from router.web.http import ApiError, json_response
 class DialogRoutes:
     """GET /api/dialogs[/{id}[/messages]], attachments, uploads; GET /api/admin/dead-letters."""
 
-    def __init__(self, gate: Gate, store: Store, files: Files | None) -> None:
+    def __init__(self, gate: Gate, store: Store, files: Files | None, clock: Clock) -> None:
         self.gate = gate
+        self.clock = clock
         self.settings = gate.settings
         self.store = store
         self.files = files
@@ -102,7 +104,8 @@ class DialogRoutes:
 
     async def upload(self, request: web.Request) -> web.Response:
         """POST /api/dialogs/{id}/attachments (multipart `file`): store a file to send with a reply."""
-        await self._visible_dialog(request)
+        row = await self._visible_dialog(request)
+        login = await self.gate.operator(request)
         if self.files is None or not request.content_type.startswith("multipart/"):
             raise ApiError(
                 415, "unsupported_media_type", "send the file as multipart/form-data in a field `file`"
@@ -120,6 +123,9 @@ class DialogRoutes:
         name = (part.filename or "file").replace("/", "_").replace("\\", "_")[:200]
         mime = part.headers.get("Content-Type", "application/octet-stream")[:200]
         ref = await self.files.store.put(bytes(data), name=name, mime=mime)
+        # its sender and dialog: a reply may carry only its own operator's uploads of that dialog, and an upload
+        # never sent is removed after a grace (router/web/uploads.py)
+        await self.store.track_upload(ref, login, row["id"], self.clock.now())
         return json_response({"ref": ref, "name": name, "mime": mime, "size": len(data)})
 
     # ---- admin ---------------------------------------------------------------------------------------

@@ -11,11 +11,12 @@ _DUMPS_OPTS = orjson.OPT_NON_STR_KEYS
 
 
 class ApiError(Exception):
-    """A 4xx answer with a stable code."""
+    """A 4xx answer with a stable code (429 and 503 with when to try again)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.retry_after = retry_after
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -36,7 +37,12 @@ async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message)
+        if exc.retry_after is None:
+            return error_response(exc.status, exc.code, exc.message)
+        body = {"code": exc.code, "message": exc.message, "retry_after": exc.retry_after}
+        resp = json_response(body, exc.status)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
     except web.HTTPException as exc:
         if request.path.startswith("/api/") and exc.status >= 400:
             code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(

@@ -22,15 +22,29 @@ from router.app.logs import get
 from router.app.settings import Settings
 from router.cluster.shared_load import SharedLoad
 from router.protocol.times import iso
+from router.web.auth import Sessions
 
 log = get(__name__)
+SESSION_ENDED = "session.ended"
+CLOSE_SESSION_ENDED = 4401  # the websocket close code of a socket whose session ended (log in again)
+_ENDED = {
+    "type": SESSION_ENDED,
+    "code": "session_ended",
+    "message": "your session has ended; please sign in again",
+}
 
 
 class ConsoleHub:
     """Operators' console sockets; console events from the bus go to their recipients."""
 
     def __init__(
-        self, settings: Settings, bus: Bus, store: Store, clock: Clock, tabs: SharedLoad | None = None
+        self,
+        settings: Settings,
+        bus: Bus,
+        store: Store,
+        clock: Clock,
+        tabs: SharedLoad | None = None,
+        sessions: Sessions | None = None,
     ) -> None:
         self.settings = settings
         self.bus = bus
@@ -48,16 +62,23 @@ class ConsoleHub:
         self.ttl: timedelta = settings.queue.presence_ttl
         self._process = self._group  # unique per web process
         self._renewing: asyncio.Task[None] | None = None
+        # each socket's session (by digest): a session that ends closes its sockets, in every web process
+        self.sessions = sessions
+        self._session_of: dict[web.WebSocketResponse, str] = {}
+        self._by_session: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        self._checking: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start relaying console events from the bus (and, with several web processes, renewing our tabs)."""
         self._task = asyncio.create_task(self._relay(), name="console.relay")
         if self.tabs is not None:
             self._renewing = asyncio.create_task(self._renew(), name="console.tabs")
+        if self.sessions is not None:
+            self._checking = asyncio.create_task(self._check_sessions(), name="console.sessions")
 
     async def stop(self) -> None:
         """Stop the relay and close every socket."""
-        for task in (self._task, self._renewing):
+        for task in (self._task, self._renewing, self._checking):
             if task:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -102,8 +123,62 @@ class ConsoleHub:
 
     async def _relay(self) -> None:
         async for batch in self.bus.consume(CONSOLE, self._group, "relay", max_batch=1000, max_wait=0):
-            await self.deliver([e.event for e in batch.entries if isinstance(e.event, ConsoleEvent)])
+            events = [e.event for e in batch.entries if isinstance(e.event, ConsoleEvent)]
+            ended = [e for e in events if e.frame.get("type") == SESSION_ENDED]
+            for e in ended:
+                await self._close_session(str(e.frame.get("session") or ""))
+            await self.deliver(
+                [e for e in events if e.frame.get("type") != SESSION_ENDED] if ended else events
+            )
             await batch.ack()
+
+    # ---- sessions ------------------------------------------------------------------------------------
+
+    def watch(self, ws: web.WebSocketResponse, session: str) -> None:
+        """Remember which session a socket was opened with."""
+        self._session_of[ws] = session
+        self._by_session[session].add(ws)
+
+    def unwatch(self, ws: web.WebSocketResponse) -> None:
+        """Forget a closed socket."""
+        session = self._session_of.pop(ws, None)
+        if session is not None:
+            self._by_session[session].discard(ws)
+            if not self._by_session[session]:
+                del self._by_session[session]
+
+    async def session_ended(self, login: str, session: str) -> None:
+        """A session ended here (logout): close its sockets here and tell the other web processes."""
+        await self._close_session(session)
+        event = ConsoleEvent(new_id(), (login,), {"type": SESSION_ENDED, "session": session})
+        await self.bus.publish(CONSOLE, [event])
+
+    async def _close_session(self, session: str) -> None:
+        if self.sessions is not None:
+            self.sessions.forget(session)
+        sockets = self._by_session.pop(session, set())
+        for ws in sockets:
+            self._session_of.pop(ws, None)
+            with contextlib.suppress(Exception):
+                await ws.send_str(orjson.dumps(_ENDED).decode())
+                await ws.close(code=CLOSE_SESSION_ENDED, message=b"session ended")
+        if sockets:
+            log.info(ev.AUTH_SESSION_ENDED, sockets=len(sockets))
+
+    async def _check_sessions(self) -> None:
+        """Now and then, the sessions of the open sockets again (expired, deleted, or their password changed)."""
+        assert self.sessions is not None
+        every = self.settings.http.session_check_interval.total_seconds()
+        while True:
+            await asyncio.sleep(every)
+            for session in list(self._by_session):
+                try:
+                    live = await self.sessions.live(session)
+                except Exception as exc:  # the store away: keep the sockets, look again next round
+                    log.warning(ev.AUTH_SESSION_CHECK_FAILED, error=str(exc))
+                    break
+                if live is None:
+                    await self._close_session(session)
 
     async def deliver(self, events: list[ConsoleEvent]) -> None:
         """Send each event's frame to every socket of its recipients, in order; a socket that asked for batches

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from crm_core.recognition import normalize_email, normalize_phone
+from crm_core.recognition import normalize_email, normalize_phone, one_line
 from crm_core.store import Store
 from router.app.clock import Clock
 from router.protocol.views import lead_card_view, lead_view
@@ -64,7 +64,7 @@ class LeadRoutes:
         if "name" in body:
             if not isinstance(body["name"], str) or len(body["name"]) > 200:
                 raise ApiError(400, "bad_field", "name must be a string of at most 200 characters")
-            fields["name"] = body["name"].strip()
+            fields["name"] = one_line(body["name"])
         for name, norm in (("phone", normalize_phone), ("email", normalize_email)):
             if name in body:
                 value = body[name]
@@ -84,11 +84,9 @@ class LeadRoutes:
             resp = body["responsible"]
             if resp is not None and (not isinstance(resp, str) or self.settings.operator(resp) is None):
                 raise ApiError(400, "unknown_operator", "responsible must be an operator's login or null")
-            if (
-                not v.admin
-                and resp != current.get("responsible")
-                and current.get("responsible") not in (None, v.login)
-            ):
+            # docs/protocol.md: only an admin or the lead's current responsible may change it (a lead nobody
+            # owns is handed out by an admin or by the routing of its dialogs, not claimed by whoever sees it)
+            if not v.admin and resp != current.get("responsible") and current.get("responsible") != v.login:
                 raise ApiError(
                     403, "forbidden", "only an admin or the responsible operator can hand a lead over"
                 )

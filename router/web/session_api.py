@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 from aiohttp import web
 
 from router.app import log_events as ev
 from router.app.logs import get
 from router.web.auth import Passwords
-from router.web.gate import COOKIE, Gate
+from router.web.gate import Gate
 from router.web.http import ApiError, json_response
+from router.web.throttle import Policy, Throttle
 
 log = get(__name__)
+
+
+# failures before each further one locks: a login is guessed at slowly, an address tries a few logins first
+BY_LOGIN = Policy(free=5)
+BY_ADDRESS = Policy(free=20)
+MAX_WAITING = 32  # sign-ins waiting for a verification slot: past this, "try again" at once
 
 
 class SessionRoutes:
@@ -20,6 +30,9 @@ class SessionRoutes:
         self.gate = gate
         self.settings = gate.settings
         self.passwords = passwords
+        self.by_login = Throttle(BY_LOGIN)
+        self.by_address = Throttle(BY_ADDRESS)
+        self._waiting = 0
 
     def register(self, app: web.Application) -> None:
         """Mount the routes."""
@@ -35,22 +48,52 @@ class SessionRoutes:
         login, password = body.get("login"), body.get("password")
         if not isinstance(login, str) or not isinstance(password, str):
             raise ApiError(400, "missing_field", "login and password are required strings")
-        if not self.passwords.check(login, password):
-            log.info(ev.LOGIN_FAILED, operator=login[:64])
+        login = login[:64]
+        address = self.gate.address(request)
+        wait = max(
+            self.by_login.wait(login, time.monotonic()), self.by_address.wait(address, time.monotonic())
+        )
+        if wait > 0:
+            self._throttled(login, address, wait)
+        if self._waiting >= MAX_WAITING:  # a flood of sign-ins: refuse the surplus rather than queue it
+            self._throttled(login, address, 1.0)
+        self._waiting += 1
+        try:
+            ok = await self.passwords.verify(login, password)
+        finally:
+            self._waiting -= 1
+        if not ok:
+            now = time.monotonic()
+            lock = max(self.by_login.failed(login, now), self.by_address.failed(address, now))
+            log.info(ev.LOGIN_FAILED, operator=login, address=address, locked_for=round(lock, 1))
             raise ApiError(401, "bad_credentials", "wrong login or password")
+        self.by_login.succeeded(login)
         token = await self.gate.sessions.create(login)
         log.info(ev.LOGIN_OK, operator=login)
         resp = json_response({"token": token, "operator": self.gate.operator_view(login)})
-        resp.set_cookie(COOKIE, token, httponly=True, samesite="Lax", path="/", max_age=7 * 86400)
+        self.gate.set_cookie(resp, token)
         return resp
 
+    def _throttled(self, login: str, address: str, wait: float) -> None:
+        seconds = max(1, math.ceil(wait))
+        log.warning(ev.AUTH_THROTTLED, operator=login, address=address, retry_after=seconds)
+        raise ApiError(
+            429,
+            "too_many_attempts",
+            f"too many sign-in attempts; try again in {seconds} s",
+            retry_after=seconds,
+        )
+
     async def logout(self, request: web.Request) -> web.Response:
-        """POST /api/logout."""
+        """POST /api/logout: the session ends here and its consoles close in every web process."""
         token = self.gate.token(request)
-        if token:
-            await self.gate.sessions.end(token)
+        if token and self.gate.sessions.genuine(token):
+            login = await self.gate.sessions.login_of(token)
+            key = await self.gate.sessions.end(token)
+            if login is not None:
+                await self.gate.hub.session_ended(login, key)
         resp = json_response({"ok": True})
-        resp.del_cookie(COOKIE, path="/")
+        self.gate.drop_cookie(resp)
         return resp
 
     async def me(self, request: web.Request) -> web.Response:

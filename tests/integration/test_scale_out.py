@@ -212,3 +212,26 @@ async def test_a_router_worker_killed_mid_stream_loses_nothing_and_double_assign
     assert "engine.partitions.changed" in cluster.log("router-2")
     for op in ops:
         await op.close()
+
+
+async def test_a_logout_on_one_web_process_ends_the_session_on_the_other(
+    cluster: Cluster, session: aiohttp.ClientSession
+) -> None:
+    # regression: each web process cached a token for 30 s, and a socket opened before the logout stayed open
+    await start_layout(cluster, routers=1)
+    anna = Operator(session, cluster.base("web-1"), "anna", PASSWORD)
+    await anna.connect()
+    elsewhere = Operator(session, cluster.base("web-2"), "anna", PASSWORD)
+    elsewhere.token = anna.token  # the same session, its socket and its REST calls on web-2
+    elsewhere.ws = await session.ws_connect(f"{cluster.base('web-2')}/api/console/ws", headers=anna.headers)
+    elsewhere._start_reader()
+    await elsewhere.expect("hello")
+    async with session.get(f"{cluster.base('web-2')}/api/me", headers=anna.headers) as r:
+        assert r.status == 200  # web-2 caches the session now
+    async with session.post(f"{cluster.base('web-1')}/api/logout", headers=anna.headers) as r:
+        assert r.status == 200
+    await elsewhere.expect("session.ended", timeout=PATIENCE)
+    async with session.get(f"{cluster.base('web-2')}/api/me", headers=anna.headers) as r:
+        assert r.status == 401
+    await anna.close()
+    await elsewhere.close()

@@ -173,6 +173,40 @@ async def test_search_is_case_insensitive_on_both(store: Store) -> None:
     assert await store.search_leads("petrov") == []
 
 
+@pytest.mark.parametrize(
+    ("name", "queries"),
+    [
+        ("Иван Сидоров", ["сидоров", "ИВАН", "иван сид"]),
+        ("Пётр Ёлкин", ["ёлкин", "ЕЛКИН", "петр"]),  # ё is е to a search
+        ("Ελένη Παπαδοπούλου", ["ελένη", "ΕΛΕΝΗ", "ελενη", "παπαδοπουλου"]),
+        ("İsmail Yılmaz", ["ismail", "İSMAİL", "yılmaz"]),  # Turkish dotted capital I
+        ("Hans Straße", ["STRASSE", "straße"]),
+    ],
+)
+async def test_search_folds_every_script_on_both(store: Store, name: str, queries: list[str]) -> None:
+    # regression: SQLite's lower() folds ASCII only, so a Cyrillic lead was not found by its name in lower case
+    ch, _ = conversation()
+    ch.leads[0]["name"] = name
+    await store.apply(ch)
+    for query in queries:
+        assert [x["name"] for x in await store.search_leads(query)] == [name], query
+    assert await store.search_leads("петров") == []
+
+
+async def test_search_after_a_rename_and_an_import_and_with_wildcards_on_both(store: Store) -> None:
+    ch, _ = conversation()
+    ch.leads[0]["name"] = "Anna"
+    await store.apply(ch)
+    lead_id = ch.leads[0]["id"]
+    assert await store.update_lead(lead_id, {"name": "Мария 100% Кузнецова"}, NOW)
+    assert [x["id"] for x in await store.search_leads("МАРИЯ")] == [lead_id]
+    assert await store.search_leads("anna") == []
+    assert [x["id"] for x in await store.search_leads("100%")] == [lead_id]
+    assert await store.search_leads("1_0") == []  # % and _ are matched as themselves
+    await store.import_contacts([{"name": "Ольга Смирнова", "phone": "+79990001122"}], now=NOW)
+    assert [x["name"] for x in await store.search_leads("смирнова")] == ["Ольга Смирнова"]
+
+
 async def test_one_batch_inserts_a_dialog_with_its_messages_and_updates_a_row_twice(store: Store) -> None:
     # on PostgreSQL a batch is one statement: the messages name a dialog inserted beside them, and two updates
     # of one row in one batch are merged (each column's later value wins), as sequential statements would
