@@ -7,6 +7,7 @@ when a Telegram channel is started.
 from __future__ import annotations
 
 import builtins
+import os
 import re
 from typing import TYPE_CHECKING, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -41,6 +42,9 @@ class TelegramSettings(BaseModel):
     secret_token: SecretStr | None = None
     allow_groups: bool = False
     polling_timeout: int = Field(25, ge=1, le=50)  # seconds one getUpdates long poll waits
+    # the directory of a local Bot API server in --local mode (its --dir), as this machine sees it: getFile's
+    # absolute paths are read from disk only inside it, and refused without it
+    local_files_root: str | None = None
 
     @field_validator("token")
     @classmethod
@@ -57,6 +61,20 @@ class TelegramSettings(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"{value!r} is not an http(s) URL (the default is {OFFICIAL_API})")
         return value.rstrip("/")
+
+    @field_validator("local_files_root")
+    @classmethod
+    def _check_local_files_root(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not os.path.isabs(value):
+            raise ValueError(f"{value!r} must be an absolute path (the local Bot API server's --dir)")
+        if not os.path.isdir(value):
+            raise ValueError(f"{value!r} is not an existing directory (the local Bot API server's --dir)")
+        real = os.path.realpath(value)  # resolved once, so files are compared with where it really is
+        if os.path.dirname(real) == real:
+            raise ValueError("must not be the filesystem root: name the local Bot API server's --dir")
+        return real
 
     @field_validator("webhook_path")
     @classmethod

@@ -7,8 +7,7 @@ import asyncio
 import contextlib
 import hmac
 import mimetypes
-from collections.abc import AsyncIterator
-from pathlib import Path
+import os
 from typing import Any
 
 import aiohttp
@@ -29,6 +28,7 @@ from aiohttp import web
 
 from connectors.backoff import Backoff
 from connectors.base import AttachmentBody, Binding, ConnectorContext
+from connectors.telegram_files import FileRefused, FileUnavailable, open_download, open_local
 from connectors.telegram_offsets import OffsetTracker
 from connectors.telegram_send import Sender
 from connectors.telegram_updates import ALLOWED_UPDATES, Skipped, translate
@@ -40,7 +40,6 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CHECK_TIMEOUT = 5  # seconds getMe may take at start before the bot counts as down (and keeps retrying)
 RECEIPT_TIMEOUT = 10.0  # how long a webhook answer / the next poll waits for the router's commit
 MAX_PUBLISHES = 5  # an update whose receipt never comes is published this often, then given up
-FETCH_CHUNK = 64 * 1024
 
 
 class TelegramBot:
@@ -51,8 +50,8 @@ class TelegramBot:
         self.settings = binding.settings
         self.account = binding.account
         self.ctx = ctx
-        session = AiohttpSession(api=TelegramAPIServer.from_base(self.settings.api_base))
-        self.bot = Bot(self.settings.token.get_secret_value(), session=session)
+        self._http = AiohttpSession(api=TelegramAPIServer.from_base(self.settings.api_base))
+        self.bot = Bot(self.settings.token.get_secret_value(), session=self._http)
         self.sender = Sender(self.bot, ctx.attachments)
         self.username: str | None = None
         self.refused = False
@@ -314,7 +313,8 @@ class TelegramBot:
         return await self.sender.send(msg)
 
     async def fetch(self, ref: str) -> AttachmentBody | None:
-        """A customer's file by its file_id: getFile, then its download URL streamed in chunks."""
+        """A customer's file by its file_id: getFile, then the file streamed with its real length — from the disk
+        of a local Bot API server (inside `local_files_root` only) or from its download URL."""
         try:
             info = await self.bot.get_file(ref)
         except (TelegramBadRequest, TelegramNotFound):
@@ -323,27 +323,26 @@ class TelegramBot:
             return None
         # "" when the extension says nothing: the caller falls back to the mime stored with the message
         mime = mimetypes.guess_type(info.file_path)[0] or ""
-        local = Path(info.file_path)
-        if local.is_absolute():  # a local Bot API server in --local mode hands out paths on its disk
-            if not await asyncio.to_thread(local.is_file):
-                return None
-            return AttachmentBody(mime, info.file_size, _read_file(local))
-        url = self.bot.session.api.file_url(self.bot.token, info.file_path)
-        chunks = self.bot.session.stream_content(url, chunk_size=FETCH_CHUNK, raise_for_status=True)
-        return AttachmentBody(mime, info.file_size, chunks)
+        # never info.file_size: it is what the server declares, not what it sends. A local Bot API server in
+        # --local mode hands out absolute paths on its disk
+        try:
+            if os.path.isabs(info.file_path):
+                opened = await open_local(self.settings.local_files_root, info.file_path)
+            else:
+                url = self._http.api.file_url(self.bot.token, info.file_path)
+                opened = await open_download(await self._http.create_session(), url)
+        except FileRefused as exc:
+            path = info.file_path.replace(self.bot.token, "<token>")  # a local server's paths name the token
+            self._log.warning("telegram.file.refused", reason=exc.reason, path=path)
+            return None
+        except FileUnavailable as exc:
+            self._log.warning("telegram.file.failed", error=str(exc).replace(self.bot.token, "<token>"))
+            return None
+        return None if opened is None else AttachmentBody(mime, *opened)
 
 
 class _Stopping(Exception):
     """The connector stops: a webhook answer still waiting gets 500 (Telegram sends the update again)."""
-
-
-async def _read_file(path: Path) -> AsyncIterator[bytes]:
-    f = await asyncio.to_thread(path.open, "rb")
-    try:
-        while chunk := await asyncio.to_thread(f.read, FETCH_CHUNK):
-            yield chunk
-    finally:
-        f.close()
 
 
 def _reason(exc: BaseException) -> str:

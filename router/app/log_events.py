@@ -70,6 +70,8 @@ IDENTITY_JOINED = "crm.identity.joined"
 TELEGRAM_EVENTS = (
     "telegram.api.down",
     "telegram.bot.refused",
+    "telegram.file.failed",
+    "telegram.file.refused",
     "telegram.group.ignored",
     "telegram.loop.crashed",
     "telegram.polling.recovered",

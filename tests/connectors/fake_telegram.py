@@ -65,6 +65,8 @@ class FakeTelegram:
     def __init__(self) -> None:
         self.bots: dict[str, FakeBot] = {}
         self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, body)
+        self.declared_sizes: dict[str, int] = {}  # file_id -> getFile's file_size, when not the body's
+        self.chunked: set[str] = set()  # file paths downloaded without a Content-Length
         self._ids = itertools.count(1)
         self._message_ids = itertools.count(100)
         self._changed = asyncio.Condition()
@@ -152,9 +154,17 @@ class FakeTelegram:
             out += c.params.get("_returned", [])
         return out
 
-    def add_file(self, data: bytes, path: str, file_id: str) -> None:
-        """A file the Bot API can serve via getFile + /file/bot<token>/<path>."""
+    def add_file(
+        self, data: bytes, path: str, file_id: str, *, declared_size: int | None = None, chunked: bool = False
+    ) -> None:
+        """A file the Bot API can serve via getFile + /file/bot<token>/<path>; an absolute `path` is what a local
+        Bot API server (or a hostile one) answers. `declared_size`: getFile's `file_size`, when it should lie;
+        `chunked`: the download is sent without a Content-Length."""
         self.files[file_id] = (path, data)
+        if declared_size is not None:
+            self.declared_sizes[file_id] = declared_size
+        if chunked:
+            self.chunked.add(path)
 
     def fail_sends(self, token: str, n: int, kind: str, retry_after: int = 1) -> None:
         """Make the next `n` send* calls fail: kind "retry_after" (429) or "blocked" (403)."""
@@ -215,8 +225,9 @@ class FakeTelegram:
                 if entry is None:
                     return _error(400, "Bad Request: invalid file_id")
                 path, data = entry
+                size = self.declared_sizes.get(str(params["file_id"]), len(data))
                 return _ok({"file_id": params["file_id"], "file_unique_id": "u" + path,
-                            "file_size": len(data), "file_path": path})  # fmt: skip
+                            "file_size": size, "file_path": path})  # fmt: skip
             if method == "setwebhook":
                 bot.webhook = params
                 return _ok(True)
@@ -293,6 +304,14 @@ class FakeTelegram:
             return web.Response(status=401)
         path = request.match_info["path"]
         for stored_path, data in self.files.values():
+            if stored_path == path and path in self.chunked:
+                resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+                resp.enable_chunked_encoding()
+                await resp.prepare(request)
+                for i in range(0, len(data), 50_000):
+                    await resp.write(data[i : i + 50_000])
+                await resp.write_eof()
+                return resp
             if stored_path == path:
                 return web.Response(body=data, content_type="application/octet-stream")
         return web.Response(status=404)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import aiohttp
 import pytest
@@ -216,6 +218,140 @@ async def test_files_from_the_console_go_as_photo_with_caption_and_as_document(t
         ("sendphoto", "bike.png", png, "Here is your bike"),
         ("senddocument", "invoice.pdf", pdf, None),
     ]
+
+
+# ---- files the Bot API points at (a review found we trusted its file_path and file_size) ------------------------
+
+SECRET_FILE = b"root:x:0:0:the-secret-nobody-may-read"
+FETCH_TIMEOUT = aiohttp.ClientTimeout(total=5)  # a download that hangs fails the test, not stalls the suite
+
+
+async def customer_sends_file(fake: FakeTelegram, anna: Any, file_id: str) -> str:
+    """The customer sends a document with this file id: the console URL of its attachment."""
+    doc = {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_name": "note.txt",
+           "mime_type": "text/plain", "file_size": 10}  # fmt: skip
+    await fake.message(TOKEN, None, document=doc)
+    frame = await anna.expect(
+        "message", lambda f: [a["ref"] for a in f["message"]["attachments"]] == [file_id]
+    )
+    return str(frame["message"]["attachments"][0]["url"])
+
+
+async def console_download(d: Running, anna: Any, url: str) -> tuple[int, dict[str, str], bytes]:
+    """GET the attachment as the operator: status, headers and the whole body, within a few seconds."""
+    async with d.session.get(f"{d.base}{url}", headers=anna.headers, timeout=FETCH_TIMEOUT) as r:
+        return r.status, dict(r.headers), await r.read()
+
+
+async def test_an_absolute_file_path_from_the_bot_api_is_refused_without_local_files_root(
+    tmp_path, fake, start_daemon
+):
+    secret = tmp_path / "elsewhere" / "passwd"
+    secret.parent.mkdir()
+    secret.write_bytes(SECRET_FILE)
+    fake.add_file(b"unused", str(secret), "ABSOLUTE")
+    with structlog.testing.capture_logs() as logs:
+        d = await start(tmp_path, start_daemon, [tg_line("support", ["anna"], tg(fake))])
+        anna = await d.operator("anna")
+        url = await customer_sends_file(fake, anna, "ABSOLUTE")
+        status, _, body = await console_download(d, anna, url)
+    assert status == 404, body
+    assert b"no longer has this file" in body and b"the-secret" not in body
+    [event] = [e for e in logs if e["event"] == "telegram.file.refused"]
+    assert (event["line"], event["reason"]) == ("support", "no_local_files_root")
+    assert not any("the-secret" in str(v) or TOKEN in str(v) for e in logs for v in e.values())
+
+
+async def test_with_local_files_root_a_file_inside_it_is_served_with_its_real_size(
+    tmp_path, fake, start_daemon
+):
+    root = tmp_path / "telegram-bot-api"
+    stored = root / TOKEN / "documents" / "file_1.txt"  # where a --local Bot API server keeps a bot's files
+    stored.parent.mkdir(parents=True)
+    body = b"invoice #42, " * 10_000  # several chunks
+    stored.write_bytes(body)
+    fake.add_file(b"not this", str(stored), "LOCAL", declared_size=len(body) + 500)
+    block = tg(fake, local_files_root=str(root))
+    d = await start(tmp_path, start_daemon, [tg_line("support", ["anna"], block)])
+    anna = await d.operator("anna")
+    status, headers, got = await console_download(d, anna, await customer_sends_file(fake, anna, "LOCAL"))
+    assert status == 200
+    assert got == body and headers["Content-Length"] == str(len(body))
+
+
+@pytest.mark.parametrize(
+    "escape", ["dot_dot", "symlink", "symlinked_dir", "sibling_prefix", "the_root_itself"]
+)
+async def test_a_path_escaping_local_files_root_is_refused(tmp_path, fake, start_daemon, escape):
+    root = tmp_path / "bot-api"
+    (root / TOKEN).mkdir(parents=True)
+    outside = tmp_path / "var-secret"
+    outside.mkdir()
+    (outside / "secret_key").write_bytes(SECRET_FILE)
+    sibling = tmp_path / "bot-api-evil"  # starts with the root's name, is not inside it
+    sibling.mkdir()
+    (sibling / "secret_key").write_bytes(SECRET_FILE)
+    (root / TOKEN / "link.txt").symlink_to(outside / "secret_key")
+    (root / TOKEN / "documents").symlink_to(outside, target_is_directory=True)
+    path = {
+        "dot_dot": f"{root}/{TOKEN}/../../var-secret/secret_key",
+        "symlink": f"{root}/{TOKEN}/link.txt",
+        "symlinked_dir": f"{root}/{TOKEN}/documents/secret_key",
+        "sibling_prefix": f"{sibling}/secret_key",
+        "the_root_itself": f"{root}",
+    }[escape]
+    fake.add_file(b"unused", path, "ESCAPE")
+    with structlog.testing.capture_logs() as logs:
+        block = tg(fake, local_files_root=str(root))
+        d = await start(tmp_path, start_daemon, [tg_line("support", ["anna"], block)])
+        anna = await d.operator("anna")
+        status, _, body = await console_download(d, anna, await customer_sends_file(fake, anna, "ESCAPE"))
+    assert status == 404 and b"the-secret" not in body, body
+    [event] = [e for e in logs if e["event"] == "telegram.file.refused"]
+    assert event["reason"] == ("not_a_file" if escape == "the_root_itself" else "outside_local_files_root")
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to ask which file was opened")
+def test_a_directory_swapped_for_a_symlink_after_the_check_is_still_refused(tmp_path):
+    from connectors.telegram_files import FileRefused, _open_inside
+
+    root, outside = tmp_path / "bot-api", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "secret_key").write_bytes(SECRET_FILE)
+    (root / "photos").mkdir()
+    (root / "photos" / "secret_key").write_bytes(b"a customer's photo")
+    real = os.path.realpath
+
+    def swapped_after_realpath(path: str) -> str:
+        resolved = real(path)  # inside the root: the check passes...
+        (root / "photos").rename(root / "photos.old")  # ...then the directory is swapped for a symlink
+        (root / "photos").symlink_to(outside, target_is_directory=True)
+        return resolved
+
+    with (
+        mock.patch("connectors.telegram_files.os.path.realpath", swapped_after_realpath),
+        pytest.raises(FileRefused, match="outside_local_files_root"),
+    ):
+        _open_inside(str(root), str(root / "photos" / "secret_key"))
+
+
+@pytest.mark.parametrize("declared", ["larger", "smaller", "larger_sent_chunked"])
+async def test_the_console_gets_the_real_body_whatever_file_size_getfile_declares(
+    tmp_path, fake, start_daemon, declared
+):
+    body = b"%PDF-1.4 " + b"page" * 50_000  # ~200 KB: several chunks
+    size = len(body) - 10_000 if declared == "smaller" else len(body) + 10_000
+    fake.add_file(
+        body, "documents/file_9.pdf", "LYING", declared_size=size, chunked=declared.endswith("chunked")
+    )
+    d = await start(tmp_path, start_daemon, [tg_line("support", ["anna"], tg(fake))])
+    anna = await d.operator("anna")
+    status, headers, got = await console_download(d, anna, await customer_sends_file(fake, anna, "LYING"))
+    assert status == 200
+    assert len(got) == len(body) and got == body
+    # the download's own length, or none (sent chunked) when the Bot API sent none
+    assert headers.get("Content-Length") == (None if declared.endswith("chunked") else str(len(body)))
 
 
 # ---- delivery errors ------------------------------------------------------------------------------------
@@ -488,6 +624,9 @@ async def test_group_messages_are_ignored_unless_allowed(tmp_path, fake, start_d
         ({"api_base": "localhost:8081"}, "not an http(s) URL"),
         ({"polling_timeout": 0}, "greater than or equal to 1"),
         ({"tokn": "1:a"}, "Extra inputs are not permitted"),
+        ({"local_files_root": "var/telegram-bot-api"}, "an absolute path"),
+        ({"local_files_root": "/nonexistent/telegram-bot-api"}, "not an existing directory"),
+        ({"local_files_root": "/"}, "must not be the filesystem root"),
     ],
 )
 def test_bad_channel_blocks_are_refused_with_a_precise_message(block, problem):
