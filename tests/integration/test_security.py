@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -378,3 +379,51 @@ async def test_metrics_only_for_the_allowed_networks_or_the_token(tmp_path, star
         assert r.status == 403
     async with d.session.get(f"{d.base}/metrics", headers={"Authorization": "Bearer s3cret-token"}) as r:
         assert r.status == 200 and "openlines_messages_in" in await r.text()
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def test_a_malformed_request_is_one_json_log_line_not_a_traceback(tmp_path):
+    # regression: aiohttp logged a traceback per bad request (anyone can send one); now one structlog line
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = config(tmp_path, [line("support", ["anna"])])
+    data["http"]["port"] = port
+    data["log"] = {"format": "json"}
+    settings_from(tmp_path, data)  # validates it and writes it as the daemon reads it
+    path = tmp_path / "openlines.yaml"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "router.app.cli",
+        "run",
+        "--config",
+        str(path),
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "OPENLINES_DEMO_PASSWORD": PASSWORD},
+        stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with aiohttp.ClientSession() as s:
+            for _ in range(300):
+                try:
+                    async with s.get(f"http://127.0.0.1:{port}/healthz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n")
+        assert (await asyncio.wait_for(reader.read(12), 10)).startswith(b"HTTP/1.")
+        writer.close()
+        await asyncio.sleep(0.3)
+    finally:
+        proc.terminate()
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    lines = err.decode().splitlines()
+    bad = [ln for ln in lines if '"http.request.bad"' in ln]
+    assert len(bad) == 1 and "Content-Length" in bad[0], lines[-5:]
+    assert not any("Traceback" in ln for ln in lines)

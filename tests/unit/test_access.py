@@ -1,0 +1,60 @@
+"""router/rules/access.py from tables: who may see a dialog and send which command."""
+
+from __future__ import annotations
+
+import pytest
+
+from router.rules.access import Viewer, can_view_dialog, command_refusal
+
+ANNA = Viewer("anna", admin=False, lines=frozenset({"support"}))
+ADMIN = Viewer("root", admin=True, lines=frozenset())
+
+
+def dialog(state: str, operator: str | None = None, offered: tuple[str, ...] = ()) -> dict[str, object]:
+    return {"state": state, "operator": operator, "offered_to": offered, "line_id": "support"}
+
+
+@pytest.mark.parametrize(
+    ("d", "visible"),
+    [
+        (dialog("queued"), True),  # the queue of her line
+        (dialog("offered", offered=("anna",)), True),
+        (dialog("offered", offered=("boris",)), False),
+        (dialog("assigned", "anna"), True),
+        (dialog("assigned", "boris"), False),  # a colleague's dialog
+        ({**dialog("queued"), "line_id": "sales"}, False),
+    ],
+)
+def test_who_sees_a_dialog(d: dict[str, object], visible: bool) -> None:
+    assert can_view_dialog(ANNA, d) is visible
+    assert can_view_dialog(ADMIN, d) is True
+
+
+@pytest.mark.parametrize(
+    ("command", "d", "refusal"),
+    [
+        ("take", dialog("queued"), None),
+        (
+            "take",
+            dialog("assigned", "boris"),
+            None,
+        ),  # allowed to try: the state machine refuses it (bad_state)
+        (
+            "reply",
+            dialog("offered", offered=("boris",)),
+            None,
+        ),  # answering a free dialog of her line takes it
+        ("note", dialog("assigned", "anna"), None),
+        ("note", dialog("queued"), None),
+        # regression: a note into a colleague's dialog she cannot read was accepted
+        ("note", dialog("assigned", "boris"), "forbidden"),
+        ("note", dialog("offered", offered=("boris",)), "forbidden"),
+        ("skip", dialog("offered", offered=("boris",)), "not_offered"),
+        ("transfer", dialog("assigned", "boris"), "forbidden"),
+        ("close", dialog("assigned", "anna"), None),
+    ],
+)
+def test_which_commands_an_operator_may_send(command: str, d: dict[str, object], refusal: str | None) -> None:
+    got = command_refusal(ANNA, command, d)
+    assert (got[0] if got else None) == refusal
+    assert command_refusal(ADMIN, command, d) is None
