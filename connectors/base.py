@@ -50,6 +50,10 @@ class AttachmentStore(Protocol):
         """A stored file body."""
         ...
 
+    async def exists(self, key: str) -> bool:
+        """Whether a file body is stored under the key."""
+        ...
+
 
 class RouteTable(Protocol):
     def add(self, method: str, path: str, handler: Handler) -> None:
@@ -64,8 +68,20 @@ class HealthReporter(Protocol):
 
 
 @dataclass(frozen=True)
+class HistoryFile:
+    """A file of a stored message: its name, type and size, and where its body is (`stored`: our attachment
+    store, under `ref`; otherwise `ref` is the channel's own id for it)."""
+
+    name: str
+    mime: str
+    size: int | None
+    ref: str | None
+    stored: bool
+
+
+@dataclass(frozen=True)
 class HistoryMessage:
-    """One message of a conversation, as a channel may replay it to the customer."""
+    """One public message of a conversation, as a channel may replay it to the customer."""
 
     id: str
     author_kind: str
@@ -73,19 +89,44 @@ class HistoryMessage:
     text: str
     ts: str
     external_id: str | None
+    dialog_id: str = ""
+    files: tuple[HistoryFile, ...] = ()
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """Public messages of a customer's dialogs, oldest first, and whether there are older ones."""
+
+    messages: list[HistoryMessage] = field(default_factory=list)
+    more: bool = False
 
 
 @dataclass(frozen=True)
 class Conversation:
-    """A customer's latest dialog: its id if still open, and its public messages."""
+    """A customer's newest page of history across their dialogs, and their open dialog's id (None: the latest
+    one is closed, or there is none)."""
 
     open_dialog_id: str | None
     messages: list[HistoryMessage] = field(default_factory=list)
+    more: bool = False  # there are older messages than these (`HistoryReader.earlier` pages them)
 
 
 class HistoryReader(Protocol):
-    async def conversation(self, channel: str, account: str, chat_id: str) -> Conversation:
-        """The customer's latest dialog on this channel account."""
+    """What a channel may read back of a customer's conversations: only public messages (never an operators'
+    internal note) that were not refused delivery, of that one customer."""
+
+    async def conversation(self, channel: str, account: str, chat_id: str, limit: int) -> Conversation:
+        """The newest `limit` messages of the customer's dialogs on this channel account, and their open dialog."""
+        ...
+
+    async def earlier(self, channel: str, account: str, chat_id: str, before: str, limit: int) -> HistoryPage:
+        """The `limit` messages of the customer's dialogs just older than the message id `before`."""
+        ...
+
+    async def message(
+        self, channel: str, account: str, chat_id: str, message_id: str
+    ) -> HistoryMessage | None:
+        """One message of the customer's dialogs (None: not theirs, not public, or no such message)."""
         ...
 
 

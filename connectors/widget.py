@@ -16,15 +16,17 @@ from typing import Any, ClassVar
 
 import orjson
 import structlog
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from pydantic import BaseModel
 
 from connectors.base import AttachmentBody, Binding, ConnectorContext, SendResult
 from connectors.origins import client_address
 from connectors.ratelimit import Limits, MemoryLimits
-from connectors.widget_frames import MAX_FRAME, send_frame
+from connectors.widget_files import FileRoute, file_views
+from connectors.widget_frames import MAX_FRAME, error_frame, send_frame
 from connectors.widget_session import VisitorSession
 from connectors.widget_settings import LineGuards, WidgetSettings
+from connectors.widget_tokens import FILE_LINKS
 from queues.messages import OutboundMessage, Receipt
 from queues.sockets import Push, Pusher
 
@@ -36,7 +38,8 @@ class WidgetConnector:
 
     type: ClassVar[str] = "widget"
     Settings: ClassVar[builtins.type[BaseModel]] = WidgetSettings
-    immediate: ClassVar[bool] = True  # `send` only pushes to this process's sockets: it never waits or fails
+    immediate: ClassVar[bool] = True  # `send` only pushes to this process's sockets: it never waits
+    history_page: int = 30  # messages a hello carries, and each `history` page
 
     def __init__(self, bindings: list[Binding], ctx: ConnectorContext) -> None:
         self.ctx = ctx
@@ -54,6 +57,9 @@ class WidgetConnector:
     async def start(self) -> None:
         """Mount the websocket route."""
         self.ctx.routes.add("GET", "/widget/ws", self._handle)
+        files = FileRoute(self.ctx, self.type, self._line)
+        for method in ("GET", "OPTIONS"):
+            self.ctx.routes.add(method, FILE_LINKS + "{link}", files.handle)
         for account in self.accounts:
             self.ctx.health.set(account, "up")
 
@@ -66,16 +72,33 @@ class WidgetConnector:
                 await ws.close(code=1001, message=b"server shutdown")
 
     async def send(self, msg: OutboundMessage) -> SendResult:
-        """Push an operator's message to every open tab of the visitor; history keeps it for the rest."""
+        """Push an operator's message (with a link to each file) to every open tab of the visitor; history keeps
+        it for the rest. A message with a file we no longer have is not sent at all: it fails with the reason."""
+        checked = await self.deliverable(msg)
+        if not checked.ok:
+            return checked
         frame = {
             "type": "message",
             "id": msg.message_id,
+            "dialog_id": msg.dialog_id,
             "author": {"kind": msg.author_kind, "name": msg.author_name},
             "text": msg.text,
             "ts": msg.ts,
+            "attachments": file_views(self.ctx, msg.account, msg.chat_id, msg.message_id, msg.attachments),
         }
         delivered = await self._broadcast((msg.account, msg.chat_id), frame)
         return SendResult(ok=True, external_id=f"{msg.message_id}@{delivered}")
+
+    async def deliverable(self, msg: OutboundMessage) -> SendResult:
+        """Whether the visitor can get the message: each of its files must be in our attachment store (the
+        widget serves them from there); else a final failure that names the file."""
+        for a in msg.attachments:
+            if not a.ref or not await self.ctx.attachments.exists(a.ref):
+                log.warning("widget.file.missing", line=msg.account, dialog=msg.dialog_id)
+                return SendResult(
+                    ok=False, error=f"the file {a.name!r} is not in the attachment store: not sent"
+                )
+        return SendResult(ok=True, external_id=msg.message_id)
 
     async def fetch_attachment(self, account: str, ref: str) -> AttachmentBody | None:
         """The widget receives no files yet."""
@@ -95,7 +118,12 @@ class WidgetConnector:
                 "client_msg_id": client_msg_id,
             }
         else:
-            frame = {"type": "ack", "client_msg_id": client_msg_id, "id": receipt.message_id}
+            frame = {
+                "type": "ack",
+                "client_msg_id": client_msg_id,
+                "id": receipt.message_id,
+                "dialog_id": receipt.dialog_id,
+            }
         await self._broadcast((receipt.account, receipt.chat_id), frame)
 
     async def _broadcast(self, key: tuple[str, str], frame: dict[str, Any]) -> int:
@@ -111,6 +139,10 @@ class WidgetConnector:
         return count
 
     # ---- the visitors' sockets and connections -------------------------------------------------
+
+    def _line(self, account: str) -> tuple[WidgetSettings, LineGuards] | None:
+        binding, guards = self.accounts.get(account), self._guards.get(account)
+        return (binding.settings, guards) if binding is not None and guards is not None else None
 
     def join(self, key: tuple[str, str], ws: web.WebSocketResponse) -> None:
         """Count a socket among a visitor's tabs: the visitor's frames (messages, acks) go to it from now on."""
@@ -141,10 +173,14 @@ class WidgetConnector:
         ws = self._pusher.socket(heartbeat=30, max_msg_size=MAX_FRAME)
         await ws.prepare(request)
         self._pusher.opened(ws, request)
-        if binding is None or guards is None or self._closing:
-            await send_frame(
-                ws, {"type": "error", "code": "unknown_line", "message": f"no widget line {account!r}"}
-            )
+        if self._closing:  # going away: the browser reconnects (to this process restarted, or another one)
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+            return ws
+        if binding is None or guards is None:
+            # said once and for good: the widget stops reconnecting and tells the visitor the chat is unavailable
+            log.info("widget.line.unknown", line=account[:100])
+            message = f"there is no chat line {account[:100]!r} here: check the widget's data-line"
+            await send_frame(ws, error_frame("unknown_line", message))
             await ws.close()
             return ws
         forwarded = request.headers.get("X-Forwarded-For") if guards.trust_forwarded_for else None

@@ -1,12 +1,11 @@
 """One visitor's websocket after the upgrade: its frames read in order under the connection's frame cap, `hello`
-(the visitor token, the history) and `message` (the rate limits, then handed over: `ack` only after the commit)."""
+(the visitor token, the newest page of history), `history` (an older page) and `message` (the rate limits, then
+handed over: `ack` only after the commit)."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
@@ -16,6 +15,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from connectors.base import Binding, ConnectorContext
 from connectors.ratelimit import FloodGuard, Limits, Rate, Verdict, retry_after
+from connectors.widget_files import message_frame
 from connectors.widget_frames import (
     PROTOCOL,
     WidgetError,
@@ -27,11 +27,13 @@ from connectors.widget_frames import (
     unavailable,
 )
 from connectors.widget_settings import LineGuards, WidgetSettings
+from connectors.widget_tokens import new_visitor, visitor_of
 from queues.messages import InboundMessage, SenderProfile
 
 log = structlog.get_logger("connectors.widget")
 FRAME_RATE = Rate(per_second=20, burst=50)  # frames of any kind on one connection
 FLOOD_CLOSE_AFTER = 5.0  # seconds of continuous flooding before the connection is closed (1008)
+MAX_MESSAGE_ID = 64  # a `history` frame's `before`: our ids are 26 characters
 
 
 class Host(Protocol):
@@ -43,6 +45,7 @@ class Host(Protocol):
     clock: Callable[[], float]
     wall: Callable[[], float]
     limits: Limits
+    history_page: int
 
     def join(self, key: tuple[str, str], ws: web.WebSocketResponse) -> None:
         """Register a socket under its visitor."""
@@ -107,6 +110,10 @@ class VisitorSession:
                     if self.visitor is None:
                         raise WidgetError("hello_required", "send hello first")
                     await self._message(self.visitor, frame)
+                elif kind == "history":
+                    if self.visitor is None:
+                        raise WidgetError("hello_required", "send hello first")
+                    await self._earlier(self.visitor, frame)
                 else:
                     raise WidgetError("unknown_type", f"unknown frame type {kind!r}")
             except WidgetError as exc:
@@ -124,33 +131,20 @@ class VisitorSession:
         if token is not None:
             if not isinstance(token, str):
                 raise WidgetError("bad_field", "visitor_token must be a string or null")
-            payload = ctx.signer.verify(token, max_age_seconds=settings.token_ttl_days * 86400)
-            if payload and payload.get("line") == binding.account and isinstance(payload.get("v"), str):
-                visitor = payload["v"]
-            else:
+            visitor = visitor_of(ctx.signer, token, binding.account, settings.token_ttl_days)
+            if visitor is None:
                 log.info("widget.token.refused", line=binding.account)
                 await send_frame(
                     ws,
                     error_frame("invalid_token", "the visitor token is not valid here; a new one is issued"),
                 )
         if visitor is None:
-            visitor = uuid.uuid4().hex
-            token = ctx.signer.sign({"v": visitor, "line": binding.account, "iat": int(time.time())})
+            visitor, token = new_visitor(ctx.signer, binding.account)
         # register before reading history, so nothing sent in between is missed (the client dedupes by id)
         self.connector.join((binding.account, visitor), ws)
-        conv = await ctx.history.conversation(self.connector.type, binding.account, visitor)
-        history = []
-        for m in conv.messages:
-            item: dict[str, Any] = {
-                "type": "message",
-                "id": m.id,
-                "author": {"kind": m.author_kind, "name": m.author_name},
-                "text": m.text,
-                "ts": m.ts,
-            }
-            if m.author_kind == "customer" and m.external_id:
-                item["client_msg_id"] = m.external_id.partition(":")[2]
-            history.append(item)
+        conv = await ctx.history.conversation(
+            self.connector.type, binding.account, visitor, self.connector.history_page
+        )
         await send_frame(
             ws,
             {
@@ -158,11 +152,33 @@ class VisitorSession:
                 "protocol": PROTOCOL,
                 "visitor_token": token,
                 "dialog_id": conv.open_dialog_id,
-                "history": history,
+                "history": [message_frame(ctx, binding.account, visitor, m) for m in conv.messages],
+                "history_more": conv.more,
                 "title": settings.title,
             },
         )
         return visitor
+
+    async def _earlier(self, visitor: str, frame: dict[str, Any]) -> None:
+        """A page of the visitor's messages older than `before` (a message id the client has)."""
+        before = frame.get("before")
+        if before is None:
+            raise WidgetError("missing_field", "history needs before (the id of the oldest message shown)")
+        if not isinstance(before, str) or not 0 < len(before) <= MAX_MESSAGE_ID:
+            raise WidgetError("bad_field", "before must be a message id")
+        ctx = self.connector.ctx
+        page = await ctx.history.earlier(
+            self.connector.type, self.account, visitor, before, self.connector.history_page
+        )
+        await send_frame(
+            self.ws,
+            {
+                "type": "history",
+                "before": before,
+                "messages": [message_frame(ctx, self.account, visitor, m) for m in page.messages],
+                "more": page.more,
+            },
+        )
 
     async def _message(self, visitor: str, frame: dict[str, Any]) -> None:
         connector, account = self.connector, self.account

@@ -14,11 +14,22 @@ from pathlib import Path
 from typing import Any
 
 from connectors import REGISTRY, http_faced
-from connectors.base import Binding, Connector, ConnectorContext, Conversation, HistoryMessage
+from connectors.base import (
+    Binding,
+    Connector,
+    ConnectorContext,
+    Conversation,
+    HistoryFile,
+    HistoryMessage,
+    HistoryPage,
+    SendResult,
+)
 from connectors.shared_limits import RedisLimits
+from connectors.widget import WidgetConnector
+from crm_core import visitor_history
 from crm_core.store import Store
 from queues.bus import INBOUND, Bus, conversation_key, process_group
-from queues.messages import CustomerConsent, InboundMessage
+from queues.messages import CustomerConsent, InboundMessage, OutboundMessage, Receipt
 from router.app import log_events as ev
 from router.app.clock import Clock
 from router.app.logs import get
@@ -86,28 +97,55 @@ class Attachments:
 
 
 class History:
-    """The public history of a conversation's latest dialog, read-only."""
+    """What a customer may read back of their own conversations: public messages of all their dialogs, paged."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    async def conversation(self, channel: str, account: str, chat_id: str) -> Conversation:
+    async def conversation(self, channel: str, account: str, chat_id: str, limit: int) -> Conversation:
         d = await self._store.latest_dialog(channel, account, chat_id)
         if d is None:
             return Conversation(None)
-        rows = await self._store.dialog_messages([d["id"]], public_only=True)
-        msgs = [
-            HistoryMessage(
-                m["id"],
-                m["author_kind"],
-                m["author_name"],
-                m["text"],
-                iso(m["created_at"]) or "",
-                m["external_id"],
-            )
-            for m in rows
-        ]
-        return Conversation(d["id"] if d["state"] != "closed" else None, msgs)
+        rows, more = await visitor_history.public_page(
+            self._store.engine, channel, account, chat_id, before=None, limit=limit
+        )
+        return Conversation(d["id"] if d["state"] != "closed" else None, [_history(m) for m in rows], more)
+
+    async def earlier(self, channel: str, account: str, chat_id: str, before: str, limit: int) -> HistoryPage:
+        rows, more = await visitor_history.public_page(
+            self._store.engine, channel, account, chat_id, before=before, limit=limit
+        )
+        return HistoryPage([_history(m) for m in rows], more)
+
+    async def message(
+        self, channel: str, account: str, chat_id: str, message_id: str
+    ) -> HistoryMessage | None:
+        row = await visitor_history.public_message(self._store.engine, channel, account, chat_id, message_id)
+        return None if row is None else _history(row)
+
+
+def _history(m: dict[str, Any]) -> HistoryMessage:
+    files = tuple(
+        HistoryFile(
+            str(a.get("name") or "file"),
+            str(a.get("mime") or "application/octet-stream"),
+            a["size"] if isinstance(a.get("size"), int) else None,
+            str(a["ref"]) if a.get("ref") else None,
+            bool(a.get("stored")),
+        )
+        for a in (m["attachments"] or [])
+        if isinstance(a, dict)
+    )
+    return HistoryMessage(
+        m["id"],
+        m["author_kind"],
+        m["author_name"],
+        m["text"],
+        iso(m["created_at"]) or "",
+        m["external_id"],
+        m["dialog_id"],
+        files,
+    )
 
 
 def bindings(settings: Settings, role: str) -> dict[str, list[Binding]]:
@@ -191,20 +229,24 @@ class Channels:
 
     def _dispatch(self, channel: str, connector: Connector) -> None:
         """Start the channel's outbound consumers as this role needs them (see Dispatcher)."""
-        # (group, deliver, report, receipts)
-        consumers: list[tuple[str, bool, bool, bool]]
+        # (group, deliver, report, receipts, what sends)
+        consumers: list[tuple[str, bool, bool, bool, Connector | _WidgetReport]]
         if self.role != "web":
-            consumers = [("connectors", True, True, True)]
-        elif channel == "widget":
+            consumers = [("connectors", True, True, True, connector)]
+        elif isinstance(connector, WidgetConnector):
             # the visitor's socket may be open in any web process: each pushes every message to its own sockets
-            # (the widget drops a frame it already has); one of them, in the shared group, reports it sent once
-            consumers = [(process_group(channel), True, False, True), ("connectors", False, True, False)]
+            # (the widget drops a frame it already has); one of them, in the shared group, reports it once: sent
+            # if it can be delivered, failed with the reason if not (a file missing from the store)
+            consumers = [
+                (process_group(channel), True, False, True, connector),
+                ("connectors", True, True, False, _WidgetReport(connector)),
+            ]
         else:  # sent by the connectors process; a webhook's answer waits for its receipt in this process
-            consumers = [(process_group(channel), False, False, True)]
-        for group, deliver, report, receipts in consumers:
+            consumers = [(process_group(channel), False, False, True, connector)]
+        for group, deliver, report, receipts, sender in consumers:
             d = Dispatcher(
                 channel,
-                connector,
+                sender,
                 self.bus,
                 self.clock,
                 policy_for(connector),
@@ -261,6 +303,22 @@ class Channels:
         connector = self.file_connectors.get(channel) or self.connectors.get(channel)
         body = await connector.fetch_attachment(account, str(meta.get("ref") or "")) if connector else None
         return None if body is None else (body.mime or mime, body.size, body.chunks)
+
+
+class _WidgetReport:
+    """The widget in a web process's shared delivery group: says whether a message can be delivered (every web
+    process pushes it to its own visitors' sockets), without pushing it."""
+
+    immediate = True
+
+    def __init__(self, widget: WidgetConnector) -> None:
+        self._widget = widget
+
+    async def send(self, msg: OutboundMessage) -> SendResult:
+        return await self._widget.deliverable(msg)
+
+    async def on_receipt(self, receipt: Receipt) -> None:
+        return None
 
 
 def process_name() -> str:

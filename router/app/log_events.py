@@ -100,3 +100,11 @@ EMAIL_EVENTS = (
     "email.mail.unreadable",
     "email.mailbox.refused",
 )
+# logged by connectors/widget*.py (connectors cannot import router/, so they repeat them)
+WIDGET_LINE_UNKNOWN = "widget.line.unknown"  # a page asked for a line with no widget channel: refused
+WIDGET_FILE_REFUSED = (
+    "widget.file.refused"  # a file link forged, expired, from another site or another visitor
+)
+WIDGET_FILE_MISSING = (
+    "widget.file.missing"  # an operator's file is not in the attachment store: the send fails
+)

@@ -4,9 +4,13 @@
  * The only script a site embeds:
  *   <script src="https://HOST/widget/loader.js" data-line="support" async></script>
  *
- * It mounts a chat launcher + panel inside an open Shadow DOM root (so the site's CSS cannot break it) and talks to
- * ws(s)://HOST/widget/ws?line=LINE using protocol version 1 (docs/protocol.md). Everything the server or a visitor
- * wrote is rendered with textContent, never parsed as HTML.
+ * Optional attributes: data-title (overrides the line's `title` from the configuration), data-lang (`en`, `ru`;
+ * default: the page's <html lang>, else English), data-color, data-position="left".
+ *
+ * It loads its strings (HOST/widget/strings.LANG.js), mounts a chat launcher + panel inside an open Shadow DOM root
+ * (so the site's CSS cannot break it) and talks to ws(s)://HOST/widget/ws?line=LINE using protocol version 1
+ * (docs/protocol.md). Everything the server, an operator or a visitor wrote is rendered with textContent, never
+ * parsed as HTML; an operator's files are fetched with the visitor's token and shown from memory.
  */
 (function () {
   "use strict";
@@ -15,6 +19,10 @@
   var MAX_BACKOFF_MS = 30000;
   // If an `invalid_token` error is not followed by a fresh server hello, start over with a new socket.
   var INVALID_TOKEN_GRACE_MS = 3000;
+  // A message the server has not acknowledged by then shows as not sent, with a retry (it stays queued meanwhile).
+  var ACK_TIMEOUT_MS = 15000;
+  var LANGUAGES = ["en", "ru"]; // the strings.LANG.js files next to this one
+  var INLINE_IMAGES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 
   // ---------------------------------------------------------------- locate our own <script> element
 
@@ -104,17 +112,19 @@
   var ICON_CHAT = ["M4 5h16v11H9l-5 4z"];
   var ICON_CLOSE = ["M6 6l12 12", "M18 6L6 18"];
   var ICON_SEND = ["M4 12l16-8-6 16-2-7z"];
+  var ICON_FILE = ["M7 3h7l5 5v13H7z", "M14 3v5h5"];
 
   // ---------------------------------------------------------------- the widget
 
-  function mount(cfg) {
+  function mount(cfg, T) {
     var KEY_TOKEN = "openlines.visitor." + cfg.line;
     var KEY_PENDING = "openlines.pending." + cfg.line;
     var KEY_OPEN = "openlines.open." + cfg.line;
+    var KEY_TITLE = "openlines.title." + cfg.line;
     var wsUrl = cfg.origin.replace(/^http/, "ws") + "/widget/ws?line=" + encodeURIComponent(cfg.line);
 
     // ---- DOM
-    var host = el("div", { "data-openlines-line": cfg.line });
+    var host = el("div", { "data-openlines-line": cfg.line, lang: cfg.lang });
     // The shadow root shields our insides, but the host element itself is still styled by the site's CSS (a stray
     // `div { display: none }` or a `transform` would hide or displace the fixed panel); inline !important wins.
     host.style.cssText = "all: initial !important; display: block !important; visibility: visible !important;" +
@@ -127,38 +137,46 @@
 
     var badge = el("span", { class: "badge", "data-ol": "badge", hidden: "" });
     var launcher = el("button", {
-      type: "button", class: "launcher", "data-ol": "launcher",
-      "aria-label": cfg.title, "aria-expanded": "false",
+      type: "button", class: "launcher", "data-ol": "launcher", "aria-expanded": "false",
     }, [icon(ICON_CHAT), icon(ICON_CLOSE), badge]);
 
     var status = el("div", { class: "status", "data-ol": "status", "data-state": "connecting", role: "status" },
-      ["Connecting…"]);
-    var closeBtn = el("button", { type: "button", class: "close", "data-ol": "close", "aria-label": "Close chat" },
+      [T.connecting]);
+    var closeBtn = el("button", { type: "button", class: "close", "data-ol": "close", "aria-label": T.closeChat },
       [icon(ICON_CLOSE)]);
-    var header = el("div", { class: "header" }, [
-      el("div", { class: "titles" }, [el("div", { class: "title", "data-ol": "title" }, [cfg.title]), status]),
-      closeBtn,
-    ]);
-    var empty = el("div", { class: "empty", "data-ol": "empty" },
-      ["Hi! Ask us anything — we usually reply within a few minutes."]);
-    var messages = el("div", { class: "messages", "data-ol": "messages", role: "log", "aria-live": "polite" }, [empty]);
+    var titleNode = el("div", { class: "title", "data-ol": "title" });
+    var header = el("div", { class: "header" }, [el("div", { class: "titles" }, [titleNode, status]), closeBtn]);
+    var earlier = el("button", { type: "button", class: "earlier", "data-ol": "earlier", hidden: "" }, [T.earlier]);
+    var empty = el("div", { class: "empty", "data-ol": "empty" }, [T.empty]);
+    var messages = el("div", { class: "messages", "data-ol": "messages", role: "log", "aria-live": "polite" },
+      [earlier, empty]);
+    var closedNotice = el("div", { class: "closed-notice", "data-ol": "closed-notice", hidden: "", role: "alert" });
     var notice = el("div", { class: "notice", "data-ol": "notice", hidden: "", role: "alert" });
     var input = el("textarea", {
-      class: "input", "data-ol": "input", rows: "1", placeholder: "Type a message…", "aria-label": "Message",
+      class: "input", "data-ol": "input", rows: "1", placeholder: T.placeholder, "aria-label": T.message,
     });
-    var send = el("button", { type: "button", class: "send", "data-ol": "send", "aria-label": "Send" },
+    var send = el("button", { type: "button", class: "send", "data-ol": "send", "aria-label": T.send },
       [icon(ICON_SEND)]);
     var composer = el("div", { class: "composer" }, [input, send]);
-    var panel = el("div", {
-      class: "panel", "data-ol": "panel", role: "dialog", "aria-label": cfg.title, hidden: "",
-    }, [header, messages, notice, composer]);
+    var panel = el("div", { class: "panel", "data-ol": "panel", role: "dialog", hidden: "" },
+      [header, messages, closedNotice, notice, composer]);
     var wrap = el("div", { class: "wrap pos-" + cfg.position }, [panel, launcher]);
     root.appendChild(wrap);
     document.body.appendChild(host);
 
+    // The page's data-title wins; else the line's title from the server (remembered for the next page load, so
+    // it does not flicker), else ours.
+    function setTitle(text) {
+      titleNode.textContent = text;
+      launcher.setAttribute("aria-label", text);
+      panel.setAttribute("aria-label", text);
+    }
+    setTitle(cfg.title || store.get("localStorage", KEY_TITLE) || T.title);
+
     // ---- state
     var ws = null;
     var ready = false; // true between the server's hello and the socket closing
+    var token = null; // the visitor token of this page (also kept in localStorage when the browser lets us)
     var attempt = 0;
     var reconnectTimer = null;
     var tokenTimer = null;
@@ -166,7 +184,11 @@
     var unread = 0;
     var byId = new Map(); // server message id -> element
     var byClientId = new Map(); // client_msg_id -> element (our own messages)
+    var ackTimers = new Map(); // client_msg_id -> timer: no ack by then shows it as not sent
     var failed = []; // messages the server refused, kept on screen across re-renders
+    var previews = new Map(); // "message id/file number" -> object URL of an image already fetched
+    var more = false; // the server has older messages than the oldest shown
+    var asked = null; // the `before` of the history page asked for
 
     function loadPending() {
       try {
@@ -185,7 +207,7 @@
     // ---- rendering
 
     function updateEmpty() {
-      empty.hidden = messages.querySelector('[data-ol="msg"]') !== null;
+      empty.hidden = messages.querySelector('[data-ol="msg"]') !== null || stopped;
     }
 
     function nearBottom() {
@@ -193,19 +215,105 @@
     }
     function scrollDown() { messages.scrollTop = messages.scrollHeight; }
 
-    /** Build one message bubble; `m` is {id?, client_msg_id?, author:{kind,name}, text, ts?}. */
+    function fileSize(n) {
+      if (typeof n !== "number" || !(n >= 0)) return "";
+      var i = 0;
+      while (n >= 1024 && i < T.sizeUnits.length - 1) { n /= 1024; i += 1; }
+      return (i === 0 || n >= 10 ? Math.round(n) : Math.round(n * 10) / 10) + " " + T.sizeUnits[i];
+    }
+
+    /** The absolute address of a file link the server sent; null for anything that is not one of its own. */
+    function fileUrl(path) {
+      try {
+        var u = new URL(String(path), cfg.origin);
+        return u.origin === cfg.origin && u.pathname.indexOf("/widget/files/") === 0 ? u.href : null;
+      } catch (e) { return null; }
+    }
+
+    /** The file's body, fetched with this visitor's token (the link alone opens nothing). */
+    function fetchFile(url) {
+      return fetch(url, {
+        headers: { Authorization: "Bearer " + (token || store.get("localStorage", KEY_TOKEN) || "") },
+        credentials: "omit", mode: "cors", cache: "no-store",
+      }).then(function (r) {
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.blob();
+      });
+    }
+
+    function download(url, name) {
+      fetchFile(url).then(function (blob) {
+        var href = URL.createObjectURL(blob);
+        var a = el("a", { href: href, download: name || "file" });
+        a.style.display = "none";
+        root.appendChild(a);
+        a.click();
+        a.remove();
+        setTimeout(function () { URL.revokeObjectURL(href); }, 60000);
+      }).catch(function () { showNotice(T.fileFailed); });
+    }
+
+    /** One file of an operator's message: an image shows inline, anything else is a link with its size. */
+    function renderFile(a, key) {
+      var url = fileUrl(a && a.url);
+      if (!url) return null;
+      var name = String(a.name || "file");
+      var mime = String(a.mime || "");
+      var link = el("a", {
+        class: "file", "data-ol": "file-link", "data-url": url, href: url, download: name,
+        title: T.download + ": " + name,
+      });
+      if (INLINE_IMAGES.indexOf(mime) >= 0) {
+        var img = el("img", { class: "preview", "data-ol": "preview", alt: name });
+        link.classList.add("image");
+        link.appendChild(img);
+        var shown = previews.get(key);
+        if (shown) img.src = shown;
+        else {
+          fetchFile(url).then(function (blob) {
+            var href = URL.createObjectURL(blob);
+            previews.set(key, href);
+            img.src = href;
+          }).catch(function () { img.replaceWith(el("span", { class: "file-name" }, [name])); });
+        }
+      } else {
+        link.appendChild(icon(ICON_FILE));
+        link.appendChild(el("span", { class: "file-name" }, [name]));
+        var size = fileSize(a.size);
+        if (size) link.appendChild(el("span", { class: "file-size" }, [size]));
+      }
+      function open(e) {
+        if (e.type === "auxclick" && e.button !== 1) return;
+        e.preventDefault();
+        download(url, name);
+      }
+      link.addEventListener("click", open);
+      link.addEventListener("auxclick", open);
+      return el("div", { class: "file-row", "data-ol": "file" }, [link]);
+    }
+
+    /** Build one message bubble; `m` is {id?, client_msg_id?, dialog_id?, author:{kind,name}, text, ts?, attachments?}. */
     function renderMessage(m, opts) {
       var kind = (m.author && m.author.kind) || "customer";
       if (kind !== "customer" && kind !== "operator" && kind !== "bot") kind = "bot";
       var node = el("div", { class: "msg " + kind, "data-ol": "msg", "data-author": kind });
       if (m.id) node.setAttribute("data-id", m.id);
+      if (m.dialog_id) node.setAttribute("data-dialog-id", String(m.dialog_id));
+      if (m.ts) node.setAttribute("data-ts", String(m.ts));
       if (opts && opts.pending) node.setAttribute("data-pending", "1");
       if (kind !== "customer" && m.author && m.author.name) {
         node.appendChild(el("div", { class: "author", "data-ol": "author" }, [String(m.author.name)]));
       }
-      node.appendChild(el("div", { class: "bubble" }, [el("div", { class: "text", "data-ol": "text" }, [m.text == null ? "" : String(m.text)])]));
+      var files = (Array.isArray(m.attachments) ? m.attachments : []).map(function (a, i) {
+        return renderFile(a, (m.id || "") + "/" + i);
+      }).filter(Boolean);
+      var text = m.text == null ? "" : String(m.text);
+      var bubble = el("div", { class: "bubble" });
+      if (text || !files.length) bubble.appendChild(el("div", { class: "text", "data-ol": "text" }, [text]));
+      if (files.length) bubble.appendChild(el("div", { class: "files", "data-ol": "files" }, files));
+      node.appendChild(bubble);
       var meta = el("div", { class: "meta" }, [el("span", { class: "time", "data-ol": "time" }, [hhmm(m.ts)])]);
-      meta.appendChild(el("span", { class: "state", "data-ol": "state" }, [opts && opts.pending ? "sending…" : ""]));
+      meta.appendChild(el("span", { class: "state", "data-ol": "state" }, [opts && opts.pending ? T.sending : ""]));
       node.appendChild(meta);
       if (m.id) byId.set(m.id, node);
       if (m.client_msg_id) {
@@ -215,26 +323,115 @@
       return node;
     }
 
+    /** A quiet line where one dialog ends and the next begins. */
+    function separator(before) {
+      var label = T.newConversation;
+      var ts = before.getAttribute("data-ts");
+      var d = ts ? new Date(ts) : null;
+      if (d && !isNaN(d.getTime())) {
+        try {
+          label += " · " + d.toLocaleDateString(cfg.lang, { day: "numeric", month: "short" }) + ", " + hhmm(ts);
+        } catch (e) { /* an old browser without locales: the label alone */ }
+      }
+      return el("div", { class: "separator", "data-ol": "separator", role: "separator" }, [el("span", null, [label])]);
+    }
+
+    function relayout() {
+      messages.querySelectorAll('[data-ol="separator"]').forEach(function (n) { n.remove(); });
+      var last = null;
+      messages.querySelectorAll('[data-ol="msg"]').forEach(function (n) {
+        var dialog = n.getAttribute("data-dialog-id");
+        if (!dialog) return; // our own, not stored yet: its dialog is known with its ack
+        if (last && dialog !== last) messages.insertBefore(separator(n), n);
+        last = dialog;
+      });
+      earlier.hidden = !more || stopped;
+      updateEmpty();
+    }
+
     function append(node) {
       var stick = nearBottom();
       messages.appendChild(node);
-      updateEmpty();
+      relayout();
       if (stick || node.getAttribute("data-author") === "customer") scrollDown();
     }
 
-    function markAcked(node, id) {
+    function setState(node, text) { node.querySelector('[data-ol="state"]').textContent = text; }
+
+    function dropRetry(node) {
+      var r = node.querySelector('[data-ol="retry"]');
+      if (r) r.remove();
+    }
+
+    function markAcked(node, f) {
+      disarm(node.getAttribute("data-client-msg-id"));
       node.removeAttribute("data-pending");
-      node.setAttribute("data-id", id);
-      node.querySelector('[data-ol="state"]').textContent = "";
-      byId.set(id, node);
+      node.removeAttribute("data-unsent");
+      node.setAttribute("data-id", f.id);
+      if (f.dialog_id) node.setAttribute("data-dialog-id", String(f.dialog_id));
+      setState(node, "");
+      dropRetry(node);
+      byId.set(f.id, node);
+      relayout();
     }
 
     function markFailed(node, text) {
+      disarm(node.getAttribute("data-client-msg-id"));
       node.removeAttribute("data-pending");
+      node.removeAttribute("data-unsent");
       node.setAttribute("data-failed", "1");
-      node.querySelector('[data-ol="state"]').textContent = "";
-      var err = el("div", { class: "error", "data-ol": "error" }, [text || "Not delivered"]);
-      node.appendChild(err);
+      setState(node, "");
+      dropRetry(node);
+      node.appendChild(el("div", { class: "error", "data-ol": "error" }, [text || T.notDelivered]));
+    }
+
+    /** No ack came: say so, and offer to send it again (it stays queued; a reconnect sends it anyway). */
+    function markUnsent(node) {
+      node.removeAttribute("data-pending");
+      node.setAttribute("data-unsent", "1");
+      setState(node, T.notSent);
+      dropRetry(node);
+      if (stopped) return; // nowhere to send it again
+      var retry = el("button", { type: "button", class: "retry", "data-ol": "retry" }, [T.retry]);
+      retry.addEventListener("click", function () { resend(node); });
+      node.querySelector('[data-ol="state"]').after(retry);
+    }
+
+    function markPending(node) {
+      node.removeAttribute("data-unsent");
+      node.setAttribute("data-pending", "1");
+      setState(node, T.sending);
+      dropRetry(node);
+    }
+
+    function arm(clientId) {
+      disarm(clientId);
+      ackTimers.set(clientId, setTimeout(function () {
+        ackTimers.delete(clientId);
+        var node = byClientId.get(clientId);
+        if (node && node.hasAttribute("data-pending")) markUnsent(node);
+      }, ACK_TIMEOUT_MS));
+    }
+    function disarm(clientId) {
+      if (!clientId) return;
+      clearTimeout(ackTimers.get(clientId));
+      ackTimers.delete(clientId);
+    }
+
+    /** Send a queued message (again) with its own id: the server stores each once. */
+    function transmit(p) {
+      var node = byClientId.get(p.client_msg_id);
+      if (node && !node.hasAttribute("data-failed")) markPending(node);
+      arm(p.client_msg_id);
+      if (ready) sendFrame({ type: "message", client_msg_id: p.client_msg_id, text: p.text });
+    }
+
+    function resend(node) {
+      var id = node.getAttribute("data-client-msg-id");
+      var p = loadPending().filter(function (x) { return x.client_msg_id === id; })[0];
+      if (!p) { node.remove(); relayout(); return; }
+      transmit(p);
+      if (!ready && !stopped) { attempt = 0; connect(); } // no socket: try now rather than after the backoff
     }
 
     /** Re-render everything from the server's history plus what is still unacked or refused. */
@@ -245,23 +442,50 @@
       (history || []).forEach(function (m) { if (m && !byId.has(m.id)) messages.appendChild(renderMessage(m)); });
       failed.forEach(function (n) { messages.appendChild(n); });
       loadPending().forEach(function (p) {
-        if (!byClientId.has(p.client_msg_id)) messages.appendChild(renderMessage(p, { pending: true }));
+        if (byClientId.has(p.client_msg_id)) return;
+        messages.appendChild(renderMessage(p, { pending: true }));
+        if (stopped) markUnsent(byClientId.get(p.client_msg_id));
+        else arm(p.client_msg_id);
       });
-      updateEmpty();
+      relayout();
       scrollDown();
+    }
+
+    /** An older page on top, the visitor's place in the list kept. */
+    function prepend(list) {
+      var fromBottom = messages.scrollHeight - messages.scrollTop;
+      var first = messages.querySelector('[data-ol="msg"]');
+      list.forEach(function (m) {
+        if (!m || !m.id || byId.has(m.id)) return;
+        var node = renderMessage(m);
+        if (first) messages.insertBefore(node, first);
+        else messages.appendChild(node);
+      });
+      relayout();
+      messages.scrollTop = messages.scrollHeight - fromBottom;
+    }
+
+    function askEarlier() {
+      var oldest = messages.querySelector('[data-ol="msg"][data-id]');
+      if (!ready || !oldest || asked) return;
+      asked = oldest.getAttribute("data-id");
+      earlier.disabled = true;
+      earlier.textContent = T.loading;
+      sendFrame({ type: "history", before: asked });
+    }
+    earlier.addEventListener("click", askEarlier);
+
+    function earlierDone() {
+      asked = null;
+      earlier.disabled = false;
+      earlier.textContent = T.earlier;
     }
 
     // ---- status line and notices
 
-    var STATUS_TEXT = {
-      connecting: "Connecting…",
-      online: "We reply as soon as we can",
-      reconnecting: "Connection lost — reconnecting…",
-      unavailable: "Chat is not available right now",
-    };
     function setStatus(state) {
       status.setAttribute("data-state", state);
-      status.textContent = STATUS_TEXT[state];
+      status.textContent = T[state];
       panel.setAttribute("data-conn", state);
     }
 
@@ -271,6 +495,20 @@
       notice.hidden = false;
       clearTimeout(noticeTimer);
       noticeTimer = setTimeout(function () { notice.hidden = true; }, 8000);
+    }
+
+    /** The server will never take messages for this line: say so once, and take no more. */
+    function stop() {
+      stopped = true;
+      setStatus("unavailable");
+      closedNotice.textContent = T.lineUnknown;
+      closedNotice.hidden = false;
+      input.disabled = true;
+      send.disabled = true;
+      ackTimers.forEach(function (t) { clearTimeout(t); });
+      ackTimers.clear();
+      messages.querySelectorAll('[data-ol="msg"][data-pending]').forEach(markUnsent);
+      relayout();
     }
 
     // ---- open / close
@@ -284,7 +522,7 @@
         unread = 0;
         badge.hidden = true;
         scrollDown();
-        if (focus) input.focus();
+        if (focus && !input.disabled) input.focus();
       }
     }
     launcher.addEventListener("click", function () { setOpen(panel.hidden, true); });
@@ -309,7 +547,7 @@
 
     function submit() {
       var text = input.value;
-      if (!text.trim()) return;
+      if (!text.trim() || stopped) return;
       var p = { client_msg_id: uuid(), text: text, ts: new Date().toISOString(), author: { kind: "customer" } };
       // Persist first: if the page closes before the ack, the next visit re-sends with the same id (server dedupes).
       var list = loadPending();
@@ -318,10 +556,10 @@
       append(renderMessage(p, { pending: true }));
       input.value = "";
       autosize();
-      if (ready) sendFrame({ type: "message", client_msg_id: p.client_msg_id, text: p.text });
+      transmit(p);
     }
 
-    send.addEventListener("click", function () { submit(); input.focus(); });
+    send.addEventListener("click", function () { submit(); if (!input.disabled) input.focus(); });
     input.addEventListener("keydown", function (e) {
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
     });
@@ -335,17 +573,35 @@
 
     function onHello(f) {
       clearTimeout(tokenTimer);
-      if (f.visitor_token) store.set("localStorage", KEY_TOKEN, f.visitor_token);
+      if (f.visitor_token) {
+        token = f.visitor_token;
+        store.set("localStorage", KEY_TOKEN, f.visitor_token);
+      }
+      if (!cfg.title) {
+        var title = typeof f.title === "string" && f.title.trim() ? f.title : null;
+        if (title) store.set("localStorage", KEY_TITLE, title);
+        else store.remove("localStorage", KEY_TITLE);
+        setTitle(title || T.title);
+      }
       ready = true;
       attempt = 0;
       setStatus("online");
       var history = Array.isArray(f.history) ? f.history : [];
+      more = f.history_more === true;
+      earlierDone();
       // Anything in the history is stored already; forget it locally. Re-send the rest with the SAME ids.
       var stored = new Set(history.map(function (m) { return m && m.client_msg_id; }).filter(Boolean));
       var pending = loadPending().filter(function (p) { return !stored.has(p.client_msg_id); });
       savePending(pending);
       renderAll(history);
-      pending.forEach(function (p) { sendFrame({ type: "message", client_msg_id: p.client_msg_id, text: p.text }); });
+      pending.forEach(transmit);
+    }
+
+    function onHistory(f) {
+      if (!asked || f.before !== asked) return; // a page asked for before a reconnect
+      earlierDone();
+      more = f.more === true;
+      prepend(Array.isArray(f.messages) ? f.messages : []);
     }
 
     var resendTimer = null;
@@ -355,17 +611,18 @@
       resendTimer = setTimeout(function () {
         resendTimer = null;
         if (!ready) return; // the next hello re-sends them anyway
-        loadPending().forEach(function (p) { sendFrame({ type: "message", client_msg_id: p.client_msg_id, text: p.text }); });
+        loadPending().forEach(transmit);
       }, Math.min(Math.max(ms, 250), 60000));
     }
 
     function onAck(f) {
       dropPending(f.client_msg_id);
+      disarm(f.client_msg_id);
       var node = byClientId.get(f.client_msg_id);
       if (!node) return;
       var other = byId.get(f.id);
-      if (other && other !== node) { node.remove(); return; } // the message itself arrived before its ack
-      markAcked(node, f.id);
+      if (other && other !== node) { node.remove(); relayout(); return; } // the message itself came before its ack
+      markAcked(node, f);
     }
 
     function onMessage(f) {
@@ -375,19 +632,16 @@
     }
 
     function onError(f) {
-      var text = f.message || f.code || "Something went wrong";
+      var text = (f.code && (T.errors || {})[f.code]) || T.error;
       if (f.code === "invalid_token") {
         // The server issues a fresh token with its hello; drop the bad one so a reconnect does not repeat it.
         store.remove("localStorage", KEY_TOKEN);
+        token = null;
         clearTimeout(tokenTimer);
         tokenTimer = setTimeout(function () { if (!ready && ws) ws.close(); }, INVALID_TOKEN_GRACE_MS);
         return;
       }
-      if (f.code === "unknown_line") {
-        stopped = true;
-        setStatus("unavailable");
-        return;
-      }
+      if (f.code === "unknown_line") { stop(); return; }
       if (f.code === "hello_required") return; // our pending messages are re-sent after the next hello
       if (f.code === "rate_limited" || f.code === "unavailable") {
         // Not stored, not refused for good: keep it pending and send it again when the server says we may.
@@ -403,6 +657,7 @@
           return;
         }
       }
+      if (asked) { earlierDone(); return; } // the history page was refused: the button lets them try again
       showNotice(text);
     }
 
@@ -412,6 +667,7 @@
       if (!f || typeof f !== "object") return;
       switch (f.type) {
         case "hello": onHello(f); break;
+        case "history": onHistory(f); break;
         case "ack": onAck(f); break;
         case "message": onMessage(f); break;
         case "error": onError(f); break;
@@ -424,13 +680,13 @@
     function connect() {
       clearTimeout(reconnectTimer);
       reconnectTimer = null;
-      if (stopped) return;
+      if (stopped || ws) return;
       var sock;
       try { sock = new WebSocket(wsUrl); } catch (e) { scheduleReconnect(); return; }
       ws = sock;
       sock.onopen = function () {
         sock.send(JSON.stringify({
-          type: "hello", protocol: PROTOCOL, visitor_token: store.get("localStorage", KEY_TOKEN) || null,
+          type: "hello", protocol: PROTOCOL, visitor_token: token || store.get("localStorage", KEY_TOKEN) || null,
         }));
       };
       sock.onmessage = function (ev) { if (ws === sock) onFrame(ev); };
@@ -438,6 +694,7 @@
         if (ws !== sock) return;
         ws = null;
         ready = false;
+        earlierDone();
         if (stopped) { setStatus("unavailable"); return; }
         setStatus("reconnecting");
         scheduleReconnect();
@@ -455,6 +712,7 @@
     window.addEventListener("online", function () { if (!ws && !stopped) { attempt = 0; connect(); } });
 
     // ---- go
+    setStatus("connecting");
     renderAll([]); // show unacked messages from a previous visit right away
     setOpen(store.get("sessionStorage", KEY_OPEN) === "1", false);
     connect();
@@ -477,7 +735,8 @@
     "  border: 0; background: var(--ol-accent, #2f6fed); color: #fff; display: grid; place-items: center;",
     "  box-shadow: 0 6px 20px rgba(20, 30, 60, .25); transition: transform .15s ease; }",
     ".launcher:hover { transform: scale(1.05); }",
-    ".launcher:focus-visible, .send:focus-visible, .close:focus-visible { outline: 3px solid #9db9ff; outline-offset: 2px; }",
+    ".launcher:focus-visible, .send:focus-visible, .close:focus-visible, .file:focus-visible, .earlier:focus-visible,",
+    "  .retry:focus-visible { outline: 3px solid #9db9ff; outline-offset: 2px; }",
     ".launcher svg { width: 28px; height: 28px; }",
     ".launcher svg + svg, .wrap.open .launcher svg:first-child { display: none; }",
     ".wrap.open .launcher svg + svg { display: block; }",
@@ -516,6 +775,29 @@
     ".msg[data-pending] .bubble { opacity: .65; }",
     ".msg[data-failed] .bubble { opacity: .65; border: 1px dashed #e5484d; }",
     ".error { font-size: 12px; color: #c9262c; margin: 2px 6px 0; max-width: 260px; text-align: right; }",
+    ".msg[data-unsent] .bubble { opacity: .65; border: 1px dashed #e5484d; }",
+    ".msg[data-unsent] .state { color: #c9262c; }",
+    ".retry { border: 0; background: none; padding: 0; color: var(--ol-accent, #2f6fed); font-size: 11px;",
+    "  font-weight: 600; text-decoration: underline; }",
+    ".files { display: flex; flex-direction: column; gap: 6px; }",
+    ".text + .files { margin-top: 6px; }",
+    ".file { display: flex; align-items: center; gap: 6px; color: inherit; text-decoration: none; min-width: 0; }",
+    ".file:not(.image) { padding: 6px 8px; border-radius: 10px; background: var(--ol-soft); }",
+    ".file:hover .file-name { text-decoration: underline; }",
+    ".file svg { width: 18px; height: 18px; flex: none; color: var(--ol-muted); }",
+    ".file-name { overflow-wrap: anywhere; font-weight: 500; }",
+    ".file-size { color: var(--ol-muted); font-size: 12px; white-space: nowrap; }",
+    // a box of fixed size, so an image that arrives after its message moves nothing (the list stays scrolled down)
+    ".preview { display: block; width: 240px; max-width: 100%; height: 160px; border-radius: 10px;",
+    "  background: var(--ol-soft); object-fit: scale-down; }",
+    ".separator { display: flex; align-items: center; gap: 10px; margin: 6px 0; color: var(--ol-muted);",
+    "  font-size: 11px; }",
+    ".separator::before, .separator::after { content: ''; flex: 1; border-top: 1px solid var(--ol-line); }",
+    ".earlier { align-self: center; border: 1px solid var(--ol-line); background: var(--ol-bg); color: var(--ol-muted);",
+    "  border-radius: 999px; padding: 4px 12px; font-size: 12px; }",
+    ".earlier:hover:not(:disabled) { color: var(--ol-fg); }",
+    ".closed-notice { padding: 12px 16px; font-size: 14px; color: var(--ol-fg); background: #fdf1f1;",
+    "  border-top: 1px solid #f2d4d4; }",
 
     ".notice { padding: 8px 14px; font-size: 12px; color: #8a4b00; background: #fff6e5; border-top: 1px solid #f3dfb5; }",
     ".panel[data-conn='reconnecting'] .messages, .panel[data-conn='unavailable'] .messages { opacity: .8; }",
@@ -527,6 +809,8 @@
     ".send { flex: none; width: 40px; height: 40px; border: 0; border-radius: 12px; display: grid; place-items: center;",
     "  background: var(--ol-accent, #2f6fed); color: #fff; }",
     ".send svg { width: 20px; height: 20px; }",
+    ".input:disabled { background: var(--ol-soft); color: var(--ol-muted); cursor: not-allowed; }",
+    ".send:disabled { opacity: .45; cursor: not-allowed; }",
 
     // Phones: the open panel takes the whole screen and the launcher steps aside (the header has a close button).
     "@media (max-width: 480px) {",
@@ -545,6 +829,32 @@
     else fn();
   }
 
+  /** The widget's language: the tag's data-lang, else the page's <html lang>, else English. */
+  function language() {
+    var tag = (script.getAttribute("data-lang") || document.documentElement.getAttribute("lang") || "").trim();
+    var code = tag.toLowerCase().split(/[-_]/)[0];
+    return LANGUAGES.indexOf(code) >= 0 ? code : "en";
+  }
+
+  /** Load strings.LANG.js from our server (English when that fails), then call back with the table or null. */
+  function loadStrings(origin, lang, done) {
+    var all = (window.__openlinesStrings = window.__openlinesStrings || {});
+    if (all[lang]) { done(all[lang]); return; }
+    var tag = document.createElement("script");
+    tag.src = origin + "/widget/strings." + lang + ".js";
+    tag.async = true;
+    tag.onload = function () {
+      if (all[lang]) done(all[lang]);
+      else if (lang !== "en") loadStrings(origin, "en", done);
+      else done(null);
+    };
+    tag.onerror = function () {
+      if (lang !== "en") loadStrings(origin, "en", done);
+      else done(null);
+    };
+    (document.head || document.body).appendChild(tag);
+  }
+
   whenBody(function () {
     if (!script.isConnected) return; // the page removed our tag before we mounted (e.g. the demo switching lines)
     var line = (script.getAttribute("data-line") || "").trim();
@@ -555,12 +865,22 @@
     var registry = (window.__openlinesWidgets = window.__openlinesWidgets || {});
     if (registry[line]) return; // the same line embedded twice: one widget is enough
     registry[line] = true;
-    mount({
-      line: line,
-      title: script.getAttribute("data-title") || "Chat with us",
-      color: script.getAttribute("data-color") || "#2f6fed",
-      position: script.getAttribute("data-position") === "left" ? "left" : "right",
-      origin: new URL(script.src, document.baseURI).origin,
+    var origin = new URL(script.src, document.baseURI).origin;
+    var lang = language();
+    loadStrings(origin, lang, function (strings) {
+      if (!strings) {
+        if (window.console) console.error("openlines: cannot load the widget's strings from " + origin);
+        delete registry[line];
+        return;
+      }
+      mount({
+        line: line,
+        lang: window.__openlinesStrings[lang] === strings ? lang : "en",
+        title: (script.getAttribute("data-title") || "").trim() || null,
+        color: script.getAttribute("data-color") || "#2f6fed",
+        position: script.getAttribute("data-position") === "left" ? "left" : "right",
+        origin: origin,
+      }, strings);
     });
   });
 })();

@@ -1,0 +1,35 @@
+/*
+ * openlines site widget: the English strings. widget/site/loader.js loads the file of the page's language
+ * (`data-lang` on its <script> tag, else the page's <html lang>), and this one when there is none for it.
+ * Every string is shown as text, never parsed as HTML. A new language is a copy of this file with its code.
+ */
+(window.__openlinesStrings = window.__openlinesStrings || {}).en = {
+  title: "Chat with us",
+  openChat: "Open chat",
+  closeChat: "Close chat",
+  connecting: "Connecting…",
+  online: "We reply as soon as we can",
+  reconnecting: "Connection lost — reconnecting…",
+  unavailable: "Chat is not available right now",
+  empty: "Hi! Ask us anything — we usually reply within a few minutes.",
+  placeholder: "Type a message…",
+  message: "Message",
+  send: "Send",
+  sending: "sending…",
+  notSent: "Not sent",
+  retry: "Retry",
+  notDelivered: "Not delivered",
+  earlier: "Earlier messages",
+  loading: "Loading…",
+  newConversation: "New conversation",
+  lineUnknown: "Sorry, this chat is not available. Please reach us another way — see the contacts on this site.",
+  fileFailed: "The file could not be opened. Reload the page and try again.",
+  download: "Download",
+  sizeUnits: ["B", "KB", "MB", "GB"],
+  error: "Something went wrong",
+  errors: {
+    message_too_long: "The message is too long",
+    empty_message: "The message is empty",
+    not_stored: "The message could not be stored",
+  },
+};
