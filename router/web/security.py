@@ -20,8 +20,6 @@ _POLICY = (
 )
 # a file a customer or operator sent, opened in a tab: it runs nothing and reaches nothing
 _FILE_POLICY = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
-# the demo page stands for a customer's site: its own <style> block and the widget's (both inline) are allowed
-_DEMO_POLICY = _POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
 _ASSETS = (
     "/console/",
     "/widget/",
@@ -48,8 +46,7 @@ class SecurityHeaders:
             pass  # the widget's loader and styles run inside our customers' own pages: their policy applies
         else:
             host = request.host
-            policy = _DEMO_POLICY if path.startswith("/demo") else _POLICY
-            h.setdefault("Content-Security-Policy", policy.format(sockets=f"ws://{host} wss://{host}"))
+            h.setdefault("Content-Security-Policy", _POLICY.format(sockets=f"ws://{host} wss://{host}"))
             h.setdefault("X-Frame-Options", "DENY")
         if path.startswith(_ASSETS) and "Cache-Control" not in h and response.status < 400:
             h["Cache-Control"] = "no-cache"

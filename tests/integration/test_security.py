@@ -282,6 +282,8 @@ async def test_pages_carry_the_security_headers(support):
         assert "'unsafe-inline'" not in h["Content-Security-Policy"]
         assert h["X-Frame-Options"] == "DENY" and h["X-Content-Type-Options"] == "nosniff"
         assert h["Referrer-Policy"] == "same-origin"
+    async with s.get(f"{base}/demo/") as r:  # the widget needs no inline style either (a constructed sheet)
+        assert "'unsafe-inline'" not in r.headers["Content-Security-Policy"]
     async with s.get(f"{base}/console/main.js") as r:
         assert r.status == 200 and r.headers["Cache-Control"] == "no-cache"
     async with s.get(f"{base}/widget/loader.js") as r:  # embedded in other sites: no framing rule, no policy

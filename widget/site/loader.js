@@ -131,9 +131,18 @@
       " position: static !important; opacity: 1 !important; transform: none !important; filter: none !important;";
     host.style.setProperty("--ol-accent", cfg.color);
     var root = host.attachShadow({ mode: "open" });
-    var style = document.createElement("style");
-    style.textContent = CSS;
-    root.appendChild(style);
+    // a constructed stylesheet is not an inline style to a Content-Security-Policy: the widget works on sites whose
+    // policy has no 'unsafe-inline' for styles (browsers without it get a <style> element)
+    if (root.adoptedStyleSheets !== undefined && typeof CSSStyleSheet === "function" &&
+        typeof CSSStyleSheet.prototype.replaceSync === "function") {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      root.adoptedStyleSheets = [sheet];
+    } else {
+      var style = document.createElement("style");
+      style.textContent = CSS;
+      root.appendChild(style);
+    }
 
     var badge = el("span", { class: "badge", "data-ol": "badge", hidden: "" });
     var launcher = el("button", {
