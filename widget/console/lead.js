@@ -3,6 +3,7 @@
 import { api } from "./api.js";
 import { $, h } from "./dom.js";
 import { clock } from "./format.js";
+import { onLanguage, t } from "./i18n.js";
 import { notify, state } from "./store.js";
 import { toast } from "./toast.js";
 
@@ -22,7 +23,7 @@ export async function loadLead(id) {
     const lead = await api("GET", `/api/leads/${encodeURIComponent(id)}`);
     if (seq === leadSeq) showLead(lead);
   } catch (e) {
-    if (seq === leadSeq && e.status !== 401) toast(`Could not load the lead: ${e.message}`, e.code);
+    if (seq === leadSeq && e.status !== 401) toast(t("lead.load_failed", { message: e.message }), e.code);
   }
 }
 
@@ -40,18 +41,18 @@ export function renderLead(lead) {
   fillSelect($("lead-status"), statuses.map((s) => [s, s]), lead.status || "");
   const ops = state.meta.operators.map((o) => [o.login, o.name || o.login]);
   if (lead.responsible && !ops.some(([l]) => l === lead.responsible)) ops.push([lead.responsible, lead.responsible]);
-  fillSelect($("lead-responsible"), [["", "Nobody"], ...ops], lead.responsible || "");
+  fillSelect($("lead-responsible"), [["", t("lead.nobody")], ...ops], lead.responsible || "");
 
   const ids = Array.isArray(lead.identities) ? lead.identities : [];
   $("lead-identities").replaceChildren(...(ids.length ? ids.map((i) => h("li", {},
     h("span", { class: "chip", text: i.channel || "" }),
     h("span", { class: "ident-name", text: i.display_name || i.external_id || "" }),
     h("span", { class: "ident-sub", text: [i.account, i.external_id].filter(Boolean).join(" · ") }),
-  )) : [h("li", { class: "muted", text: "None" })]));
+  )) : [h("li", { class: "muted", text: t("lead.none") })]));
 
   const dialogs = (Array.isArray(lead.dialogs) ? lead.dialogs : []).filter((d) => d.id !== state.selectedId);
   $("lead-dialogs").replaceChildren(...(dialogs.length
-    ? dialogs.map(renderLeadDialog) : [h("li", { class: "muted", text: "No previous dialogs" })]));
+    ? dialogs.map(renderLeadDialog) : [h("li", { class: "muted", text: t("lead.no_previous") })]));
 }
 
 function renderLeadDialog(d) {
@@ -60,8 +61,8 @@ function renderLeadDialog(d) {
   const summary = h("summary", {},
     h("span", { class: "ld-when", text: when }),
     h("span", { class: "ld-line", text: [d.line_name || d.line_id, d.channel].filter(Boolean).join(" · ") }),
-    h("span", { class: "state-badge", "data-state": d.state || "", text: d.state || "" }),
-    h("span", { class: "ld-count", text: `${transcript.length} msg` }));
+    h("span", { class: "state-badge", "data-state": d.state || "", text: d.state ? t(`state.${d.state}`) : "" }),
+    h("span", { class: "ld-count", text: t("lead.msg_count", { count: transcript.length }) }));
   const body = h("div", { class: "transcript" }, transcript.length ? transcript.map((m) => {
     const a = m.author || {};
     const internal = m.visibility === "internal";
@@ -69,9 +70,9 @@ function renderLeadDialog(d) {
       class: "t-msg" + (internal ? " is-internal" : ""),
       "data-author-kind": a.kind || "system", "data-visibility": internal ? "internal" : "public",
     },
-    h("div", { class: "t-meta", text: `${clock(m.ts)} ${a.name || a.id || a.kind || ""}${internal ? " (internal note)" : ""}` }),
+    h("div", { class: "t-meta", text: `${clock(m.ts)} ${a.name || a.id || a.kind || ""}${internal ? t("lead.internal_suffix") : ""}` }),
     h("div", { class: "t-text", text: m.text ?? "" }));
-  }) : [h("p", { class: "muted", text: "Empty dialog" })]);
+  }) : [h("p", { class: "muted", text: t("lead.empty_dialog") })]);
   return h("li", { "data-dialog-id": d.id }, h("details", {}, summary, body));
 }
 
@@ -94,9 +95,9 @@ $("lead-form").addEventListener("submit", async (e) => {
   for (const [k, v] of Object.entries(current)) if ((lead[k] ?? "") !== (v ?? "")) patch[k] = v;
   const saved = $("lead-saved");
   saved.dataset.state = "";
-  if (!Object.keys(patch).length) { saved.textContent = "No changes to save"; return; }
+  if (!Object.keys(patch).length) { saved.textContent = t("lead.no_changes"); return; }
   $("lead-save").disabled = true;
-  saved.textContent = "Saving…";
+  saved.textContent = t("lead.saving");
   try {
     const updated = await api("PATCH", `/api/leads/${encodeURIComponent(lead.id)}`, patch);
     if (!state.lead || state.lead.id !== lead.id) return;
@@ -104,7 +105,7 @@ $("lead-form").addEventListener("submit", async (e) => {
     state.lead = { ...lead, ...updated, identities: updated.identities || lead.identities, dialogs: updated.dialogs || lead.dialogs };
     renderLead(state.lead);
     saved.dataset.state = "ok";
-    saved.textContent = `Changes saved ${clock(new Date().toISOString())}`;
+    saved.textContent = t("lead.saved", { time: clock(new Date().toISOString()) });
     syncLeadIntoDialogs(state.lead);
   } catch (ex) {
     saved.dataset.state = "error";
@@ -115,13 +116,17 @@ $("lead-form").addEventListener("submit", async (e) => {
   }
 });
 
-/** Dialog summaries embed the lead's name and status: keep them in step after an edit. */
+/** Dialog summaries embed the lead's name and status (lists and the header name a dialog by its lead): keep them
+ * in step after an edit. */
 function syncLeadIntoDialogs(lead) {
   for (const d of state.dialogs.values()) {
     if (d.lead && d.lead.id === lead.id) d.lead = { ...d.lead, name: lead.name, status: lead.status };
   }
   if (state.selected && state.selected.lead && state.selected.lead.id === lead.id) {
     state.selected.lead = { ...state.selected.lead, name: lead.name, status: lead.status };
+    notify("header");
   }
   notify("lists");
 }
+
+onLanguage(() => { if (state.lead) renderLead(state.lead); });
