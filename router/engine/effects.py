@@ -65,14 +65,16 @@ class Outcomes(Staging):
                 log.info(ev.DIALOG_OFFERED, dialog=d.id, line=d.line_id, operators=list(fx.operators))
             elif isinstance(fx, dm.Withdrawn):
                 self._event(d, "withdrawn", None, {"operators": list(fx.operators), "reason": fx.reason})
+                # `operators`: whose offers are gone. Admins get every withdrawal with the dialog as it is now; an
+                # operator whose offer went is not shown a dialog that is no longer theirs to see
                 frame = {
                     "type": "dialog.withdrawn",
                     "dialog_id": d.id,
                     "reason": fx.reason,
-                    "operators": list(fx.operators),  # whose offers are gone (admins get every withdrawal)
-                    "dialog": dialog_json(),
+                    "operators": list(fx.operators),
                 }
-                self._console_dialog(set(fx.operators) | r.admins, frame)
+                self._console(set(fx.operators) - r.admins, frame)
+                self._console_dialog(set(r.admins), {**frame, "dialog": dialog_json()})
                 self.freed = True
             elif isinstance(fx, dm.Queued):
                 self._event(d, "queued", None, {"reason": fx.reason})

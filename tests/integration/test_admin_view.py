@@ -34,7 +34,8 @@ async def test_admin_receives_offers_and_withdrawals_of_other_operators(tmp_path
     nxt = await admin.expect("dialog.offered", about(dialog_id))
     assert nxt["dialog"]["offered_to"] == ["boris"]
     mine = await anna.expect("dialog.withdrawn", about(dialog_id))
-    assert mine["operators"] == ["anna"]
+    assert mine["operators"] == ["anna"] and mine["reason"] == "skipped"
+    assert "dialog" not in mine  # no longer anna's to see
     await boris.expect("dialog.offered", about(dialog_id))
 
     # boris takes it: the admin is told, as before

@@ -8,8 +8,12 @@ import { notify, state } from "./store.js";
 import { toast } from "./toast.js";
 
 let leadSeq = 0;
+const FIELDS = ["lead-name", "lead-phone", "lead-email", "lead-status", "lead-responsible"];
+// Fields the operator changed and has not saved: a reload of the same lead (after a take, a refresh) keeps them.
+const edited = new Set();
 
 export function showLead(lead) {
+  if (!lead || !state.lead || state.lead.id !== lead.id) edited.clear();
   state.lead = lead;
   $("lead-empty").hidden = !!lead;
   $("lead-form").hidden = !lead;
@@ -28,14 +32,19 @@ export async function loadLead(id) {
 }
 
 function fillSelect(sel, options, value) {
+  const typed = edited.has(sel.id) ? sel.value : null;
   sel.replaceChildren(...options.map(([v, label]) => h("option", { value: v, text: label })));
-  sel.value = value;
+  sel.value = typed ?? value;
+}
+
+function fill(id, value) {
+  if (!edited.has(id)) $(id).value = value;
 }
 
 export function renderLead(lead) {
-  $("lead-name").value = lead.name || "";
-  $("lead-phone").value = lead.phone || "";
-  $("lead-email").value = lead.email || "";
+  fill("lead-name", lead.name || "");
+  fill("lead-phone", lead.phone || "");
+  fill("lead-email", lead.email || "");
   const statuses = [...state.meta.statuses];
   if (lead.status && !statuses.includes(lead.status)) statuses.unshift(lead.status);
   fillSelect($("lead-status"), statuses.map((s) => [s, s]), lead.status || "");
@@ -76,8 +85,8 @@ function renderLeadDialog(d) {
   return h("li", { "data-dialog-id": d.id }, h("details", {}, summary, body));
 }
 
-["lead-name", "lead-phone", "lead-email", "lead-status", "lead-responsible"].forEach((id) =>
-  $(id).addEventListener("input", () => { $("lead-saved").textContent = ""; }));
+FIELDS.forEach((id) => ["input", "change"].forEach((type) =>
+  $(id).addEventListener(type, () => { edited.add(id); $("lead-saved").textContent = ""; })));
 
 $("lead-form").addEventListener("submit", async (e) => {
   e.preventDefault();
@@ -103,6 +112,7 @@ $("lead-form").addEventListener("submit", async (e) => {
     if (!state.lead || state.lead.id !== lead.id) return;
     // PATCH answers with the lead; keep identities/dialogs if it left them out.
     state.lead = { ...lead, ...updated, identities: updated.identities || lead.identities, dialogs: updated.dialogs || lead.dialogs };
+    edited.clear();
     renderLead(state.lead);
     saved.dataset.state = "ok";
     saved.textContent = t("lead.saved", { time: clock(new Date().toISOString()) });

@@ -52,7 +52,7 @@ export default {
   "state.closed": "closed",
   "state.unavailable": "unavailable",
 
-  "dialog.none": "Select a dialog on the left.",
+  "dialog.none": "Select a dialog in the list.",
   "dialog.customer": "Customer",
   "dialog.with": "with {name}",
   "dialog.take": "Take",

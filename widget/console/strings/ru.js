@@ -52,7 +52,7 @@ export default {
   "state.closed": "закрыт",
   "state.unavailable": "недоступен",
 
-  "dialog.none": "Выберите диалог слева.",
+  "dialog.none": "Выберите диалог в списке.",
   "dialog.customer": "Клиент",
   "dialog.with": "ведёт {name}",
   "dialog.take": "Взять",
