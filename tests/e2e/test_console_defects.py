@@ -166,6 +166,23 @@ async def test_dialog_header_stays_usable_on_a_phone_after_take(tmp_path, start_
                 "(n) => parseFloat(getComputedStyle(n).lineHeight) || 18"
             )
             assert who and who["height"] < 2 * line_height, (name, who)  # "with Anna Petrova" on one line
+
+            # an admin opening it has one more button (Take over): still nothing on top of anything
+            admin = await _page(browser, errors, viewport=size)
+            await _sign_in(admin, d, "admin")
+            await admin.locator('[data-list="all"] [data-dialog-id]', has_text=text).click()
+            await expect(admin.locator("#btn-take")).to_have_text("Take over")
+            await admin.locator("#dialog-view").scroll_into_view_if_needed()
+            await admin.screenshot(path=str(ARTIFACTS / f"console-header-admin-{name}.png"))
+            controls = ["#dlg-customer", "#dlg-state", "#dlg-operator", "#btn-take", "#transfer-target"]
+            controls += ["#btn-transfer", "#btn-close"]
+            boxes = {c: await admin.locator(c).bounding_box() for c in controls}
+            for i, a in enumerate(controls):
+                box = boxes[a]
+                assert box and box["x"] >= 0 and box["x"] + box["width"] <= size["width"], (name, a, box)
+                for b in controls[i + 1 :]:
+                    assert not _boxes_overlap(box, boxes[b] or {}), (name, a, b, box, boxes[b])
+            await admin.context.close()
             await page.context.close()
     assert not errors, errors
 
