@@ -287,6 +287,7 @@ class Engine:
                 for event in events:
                     work.apply(event)
                 work.settle()
+                await work.complete_leads()
                 work.finish()
                 work.outbox()
                 work.changes.outbox_done = done

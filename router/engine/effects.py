@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from queues.messages import dumps
 from router.app import log_events as ev
 from router.app.logs import get
 from router.engine.records import dialog_row
@@ -44,6 +45,8 @@ class Outcomes(Staging):
             nonlocal view
             if view is None:
                 view = dialog_view(dialog_row(d, self.now), r.line_names)
+                # the lead's own name and status go in before the batch is published (complete_leads)
+                self.lead_views.setdefault(d.lead_id, []).append(view)
             return view
 
         line_ops = set(r.lines[d.line_id].queue)
@@ -54,18 +57,28 @@ class Outcomes(Staging):
                 self._event(
                     d, "offered", None, {"operators": list(fx.operators), "deadline": iso(fx.deadline)}
                 )
-                self._console(
-                    set(fx.operators), {"type": "dialog.offered", "dialog_id": d.id, "dialog": dialog_json()}
+                # admins follow every dialog: an offer is theirs only when they are among `offered_to`
+                self._console_dialog(
+                    set(fx.operators) | r.admins,
+                    {"type": "dialog.offered", "dialog_id": d.id, "dialog": dialog_json()},
                 )
                 log.info(ev.DIALOG_OFFERED, dialog=d.id, line=d.line_id, operators=list(fx.operators))
             elif isinstance(fx, dm.Withdrawn):
                 self._event(d, "withdrawn", None, {"operators": list(fx.operators), "reason": fx.reason})
-                frame = {"type": "dialog.withdrawn", "dialog_id": d.id, "reason": fx.reason}
-                self._console(set(fx.operators), frame)
+                # `operators`: whose offers are gone. Admins get every withdrawal with the dialog as it is now; an
+                # operator whose offer went is not shown a dialog that is no longer theirs to see
+                frame = {
+                    "type": "dialog.withdrawn",
+                    "dialog_id": d.id,
+                    "reason": fx.reason,
+                    "operators": list(fx.operators),
+                }
+                self._console(set(fx.operators) - r.admins, frame)
+                self._console_dialog(set(r.admins), {**frame, "dialog": dialog_json()})
                 self.freed = True
             elif isinstance(fx, dm.Queued):
                 self._event(d, "queued", None, {"reason": fx.reason})
-                self._console(
+                self._console_dialog(
                     line_ops | r.admins, {"type": "dialog.queued", "dialog_id": d.id, "dialog": dialog_json()}
                 )
                 log.info(ev.DIALOG_QUEUED, dialog=d.id, line=d.line_id, reason=fx.reason)
@@ -90,7 +103,7 @@ class Outcomes(Staging):
                     "operator": fx.operator,
                     "dialog": dialog_json(),
                 }
-                self._console(to, frame)
+                self._console_dialog(to, frame)
                 log.info(ev.DIALOG_ASSIGNED, dialog=d.id, line=d.line_id, operator=fx.operator, how=fx.how)
             elif isinstance(fx, dm.Transferred):
                 data: dict[str, Any] = {
@@ -111,13 +124,15 @@ class Outcomes(Staging):
                     "to_line": fx.to_line,
                     "dialog": dialog_json(),
                 }
-                self._console(to, frame)
+                self._console_dialog(to, frame)
                 self.freed = True
                 log.info(ev.DIALOG_TRANSFERRED, dialog=d.id, to_operator=fx.to_operator, to_line=fx.to_line)
             elif isinstance(fx, dm.Closed):
                 self._event(d, "closed", fx.by, {})
                 to = line_ops | r.admins | ({before.operator} if before.operator else set())
-                self._console(to, {"type": "dialog.closed", "dialog_id": d.id, "dialog": dialog_json()})
+                self._console_dialog(
+                    to, {"type": "dialog.closed", "dialog_id": d.id, "dialog": dialog_json()}
+                )
                 self.freed = True
                 log.info(ev.DIALOG_CLOSED, dialog=d.id, line=d.line_id, by=fx.by)
             elif isinstance(fx, dm.ResponsibleChanged):
@@ -132,3 +147,36 @@ class Outcomes(Staging):
                 self._event(d, "no_answer", None, {})
             elif isinstance(fx, dm.FirstResponse):
                 self._event(d, "first_response", fx.operator, {"seconds": fx.seconds})
+
+    def _console_dialog(self, recipients: set[str], frame: dict[str, Any]) -> None:
+        """A console frame carrying a dialog view, re-encoded once its lead is filled in (complete_leads)."""
+        at = len(self.published)
+        self._console(recipients, frame)
+        if len(self.published) > at:
+            self.lead_frames.append(at)
+
+    async def complete_leads(self) -> None:
+        """Give the dialog views in the batch's frames their lead's name and status (the dialog row knows neither):
+        from the leads the batch created or read, else one query for the rest."""
+        if not self.lead_views:
+            return
+        rows: dict[str, dict[str, Any]] = {row["id"]: row for row in self.changes.leads}
+        for lead_id in self.lead_views:
+            known = self.leads.get(lead_id)
+            if lead_id not in rows and known is not None and "status" in known:
+                rows[lead_id] = known
+        missing = [lead_id for lead_id in self.lead_views if lead_id not in rows]
+        if missing:
+            rows.update(await self.store.leads_by_id(missing))
+        for lead_id, views in self.lead_views.items():
+            row = rows.get(lead_id)
+            if row is None:
+                continue
+            for view in views:
+                view["lead"] = {
+                    "id": lead_id,
+                    "name": row.get("name") or view["lead"]["name"],
+                    "status": row.get("status"),
+                }
+        for i in self.lead_frames:
+            self.encoded[i] = dumps(self.published[i][2])

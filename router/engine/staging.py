@@ -59,6 +59,8 @@ class Staging:
             Key, dict[str, Any]
         ] = {}  # identity key -> the lead its verified contact names
         self.freed = False
+        self.lead_views: dict[str, list[dict[str, Any]]] = {}  # lead id -> the dialog views of its frames
+        self.lead_frames: list[int] = []  # indexes (in `published`) of the console frames holding them
         self.prior: dict[
             str, Dialog | None
         ] = {}  # each dialog the batch touched, as it was before (None: new)

@@ -1,5 +1,7 @@
 /* The REST API client: the session token, JSON calls and their errors, file uploads. */
 
+import { t } from "./i18n.js";
+
 const TOKEN_KEY = "openlines.console.token";
 
 export class ApiError extends Error {
@@ -27,12 +29,12 @@ export async function api(method, path, body) {
   const init = { method, headers, credentials: "same-origin" };
   if (body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
   let res;
-  try { res = await fetch(path, init); } catch { throw new ApiError(0, "network", "Cannot reach the server"); }
+  try { res = await fetch(path, init); } catch { throw new ApiError(0, "network", t("net.unreachable")); }
   let data = null;
   try { data = await res.json(); } catch { /* empty or not JSON */ }
   if (!res.ok) {
     const err = new ApiError(res.status, (data && data.code) || `http_${res.status}`,
-      (data && data.message) || res.statusText || "Request failed");
+      (data && data.message) || res.statusText || t("net.failed"));
     if (res.status === 401 && path !== "/api/login") sessionLost();
     throw err;
   }

@@ -1,11 +1,12 @@
 /* The selected dialog: opening it, reloading it, its header and its actions (take, skip, transfer, close). */
 
 import { api } from "./api.js";
-import { allowReply } from "./composer.js";
+import { allowReply, showDraft } from "./composer.js";
 import { $, h } from "./dom.js";
+import { onLanguage, t } from "./i18n.js";
 import { loadLead } from "./lead.js";
 import { sendFrame } from "./socket.js";
-import { myLogin, notify, state, subscribe } from "./store.js";
+import { dialogName, isAdmin, myLogin, notify, operatorName, state, subscribe } from "./store.js";
 import { clearThread, redrawThread, renderThread, showLoadError, showLoading } from "./thread.js";
 import { toast } from "./toast.js";
 
@@ -26,6 +27,7 @@ export async function selectDialog(id) {
   notify("lists");
   $("no-dialog").hidden = true;
   $("dialog-view").hidden = false;
+  showDraft(); // what was typed and attached for this dialog, and only that
   renderHeader();
   showLoading();
   if (state.selected.lead && state.selected.lead.id) loadLead(state.selected.lead.id);
@@ -68,31 +70,61 @@ export async function reloadSelected() {
   }
 }
 
+/**
+ * What I may do with a dialog now (docs/protocol.md, Roles): an operator takes or answers what is offered to them
+ * or waits in their lines, and transfers and closes their own; an admin may do anything with an open dialog (a take
+ * or an answer of someone else's is a take over).
+ */
+export function allowedActions(d) {
+  const me = myLogin();
+  const admin = isAdmin();
+  const open = d.state === "queued" || d.state === "offered" || d.state === "assigned";
+  const mine = open && d.state === "assigned" && d.operator === me;
+  const offeredToMe = d.state === "offered" && ((d.offered_to || []).includes(me) || state.lists.offered.has(d.id));
+  const take = open && !mine && (admin || offeredToMe || d.state === "queued");
+  return {
+    open, mine, offeredToMe,
+    take,
+    takeover: take && admin && d.state === "assigned",
+    skip: offeredToMe,
+    reply: mine || take,
+    transfer: open && (mine || admin),
+    close: open && (mine || admin),
+  };
+}
+
+function replyHint(d, can) {
+  if (d.state === "closed") return t("hint.closed");
+  if (d.state === "unavailable") return t("hint.unavailable");
+  if (can.takeover) return t("hint.takeover_by_answer");
+  if (can.take) return t("hint.take_by_answer");
+  if (can.reply) return "";
+  if (d.state === "assigned" && d.operator) return t("hint.with_other", { name: operatorName(d.operator) });
+  if (d.state === "offered") {
+    return t("hint.offered_to_other", { names: (d.offered_to || []).map(operatorName).join(", ") || t("item.nobody") });
+  }
+  return "";
+}
+
 export function renderHeader() {
   const d = state.selected;
   if (!d) return;
-  const me = myLogin();
-  $("dlg-customer").textContent = d.customer_name || (d.lead && d.lead.name) || "Customer";
+  $("dlg-customer").textContent = dialogName(d);
+  $("dlg-customer").title = dialogName(d);
   $("dlg-line").textContent = d.line_name || d.line_id || "";
   $("dlg-channel").textContent = d.channel || "";
   const st = $("dlg-state");
-  st.textContent = d.state || "";
+  st.textContent = d.state ? t(`state.${d.state}`) : "";
   st.dataset.state = d.state || "";
-  $("dlg-operator").textContent = d.operator ? `with ${operatorName(d.operator)}` : "";
+  $("dlg-operator").textContent = d.operator ? t("dialog.with", { name: operatorName(d.operator) }) : "";
 
-  const offeredToMe = state.lists.offered.has(d.id) || (d.state === "offered" && (d.offered_to || []).includes(me));
-  const open = d.state !== "closed" && d.state !== "unavailable";
-  $("btn-take").hidden = !(offeredToMe || d.state === "queued");
-  $("btn-skip").hidden = !offeredToMe;
-  $("transfer-box").hidden = !open;
-  $("btn-close").hidden = !open;
-  allowReply(open, d.state === "closed" ? "This dialog is closed."
-    : offeredToMe ? "Answering takes the dialog." : "");
-}
-
-function operatorName(login) {
-  const op = state.meta.operators.find((o) => o.login === login);
-  return (op && op.name) || login;
+  const can = allowedActions(d);
+  $("btn-take").hidden = !can.take;
+  $("btn-take").textContent = can.takeover ? t("dialog.takeover") : t("dialog.take");
+  $("btn-skip").hidden = !can.skip;
+  $("transfer-box").hidden = !can.transfer;
+  $("btn-close").hidden = !can.close;
+  allowReply(can.reply, replyHint(d, can));
 }
 
 // ---- actions: each is a frame; the server's dialog.* frames then move the dialog between lists
@@ -106,7 +138,7 @@ $("btn-skip").addEventListener("click", () => dialogCommand("skip"));
 $("btn-close").addEventListener("click", () => dialogCommand("close"));
 $("btn-transfer").addEventListener("click", () => {
   const v = $("transfer-target").value;
-  if (!v) { toast("Choose an operator or a line to transfer to."); $("transfer-target").focus(); return; }
+  if (!v) { toast(t("transfer.choose")); $("transfer-target").focus(); return; }
   const [kind, ...rest] = v.split(":");
   const target = rest.join(":"); // ids may contain ':'
   dialogCommand("transfer", kind === "op" ? { to_operator: target } : { to_line: target });
@@ -118,11 +150,13 @@ export function renderTransferTargets() {
   const sel = $("transfer-target");
   const keep = sel.value;
   const ops = state.meta.operators.filter((o) => o.login !== myLogin());
+  const label = (o) => (o.presence
+    ? t("transfer.with_presence", { name: o.name || o.login, presence: t(`presence.${o.presence}`) })
+    : (o.name || o.login));
   sel.replaceChildren(
-    h("option", { value: "", text: "Transfer to…" }),
-    h("optgroup", { label: "Operators" }, ops.map((o) =>
-      h("option", { value: `op:${o.login}`, text: o.presence ? `${o.name || o.login} (${o.presence})` : (o.name || o.login) }))),
-    h("optgroup", { label: "Lines" }, state.meta.lines.map((l) =>
+    h("option", { value: "", text: t("transfer.placeholder") }),
+    h("optgroup", { label: t("transfer.operators") }, ops.map((o) => h("option", { value: `op:${o.login}`, text: label(o) }))),
+    h("optgroup", { label: t("transfer.lines") }, state.meta.lines.map((l) =>
       h("option", { value: `line:${l.id}`, text: l.name || l.id }))),
   );
   sel.value = keep;
@@ -130,3 +164,5 @@ export function renderTransferTargets() {
 }
 
 subscribe("resync", () => { if (state.selectedId) reloadSelected(); });
+subscribe("header", renderHeader);
+onLanguage(() => { renderTransferTargets(); renderHeader(); if (state.selectedId) reloadSelected(); });

@@ -2,6 +2,7 @@
 
 import { api } from "./api.js";
 import { $, h } from "./dom.js";
+import { t } from "./i18n.js";
 import { loadLead } from "./lead.js";
 import { toast } from "./toast.js";
 
@@ -22,12 +23,12 @@ async function searchLeads() {
       onclick: () => openLeadFromSearch(l.id),
       onkeydown: (e) => { if (e.key === "Enter") openLeadFromSearch(l.id); },
     },
-    h("span", { class: "result-name", text: l.name || "(no name)" }),
+    h("span", { class: "result-name", text: l.name || t("search.noname") }),
     h("span", { class: "result-sub", text: [l.phone, l.email, l.status].filter(Boolean).join(" · ") }),
-    )) : [h("li", { class: "muted", text: "No leads found" })]));
+    )) : [h("li", { class: "muted", text: t("search.none") })]));
     box.hidden = false;
   } catch (e) {
-    if (seq === searchSeq && e.status !== 401) toast(`Search failed: ${e.message}`, e.code);
+    if (seq === searchSeq && e.status !== 401) toast(t("search.failed", { message: e.message }), e.code);
   }
 }
 

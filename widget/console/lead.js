@@ -3,12 +3,17 @@
 import { api } from "./api.js";
 import { $, h } from "./dom.js";
 import { clock } from "./format.js";
+import { onLanguage, t } from "./i18n.js";
 import { notify, state } from "./store.js";
 import { toast } from "./toast.js";
 
 let leadSeq = 0;
+const FIELDS = ["lead-name", "lead-phone", "lead-email", "lead-status", "lead-responsible"];
+// Fields the operator changed and has not saved: a reload of the same lead (after a take, a refresh) keeps them.
+const edited = new Set();
 
 export function showLead(lead) {
+  if (!lead || !state.lead || state.lead.id !== lead.id) edited.clear();
   state.lead = lead;
   $("lead-empty").hidden = !!lead;
   $("lead-form").hidden = !lead;
@@ -22,36 +27,41 @@ export async function loadLead(id) {
     const lead = await api("GET", `/api/leads/${encodeURIComponent(id)}`);
     if (seq === leadSeq) showLead(lead);
   } catch (e) {
-    if (seq === leadSeq && e.status !== 401) toast(`Could not load the lead: ${e.message}`, e.code);
+    if (seq === leadSeq && e.status !== 401) toast(t("lead.load_failed", { message: e.message }), e.code);
   }
 }
 
 function fillSelect(sel, options, value) {
+  const typed = edited.has(sel.id) ? sel.value : null;
   sel.replaceChildren(...options.map(([v, label]) => h("option", { value: v, text: label })));
-  sel.value = value;
+  sel.value = typed ?? value;
+}
+
+function fill(id, value) {
+  if (!edited.has(id)) $(id).value = value;
 }
 
 export function renderLead(lead) {
-  $("lead-name").value = lead.name || "";
-  $("lead-phone").value = lead.phone || "";
-  $("lead-email").value = lead.email || "";
+  fill("lead-name", lead.name || "");
+  fill("lead-phone", lead.phone || "");
+  fill("lead-email", lead.email || "");
   const statuses = [...state.meta.statuses];
   if (lead.status && !statuses.includes(lead.status)) statuses.unshift(lead.status);
   fillSelect($("lead-status"), statuses.map((s) => [s, s]), lead.status || "");
   const ops = state.meta.operators.map((o) => [o.login, o.name || o.login]);
   if (lead.responsible && !ops.some(([l]) => l === lead.responsible)) ops.push([lead.responsible, lead.responsible]);
-  fillSelect($("lead-responsible"), [["", "Nobody"], ...ops], lead.responsible || "");
+  fillSelect($("lead-responsible"), [["", t("lead.nobody")], ...ops], lead.responsible || "");
 
   const ids = Array.isArray(lead.identities) ? lead.identities : [];
   $("lead-identities").replaceChildren(...(ids.length ? ids.map((i) => h("li", {},
     h("span", { class: "chip", text: i.channel || "" }),
     h("span", { class: "ident-name", text: i.display_name || i.external_id || "" }),
     h("span", { class: "ident-sub", text: [i.account, i.external_id].filter(Boolean).join(" · ") }),
-  )) : [h("li", { class: "muted", text: "None" })]));
+  )) : [h("li", { class: "muted", text: t("lead.none") })]));
 
   const dialogs = (Array.isArray(lead.dialogs) ? lead.dialogs : []).filter((d) => d.id !== state.selectedId);
   $("lead-dialogs").replaceChildren(...(dialogs.length
-    ? dialogs.map(renderLeadDialog) : [h("li", { class: "muted", text: "No previous dialogs" })]));
+    ? dialogs.map(renderLeadDialog) : [h("li", { class: "muted", text: t("lead.no_previous") })]));
 }
 
 function renderLeadDialog(d) {
@@ -60,8 +70,8 @@ function renderLeadDialog(d) {
   const summary = h("summary", {},
     h("span", { class: "ld-when", text: when }),
     h("span", { class: "ld-line", text: [d.line_name || d.line_id, d.channel].filter(Boolean).join(" · ") }),
-    h("span", { class: "state-badge", "data-state": d.state || "", text: d.state || "" }),
-    h("span", { class: "ld-count", text: `${transcript.length} msg` }));
+    h("span", { class: "state-badge", "data-state": d.state || "", text: d.state ? t(`state.${d.state}`) : "" }),
+    h("span", { class: "ld-count", text: t("lead.msg_count", { count: transcript.length }) }));
   const body = h("div", { class: "transcript" }, transcript.length ? transcript.map((m) => {
     const a = m.author || {};
     const internal = m.visibility === "internal";
@@ -69,14 +79,14 @@ function renderLeadDialog(d) {
       class: "t-msg" + (internal ? " is-internal" : ""),
       "data-author-kind": a.kind || "system", "data-visibility": internal ? "internal" : "public",
     },
-    h("div", { class: "t-meta", text: `${clock(m.ts)} ${a.name || a.id || a.kind || ""}${internal ? " (internal note)" : ""}` }),
+    h("div", { class: "t-meta", text: `${clock(m.ts)} ${a.name || a.id || a.kind || ""}${internal ? t("lead.internal_suffix") : ""}` }),
     h("div", { class: "t-text", text: m.text ?? "" }));
-  }) : [h("p", { class: "muted", text: "Empty dialog" })]);
+  }) : [h("p", { class: "muted", text: t("lead.empty_dialog") })]);
   return h("li", { "data-dialog-id": d.id }, h("details", {}, summary, body));
 }
 
-["lead-name", "lead-phone", "lead-email", "lead-status", "lead-responsible"].forEach((id) =>
-  $(id).addEventListener("input", () => { $("lead-saved").textContent = ""; }));
+FIELDS.forEach((id) => ["input", "change"].forEach((type) =>
+  $(id).addEventListener(type, () => { edited.add(id); $("lead-saved").textContent = ""; })));
 
 $("lead-form").addEventListener("submit", async (e) => {
   e.preventDefault();
@@ -94,17 +104,18 @@ $("lead-form").addEventListener("submit", async (e) => {
   for (const [k, v] of Object.entries(current)) if ((lead[k] ?? "") !== (v ?? "")) patch[k] = v;
   const saved = $("lead-saved");
   saved.dataset.state = "";
-  if (!Object.keys(patch).length) { saved.textContent = "No changes to save"; return; }
+  if (!Object.keys(patch).length) { saved.textContent = t("lead.no_changes"); return; }
   $("lead-save").disabled = true;
-  saved.textContent = "Saving…";
+  saved.textContent = t("lead.saving");
   try {
     const updated = await api("PATCH", `/api/leads/${encodeURIComponent(lead.id)}`, patch);
     if (!state.lead || state.lead.id !== lead.id) return;
     // PATCH answers with the lead; keep identities/dialogs if it left them out.
     state.lead = { ...lead, ...updated, identities: updated.identities || lead.identities, dialogs: updated.dialogs || lead.dialogs };
+    edited.clear();
     renderLead(state.lead);
     saved.dataset.state = "ok";
-    saved.textContent = `Changes saved ${clock(new Date().toISOString())}`;
+    saved.textContent = t("lead.saved", { time: clock(new Date().toISOString()) });
     syncLeadIntoDialogs(state.lead);
   } catch (ex) {
     saved.dataset.state = "error";
@@ -115,13 +126,17 @@ $("lead-form").addEventListener("submit", async (e) => {
   }
 });
 
-/** Dialog summaries embed the lead's name and status: keep them in step after an edit. */
+/** Dialog summaries embed the lead's name and status (lists and the header name a dialog by its lead): keep them
+ * in step after an edit. */
 function syncLeadIntoDialogs(lead) {
   for (const d of state.dialogs.values()) {
     if (d.lead && d.lead.id === lead.id) d.lead = { ...d.lead, name: lead.name, status: lead.status };
   }
   if (state.selected && state.selected.lead && state.selected.lead.id === lead.id) {
     state.selected.lead = { ...state.selected.lead, name: lead.name, status: lead.status };
+    notify("header");
   }
   notify("lists");
 }
+
+onLanguage(() => { if (state.lead) renderLead(state.lead); });

@@ -2,13 +2,14 @@
 
 import { api, clearToken, setToken } from "./api.js";
 import { $ } from "./dom.js";
-import { BASE_TITLE } from "./store.js";
+import { t } from "./i18n.js";
+import { baseTitle } from "./store.js";
 
 export function showLogin(message) {
   $("app").hidden = true;
   $("login-view").hidden = false;
   $("login-error").textContent = message || "";
-  document.title = BASE_TITLE;
+  document.title = baseTitle();
   $("login").focus();
 }
 
@@ -20,7 +21,7 @@ export function initLogin(signedIn, signedOut) {
     const password = $("password").value;
     const err = $("login-error");
     err.textContent = "";
-    if (!login || !password) { err.textContent = "Enter your login and password."; return; }
+    if (!login || !password) { err.textContent = t("login.empty"); return; }
     $("login-submit").disabled = true;
     try {
       const res = await api("POST", "/api/login", { login, password });
@@ -28,7 +29,7 @@ export function initLogin(signedIn, signedOut) {
       $("password").value = "";
       signedIn(res.operator || (await api("GET", "/api/me")));
     } catch (ex) {
-      err.textContent = ex.status === 401 ? (ex.message || "Wrong login or password.") : ex.message;
+      err.textContent = ex.status === 401 ? t("login.wrong") : ex.message;
     } finally {
       $("login-submit").disabled = false;
     }

@@ -7,14 +7,16 @@
  */
 
 import { api, clearToken, whenSessionLost } from "./api.js";
+import { resetComposer } from "./composer.js";
 import { renderTransferTargets, showNoDialog } from "./dialog.js";
 import { $ } from "./dom.js";
+import { t } from "./i18n.js";
 import { renderLead, showLead } from "./lead.js";
 import { clearSearch } from "./lead-search.js";
 import { initLogin, showLogin } from "./login.js";
 import { refreshLists, renderLists, tick } from "./sidebar.js";
 import { connect, disconnect } from "./socket.js";
-import { resetState, state } from "./store.js";
+import { notify, resetState, state } from "./store.js";
 import { toast } from "./toast.js";
 import { renderMe } from "./topbar.js";
 
@@ -27,6 +29,7 @@ function startApp(operator) {
   if (state.running) stopApp();
   state.running = true;
   state.me = operator;
+  renderLists(); // an admin's list of all dialogs shows, anyone else's does not
   $("login-view").hidden = true;
   $("app").hidden = false;
   renderMe();
@@ -43,6 +46,7 @@ function stopApp() {
   clearInterval(tickTimer);
   disconnect();
   resetState();
+  resetComposer(); // no draft, file or internal-note switch is left for the next person on this tab
   renderLists();
   showNoDialog();
   showLead(null);
@@ -54,17 +58,23 @@ function sessionLost() {
   if (!state.running) return;
   clearToken();
   stopApp();
-  showLogin("Your session has ended. Please sign in again.");
+  showLogin(t("login.ended"));
 }
 
 async function loadMeta() {
   try {
     const meta = await api("GET", "/api/meta");
-    state.meta = { lines: meta.lines || [], operators: meta.operators || [], statuses: meta.statuses || [] };
+    state.meta = {
+      lines: meta.lines || [], operators: meta.operators || [], statuses: meta.statuses || [],
+      // the server's limits (max_message_length); an older server leaves them out and the defaults hold
+      limits: meta.limits && typeof meta.limits === "object" ? meta.limits : {},
+    };
     renderTransferTargets();
+    notify("header");
+    notify("lists");
     if (state.lead) renderLead(state.lead);
   } catch (e) {
-    if (e.status !== 401) toast(`Could not load settings: ${e.message}`, e.code);
+    if (e.status !== 401) toast(t("meta.failed", { message: e.message }), e.code);
   }
 }
 

@@ -1,12 +1,16 @@
-/* The dialog lists in the sidebar (offered, mine, queue, closed): what belongs where, live updates, rendering. */
+/*
+ * The dialog lists in the sidebar: offered to me, mine, the queue, closed, and for admins every open dialog
+ * (whoever has it, with its state and operator). What belongs where, live updates, rendering.
+ */
 
 import { api } from "./api.js";
 import { renderHeader, reloadSelected, selectDialog } from "./dialog.js";
 import { h } from "./dom.js";
 import { countdown, relative, toDate, truncate } from "./format.js";
+import { onLanguage, t } from "./i18n.js";
 import { loadLead } from "./lead.js";
 import { onFrame } from "./socket.js";
-import { BASE_TITLE, LISTS, myLogin, state, subscribe } from "./store.js";
+import { baseTitle, dialogName, isAdmin, LISTS, myLogin, operatorName, PLACES, state, subscribe } from "./store.js";
 import { toast } from "./toast.js";
 
 const CLOSED_LIMIT = 50; // GET /api/dialogs?state=closed returns the latest 50; keep the live list the same size
@@ -14,25 +18,34 @@ const PREVIEW_CHARS = 90;
 
 let refreshSeq = 0;
 let ticks = 0;
+// What the frames said while a refresh was on its way: the server's snapshot may predate them, so they are put
+// back over it (dialog id -> {seq, d, list} or {seq, gone: lists}).
+let liveSeq = 0;
+const liveMoves = new Map();
 
 const activity = (d) => toDate(d.last_message && d.last_message.ts) || toDate(d.closed_at) || toDate(d.created_at) || new Date(0);
-const isAdmin = () => state.me && state.me.role === "admin";
 const inMyLines = (d) => isAdmin() || ((state.me && state.me.lines) || []).includes(d.line_id);
+const QUERY = { all: "open" }; // the REST list behind each sidebar list, when its name differs
+
+/** The lists this operator has: "all" is an admin's. */
+const myLists = () => (isAdmin() ? LISTS : PLACES);
 
 /** Replace every list with the server's view (on sign-in, on each websocket hello, every 30 s). */
 export async function refreshLists() {
   if (!state.running) return;
   const seq = ++refreshSeq;
+  const since = liveSeq;
+  const lists = myLists();
   let results;
   try {
-    results = await Promise.all(LISTS.map((n) => api("GET", `/api/dialogs?state=${n}`)));
+    results = await Promise.all(lists.map((n) => api("GET", `/api/dialogs?state=${QUERY[n] || n}`)));
   } catch (e) {
-    if (e.status !== 401 && e.status !== 0) toast(`Could not load dialogs: ${e.message}`, e.code);
+    if (e.status !== 401 && e.status !== 0) toast(t("list.load_failed", { message: e.message }), e.code);
     return;
   }
   if (seq !== refreshSeq || !state.running) return; // a newer refresh is on its way
-  LISTS.forEach((n, i) => {
-    state.lists[n].clear();
+  LISTS.forEach((n) => state.lists[n].clear());
+  lists.forEach((n, i) => {
     for (const d of results[i].dialogs || []) {
       const old = state.dialogs.get(d.id);
       if (old && old.last_message && !d.last_message) d.last_message = old.last_message;
@@ -40,6 +53,11 @@ export async function refreshLists() {
       state.lists[n].add(d.id);
     }
   });
+  for (const [id, move] of liveMoves) {
+    if (move.seq <= since) liveMoves.delete(id); // the snapshot knows it
+    else if (move.gone) move.gone.forEach((n) => state.lists[n].delete(id));
+    else put(move.d, move.list);
+  }
   for (const id of state.fresh) if (!state.lists.offered.has(id)) state.fresh.delete(id);
   renderLists();
   if (state.selectedId && state.dialogs.has(state.selectedId)) {
@@ -57,10 +75,10 @@ function dialogOf(f, patch) {
   return cached ? { ...cached, ...patch } : null;
 }
 
-/** Which of my lists a dialog belongs to, judged by its own state. */
+/** Which of my lists a dialog belongs to, judged by its own state (an admin is sent every dialog's frames). */
 function listFor(d) {
   if (!d) return null;
-  if (d.state === "closed") return "closed";
+  if (d.state === "closed") return isAdmin() || d.operator === myLogin() ? "closed" : null;
   if (d.state === "assigned") return d.operator === myLogin() ? "mine" : null;
   if (d.state === "offered") return (d.offered_to || []).includes(myLogin()) ? "offered" : null;
   if (d.state === "queued") return inMyLines(d) ? "queued" : null;
@@ -70,23 +88,27 @@ function listFor(d) {
 function onOffered(f) {
   const d = dialogOf(f, { state: "offered" });
   if (!d) return;
-  placeDialog(d, "offered");
-  state.fresh.add(d.id);
+  const list = f.dialog ? listFor(d) : "offered"; // a frame without its dialog can only be an offer to me
+  placeDialog(d, list);
+  if (list === "offered") state.fresh.add(d.id);
   renderLists();
 }
 
 function onAssigned(f) {
   const d = dialogOf(f, { state: "assigned", operator: f.operator });
   if (!d) { removeEverywhere(f.dialog_id, ["offered", "queued"]); return; }
-  placeDialog(d, f.operator === myLogin() ? "mine" : null);
+  placeDialog(d, listFor(d));
   // Taking a dialog may make its taker the lead's responsible: show the card as it is now.
   if (f.dialog_id === state.selectedId && d.lead && d.lead.id) loadLead(d.lead.id);
 }
 
 function onWithdrawn(f) {
-  removeEverywhere(f.dialog_id, ["offered"]);
+  // `operators`: whose offers went (an admin also hears of other operators' offers); older servers: mine
+  const mineGone = !Array.isArray(f.operators) || f.operators.includes(myLogin());
+  if (f.dialog && f.dialog.id) placeDialog(f.dialog, listFor(f.dialog));
+  else if (mineGone) removeEverywhere(f.dialog_id, ["offered"]);
   // Someone else took it, it timed out or we skipped it: refresh the header so the buttons tell the truth.
-  if (f.dialog_id === state.selectedId) reloadSelected();
+  if (mineGone && f.dialog_id === state.selectedId) reloadSelected();
 }
 
 function onTransferred(f) {
@@ -99,22 +121,30 @@ function onTransferred(f) {
 }
 
 function removeEverywhere(id, lists) {
+  liveMoves.set(id, { seq: ++liveSeq, gone: lists });
   let changed = false;
   for (const n of lists) changed = state.lists[n].delete(id) || changed;
   state.fresh.delete(id);
   if (changed) renderLists();
 }
 
-/** Put a dialog into exactly one list (or none) and refresh whatever shows it. */
-function placeDialog(d, list) {
-  if (!d || !d.id) return;
+/** Put a dialog into exactly one of my places (or none), into an admin's "all" while open. */
+function put(d, list) {
   const old = state.dialogs.get(d.id);
   if (old && old.last_message && !d.last_message) d.last_message = old.last_message;
   state.dialogs.set(d.id, d);
-  for (const n of LISTS) if (n !== list) state.lists[n].delete(d.id);
+  for (const n of PLACES) if (n !== list) state.lists[n].delete(d.id);
   if (list) state.lists[list].add(d.id);
+  if (isAdmin() && d.state !== "closed") state.lists.all.add(d.id); else state.lists.all.delete(d.id);
   if (list !== "offered") state.fresh.delete(d.id);
   if (list === "closed") trimClosed();
+}
+
+/** A frame moved a dialog: put it in its place and redraw whatever shows it. */
+function placeDialog(d, list) {
+  if (!d || !d.id) return;
+  liveMoves.set(d.id, { seq: ++liveSeq, d, list });
+  put(d, list);
   renderLists();
   if (d.id === state.selectedId) { state.selected = { ...state.selected, ...d }; renderHeader(); }
 }
@@ -127,15 +157,16 @@ function trimClosed() {
 onFrame("dialog.offered", onOffered);
 onFrame("dialog.assigned", onAssigned);
 onFrame("dialog.withdrawn", onWithdrawn);
-onFrame("dialog.queued", (f) => placeDialog(dialogOf(f, { state: "queued" }), "queued"));
+onFrame("dialog.queued", (f) => { const d = dialogOf(f, { state: "queued" }); placeDialog(d, listFor(d)); });
 onFrame("dialog.transferred", onTransferred);
-onFrame("dialog.closed", (f) => placeDialog(dialogOf(f, { state: "closed" }), "closed"));
+onFrame("dialog.closed", (f) => { const d = dialogOf(f, { state: "closed" }); placeDialog(d, listFor(d)); });
 
 // ---- rendering
 
 export function renderLists() {
   for (const n of LISTS) {
     const section = document.querySelector(`[data-list="${n}"]`);
+    section.hidden = n === "all" && !isAdmin();
     const dialogs = [...state.lists[n]].map((id) => state.dialogs.get(id)).filter(Boolean)
       .sort((a, b) => activity(b) - activity(a));
     section.querySelector(".items").replaceChildren(...dialogs.map((d) => renderItem(d, n)));
@@ -144,20 +175,29 @@ export function renderLists() {
     section.classList.toggle("has-fresh", n === "offered" && state.fresh.size > 0);
   }
   const offers = state.lists.offered.size;
-  document.title = offers ? `(${offers}) ${BASE_TITLE}` : BASE_TITLE;
+  document.title = offers ? `(${offers}) ${baseTitle()}` : baseTitle();
+}
+
+/** Who has the dialog, for the admin's list of all: its operator, or whom it is offered to. */
+function holder(d) {
+  if (d.operator) return operatorName(d.operator);
+  if (d.state === "offered") {
+    return t("item.offered_to", { names: (d.offered_to || []).map(operatorName).join(", ") || t("item.nobody") });
+  }
+  return "";
 }
 
 function renderItem(d, list) {
   const lm = d.last_message;
-  const name = d.customer_name || (d.lead && d.lead.name) || "Customer";
-  let preview = lm ? truncate(lm.text, PREVIEW_CHARS) : "No messages yet";
-  if (lm && lm.visibility === "internal") preview = `Note: ${preview}`;
+  let preview = lm ? truncate(lm.text, PREVIEW_CHARS) : t("item.no_messages");
+  if (lm && lm.visibility === "internal") preview = t("item.note", { text: preview });
   else if (lm && lm.author_kind && lm.author_kind !== "customer") preview = `↩ ${preview}`;
   const ts = (lm && lm.ts) || d.closed_at || d.created_at;
   const item = h("li", {
     class: "item" + (d.id === state.selectedId ? " is-selected" : "") + (state.fresh.has(d.id) ? " is-fresh" : "")
       + (state.unread.has(d.id) ? " is-unread" : ""),
     "data-dialog-id": d.id,
+    "data-state": d.state || null,
     tabindex: "0",
     role: "button",
     "aria-current": d.id === state.selectedId ? "true" : null,
@@ -165,13 +205,15 @@ function renderItem(d, list) {
     onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); selectDialog(d.id); } },
   },
   h("div", { class: "item-row" },
-    h("span", { class: "item-name", text: name }),
+    h("span", { class: "item-name", text: dialogName(d) }),
     h("time", { class: "item-time", "data-ts": ts || "", text: relative(ts) })),
   h("div", { class: "item-row item-sub" },
     h("span", { class: "item-line", text: d.line_name || d.line_id || "" }),
     h("span", { class: "chip", text: d.channel || "" }),
+    list === "all" ? h("span", { class: "state-badge", "data-state": d.state || "", text: t(`state.${d.state}`) }) : null,
     list === "offered" && d.offer_deadline
       ? h("span", { class: "countdown", "data-deadline": d.offer_deadline, text: countdown(d.offer_deadline) }) : null),
+  list === "all" && holder(d) ? h("div", { class: "item-holder", text: holder(d) }) : null,
   h("div", { class: "item-preview", text: preview }));
   return item;
 }
@@ -179,9 +221,8 @@ function renderItem(d, list) {
 /** Once a second: offer countdowns; every 30 s: the relative times. */
 export function tick() {
   document.querySelectorAll(".countdown[data-deadline]").forEach((n) => {
-    const text = countdown(n.dataset.deadline);
-    n.textContent = text;
-    n.classList.toggle("is-urgent", text === "expired" || (toDate(n.dataset.deadline) - Date.now()) < 15000);
+    n.textContent = countdown(n.dataset.deadline);
+    n.classList.toggle("is-urgent", (toDate(n.dataset.deadline) - Date.now()) < 15000);
   });
   if (++ticks % 30 === 0) {
     document.querySelectorAll("time[data-ts]").forEach((n) => { n.textContent = relative(n.dataset.ts); });
@@ -198,3 +239,4 @@ document.querySelectorAll(".dlist-toggle").forEach((btn) => {
 
 subscribe("lists", renderLists);
 subscribe("resync", refreshLists);
+onLanguage(renderLists);

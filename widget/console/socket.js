@@ -1,6 +1,7 @@
 /* The console websocket: connecting, reconnecting with backoff, resyncing after every hello, routing frames. */
 
 import { api } from "./api.js";
+import { t } from "./i18n.js";
 import { notify, state } from "./store.js";
 import { toast } from "./toast.js";
 
@@ -79,7 +80,7 @@ export function sendFrame(frame, quiet) {
     ws.send(JSON.stringify(frame));
     return true;
   }
-  if (!quiet) toast("Not connected to the server — reconnecting…", "offline");
+  if (!quiet) toast(t("net.offline"), "offline");
   return false;
 }
 

@@ -2,10 +2,11 @@
 
 import { $, h } from "./dom.js";
 import { clock } from "./format.js";
+import { t } from "./i18n.js";
 import { onFrame } from "./socket.js";
 import { myLogin, notify, state } from "./store.js";
 
-const KIND_LABEL = { customer: "Customer", operator: "Operator", bot: "Bot", system: "System" };
+const KINDS = new Set(["customer", "operator", "bot", "system"]);
 
 let loading = false; // the selected dialog's messages are being fetched
 let buffer = []; // live messages that arrived while the thread was loading
@@ -16,14 +17,14 @@ export function clearThread() { $("thread").replaceChildren(); }
 
 /** "Loading…" until renderThread; messages arriving meanwhile wait in the buffer. */
 export function showLoading() {
-  $("thread").replaceChildren(h("p", { class: "thread-loading", text: "Loading…" }));
+  $("thread").replaceChildren(h("p", { class: "thread-loading", text: t("thread.loading") }));
   loading = true;
   buffer = [];
 }
 
 export function showLoadError(message) {
   loading = false;
-  $("thread").replaceChildren(h("p", { class: "thread-loading", text: `Could not load the dialog: ${message}` }));
+  $("thread").replaceChildren(h("p", { class: "thread-loading", text: t("thread.load_failed", { message }) }));
 }
 
 export function findMessage(id) {
@@ -43,7 +44,7 @@ export function renderThread(messages) {
   for (const [cid, frame] of state.pendingReplies) {
     if (frame.dialog_id === state.selectedId) thread.appendChild(renderPendingReply(cid, frame));
   }
-  if (!thread.children.length) thread.appendChild(h("p", { class: "thread-loading", text: "No messages yet." }));
+  if (!thread.children.length) thread.appendChild(h("p", { class: "thread-loading", text: t("thread.empty") }));
   thread.scrollTop = thread.scrollHeight;
 }
 
@@ -77,7 +78,7 @@ export function appendPending(cid, frame) {
 /** One message of the thread; `extra` adds pending/failed markers for our own replies. */
 function renderMessage(m, extra) {
   const author = m.author || {};
-  const kind = KIND_LABEL[author.kind] ? author.kind : "system";
+  const kind = KINDS.has(author.kind) ? author.kind : "system";
   const internal = m.visibility === "internal";
   const mine = kind === "operator" && author.id && author.id === myLogin();
   const node = h("div", {
@@ -87,18 +88,18 @@ function renderMessage(m, extra) {
     "data-visibility": internal ? "internal" : "public",
     ...(extra || {}),
   });
-  const who = author.name || author.id || KIND_LABEL[kind];
+  const who = author.name || author.id || t(`author.${kind}`);
   node.appendChild(h("div", { class: "m-meta" },
     kind === "system" ? null : h("span", { class: "m-author", text: who }),
-    internal ? h("span", { class: "m-note", text: "internal note" }) : null,
-    m.edited_at ? h("span", { class: "m-edited", text: "edited",
-      title: (m.edits || []).map((x) => `before: ${x.text}`).join("\n") }) : null,
+    internal ? h("span", { class: "m-note", text: t("msg.internal") }) : null,
+    m.edited_at ? h("span", { class: "m-edited", text: t("msg.edited"),
+      title: (m.edits || []).map((x) => t("msg.before", { text: x.text })).join("\n") }) : null,
     h("span", { class: "m-time", text: clock(m.ts) })));
   node.appendChild(h("div", { class: "m-text", text: m.text ?? "" }));
   const files = Array.isArray(m.attachments) ? m.attachments : [];
   if (files.length) {
     node.appendChild(h("ul", { class: "m-files" }, files.map((a) => {
-      const label = (a && (a.name || a.filename || a.type)) || "attachment";
+      const label = (a && (a.name || a.filename || a.type)) || t("msg.attachment");
       const url = a && typeof a.url === "string" && /^(https?:\/\/|\/)/i.test(a.url) ? a.url : null;
       return h("li", {}, url ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: label }) : label);
     })));
@@ -111,8 +112,10 @@ function renderMessage(m, extra) {
 /** Delivery of an outbound message as the channel reported it: queued, sent, or failed with the reason. */
 function showDelivery(node, deliveryState, error) {
   node.setAttribute("data-delivery", deliveryState);
-  const label = { queued: "sending…", sent: "sent", failed: "not delivered" }[deliveryState] || deliveryState;
-  node.querySelector(".m-state").textContent = deliveryState === "failed" && error ? `${label}: ${error}` : label;
+  const known = ["queued", "sent", "failed"].includes(deliveryState);
+  const label = known ? t(`delivery.${deliveryState}`) : deliveryState;
+  node.querySelector(".m-state").textContent = deliveryState === "failed" && error
+    ? t("delivery.failed_because", { error }) : label;
 }
 
 function renderPendingReply(cid, frame) {
@@ -121,7 +124,7 @@ function renderPendingReply(cid, frame) {
     author: { kind: "operator", id: me.login, name: me.name || me.login },
     text: frame.text, ts: new Date().toISOString(), visibility: frame.visibility || "public",
   }, { "data-pending": "1", "data-client-msg-id": cid });
-  node.querySelector(".m-state").textContent = "sending…";
+  node.querySelector(".m-state").textContent = t("delivery.queued");
   return node;
 }
 
