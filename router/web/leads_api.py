@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from aiohttp import web
 
+from crm_core.ids import new_id
 from crm_core.recognition import normalize_email, normalize_phone, one_line
 from crm_core.store import Store
+from queues.bus import CONSOLE
+from queues.messages import ConsoleEvent
 from router.app.clock import Clock
 from router.protocol.views import lead_card_view, lead_view
 from router.rules.access import Viewer, can_view_lead
@@ -96,4 +100,21 @@ class LeadRoutes:
             raise ApiError(404, "not_found", "no such lead")
         row = await self.store.get_lead(lead_id)
         assert row is not None
+        await self._tell_consoles(row, current)
         return json_response(lead_card_view(row, self.line_names))
+
+    async def _tell_consoles(self, row: dict[str, Any], before: dict[str, Any]) -> None:
+        """Every console that shows the lead (its dialogs in lists and headers) learns its new name and status:
+        admins, the responsible before and after, and the operators of its open dialogs."""
+        recipients = {o.login for o in self.settings.operators if o.role == "admin"}
+        recipients.update(r for r in (before.get("responsible"), row.get("responsible")) if r)
+        for d in row.get("dialogs") or []:
+            if d.get("state") != "closed":
+                recipients.update(x for x in (d.get("operator"), *(d.get("offered_to") or ())) if x)
+        frame = {"type": "lead.updated", "lead": lead_view(row)}
+        with contextlib.suppress(
+            Exception
+        ):  # the change is stored: a console that misses it sees it on refresh
+            await self.gate.hub.bus.publish(
+                CONSOLE, [ConsoleEvent(new_id(), tuple(sorted(recipients)), frame)]
+            )

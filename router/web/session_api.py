@@ -117,5 +117,9 @@ class SessionRoutes:
                     for o in self.settings.operators
                 ],
                 "statuses": list(self.settings.crm.statuses),
+                "limits": {
+                    "max_message_length": self.settings.limits.max_message_length,
+                    "max_attachment_bytes": self.settings.limits.max_attachment_bytes,
+                },
             }
         )

@@ -262,10 +262,10 @@ async def _with_limit(page: Page, limit: int) -> None:
 
 
 async def test_long_reply_shows_a_counter_near_the_limit_and_keeps_the_text_past_it(tmp_path, start_daemon):
-    d = await _daemon(tmp_path, start_daemon, ["anna"], limits={"max_message_length": 120})
+    d = await _daemon(tmp_path, start_daemon, ["anna"])
     errors: list[str] = []
     async with chromium() as browser:
-        # a server that does not say its limit: the console counts against the protocol's default (4,000)
+        # the server's limit (GET /api/meta: the default, 4,000)
         page = await _page(browser, errors)
         await _sign_in(page, d, "anna")
         v = await d.visitor("support")
@@ -287,7 +287,7 @@ async def test_long_reply_shows_a_counter_near_the_limit_and_keeps_the_text_past
         await expect(page.locator("#reply-text")).to_have_value("a" * 4010)
         await expect(page.locator('#thread [data-author-kind="operator"]')).to_have_count(0)
 
-        # a server that says its limit in GET /api/meta: the counter follows it
+        # another limit in GET /api/meta: the counter follows it
         other = await _page(browser, errors)
         await _with_limit(other, 120)
         await _sign_in(other, d, "anna")
@@ -445,4 +445,25 @@ async def test_console_speaks_russian_when_the_browser_does_and_switches_languag
         await expect(page.locator("#conn")).to_have_text("Connected")
         await page.reload()
         await expect(page.locator('[data-list="mine"] h2')).to_contain_text("My dialogs", timeout=10_000)
+    assert not errors, errors
+
+
+async def test_a_lead_renamed_in_one_console_is_renamed_live_in_the_others(tmp_path, start_daemon):
+    d = await _daemon(tmp_path, start_daemon, ["anna"])
+    errors: list[str] = []
+    async with chromium() as browser:
+        anna = await _page(browser, errors)
+        await _sign_in(anna, d, "anna")
+        admin = await _page(browser, errors)
+        await _sign_in(admin, d, "admin")
+        v = await d.visitor("support")
+        await v.say("Do you deliver on Sundays?")
+        await _take_offer(anna, "Do you deliver on Sundays?")
+        in_admins_list = admin.locator('[data-list="all"] [data-dialog-id] .item-name')
+        await expect(in_admins_list).to_have_text(re.compile(r"^Visitor "), timeout=10_000)
+        await anna.fill("#lead-name", "Maria Kuznetsova")
+        await anna.click("#lead-save")
+        await expect(anna.locator("#lead-saved")).to_contain_text("saved")
+        # no reload in the admin's console: the lead.updated frame renames the dialog in their list
+        await expect(in_admins_list).to_have_text("Maria Kuznetsova", timeout=10_000)
     assert not errors, errors

@@ -253,3 +253,12 @@ async def test_a_console_command_the_queue_could_not_take_is_refused_and_taken_w
     await anna.send(frame)  # the console sends it again
     assert (await anna.expect("ack", lambda f: f["client_msg_id"] == "r-1"))["id"]
     assert (await v.expect("message"))["text"] == "hi!"
+
+
+async def test_meta_gives_the_console_the_configured_limits(tmp_path, start_daemon):
+    data = config(tmp_path, [line("support", ["anna"])])
+    data["limits"] = {"max_message_length": 1234, "max_attachment_bytes": 4096}
+    d = await start_daemon(settings_from(tmp_path, data))
+    anna = await d.operator("anna")
+    meta = await anna.get("/api/meta")
+    assert meta["limits"] == {"max_message_length": 1234, "max_attachment_bytes": 4096}

@@ -4,6 +4,7 @@ import { api } from "./api.js";
 import { $, h } from "./dom.js";
 import { clock } from "./format.js";
 import { onLanguage, t } from "./i18n.js";
+import { onFrame } from "./socket.js";
 import { notify, state } from "./store.js";
 import { toast } from "./toast.js";
 
@@ -140,3 +141,15 @@ function syncLeadIntoDialogs(lead) {
 }
 
 onLanguage(() => { if (state.lead) renderLead(state.lead); });
+
+// Another console (or this one) saved a lead: its dialogs in the lists and the header follow, and the card does
+// when it shows that lead (fields being edited here keep what was typed).
+onFrame("lead.updated", (f) => {
+  const lead = f.lead;
+  if (!lead || typeof lead.id !== "string") return;
+  if (state.lead && state.lead.id === lead.id) {
+    state.lead = { ...state.lead, ...lead };
+    renderLead(state.lead);
+  }
+  syncLeadIntoDialogs(lead);
+});
