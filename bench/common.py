@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
 import platform
 import resource
@@ -65,6 +67,26 @@ def cpu_seconds(pid: int) -> dict[str, float]:
         if task.name == str(pid):
             main = t
     return {"total": total, "main": main, "other": total - main}
+
+
+def process_tree(root: int) -> list[int]:
+    """A process and its direct children (PostgreSQL's postmaster and its backends)."""
+    pids = [root]
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == root:
+                pids.append(int(Path(stat).parent.name))
+    return pids
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds of a process and its direct children (PostgreSQL: the postmaster and its backends)."""
+    total = 0.0
+    for pid in process_tree(root):
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(pid)["total"]
+    return total
 
 
 def machine_busy_seconds() -> float:

@@ -29,11 +29,19 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench.common import cpu_seconds, machine_busy_seconds, progress, raise_fd_limit, summary_ms
+from bench.common import (
+    cpu_seconds,
+    machine_busy_seconds,
+    progress,
+    raise_fd_limit,
+    summary_ms,
+    tree_cpu_seconds,
+)
 
 PAD = "Hello! I ordered a bike last week, when will it arrive?"  # a typical chat line (~55 characters)
 now_ns = time.perf_counter_ns
-Snapshot = tuple[float, float, dict[str, float] | None, float]  # monotonic, own CPU, server CPU, machine CPU
+# monotonic, own CPU, server CPU, machine CPU, the watched processes' CPU
+Snapshot = tuple[float, float, dict[str, float] | None, float, dict[str, float]]
 
 
 @dataclass
@@ -331,7 +339,7 @@ class Generator:
             **cpu,
         }
         self.phase = None
-        return out
+        return _per_message(out)
 
     async def saturate(self, direction: str, warm: float, measure: float, drain: float) -> dict:
         """Closed loop: keep `max_inflight` messages in flight (paced per connection where the server caps
@@ -383,7 +391,7 @@ class Generator:
             **cpu,
         }
         self.phase = None
-        return out
+        return _per_message(out)
 
     async def _drain(self, phase: Phase, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -413,7 +421,16 @@ class Generator:
         return cpu_seconds(pid) if pid else None
 
     def _snapshot(self) -> Snapshot:
-        return time.monotonic(), _self_cpu(), self._server_cpu(), machine_busy_seconds()
+        return time.monotonic(), _self_cpu(), self._server_cpu(), machine_busy_seconds(), self._watched_cpu()
+
+    def _watched_cpu(self) -> dict[str, float]:
+        """CPU seconds of the other processes the run watches (router workers, Redis, PostgreSQL and its backends)."""
+        out: dict[str, float] = {}
+        for spec, tree in [(w, False) for w in self.args.watch] + [(w, True) for w in self.args.watch_tree]:
+            name, _, pid = spec.partition("=")
+            with contextlib.suppress(OSError, ValueError):
+                out[name] = tree_cpu_seconds(int(pid)) if tree else cpu_seconds(int(pid))["total"]
+        return out
 
     @staticmethod
     def _cpu_between(a: Snapshot | None, b: Snapshot) -> dict[str, float]:
@@ -428,7 +445,12 @@ class Generator:
         if a[2] is not None and b[2] is not None:
             server = out["server_cpu_pct"] = 100 * (b[2]["total"] - a[2]["total"]) / wall
             out["server_main_thread_cpu_pct"] = 100 * (b[2]["main"] - a[2]["main"]) / wall
-        out["others_cpu_pct"] = max(0.0, 100 * (b[3] - a[3]) / wall - generator - server)
+        watched = {name: 100 * (b[4][name] - a[4][name]) / wall for name in a[4].keys() & b[4].keys()}
+        if watched:
+            out["processes_cpu_pct"] = watched  # type: ignore[assignment]
+        out["others_cpu_pct"] = max(
+            0.0, 100 * (b[3] - a[3]) / wall - generator - server - sum(watched.values())
+        )
         return out
 
 
@@ -440,6 +462,20 @@ def _totals(phase: Phase, sent: int) -> dict[str, int]:
         "missing_total": len(phase.sent),
         "duplicates": phase.duplicates,
     }
+
+
+def _per_message(out: dict) -> dict:
+    """The phase's CPU per routed message, in µs, of the server and of each watched process: its CPU time in the
+    measured window over the messages delivered meanwhile (independent of how fast the machine is)."""
+    rate = out.get("achieved_per_s") or 0.0
+    if rate <= 0:
+        return out
+    if out.get("server_cpu_pct") is not None:
+        out["server_cpu_us_per_msg"] = out["server_cpu_pct"] * 1e4 / rate
+        out["server_main_thread_cpu_us_per_msg"] = out["server_main_thread_cpu_pct"] * 1e4 / rate
+    if out.get("processes_cpu_pct"):
+        out["processes_cpu_us_per_msg"] = {k: v * 1e4 / rate for k, v in out["processes_cpu_pct"].items()}
+    return out
 
 
 def _self_cpu() -> float:
@@ -554,6 +590,10 @@ def main() -> None:
     parser.add_argument("--target", choices=["daemon", "relay"], required=True)
     parser.add_argument("--base", required=True, help="http://127.0.0.1:PORT")
     parser.add_argument("--server-pid", type=int, default=0, help="to read the server's CPU time")
+    parser.add_argument("--watch", action="append", default=[], help="NAME=PID: another process's CPU too")
+    parser.add_argument(
+        "--watch-tree", action="append", default=[], help="NAME=PID: a process and its children's CPU"
+    )
     parser.add_argument("--line", default="bench")
     parser.add_argument("--operators", default="", help="daemon: comma-separated operator logins")
     parser.add_argument("--password", default="")

@@ -13,6 +13,7 @@ from bench.report_details import details
 from bench.report_hotspots import hot_spots
 from bench.report_rows import error_rows
 from bench.report_rows_components import crm_rows, routing_rows
+from bench.report_rows_cpu import cpu_rows
 from bench.report_rows_pipeline import memory_rows, pipeline_rows
 from bench.report_rows_scaleout import scaleout_rows
 from bench.report_targets import targets
@@ -35,6 +36,7 @@ def _collect(results: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         *pipeline_rows(results),
         *scaleout_rows(results),
+        *cpu_rows(results),
         *memory_rows(results),
         *crm_rows(results),
         *routing_rows(results),

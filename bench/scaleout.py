@@ -33,7 +33,15 @@ from typing import Any
 import orjson
 import yaml
 
-from bench.common import cpu_seconds, free_port, machine_busy_seconds, progress, rss_kib
+from bench.common import (
+    cpu_seconds,
+    free_port,
+    machine_busy_seconds,
+    process_tree,
+    progress,
+    rss_kib,
+    tree_cpu_seconds,
+)
 from bench.servers import Server, daemon_config
 
 PARTITIONS = 16  # queue.partitions: the inbound stream's partitions (the default)
@@ -240,30 +248,11 @@ class Postgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _tree(root: int) -> list[int]:
-    """A process and its direct children (PostgreSQL's postmaster and its backends)."""
-    pids = [root]
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == root:
-                pids.append(int(Path(stat).parent.name))
-    return pids
-
-
-def _tree_cpu(root: int) -> float:
-    total = 0.0
-    for pid in _tree(root):
-        with contextlib.suppress(OSError):
-            total += cpu_seconds(pid)["total"]
-    return total
-
-
 def _tree_pss(root: int) -> int:
     """Proportional set size of a process and its children, KiB (RSS would count PostgreSQL's shared buffers once
     per backend)."""
     total = 0
-    for pid in _tree(root):
+    for pid in process_tree(root):
         with contextlib.suppress(OSError, IndexError, ValueError):
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
@@ -426,7 +415,7 @@ def _processes(layout: Layout, redis: Redis, pg: Postgres) -> dict[str, int]:
 
 def _generator_pid() -> int | None:
     """The load generator: our child running bench.load (None before it started)."""
-    for pid in _tree(os.getpid())[1:]:
+    for pid in process_tree(os.getpid())[1:]:
         with contextlib.suppress(OSError):
             if b"bench.load" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 return pid
@@ -437,7 +426,7 @@ def _cpu_now(pids: dict[str, int]) -> dict[str, float]:
     out = {}
     for name, pid in pids.items():
         with contextlib.suppress(OSError):
-            out[name] = _tree_cpu(pid) if name == "postgresql" else cpu_seconds(pid)["total"]
+            out[name] = tree_cpu_seconds(pid) if name == "postgresql" else cpu_seconds(pid)["total"]
     return out
 
 
@@ -520,6 +509,10 @@ def _run_load(
         )
         pids = _processes(layout, redis, pg)
         extra = [*plan.load_args, "--operators", ",".join(layout.logins), f"--password={layout.password}"]
+        # each process's CPU in each phase's measured window (the web process is the generator's server)
+        for name, pid in pids.items():
+            if name != "web":
+                extra.append(f"--watch{'-tree' if name == 'postgresql' else ''}={name}={pid}")
         t0 = time.monotonic()
         try:
             with _Sampler(pids) as sampler:
