@@ -39,6 +39,9 @@ class WidgetConnector:
     type: ClassVar[str] = "widget"
     Settings: ClassVar[builtins.type[BaseModel]] = WidgetSettings
     immediate: ClassVar[bool] = True  # `send` only pushes to this process's sockets: it never waits
+    # a stored message is the visitor's: pushed to their open tabs now, in their history when they come back; the
+    # engine stores it `sent`, and only a failure to deliver (a file gone from the store) is reported
+    delivered_on_commit: ClassVar[bool] = True
     history_page: int = 30  # messages a hello carries, and each `history` page
 
     def __init__(self, bindings: list[Binding], ctx: ConnectorContext) -> None:

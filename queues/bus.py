@@ -80,6 +80,9 @@ class Bus(Protocol):
     """Logical streams: "inbound", "outbound.<channel>", "console"."""
 
     name: str
+    # whether what was published outlives this process (a crash keeps it): only then does a publisher need a
+    # transactional outbox to republish what it committed but had not yet published when it crashed
+    durable: bool
 
     async def publish(self, stream: str, events: Sequence[Event], *, key: str | None = None) -> None:
         """Append events to a stream; `key` keeps one conversation's events in order."""

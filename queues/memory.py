@@ -23,6 +23,7 @@ class MemoryBus:
     """In-process bus: every group of a stream gets every event; unacked batches come back on the next read."""
 
     name = "memory"
+    durable = False  # the process is the bus: a crash takes both, and publishing to it cannot fail
 
     def __init__(self) -> None:
         self._groups: dict[str, dict[str, _Group]] = {}

@@ -67,6 +67,7 @@ class RedisBus:
     """Bus on Redis Streams; see the module docstring (and those of the modules it names) for how it works."""
 
     name = "redis"
+    durable = True
 
     def __init__(
         self,

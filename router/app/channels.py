@@ -310,6 +310,7 @@ class _WidgetReport:
     process pushes it to its own visitors' sockets), without pushing it."""
 
     immediate = True
+    delivered_on_commit = True
 
     def __init__(self, widget: WidgetConnector) -> None:
         self._widget = widget
@@ -328,3 +329,8 @@ def process_name() -> str:
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
     yield data
+
+
+def delivered_on_commit() -> frozenset[str]:
+    """The channels whose messages the engine stores `sent` (their connectors deliver what is stored)."""
+    return frozenset(t for t, cls in REGISTRY.items() if getattr(cls, "delivered_on_commit", False))

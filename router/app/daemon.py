@@ -18,7 +18,7 @@ from queues.bus import CONSOLE, INBOUND, Bus, outbound_stream
 from queues.memory import MemoryBus
 from queues.redis_streams import RedisBus
 from router.app import log_events as ev
-from router.app.channels import Channels, bindings, process_name
+from router.app.channels import Channels, bindings, delivered_on_commit, process_name
 from router.app.clock import Clock, SystemClock
 from router.app.logs import get
 from router.app.metrics import Metrics
@@ -104,7 +104,15 @@ class Daemon:
             if s.queue.backend == "redis":
                 assert s.queue.url
                 self.shared = RedisSharedLoad(s.queue.url, cluster=s.queue.cluster)
-            self.engine = Engine(s, store, bus, self.clock, consumer=_consumer_name(), shared=self.shared)
+            self.engine = Engine(
+                s,
+                store,
+                bus,
+                self.clock,
+                consumer=_consumer_name(),
+                shared=self.shared,
+                delivered_on_commit=delivered_on_commit(),
+            )
             await self.engine.start()
             if isinstance(bus, RedisBus):
                 self._tasks.append(asyncio.create_task(self._trim(bus), name="bus.trim"))

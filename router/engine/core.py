@@ -56,6 +56,7 @@ class Engine:
         *,
         consumer: str = "router-1",
         shared: SharedLoad | None = None,
+        delivered_on_commit: frozenset[str] = frozenset(),
     ) -> None:
         self.settings = settings
         self.store = store
@@ -64,8 +65,8 @@ class Engine:
         self.consumer = consumer
         # several workers: loads and presence live in `shared`, each worker routes its partitions' dialogs only
         order = None if shared is None else QueueOrder()
-        self.routing = Routing(settings, bus.partition, order=order)
-        self.recovery = Recovery(self.routing, store, bus)
+        self.routing = Routing(settings, bus.partition, order=order, delivered_on_commit=delivered_on_commit)
+        self.recovery = Recovery(self.routing, store, bus, clock)
         self.worker = (
             None
             if shared is None or order is None
@@ -278,7 +279,7 @@ class Engine:
                 if nudge or self._routes(events):
                     await worker.refresh_loads()
                 before = dict(self.state.dialogs)
-            work = BatchWork(self.routing, self.store, self.clock.now())
+            work = BatchWork(self.routing, self.store, self.clock.now(), encode=self.bus.durable)
             work.freed = nudge
             done, self._outbox_done = self._outbox_done, []
             secured: fence.Fence | None = None
@@ -289,7 +290,8 @@ class Engine:
                 work.settle()
                 await work.complete_leads()
                 work.finish()
-                work.outbox()
+                if self.bus.durable:  # an in-process bus dies with the process: nothing to republish
+                    work.outbox()
                 work.changes.outbox_done = done
                 if worker is not None:
                     secured = await worker.secure(before, work.staged, work.now)
@@ -327,7 +329,7 @@ class Engine:
             self.metrics.apply(work.obs)
             if not work.published:
                 return None, work.outbox_ids
-            return self.bus.enqueue(work.published, work.encoded), work.outbox_ids
+            return self.bus.enqueue(work.published, work.encoded or None), work.outbox_ids
         raise RuntimeError("batch kept colliding with other batches")
 
     def _routes(self, events: list[Event]) -> bool:

@@ -84,7 +84,9 @@ class Dispatcher:
     reports a message sent without sending it (the widget: every web process pushes it to its own sockets);
     `receipts=False` leaves receipts to another consumer of the same process. A connector whose `immediate`
     is true (its send only pushes to this process's sockets) is sent to in the consume loop, without a task per
-    message, unless a chain of that chat is still busy."""
+    message, unless a chain of that chat is still busy. A connector whose `delivered_on_commit` is true (the
+    widget: a stored message is the visitor's, live or in their history) has its messages stored `sent` by the
+    engine: only a failure is reported, so a reply crosses the engine once, not twice."""
 
     def __init__(
         self,
@@ -110,6 +112,7 @@ class Dispatcher:
         self.report = report
         self.receipts = receipts
         self.consumer = consumer or channel  # unique per process when several processes share the group
+        self.failures_only = bool(getattr(connector, "delivered_on_commit", False))
         self._chains: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     async def run(self) -> None:
@@ -127,14 +130,14 @@ class Dispatcher:
                     elif not isinstance(event, OutboundMessage):
                         continue
                     elif not self.deliver:
-                        if self.report:  # another consumer sends it (every web process to its own sockets)
+                        if self.report and not self._settled(event):  # another consumer sends it
                             statuses.append(
                                 self._status(event, SendResult(ok=True, external_id=event.message_id), 1)
                             )
                     elif immediate and (event.account, event.chat_id) not in self._chains:
                         # a send that only pushes to sockets of this process: in the loop, no task of its own
                         result, attempts = await deliver(self.connector, event, self.policy)
-                        if self.report:
+                        if self.report and not (result.ok and self._settled(event)):
                             statuses.append(self._status(event, result, attempts))
                     else:
                         self._enqueue(event)
@@ -168,8 +171,12 @@ class Dispatcher:
             with contextlib.suppress(Exception):
                 await before
         result, attempts = await deliver(self.connector, msg, self.policy)
-        if self.report:
+        if self.report and not (result.ok and self._settled(msg)):
             await self.bus.publish_many([self._status(msg, result, attempts)])
+
+    def _settled(self, msg: OutboundMessage) -> bool:
+        """Whether the engine stored the message `sent` already (router/engine/staging.py, `_delivery_columns`)."""
+        return self.failures_only and not msg.attachments
 
     def _status(
         self, msg: OutboundMessage, result: SendResult, attempts: int

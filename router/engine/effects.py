@@ -178,5 +178,6 @@ class Outcomes(Staging):
                     "name": row.get("name") or view["lead"]["name"],
                     "status": row.get("status"),
                 }
-        for i in self.lead_frames:
-            self.encoded[i] = dumps(self.published[i][2])
+        if self.encode:
+            for i in self.lead_frames:
+                self.encoded[i] = dumps(self.published[i][2])

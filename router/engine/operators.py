@@ -127,9 +127,12 @@ class OperatorSide(Outcomes):
             ],
             "created_at": self.now,
             "edited_at": None,
-            "delivery_state": None if internal else "queued",
             "delivery_error": None,
-            "delivery_attempts": 0,
+            **(
+                {"delivery_state": None, "delivery_attempts": 0, "delivered_at": None}
+                if internal
+                else self._delivery_columns(d, files=bool(c.attachments))
+            ),
         }
         self.changes.messages.append(row)
         if c.client_msg_id:
@@ -165,6 +168,7 @@ class OperatorSide(Outcomes):
             )
             self._emit(outbound_stream(d.channel), conversation_key(d.channel, d.account, d.chat_id), out_msg)
         self._console(r.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
+        self._sent_on_commit(d, row)
         self._ack(c, row["id"], d.id)
 
     def _presence(self, p: OperatorPresence) -> None:

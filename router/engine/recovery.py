@@ -3,6 +3,8 @@ committed but never published, and the messages that were published but never co
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from crm_core.ids import new_id
@@ -10,6 +12,7 @@ from crm_core.store import Changes, Store
 from queues.bus import Bus, conversation_key, outbound_stream
 from queues.messages import Attachment, Event, OutboundMessage, from_dict, loads
 from router.app import log_events as ev
+from router.app.clock import Clock
 from router.app.logs import get
 from router.engine.records import dialog_from_row
 from router.engine.routing import Routing
@@ -28,10 +31,11 @@ def count(owned: frozenset[int] | None) -> str | int:
 class Recovery:
     """Reads back what the store holds for this worker's conversations and publishes what it still owes."""
 
-    def __init__(self, routing: Routing, store: Store, bus: Bus) -> None:
+    def __init__(self, routing: Routing, store: Store, bus: Bus, clock: Clock) -> None:
         self.routing = routing
         self.store = store
         self.bus = bus
+        self.clock = clock
 
     async def load(self) -> None:
         """The routing state of the open dialogs this worker routes, and the conversations that refused us."""
@@ -70,9 +74,13 @@ class Recovery:
     async def resend_undelivered(self) -> None:
         """Send again what a crash left between the outbox's publish and the channel's confirmation (channels
         dedupe by message id)."""
+        settled: list[dict[str, Any]] = []
+        now = self.clock.now()
         for m in await self.store.undelivered():
             if not self.routing.mine(conversation_key(m["d_channel"], m["d_account"], m["d_chat_id"])):
                 continue
+            if m["d_channel"] in self.routing.delivered_on_commit:  # stored before it was delivered on commit
+                settled.append({"id": m["id"], "delivery_state": "sent", "delivered_at": now})
             msg = OutboundMessage(
                 new_id(),
                 m["id"],
@@ -91,3 +99,5 @@ class Recovery:
             )
             key = conversation_key(msg.channel, msg.account, msg.chat_id)
             await self.bus.publish(outbound_stream(msg.channel), [msg], key=key)
+        if settled:
+            await self.store.apply(Changes(message_updates=settled))

@@ -68,8 +68,12 @@ class Routing:
         partition: Callable[[str, str], int],
         *,
         order: QueueOrder | None = None,
+        delivered_on_commit: frozenset[str] = frozenset(),
     ) -> None:
         self.settings = settings
+        # channels whose connectors deliver what is stored (the widget): their messages are stored `sent`, and
+        # no delivery status comes back through the engine unless the delivery failed
+        self.delivered_on_commit = delivered_on_commit
         self.partition = partition  # (stream, bus key) -> partition: which worker owns a conversation
         # several workers: the partitions of the inbound stream this worker routes (None: all of them), and the
         # lines' shared queue order it routes against

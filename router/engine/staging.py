@@ -34,9 +34,11 @@ OUTBOX_BUNDLE = "*"  # the `stream` of an outbox row that holds several events, 
 class Staging:
     """The state of one batch and the helpers every decision stages its results with."""
 
-    def __init__(self, routing: Routing, store: Store, now: datetime) -> None:
+    def __init__(self, routing: Routing, store: Store, now: datetime, *, encode: bool = True) -> None:
         self.r = routing
         self.store = store
+        # a durable bus takes the events encoded, and so does the outbox; the in-process bus takes the objects
+        self.encode = encode
         self.now = now
         self.changes = Changes()
         self.published: list[tuple[str, str | None, Event]] = []
@@ -102,7 +104,8 @@ class Staging:
 
     def _emit(self, stream: str, key: str | None, event: Event) -> None:
         self.published.append((stream, key, event))
-        self.encoded.append(dumps(event))
+        if self.encode:
+            self.encoded.append(dumps(event))
         self.origins.append(self.origin)
 
     def outbox(self) -> None:
@@ -144,6 +147,28 @@ class Staging:
         }
         self._console(self.r.watchers(d), frame)
 
+    def _sent_on_commit(self, d: Dialog, row: dict[str, Any]) -> None:
+        """A message stored `sent` (its channel delivers what is stored): its `message.status` goes out with it, as
+        the delivery status of any other channel would (docs/protocol.md), without a second pass of the engine."""
+        if row.get("delivery_state") == "sent":
+            frame = {
+                "type": "message.status",
+                "dialog_id": d.id,
+                "message_id": row["id"],
+                "state": "sent",
+                "error": None,
+            }
+            self._console(self.r.watchers(d), frame)
+
+    def _delivery_columns(self, d: Dialog, files: bool = False) -> dict[str, Any]:
+        """The delivery columns of an outbound message stored now: `sent` where the channel delivers what is stored
+        (router/engine/delivery.py, `delivered_on_commit`), else `queued` until its delivery status comes back. A
+        message with files waits for its status everywhere: a file may turn out to be gone, and what was not
+        delivered is never reported sent."""
+        if d.channel in self.r.delivered_on_commit and not files:
+            return {"delivery_state": "sent", "delivery_attempts": 1, "delivered_at": self.now}
+        return {"delivery_state": "queued", "delivery_attempts": 0, "delivered_at": None}
+
     def _send_auto(self, d: Dialog, line: LinePolicy, kind: autoreply.Kind) -> None:
         """Store an auto-reply and send it through the outbox like any outbound message."""
         r = self.r
@@ -172,9 +197,8 @@ class Staging:
             "attachments": [],
             "created_at": self.now,
             "edited_at": None,
-            "delivery_state": "queued",
             "delivery_error": None,
-            "delivery_attempts": 0,
+            **self._delivery_columns(d),
         }
         self.changes.messages.append(row)
         self._event(d, "auto_reply", None, {"kind": kind})
@@ -198,6 +222,7 @@ class Staging:
         )
         self._emit(outbound_stream(d.channel), conversation_key(d.channel, d.account, d.chat_id), out)
         self._console(r.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})
+        self._sent_on_commit(d, row)
 
 
 def reply_state(d: Dialog) -> autoreply.ReplyState:

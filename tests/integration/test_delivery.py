@@ -17,8 +17,14 @@ async def test_reply_is_reported_sent_to_the_console(tmp_path, start_daemon):
     await v.say("hi")
     dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
     ack = await anna.reply(dialog_id, "hello!")
+    # the widget delivers what is stored (pushed to the visitor's tabs, in their history later): the reply is
+    # stored `sent`, its message frame says so, and its message.status comes with it, once
+    frame = await anna.expect("message", lambda f: f["message"]["id"] == ack["id"])
+    assert frame["message"]["delivery"] == {"state": "sent", "error": None}
     status = await anna.expect("message.status", lambda f: f["message_id"] == ack["id"])
     assert (status["state"], status["error"], status["dialog_id"]) == ("sent", None, dialog_id)
+    await v.expect("message", lambda f: f["text"] == "hello!")
+    await anna.absent("message.status", lambda f: f["message_id"] == ack["id"], wait=0.3)
     msgs = (await anna.get(f"/api/dialogs/{dialog_id}/messages"))["messages"]
     assert [m["delivery"] for m in msgs] == [None, {"state": "sent", "error": None}]
     await anna.reply(dialog_id, "a note for colleagues", visibility="internal")
@@ -34,7 +40,7 @@ async def test_a_message_still_queued_at_restart_is_sent_again(tmp_path, start_d
     await v.say("hi")
     dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
     ack = await anna.reply(dialog_id, "this one got lost")
-    await anna.expect("message.status")
+    await anna.expect("message", lambda f: f["message"]["id"] == ack["id"])
     await d.daemon.stop()
     # as if the process had died after the commit but before the channel confirmed
     async with d.daemon.store.engine.begin() as conn:
