@@ -43,7 +43,7 @@ def cpu_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 num=v,
                 ref=r,
                 num_ratio=_div(v, r),
-                main_thread_us=main,
+                **({"main_thread_us": main} if main is not None else {}),
             )
     runs = {int(n): r for n, r in s.get("scaleout", {}).get("runs", {}).items()}
     one = runs.get(1) or {}
@@ -67,6 +67,6 @@ def cpu_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 num=total,
                 ref=r,
                 num_ratio=_div(total, r),
-                processes=per,
+                **{f"{name.replace('-', '_')}_us": v for name, v in per.items() if v is not None},
             )
     return table.rows

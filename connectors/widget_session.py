@@ -5,6 +5,7 @@ handed over: `ack` only after the commit)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -31,6 +32,9 @@ from connectors.widget_tokens import new_visitor, visitor_of
 from queues.messages import InboundMessage, SenderProfile
 
 log = structlog.get_logger("connectors.widget")
+# event ids unique across processes without a system call per message: a random prefix per process, then a count
+_ID_PREFIX = secrets.token_hex(8)
+_ID_SEQ = itertools.count(1)
 FRAME_RATE = Rate(per_second=20, burst=50)  # frames of any kind on one connection
 FLOOD_CLOSE_AFTER = 5.0  # seconds of continuous flooding before the connection is closed (1008)
 MAX_MESSAGE_ID = 64  # a `history` frame's `before`: our ids are 26 characters
@@ -196,7 +200,7 @@ class VisitorSession:
             # not published, so not stored: the client sends it again later with the same client_msg_id
             raise WidgetError("rate_limited", "too many messages; send it again later", retry_after(wait))
         event = InboundMessage(
-            event_id=secrets.token_hex(12),
+            event_id=f"{_ID_PREFIX}{next(_ID_SEQ):x}",
             channel=connector.type,
             account=account,
             chat_id=visitor,

@@ -157,22 +157,27 @@ def statement(ch: Any) -> tuple[str, list[Any]]:
     check = "0"
     if ch.dialogs_changed:
         # each row carries the version its worker read: the UPDATE matches only that version and bumps it, and the
-        # count it matched goes to openlines_check_versions, which fails the statement if one was newer
+        # count the UPDATEs matched goes to openlines_check_versions, which fails the statement if one was newer.
+        # Rows name only the columns that changed: one UPDATE per set of columns (a row updated with another
+        # row's columns would have the ones it left out set to NULL)
         changed = _update_rows(dialogs, list(ch.dialogs_changed.values()))
-        fields = [c for c in changed[0] if c not in ("id", "version")]
-        src = arg(orjson.dumps(changed).decode())
-        ids = arg([row["id"] for row in changed])
-        targets = ", ".join([*fields, "version"])
-        values = ", ".join([*(f"r.{c}" for c in fields), "t.version + 1"])
-        parts.append(
-            f"UPDATE dialogs AS t SET ({targets}) = ROW({values}) "
-            f"FROM jsonb_populate_recordset(NULL::dialogs, {src}::jsonb) AS r "
-            f"WHERE t.id = ANY({ids}::text[]) AND t.id = r.id AND t.version = r.version RETURNING 1"
-        )
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in changed:
+            shapes.setdefault(tuple(sorted(c for c in row if c not in ("id", "version"))), []).append(row)
+        counted = []
+        for fields, group in shapes.items():
+            src = arg(orjson.dumps(group).decode())
+            ids = arg([row["id"] for row in group])
+            targets = ", ".join([*fields, "version"])
+            values = ", ".join([*(f"r.{c}" for c in fields), "t.version + 1"])
+            parts.append(
+                f"UPDATE dialogs AS t SET ({targets}) = ROW({values}) "
+                f"FROM jsonb_populate_recordset(NULL::dialogs, {src}::jsonb) AS r "
+                f"WHERE t.id = ANY({ids}::text[]) AND t.id = r.id AND t.version = r.version RETURNING 1"
+            )
+            counted.append(f"(SELECT count(*) FROM w{len(parts) - 1})")
         # the count is an argument, not a literal: the statement's text (and prepared plan) is one per shape
-        check = (
-            f"openlines_check_versions({arg(len(changed))}::bigint, (SELECT count(*) FROM w{len(parts) - 1}))"
-        )
+        check = f"openlines_check_versions({arg(len(changed))}::bigint, {' + '.join(counted)})"
     for attr, table in _UPDATES:
         rows = getattr(ch, attr)
         if not rows:

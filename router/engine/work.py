@@ -18,7 +18,7 @@ from queues.messages import (
 from router.app.logs import get
 from router.engine.customers import CustomerSide, identity_key
 from router.engine.operators import OperatorSide
-from router.engine.records import dialog_row
+from router.engine.records import dialog_changes, dialog_row
 from router.rules import dialogs as dm
 
 log = get(__name__)
@@ -126,11 +126,13 @@ class BatchWork(CustomerSide, OperatorSide):
         memory and bumps it there: the store refuses it if another worker wrote the dialog meanwhile."""
         state = self.r.state.dialogs
         for dialog_id, d in self.staged.items():
-            row = dialog_row(d, self.now)
             if dialog_id in self.new_dialogs:
-                self.changes.dialogs_new.append(row)
+                self.changes.dialogs_new.append(dialog_row(d, self.now))
                 continue
-            self.changes.dialogs_changed[dialog_id] = row
+            before = self.prior.get(dialog_id)
+            self.changes.dialogs_changed[dialog_id] = (
+                dialog_row(d, self.now) if before is None else dialog_changes(d, before, self.now)
+            )
             current = state.get(dialog_id)
             if current is not None:  # not closed: the next write of it expects the bumped version
                 state[dialog_id] = dm.evolve(current, version=d.version + 1)

@@ -88,6 +88,13 @@ def test_bench_smoke(tmp_path: Path) -> None:
             for r in plan["rates"].split(",")
         ),
         "scaleout.failover",
+        # CPU per routed message: at 1,000 msg/s when the plan offers it, and saturated
+        *(
+            f"{part}.{d}@{when}"
+            for part in ("cpu", "scaleout.cpu")
+            for d in ("forward", "back")
+            for when in ["saturation", *(["1000"] if "1000" in plan["rates"].split(",") else [])]
+        ),
     }
     assert set(figures) == expected, set(figures) ^ expected
     for key, f in figures.items():

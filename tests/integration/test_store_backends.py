@@ -269,3 +269,48 @@ async def test_batches_applied_at_once_are_written_one_after_the_other(store: St
     await asyncio.gather(*(store.apply(b) for b in batches))
     assert await store.count("messages") == 10
     assert await store.pending_outbox() == []
+
+
+async def test_a_batch_updates_each_dialog_with_only_its_changed_columns_on_both(store: Store) -> None:
+    # the engine writes a changed dialog as its id, its version and the columns that changed: two dialogs of one
+    # batch that changed different columns must each keep the columns the other changed (no NULLs, no mix-ups)
+    first, a = conversation("1")
+    second, b = conversation("2")
+    for ch in (first, second):
+        ch.dialogs_new[0].update(operator="anna", state="assigned", last_message_text="hi")
+        await store.apply(ch)
+    later = NOW + timedelta(minutes=1)
+    await store.apply(
+        Changes(
+            dialogs_changed={
+                a: {"id": a, "version": 0, "updated_at": later, "last_message_text": "where is my order?"},
+                b: {"id": b, "version": 0, "updated_at": later, "state": "closed", "closed_at": later},
+            }
+        )
+    )
+    da, db = await store.get_dialog(a), await store.get_dialog(b)
+    assert da is not None and db is not None
+    assert (da["last_message_text"], da["state"], da["operator"], da["version"]) == (
+        "where is my order?",
+        "assigned",
+        "anna",
+        1,
+    )
+    assert (db["last_message_text"], db["state"], db["operator"], db["version"]) == (
+        "hi",
+        "closed",
+        "anna",
+        1,
+    )
+    # a stale version in one shape of the batch fails the whole batch, on both stores
+    with pytest.raises(StaleDialog):
+        await store.apply(
+            Changes(
+                dialogs_changed={
+                    a: {"id": a, "version": 1, "updated_at": later, "last_message_text": "again"},
+                    b: {"id": b, "version": 0, "updated_at": later, "state": "queued"},
+                }
+            )
+        )
+    da = await store.get_dialog(a)
+    assert da is not None and da["last_message_text"] == "where is my order?"
