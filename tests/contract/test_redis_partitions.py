@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from queues.bus import Entry
 from queues.messages import OperatorPresence
-from queues.redis_streams import RedisBus, lease_key, partition_of, stream_key
+from queues.redis_streams import RedisBus, lease_key, members_key, partition_of, stream_key
 from tests.redis_server import redis_cluster, redis_cluster_url, redis_server, redis_url  # noqa: F401  (fixtures)
 
 P = 8
@@ -124,6 +124,25 @@ async def wait_until(check: Any, timeout: float) -> float:
     return time.monotonic() - start
 
 
+async def takeover_state(url: str, worker: Worker, expected: int) -> str:
+    """What a stalled takeover looked like: the survivor's view, the leases, the members and every PEL."""
+    client = raw_client(url)
+    try:
+        members = await client.zrange(members_key(STREAM, GROUP), 0, -1, withscores=True)
+        pels = {p: await client.xpending(stream_key(STREAM, p), GROUP) for p in range(P)}
+        lengths = {p: await client.xlen(stream_key(STREAM, p)) for p in range(P)}
+    finally:
+        await client.aclose()
+    states = [
+        {"owned": st.owned, "fresh": st.fresh, "release": st.to_release, "buffer": len(st.buffer)}
+        for st in worker.bus._delivery.consumers
+    ]
+    return (
+        f"got {len(worker.entries)} of {expected}; consumers {states}; task done {worker.task.done()}; "
+        f"leases {await lease_holders(url)}; members {members}; lengths {lengths}; pending {pels}"
+    )
+
+
 async def split_evenly(url: str) -> dict[int, str]:
     async def even() -> bool:
         holders = await lease_holders(url)
@@ -192,7 +211,10 @@ async def test_a_dead_consumers_partitions_and_pending_entries_are_taken_over(
     async def b_has_all() -> bool:
         return len(b.entries) >= len(sent) + len(later)
 
-    await wait_until(b_has_all, PATIENCE)
+    try:
+        await wait_until(b_has_all, PATIENCE)
+    except AssertionError:  # rare on a loaded CI machine: say what state the bus was in
+        raise AssertionError(await takeover_state(url, b, len(sent) + len(later))) from None
     assert set(await lease_holders(url)) == set(range(P))
     assert set((await lease_holders(url)).values()) == {"b"}
     got = [e.event.event_id for e in b.entries]  # type: ignore[attr-defined]
