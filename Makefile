@@ -40,8 +40,10 @@ fmt: $(DEV_STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Three workers on two cores: most tests wait on sockets and subprocesses; a module stays on one worker (its
+# fixtures are set up once). `.venv/bin/pytest` alone runs the suite serially.
 test: $(DEV_STAMP) system-deps lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 3 --dist loadfile
 
 # Benchmarks measure and report (bench/README.md); they never fail for being slow.
 bench: $(DEV_STAMP)

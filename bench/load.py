@@ -356,6 +356,9 @@ class Generator:
         w_from, w_to = start + int(warm * 1e9), start + int((warm + measure) * 1e9)
         i = 0
         snap0 = None
+        # a loaded machine (a smoke run in the test suite) can spend the whole short window in one round of
+        # sends: then the CPU is measured from the phase's start rather than not at all
+        snap_start = self._snapshot()
         while (t := now_ns()) < w_to:
             if snap0 is None and t >= w_from:
                 snap0 = self._snapshot()  # CPU is measured over the measured window
@@ -372,7 +375,7 @@ class Generator:
                 await send(i, seq)
                 i += 1
             await asyncio.sleep(0)
-        cpu = self._cpu_between(snap0, self._snapshot())
+        cpu = self._cpu_between(snap0 or snap_start, self._snapshot())
         await self._drain(phase, drain)
         window = [(s, r) for s, r in phase.done if w_from <= r < w_to]
         out = {

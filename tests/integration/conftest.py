@@ -3,6 +3,7 @@
 A module that sets `BACKENDS = ("sqlite", "postgresql")` has each of its tests run once per store: the autouse
 `store_url` fixture points `tests.conftest.config()` at a fresh PostgreSQL database of the throwaway cluster
 (tests/pg_server.py) for the `postgresql` run. Modules without BACKENDS stay SQLite-only and are not renamed.
+`@pytest.mark.backends("postgresql")` runs one test on the stores it names only (a query plan of one of them).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from tests.pg_server import pg_database, pg_server  # noqa: F401  (fixtures)
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     backends = getattr(metafunc.module, "BACKENDS", None)
+    only = metafunc.definition.get_closest_marker("backends")  # a test about one store's own behaviour
+    if only is not None:
+        backends = only.args
     if backends and "backend" in metafunc.fixturenames:
         metafunc.parametrize("backend", list(backends))
 

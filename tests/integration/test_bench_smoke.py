@@ -100,6 +100,11 @@ def test_bench_smoke(tmp_path: Path) -> None:
     for key, f in figures.items():
         for name, value in f.items():
             if name not in ("key", "figure", "unit"):
+                if name == "ratio" and key.startswith("cpu.") and f.get("reference") == 0:
+                    # the relay's CPU over a smoke window (half a second, a few dozen messages) can be below
+                    # one clock tick (10 ms): then there is nothing to divide by, and the row says so
+                    assert value is None, (key, f)
+                    continue
                 assert _numeric(value), (key, name, value)
     assert len(results["table"]) == len(figures)
     assert "not measured" not in md.read_text()

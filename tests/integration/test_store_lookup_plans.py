@@ -275,9 +275,8 @@ def assert_one_index_probe_per_key(plan: dict[str, Any], table: str) -> None:
     assert [n["Node Type"] for n in loop["Plans"]] == ["Function Scan", "Index Scan"], plan
 
 
+@pytest.mark.backends("sqlite")
 async def test_sqlite_searches_the_unique_index_instead_of_scanning(store: Store, backend: str) -> None:
-    if backend != "sqlite":
-        pytest.skip("SQLite's plan (the PostgreSQL one has its own test)")
     await seed(store)
     keys: list[Key] = [("telegram", "shop_bot", f"e{i}") for i in range(50)] + [("vk", "club1", "m1")]
     for lookup, table in ((store.find_messages, "messages"), (store.find_identities, "identities")):
@@ -295,9 +294,8 @@ async def test_sqlite_searches_the_unique_index_instead_of_scanning(store: Store
         )
 
 
+@pytest.mark.backends("postgresql")
 async def test_postgresql_looks_each_key_up_on_the_unique_index(store: Store, backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip("PostgreSQL's plan (SQLite's has its own test)")
     await seed_bulk(store)
     lookups = [(store.find_messages, "messages", "e"), (store.find_identities, "identities", "u")]
     for lookup, table, prefix in lookups:
@@ -319,13 +317,12 @@ async def test_postgresql_looks_each_key_up_on_the_unique_index(store: Store, ba
         assert_one_index_probe_per_key(await explain_generic(store, statements.pop()), table)
 
 
+@pytest.mark.backends("postgresql")
 async def test_postgresql_batch_updates_probe_the_primary_key_even_before_analyze(
     store: Store, backend: str
 ) -> None:
     # a fresh database has no statistics yet: the batch statement's updates (delivery states, dialogs) must
     # still look their few rows up by id instead of hashing a scan of the whole table
-    if backend != "postgresql":
-        pytest.skip("the one-statement batch is PostgreSQL's")
     await seed(store)
     async with store.engine.begin() as conn:
         # a seq scan costs less than 100 probes (the function's estimate) up to about 35,000 rows
