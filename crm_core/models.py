@@ -261,3 +261,18 @@ attachments = Table(
     Column("url", SafeText),
     Index("ix_attachments_message", "message_id"),
 )
+
+# an operator's own quick answers (the shared ones of a line are in the YAML); a shortcut is unique per operator
+quick_answers = Table(
+    "quick_answers",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("owner", SafeString(64), nullable=False),
+    Column("title", SafeText, nullable=False),
+    Column("text", SafeText, nullable=False),
+    Column("shortcut", SafeString(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("owner", "shortcut", name="uq_quick_answers_owner_shortcut"),
+    Index("ix_quick_answers_owner", "owner"),
+)

@@ -201,6 +201,14 @@ class AutoRepliesSettings(_Strict):
     closing: str | None = None
 
 
+class QuickAnswerSettings(_Strict):
+    """A quick answer the line's operators share (their personal ones live in the store)."""
+
+    title: str = Field(min_length=1, max_length=100)
+    text: str = Field(min_length=1)
+    shortcut: str | None = Field(None, pattern=r"^[\w-]{1,30}$")
+
+
 class LineSettings(_Strict):
     id: str = Field(pattern=_SLUG)
     name: str
@@ -213,6 +221,7 @@ class LineSettings(_Strict):
     on_no_answer: Literal["auto_reply", "requeue", "none"] = "none"
     auto_close_after: Duration | None = None
     reopen_within: Duration | None = None
+    quick_answers: list[QuickAnswerSettings] = Field(default_factory=list)
 
     def schedule(self) -> Schedule:
         """The line's business hours (always open when none are set)."""
@@ -341,6 +350,13 @@ def _reference_problems(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...
         for j, login in enumerate(queue if isinstance(queue, list) else []):
             if isinstance(login, str) and login not in logins:
                 out.append((("lines", i, "queue", j), f"unknown operator {login!r}"))
+        shortcuts: set[str] = set()
+        for j, qa in _items(line, "quick_answers"):
+            cut = qa.get("shortcut")
+            if isinstance(cut, str) and cut.casefold() in shortcuts:
+                out.append((("lines", i, "quick_answers", j, "shortcut"), f"duplicate shortcut {cut!r}"))
+            if isinstance(cut, str):
+                shortcuts.add(cut.casefold())
     return out
 
 

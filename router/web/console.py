@@ -14,6 +14,7 @@ from router.web.files import Files
 from router.web.gate import Gate
 from router.web.hub import ConsoleHub
 from router.web.leads_api import LeadRoutes
+from router.web.quick_answers_api import QuickAnswerRoutes
 from router.web.session_api import SessionRoutes
 
 
@@ -35,6 +36,7 @@ class ConsoleApi:
             SessionRoutes(self.gate, passwords),
             DialogRoutes(self.gate, store, files, clock),
             LeadRoutes(self.gate, store, clock),
+            QuickAnswerRoutes(self.gate, store, clock),
             ConsoleSocket(self.gate, clock, files),
         )
 

@@ -506,3 +506,33 @@ def test_run_with_a_bad_config_exits_2_and_prints_the_problems(
         main(["run", "--config", str(path)])
     assert exc.value.code == 2
     assert f"{path}:14: lines.0.distribution.mode: " in capsys.readouterr().err
+
+
+def test_quick_answers_are_checked_where_they_are_written(tmp_path: Path) -> None:
+    answers = """    quick_answers:
+      - title: Greeting
+        text: "Hello {customer.name}!"
+        shortcut: Hi
+      - title: ""
+        text: "Bye"
+        shortcut: two words
+      - title: Hello again
+        text: "Hi"
+        shortcut: hi
+"""
+    text = _replace("    queue: [anna, boris]\n", "    queue: [anna, boris]\n" + answers)
+    assert_problems(
+        problems_of(tmp_path, text),
+        tmp_path / "openlines.yaml",
+        [
+            (17, "lines.0.quick_answers.1.title", "at least 1 character"),
+            (19, "lines.0.quick_answers.1.shortcut", "should match pattern"),
+            (22, "lines.0.quick_answers.2.shortcut", "duplicate shortcut 'hi'"),
+        ],
+    )
+    good = _replace(
+        "    queue: [anna, boris]\n", "    queue: [anna, boris]\n" + answers.split('      - title: ""')[0]
+    )
+    settings, problems = load(tmp_path, good)
+    assert problems == [] and settings is not None
+    assert [(q.title, q.shortcut) for q in settings.lines[0].quick_answers] == [("Greeting", "Hi")]

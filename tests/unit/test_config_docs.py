@@ -18,6 +18,7 @@ from router.app.settings import (
     LogSettings,
     OperatorSettings,
     QueueSettings,
+    QuickAnswerSettings,
     Settings,
     StorageSettings,
 )
@@ -36,6 +37,7 @@ SECTIONS = [
     (DistributionSettings, "distribution."),
     (HoursSettings, "hours."),
     (AutoRepliesSettings, "auto_replies."),
+    (QuickAnswerSettings, "quick_answers."),
 ]
 
 
