@@ -57,7 +57,7 @@ class QuickAnswerRoutes:
         d = await self._visible_dialog(v, dialog_id)
         op = self.settings.operator(v.login)
         values = {
-            "customer.name": d.get("lead_name"),
+            "customer.name": d.get("lead_name") or d.get("customer_name"),  # as the console names them
             "operator.name": op.name if op is not None else v.login,
             "line.name": self.line_names.get(d["line_id"]),
         }

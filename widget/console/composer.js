@@ -7,6 +7,7 @@
 import { sessionLost, upload } from "./api.js";
 import { $, h } from "./dom.js";
 import { errorText, num, onLanguage, t } from "./i18n.js";
+import { closeQuick, quickKeydown } from "./quick-popup.js";
 import { isReady, onFrame, sendFrame } from "./socket.js";
 import { maxMessageLength, state } from "./store.js";
 import { appendPending, findMessage, findPending } from "./thread.js";
@@ -36,12 +37,14 @@ export function allowReply(canReply, why) {
   $("reply-attach").classList.toggle("is-disabled", !allowed);
   $("reply-attach").setAttribute("aria-disabled", allowed ? "false" : "true");
   $("reply-files").querySelectorAll("button").forEach((b) => { b.disabled = !allowed; });
+  if (!allowed) closeQuick();
   updateCount();
 }
 
 /** Put the selected dialog's draft into the box (after selecting a dialog; empty when none, or after sign-out). */
 export function showDraft() {
   const d = selectedDraft();
+  closeQuick(); // the popup listed the previous dialog's answers
   $("reply-text").value = d ? d.text : "";
   $("reply-internal").checked = !!(d && d.internal);
   showInternal();
@@ -154,6 +157,7 @@ function sendReply() {
   d.text = "";
   d.files = [];
   box.value = "";
+  closeQuick();
   renderReplyFiles();
   // Not connected: it stays pending and goes out after the next hello (same client_msg_id, so no duplicates).
   sendFrame(frame, true);
@@ -178,6 +182,7 @@ function showInternal() {
 
 $("reply-form").addEventListener("submit", (e) => { e.preventDefault(); sendReply(); $("reply-text").focus(); });
 $("reply-text").addEventListener("keydown", (e) => {
+  if (quickKeydown(e)) return; // the quick answers popup is open: its keys choose, Enter inserts and never sends
   if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendReply(); }
 });
 $("reply-text").addEventListener("input", () => {

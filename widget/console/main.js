@@ -14,6 +14,8 @@ import { t } from "./i18n.js";
 import { renderLead, showLead } from "./lead.js";
 import { clearSearch } from "./lead-search.js";
 import { initLogin, showLogin } from "./login.js";
+import { forgetAnswers } from "./quick-answers.js";
+import { resetQuickPanel } from "./quick-panel.js";
 import { refreshLists, renderLists, tick } from "./sidebar.js";
 import { connect, disconnect } from "./socket.js";
 import { notify, resetState, state } from "./store.js";
@@ -51,6 +53,8 @@ function stopApp() {
   showNoDialog();
   showLead(null);
   clearSearch();
+  forgetAnswers(); // the next operator's answers are their own
+  resetQuickPanel();
 }
 
 /** Any 401 after sign-in: drop everything and ask for the password again. */
