@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from connectors.ratelimit import Limits
-from queues.messages import CustomerConsent, InboundMessage, OutboundMessage, Receipt, SendResult
+from queues.messages import CustomerConsent, InboundMessage, OutboundMessage, Receipt, SendResult, Typing
 
 __all__ = ["SendResult"]  # re-exported: connectors import it from here
 
@@ -20,12 +20,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class InboundSink(Protocol):
-    async def publish(self, events: Sequence[InboundMessage | CustomerConsent]) -> None:
+    async def publish(self, events: Sequence[InboundMessage | CustomerConsent | Typing]) -> None:
         """Hand inbound events to the router; their commit receipts come back through `on_receipt`
         (a consent's receipt carries its event id as `external_id`)."""
         ...
 
-    def submit(self, events: Sequence[InboundMessage | CustomerConsent]) -> asyncio.Future[None]:
+    def submit(self, events: Sequence[InboundMessage | CustomerConsent | Typing]) -> asyncio.Future[None]:
         """As `publish`, but return at once (calls keep their order); the future fails if the events could not
         be handed over. For a socket handler that reads its next frame meanwhile."""
         ...

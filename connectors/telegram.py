@@ -16,7 +16,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connectors.base import AttachmentBody, Binding, ConnectorContext, SendResult
-from queues.messages import OutboundMessage, Receipt
+from queues.messages import OutboundMessage, Receipt, Typing
 
 if TYPE_CHECKING:
     from connectors.telegram_bot import TelegramBot
@@ -158,6 +158,12 @@ class TelegramConnector:
         if bot is None:
             return SendResult(ok=False, error=f"no Telegram bot for account {msg.account!r}", retryable=False)
         return await bot.send(msg)
+
+    async def typing(self, event: Typing) -> None:
+        """An operator is typing: the chat shows "typing…" (Telegram's chat action, about 5 s; nothing stops it)."""
+        bot = self.bots.get(event.account)
+        if bot is not None and event.active:
+            await bot.typing(event.chat_id)
 
     async def on_receipt(self, receipt: Receipt) -> None:
         """The router stored an update's message: let the offset (or the webhook answer) move on."""

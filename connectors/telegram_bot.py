@@ -15,6 +15,7 @@ import structlog
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ChatAction
 from aiogram.exceptions import (
     AiogramError,
     TelegramAPIError,
@@ -311,6 +312,11 @@ class TelegramBot:
     async def send(self, msg: OutboundMessage) -> SendResult:
         """Deliver one outbound message (see `Sender`)."""
         return await self.sender.send(msg)
+
+    async def typing(self, chat_id: str) -> None:
+        """sendChatAction "typing" to a private chat."""
+        with contextlib.suppress(ValueError):
+            await self.bot.send_chat_action(int(chat_id), ChatAction.TYPING)
 
     async def fetch(self, ref: str) -> AttachmentBody | None:
         """A customer's file by its file_id: getFile, then the file streamed with its real length — from the disk

@@ -18,7 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connectors.base import AttachmentBody, Binding, ConnectorContext, SendResult
-from queues.messages import OutboundMessage, Receipt
+from queues.messages import OutboundMessage, Receipt, Typing
 
 if TYPE_CHECKING:
     from connectors.vk_community import VkCommunity
@@ -154,6 +154,12 @@ class VkConnector:
         if community is None:
             return SendResult(ok=False, error=f"no VK community for account {msg.account!r}", retryable=False)
         return await community.send(msg)
+
+    async def typing(self, event: Typing) -> None:
+        """An operator is typing: the conversation shows it (messages.setActivity, about 10 s)."""
+        community = self.communities.get(event.account) if event.active else None
+        if community is not None:
+            await community.typing(event.chat_id)
 
     async def on_receipt(self, receipt: Receipt) -> None:
         """The router stored an event: let the long-poll ts (or the callback answer) move on."""

@@ -138,6 +138,10 @@ class VkClient:
             )
         )
 
+    def typing(self, peer_id: int) -> None:
+        """messages.setActivity: the conversation shows the community typing."""
+        self.call("messages.setActivity", peer_id=peer_id, type="typing", group_id=self.group_id)
+
     def upload_photo(self, peer_id: int, data: bytes, name: str) -> str:
         """photos.getMessagesUploadServer, the upload, photos.saveMessagesPhoto: the attachment string."""
         photos = self._upload(lambda: self.upload.photo_messages(_named(data, name), peer_id=peer_id))

@@ -6,6 +6,7 @@ vk-api is synchronous: every call runs on this community's worker threads, never
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -241,6 +242,11 @@ class VkCommunity:
         if not ids:
             return SendResult(ok=False, error="nothing to send: no text and no files", retryable=False)
         return SendResult(ok=True, external_id=",".join(map(str, ids)))
+
+    async def typing(self, chat_id: str) -> None:
+        """messages.setActivity "typing" in the customer's conversation."""
+        with contextlib.suppress(ValueError):
+            await self._run(self.client.typing, int(chat_id))
 
     async def _upload(self, peer: int, ref: str, name: str, mime: str) -> str:
         data = await self.ctx.attachments.get(ref)

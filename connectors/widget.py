@@ -27,7 +27,7 @@ from connectors.widget_frames import MAX_FRAME, error_frame, send_frame
 from connectors.widget_session import VisitorSession
 from connectors.widget_settings import LineGuards, WidgetSettings
 from connectors.widget_tokens import FILE_LINKS
-from queues.messages import OutboundMessage, Receipt
+from queues.messages import OutboundMessage, Receipt, Typing
 from queues.sockets import Push, Pusher
 
 log = structlog.get_logger(__name__)
@@ -109,6 +109,11 @@ class WidgetConnector:
 
     async def open_files(self) -> None:
         """The widget receives no files yet."""
+
+    async def typing(self, event: Typing) -> None:
+        """An operator started or stopped typing: every open tab of the visitor shows it (with their name)."""
+        frame = {"type": "typing", "dialog_id": event.dialog_id, "active": event.active, "name": event.name}
+        await self._broadcast((event.account, event.chat_id), frame)
 
     async def on_receipt(self, receipt: Receipt) -> None:
         """The message is stored: `ack` it (every tab of the visitor gets it; the sender's tab matches it)."""

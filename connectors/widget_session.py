@@ -1,6 +1,6 @@
 """One visitor's websocket after the upgrade: its frames read in order under the connection's frame cap, `hello`
-(the visitor token, the newest page of history), `history` (an older page) and `message` (the rate limits, then
-handed over: `ack` only after the commit)."""
+(the visitor token, the newest page of history), `history` (an older page), `typing` (passed on when it is news)
+and `message` (the rate limits, then handed over: `ack` only after the commit)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from connectors.widget_frames import (
 )
 from connectors.widget_settings import LineGuards, WidgetSettings
 from connectors.widget_tokens import new_visitor, visitor_of
-from queues.messages import InboundMessage, SenderProfile
+from queues.messages import InboundMessage, SenderProfile, Typing
 
 log = structlog.get_logger("connectors.widget")
 # event ids unique across processes without a system call per message: a random prefix per process, then a count
@@ -38,6 +38,7 @@ _ID_SEQ = itertools.count(1)
 FRAME_RATE = Rate(per_second=20, burst=50)  # frames of any kind on one connection
 FLOOD_CLOSE_AFTER = 5.0  # seconds of continuous flooding before the connection is closed (1008)
 MAX_MESSAGE_ID = 64  # a `history` frame's `before`: our ids are 26 characters
+TYPING_REPEAT = 3.0  # seconds: a "still typing" within this long of the last one passed on is not passed on
 
 
 class Host(Protocol):
@@ -83,6 +84,7 @@ class VisitorSession:
         self.address = address
         self.flood = FloodGuard(FRAME_RATE, connector.clock(), close_after=FLOOD_CLOSE_AFTER)
         self.visitor: str | None = None
+        self.typed: tuple[bool, float] | None = None  # the last typing state passed on, and when
 
     async def run(self) -> None:
         """Read frames until the socket closes; a refused frame gets an error frame, a flood closes it."""
@@ -114,6 +116,10 @@ class VisitorSession:
                     if self.visitor is None:
                         raise WidgetError("hello_required", "send hello first")
                     await self._message(self.visitor, frame)
+                elif kind == "typing":
+                    if self.visitor is None:
+                        raise WidgetError("hello_required", "send hello first")
+                    self._typing(self.visitor, frame)
                 elif kind == "history":
                     if self.visitor is None:
                         raise WidgetError("hello_required", "send hello first")
@@ -213,6 +219,28 @@ class VisitorSession:
         # commit receipt, and a failed write is refused, so the client sends it again
         connector.ctx.sink.submit([event]).add_done_callback(lambda done: self._unsent(done, frame))
 
+    def _typing(self, visitor: str, frame: dict[str, Any]) -> None:
+        """The visitor started or stopped typing (the text is not sent): passed on when it is news, at most one
+        "still typing" per TYPING_REPEAT; a lost one only hides the operator's indicator."""
+        active = frame.get("active")
+        if not isinstance(active, bool):
+            raise WidgetError("bad_field", "active must be true or false")
+        now = self.connector.clock()
+        last = self.typed
+        if last is not None and last[0] == active and (not active or now - last[1] < TYPING_REPEAT):
+            return
+        self.typed = (active, now)
+        event = Typing(
+            f"{_ID_PREFIX}{next(_ID_SEQ):x}",
+            self.connector.type,
+            self.account,
+            visitor,
+            "customer",
+            active,
+            _now_iso(),
+        )
+        self.connector.ctx.sink.submit([event]).add_done_callback(_ignore)
+
     def _unsent(self, done: asyncio.Future[None], frame: dict[str, Any]) -> None:
         if done.cancelled() or (exc := done.exception()) is None:
             return
@@ -220,6 +248,11 @@ class VisitorSession:
         log.warning("widget.publish.failed", line=self.account, error=str(exc))
         task = asyncio.get_running_loop().create_task(send_frame(self.ws, refusal(unavailable(), frame)))
         self.connector.keep(task)
+
+
+def _ignore(done: asyncio.Future[None]) -> None:
+    if not done.cancelled():
+        done.exception()  # retrieved: a typing event the queue did not take is not worth a warning
 
 
 async def _throttle(ws: web.WebSocketResponse, account: str, verdict: Verdict, flood: FloodGuard) -> bool:

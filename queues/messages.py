@@ -81,7 +81,8 @@ class CustomerConsent(Event):
 
 @dataclass(frozen=True, slots=True)
 class OperatorCommand(Event):
-    """An operator's console command (take, reply, skip, transfer, close), routed on the dialog's partition."""
+    """An operator's console command (take, reply, skip, transfer, close, typing), routed on the dialog's
+    partition."""
 
     kind: ClassVar[str] = "operator.command"
     event_id: str
@@ -95,6 +96,7 @@ class OperatorCommand(Event):
     to_operator: str | None = None
     to_line: str | None = None
     attachments: tuple[Attachment, ...] = ()  # files uploaded for a reply (refs in the attachment store)
+    active: bool = False  # `typing`: started (True) or stopped
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +184,24 @@ class ConsoleEvent(Event):
     frame: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Typing(Event):
+    """Someone started or stopped typing in a conversation: shown to the other side, never stored (one lost on the
+    way only hides an indicator). From a customer: inbound, to the console of the dialog's operators; from an
+    operator: outbound, to the customer's channel (the widget, Telegram's chat action, VK's activity)."""
+
+    kind: ClassVar[str] = "typing"
+    event_id: str
+    channel: str
+    account: str
+    chat_id: str
+    who: str  # "customer" | "operator"
+    active: bool
+    ts: str
+    dialog_id: str | None = None
+    name: str = ""  # the operator's name the customer sees
+
+
 for _cls in (
     InboundMessage,
     CustomerConsent,
@@ -192,6 +212,7 @@ for _cls in (
     Receipt,
     DeliveryStatus,
     ConsoleEvent,
+    Typing,
 ):
     _REGISTRY[_cls.kind] = _cls
 

@@ -29,7 +29,7 @@ from connectors.widget import WidgetConnector
 from crm_core import visitor_history
 from crm_core.store import Store
 from queues.bus import INBOUND, Bus, conversation_key, process_group
-from queues.messages import CustomerConsent, InboundMessage, OutboundMessage, Receipt
+from queues.messages import CustomerConsent, InboundMessage, OutboundMessage, Receipt, Typing
 from router.app import log_events as ev
 from router.app.clock import Clock
 from router.app.logs import get
@@ -48,10 +48,10 @@ class Sink:
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
 
-    async def publish(self, events: Sequence[InboundMessage | CustomerConsent]) -> None:
+    async def publish(self, events: Sequence[InboundMessage | CustomerConsent | Typing]) -> None:
         await self.submit(events)
 
-    def submit(self, events: Sequence[InboundMessage | CustomerConsent]) -> asyncio.Future[None]:
+    def submit(self, events: Sequence[InboundMessage | CustomerConsent | Typing]) -> asyncio.Future[None]:
         return self._bus.enqueue(
             [(INBOUND, conversation_key(e.channel, e.account, e.chat_id), e) for e in events]
         )

@@ -54,6 +54,7 @@ CHANNEL_FAILED = "channel.failed"
 CHANNEL_FILES_FAILED = "channel.files.failed"  # a web process could not open a channel to fetch its files
 OUTBOUND_SENT = "outbound.sent"
 OUTBOUND_FAILED = "outbound.failed"
+OUTBOUND_TYPING_FAILED = "outbound.typing.failed"  # a channel could not show that an operator is typing
 LOOP_CRASHED = "loop.crashed"
 BUS_TRIMMED = "bus.trimmed"
 BUS_TRIM_FAILED = "bus.trim.failed"

@@ -17,6 +17,7 @@ from queues.messages import (
     InboundMessage,
     OperatorCommand,
     Receipt,
+    Typing,
 )
 from router.app import log_events as ev
 from router.app.clock import Clock
@@ -337,12 +338,14 @@ class Engine:
         but messages and replies in dialogs that are assigned already, and delivery reports."""
         state = self.state
         for e in events:
-            if isinstance(e, DeliveryStatus):
+            if isinstance(e, DeliveryStatus | Typing):
                 continue
             if isinstance(e, InboundMessage):
                 d = state.open_dialog((e.channel, e.account, e.chat_id))
                 if d is not None and d.state == ASSIGNED:
                     continue
+            elif isinstance(e, OperatorCommand) and e.command == "typing":
+                continue
             elif isinstance(e, OperatorCommand) and e.command == "reply":
                 d = state.dialogs.get(e.dialog_id)
                 if d is not None and d.state == ASSIGNED and d.operator == e.operator:

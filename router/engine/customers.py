@@ -12,6 +12,7 @@ from queues.messages import (
     CustomerConsent,
     InboundMessage,
     Receipt,
+    Typing,
 )
 from router.app import log_events as ev
 from router.app.logs import get
@@ -30,6 +31,13 @@ log = get(__name__)
 
 class CustomerSide(Outcomes):
     """Decisions on what customers send."""
+
+    def _customer_typing(self, t: Typing) -> None:
+        """A customer started or stopped typing: the consoles following their open dialog show it (not stored)."""
+        d = self.r.state.open_dialog((t.channel, t.account, t.chat_id)) if t.who == "customer" else None
+        if d is not None:
+            frame = {"type": "typing", "dialog_id": d.id, "who": "customer", "active": t.active}
+            self._console(self.r.watchers(d), frame, volatile=True)
 
     def _customer_message(self, m: InboundMessage) -> None:
         r = self.r

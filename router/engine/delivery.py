@@ -11,7 +11,7 @@ from typing import Protocol
 
 from crm_core.ids import new_id
 from queues.bus import INBOUND, Bus, conversation_key, outbound_stream
-from queues.messages import DeliveryStatus, Event, OutboundMessage, Receipt, SendResult
+from queues.messages import DeliveryStatus, Event, OutboundMessage, Receipt, SendResult, Typing
 from router.app import log_events as ev
 from router.app.clock import Clock
 from router.app.logs import get
@@ -114,6 +114,7 @@ class Dispatcher:
         self.consumer = consumer or channel  # unique per process when several processes share the group
         self.failures_only = bool(getattr(connector, "delivered_on_commit", False))
         self._chains: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._typing_tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         """The consume loop."""
@@ -127,6 +128,9 @@ class Dispatcher:
                     event = entry.event
                     if isinstance(event, Receipt) and self.receipts:
                         await self.connector.on_receipt(event)
+                    elif isinstance(event, Typing):
+                        if self.deliver:
+                            self._typing(event)
                     elif not isinstance(event, OutboundMessage):
                         continue
                     elif not self.deliver:
@@ -154,6 +158,24 @@ class Dispatcher:
         """Wait until every queued delivery is done (tests, graceful stop)."""
         while self._chains:
             await asyncio.gather(*list(self._chains.values()), return_exceptions=True)
+
+    def _typing(self, event: Typing) -> None:
+        """Show the customer that an operator is typing, if their channel can; at most once, never retried (a
+        late indicator is worse than none), and never ahead of a message of the same chat still being sent."""
+        show = getattr(self.connector, "typing", None)
+        if show is None or (event.account, event.chat_id) in self._chains:
+            return
+
+        async def once() -> None:
+            try:
+                await show(event)
+            except Exception as exc:
+                log.debug(ev.OUTBOUND_TYPING_FAILED, channel=self.channel, error=str(exc))
+
+        # a channel's API call in a task of its own: the loop goes on with the messages meanwhile
+        task = asyncio.create_task(once(), name=f"typing.{self.channel}")
+        self._typing_tasks.add(task)
+        task.add_done_callback(self._typing_tasks.discard)
 
     def _enqueue(self, msg: OutboundMessage) -> None:
         key = (msg.account, msg.chat_id)

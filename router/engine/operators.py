@@ -12,6 +12,7 @@ from queues.messages import (
     OperatorCommand,
     OperatorPresence,
     OutboundMessage,
+    Typing,
 )
 from router.app import log_events as ev
 from router.app.logs import get
@@ -35,6 +36,9 @@ class OperatorSide(Outcomes):
     def _command(self, c: OperatorCommand) -> None:
         r = self.r
         op = c.operator
+        if c.command == "typing":
+            self._operator_typing(c)
+            return
         if c.command == "reply" and c.client_msg_id:
             known = self.known_messages.get(("console", op, c.client_msg_id))
             if known is not None:
@@ -93,6 +97,19 @@ class OperatorSide(Outcomes):
         self._outcome(d, out, by=op)
         for kind in self.pending_replies.pop(d.id, ()):
             self._send_auto(self.staged.get(d.id, d), line, kind)
+
+    def _operator_typing(self, c: OperatorCommand) -> None:
+        """The dialog's operator started or stopped typing: the customer's channel shows it (not stored). From
+        anyone else it is dropped: an indicator has nothing to refuse."""
+        d = self.r.state.dialogs.get(c.dialog_id)
+        if d is None or d.state != dm.ASSIGNED or d.operator != c.operator or self._denied(d):
+            return
+        name = self.r.names.get(c.operator, c.operator)
+        event = Typing(
+            new_id(), d.channel, d.account, d.chat_id, "operator", c.active, iso(self.now) or "", d.id, name
+        )
+        key = conversation_key(d.channel, d.account, d.chat_id)
+        self._emit(outbound_stream(d.channel), key, event, volatile=True)
 
     def _reply(self, c: OperatorCommand, d: Dialog, line: LinePolicy) -> None:
         r = self.r

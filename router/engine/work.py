@@ -14,6 +14,7 @@ from queues.messages import (
     InboundMessage,
     OperatorCommand,
     OperatorPresence,
+    Typing,
 )
 from router.app.logs import get
 from router.engine.customers import CustomerSide, identity_key
@@ -51,7 +52,7 @@ class BatchWork(CustomerSide, OperatorSide):
             elif isinstance(event, OperatorCommand):
                 if event.command == "reply" and event.client_msg_id and not optimistic:
                     msg_keys.append(("console", event.operator, event.client_msg_id))
-                if event.dialog_id not in r.state.dialogs:
+                if event.dialog_id not in r.state.dialogs and event.command != "typing":
                     unknown_dialogs.append(event.dialog_id)
         self.known_messages = await self.store.find_messages(msg_keys)
         missing = [k for k in people if k not in r.identities]
@@ -91,6 +92,8 @@ class BatchWork(CustomerSide, OperatorSide):
             self._delivery(event)
         elif isinstance(event, CustomerConsent):
             self._consent(event)
+        elif isinstance(event, Typing):
+            self._customer_typing(event)
 
     def settle(self) -> None:
         """When capacity was freed or someone came online, offer the backlog, oldest first."""
@@ -110,7 +113,7 @@ class BatchWork(CustomerSide, OperatorSide):
 
     def _origin(self, event: Event) -> str | None:
         """The bus key of the conversation an event concerns (its partition's owner decides it)."""
-        if isinstance(event, InboundMessage | CustomerConsent):
+        if isinstance(event, InboundMessage | CustomerConsent | Typing):
             return conversation_key(event.channel, event.account, event.chat_id)
         if isinstance(event, OperatorPresence):
             return f"operator:{event.operator}"

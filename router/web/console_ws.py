@@ -4,6 +4,7 @@ in order, the hub's frames out."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from typing import Any
 
@@ -130,13 +131,20 @@ class ConsoleSocket:
                 raise ApiError(400, "bad_field", "status must be online or away")
             await self.hub.tab(login, connected=True, want=status)
             return
-        if kind not in ("take", "reply", "skip", "transfer", "close"):
+        if kind not in ("take", "reply", "skip", "transfer", "close", "typing"):
             raise ApiError(400, "unknown_type", f"unknown frame type {kind!r}")
         dialog_id = frame.get("dialog_id")
         if not isinstance(dialog_id, str) or not dialog_id:
             raise ApiError(400, "missing_field", "dialog_id is required")
         extra: dict[str, Any] = {}
-        if kind == "reply":
+        if kind == "typing":
+            active = frame.get("active")
+            if not isinstance(active, bool):
+                raise ApiError(400, "bad_field", "active must be true or false")
+            if not _typing_news(ws, dialog_id, active, time.monotonic()):
+                return  # the same as a moment ago: the customer's indicator shows it already
+            extra = {"active": active}
+        elif kind == "reply":
             cmid, text, vis = frame.get("client_msg_id"), frame.get("text"), frame.get("visibility", "public")
             if not isinstance(cmid, str) or not cmid or len(cmid) > 128:
                 raise ApiError(400, "missing_field", "client_msg_id is required (1-128 characters)")
@@ -177,8 +185,8 @@ class ConsoleSocket:
     def _unwritten(
         self, done: asyncio.Future[None], login: str, ws: web.WebSocketResponse, command: OperatorCommand
     ) -> None:
-        if done.cancelled() or done.exception() is None:
-            return
+        if done.cancelled() or done.exception() is None or command.command == "typing":
+            return  # a lost typing frame only hides an indicator: nothing to send again
         log.warning(ev.CONSOLE_BAD_FRAME, operator=login, code="unavailable", error=str(done.exception()))
         err: dict[str, Any] = {
             "type": "error",
@@ -190,6 +198,25 @@ class ConsoleSocket:
             err["client_msg_id"] = command.client_msg_id
         if not ws.closed:
             asyncio.get_running_loop().create_task(ws.send_str(orjson.dumps(err).decode()))
+
+
+TYPING_REPEAT = 3.0  # seconds: a console's "still typing" within this long of the last is not passed on
+_TYPED: web.ResponseKey[dict[str, tuple[bool, float]]] = web.ResponseKey("typed", dict)  # per socket, dialog
+
+
+def _typing_news(ws: web.WebSocketResponse, dialog_id: str, active: bool, now: float) -> bool:
+    """Whether a typing frame says something new: a change, or "still typing" after TYPING_REPEAT (Telegram's
+    chat action lasts 5 s). A console that sends one per keystroke costs the router a few events a dialog."""
+    seen = ws.get(_TYPED)
+    if seen is None:
+        seen = ws[_TYPED] = {}
+    last = seen.get(dialog_id)
+    if last is not None and last[0] == active and (not active or now - last[1] < TYPING_REPEAT):
+        return False
+    if len(seen) > 100:  # an operator has at most a few dozen dialogs: forget the oldest
+        seen.pop(next(iter(seen)))
+    seen[dialog_id] = (active, now)
+    return True
 
 
 def _about(data: str) -> dict[str, str]:

@@ -228,6 +228,10 @@ class FakeTelegram:
                 size = self.declared_sizes.get(str(params["file_id"]), len(data))
                 return _ok({"file_id": params["file_id"], "file_unique_id": "u" + path,
                             "file_size": size, "file_path": path})  # fmt: skip
+            if method == "sendchataction":
+                if params.get("action") not in ("typing", "upload_photo", "upload_document"):
+                    return _error(400, "Bad Request: wrong parameter action in request")
+                return _ok(True)
             if method == "setwebhook":
                 bot.webhook = params
                 return _ok(True)

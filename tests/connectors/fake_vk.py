@@ -291,6 +291,16 @@ class FakeVK:
         self.sent.append(Sent(mid, peer, rid, p.get("message", ""), p.get("attachment")))
         return mid
 
+    def m_messages_setActivity(self, p: dict[str, str]) -> Any:
+        if p.get("type") not in ("typing", "audiomessage") or "peer_id" not in p:
+            return {
+                "error": {
+                    "error_code": 100,
+                    "error_msg": "One of the parameters specified was missing or invalid",
+                }
+            }
+        return 1
+
     def m_messages_getByConversationMessageId(self, p: dict[str, str]) -> Any:
         ids = [int(x) for x in p.get("conversation_message_ids", "").split(",") if x]
         items = [

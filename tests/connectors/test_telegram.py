@@ -751,3 +751,28 @@ def test_the_offset_moves_only_past_committed_updates():
     assert t.offset == 14 and t.in_flight == []
     t.published(3, msg(3))  # an old update sent again: the offset never goes back
     assert t.committed("5001:3") and t.offset == 14
+
+
+async def test_an_operator_typing_shows_typing_in_the_chat_and_stopping_sends_nothing(
+    tmp_path, fake, start_daemon
+):
+    d = await start(tmp_path, start_daemon, [tg_line("support", ["anna"], tg(fake))])
+    anna = await d.operator("anna")
+    await fake.message(TOKEN, "Do you ship to Kazan?")
+    dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
+    await anna.send({"type": "typing", "dialog_id": dialog_id, "active": True})  # offered, not hers yet
+    await anna.send({"type": "take", "dialog_id": dialog_id})
+    await anna.expect("dialog.assigned")
+    await anna.send({"type": "typing", "dialog_id": dialog_id, "active": False})
+    await anna.send({"type": "typing", "dialog_id": dialog_id, "active": True})
+    bot = fake.bots[TOKEN]
+
+    def actions():
+        return [c.params for c in bot.calls if c.method == "sendchataction"]
+
+    await fake.wait_for(lambda: actions())
+    assert actions() == [{"chat_id": USER["id"], "action": "typing"}]
+    await anna.send({"type": "typing", "dialog_id": dialog_id, "active": False})  # Telegram has no "stop"
+    await anna.reply(dialog_id, "Yes")  # after the stop: had it been sent, it would be there by now
+    await fake.wait_for(lambda: bot.sent)
+    assert len(actions()) == 1

@@ -507,3 +507,29 @@ def test_an_edit_refers_to_the_original_by_its_external_id():
 def test_settings_problems_are_precise(block, problem):
     found = validate_block({"type": "vk", "token": "t", "group_id": 1, **block})
     assert found and problem in found[0][1], found
+
+
+async def test_an_operator_typing_sets_the_communitys_activity_in_the_conversation(
+    tmp_path, fake, start_daemon
+):
+    d = await start(tmp_path, start_daemon, fake)
+    anna, dialog_id, _ = await first_dialog(d, fake)
+    await anna.send({"type": "take", "dialog_id": dialog_id})
+    await anna.expect("dialog.assigned")
+    await anna.send({"type": "typing", "dialog_id": dialog_id, "active": True})
+    for _ in range(100):
+        if fake.method_calls("messages.setActivity"):
+            break
+        await asyncio.sleep(0.05)
+    calls = fake.method_calls("messages.setActivity")
+    assert [(c.params["peer_id"], c.params["type"], c.params["group_id"]) for c in calls] == [
+        (str(PEER), "typing", str(fake.group_id))
+    ]
+    # denied messages: nothing is shown either
+    await fake.consent(False)
+    await fake.message("one more thing")
+    await anna.expect("message", lambda f: f["message"]["text"] == "one more thing")
+    await anna.send({"type": "typing", "dialog_id": dialog_id, "active": False})
+    await anna.send({"type": "typing", "dialog_id": dialog_id, "active": True})
+    await asyncio.sleep(0.3)
+    assert len(fake.method_calls("messages.setActivity")) == 1

@@ -686,6 +686,17 @@ SAMPLES: list[Event] = [
         recipients=("anna", "boris"),
         frame={"type": "offer", "dialog": {"id": "d1", "n": 3, "tags": ["a", "b"], "x": None, "ok": True}},
     ),
+    messages.Typing(
+        event_id="e8",
+        channel="widget",
+        account="support",
+        chat_id="v1",
+        who="operator",
+        active=True,
+        ts="2026-11-23T10:00:00.000Z",
+        dialog_id="d1",
+        name="Анна",
+    ),
 ]
 
 

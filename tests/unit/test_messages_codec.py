@@ -136,6 +136,7 @@ SAMPLES: dict[type[Event], list[Event]] = {
             attachments=FILES[:1],
         ),
         OperatorCommand(event_id="e", operator="anna", command="take", dialog_id="d1", ts="t"),
+        OperatorCommand(event_id="e", operator="anna", command="typing", dialog_id="d1", ts="t", active=True),
     ],
     OperatorPresence: [OperatorPresence(event_id="e", operator="anna", status="away", ts="t")],
     DialogTimer: [DialogTimer(event_id="e", dialog_id="d1", timer="queue_retry", due="t1", ts="t2")],
@@ -218,6 +219,28 @@ SAMPLES: dict[type[Event], list[Event]] = {
             },
         ),
         ConsoleEvent(event_id="e", recipients=(), frame={}),
+    ],
+    messages.Typing: [
+        messages.Typing(
+            event_id="e",
+            channel="telegram",
+            account="shop_bot",
+            chat_id="42",
+            who="operator",
+            active=True,
+            ts="t",
+            dialog_id="d1",
+            name="Анна",
+        ),
+        messages.Typing(
+            event_id="e",
+            channel="widget",
+            account="support",
+            chat_id="v1",
+            who="customer",
+            active=False,
+            ts="t",
+        ),
     ],
 }
 ALL = [e for events in SAMPLES.values() for e in events]
