@@ -276,3 +276,12 @@ quick_answers = Table(
     UniqueConstraint("owner", "shortcut", name="uq_quick_answers_owner_shortcut"),
     Index("ix_quick_answers_owner", "owner"),
 )
+
+# how far each operator has read each dialog: the customer messages after `read_at` are unread for them
+read_marks = Table(
+    "read_marks",
+    metadata,
+    Column("operator", SafeString(64), primary_key=True),
+    Column("dialog_id", Id, primary_key=True),
+    Column("read_at", UTCDateTime, nullable=False),
+)

@@ -1,10 +1,10 @@
 """The async CRM store: batch-shaped writes for the engine (one transaction per batch), reads for the web role.
 
 `Store` holds the engine's batch path (the lookups a batch needs, `apply`) and the bulk import's entry; the web
-role's reads (crm_core/web_reads.py), the sessions and checkpoints (crm_core/bookkeeping.py) and the operators'
-quick answers (crm_core/quick_answers.py) are base classes of it, so each call is the method itself. A batch is
-written by one of three writers: crm_core/pg_batch.py, crm_core/sqlite_batch.py, or SQLAlchemy Core
-(crm_core/sqlalchemy_batch.py).
+role's reads (crm_core/web_reads.py), the sessions and checkpoints (crm_core/bookkeeping.py), the operators' quick
+answers (crm_core/quick_answers.py) and read marks (crm_core/read_marks.py) are base classes of it, so each call
+is the method itself. A batch is written by one of three writers: crm_core/pg_batch.py, crm_core/sqlite_batch.py,
+or SQLAlchemy Core (crm_core/sqlalchemy_batch.py).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from crm_core.errors import DuplicateKey, StaleDialog
 from crm_core.lookups import Key, in_ids, select_by_keys
 from crm_core.models import dialogs, identities, leads, messages, outbox
 from crm_core.quick_answers import QuickAnswers
+from crm_core.read_marks import ReadMarks
 from crm_core.recognition import fold, normalize_email, normalize_phone, one_line
 from crm_core.sqlalchemy_batch import apply_sync
 from crm_core.web_reads import WebReads
@@ -38,7 +39,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class Store(WebReads, Bookkeeping, QuickAnswers):
+class Store(WebReads, Bookkeeping, QuickAnswers, ReadMarks):
     """Leads, identities, dialogs, messages, the dialog event log, the outbox, checkpoints and sessions."""
 
     def __init__(self, engine: AsyncEngine, *, batch_writer: bool = True) -> None:

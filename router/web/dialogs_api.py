@@ -1,12 +1,17 @@
-"""The console's dialogs: lists, one dialog, its messages, its files both ways; the admins' dead letters."""
+"""The console's dialogs: lists, one dialog, its messages, read marks, its files both ways; the admins' dead
+letters."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from crm_core.ids import new_id
 from crm_core.store import Store
+from queues.bus import CONSOLE
+from queues.messages import ConsoleEvent
 from router.app.clock import Clock
 from router.protocol.views import dead_letter_view, dialog_view, message_view
 from router.rules.access import can_view_dialog
@@ -34,6 +39,7 @@ class DialogRoutes:
         r.add_get("/api/dialogs/{id}/messages", self.messages)
         r.add_get("/api/dialogs/{id}/messages/{mid}/attachments/{n}", self.attachment)
         r.add_post("/api/dialogs/{id}/attachments", self.upload)
+        r.add_post("/api/dialogs/{id}/read", self.read)
         r.add_get("/api/admin/dead-letters", self.dead_letters)
 
     async def _visible_dialog(self, request: web.Request) -> dict[str, Any]:
@@ -65,17 +71,42 @@ class DialogRoutes:
             rows = [r for r in rows if can_view_dialog(v, r)]
         else:
             raise ApiError(400, "bad_field", "state must be offered, mine, queued, closed or open")
-        return json_response({"dialogs": [dialog_view(r, self.line_names) for r in rows]})
+        unread = await self.store.unread_counts(v.login, [r["id"] for r in rows])
+        return json_response(
+            {"dialogs": [{**dialog_view(r, self.line_names), "unread": unread.get(r["id"], 0)} for r in rows]}
+        )
 
     async def dialog(self, request: web.Request) -> web.Response:
-        """GET /api/dialogs/{id}."""
-        return json_response(dialog_view(await self._visible_dialog(request), self.line_names))
+        """GET /api/dialogs/{id}: with what is unread in it for the asking operator."""
+        row = await self._visible_dialog(request)
+        login = await self.gate.operator(request)
+        unread = await self.store.unread_counts(login, [row["id"]])
+        return json_response({**dialog_view(row, self.line_names), "unread": unread.get(row["id"], 0)})
 
     async def messages(self, request: web.Request) -> web.Response:
         """GET /api/dialogs/{id}/messages."""
         row = await self._visible_dialog(request)
         rows = await self.store.dialog_messages([row["id"]])
         return json_response({"messages": [message_view(m) for m in rows]})
+
+    async def read(self, request: web.Request) -> web.Response:
+        """POST /api/dialogs/{id}/read {message_id}: the operator has read the dialog up to that message (a mark
+        never moves back); their other consoles are told, so every tab shows the same unread count."""
+        row = await self._visible_dialog(request)
+        login = await self.gate.operator(request)
+        body = await self.gate.body(request)
+        message_id = body.get("message_id")
+        if not isinstance(message_id, str) or not message_id:
+            raise ApiError(400, "missing_field", "message_id is required (the newest message read)")
+        found = [m for m in await self.store.dialog_messages([row["id"]]) if m["id"] == message_id]
+        if not found:
+            raise ApiError(404, "not_found", "no such message in this dialog")
+        await self.store.mark_read(login, row["id"], found[0]["created_at"])
+        unread = (await self.store.unread_counts(login, [row["id"]])).get(row["id"], 0)
+        frame = {"type": "dialog.read", "dialog_id": row["id"], "unread": unread}
+        with contextlib.suppress(Exception):  # stored: a tab that misses it shows the count on its next load
+            await self.gate.hub.bus.publish(CONSOLE, [ConsoleEvent(new_id(), (login,), frame)])
+        return json_response({"dialog_id": row["id"], "unread": unread})
 
     async def attachment(self, request: web.Request) -> web.StreamResponse:
         """GET …/attachments/{n}: the file, fetched lazily from the channel (or our store for uploads) and streamed."""

@@ -6,12 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from crm_core.migrate import upgrade
-from crm_core.models import metadata, quick_answers
 from tests.conftest import config, line, settings_from
 from tests.integration.test_security import EVIL, cookie_session
 
@@ -198,16 +193,3 @@ async def test_cookie_requests_from_another_site_change_nothing(tmp_path, start_
         await s.close()
     async with aiohttp.ClientSession() as anonymous, anonymous.get(f"{d.base}/api/quick-answers") as r:
         assert r.status == 401
-
-
-async def test_the_migration_makes_the_table_the_model_describes(tmp_path, store_url):
-    url = store_url or f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}"
-    upgrade(url)
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), metadata))
-    finally:
-        await engine.dispose()
-    about_it = [d for d in diff if quick_answers.name in repr(d)]
-    assert about_it == [], about_it
