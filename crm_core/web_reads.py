@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_core.models import dialogs, identities, leads, messages
+from crm_core.models import dialog_events, dialogs, identities, leads, messages
 from crm_core.recognition import fold, one_line
 
 _DIALOG_SUMMARY_COLS = [
@@ -65,6 +65,16 @@ class WebReads:
         if public_only:
             q = q.where(messages.c.visibility == "public")
         q = q.order_by(messages.c.id)
+        async with self.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(q)).mappings().all()]
+
+    async def dialog_events(self, dialog_id: str) -> list[dict[str, Any]]:
+        """What happened to a dialog (offered, taken, transferred, closed, auto-replies…), oldest first."""
+        q = (
+            select(dialog_events)
+            .where(dialog_events.c.dialog_id == dialog_id)
+            .order_by(dialog_events.c.at, dialog_events.c.id)
+        )
         async with self.engine.connect() as conn:
             return [dict(r) for r in (await conn.execute(q)).mappings().all()]
 

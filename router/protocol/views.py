@@ -113,3 +113,29 @@ def dead_letter_view(d: DeadLetter) -> dict[str, Any]:
         "deliveries": d.deliveries,
         "at": d.at,
     }
+
+
+# the journal's kinds a console shows in the thread, as system lines (the rest are bookkeeping: deadlines, the
+# first response time, consent, responsible changes of the lead)
+THREAD_EVENTS = (
+    "offered",
+    "withdrawn",
+    "queued",
+    "assigned",
+    "transferred",
+    "closed",
+    "reopened",
+    "auto_reply",
+    "no_answer",
+)
+
+
+def event_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A dialog event as the console's thread shows it: what, who, when, and its details."""
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "operator": row.get("operator"),
+        "data": row.get("data") or {},
+        "at": iso(row["at"]),
+    }

@@ -13,7 +13,7 @@ from crm_core.store import Store
 from queues.bus import CONSOLE
 from queues.messages import ConsoleEvent
 from router.app.clock import Clock
-from router.protocol.views import dead_letter_view, dialog_view, message_view
+from router.protocol.views import THREAD_EVENTS, dead_letter_view, dialog_view, event_view, message_view
 from router.rules.access import can_view_dialog
 from router.web.files import Files, download_headers
 from router.web.gate import Gate
@@ -40,6 +40,7 @@ class DialogRoutes:
         r.add_get("/api/dialogs/{id}/messages/{mid}/attachments/{n}", self.attachment)
         r.add_post("/api/dialogs/{id}/attachments", self.upload)
         r.add_post("/api/dialogs/{id}/read", self.read)
+        r.add_get("/api/dialogs/{id}/events", self.events)
         r.add_get("/api/admin/dead-letters", self.dead_letters)
 
     async def _visible_dialog(self, request: web.Request) -> dict[str, Any]:
@@ -88,6 +89,13 @@ class DialogRoutes:
         row = await self._visible_dialog(request)
         rows = await self.store.dialog_messages([row["id"]])
         return json_response({"messages": [message_view(m) for m in rows]})
+
+    async def events(self, request: web.Request) -> web.Response:
+        """GET /api/dialogs/{id}/events: what happened to the dialog, for the thread's system lines (operators
+        only: the customer never sees them)."""
+        row = await self._visible_dialog(request)
+        rows = await self.store.dialog_events(row["id"])
+        return json_response({"events": [event_view(e) for e in rows if e["kind"] in THREAD_EVENTS]})
 
     async def read(self, request: web.Request) -> web.Response:
         """POST /api/dialogs/{id}/read {message_id}: the operator has read the dialog up to that message (a mark
