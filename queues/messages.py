@@ -81,8 +81,8 @@ class CustomerConsent(Event):
 
 @dataclass(frozen=True, slots=True)
 class OperatorCommand(Event):
-    """An operator's console command (take, reply, skip, transfer, close, typing), routed on the dialog's
-    partition."""
+    """An operator's console command (take, reply, skip, transfer, close, typing, reopen), routed on the
+    dialog's partition."""
 
     kind: ClassVar[str] = "operator.command"
     event_id: str

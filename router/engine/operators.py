@@ -17,13 +17,14 @@ from queues.messages import (
 from router.app import log_events as ev
 from router.app.logs import get
 from router.engine.effects import Outcomes
+from router.engine.records import dialog_from_row
 from router.engine.staging import reply_state
 from router.engine.state import ONLINE
 from router.protocol.times import iso, parse_iso
 from router.protocol.views import message_view
 from router.rules import autoreply
 from router.rules import dialogs as dm
-from router.rules.access import command_refusal
+from router.rules.access import can_view_dialog, command_refusal
 from router.rules.dialog import Dialog, LinePolicy, Outcome, evolve
 from router.rules.hours import is_open
 
@@ -38,6 +39,9 @@ class OperatorSide(Outcomes):
         op = c.operator
         if c.command == "typing":
             self._operator_typing(c)
+            return
+        if c.command == "reopen":
+            self._operator_reopen(c)
             return
         if c.command == "reply" and c.client_msg_id:
             known = self.known_messages.get(("console", op, c.client_msg_id))
@@ -97,6 +101,32 @@ class OperatorSide(Outcomes):
         self._outcome(d, out, by=op)
         for kind in self.pending_replies.pop(d.id, ()):
             self._send_auto(self.staged.get(d.id, d), line, kind)
+
+    def _operator_reopen(self, c: OperatorCommand) -> None:
+        """An operator reopens a closed dialog to write to its customer again, through the channel they last used
+        (its rules still apply: a VK customer who denied messages is refused here, not after the reply)."""
+        r = self.r
+        if c.dialog_id in r.state.dialogs or c.dialog_id in self.staged:
+            self._refuse(c, "bad_state", "the dialog is open: answer it")
+            return
+        row = self.other_dialogs.get(c.dialog_id)
+        if row is None:
+            self._refuse(c, "not_found", "no such dialog")
+            return
+        if not can_view_dialog(r.viewer(c.operator), row, lead_responsible=row.get("lead_responsible")):
+            self._refuse(c, "forbidden", "this dialog is not yours to reopen")
+            return
+        if r.state.open_dialog((row["channel"], row["account"], row["chat_id"])) is not None:
+            self._refuse(c, "customer_busy", "the customer has an open dialog already: answer there")
+            return
+        if row["line_id"] not in r.lines:
+            self._refuse(c, "bad_state", "the dialog's line is no longer configured")
+            return
+        d = dialog_from_row(row)
+        if self._denied(d):
+            self._refuse(c, "consent_denied", "the customer does not accept messages in this channel")
+            return
+        self._outcome(d, dm.reopen_by(d, c.operator, self.now), by=c.operator)
 
     def _operator_typing(self, c: OperatorCommand) -> None:
         """The dialog's operator started or stopped typing: the customer's channel shows it (not stored). From

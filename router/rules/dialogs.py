@@ -126,6 +126,28 @@ def reopen(d: Dialog, line: LinePolicy, ops: Mapping[str, OperatorState], now: d
     return Outcome(out.dialog, (Reopened(), *out.effects))
 
 
+def reopen_by(d: Dialog, operator: str, now: datetime) -> Outcome:
+    """An operator writes again to a customer whose dialog is closed (from the lead card or the closed list): the
+    same dialog comes back, theirs at once (no offer round: they chose to reach out, over their capacity too)."""
+    if d.state != CLOSED:
+        return _fail(d, "bad_state", "the dialog is open: answer it")
+    back = evolve(
+        d,
+        state=ASSIGNED,
+        closed_at=None,
+        operator=operator,
+        offered_to=(),
+        offer_deadline=None,
+        excluded=frozenset(),
+        last_offered=None,
+        queued_since=None,
+        retry_at=None,
+        preferred=operator,
+        last_message_at=now,
+    )
+    return Outcome(back, (Reopened(), Assigned(operator, None, "reopen")))
+
+
 def auto_close(d: Dialog, due: datetime, now: datetime) -> Outcome:
     """Close a conversation that went silent for the line's `auto_close_after` after an operator had it;
     a dialog still waiting for an operator is never closed this way (it would drop an unanswered customer)."""

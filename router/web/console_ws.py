@@ -131,7 +131,7 @@ class ConsoleSocket:
                 raise ApiError(400, "bad_field", "status must be online or away")
             await self.hub.tab(login, connected=True, want=status)
             return
-        if kind not in ("take", "reply", "skip", "transfer", "close", "typing"):
+        if kind not in ("take", "reply", "skip", "transfer", "close", "typing", "reopen"):
             raise ApiError(400, "unknown_type", f"unknown frame type {kind!r}")
         dialog_id = frame.get("dialog_id")
         if not isinstance(dialog_id, str) or not dialog_id:

@@ -770,3 +770,28 @@ def test_auto_close_never_drops_a_dialog_still_waiting_for_an_operator():
         auto_close_at=now,
     )
     assert auto_close(talking, now, now).dialog.state == CLOSED
+
+
+def test_an_operator_reopening_a_closed_dialog_gets_it_at_once_and_an_open_one_is_refused() -> None:
+    from router.rules.dialog import Reopened
+    from router.rules.dialogs import reopen_by
+
+    closed = new_dialog(
+        state=CLOSED, operator="boris", closed_at=now - timedelta(days=2), excluded=frozenset({"vera"})
+    )
+    out = reopen_by(closed, "anna", now)
+    assert out.error is None
+    d = out.dialog
+    assert (d.state, d.operator, d.closed_at, d.offered_to, d.excluded) == (
+        ASSIGNED,
+        "anna",
+        None,
+        (),
+        frozenset(),
+    )
+    assert d.preferred == "anna" and d.last_message_at == now
+    assert out.effects == (Reopened(), Assigned("anna", None, "reopen"))
+    for open_one in (queued(), offered("anna"), new_dialog(state=ASSIGNED, operator="boris")):
+        refused = reopen_by(open_one, "anna", now)
+        assert refused.error is not None and refused.error[0] == "bad_state"
+        assert refused.dialog == open_one and refused.effects == ()
