@@ -8,6 +8,7 @@ from crm_core.store import Store
 from router.app.clock import Clock
 from router.app.settings import Settings
 from router.web.auth import Passwords, Sessions
+from router.web.board_api import BoardRoutes
 from router.web.console_ws import ConsoleSocket
 from router.web.dialogs_api import DialogRoutes
 from router.web.files import Files
@@ -37,6 +38,7 @@ class ConsoleApi:
             DialogRoutes(self.gate, store, files, clock),
             LeadRoutes(self.gate, store, clock),
             QuickAnswerRoutes(self.gate, store, clock),
+            BoardRoutes(self.gate, store, clock),
             ConsoleSocket(self.gate, clock, files),
         )
 

@@ -1,0 +1,90 @@
+"""The supervisor's live board: every open dialog by operator and by line, with waiting times, each operator's load
+against their capacity, and presence. Pure: the web side loads the dialogs and the presences."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Seat:
+    """An operator as the board lists them: their lines and their capacity in each."""
+
+    login: str
+    name: str
+    role: str
+    lines: tuple[str, ...]
+    capacity: Mapping[str, int]  # line -> max open dialogs
+
+
+def waiting_seconds(d: Mapping[str, Any], now: datetime) -> float | None:
+    """How long the customer has been waiting: since the dialog was queued (or opened) while nobody has it; since
+    their last message while it is unanswered in an operator's hands; None when nobody waits."""
+    if d["state"] in ("queued", "offered"):
+        since = d.get("queued_since") or d.get("created_at")
+    elif d.get("last_message_author") == "customer":
+        since = d.get("last_message_at")
+    else:
+        return None
+    return max(0.0, (now - since).total_seconds()) if since is not None else None
+
+
+def board(
+    dialogs: Iterable[Mapping[str, Any]],
+    seats: Iterable[Seat],
+    presence: Mapping[str, str],
+    lines: Mapping[str, str],
+    now: datetime,
+) -> dict[str, Any]:
+    """The board: `operators` (presence, open dialogs, capacity, the longest wait among theirs), `lines` (dialogs
+    by state, the longest wait) and `dialogs` (each one's id, line, state, operator and wait), longest wait first."""
+    open_dialogs = [d for d in dialogs if d["state"] != "closed"]
+    waits = {d["id"]: waiting_seconds(d, now) for d in open_dialogs}
+
+    def longest(ids: Iterable[str]) -> float | None:
+        known = [w for i in ids if (w := waits.get(i)) is not None]
+        return max(known) if known else None
+
+    operators = []
+    for s in seats:
+        mine = [d["id"] for d in open_dialogs if d.get("operator") == s.login and d["state"] == "assigned"]
+        offered = [d["id"] for d in open_dialogs if s.login in (d.get("offered_to") or ())]
+        operators.append(
+            {
+                "login": s.login,
+                "name": s.name,
+                "role": s.role,
+                "presence": presence.get(s.login, "offline"),
+                "lines": list(s.lines),
+                "open_dialogs": len(mine),
+                "offers": len(offered),
+                "capacity": max(s.capacity.values(), default=0),
+                "longest_wait_seconds": longest(mine),
+                "dialogs": mine,
+            }
+        )
+    by_line = []
+    for line_id, name in lines.items():
+        here = [d for d in open_dialogs if d["line_id"] == line_id]
+        counts = {st: sum(1 for d in here if d["state"] == st) for st in ("queued", "offered", "assigned")}
+        by_line.append(
+            {"id": line_id, "name": name, **counts, "longest_wait_seconds": longest(d["id"] for d in here)}
+        )
+    rows = [
+        {
+            "id": d["id"],
+            "line_id": d["line_id"],
+            "state": d["state"],
+            "operator": d.get("operator"),
+            "offered_to": list(d.get("offered_to") or ()),
+            "customer_name": d.get("lead_name") or d.get("customer_name") or "",
+            "channel": d.get("channel"),
+            "waiting_seconds": waits[d["id"]],
+        }
+        for d in open_dialogs
+    ]
+    rows.sort(key=lambda r: (r["waiting_seconds"] is None, -(r["waiting_seconds"] or 0.0)))
+    return {"operators": operators, "lines": by_line, "dialogs": rows}

@@ -1,0 +1,51 @@
+"""The supervisor's live board (admins): every open dialog by operator and by line, waits, loads and presence."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from crm_core.store import Store
+from router.app.clock import Clock
+from router.rules.board import Seat, board
+from router.web.gate import Gate
+from router.web.http import ApiError, json_response
+
+BOARD_DIALOGS = 5000  # open dialogs the board reads at most (beyond that a line needs more than one board)
+
+
+class BoardRoutes:
+    """GET /api/admin/board."""
+
+    def __init__(self, gate: Gate, store: Store, clock: Clock) -> None:
+        self.gate = gate
+        self.store = store
+        self.clock = clock
+        s = gate.settings
+        self.lines = {ln.id: ln.name for ln in s.lines}
+        self.seats = [
+            Seat(
+                o.login,
+                o.name,
+                o.role,
+                tuple(s.lines_of(o.login)),
+                {
+                    ln.id: o.max_dialogs or ln.distribution.max_dialogs
+                    for ln in s.lines
+                    if o.login in ln.queue
+                },
+            )
+            for o in s.operators
+        ]
+
+    def register(self, app: web.Application) -> None:
+        """Mount the route."""
+        app.router.add_get("/api/admin/board", self.board)
+
+    async def board(self, request: web.Request) -> web.Response:
+        """GET /api/admin/board: the board as it is now (the console refreshes it on the dialog frames it gets)."""
+        v = self.gate.viewer(await self.gate.operator(request))
+        if not v.admin:
+            raise ApiError(403, "forbidden", "only an admin can see the supervisor's board")
+        rows = await self.store.list_dialogs(states=["queued", "offered", "assigned"], limit=BOARD_DIALOGS)
+        presence = await self.gate.hub.presences([s.login for s in self.seats])
+        return json_response(board(rows, self.seats, presence, self.lines, self.clock.now()))

@@ -1,0 +1,35 @@
+"""The supervisor's board over REST (GET /api/admin/board): admins only, every open dialog with its wait, each
+operator's load and presence as the router and the consoles see them."""
+
+from __future__ import annotations
+
+from tests.conftest import config, line, settings_from
+
+BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
+
+
+async def test_an_admin_sees_loads_waits_and_presence_and_an_operator_may_not(tmp_path, start_daemon):
+    lines = [line("support", ["anna", "boris"], max_dialogs=4), line("sales", ["vera"])]
+    d = await start_daemon(settings_from(tmp_path, config(tmp_path, lines)))
+    anna, admin = await d.operator("anna"), await d.operator("admin")
+    v = await d.visitor("support")
+    await v.say("hello")
+    dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
+    await anna.send({"type": "take", "dialog_id": dialog_id})
+    await anna.expect("dialog.assigned")
+    w = await d.visitor("sales")  # vera is offline: it waits in the queue
+    await w.say("a price, please?")
+
+    got = await admin.get("/api/admin/board")
+    ops = {o["login"]: o for o in got["operators"]}
+    assert (ops["anna"]["presence"], ops["anna"]["open_dialogs"], ops["anna"]["capacity"]) == ("online", 1, 4)
+    assert ops["anna"]["dialogs"] == [dialog_id] and ops["anna"]["longest_wait_seconds"] is not None
+    assert ops["vera"]["presence"] == "offline" and ops["vera"]["open_dialogs"] == 0
+    by_line = {ln["id"]: ln for ln in got["lines"]}
+    assert by_line["support"]["assigned"] == 1 and by_line["sales"]["queued"] == 1
+    states = {r["line_id"]: r["state"] for r in got["dialogs"]}
+    assert states == {"support": "assigned", "sales": "queued"}
+    assert all(r["waiting_seconds"] is not None and r["waiting_seconds"] >= 0 for r in got["dialogs"])
+
+    async with anna.session.get(f"{anna.base}/api/admin/board", headers=anna.headers) as r:
+        assert r.status == 403 and (await r.json())["code"] == "forbidden"

@@ -1,0 +1,64 @@
+"""The supervisor's board, decided from data: waits, loads against capacity, presence, dialogs by line."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from router.rules.board import Seat, board, waiting_seconds
+
+now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+
+def dialog(id_: str, state: str, line: str = "support", **more):
+    return {"id": id_, "state": state, "line_id": line, "created_at": now - timedelta(minutes=30), **more}
+
+
+def test_waits_count_while_nobody_answers_the_customer() -> None:
+    assert waiting_seconds(dialog("q", "queued", queued_since=now - timedelta(seconds=90)), now) == 90
+    assert waiting_seconds(dialog("o", "offered"), now) == 1800  # never queued: since it opened
+    unanswered = dialog(
+        "a", "assigned", last_message_author="customer", last_message_at=now - timedelta(seconds=20)
+    )
+    assert waiting_seconds(unanswered, now) == 20
+    answered = dialog(
+        "b", "assigned", last_message_author="operator", last_message_at=now - timedelta(seconds=5)
+    )
+    assert waiting_seconds(answered, now) is None
+
+
+def test_the_board_has_every_operator_line_and_open_dialog_longest_wait_first() -> None:
+    seats = [
+        Seat("anna", "Anna", "operator", ("support",), {"support": 3}),
+        Seat("boris", "Boris", "operator", ("support", "sales"), {"support": 5, "sales": 2}),
+        Seat("admin", "Alice", "admin", (), {}),
+    ]
+    rows = [
+        dialog(
+            "a1",
+            "assigned",
+            operator="anna",
+            last_message_author="customer",
+            last_message_at=now - timedelta(seconds=40),
+        ),
+        dialog("a2", "assigned", operator="anna", last_message_author="operator", last_message_at=now),
+        dialog("o1", "offered", offered_to=("boris",), queued_since=now - timedelta(seconds=10)),
+        dialog("q1", "queued", line="sales", queued_since=now - timedelta(minutes=3), lead_name="Иван"),
+        dialog("c1", "closed", operator="anna"),
+    ]
+    out = board(
+        rows, seats, {"anna": "online", "boris": "away"}, {"support": "Support", "sales": "Sales"}, now
+    )
+    ops = {o["login"]: o for o in out["operators"]}
+    assert (ops["anna"]["open_dialogs"], ops["anna"]["capacity"], ops["anna"]["presence"]) == (2, 3, "online")
+    assert ops["anna"]["longest_wait_seconds"] == 40 and ops["anna"]["dialogs"] == ["a1", "a2"]
+    assert (ops["boris"]["open_dialogs"], ops["boris"]["offers"], ops["boris"]["capacity"]) == (0, 1, 5)
+    assert ops["boris"]["presence"] == "away" and ops["admin"]["presence"] == "offline"
+    lines = {ln["id"]: ln for ln in out["lines"]}
+    assert (lines["support"]["queued"], lines["support"]["offered"], lines["support"]["assigned"]) == (
+        0,
+        1,
+        2,
+    )
+    assert lines["sales"]["queued"] == 1 and lines["sales"]["longest_wait_seconds"] == 180
+    assert [d["id"] for d in out["dialogs"]] == ["q1", "a1", "o1", "a2"]  # the closed one is not on the board
+    assert out["dialogs"][0]["customer_name"] == "Иван" and out["dialogs"][-1]["waiting_seconds"] is None
