@@ -38,7 +38,7 @@ _ID_SEQ = itertools.count(1)
 FRAME_RATE = Rate(per_second=20, burst=50)  # frames of any kind on one connection
 FLOOD_CLOSE_AFTER = 5.0  # seconds of continuous flooding before the connection is closed (1008)
 MAX_MESSAGE_ID = 64  # a `history` frame's `before`: our ids are 26 characters
-TYPING_REPEAT = 3.0  # seconds: a "still typing" within this long of the last one passed on is not passed on
+TYPING_REPEAT = 2.0  # seconds: a "still typing" within this long of the last one passed on is not passed on
 
 
 class Host(Protocol):

@@ -4,7 +4,6 @@ in order, the hub's frames out."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from typing import Any
 
@@ -141,7 +140,7 @@ class ConsoleSocket:
             active = frame.get("active")
             if not isinstance(active, bool):
                 raise ApiError(400, "bad_field", "active must be true or false")
-            if not _typing_news(ws, dialog_id, active, time.monotonic()):
+            if not _typing_news(ws, dialog_id, active, self.clock.now().timestamp()):
                 return  # the same as a moment ago: the customer's indicator shows it already
             extra = {"active": active}
         elif kind == "reply":
@@ -200,7 +199,7 @@ class ConsoleSocket:
             asyncio.get_running_loop().create_task(ws.send_str(orjson.dumps(err).decode()))
 
 
-TYPING_REPEAT = 3.0  # seconds: a console's "still typing" within this long of the last is not passed on
+TYPING_REPEAT = 2.0  # seconds: a console's "still typing" within this long of the last is not passed on
 _TYPED: web.ResponseKey[dict[str, tuple[bool, float]]] = web.ResponseKey("typed", dict)  # per socket, dialog
 
 

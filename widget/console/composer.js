@@ -12,6 +12,7 @@ import { isReady, onFrame, sendFrame } from "./socket.js";
 import { maxMessageLength, state } from "./store.js";
 import { appendPending, findMessage, findPending } from "./thread.js";
 import { toast } from "./toast.js";
+import { stopTyping } from "./typing.js";
 
 const COUNT_FROM = 0.9; // the counter shows once the text is this close to the limit
 
@@ -37,7 +38,7 @@ export function allowReply(canReply, why) {
   $("reply-attach").classList.toggle("is-disabled", !allowed);
   $("reply-attach").setAttribute("aria-disabled", allowed ? "false" : "true");
   $("reply-files").querySelectorAll("button").forEach((b) => { b.disabled = !allowed; });
-  if (!allowed) closeQuick();
+  if (!allowed) { closeQuick(); stopTyping(); }
   updateCount();
 }
 
@@ -45,6 +46,7 @@ export function allowReply(canReply, why) {
 export function showDraft() {
   const d = selectedDraft();
   closeQuick(); // the popup listed the previous dialog's answers
+  stopTyping(); // whatever we were typing was for the previous dialog
   $("reply-text").value = d ? d.text : "";
   $("reply-internal").checked = !!(d && d.internal);
   showInternal();
@@ -158,6 +160,7 @@ function sendReply() {
   d.files = [];
   box.value = "";
   closeQuick();
+  stopTyping();
   renderReplyFiles();
   // Not connected: it stays pending and goes out after the next hello (same client_msg_id, so no duplicates).
   sendFrame(frame, true);

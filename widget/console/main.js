@@ -21,6 +21,7 @@ import { connect, disconnect } from "./socket.js";
 import { notify, resetState, state } from "./store.js";
 import { toast } from "./toast.js";
 import { renderMe } from "./topbar.js";
+import { resetTyping } from "./typing.js";
 
 const REFRESH_MS = 30000; // safety net: refetch every list even when the websocket looks healthy
 
@@ -46,6 +47,7 @@ function stopApp() {
   state.running = false;
   clearInterval(refreshTimer);
   clearInterval(tickTimer);
+  resetTyping(); // the customer sees us stop, while the socket is still there to say it
   disconnect();
   resetState();
   resetComposer(); // no draft, file or internal-note switch is left for the next person on this tab

@@ -12,6 +12,7 @@ import { loadLead } from "./lead.js";
 import { onFrame } from "./socket.js";
 import { baseTitle, dialogName, isAdmin, LISTS, myLogin, operatorName, PLACES, state, subscribe } from "./store.js";
 import { toast } from "./toast.js";
+import { customerTyping } from "./typing.js";
 
 const CLOSED_LIMIT = 50; // GET /api/dialogs?state=closed returns the latest 50; keep the live list the same size
 const PREVIEW_CHARS = 90;
@@ -195,7 +196,7 @@ function renderItem(d, list) {
   const ts = (lm && lm.ts) || d.closed_at || d.created_at;
   const item = h("li", {
     class: "item" + (d.id === state.selectedId ? " is-selected" : "") + (state.fresh.has(d.id) ? " is-fresh" : "")
-      + (state.unread.has(d.id) ? " is-unread" : ""),
+      + (state.unread.has(d.id) ? " is-unread" : "") + (customerTyping(d.id) ? " is-typing" : ""),
     "data-dialog-id": d.id,
     "data-state": d.state || null,
     tabindex: "0",
@@ -214,7 +215,8 @@ function renderItem(d, list) {
     list === "offered" && d.offer_deadline
       ? h("span", { class: "countdown", "data-deadline": d.offer_deadline, text: countdown(d.offer_deadline) }) : null),
   list === "all" && holder(d) ? h("div", { class: "item-holder", text: holder(d) }) : null,
-  h("div", { class: "item-preview", text: preview }));
+  h("div", { class: "item-preview", text: preview }),
+  h("div", { class: "item-typing", text: t("typing.short") })); // instead of the preview while the customer types
   return item;
 }
 

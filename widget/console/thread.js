@@ -5,6 +5,7 @@ import { clock } from "./format.js";
 import { t } from "./i18n.js";
 import { onFrame } from "./socket.js";
 import { myLogin, notify, state } from "./store.js";
+import { customerWrote, showThreadTyping, typingRow } from "./typing.js";
 
 const KINDS = new Set(["customer", "operator", "bot", "system"]);
 
@@ -34,6 +35,11 @@ export function findPending(cid) {
   return cid ? $("thread").querySelector(`[data-client-msg-id="${CSS.escape(cid)}"]`) : null;
 }
 
+/** Add a message at the end of the thread, above the customer's typing indicator when it shows. */
+function add(thread, node) {
+  thread.insertBefore(node, typingRow.parentNode === thread ? typingRow : null);
+}
+
 export function renderThread(messages) {
   const thread = $("thread");
   thread.replaceChildren();
@@ -46,6 +52,7 @@ export function renderThread(messages) {
   }
   if (!thread.children.length) thread.appendChild(h("p", { class: "thread-loading", text: t("thread.empty") }));
   thread.scrollTop = thread.scrollHeight;
+  showThreadTyping();
 }
 
 /** Render the server's copy again (after a reconnect) without yanking an operator who scrolled up. */
@@ -63,7 +70,7 @@ function appendMessage(m) {
   const thread = $("thread");
   thread.querySelectorAll(".thread-loading").forEach((n) => n.remove());
   const stick = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 120;
-  thread.appendChild(renderMessage(m));
+  add(thread, renderMessage(m));
   if (stick) thread.scrollTop = thread.scrollHeight;
 }
 
@@ -71,7 +78,7 @@ function appendMessage(m) {
 export function appendPending(cid, frame) {
   const thread = $("thread");
   thread.querySelectorAll(".thread-loading").forEach((n) => n.remove());
-  thread.appendChild(renderPendingReply(cid, frame));
+  add(thread, renderPendingReply(cid, frame));
   thread.scrollTop = thread.scrollHeight;
 }
 
@@ -137,6 +144,7 @@ function onMessage(f) {
   const preview = { text: m.text, ts: m.ts, author_kind: m.author && m.author.kind, visibility: m.visibility };
   const d = state.dialogs.get(dialogId);
   if (d) d.last_message = preview;
+  if (m.author && m.author.kind === "customer") customerWrote(dialogId);
   if (dialogId === state.selectedId) {
     if (state.selected) state.selected.last_message = preview;
     if (loading) buffer.push(m); else appendMessage(m);

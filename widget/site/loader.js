@@ -21,6 +21,12 @@
   var INVALID_TOKEN_GRACE_MS = 3000;
   // A message the server has not acknowledged by then shows as not sent, with a retry (it stays queued meanwhile).
   var ACK_TIMEOUT_MS = 15000;
+  // Typing (docs/protocol.md): "still typing" again this often while keys are pressed; stopped after this long
+  // without one; an operator's indicator goes this long after their last "typing" (the server passes a repeat on
+  // at most every 3 s, so one reaches us about every 5 s while they type).
+  var TYPING_REPEAT_MS = 2500;
+  var TYPING_IDLE_MS = 5000;
+  var TYPING_SHOWN_MS = 6000;
   var LANGUAGES = ["en", "ru"]; // the strings.LANG.js files next to this one
   var INLINE_IMAGES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 
@@ -157,8 +163,13 @@
     var header = el("div", { class: "header" }, [el("div", { class: "titles" }, [titleNode, status]), closeBtn]);
     var earlier = el("button", { type: "button", class: "earlier", "data-ol": "earlier", hidden: "" }, [T.earlier]);
     var empty = el("div", { class: "empty", "data-ol": "empty" }, [T.empty]);
+    // "Anna is typing…" below the last message (messages are inserted above it)
+    var typingText = el("span", { class: "typing-text", "data-ol": "typing-text" });
+    var typingRow = el("div", { class: "typing", "data-ol": "typing", "aria-live": "polite", hidden: "" }, [
+      el("span", { class: "dots", "aria-hidden": "true" }, [el("span"), el("span"), el("span")]), typingText,
+    ]);
     var messages = el("div", { class: "messages", "data-ol": "messages", role: "log", "aria-live": "polite" },
-      [earlier, empty]);
+      [earlier, empty, typingRow]);
     var closedNotice = el("div", { class: "closed-notice", "data-ol": "closed-notice", hidden: "", role: "alert" });
     var notice = el("div", { class: "notice", "data-ol": "notice", hidden: "", role: "alert" });
     var input = el("textarea", {
@@ -197,6 +208,7 @@
     var failed = []; // messages the server refused, kept on screen across re-renders
     var previews = new Map(); // "message id/file number" -> object URL of an image already fetched
     var more = false; // the server has older messages than the oldest shown
+    var dialogId = null; // the visitor's open dialog as far as we know (hello, ack, message): typing goes to it
     var asked = null; // the `before` of the history page asked for
 
     function loadPending() {
@@ -360,7 +372,7 @@
 
     function append(node) {
       var stick = nearBottom();
-      messages.appendChild(node);
+      messages.insertBefore(node, typingRow);
       relayout();
       if (stick || node.getAttribute("data-author") === "customer") scrollDown();
     }
@@ -448,11 +460,13 @@
       byId.clear();
       byClientId.clear();
       messages.querySelectorAll('[data-ol="msg"]').forEach(function (n) { n.remove(); });
-      (history || []).forEach(function (m) { if (m && !byId.has(m.id)) messages.appendChild(renderMessage(m)); });
-      failed.forEach(function (n) { messages.appendChild(n); });
+      (history || []).forEach(function (m) {
+        if (m && !byId.has(m.id)) messages.insertBefore(renderMessage(m), typingRow);
+      });
+      failed.forEach(function (n) { messages.insertBefore(n, typingRow); });
       loadPending().forEach(function (p) {
         if (byClientId.has(p.client_msg_id)) return;
-        messages.appendChild(renderMessage(p, { pending: true }));
+        messages.insertBefore(renderMessage(p, { pending: true }), typingRow);
         if (stopped) markUnsent(byClientId.get(p.client_msg_id));
         else arm(p.client_msg_id);
       });
@@ -467,8 +481,7 @@
       list.forEach(function (m) {
         if (!m || !m.id || byId.has(m.id)) return;
         var node = renderMessage(m);
-        if (first) messages.insertBefore(node, first);
-        else messages.appendChild(node);
+        messages.insertBefore(node, first || typingRow);
       });
       relayout();
       messages.scrollTop = messages.scrollHeight - fromBottom;
@@ -565,6 +578,7 @@
       append(renderMessage(p, { pending: true }));
       input.value = "";
       autosize();
+      typingStopped();
       transmit(p);
     }
 
@@ -577,6 +591,59 @@
       input.style.height = Math.min(input.scrollHeight, 120) + "px";
     }
     input.addEventListener("input", autosize);
+
+    // ---- typing, both ways (never the text)
+
+    var typingSince = 0; // when we last told the server the visitor is typing; 0: we told it they stopped
+    var typingIdle = null;
+
+    /** The visitor stopped typing (emptied the box, sent, went quiet, left): say so once. */
+    function typingStopped() {
+      clearTimeout(typingIdle);
+      typingIdle = null;
+      if (typingSince && ready) sendFrame({ type: "typing", active: false });
+      typingSince = 0;
+    }
+
+    /** The box changed: "typing" when it starts and again every TYPING_REPEAT_MS while keys are pressed. */
+    function typed() {
+      // Without an open dialog nobody follows the visitor yet (their first message opens one).
+      if (!ready || stopped || !dialogId) return;
+      if (!input.value.trim()) { typingStopped(); return; }
+      var now = Date.now();
+      if ((!typingSince || now - typingSince >= TYPING_REPEAT_MS) && sendFrame({ type: "typing", active: true })) {
+        typingSince = now;
+      }
+      clearTimeout(typingIdle);
+      typingIdle = setTimeout(typingStopped, TYPING_IDLE_MS);
+    }
+    input.addEventListener("input", typed);
+    window.addEventListener("pagehide", typingStopped);
+
+    var operatorTyping = null; // the timer that hides the operator's indicator
+
+    function showOperatorTyping(name) {
+      var stick = nearBottom();
+      var pattern = T.typing || "{name}…";
+      typingText.textContent = name ? pattern.replace("{name}", function () { return name; })
+        : (T.typingNoName || "…");
+      typingRow.hidden = false;
+      if (stick) scrollDown();
+      clearTimeout(operatorTyping);
+      operatorTyping = setTimeout(hideOperatorTyping, TYPING_SHOWN_MS);
+    }
+
+    function hideOperatorTyping() {
+      clearTimeout(operatorTyping);
+      operatorTyping = null;
+      typingRow.hidden = true;
+      typingText.textContent = "";
+    }
+
+    function onTyping(f) {
+      if (f.active === true) showOperatorTyping(typeof f.name === "string" ? f.name.trim() : "");
+      else hideOperatorTyping();
+    }
 
     // ---- server frames
 
@@ -594,6 +661,7 @@
       }
       ready = true;
       attempt = 0;
+      dialogId = f.dialog_id || null;
       setStatus("online");
       var history = Array.isArray(f.history) ? f.history : [];
       more = f.history_more === true;
@@ -625,6 +693,7 @@
     }
 
     function onAck(f) {
+      if (f.dialog_id) dialogId = String(f.dialog_id);
       dropPending(f.client_msg_id);
       disarm(f.client_msg_id);
       var node = byClientId.get(f.client_msg_id);
@@ -636,6 +705,8 @@
 
     function onMessage(f) {
       if (!f.id || byId.has(f.id)) return;
+      if (f.dialog_id) dialogId = String(f.dialog_id);
+      if (f.author && f.author.kind === "operator") hideOperatorTyping(); // what they typed is here
       append(renderMessage(f));
       if (f.author && f.author.kind !== "customer") bumpUnread();
     }
@@ -679,6 +750,7 @@
         case "history": onHistory(f); break;
         case "ack": onAck(f); break;
         case "message": onMessage(f); break;
+        case "typing": onTyping(f); break;
         case "error": onError(f); break;
         default: break; // newer servers may send frames we do not know yet
       }
@@ -703,6 +775,10 @@
         if (ws !== sock) return;
         ws = null;
         ready = false;
+        clearTimeout(typingIdle);
+        typingIdle = null;
+        typingSince = 0; // a new socket starts from "not typing"
+        hideOperatorTyping(); // its "stopped" may be lost with the socket
         earlierDone();
         if (stopped) { setStatus("unavailable"); return; }
         setStatus("reconnecting");
@@ -805,6 +881,18 @@
     ".earlier { align-self: center; border: 1px solid var(--ol-line); background: var(--ol-bg); color: var(--ol-muted);",
     "  border-radius: 999px; padding: 4px 12px; font-size: 12px; }",
     ".earlier:hover:not(:disabled) { color: var(--ol-fg); }",
+    // the operator typing: three dots in a bubble like theirs, and who it is
+    ".typing { align-self: flex-start; display: flex; align-items: center; gap: 8px; max-width: 100%;",
+    "  font-size: 12px; color: var(--ol-muted); }",
+    ".typing-text { min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }",
+    ".dots { flex: none; display: inline-flex; align-items: center; gap: 4px; padding: 10px 12px; border-radius: 14px;",
+    "  border-bottom-left-radius: 4px; background: var(--ol-bg); border: 1px solid var(--ol-line); }",
+    ".dots span { width: 6px; height: 6px; border-radius: 50%; background: var(--ol-muted); opacity: .35;",
+    "  animation: ol-typing 1.2s ease-in-out infinite; }",
+    ".dots span:nth-child(2) { animation-delay: .2s; }",
+    ".dots span:nth-child(3) { animation-delay: .4s; }",
+    "@keyframes ol-typing { 0%, 80%, 100% { opacity: .35; transform: none; }",
+    "  40% { opacity: 1; transform: translateY(-2px); } }",
     ".closed-notice { padding: 12px 16px; font-size: 14px; color: var(--ol-fg); background: #fdf1f1;",
     "  border-top: 1px solid #f2d4d4; }",
 
@@ -827,7 +915,10 @@
     "  .wrap.open .launcher { display: none; }",
     "  .input { font-size: 16px; }", // 16px stops iOS from zooming into the field
     "}",
-    "@media (prefers-reduced-motion: reduce) { .launcher { transition: none; } }",
+    "@media (prefers-reduced-motion: reduce) {",
+    "  .launcher { transition: none; }",
+    "  .dots span { animation: none; opacity: .6; }",
+    "}",
   ].join("\n");
 
   // ---------------------------------------------------------------- start once the body exists

@@ -22,6 +22,8 @@
   earlier: "Earlier messages",
   loading: "Loading…",
   newConversation: "New conversation",
+  typing: "{name} is typing…", // {name}: the operator's name
+  typingNoName: "The operator is typing…",
   lineUnknown: "Sorry, this chat is not available. Please reach us another way — see the contacts on this site.",
   fileFailed: "The file could not be opened. Reload the page and try again.",
   download: "Download",

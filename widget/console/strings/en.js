@@ -83,6 +83,8 @@ export default {
   "delivery.failed": "not delivered",
   "delivery.failed_because": "not delivered: {error}",
   "msg.not_sent": "Not sent: {reason}",
+  "typing.customer": "{name} is typing…",
+  "typing.short": "typing…",
 
   "reply.label": "Reply",
   "reply.placeholder": "Reply… (Enter sends, Shift+Enter for a new line)",

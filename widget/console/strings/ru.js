@@ -83,6 +83,8 @@ export default {
   "delivery.failed": "не доставлено",
   "delivery.failed_because": "не доставлено: {error}",
   "msg.not_sent": "Не отправлено: {reason}",
+  "typing.customer": "{name} печатает…",
+  "typing.short": "печатает…",
 
   "reply.label": "Ответ",
   "reply.placeholder": "Ответ… (Enter — отправить, Shift+Enter — новая строка)",
