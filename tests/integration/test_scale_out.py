@@ -107,6 +107,16 @@ async def test_an_operator_stays_online_while_a_tab_is_open_in_any_web_process(
 
     assert await anna() == "online"
     assert (await tab1.get("/api/me"))["presence"] == "online"  # asked of web-1, where she has no tab now
+    # she takes it on web-2: the supervisor's board on web-1 shows her online with it, and how long it waited
+    await tab2.send({"type": "take", "dialog_id": offer["dialog_id"]})
+    await tab2.expect("dialog.assigned", timeout=PATIENCE)
+    board = await admin.get("/api/admin/board")
+    seat = next(o for o in board["operators"] if o["login"] == "anna")
+    assert (seat["presence"], seat["open_dialogs"], seat["dialogs"]) == ("online", 1, [offer["dialog_id"]])
+    row = next(d for d in board["dialogs"] if d["id"] == offer["dialog_id"])
+    assert (
+        row["operator"] == "anna" and row["waiting_seconds"] is not None
+    )  # the customer is still unanswered
     cluster.kill("web-2")  # the web process with her last tab dies: it never says she left
     deadline = time.monotonic() + PATIENCE
     while await anna() != "offline":
