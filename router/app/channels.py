@@ -89,7 +89,8 @@ class Attachments:
         return await asyncio.to_thread(path.read_bytes)
 
     async def exists(self, key: str) -> bool:
-        return key.isalnum() and (self._root / key).exists()
+        # a stat in a thread: a slow or network disk must not stall every socket of the process
+        return key.isalnum() and await asyncio.to_thread((self._root / key).exists)
 
     async def delete(self, key: str) -> None:
         if key.isalnum():

@@ -10,6 +10,7 @@ import { errorText, num, onLanguage, t } from "./i18n.js";
 import { closeQuick, quickKeydown } from "./quick-popup.js";
 import { isReady, onFrame, sendFrame } from "./socket.js";
 import { maxMessageLength, state } from "./store.js";
+import { reopenRefused } from "./reopen.js";
 import { appendPending, findMessage, findPending } from "./thread.js";
 import { toast } from "./toast.js";
 import { stopTyping } from "./typing.js";
@@ -235,6 +236,7 @@ function refusedReply(f) {
 // Error frames answer any command; those about a reply carry its client_msg_id.
 function onError(f) {
   if (f.code === "unauthorized") { sessionLost(); return; }
+  if (reopenRefused(f)) return; // shown beside the "Write again" button
   const cid = refusedReply(f);
   if (cid && !f.client_msg_id) f = { ...f, client_msg_id: cid };
   if (f.code === "unavailable" && f.client_msg_id && state.pendingReplies.has(f.client_msg_id)) {

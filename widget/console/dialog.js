@@ -8,7 +8,10 @@ import { loadLead } from "./lead.js";
 import { sendFrame } from "./socket.js";
 import { dialogName, isAdmin, myLogin, notify, operatorName, state, subscribe } from "./store.js";
 import { clearThread, redrawThread, renderThread, showLoadError, showLoading } from "./thread.js";
+import { forgetReopen, showReopen } from "./reopen.js";
+import { loadEvents } from "./system-lines.js";
 import { toast } from "./toast.js";
+import { markSeen } from "./unread.js";
 
 let selectSeq = 0;
 
@@ -20,6 +23,7 @@ export function showNoDialog() {
 
 export async function selectDialog(id) {
   const seq = ++selectSeq;
+  if (id !== state.selectedId) forgetReopen();
   state.selectedId = id;
   state.fresh.delete(id);
   state.unread.delete(id);
@@ -32,15 +36,17 @@ export async function selectDialog(id) {
   showLoading();
   if (state.selected.lead && state.selected.lead.id) loadLead(state.selected.lead.id);
   try {
-    const [d, res] = await Promise.all([
+    const [d, res, events] = await Promise.all([
       api("GET", `/api/dialogs/${encodeURIComponent(id)}`),
       api("GET", `/api/dialogs/${encodeURIComponent(id)}/messages`),
+      loadEvents(id),
     ]);
     if (seq !== selectSeq) return;
     state.selected = d;
     if (state.dialogs.has(id)) state.dialogs.set(id, { ...state.dialogs.get(id), ...d });
     renderHeader();
-    renderThread(res.messages || []);
+    renderThread(res.messages || [], events);
+    markSeen();
     if (d.lead && d.lead.id && (!state.lead || state.lead.id !== d.lead.id)) loadLead(d.lead.id);
     if (window.matchMedia("(max-width: 900px)").matches) $("dialog-view").scrollIntoView({ block: "start" });
   } catch (e) {
@@ -59,8 +65,9 @@ export async function reloadSelected() {
     state.selected = d;
     renderHeader();
     // Messages may have arrived while the socket was down: redraw the thread from the server's copy.
-    const res = await api("GET", `/api/dialogs/${encodeURIComponent(id)}/messages`);
-    if (id === state.selectedId) redrawThread(res.messages || []);
+    const [res, events] = await Promise.all([
+      api("GET", `/api/dialogs/${encodeURIComponent(id)}/messages`), loadEvents(id)]);
+    if (id === state.selectedId) { redrawThread(res.messages || [], events); markSeen(); }
   } catch (e) {
     // Not ours to see any more (403/404): leave the thread on screen but offer no actions.
     if (id === state.selectedId && (e.status === 403 || e.status === 404)) {
@@ -125,6 +132,7 @@ export function renderHeader() {
   $("transfer-box").hidden = !can.transfer;
   $("btn-close").hidden = !can.close;
   allowReply(can.reply, replyHint(d, can));
+  showReopen(d);
 }
 
 // ---- actions: each is a frame; the server's dialog.* frames then move the dialog between lists

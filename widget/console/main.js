@@ -22,6 +22,7 @@ import { notify, resetState, state } from "./store.js";
 import { toast } from "./toast.js";
 import { renderMe } from "./topbar.js";
 import { resetTyping } from "./typing.js";
+import { forgetMarks } from "./unread.js";
 
 const REFRESH_MS = 30000; // safety net: refetch every list even when the websocket looks healthy
 
@@ -57,6 +58,7 @@ function stopApp() {
   clearSearch();
   forgetAnswers(); // the next operator's answers are their own
   resetQuickPanel();
+  forgetMarks();
 }
 
 /** Any 401 after sign-in: drop everything and ask for the password again. */

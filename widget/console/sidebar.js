@@ -10,9 +10,10 @@ import { countdown, relative, toDate, truncate } from "./format.js";
 import { onLanguage, t } from "./i18n.js";
 import { loadLead } from "./lead.js";
 import { onFrame } from "./socket.js";
-import { baseTitle, dialogName, isAdmin, LISTS, myLogin, operatorName, PLACES, state, subscribe } from "./store.js";
+import { dialogName, isAdmin, LISTS, myLogin, operatorName, PLACES, state, subscribe } from "./store.js";
 import { toast } from "./toast.js";
 import { customerTyping } from "./typing.js";
+import { markSeen, setUnread, unreadOf, updateTitle } from "./unread.js";
 
 const CLOSED_LIMIT = 50; // GET /api/dialogs?state=closed returns the latest 50; keep the live list the same size
 const PREVIEW_CHARS = 90;
@@ -52,6 +53,7 @@ export async function refreshLists() {
       if (old && old.last_message && !d.last_message) d.last_message = old.last_message;
       state.dialogs.set(d.id, d);
       state.lists[n].add(d.id);
+      if (typeof d.unread === "number") setUnread(d.id, d.unread);
     }
   });
   for (const [id, move] of liveMoves) {
@@ -65,6 +67,7 @@ export async function refreshLists() {
     state.selected = { ...state.selected, ...state.dialogs.get(state.selectedId) };
     renderHeader();
   }
+  markSeen();
 }
 
 // ---- live updates
@@ -175,8 +178,7 @@ export function renderLists() {
     section.classList.toggle("is-empty", dialogs.length === 0);
     section.classList.toggle("has-fresh", n === "offered" && state.fresh.size > 0);
   }
-  const offers = state.lists.offered.size;
-  document.title = offers ? `(${offers}) ${baseTitle()}` : baseTitle();
+  updateTitle();
 }
 
 /** Who has the dialog, for the admin's list of all: its operator, or whom it is offered to. */
@@ -196,7 +198,7 @@ function renderItem(d, list) {
   const ts = (lm && lm.ts) || d.closed_at || d.created_at;
   const item = h("li", {
     class: "item" + (d.id === state.selectedId ? " is-selected" : "") + (state.fresh.has(d.id) ? " is-fresh" : "")
-      + (state.unread.has(d.id) ? " is-unread" : "") + (customerTyping(d.id) ? " is-typing" : ""),
+      + (unreadOf(d.id) ? " is-unread" : "") + (customerTyping(d.id) ? " is-typing" : ""),
     "data-dialog-id": d.id,
     "data-state": d.state || null,
     tabindex: "0",
@@ -207,6 +209,8 @@ function renderItem(d, list) {
   },
   h("div", { class: "item-row" },
     h("span", { class: "item-name", text: dialogName(d) }),
+    unreadOf(d.id) ? h("span", { class: "unread-badge", title: t("item.unread", { n: unreadOf(d.id) }),
+      "aria-label": t("item.unread", { n: unreadOf(d.id) }), text: String(unreadOf(d.id)) }) : null,
     h("time", { class: "item-time", "data-ts": ts || "", text: relative(ts) })),
   h("div", { class: "item-row item-sub" },
     h("span", { class: "item-line", text: d.line_name || d.line_id || "" }),

@@ -7,14 +7,17 @@ import { toast } from "./toast.js";
 
 const MAX_BACKOFF_MS = 30000;
 
-const handlers = new Map(); // frame type -> the one function that handles it
+const handlers = new Map(); // frame type -> the functions that handle it, in the order they registered
 let ws = null;
 let ready = false; // the server said hello on this socket: commands may go out
 let attempt = 0;
 let reconnectTimer = null;
 
-/** Register what a frame type does; frames nobody registered (from a newer server) are ignored. */
-export function onFrame(type, fn) { handlers.set(type, fn); }
+/** Register what a frame type does (several views may follow one type); unregistered types are ignored. */
+export function onFrame(type, fn) {
+  if (!handlers.has(type)) handlers.set(type, []);
+  handlers.get(type).push(fn);
+}
 
 export const isReady = () => ready;
 
@@ -36,8 +39,7 @@ export function connect() {
     for (const one of f.type === "batch" && Array.isArray(f.frames) ? f.frames : [f]) {
       if (!one || typeof one !== "object") continue;
       if (one.type === "hello") { greeted = true; onHello(one); } else {
-        const handle = handlers.get(one.type);
-        if (handle) handle(one);
+        for (const handle of handlers.get(one.type) || []) handle(one);
       }
     }
   };

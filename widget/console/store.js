@@ -15,7 +15,7 @@ export const state = {
   dialogs: new Map(), // id -> dialog summary (the latest we saw)
   lists: Object.fromEntries(LISTS.map((n) => [n, new Set()])),
   fresh: new Set(), // offers the operator has not looked at yet (highlighted)
-  unread: new Set(), // dialogs with customer messages the operator has not opened
+  unread: new Map(), // dialog id -> customer messages after my read mark (absent at 0)
   selectedId: null,
   selected: null, // full dialog object for the center pane
   pendingReplies: new Map(), // client_msg_id -> reply frame, until its ack (re-sent after a reconnect)

@@ -6,6 +6,8 @@ import { t } from "./i18n.js";
 import { onFrame } from "./socket.js";
 import { myLogin, notify, state } from "./store.js";
 import { customerWrote, showThreadTyping, typingRow } from "./typing.js";
+import { customerMessage } from "./unread.js";
+import { renderEvent, whenEvents } from "./system-lines.js";
 
 const KINDS = new Set(["customer", "operator", "bot", "system"]);
 
@@ -40,10 +42,18 @@ function add(thread, node) {
   thread.insertBefore(node, typingRow.parentNode === thread ? typingRow : null);
 }
 
-export function renderThread(messages) {
+const tsOf = (x) => Date.parse(x) || 0;
+
+/** Messages and system lines (events) interleaved by time; at the same moment the event goes first. */
+export function renderThread(messages, events) {
   const thread = $("thread");
   thread.replaceChildren();
-  messages.forEach((m) => { if (!findMessage(m.id)) thread.appendChild(renderMessage(m)); });
+  const rows = [
+    ...(events || []).map((ev) => ({ at: tsOf(ev.at), order: 0, node: () => renderEvent(ev) })),
+    ...messages.map((m) => ({ at: tsOf(m.ts), order: 1, m, node: () => (findMessage(m.id) ? null : renderMessage(m)) })),
+  ];
+  rows.sort((a, b) => a.at - b.at || a.order - b.order); // stable: the server's order within each kind stays
+  rows.forEach((r) => { const n = r.node(); if (n) thread.appendChild(n); });
   loading = false;
   buffer.splice(0).forEach(appendMessage);
   // Replies still waiting for their ack stay visible when the operator comes back to this dialog.
@@ -56,12 +66,12 @@ export function renderThread(messages) {
 }
 
 /** Render the server's copy again (after a reconnect) without yanking an operator who scrolled up. */
-export function redrawThread(messages) {
+export function redrawThread(messages, events) {
   if (loading) return;
   const thread = $("thread");
   const stick = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 120;
   const keep = thread.scrollTop;
-  renderThread(messages);
+  renderThread(messages, events);
   if (!stick) thread.scrollTop = keep;
 }
 
@@ -73,6 +83,24 @@ function appendMessage(m) {
   add(thread, renderMessage(m));
   if (stick) thread.scrollTop = thread.scrollHeight;
 }
+
+/** Events the thread does not show yet go in at their time (before anything later), the thread kept in view. */
+function insertEvents(events) {
+  if (loading) return;
+  const thread = $("thread");
+  const stick = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 120;
+  for (const ev of events || []) {
+    if (!ev || !ev.id || thread.querySelector(`[data-event="${CSS.escape(ev.id)}"]`)) continue;
+    const node = renderEvent(ev);
+    if (!node) continue;
+    thread.querySelectorAll(".thread-loading").forEach((n) => n.remove());
+    const at = tsOf(ev.at);
+    const later = [...thread.querySelectorAll("[data-ts]")].find((n) => !n.dataset.pending && tsOf(n.dataset.ts) > at);
+    if (later) thread.insertBefore(node, later); else add(thread, node);
+  }
+  if (stick) thread.scrollTop = thread.scrollHeight;
+}
+whenEvents(insertEvents);
 
 /** Our reply, shown at once as "sending…" until its ack gives it the server's id. */
 export function appendPending(cid, frame) {
@@ -91,6 +119,7 @@ function renderMessage(m, extra) {
   const node = h("div", {
     class: `msg k-${kind}` + (mine ? " is-mine" : "") + (internal ? " is-internal" : ""),
     "data-msg": m.id || null,
+    "data-ts": m.ts || null,
     "data-author-kind": kind,
     "data-visibility": internal ? "internal" : "public",
     ...(extra || {}),
@@ -148,9 +177,8 @@ function onMessage(f) {
   if (dialogId === state.selectedId) {
     if (state.selected) state.selected.last_message = preview;
     if (loading) buffer.push(m); else appendMessage(m);
-  } else if (m.author && m.author.kind === "customer") {
-    state.unread.add(dialogId);
   }
+  if (m.author && m.author.kind === "customer") customerMessage(dialogId);
   if (d) notify("lists");
 }
 
