@@ -52,6 +52,7 @@ WIDGET_LIMITS_FAILED = "widget.limits.failed"
 CHANNEL_STARTED = "channel.started"
 CHANNEL_FAILED = "channel.failed"
 CHANNEL_FILES_FAILED = "channel.files.failed"  # a web process could not open a channel to fetch its files
+FILES_FETCH_FAILED = "files.fetch.failed"  # a customer's file could not be fetched from its channel (502)
 OUTBOUND_SENT = "outbound.sent"
 OUTBOUND_FAILED = "outbound.failed"
 OUTBOUND_TYPING_FAILED = "outbound.typing.failed"  # a channel could not show that an operator is typing

@@ -12,12 +12,16 @@ from crm_core.ids import new_id
 from crm_core.store import Store
 from queues.bus import CONSOLE
 from queues.messages import ConsoleEvent
+from router.app import log_events as ev
 from router.app.clock import Clock
+from router.app.logs import get
 from router.protocol.views import THREAD_EVENTS, dead_letter_view, dialog_view, event_view, message_view
 from router.rules.access import can_view_dialog
 from router.web.files import Files, download_headers
 from router.web.gate import Gate
 from router.web.http import ApiError, json_response
+
+log = get(__name__)
 
 
 class DialogRoutes:
@@ -128,7 +132,15 @@ class DialogRoutes:
             meta = None
         if not meta or self.files is None:
             raise ApiError(404, "not_found", "no such attachment")
-        body = await self.files.open(row["channel"], row["account"], meta)
+        try:
+            body = await self.files.open(row["channel"], row["account"], meta)
+        except (
+            Exception
+        ) as exc:  # the channel's API away (a network error, its 5xx): nothing of ours is broken
+            log.warning(ev.FILES_FETCH_FAILED, channel=row["channel"], error=type(exc).__name__)
+            raise ApiError(
+                502, "channel_unavailable", "the channel could not be reached for this file; try again later"
+            ) from None
         if body is None:
             raise ApiError(404, "not_found", "the channel no longer has this file")
         mime, size, chunks = body

@@ -52,6 +52,7 @@ class FakeBot:
         default_factory=list
     )  # (status, description, params)
     updates_failures: int = 0
+    file_failures: int = 0  # the next getFile calls answer 502 Bad Gateway
     webhook: dict[str, Any] | None = None
 
     def offsets(self) -> list[int | None]:
@@ -220,6 +221,9 @@ class FakeTelegram:
                 return _ok({"id": bot.id, "is_bot": True, "first_name": "Shop", "username": bot.username})
             if method in ("sendmessage", "sendphoto", "senddocument"):
                 return await self._send(bot, method, params, files)
+            if method == "getfile" and bot.file_failures > 0:
+                bot.file_failures -= 1
+                return _error(502, "Bad Gateway")
             if method == "getfile":
                 entry = self.files.get(str(params.get("file_id")))
                 if entry is None:

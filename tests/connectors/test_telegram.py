@@ -159,6 +159,15 @@ async def test_photo_from_the_customer_is_an_attachment_the_console_can_download
         assert r.headers["Content-Type"].startswith("image/jpeg")
         assert await r.read() == body
 
+    # the Bot API away: a clear 502 that says to try again, not a server error; then it works again
+    fake.bots[TOKEN].file_failures = 1
+    async with d.session.get(f"{d.base}{att['url']}", headers=anna.headers) as r:
+        assert r.status == 502
+        err = await r.json()
+        assert err["code"] == "channel_unavailable" and "try again" in err["message"]
+    async with d.session.get(f"{d.base}{att['url']}", headers=anna.headers) as r:
+        assert r.status == 200 and await r.read() == body
+
 
 async def test_a_web_process_serves_the_files_of_a_bot_another_process_polls(
     tmp_path,
