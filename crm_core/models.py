@@ -156,6 +156,9 @@ dialogs = Table(
     Column("answer_due", UTCDateTime),
     Column("no_answer_sent", Boolean, nullable=False, default=False, server_default=false()),
     Column("auto_close_at", UTCDateTime),
+    # colleagues invited into the dialog (logins), and whether they may answer the customer too
+    Column("invited", JSON, nullable=False, default=list, server_default="[]"),
+    Column("guests_reply", Boolean, nullable=False, default=False, server_default=false()),
     # bumped by every write: a batch's UPDATE expects the version its worker read (a stale worker's batch fails)
     Column("version", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_dialogs_state_line", "state", "line_id"),

@@ -81,8 +81,8 @@ class CustomerConsent(Event):
 
 @dataclass(frozen=True, slots=True)
 class OperatorCommand(Event):
-    """An operator's console command (take, reply, skip, transfer, close, typing, reopen), routed on the
-    dialog's partition."""
+    """An operator's console command (take, reply, skip, transfer, close, typing, reopen, invite, leave), routed
+    on the dialog's partition."""
 
     kind: ClassVar[str] = "operator.command"
     event_id: str
@@ -97,6 +97,9 @@ class OperatorCommand(Event):
     to_line: str | None = None
     attachments: tuple[Attachment, ...] = ()  # files uploaded for a reply (refs in the attachment store)
     active: bool = False  # `typing`: started (True) or stopped
+    allow_replies: bool = (
+        False  # `invite`: the guests may answer the customer too (`to_operator` is the guest)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,6 +143,22 @@ class Outcomes(Staging):
             elif isinstance(fx, dm.Reopened):
                 self._event(d, "reopened", None, {})
                 log.info(ev.DIALOG_REOPENED, dialog=d.id, line=d.line_id)
+            elif isinstance(fx, dm.Invited | dm.Left):
+                invited = isinstance(fx, dm.Invited)
+                kind = "invited" if invited else "left"
+                data = {"guest": fx.guest, **({"replies": fx.replies} if isinstance(fx, dm.Invited) else {})}
+                self._event(d, kind, fx.by, data)
+                frame = {
+                    "type": f"dialog.{kind}",
+                    "dialog_id": d.id,
+                    "by": fx.by,
+                    **data,
+                    "dialog": dialog_json(),
+                }
+                self._console_dialog(r.watchers(d) | {fx.guest}, frame)
+                log.info(
+                    ev.DIALOG_INVITED if invited else ev.DIALOG_LEFT, dialog=d.id, guest=fx.guest, by=fx.by
+                )
             elif isinstance(fx, dm.NoAnswer):
                 self._event(d, "no_answer", None, {})
             elif isinstance(fx, dm.FirstResponse):

@@ -62,7 +62,14 @@ class OperatorSide(Outcomes):
         refusal = command_refusal(
             viewer,
             kind,
-            {"operator": d.operator, "offered_to": d.offered_to, "state": d.state, "line_id": d.line_id},
+            {
+                "operator": d.operator,
+                "offered_to": d.offered_to,
+                "state": d.state,
+                "line_id": d.line_id,
+                "invited": d.invited,
+                "guests_reply": d.guests_reply,
+            },
         )
         if refusal:
             self._refuse(c, *refusal)
@@ -91,6 +98,15 @@ class OperatorSide(Outcomes):
                     self._refuse(c, "unknown_line", f"no line {c.to_line!r}")
                     return
                 out = dm.transfer_to_line(d, op, target, r.state.operators_for(target), self.now)
+        elif c.command in ("invite", "leave"):
+            guest = c.to_operator or (op if c.command == "leave" else "")
+            if r.settings.operator(guest) is None:
+                self._refuse(c, "unknown_operator", f"no operator {guest!r}")
+                return
+            if c.command == "invite":
+                out = dm.invite(d, op, guest, replies=c.allow_replies, admin=viewer.admin)
+            else:
+                out = dm.leave(d, guest, by=op, admin=viewer.admin)
         else:
             self._refuse(c, "unknown_type", f"unknown command {c.command!r}")
             return
@@ -145,7 +161,11 @@ class OperatorSide(Outcomes):
         r = self.r
         op = c.operator
         internal = c.visibility == "internal"
-        if not internal:  # a note between operators takes nothing and tells the customer nothing
+        # an invited colleague's answer (their operator allowed it) takes nothing: the dialog stays the operator's
+        guest = op in d.invited and d.operator != op
+        if (
+            not internal and not guest
+        ):  # a note between operators takes nothing and tells the customer nothing
             out = dm.reply(d, op, line, r.state.operators_for(line), self.now)
             if out.error:
                 self._refuse(c, *out.error)

@@ -8,7 +8,7 @@ from router.rules.dialog import Dialog, field_values
 
 _FIELDS = Dialog.__dataclass_fields__
 _NAMES = tuple(_FIELDS)
-_JSON = {"offered_to": list, "excluded": sorted}  # the columns stored as JSON lists
+_JSON = {"offered_to": list, "excluded": sorted, "invited": list}  # the columns stored as JSON lists
 
 
 def dialog_row(d: Dialog, now: Any) -> dict[str, Any]:
@@ -16,6 +16,7 @@ def dialog_row(d: Dialog, now: Any) -> dict[str, Any]:
     row = {name: getattr(d, name) for name in _FIELDS}
     row["offered_to"] = list(d.offered_to)
     row["excluded"] = sorted(d.excluded)
+    row["invited"] = list(d.invited)
     row["updated_at"] = now
     return row
 
@@ -37,4 +38,5 @@ def dialog_from_row(row: dict[str, Any]) -> Dialog:
     kwargs = {name: row[name] for name in _FIELDS if name in row}
     kwargs["offered_to"] = tuple(row.get("offered_to") or ())
     kwargs["excluded"] = frozenset(row.get("excluded") or ())
+    kwargs["invited"] = tuple(row.get("invited") or ())
     return Dialog(**kwargs)

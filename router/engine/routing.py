@@ -131,6 +131,7 @@ class Routing:
         if d.operator:
             out.add(d.operator)
         out.update(d.offered_to)
+        out.update(d.invited)
         if d.state == QUEUED:
             out.update(self.lines[d.line_id].queue)
         return out

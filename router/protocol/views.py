@@ -28,6 +28,8 @@ def dialog_view(row: Mapping[str, Any], line_names: Mapping[str, str]) -> dict[s
         "operator": row.get("operator"),
         "offered_to": list(row.get("offered_to") or []),
         "offer_deadline": iso(row.get("offer_deadline")),
+        "invited": list(row.get("invited") or []),
+        "guests_reply": bool(row.get("guests_reply")),
         "lead": {
             "id": row["lead_id"],
             "name": row.get("lead_name") or row.get("customer_name") or "",
@@ -118,6 +120,8 @@ def dead_letter_view(d: DeadLetter) -> dict[str, Any]:
 # the journal's kinds a console shows in the thread, as system lines (the rest are bookkeeping: deadlines, the
 # first response time, consent, responsible changes of the lead)
 THREAD_EVENTS = (
+    "invited",
+    "left",
     "offered",
     "withdrawn",
     "queued",

@@ -21,6 +21,8 @@ def can_view_dialog(v: Viewer, d: Mapping[str, Any], *, lead_responsible: str | 
     """Whether the viewer may read the dialog and its messages."""
     if v.admin or d.get("operator") == v.login or v.login in (d.get("offered_to") or ()):
         return True
+    if v.login in (d.get("invited") or ()):  # a colleague the operator invited in
+        return True
     if d.get("state") == "queued" and d.get("line_id") in v.lines:
         return True
     return lead_responsible == v.login
@@ -40,15 +42,18 @@ def command_refusal(v: Viewer, command: str, d: Mapping[str, Any]) -> tuple[str,
     mine = d.get("operator") == v.login
     offered = v.login in (d.get("offered_to") or ())
     in_line = d.get("line_id") in v.lines
+    guest = v.login in (d.get("invited") or ())
     # a colleague of the line may try to take or answer: the dialog's state says whether it is still free; an
     # internal note needs the dialog visible (a colleague's dialog is not: the note would land in it unseen)
     allowed = {
         "take": offered or in_line or mine,
-        "reply": mine or offered or in_line,
+        "reply": mine or offered or in_line or (guest and bool(d.get("guests_reply"))),
         "note": can_view_dialog(v, d),
         "skip": offered,
         "transfer": mine,
         "close": mine,
+        "invite": mine,
+        "leave": mine or guest,
     }.get(command, False)
     if allowed:
         return None

@@ -46,6 +46,10 @@ class Dialog:
     answer_due: datetime | None = None
     no_answer_sent: bool = False
     auto_close_at: datetime | None = None
+    # colleagues the operator invited (Bitrix24's "consult"): they follow the dialog and write internal notes;
+    # public replies too when `guests_reply`; the dialog stays the operator's
+    invited: tuple[str, ...] = ()
+    guests_reply: bool = False
     version: int = (
         0  # of the stored row, as this worker last read or wrote it (the store refuses a stale write)
     )
@@ -146,6 +150,19 @@ class Reopened:
 
 
 @dataclass(frozen=True, slots=True)
+class Invited:
+    guest: str
+    by: str
+    replies: bool  # the guests may answer the customer too
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    guest: str
+    by: str  # the guest themselves, or the operator (or an admin) who took them out
+
+
+@dataclass(frozen=True, slots=True)
 class FirstResponse:
     operator: str
     seconds: float
@@ -162,6 +179,8 @@ Effect = (
     | FirstResponse
     | NoAnswer
     | Reopened
+    | Invited
+    | Left
 )
 
 

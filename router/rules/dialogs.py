@@ -16,6 +16,8 @@ from router.rules.dialog import (
     Dialog,
     Effect,
     FirstResponse,
+    Invited,
+    Left,
     LinePolicy,
     NoAnswer,
     Offered,
@@ -146,6 +148,31 @@ def reopen_by(d: Dialog, operator: str, now: datetime) -> Outcome:
         last_message_at=now,
     )
     return Outcome(back, (Reopened(), Assigned(operator, None, "reopen")))
+
+
+def invite(d: Dialog, by: str, guest: str, *, replies: bool, admin: bool = False) -> Outcome:
+    """The dialog's operator (or an admin) invites a colleague to follow it and write internal notes (and public
+    replies when `replies`, for every guest of the dialog); inviting them again changes only that permission."""
+    if d.state != ASSIGNED:
+        return _fail(d, "bad_state", "only a dialog an operator has can have guests")
+    if d.operator != by and not admin:
+        return _fail(d, "forbidden", "only the dialog's operator invites colleagues")
+    if guest == d.operator:
+        return _fail(d, "bad_field", f"the dialog is {guest}'s already")
+    if guest in d.invited and d.guests_reply == replies:
+        return Outcome(d)
+    invited = d.invited if guest in d.invited else (*d.invited, guest)
+    return Outcome(evolve(d, invited=invited, guests_reply=replies), (Invited(guest, by, replies),))
+
+
+def leave(d: Dialog, guest: str, *, by: str, admin: bool = False) -> Outcome:
+    """A guest leaves the dialog, or its operator (or an admin) takes them out."""
+    if guest not in d.invited:
+        return _fail(d, "not_invited", f"{guest} is not a guest of this dialog")
+    if by not in (guest, d.operator) and not admin:
+        return _fail(d, "forbidden", "only the guest or the dialog's operator can end the invitation")
+    rest = tuple(g for g in d.invited if g != guest)
+    return Outcome(evolve(d, invited=rest, guests_reply=d.guests_reply and bool(rest)), (Left(guest, by),))
 
 
 def auto_close(d: Dialog, due: datetime, now: datetime) -> Outcome:

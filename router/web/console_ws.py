@@ -130,7 +130,7 @@ class ConsoleSocket:
                 raise ApiError(400, "bad_field", "status must be online or away")
             await self.hub.tab(login, connected=True, want=status)
             return
-        if kind not in ("take", "reply", "skip", "transfer", "close", "typing", "reopen"):
+        if kind not in ("take", "reply", "skip", "transfer", "close", "typing", "reopen", "invite", "leave"):
             raise ApiError(400, "unknown_type", f"unknown frame type {kind!r}")
         dialog_id = frame.get("dialog_id")
         if not isinstance(dialog_id, str) or not dialog_id:
@@ -162,6 +162,15 @@ class ConsoleSocket:
             if vis not in ("public", "internal"):
                 raise ApiError(400, "bad_field", "visibility must be public or internal")
             extra = {"client_msg_id": cmid, "text": text, "visibility": vis, "attachments": files}
+        elif kind in ("invite", "leave"):
+            guest, replies = frame.get("operator"), frame.get("allow_replies", False)
+            if kind == "invite" and not (isinstance(guest, str) and guest):
+                raise ApiError(400, "missing_field", "invite needs operator (the colleague's login)")
+            if guest is not None and not isinstance(guest, str):
+                raise ApiError(400, "bad_field", "operator must be a login")
+            if not isinstance(replies, bool):
+                raise ApiError(400, "bad_field", "allow_replies must be true or false")
+            extra = {"to_operator": guest or None, "allow_replies": replies}
         elif kind == "transfer":
             to_op, to_line = frame.get("to_operator"), frame.get("to_line")
             if not (isinstance(to_op, str) and to_op) and not (isinstance(to_line, str) and to_line):

@@ -57,7 +57,7 @@ class DialogRoutes:
         return row
 
     async def dialogs(self, request: web.Request) -> web.Response:
-        """GET /api/dialogs?state=offered|mine|queued|closed|open, as far as the operator may see."""
+        """GET /api/dialogs?state=offered|mine|invited|queued|closed|open, as far as the operator may see."""
         v = self.gate.viewer(await self.gate.operator(request))
         state = request.query.get("state", "open")
         lines = self.gate.lines_of(v)
@@ -66,6 +66,9 @@ class DialogRoutes:
             rows = [r for r in rows if v.login in (r.get("offered_to") or [])]
         elif state == "mine":
             rows = await self.store.list_dialogs(states=["assigned"], operator=v.login)
+        elif state == "invited":  # dialogs colleagues invited me into
+            rows = await self.store.list_dialogs(states=["assigned"], limit=500)
+            rows = [r for r in rows if v.login in (r.get("invited") or [])]
         elif state == "queued":
             rows = await self.store.list_dialogs(states=["queued"], lines=lines)
         elif state == "closed":
@@ -75,7 +78,7 @@ class DialogRoutes:
             rows = await self.store.list_dialogs(states=["queued", "offered", "assigned"], lines=lines)
             rows = [r for r in rows if can_view_dialog(v, r)]
         else:
-            raise ApiError(400, "bad_field", "state must be offered, mine, queued, closed or open")
+            raise ApiError(400, "bad_field", "state must be offered, mine, invited, queued, closed or open")
         unread = await self.store.unread_counts(v.login, [r["id"] for r in rows])
         return json_response(
             {"dialogs": [{**dialog_view(r, self.line_names), "unread": unread.get(r["id"], 0)} for r in rows]}

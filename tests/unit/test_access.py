@@ -58,3 +58,17 @@ def test_which_commands_an_operator_may_send(command: str, d: dict[str, object],
     got = command_refusal(ANNA, command, d)
     assert (got[0] if got else None) == refusal
     assert command_refusal(ADMIN, command, d) is None
+
+
+def test_a_guest_sees_the_dialog_writes_notes_and_answers_only_when_allowed() -> None:
+    vera = Viewer("vera", False, frozenset({"sales"}))
+    d: dict[str, object] = {"operator": "anna", "state": "assigned", "line_id": "support", "invited": ("vera",)}
+    assert can_view_dialog(vera, d)
+    assert command_refusal(vera, "note", d) is None
+    assert command_refusal(vera, "leave", d) is None
+    assert command_refusal(vera, "reply", d) == ("forbidden", "this dialog is not yours to act on")
+    assert command_refusal(vera, "reply", {**d, "guests_reply": True}) is None
+    for not_theirs in ("close", "transfer", "invite", "skip"):
+        assert command_refusal(vera, not_theirs, {**d, "guests_reply": True}) is not None
+    gone = {**d, "invited": ()}
+    assert not can_view_dialog(vera, gone) and command_refusal(vera, "note", gone) is not None

@@ -795,3 +795,34 @@ def test_an_operator_reopening_a_closed_dialog_gets_it_at_once_and_an_open_one_i
         refused = reopen_by(open_one, "anna", now)
         assert refused.error is not None and refused.error[0] == "bad_state"
         assert refused.dialog == open_one and refused.effects == ()
+
+
+def test_the_operator_invites_guests_who_leave_or_are_taken_out_and_the_dialog_stays_theirs() -> None:
+    from router.rules.dialog import Invited, Left
+    from router.rules.dialogs import invite, leave
+
+    mine = new_dialog(state=ASSIGNED, operator="anna")
+    out = invite(mine, "anna", "boris", replies=False)
+    assert out.error is None and out.effects == (Invited("boris", "anna", False),)
+    d = out.dialog
+    assert (d.operator, d.invited, d.guests_reply) == ("anna", ("boris",), False)
+    assert invite(d, "anna", "boris", replies=False) == Outcome(d)  # again: nothing changes
+    allowed = invite(d, "anna", "boris", replies=True)
+    assert allowed.dialog.guests_reply is True and allowed.effects == (Invited("boris", "anna", True),)
+    both = invite(allowed.dialog, "anna", "vera", replies=True).dialog
+    assert both.invited == ("boris", "vera")
+    # refused: not the operator (unless an admin), the operator themselves, a dialog nobody has
+    assert invite(d, "boris", "vera", replies=False).error[0] == "forbidden"
+    assert invite(d, "admin", "vera", replies=False, admin=True).error is None
+    assert invite(d, "anna", "anna", replies=False).error[0] == "bad_field"
+    assert invite(queued(), "anna", "boris", replies=False).error[0] == "bad_state"
+
+    gone = leave(both, "vera", by="vera")
+    assert gone.dialog.invited == ("boris",) and gone.effects == (Left("vera", "vera"),)
+    assert gone.dialog.guests_reply is True
+    out_by_owner = leave(gone.dialog, "boris", by="anna")
+    assert (
+        out_by_owner.dialog.invited == () and out_by_owner.dialog.guests_reply is False
+    )  # nobody left to answer
+    assert leave(both, "boris", by="vera").error[0] == "forbidden"  # one guest does not take out another
+    assert leave(d, "vera", by="anna").error[0] == "not_invited"
