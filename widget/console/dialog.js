@@ -173,4 +173,5 @@ export function renderTransferTargets() {
 
 subscribe("resync", () => { if (state.selectedId) reloadSelected(); });
 subscribe("header", renderHeader);
+subscribe("open", (id) => { if (id) selectDialog(id); }); // e.g. a previous dialog on the lead card
 onLanguage(() => { renderTransferTargets(); renderHeader(); if (state.selectedId) reloadSelected(); });

@@ -83,7 +83,10 @@ function renderLeadDialog(d) {
     h("div", { class: "t-meta", text: `${clock(m.ts)} ${a.name || a.id || a.kind || ""}${internal ? t("lead.internal_suffix") : ""}` }),
     h("div", { class: "t-text", text: m.text ?? "" }));
   }) : [h("p", { class: "muted", text: t("lead.empty_dialog") })]);
-  return h("li", { "data-dialog-id": d.id }, h("details", {}, summary, body));
+  // open it in the thread (a closed one offers "Write again" there)
+  const open = h("button", { type: "button", class: "btn btn-ghost ld-open", text: t("lead.open_dialog"),
+    onclick: () => notify("open", d.id) });
+  return h("li", { "data-dialog-id": d.id }, h("details", {}, summary, body, open));
 }
 
 FIELDS.forEach((id) => ["input", "change"].forEach((type) =>

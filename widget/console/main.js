@@ -7,6 +7,7 @@
  */
 
 import { api, clearToken, whenSessionLost } from "./api.js";
+import { closeBoard, renderBoardEntry } from "./board.js";
 import { resetComposer } from "./composer.js";
 import { renderTransferTargets, showNoDialog } from "./dialog.js";
 import { $ } from "./dom.js";
@@ -16,6 +17,7 @@ import { clearSearch } from "./lead-search.js";
 import { initLogin, showLogin } from "./login.js";
 import { forgetAnswers } from "./quick-answers.js";
 import { resetQuickPanel } from "./quick-panel.js";
+import { forgetReopen } from "./reopen.js";
 import { refreshLists, renderLists, tick } from "./sidebar.js";
 import { connect, disconnect } from "./socket.js";
 import { notify, resetState, state } from "./store.js";
@@ -37,6 +39,7 @@ function startApp(operator) {
   $("login-view").hidden = true;
   $("app").hidden = false;
   renderMe();
+  renderBoardEntry();
   loadMeta();
   refreshLists();
   connect();
@@ -59,6 +62,9 @@ function stopApp() {
   forgetAnswers(); // the next operator's answers are their own
   resetQuickPanel();
   forgetMarks();
+  forgetReopen();
+  closeBoard();
+  renderBoardEntry();
 }
 
 /** Any 401 after sign-in: drop everything and ask for the password again. */

@@ -59,7 +59,8 @@ export function resetState() {
 /*
  * Topics: "lists" (dialog lists changed: redraw them), "header" (the selected dialog's summary changed: redraw
  * its header), "me" (state.me changed), "conn" (payload: socket up or not), "resync" (the socket (re)connected:
- * refetch whatever may have changed meanwhile). Listeners run synchronously, in the order they subscribed.
+ * refetch whatever may have changed meanwhile), "open" (payload: a dialog id to open in the thread). Listeners
+ * run synchronously, in the order they subscribed.
  */
 const listeners = new Map();
 

@@ -198,6 +198,7 @@ export default {
   "qa.error.forbidden": "Only your own quick answers can be changed.",
   "qa.error.not_found": "This quick answer no longer exists.",
 
+  "lead.open_dialog": "Open this dialog",
   "item.unread": "{n} unread",
   "sys.offered": "Offered to {names}",
   "sys.withdrawn": "Offer to {names} withdrawn",

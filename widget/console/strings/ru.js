@@ -198,6 +198,7 @@ export default {
   "qa.error.forbidden": "Изменять можно только свои быстрые ответы.",
   "qa.error.not_found": "Этого быстрого ответа больше нет.",
 
+  "lead.open_dialog": "Открыть этот диалог",
   "item.unread": "Непрочитанных: {n}",
   "sys.offered": "Предложен: {names}",
   "sys.withdrawn": "Предложение снято: {names}",

@@ -1,0 +1,150 @@
+/* The supervisor's board (admins only): each operator's load, each line's queue, and the dialogs waiting longest
+   (GET /api/admin/board), refreshed on the dialog.* frames and every 15 s while it is on screen. */
+
+import { api } from "./api.js";
+import { selectDialog } from "./dialog.js";
+import { $, h } from "./dom.js";
+import { clock } from "./format.js";
+import { onLanguage, t } from "./i18n.js";
+import { onFrame } from "./socket.js";
+import { isAdmin, operatorName, state, subscribe } from "./store.js";
+
+const EVERY_MS = 15000;
+const DEBOUNCE_MS = 1000; // a busy admin hears many dialog.* frames: one fetch for a burst of them
+
+let board = null; // the last answer
+let timer = null;
+let soon = null;
+let seq = 0;
+
+const isOpen = () => !$("board-view").hidden;
+
+/** "45 s", "3 min", "2 h 5 min"; "—" when nobody is waiting. */
+export function waitText(seconds) {
+  if (typeof seconds !== "number" || seconds < 0) return t("board.wait.none");
+  if (seconds < 60) return t("board.wait.sec", { n: Math.floor(seconds) });
+  if (seconds < 3600) return t("board.wait.min", { n: Math.floor(seconds / 60) });
+  return t("board.wait.hours", { h: Math.floor(seconds / 3600), m: Math.floor((seconds % 3600) / 60) });
+}
+
+function lineName(id) {
+  const l = ((board && board.lines) || []).find((x) => x.id === id) || state.meta.lines.find((x) => x.id === id);
+  return (l && l.name) || id || "";
+}
+
+/** Show the entry to admins only (GET /api/me's role). */
+export function renderBoardEntry() {
+  $("board-open").hidden = !isAdmin();
+  if (!isAdmin() && isOpen()) closeBoard();
+}
+
+export function openBoard() {
+  if (!isAdmin()) return;
+  $("layout").hidden = true;
+  $("board-view").hidden = false;
+  $("board-open").setAttribute("aria-pressed", "true");
+  refresh();
+  clearInterval(timer);
+  timer = setInterval(refresh, EVERY_MS);
+  $("board-heading").focus();
+}
+
+export function closeBoard() {
+  clearInterval(timer);
+  clearTimeout(soon);
+  timer = null;
+  $("board-view").hidden = true;
+  $("layout").hidden = false;
+  $("board-open").setAttribute("aria-pressed", "false");
+}
+
+async function refresh() {
+  if (!state.running || !isOpen()) return;
+  const mine = ++seq;
+  try {
+    const data = await api("GET", "/api/admin/board");
+    if (mine !== seq || !isOpen()) return;
+    board = data;
+    $("board-error").textContent = "";
+    $("board-updated").textContent = t("board.updated", { time: clock(new Date().toISOString()) });
+    render();
+  } catch (e) {
+    if (mine === seq && e.status !== 401) $("board-error").textContent = t("board.failed", { message: e.message });
+  }
+}
+
+function table(caption, heads, rows, empty) {
+  return h("table", { class: "board-table" },
+    h("caption", { text: caption }),
+    // a heading that ends in "#" heads a column of numbers (right-aligned, like its cells)
+    h("thead", {}, h("tr", {}, heads.map((x) => h("th", { scope: "col", class: x.endsWith("#") ? "num" : null,
+      text: x.endsWith("#") ? x.slice(0, -1) : x })))),
+    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: String(heads.length), class: "muted", text: empty }))));
+}
+
+function loadBar(o) {
+  const open = Number(o.open_dialogs) || 0;
+  const cap = Number(o.capacity) || 0;
+  const pct = cap > 0 ? Math.min(100, Math.round((open / cap) * 100)) : 0;
+  const bar = h("span", { class: "load-fill" + (cap > 0 && open >= cap ? " is-full" : "") });
+  bar.style.width = `${pct}%`; // CSSOM, not an inline style attribute: the CSP allows it
+  return h("div", { class: "load" },
+    h("span", { class: "load-bar", role: "meter", "aria-valuemin": "0", "aria-valuemax": String(cap),
+      "aria-valuenow": String(open), "aria-label": t("board.load", { open, capacity: cap }) }, bar),
+    h("span", { class: "load-text", text: t("board.load", { open, capacity: cap || "—" }) }));
+}
+
+function render() {
+  if (!board) return;
+  const ops = board.operators || [];
+  const lines = board.lines || [];
+  const dialogs = board.dialogs || [];
+  $("board-operators").replaceChildren(table(t("board.operators"),
+    [t("board.col.operator"), `${t("board.col.load")}#`, `${t("board.col.offers")}#`, `${t("board.col.wait")}#`],
+    ops.map((o) => h("tr", { "data-operator": o.login },
+      h("td", {}, h("span", { class: "presence-dot", "data-status": o.presence || "offline", title: t(`presence.${o.presence || "offline"}`) }),
+        h("span", { class: "sr-only", text: `${t(`presence.${o.presence || "offline"}`)}: ` }),
+        h("span", { text: o.name || o.login })),
+      h("td", {}, loadBar(o)),
+      h("td", { class: "num", text: String(o.offers ?? 0) }),
+      h("td", { class: "num", text: waitText(o.longest_wait_seconds) }))),
+    t("board.no_operators")));
+  $("board-lines").replaceChildren(table(t("board.lines"),
+    [t("board.col.line"), `${t("board.col.queued")}#`, `${t("board.col.offered")}#`, `${t("board.col.assigned")}#`,
+      `${t("board.col.wait")}#`],
+    lines.map((l) => h("tr", { "data-line": l.id },
+      h("td", { text: l.name || l.id }),
+      h("td", { class: "num", text: String(l.queued ?? 0) }),
+      h("td", { class: "num", text: String(l.offered ?? 0) }),
+      h("td", { class: "num", text: String(l.assigned ?? 0) }),
+      h("td", { class: "num", text: waitText(l.longest_wait_seconds) }))),
+    ""));
+  $("board-dialogs").replaceChildren(table(t("board.dialogs"),
+    [t("board.col.customer"), t("board.col.line"), t("board.col.state"), t("board.col.operator"), `${t("board.col.wait")}#`],
+    dialogs.map((d) => h("tr", { "data-dialog-id": d.id, class: "board-dialog" },
+      h("td", {}, h("button", { type: "button", class: "linkish", text: d.customer_name || t("dialog.customer"),
+        onclick: () => { closeBoard(); selectDialog(d.id); } })),
+      h("td", { text: lineName(d.line_id) }),
+      h("td", {}, h("span", { class: "state-badge", "data-state": d.state || "", text: t(`state.${d.state}`) })),
+      h("td", { text: d.operator ? operatorName(d.operator)
+        : (d.offered_to || []).length ? t("item.offered_to", { names: d.offered_to.map(operatorName).join(", ") }) : "" }),
+      h("td", { class: "num" + (typeof d.waiting_seconds === "number" ? " is-waiting" : ""), text: waitText(d.waiting_seconds) }))),
+    t("board.no_dialogs")));
+}
+
+function soonRefresh() {
+  if (!isOpen()) return;
+  clearTimeout(soon);
+  soon = setTimeout(refresh, DEBOUNCE_MS);
+}
+
+for (const type of ["dialog.offered", "dialog.assigned", "dialog.withdrawn", "dialog.queued", "dialog.transferred",
+  "dialog.closed"]) {
+  onFrame(type, soonRefresh);
+}
+$("board-open").addEventListener("click", () => (isOpen() ? closeBoard() : openBoard()));
+$("board-back").addEventListener("click", closeBoard);
+$("board-refresh").addEventListener("click", refresh);
+subscribe("me", renderBoardEntry);
+subscribe("resync", soonRefresh);
+onLanguage(() => { render(); });
