@@ -61,7 +61,7 @@ def board(
                 "lines": list(s.lines),
                 "open_dialogs": len(mine),
                 "offers": len(offered),
-                "capacity": max(s.capacity.values(), default=0),
+                "capacity": max(s.capacity.values(), default=None),  # None: in no line's queue
                 "longest_wait_seconds": longest(mine),
                 "dialogs": mine,
             }

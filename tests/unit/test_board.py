@@ -62,3 +62,8 @@ def test_the_board_has_every_operator_line_and_open_dialog_longest_wait_first() 
     assert lines["sales"]["queued"] == 1 and lines["sales"]["longest_wait_seconds"] == 180
     assert [d["id"] for d in out["dialogs"]] == ["q1", "a1", "o1", "a2"]  # the closed one is not on the board
     assert out["dialogs"][0]["customer_name"] == "Иван" and out["dialogs"][-1]["waiting_seconds"] is None
+
+
+def test_an_operator_in_no_queue_has_no_capacity() -> None:
+    out = board([], [Seat("admin", "Alice", "admin", (), {})], {}, {}, now)
+    assert out["operators"][0]["capacity"] is None and out["operators"][0]["open_dialogs"] == 0
