@@ -62,7 +62,12 @@ def test_which_commands_an_operator_may_send(command: str, d: dict[str, object],
 
 def test_a_guest_sees_the_dialog_writes_notes_and_answers_only_when_allowed() -> None:
     vera = Viewer("vera", False, frozenset({"sales"}))
-    d: dict[str, object] = {"operator": "anna", "state": "assigned", "line_id": "support", "invited": ("vera",)}
+    d: dict[str, object] = {
+        "operator": "anna",
+        "state": "assigned",
+        "line_id": "support",
+        "invited": ("vera",),
+    }
     assert can_view_dialog(vera, d)
     assert command_refusal(vera, "note", d) is None
     assert command_refusal(vera, "leave", d) is None

@@ -10,6 +10,7 @@ import { errorText, num, onLanguage, t } from "./i18n.js";
 import { closeQuick, quickKeydown } from "./quick-popup.js";
 import { isReady, onFrame, sendFrame } from "./socket.js";
 import { maxMessageLength, state } from "./store.js";
+import { guestRefused } from "./guests.js";
 import { reopenRefused } from "./reopen.js";
 import { appendPending, findMessage, findPending } from "./thread.js";
 import { toast } from "./toast.js";
@@ -43,6 +44,25 @@ export function allowReply(canReply, why) {
   updateCount();
 }
 
+const guestNoted = new Set(); // dialogs whose reply box was switched to "Internal note" for me as a guest
+
+/**
+ * A guest's reply box (after allowReply): "notes" writes internal notes only (the switch held on), "replies" starts
+ * on "Internal note" once per dialog and lets the guest switch it off, null leaves the box as it is.
+ */
+export function guestReply(mode) {
+  const id = state.selectedId;
+  const box = $("reply-internal");
+  if (!id || !mode) return;
+  if (mode === "notes" || !guestNoted.has(id)) {
+    guestNoted.add(id);
+    draftOf(id).internal = true;
+    box.checked = true;
+    showInternal();
+  }
+  if (mode === "notes") box.disabled = true;
+}
+
 /** Put the selected dialog's draft into the box (after selecting a dialog; empty when none, or after sign-out). */
 export function showDraft() {
   const d = selectedDraft();
@@ -58,6 +78,7 @@ export function showDraft() {
 /** Sign-out: no text, file or note switch is left for whoever signs in next on this tab. */
 export function resetComposer() {
   state.drafts.clear();
+  guestNoted.clear();
   allowReply(false, "");
   showDraft();
 }
@@ -237,6 +258,7 @@ function refusedReply(f) {
 function onError(f) {
   if (f.code === "unauthorized") { sessionLost(); return; }
   if (reopenRefused(f)) return; // shown beside the "Write again" button
+  if (guestRefused(f)) return; // shown in the dialog's header
   const cid = refusedReply(f);
   if (cid && !f.client_msg_id) f = { ...f, client_msg_id: cid };
   if (f.code === "unavailable" && f.client_msg_id && state.pendingReplies.has(f.client_msg_id)) {

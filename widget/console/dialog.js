@@ -1,12 +1,13 @@
 /* The selected dialog: opening it, reloading it, its header and its actions (take, skip, transfer, close). */
 
 import { api } from "./api.js";
-import { allowReply, showDraft } from "./composer.js";
+import { allowReply, guestReply, showDraft } from "./composer.js";
 import { $, h } from "./dom.js";
 import { onLanguage, t } from "./i18n.js";
 import { loadLead } from "./lead.js";
 import { sendFrame } from "./socket.js";
-import { dialogName, isAdmin, myLogin, notify, operatorName, state, subscribe } from "./store.js";
+import { renderGuests } from "./guests.js";
+import { dialogName, isAdmin, isGuest, myLogin, notify, operatorName, state, subscribe } from "./store.js";
 import { clearThread, redrawThread, renderThread, showLoadError, showLoading } from "./thread.js";
 import { forgetReopen, showReopen } from "./reopen.js";
 import { loadEvents } from "./system-lines.js";
@@ -89,12 +90,17 @@ export function allowedActions(d) {
   const mine = open && d.state === "assigned" && d.operator === me;
   const offeredToMe = d.state === "offered" && ((d.offered_to || []).includes(me) || state.lists.offered.has(d.id));
   const take = open && !mine && (admin || offeredToMe || d.state === "queued");
+  // a colleague invited me in: notes always, public answers only when the dialog's operator allowed them
+  const guest = open && isGuest(d);
   return {
-    open, mine, offeredToMe,
+    open, mine, offeredToMe, guest,
+    notesOnly: guest && !take && !d.guests_reply,
+    invite: open && d.state === "assigned" && (mine || admin),
+    leave: guest,
     take,
     takeover: take && admin && d.state === "assigned",
     skip: offeredToMe,
-    reply: mine || take,
+    reply: mine || take || guest,
     transfer: open && (mine || admin),
     close: open && (mine || admin),
   };
@@ -105,6 +111,7 @@ function replyHint(d, can) {
   if (d.state === "unavailable") return t("hint.unavailable");
   if (can.takeover) return t("hint.takeover_by_answer");
   if (can.take) return t("hint.take_by_answer");
+  if (can.notesOnly) return t("guests.notes_only", { name: operatorName(d.operator) });
   if (can.reply) return "";
   if (d.state === "assigned" && d.operator) return t("hint.with_other", { name: operatorName(d.operator) });
   if (d.state === "offered") {
@@ -132,6 +139,8 @@ export function renderHeader() {
   $("transfer-box").hidden = !can.transfer;
   $("btn-close").hidden = !can.close;
   allowReply(can.reply, replyHint(d, can));
+  guestReply(can.guest && !can.take ? (can.notesOnly ? "notes" : "replies") : null);
+  renderGuests(d, can);
   showReopen(d);
 }
 

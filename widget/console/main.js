@@ -6,6 +6,7 @@
  * textContent / text nodes only (dom.js's h() never parses HTML).
  */
 
+import "./alerts.js";
 import { api, clearToken, whenSessionLost } from "./api.js";
 import { closeBoard, renderBoardEntry } from "./board.js";
 import { resetComposer } from "./composer.js";

@@ -10,7 +10,7 @@ import { countdown, relative, toDate, truncate } from "./format.js";
 import { onLanguage, t } from "./i18n.js";
 import { loadLead } from "./lead.js";
 import { onFrame } from "./socket.js";
-import { dialogName, isAdmin, LISTS, myLogin, operatorName, PLACES, state, subscribe } from "./store.js";
+import { dialogName, isAdmin, isGuest, LISTS, myLogin, operatorName, PLACES, state, subscribe } from "./store.js";
 import { toast } from "./toast.js";
 import { customerTyping } from "./typing.js";
 import { markSeen, setUnread, unreadOf, updateTitle } from "./unread.js";
@@ -30,7 +30,7 @@ const inMyLines = (d) => isAdmin() || ((state.me && state.me.lines) || []).inclu
 const QUERY = { all: "open" }; // the REST list behind each sidebar list, when its name differs
 
 /** The lists this operator has: "all" is an admin's. */
-const myLists = () => (isAdmin() ? LISTS : PLACES);
+const myLists = () => (isAdmin() ? LISTS : [...PLACES, "invited"]);
 
 /** Replace every list with the server's view (on sign-in, on each websocket hello, every 30 s). */
 export async function refreshLists() {
@@ -140,6 +140,7 @@ function put(d, list) {
   for (const n of PLACES) if (n !== list) state.lists[n].delete(d.id);
   if (list) state.lists[list].add(d.id);
   if (isAdmin() && d.state !== "closed") state.lists.all.add(d.id); else state.lists.all.delete(d.id);
+  if (isGuest(d)) state.lists.invited.add(d.id); else state.lists.invited.delete(d.id);
   if (list !== "offered") state.fresh.delete(d.id);
   if (list === "closed") trimClosed();
 }
@@ -163,6 +164,17 @@ onFrame("dialog.assigned", onAssigned);
 onFrame("dialog.withdrawn", onWithdrawn);
 onFrame("dialog.queued", (f) => { const d = dialogOf(f, { state: "queued" }); placeDialog(d, listFor(d)); });
 onFrame("dialog.transferred", onTransferred);
+// A guest is invited in or leaves (sent to the dialog's operator and to the guest): its "invited" list follows.
+onFrame("dialog.invited", (f) => {
+  const d = dialogOf(f, {});
+  if (d && !(f.dialog && f.dialog.id) && f.guest) d.invited = [...new Set([...(d.invited || []), f.guest])];
+  placeDialog(d, listFor(d));
+});
+onFrame("dialog.left", (f) => {
+  const d = dialogOf(f, {});
+  if (d && !(f.dialog && f.dialog.id) && f.guest) d.invited = (d.invited || []).filter((g) => g !== f.guest);
+  placeDialog(d, listFor(d));
+});
 onFrame("dialog.closed", (f) => { const d = dialogOf(f, { state: "closed" }); placeDialog(d, listFor(d)); });
 
 // ---- rendering

@@ -2,8 +2,11 @@
 
 import { t } from "./i18n.js";
 
-/** The sidebar's lists; "all" (every open dialog, whoever has it) is shown to admins only. */
-export const LISTS = ["offered", "mine", "queued", "all", "closed"];
+/**
+ * The sidebar's lists; "all" (every open dialog, whoever has it) is shown to admins only; "invited" (colleagues'
+ * dialogs I was invited into) lists a dialog besides its place, like "all".
+ */
+export const LISTS = ["offered", "mine", "invited", "queued", "all", "closed"];
 /** A dialog is in at most one of these (by its state); "all" lists it besides. */
 export const PLACES = ["offered", "mine", "queued", "closed"];
 export const DEFAULT_MAX_MESSAGE = 4000; // docs/protocol.md: the default of limits.max_message_length
@@ -25,6 +28,9 @@ export const state = {
 
 export const myLogin = () => (state.me && state.me.login) || "";
 export const isAdmin = () => !!(state.me && state.me.role === "admin");
+/** Am I a guest of the dialog (a colleague invited me into their open dialog)? */
+export const isGuest = (d) => !!d && d.state === "assigned" && d.operator !== myLogin()
+  && (d.invited || []).includes(myLogin());
 export const baseTitle = () => t("title");
 
 /** The longest reply the server takes (GET /api/meta's limits, when it says; else the protocol's default). */
