@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import gc
 import os
 import signal
@@ -82,6 +83,9 @@ async def _run(settings: Settings, role: str) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGQUIT, _dump_tasks)
+    # `kill -USR2 <pid>`: every thread's Python stack, written by the interpreter itself, so it works even when the
+    # event loop is stuck in a call that never returns (SIGQUIT's task dump needs the loop to run)
+    faulthandler.register(signal.SIGUSR2, all_threads=True, chain=False)
     await daemon.start()
     # what start-up made (modules, settings, the app) lives as long as the process: out of the collector's way
     gc.freeze()
