@@ -86,6 +86,10 @@ async def test_invited_colleague_follows_the_dialog_writes_notes_answers_when_al
         await expect(guests.locator('[data-guest="boris"] .chip-x')).to_have_attribute(
             "aria-label", "Take Boris Ivanov out of the dialog"
         )
+        # the thread says so, as a system line
+        await expect(anna.locator('#thread .sys-line[data-kind="invited"]')).to_contain_text(
+            "Anna Petrova invited Boris Ivanov (internal notes)"
+        )
 
         # boris has it under "Invited", live; opening it shows the thread and the header has no operator's tools
         row = _row(boris, "invited", dialog_id)

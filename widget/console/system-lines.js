@@ -45,6 +45,11 @@ export function eventText(ev) {
     case "auto_reply":
       return t("sys.auto_reply", { kind: AUTO_REPLIES.has(data.kind) ? t(`sys.auto.${data.kind}`) : String(data.kind || "") });
     case "no_answer": return t("sys.no_answer");
+    case "invited":
+      return t(data.replies ? "sys.invited_replies" : "sys.invited", { name: who, guest: operatorName(data.guest) });
+    case "left":
+      return ev.operator === data.guest ? t("sys.left", { guest: operatorName(data.guest) })
+        : t("sys.left_by", { name: who, guest: operatorName(data.guest) });
     default: return null;
   }
 }
@@ -87,6 +92,6 @@ function refetch(f) {
 }
 
 for (const type of ["dialog.offered", "dialog.assigned", "dialog.transferred", "dialog.closed", "dialog.queued",
-  "dialog.withdrawn"]) {
+  "dialog.withdrawn", "dialog.invited", "dialog.left"]) {
   onFrame(type, refetch);
 }
