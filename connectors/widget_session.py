@@ -29,7 +29,7 @@ from connectors.widget_frames import (
 )
 from connectors.widget_settings import LineGuards, WidgetSettings
 from connectors.widget_tokens import new_visitor, visitor_of
-from queues.messages import InboundMessage, SenderProfile, Typing
+from queues.messages import InboundMessage, SenderProfile, Typing, typing_is_news
 
 log = structlog.get_logger("connectors.widget")
 # event ids unique across processes without a system call per message: a random prefix per process, then a count
@@ -38,7 +38,6 @@ _ID_SEQ = itertools.count(1)
 FRAME_RATE = Rate(per_second=20, burst=50)  # frames of any kind on one connection
 FLOOD_CLOSE_AFTER = 5.0  # seconds of continuous flooding before the connection is closed (1008)
 MAX_MESSAGE_ID = 64  # a `history` frame's `before`: our ids are 26 characters
-TYPING_REPEAT = 2.0  # seconds: a "still typing" within this long of the last one passed on is not passed on
 
 
 class Host(Protocol):
@@ -226,8 +225,7 @@ class VisitorSession:
         if not isinstance(active, bool):
             raise WidgetError("bad_field", "active must be true or false")
         now = self.connector.clock()
-        last = self.typed
-        if last is not None and last[0] == active and (not active or now - last[1] < TYPING_REPEAT):
+        if not typing_is_news(self.typed, active, now):
             return
         self.typed = (active, now)
         event = Typing(

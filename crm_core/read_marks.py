@@ -35,6 +35,14 @@ class ReadMarks:
         assert kept is not None
         return kept
 
+    async def message_time(self, dialog_id: str, message_id: str) -> datetime | None:
+        """When a message of the dialog was stored (None: no such message in that dialog)."""
+        q = select(messages.c.created_at).where(
+            messages.c.id == message_id, messages.c.dialog_id == dialog_id
+        )
+        async with self.engine.connect() as conn:
+            return await conn.scalar(q)
+
     async def unread_counts(self, operator: str, dialog_ids: Sequence[str]) -> dict[str, int]:
         """The customer messages each dialog has after the operator's read mark (all of them without one);
         dialogs with none unread are left out."""

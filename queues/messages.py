@@ -205,6 +205,15 @@ class Typing(Event):
     name: str = ""  # the operator's name the customer sees
 
 
+TYPING_REPEAT = 2.0  # seconds: a "still typing" within this long of the last one passed on is not passed on
+
+
+def typing_is_news(last: tuple[bool, float] | None, active: bool, now: float) -> bool:
+    """Whether a typing frame says something new against the last one passed on (its state, when): a change, or
+    "still typing" TYPING_REPEAT after the last (clients repeat every few seconds; Telegram's action lasts 5 s)."""
+    return last is None or last[0] != active or (active and now - last[1] >= TYPING_REPEAT)
+
+
 for _cls in (
     InboundMessage,
     CustomerConsent,

@@ -258,6 +258,15 @@ class Settings(_Strict):
         """Ids of the lines whose queue has the operator."""
         return [ln.id for ln in self.lines if login in ln.queue]
 
+    def capacities(self) -> dict[tuple[str, str], int]:
+        """(line, login) -> how many dialogs the operator may hold on the line; ("*", login) off any line."""
+        capacity: dict[tuple[str, str], int] = {}
+        for o in self.operators:
+            capacity[("*", o.login)] = o.max_dialogs or 10
+            for ln in self.lines:
+                capacity[(ln.id, o.login)] = o.max_dialogs or ln.distribution.max_dialogs
+        return capacity
+
 
 ChannelValidator = Callable[[dict[str, Any]], list[tuple[tuple[str | int, ...], str]]]
 

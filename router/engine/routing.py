@@ -49,16 +49,6 @@ def line_policies(settings: Settings) -> dict[str, LinePolicy]:
     }
 
 
-def capacities(settings: Settings) -> dict[tuple[str, str], int]:
-    """(line, login) -> how many dialogs the operator may hold on the line; ("*", login) off any line."""
-    capacity: dict[tuple[str, str], int] = {}
-    for o in settings.operators:
-        capacity[("*", o.login)] = o.max_dialogs or 10
-        for ln in settings.lines:
-            capacity[(ln.id, o.login)] = o.max_dialogs or ln.distribution.max_dialogs
-    return capacity
-
-
 class Routing:
     """The config as routing reads it, the routing state, and the caches a batch reads (identities, consent)."""
 
@@ -88,7 +78,7 @@ class Routing:
         }
         self.admins = frozenset(o.login for o in settings.operators if o.role == "admin")
         self.names = {o.login: o.name for o in settings.operators}
-        self.capacity = capacities(settings)
+        self.capacity = settings.capacities()
         self.state = RoutingState(self.capacity, {ln.id: ln.distribution.mode for ln in settings.lines})
         for o in settings.operators:
             self.state.presence.setdefault(o.login, "offline")

@@ -4,8 +4,7 @@ their placeholders filled in for a dialog. Pure: the web side loads the personal
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 PLACEHOLDERS = ("customer.name", "operator.name", "line.name")
@@ -32,16 +31,14 @@ def shared_id(line_id: str, index: int) -> str:
     return f"line:{line_id}:{index}"
 
 
-def _fold(text: str) -> str:
-    # case and accents folded (ё matches е, É matches e), any script
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+Fold = Callable[[str], str]
 
 
-def matches(qa: QuickAnswer, query: str) -> bool:
-    """Whether every word of the query is in the title, the shortcut or the text (case and accents folded)."""
-    haystack = _fold(f"{qa.title}\n{qa.shortcut or ''}\n{qa.text}")
-    return all(word in haystack for word in _fold(query).split())
+def matches(qa: QuickAnswer, query: str, fold: Fold = str.casefold) -> bool:
+    """Whether every word of the query is in the title, the shortcut or the text, as `fold` compares text (the
+    web side passes the store's own, crm_core.recognition.fold, so every search folds alike)."""
+    haystack = fold(f"{qa.title}\n{qa.shortcut or ''}\n{qa.text}")
+    return all(word in haystack for word in fold(query).split())
 
 
 def usable(
@@ -49,13 +46,14 @@ def usable(
     personal: Iterable[QuickAnswer],
     lines: Iterable[str],
     query: str = "",
+    fold: Fold = str.casefold,
 ) -> list[QuickAnswer]:
     """The answers an operator may use on `lines` (shared ones of those lines, and their own), matching the
     query: personal ones first, then shared; each group by title."""
     chosen = [qa for line in lines for qa in shared.get(line, ())]
-    own = sorted(personal, key=lambda qa: (_fold(qa.title), qa.id))
-    chosen.sort(key=lambda qa: (_fold(qa.title), qa.id))
-    return [qa for qa in own + chosen if not query.strip() or matches(qa, query)]
+    own = sorted(personal, key=lambda qa: (fold(qa.title), qa.id))
+    chosen.sort(key=lambda qa: (fold(qa.title), qa.id))
+    return [qa for qa in own + chosen if not query.strip() or matches(qa, query, fold)]
 
 
 def fill(text: str, values: Mapping[str, str | None]) -> str:

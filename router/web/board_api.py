@@ -22,17 +22,14 @@ class BoardRoutes:
         self.clock = clock
         s = gate.settings
         self.lines = {ln.id: ln.name for ln in s.lines}
+        capacity = s.capacities()  # the rule the engine routes by
         self.seats = [
             Seat(
                 o.login,
                 o.name,
                 o.role,
                 tuple(s.lines_of(o.login)),
-                {
-                    ln.id: o.max_dialogs or ln.distribution.max_dialogs
-                    for ln in s.lines
-                    if o.login in ln.queue
-                },
+                {line: capacity[(line, o.login)] for line in s.lines_of(o.login)},
             )
             for o in s.operators
         ]

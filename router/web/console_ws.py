@@ -12,7 +12,7 @@ from aiohttp import WSMsgType, web
 
 from crm_core.ids import new_id
 from queues.bus import INBOUND
-from queues.messages import Attachment, OperatorCommand
+from queues.messages import Attachment, OperatorCommand, typing_is_news
 from router.app import log_events as ev
 from router.app.clock import Clock
 from router.app.logs import get
@@ -208,18 +208,16 @@ class ConsoleSocket:
             asyncio.get_running_loop().create_task(ws.send_str(orjson.dumps(err).decode()))
 
 
-TYPING_REPEAT = 2.0  # seconds: a console's "still typing" within this long of the last is not passed on
 _TYPED: web.ResponseKey[dict[str, tuple[bool, float]]] = web.ResponseKey("typed", dict)  # per socket, dialog
 
 
 def _typing_news(ws: web.WebSocketResponse, dialog_id: str, active: bool, now: float) -> bool:
-    """Whether a typing frame says something new: a change, or "still typing" after TYPING_REPEAT (Telegram's
-    chat action lasts 5 s). A console that sends one per keystroke costs the router a few events a dialog."""
+    """Whether a socket's typing frame for a dialog says something new (`typing_is_news`): a console that sends
+    one per keystroke costs the router a few events a dialog."""
     seen = ws.get(_TYPED)
     if seen is None:
         seen = ws[_TYPED] = {}
-    last = seen.get(dialog_id)
-    if last is not None and last[0] == active and (not active or now - last[1] < TYPING_REPEAT):
+    if not typing_is_news(seen.get(dialog_id), active, now):
         return False
     if len(seen) > 100:  # an operator has at most a few dozen dialogs: forget the oldest
         seen.pop(next(iter(seen)))

@@ -113,10 +113,10 @@ class DialogRoutes:
         message_id = body.get("message_id")
         if not isinstance(message_id, str) or not message_id:
             raise ApiError(400, "missing_field", "message_id is required (the newest message read)")
-        found = [m for m in await self.store.dialog_messages([row["id"]]) if m["id"] == message_id]
-        if not found:
+        at = await self.store.message_time(row["id"], message_id[:64])
+        if at is None:
             raise ApiError(404, "not_found", "no such message in this dialog")
-        await self.store.mark_read(login, row["id"], found[0]["created_at"])
+        await self.store.mark_read(login, row["id"], at)
         unread = (await self.store.unread_counts(login, [row["id"]])).get(row["id"], 0)
         frame = {"type": "dialog.read", "dialog_id": row["id"], "unread": unread}
         with contextlib.suppress(Exception):  # stored: a tab that misses it shows the count on its next load

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from crm_core.errors import DuplicateKey
 from crm_core.ids import new_id
+from crm_core.recognition import fold
 from crm_core.store import Store
 from router.app.clock import Clock
 from router.rules.access import Viewer, can_view_dialog
@@ -52,7 +53,7 @@ class QuickAnswerRoutes:
         personal = [_personal(r) for r in await self.store.list_quick_answers(v.login)]
         dialog_id = request.query.get("dialog_id")
         if not dialog_id:
-            found = usable(self.shared, personal, self.gate.lines_of(v), query)
+            found = usable(self.shared, personal, self.gate.lines_of(v), query, fold)
             return json_response({"quick_answers": [self._view(qa) for qa in found]})
         d = await self._visible_dialog(v, dialog_id)
         op = self.settings.operator(v.login)
@@ -61,7 +62,7 @@ class QuickAnswerRoutes:
             "operator.name": op.name if op is not None else v.login,
             "line.name": self.line_names.get(d["line_id"]),
         }
-        found = usable(self.shared, personal, [d["line_id"]], query)
+        found = usable(self.shared, personal, [d["line_id"]], query, fold)
         return json_response({"quick_answers": [self._view(qa, fill(qa.text, values)) for qa in found]})
 
     async def add(self, request: web.Request) -> web.Response:

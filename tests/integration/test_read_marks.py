@@ -76,6 +76,13 @@ async def test_who_may_mark_what_and_bad_input(tmp_path, start_daemon):
     assert status == 404 and err["code"] == "not_found"
     status, err = await post(anna, "/api/dialogs/nope/read", {"message_id": message_id})
     assert status == 404 and err["code"] == "not_found"
+    # a message of another dialog does not move this one's mark
+    other = await d.visitor("support")
+    await other.say("another customer")
+    other_id = (await anna.expect("dialog.offered", lambda f: f["dialog_id"] != dialog_id))["dialog_id"]
+    other_message = (await anna.get(f"/api/dialogs/{other_id}/messages"))["messages"][0]["id"]
+    status, err = await post(anna, f"/api/dialogs/{dialog_id}/read", {"message_id": other_message})
+    assert status == 404 and err["code"] == "not_found"
 
     s = await cookie_session(d.base)
     try:

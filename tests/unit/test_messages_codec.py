@@ -389,3 +389,12 @@ def test_unusual_dataclasses_encode_and_decode_as_before(
     data["added_in_v2"] = 1
     data.pop("pairs", None)
     assert messages.from_dict(data) == old_from_dict(data)
+
+
+def test_a_typing_frame_is_passed_on_when_it_changes_or_repeats_after_a_while() -> None:
+    news = messages.typing_is_news
+    assert news(None, True, 0.0) and news(None, False, 0.0)
+    assert not news((True, 10.0), True, 11.9)  # "still typing" too soon
+    assert news((True, 10.0), True, 10.0 + messages.TYPING_REPEAT)
+    assert news((True, 10.0), False, 10.1) and news((False, 10.0), True, 10.1)  # a change, at once
+    assert not news((False, 10.0), False, 99.0)  # stopped is stopped

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from crm_core.recognition import fold
 from router.rules.quick_answers import QuickAnswer, fill, matches, shared_id, usable
 
 
@@ -13,13 +14,13 @@ def qa(
 
 def test_a_search_matches_every_word_in_the_title_the_shortcut_or_the_text_in_any_script_and_case() -> None:
     greeting = qa("Приветствие", "Здравствуйте! Чем могу помочь?", "privet")
-    assert matches(greeting, "ПРИВЕТ")
-    assert matches(greeting, "здравствуйте помочь")  # every word, anywhere
-    assert matches(greeting, "PRIV")  # the shortcut
-    assert not matches(greeting, "здравствуйте доставка")
-    assert matches(qa("Ёлка", "Новогодняя ёлка"), "елка")  # ё folds to е, as people type it
-    assert matches(qa("Café hours"), "cafe")
-    assert matches(greeting, "   ")  # an empty search matches everything
+    assert matches(greeting, "ПРИВЕТ", fold)
+    assert matches(greeting, "здравствуйте помочь", fold)  # every word, anywhere
+    assert matches(greeting, "PRIV", fold)  # the shortcut
+    assert not matches(greeting, "здравствуйте доставка", fold)
+    assert matches(qa("Ёлка", "Новогодняя ёлка"), "елка", fold)  # ё folds to е, as people type it
+    assert matches(qa("Café hours"), "cafe", fold)
+    assert matches(greeting, "   ", fold)  # an empty search matches everything
 
 
 def test_usable_answers_are_the_operators_own_first_then_their_lines_each_by_title() -> None:
@@ -35,7 +36,7 @@ def test_usable_answers_are_the_operators_own_first_then_their_lines_each_by_tit
         ("line", "Greeting"),
         ("line", "Доставка"),
     ]
-    assert [a.title for a in usable(shared, personal, ["sales"], "disc")] == ["Discount"]
+    assert [a.title for a in usable(shared, personal, ["sales"], "disc", fold)] == ["Discount"]
     assert usable(shared, [], ["nowhere"]) == []
     assert shared_id("support", 2) == "line:support:2"
 
