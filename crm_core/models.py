@@ -159,6 +159,11 @@ dialogs = Table(
     # colleagues invited into the dialog (logins), and whether they may answer the customer too
     Column("invited", JSON, nullable=False, default=list, server_default="[]"),
     Column("guests_reply", Boolean, nullable=False, default=False, server_default=false()),
+    # the customer's rating of the answer (the line's scale: 0/1 like/dislike or 1..5) with an optional comment;
+    # a later rating of the same dialog replaces it
+    Column("rating", Integer),
+    Column("rating_comment", SafeText),
+    Column("rated_at", UTCDateTime),
     # bumped by every write: a batch's UPDATE expects the version its worker read (a stale worker's batch fails)
     Column("version", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_dialogs_state_line", "state", "line_id"),

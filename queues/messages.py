@@ -80,6 +80,23 @@ class CustomerConsent(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class CustomerRating(Event):
+    """The customer rated the answer in a dialog (the widget's buttons, Telegram's inline keyboard, VK's keyboard,
+    the e-mail link). `score` is on the line's scale (like/dislike: 1/0; five: 1..5); a later rating of the same
+    dialog replaces the earlier one, so a redelivered event changes nothing."""
+
+    kind: ClassVar[str] = "customer.rating"
+    event_id: str
+    channel: str
+    account: str
+    chat_id: str
+    dialog_id: str
+    score: int
+    ts: str
+    comment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OperatorCommand(Event):
     """An operator's console command (take, reply, skip, transfer, close, typing, reopen, invite, leave), routed
     on the dialog's partition."""
@@ -144,6 +161,10 @@ class OutboundMessage(Event):
     author_kind: str = "operator"
     author_name: str = ""
     attachments: tuple[Attachment, ...] = ()
+    # this message asks the customer to rate the answer on that scale ("like": 1 like / 0 dislike; "five": 1..5):
+    # the channel shows it its own way (widget buttons, Telegram's inline keyboard, VK's keyboard, an e-mail link)
+    # and turns the answer into a CustomerRating for `dialog_id`
+    ask_rating: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +238,7 @@ def typing_is_news(last: tuple[bool, float] | None, active: bool, now: float) ->
 for _cls in (
     InboundMessage,
     CustomerConsent,
+    CustomerRating,
     OperatorCommand,
     OperatorPresence,
     DialogTimer,

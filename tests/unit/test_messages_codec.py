@@ -16,6 +16,7 @@ from queues.messages import (
     Attachment,
     ConsoleEvent,
     CustomerConsent,
+    CustomerRating,
     DeliveryStatus,
     DialogTimer,
     Event,
@@ -121,6 +122,21 @@ SAMPLES: dict[type[Event], list[Event]] = {
         CustomerConsent(event_id="e", channel="vk", account="club1", chat_id="42", allowed=True, ts="t"),
         CustomerConsent(event_id="e", channel="vk", account="club1", chat_id="42", allowed=False, ts="t"),
     ],
+    CustomerRating: [
+        CustomerRating(
+            event_id="e", channel="widget", account="site", chat_id="v1", dialog_id="d1", score=5, ts="t"
+        ),
+        CustomerRating(
+            event_id="e",
+            channel="telegram",
+            account="bot",
+            chat_id="42",
+            dialog_id="d1",
+            score=0,
+            ts="t",
+            comment="Долго ждал — «ответ» & <b>",
+        ),
+    ],
     OperatorCommand: [
         OperatorCommand(
             event_id="e",
@@ -153,6 +169,18 @@ SAMPLES: dict[type[Event], list[Event]] = {
             author_kind="auto",
             author_name="Acme",
             attachments=FILES,
+        ),
+        OutboundMessage(
+            event_id="e",
+            message_id="m",
+            dialog_id="d",
+            channel="telegram",
+            account="bot",
+            chat_id="42",
+            text="Оцените, пожалуйста, ответ",
+            ts="t",
+            author_kind="auto",
+            ask_rating="five",
         ),
         OutboundMessage(
             event_id="e",
