@@ -16,6 +16,7 @@ from bench.report_rows_components import crm_rows, routing_rows
 from bench.report_rows_cpu import cpu_rows
 from bench.report_rows_pipeline import memory_rows, pipeline_rows
 from bench.report_rows_scaleout import scaleout_rows
+from bench.report_search import search_rows
 from bench.report_targets import targets
 
 
@@ -40,6 +41,7 @@ def _collect(results: dict[str, Any]) -> list[dict[str, Any]]:
         *memory_rows(results),
         *crm_rows(results),
         *routing_rows(results),
+        *search_rows(results),
         *error_rows(results),
     ]
 

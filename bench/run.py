@@ -4,7 +4,7 @@ Each server (the bare relay, `openlines run`) is its own subprocess on loopback;
 (`python -m bench.load`); this runner only starts them, reads /proc and writes the report. Nothing here fails
 for being slow: a section that breaks is reported as broken and the others still run.
 
-    python -m bench.run [--quick] [--only relay,pipeline,scaleout,memory,profile,crm,routing] [--out DIR]
+    python -m bench.run [--quick] [--only relay,pipeline,scaleout,memory,profile,crm,routing,search] [--out DIR]
     python -m bench.run --smoke [--out DIR]     # the whole harness in a tiny configuration (a test runs it)
     python -m bench.run --report-only [--out DIR]   # rebuild DIR/latest.md from DIR/latest.json
 """
@@ -27,7 +27,7 @@ from bench import report, scaleout
 from bench.common import REPO, commit, loadavg, machine, progress, quick, raise_fd_limit, rss_kib, today
 from bench.servers import Server, start_daemon, start_relay
 
-SECTIONS = ("relay", "pipeline", "scaleout", "memory", "profile", "crm", "routing")
+SECTIONS = ("relay", "pipeline", "scaleout", "memory", "profile", "crm", "routing", "search")
 # simulated widget visitors: the widget takes at most 20 frames/s per connection, so the saturated visitor ->
 # operator load is paced at 18/s each; 1,000 of them cap it at 18,000 msg/s, above what the servers reach here
 VISITORS = 1000
@@ -58,6 +58,9 @@ class Plan:
     routing_budget: float = 0.05
     scaleout_routers: tuple[int, ...] = (1, 2)  # router workers of each scale-out load run
     scaleout_lease: float = scaleout.LEASE_S  # queue.lease_time (s) of the scale-out runs and the failover
+    search_messages: int = 10_000_000  # stored messages of the search section (SQLite; leads: a tenth)
+    search_pg_messages: int = 2_000_000  # … on PostgreSQL (what builds in about 10 minutes here)
+    searches: int = 480
 
     @classmethod
     def make(cls, is_quick: bool, args: argparse.Namespace) -> Plan:
@@ -75,6 +78,8 @@ class Plan:
             or int(os.environ.get("BENCH_CRM_N", "0"))
             or (100_000 if is_quick else 1_000_000),
             profile_measure=2.0 if is_quick else 4.0,
+            search_messages=args.search_size or (1_000_000 if is_quick else 10_000_000),
+            search_pg_messages=args.search_pg_size or (200_000 if is_quick else 2_000_000),
         )
 
     @classmethod
@@ -101,6 +106,9 @@ class Plan:
             routing_budget=0.005,
             scaleout_routers=(1,),  # the failover still starts two
             scaleout_lease=1.0,
+            search_messages=args.search_size or 20_000,
+            search_pg_messages=args.search_pg_size or 5_000,
+            searches=60,
         )
 
     def load_args(self) -> list[str]:
@@ -315,6 +323,22 @@ def section_crm(plan: Plan, tmp: Path) -> dict[str, Any]:
     return _python("bench.crm", "--n", str(plan.crm_n), "--lookups", str(plan.crm_lookups), timeout=900)
 
 
+def section_search(plan: Plan, tmp: Path) -> dict[str, Any]:
+    """Message search among many messages (bench/search.py; the SQLite database is cached in bench/.cache/)."""
+    return _python(
+        "bench.search",
+        "--messages",
+        str(plan.search_messages),
+        "--leads",
+        str(max(1, plan.search_messages // 10)),
+        "--pg-messages",
+        str(plan.search_pg_messages),
+        "--searches",
+        str(plan.searches),
+        timeout=7200,
+    )
+
+
 def section_routing(plan: Plan, tmp: Path) -> dict[str, Any]:
     extra = ["--repeats", str(plan.routing_repeats)] if plan.routing_repeats else []
     return _python("bench.routing", *extra, "--budget", str(plan.routing_budget), timeout=300)
@@ -368,6 +392,18 @@ def main() -> None:
         "--visitors", type=int, default=0, help=f"K simulated widget visitors (default {VISITORS})"
     )
     parser.add_argument("--crm-size", type=int, default=0, help="stored identities (default 1,000,000)")
+    parser.add_argument(
+        "--search-size",
+        type=int,
+        default=0,
+        help="stored messages of the search section (default 10,000,000)",
+    )
+    parser.add_argument(
+        "--search-pg-size",
+        type=int,
+        default=0,
+        help="… on PostgreSQL (default 2,000,000; 0 in --smoke: 5,000)",
+    )
     args = parser.parse_args()
     if args.report_only:
         report_only(Path(args.out or RESULTS))
@@ -407,6 +443,7 @@ def main() -> None:
             "profile": lambda: section_profile(plan, tmp, out_dir),
             "crm": lambda: section_crm(plan, tmp),
             "routing": lambda: section_routing(plan, tmp),
+            "search": lambda: section_search(plan, tmp),
         }
         for name in SECTIONS:
             if name not in only:

@@ -12,7 +12,15 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from connectors.ratelimit import Limits
-from queues.messages import CustomerConsent, InboundMessage, OutboundMessage, Receipt, SendResult, Typing
+from queues.messages import (
+    CustomerConsent,
+    CustomerRating,
+    InboundMessage,
+    OutboundMessage,
+    Receipt,
+    SendResult,
+    Typing,
+)
 
 __all__ = ["SendResult"]  # re-exported: connectors import it from here
 
@@ -20,12 +28,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class InboundSink(Protocol):
-    async def publish(self, events: Sequence[InboundMessage | CustomerConsent | Typing]) -> None:
+    async def publish(
+        self, events: Sequence[InboundMessage | CustomerConsent | CustomerRating | Typing]
+    ) -> None:
         """Hand inbound events to the router; their commit receipts come back through `on_receipt`
-        (a consent's receipt carries its event id as `external_id`)."""
+        (a consent's or a rating's receipt carries its event id as `external_id`)."""
         ...
 
-    def submit(self, events: Sequence[InboundMessage | CustomerConsent | Typing]) -> asyncio.Future[None]:
+    def submit(
+        self, events: Sequence[InboundMessage | CustomerConsent | CustomerRating | Typing]
+    ) -> asyncio.Future[None]:
         """As `publish`, but return at once (calls keep their order); the future fails if the events could not
         be handed over. For a socket handler that reads its next frame meanwhile."""
         ...
@@ -91,6 +103,11 @@ class HistoryMessage:
     external_id: str | None
     dialog_id: str = ""
     files: tuple[HistoryFile, ...] = ()
+    # a question asking the customer to rate the answer: the scale (None: not one), whether a comment is taken,
+    # and the dialog's rating now (None: not rated yet), so the channel can show it answered
+    ask_rating: str | None = None
+    ask_comment: bool = False
+    rating: int | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +180,9 @@ class ConnectorContext:
     signer: Signer
     max_message_length: int = 4000
     limits: Limits | None = None  # message allowances shared by the web processes (None: each its own)
+    # the absolute URL customers reach the web role at (settings' http.public_url, else its listen address), for
+    # links a channel sends out that lead back to its own routes (the e-mail rating page); None: not known
+    public_url: str | None = None
 
 
 @dataclass

@@ -24,16 +24,17 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramUnauthorizedError,
 )
-from aiogram.types import Update
+from aiogram.types import CallbackQuery, Update
 from aiohttp import web
 
 from connectors.backoff import Backoff
 from connectors.base import AttachmentBody, Binding, ConnectorContext
 from connectors.telegram_files import FileRefused, FileUnavailable, open_download, open_local
 from connectors.telegram_offsets import OffsetTracker
+from connectors.telegram_presses import Presses, reason
 from connectors.telegram_send import Sender
 from connectors.telegram_updates import ALLOWED_UPDATES, Skipped, translate
-from queues.messages import InboundMessage, OutboundMessage, Receipt, SendResult
+from queues.messages import CustomerRating, InboundMessage, OutboundMessage, Receipt, SendResult
 
 log = structlog.get_logger("connectors.telegram")
 OFFSET_KEY = "offset"
@@ -54,6 +55,9 @@ class TelegramBot:
         self._http = AiohttpSession(api=TelegramAPIServer.from_base(self.settings.api_base))
         self.bot = Bot(self.settings.token.get_secret_value(), session=self._http)
         self.sender = Sender(self.bot, ctx.attachments)
+        self.presses = Presses(
+            self.bot, self.account, allow_groups=self.settings.allow_groups, log=lambda: self._log
+        )
         self.username: str | None = None
         self.refused = False
         self.tracker: OffsetTracker | None = None
@@ -86,10 +90,10 @@ class TelegramBot:
         self.ctx.health.set(self.account, "refused", detail)
 
     def _down(self, call: str, exc: BaseException, delay: float | None = None) -> None:
-        detail = f"{call} failed: {_reason(exc)}"
+        detail = f"{call} failed: {reason(exc)}"
         if delay is not None:
             detail += f"; retrying in {delay:.1f}s"
-        self._log.warning("telegram.api.down", call=call, error=_reason(exc), retry_in=delay)
+        self._log.warning("telegram.api.down", call=call, error=reason(exc), retry_in=delay)
         self.ctx.health.set(self.account, "down", detail)
 
     def mount(self) -> None:
@@ -111,7 +115,7 @@ class TelegramBot:
             except Exception as exc:
                 delay = backoff.next()
                 self._log.exception("telegram.loop.crashed", retry_in=delay)
-                self.ctx.health.set(self.account, "down", f"the bot's loop failed: {_reason(exc)}")
+                self.ctx.health.set(self.account, "down", f"the bot's loop failed: {reason(exc)}")
                 await asyncio.sleep(delay)
                 checked = None
 
@@ -134,6 +138,7 @@ class TelegramBot:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        self.presses.stop()
         for futures in self._waiters.values():
             for f in futures:
                 if not f.done():
@@ -177,6 +182,16 @@ class TelegramBot:
         except Exception:
             self._log.warning("telegram.webhook.bad_update")
             return web.Response(status=400, text="not an update")
+        if update.callback_query is not None:
+            rated = self.presses.rating(update.callback_query)
+            if rated is not None:
+                try:
+                    await self.ctx.sink.publish([rated[0]])
+                except Exception:
+                    self._log.exception("telegram.publish.failed", count=1)
+                    return web.Response(status=500, text="not stored yet")  # Telegram sends it again
+            self.presses.answer_soon(update.callback_query, rated)
+            return web.Response(text="ok")
         event = self._translate(update)
         if event is None:
             return web.Response(text="ok")
@@ -206,7 +221,7 @@ class TelegramBot:
         try:
             await self.bot.delete_webhook()  # getUpdates answers 409 while a webhook is set
         except (TelegramAPIError, AiogramError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            self._log.warning("telegram.webhook.delete_failed", error=_reason(exc))
+            self._log.warning("telegram.webhook.delete_failed", error=reason(exc))
         self._log.info("telegram.polling.started", offset=tracker.offset)
         self.ctx.health.set(self.account, "up")
         saved = tracker.offset
@@ -242,23 +257,36 @@ class TelegramBot:
     async def _take(self, updates: list[Update], tracker: OffsetTracker) -> None:
         """Publish the new updates, then wait (bounded) for their receipts before the offset moves on."""
         events: list[tuple[int, InboundMessage]] = []
+        presses: list[tuple[int, CallbackQuery, tuple[CustomerRating, str] | None]] = []
         for update in updates:
             if not tracker.is_new(update.update_id):
                 continue  # published, its receipt not back yet: Telegram returns it until the offset passes it
+            if update.callback_query is not None:
+                presses.append(
+                    (update.update_id, update.callback_query, self.presses.rating(update.callback_query))
+                )
+                continue
             event = self._translate(update)
             if event is None:
                 tracker.skipped(update.update_id)
             else:
                 tracker.published(update.update_id, event)
                 events.append((update.update_id, event))
-        if events:
+        ratings = [rated[0] for _, _, rated in presses if rated is not None]
+        if events or ratings:
             try:
-                await self.ctx.sink.publish([e for _, e in events])
+                await self.ctx.sink.publish([*ratings, *(e for _, e in events)])
             except Exception:
-                self._log.exception("telegram.publish.failed", count=len(events))
+                self._log.exception("telegram.publish.failed", count=len(events) + len(ratings))
                 tracker.forget([u for u, _ in events])
                 await asyncio.sleep(1.0)
                 return
+        if presses:
+            # a rating is done once on the bus (the engine stores it, and a later one of the dialog replaces it):
+            # the offset need not wait for it, and the customer's button stops spinning at once
+            for update_id, query, rated in presses:
+                tracker.skipped(update_id)
+                self.presses.answer_soon(query, rated)
         await self._await_receipts(tracker)
 
     async def _await_receipts(self, tracker: OffsetTracker) -> None:
@@ -349,11 +377,6 @@ class TelegramBot:
 
 class _Stopping(Exception):
     """The connector stops: a webhook answer still waiting gets 500 (Telegram sends the update again)."""
-
-
-def _reason(exc: BaseException) -> str:
-    message = getattr(exc, "message", None)
-    return f"{type(exc).__name__}: {message or exc}"[:300]
 
 
 async def start_all(bots: list[TelegramBot]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiohttp
 from aiogram import Bot
@@ -20,8 +20,9 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramUnauthorizedError,
 )
-from aiogram.types import BufferedInputFile, Message
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+import connectors.telegram_rating as telegram_rating
 from connectors.base import AttachmentStore
 from connectors.telegram_updates import CAPTION_LIMIT, split_text, utf16_len
 from queues.messages import Attachment, OutboundMessage, SendResult
@@ -36,6 +37,7 @@ class _Step:
     text: str | None = None
     file: Attachment | None = None
     caption: str | None = None
+    markup: InlineKeyboardMarkup | None = None  # the rating keyboard, on the question's last part
 
 
 class Sender:
@@ -78,7 +80,7 @@ class Sender:
     async def _step(self, chat: int, step: _Step) -> int:
         message: Message
         if step.file is None:
-            message = await self.bot.send_message(chat, step.text or "")
+            message = await self.bot.send_message(chat, step.text or "", reply_markup=step.markup)
             return message.message_id
         a = step.file
         data = await self.attachments.get(a.ref) if a.ref else None
@@ -86,9 +88,11 @@ class Sender:
             raise _Missing(f"the file {a.name!r} is not in the attachment store")
         upload = BufferedInputFile(data, filename=a.name or "file")
         if _is_photo(a.mime) and len(data) <= MAX_PHOTO:
-            message = await self.bot.send_photo(chat, upload, caption=step.caption)
+            message = await self.bot.send_photo(chat, upload, caption=step.caption, reply_markup=step.markup)
         else:
-            message = await self.bot.send_document(chat, upload, caption=step.caption)
+            message = await self.bot.send_document(
+                chat, upload, caption=step.caption, reply_markup=step.markup
+            )
         return message.message_id
 
     async def _flood_wait(self, chat: int) -> None:
@@ -139,9 +143,26 @@ def _plan(msg: OutboundMessage) -> list[_Step]:
     text = msg.text.strip()
     files = list(msg.attachments)
     if len(files) == 1 and text and utf16_len(text) <= CAPTION_LIMIT:
-        return [_Step(file=files[0], caption=text)]
-    steps = [_Step(text=part) for part in split_text(text)] if text else []
-    return steps + [_Step(file=f) for f in files]
+        steps = [_Step(file=files[0], caption=text)]
+    else:
+        steps = [_Step(text=part) for part in split_text(text)] if text else []
+        steps += [_Step(file=f) for f in files]
+    markup = rating_markup(msg)
+    if markup is not None and steps:
+        steps[-1] = replace(steps[-1], markup=markup)
+    return steps
+
+
+def rating_markup(msg: OutboundMessage) -> InlineKeyboardMarkup | None:
+    """The inline keyboard of a message asking for a rating (None: it asks none, or on a scale we cannot show)."""
+    rows = telegram_rating.keyboard(msg.ask_rating, msg.dialog_id) if msg.ask_rating else None
+    if rows is None:
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=text, callback_data=data) for text, data in row] for row in rows
+        ]
+    )
 
 
 def _is_photo(mime: str) -> bool:

@@ -18,7 +18,7 @@ from queues.messages import Attachment, InboundMessage, SenderProfile
 CHANNEL = "telegram"
 TEXT_LIMIT = 4096  # sendMessage, in UTF-16 code units
 CAPTION_LIMIT = 1024  # sendPhoto / sendDocument
-ALLOWED_UPDATES = ["message", "edited_message"]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]  # callback_query: the rating buttons
 # a deep-link payload (t.me/bot?start=PAYLOAD): 1-64 of these characters, per the Bot API
 _PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _START = re.compile(r"^/start(?:@\w+)?(?:\s+(\S+))?\s*$")

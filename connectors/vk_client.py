@@ -125,8 +125,10 @@ class VkClient:
 
     # ---- outbound -------------------------------------------------------------------------------
 
-    def send(self, peer_id: int, text: str, random_id: int, attachment: str | None) -> int:
-        """messages.send; VK delivers a repeated random_id once."""
+    def send(
+        self, peer_id: int, text: str, random_id: int, attachment: str | None, keyboard: str | None = None
+    ) -> int:
+        """messages.send (with a keyboard: its JSON); VK delivers a repeated random_id once."""
         return int(
             self.call(
                 "messages.send",
@@ -134,8 +136,31 @@ class VkClient:
                 message=text or None,
                 random_id=random_id,
                 attachment=attachment,
+                keyboard=keyboard,
                 dont_parse_links=1,
             )
+        )
+
+    def answer_event(self, event_id: str, user_id: int, peer_id: int, event_data: str | None) -> None:
+        """messages.sendMessageEventAnswer: a pressed callback button stops waiting (and shows `event_data`)."""
+        self.call(
+            "messages.sendMessageEventAnswer",
+            event_id=event_id,
+            user_id=user_id,
+            peer_id=peer_id,
+            event_data=event_data,
+        )
+
+    def edit(self, peer_id: int, cmid: int, text: str, keyboard: str | None) -> None:
+        """messages.edit of the community's own message by its conversation_message_id."""
+        self.call(
+            "messages.edit",
+            peer_id=peer_id,
+            conversation_message_id=cmid,
+            message=text,
+            keyboard=keyboard,
+            group_id=self.group_id,
+            dont_parse_links=1,
         )
 
     def typing(self, peer_id: int) -> None:

@@ -18,6 +18,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+import connectors.vk_rating as vk_rating
 from connectors.base import AttachmentBody, Binding, ConnectorContext
 from connectors.vk_client import VkCallError, VkClient
 from connectors.vk_events import (
@@ -26,6 +27,7 @@ from connectors.vk_events import (
     authors,
     classify,
     event_type,
+    message_of,
     profile,
     random_id,
     split_text,
@@ -34,6 +36,7 @@ from connectors.vk_events import (
 from connectors.vk_longpoll import LongPoll
 from queues.messages import (
     CustomerConsent,
+    CustomerRating,
     InboundMessage,
     OutboundMessage,
     Receipt,
@@ -52,6 +55,8 @@ URLS_CACHED = 10_000
 FETCH_CHUNK = 64 * 1024
 # what VK takes as a photo; anything else goes as a document
 PHOTO_TYPES = ("image/jpeg", "image/png", "image/gif")
+CLIENTS_CACHED = 10_000  # the client_info (keyboard abilities, language) of customers' last messages
+KEYBOARD_REFUSED = (911, 912)  # the keyboard's format, or the community's bot abilities are off
 
 
 class VkCommunity:
@@ -68,6 +73,8 @@ class VkCommunity:
         self._calls = ThreadPoolExecutor(2, thread_name_prefix=f"vk-{s.group_id}")
         self._names: OrderedDict[int, SenderProfile] = OrderedDict()
         self._urls: OrderedDict[str, str] = OrderedDict()
+        self._clients: OrderedDict[int, dict[str, Any]] = OrderedDict()  # peer -> client_info
+        self._answering: set[asyncio.Task[None]] = set()
         self._waiters: dict[str, list[asyncio.Future[Receipt]]] = {}  # callback answers waiting
         self.longpoll: LongPoll | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -115,6 +122,8 @@ class VkCommunity:
             for f in futures:
                 if not f.done():
                     f.cancel()
+        for task in list(self._answering):
+            task.cancel()
         self._calls.shutdown(wait=False, cancel_futures=True)
         await asyncio.get_running_loop().run_in_executor(None, self.client.close)
         if self._http is not None:
@@ -140,18 +149,70 @@ class VkCommunity:
             await self._load_names(sorted(wanted))
         names = {uid: self._names[uid] for raw in updates for uid in authors(raw) if uid in self._names}
         out: list[InboundMessage | CustomerConsent] = []
+        ratings: list[CustomerRating] = []
+        presses: list[tuple[dict[str, Any], CustomerRating | None]] = []
         now = self.clock()
         for raw in updates:
+            self._learn_client(raw)
             result = translate(raw, self.account, names, now)
+            if event_type(raw) == "message_event":  # a pressed callback button waits for its answer
+                obj = raw.get("object")
+                if isinstance(obj, dict):
+                    presses.append((obj, result if isinstance(result, CustomerRating) else None))
             if isinstance(result, Skipped):
                 self._log.debug(f"vk.event.{result.reason}", **result.fields)
+                continue
+            if isinstance(result, CustomerRating):
+                ratings.append(result)
                 continue
             if isinstance(result, InboundMessage):
                 for a in result.attachments:
                     if a.ref and a.url:
                         self._remember(self._urls, a.ref, a.url, URLS_CACHED)
             out.append(result)
+        if ratings:
+            # a rating is done once on the bus (a later one of the dialog replaces it; a redelivery changes
+            # nothing), so the ts need not wait for its receipt; the bus refusing it fails the whole batch
+            await self.ctx.sink.publish(ratings)
+        for obj, rating in presses:
+            task = asyncio.create_task(self._answer(obj, rating))
+            self._answering.add(task)
+            task.add_done_callback(self._answering.discard)
         return out
+
+    def _learn_client(self, raw: dict[str, Any]) -> None:
+        """Remember what a customer's VK client can show (keyboards, callback buttons) and its language."""
+        obj = raw.get("object")
+        if event_type(raw) != "message_new" or not isinstance(obj, dict):
+            return
+        info, peer = obj.get("client_info"), message_of(raw).get("peer_id")
+        if isinstance(info, dict) and isinstance(peer, int):
+            self._remember(self._clients, peer, info, CLIENTS_CACHED)
+
+    async def _answer(self, obj: dict[str, Any], rating: CustomerRating | None) -> None:
+        """Answer a pressed callback button (a "thank you" snackbar for a rating, else just stop its spinner),
+        then show the chosen rating in the message in place of its buttons. A redelivered press finds the event
+        expired (VK keeps it a minute) and the message edited already: nothing new, and not an error."""
+        peer, user, event = obj.get("peer_id"), obj.get("user_id"), obj.get("event_id")
+        if not isinstance(peer, int) or not isinstance(user, int) or not isinstance(event, str):
+            return
+        lang = self._clients.get(peer, {}).get("lang_id")
+        data = vk_rating.snackbar(lang) if rating is not None else None
+        try:
+            await self._run(self.client.answer_event, event, user, peer, data)
+        except VkCallError as exc:
+            self._log.info("vk.event.answer_failed", code=exc.code, error=exc.message[:200])
+        cmid = obj.get("conversation_message_id")
+        decoded = vk_rating.decode(obj.get("payload"))
+        if rating is None or decoded is None or not isinstance(cmid, int):
+            return
+        try:
+            message = await self._run(self.client.message, peer, cmid)
+            question = str((message or {}).get("text") or "")
+            text = vk_rating.rated_text(question, decoded[0], rating.score, lang)
+            await self._run(self.client.edit, peer, cmid, text, vk_rating.EMPTY_INLINE)
+        except VkCallError as exc:
+            self._log.info("vk.rating.edit_failed", code=exc.code, error=exc.message[:200])
 
     async def _load_names(self, ids: list[int]) -> None:
         for i in range(0, len(ids), 1000):
@@ -189,7 +250,11 @@ class VkCommunity:
             return web.Response(status=403, text="forbidden")
         if kind == "confirmation":
             return web.Response(text=s.confirmation or "")
-        events = await self._translate([raw])
+        try:
+            events = await self._translate([raw])
+        except Exception:  # the bus refused a rating: VK sends the event again
+            self._log.exception("vk.publish.failed", count=1)
+            return web.Response(status=500, text="not stored yet")
         if not events:
             return web.Response(text="ok")
         event = events[0]
@@ -230,9 +295,8 @@ class VkCommunity:
                 attach = ",".join(files) if last and files else None
                 if not part and not attach:
                     continue
-                ids.append(
-                    await self._run(self.client.send, peer, part, random_id(msg.message_id, i), attach)
-                )
+                board = self._rating_keyboard(msg, peer) if last else None
+                ids.append(await self._send_part(peer, part, random_id(msg.message_id, i), attach, board))
         except VkCallError as exc:
             retryable, reason = classify(exc.code, exc.message)
             self._log.warning("vk.send.failed", code=exc.code, retryable=retryable)
@@ -242,6 +306,29 @@ class VkCommunity:
         if not ids:
             return SendResult(ok=False, error="nothing to send: no text and no files", retryable=False)
         return SendResult(ok=True, external_id=",".join(map(str, ids)))
+
+    def _rating_keyboard(self, msg: OutboundMessage, peer: int) -> str | None:
+        """The keyboard of a message asking for a rating: inline callback buttons (a client without callback
+        buttons sends their payload as a text message, which is taken as the rating too), or a one-time keyboard
+        of text buttons for a client known to show no inline keyboards."""
+        if not msg.ask_rating:
+            return None
+        info = self._clients.get(peer)
+        if info is not None and info.get("inline_keyboard") is False:
+            if info.get("keyboard") is False:
+                return None  # the customer's client shows no keyboards at all: the question goes as text
+            return vk_rating.keyboard(msg.ask_rating, msg.dialog_id, callback=False, inline=False)
+        return vk_rating.keyboard(msg.ask_rating, msg.dialog_id)
+
+    async def _send_part(self, peer: int, text: str, rid: int, attach: str | None, board: str | None) -> int:
+        """One messages.send; a keyboard VK refuses (the community's bot abilities off) is dropped, not fatal."""
+        try:
+            return await self._run(self.client.send, peer, text, rid, attach, board)
+        except VkCallError as exc:
+            if board is None or exc.code not in KEYBOARD_REFUSED:
+                raise
+            self._log.warning("vk.keyboard.refused", code=exc.code, error=exc.message[:200])
+            return await self._run(self.client.send, peer, text, rid, attach, None)
 
     async def typing(self, chat_id: str) -> None:
         """messages.setActivity "typing" in the customer's conversation."""

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import connectors.vk_rating as vk_rating
 from connectors.text import split_text as _split
-from queues.messages import Attachment, CustomerConsent, InboundMessage, SenderProfile
+from queues.messages import Attachment, CustomerConsent, CustomerRating, InboundMessage, SenderProfile
 
 CHANNEL = "vk"
 TEXT_LIMIT = 4096  # messages.send, in characters
@@ -30,6 +31,7 @@ REASONS = {
     901: "the customer has not allowed messages from the community",
     902: "the customer's privacy settings forbid messages from the community",
     911: "the keyboard format is invalid",
+    912: "the community's bot abilities are off (Messages > Bot settings)",
     914: "the message is too long",
     917: "the community has no access to this conversation",
     936: "the contact is not found",
@@ -57,7 +59,7 @@ _SIZE_ORDER = "smxopqryzw"  # VK photo size letters, smallest to largest
 class Skipped:
     """A VK event that makes no inbound event: why, and what to log about it (never a message body)."""
 
-    reason: str  # "unsupported" | "outgoing" | "chat" | "malformed"
+    reason: str  # "unsupported" | "outgoing" | "chat" | "malformed" | "foreign" (a button press not ours)
     fields: dict[str, Any] = field(default_factory=dict)
 
 
@@ -117,14 +119,22 @@ def profile(user: Mapping[str, Any] | None, user_id: int) -> SenderProfile:
 
 def translate(
     raw: Mapping[str, Any], account: str, names: Mapping[int, SenderProfile], now: datetime
-) -> InboundMessage | CustomerConsent | Skipped:
-    """The inbound event a VK event carries (message_new, message_edit, message_allow/deny), or why none."""
+) -> InboundMessage | CustomerConsent | CustomerRating | Skipped:
+    """The inbound event a VK event carries (message_new, message_edit, message_allow/deny, a rating button's
+    message_event or message_new with its payload), or why none."""
     kind = event_type(raw)
     if kind in ("message_allow", "message_deny"):
         return _consent(raw, account, kind == "message_allow", now)
+    if kind == "message_event":
+        pressed = vk_rating.from_event(raw, account, now)
+        return pressed[0] if isinstance(pressed, tuple) else Skipped(pressed, {"event_type": kind})
     if kind not in ("message_new", "message_edit"):
         return Skipped("unsupported", {"event_type": kind})
     m = message_of(raw)
+    if kind == "message_new" and vk_rating.is_rating_payload(m.get("payload")):
+        # a rating button pressed as a text button: a rating, never also a customer message
+        rated = vk_rating.from_message(m, account, now)
+        return rated if isinstance(rated, CustomerRating) else Skipped(rated, {"event_type": kind})
     peer, sender, cmid = m.get("peer_id"), m.get("from_id"), m.get("conversation_message_id")
     if not isinstance(peer, int) or not isinstance(sender, int) or not isinstance(cmid, int):
         return Skipped("malformed", {"event_type": kind})

@@ -24,7 +24,7 @@ from connectors.origins import client_address
 from connectors.ratelimit import Limits, MemoryLimits
 from connectors.widget_files import FileRoute, file_views
 from connectors.widget_frames import MAX_FRAME, error_frame, send_frame
-from connectors.widget_session import VisitorSession
+from connectors.widget_session import RATING_EVENT, VisitorSession
 from connectors.widget_settings import LineGuards, WidgetSettings
 from connectors.widget_tokens import FILE_LINKS
 from queues.messages import OutboundMessage, Receipt, Typing
@@ -89,6 +89,8 @@ class WidgetConnector:
             "ts": msg.ts,
             "attachments": file_views(self.ctx, msg.account, msg.chat_id, msg.message_id, msg.attachments),
         }
+        if msg.ask_rating:  # the widget shows the scale's buttons under the question
+            frame["ask_rating"] = {"scale": msg.ask_rating, "comment": msg.ask_comment, "rating": None}
         delivered = await self._broadcast((msg.account, msg.chat_id), frame)
         return SendResult(ok=True, external_id=f"{msg.message_id}@{delivered}")
 
@@ -117,6 +119,10 @@ class WidgetConnector:
 
     async def on_receipt(self, receipt: Receipt) -> None:
         """The message is stored: `ack` it (every tab of the visitor gets it; the sender's tab matches it)."""
+        if receipt.external_id.startswith(RATING_EVENT):  # a rating, stored or refused
+            rated = {"type": "rated", "dialog_id": receipt.dialog_id, "error": receipt.error}
+            await self._broadcast((receipt.account, receipt.chat_id), rated)
+            return
         _, _, client_msg_id = receipt.external_id.partition(":")
         if receipt.error or receipt.message_id is None:
             frame: dict[str, Any] = {

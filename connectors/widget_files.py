@@ -39,6 +39,8 @@ def message_frame(ctx: ConnectorContext, account: str, visitor: str, m: HistoryM
     }
     if m.author_kind == "customer" and m.external_id:
         frame["client_msg_id"] = m.external_id.partition(":")[2]
+    if m.ask_rating:
+        frame["ask_rating"] = {"scale": m.ask_rating, "comment": m.ask_comment, "rating": m.rating}
     return frame
 
 

@@ -57,13 +57,38 @@ def message_fields(frame: dict[str, Any], max_length: int) -> tuple[str, str]:
     return cmid, text
 
 
+MAX_RATING_COMMENT = 2000
+MAX_DIALOG_ID = 64
+
+
+def rate_fields(frame: dict[str, Any]) -> tuple[str, int, str | None]:
+    """A `rate` frame's dialog_id, score and optional comment (control characters dropped), or the WidgetError
+    why not. Only the shape is checked here: the engine knows the line's scale and whose dialog it is."""
+    dialog_id, score, comment = frame.get("dialog_id"), frame.get("score"), frame.get("comment")
+    if dialog_id is None or score is None:
+        raise WidgetError("missing_field", "rate needs dialog_id and score")
+    if not isinstance(dialog_id, str) or not 0 < len(dialog_id) <= MAX_DIALOG_ID:
+        raise WidgetError("bad_field", "dialog_id must be a dialog id")
+    if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 5:
+        raise WidgetError("bad_field", "score must be a whole number from 0 to 5")
+    if comment is not None:
+        if not isinstance(comment, str):
+            raise WidgetError("bad_field", "comment must be a string or null")
+        comment = _CONTROL.sub("", comment).strip() or None
+        if comment is not None and len(comment) > MAX_RATING_COMMENT:
+            raise WidgetError("comment_too_long", f"comment is longer than {MAX_RATING_COMMENT} characters")
+    return dialog_id, score, comment
+
+
 def refusal(exc: WidgetError, frame: dict[str, Any] | None) -> dict[str, Any]:
-    """The error frame for a refused frame, naming the refused message where there is one."""
+    """The error frame for a refused frame, naming the refused message (or rated dialog) where there is one."""
     err = error_frame(exc.code, exc.message)
     if exc.retry_after is not None:
         err["retry_after"] = exc.retry_after
     if frame is not None and isinstance(cmid := frame.get("client_msg_id"), str):
         err["client_msg_id"] = cmid
+    if frame is not None and frame.get("type") == "rate" and isinstance(frame.get("dialog_id"), str):
+        err["dialog_id"] = frame["dialog_id"][:MAX_DIALOG_ID]  # the question whose rating was refused
     return err
 
 

@@ -1,6 +1,7 @@
 """One visitor's websocket after the upgrade: its frames read in order under the connection's frame cap, `hello`
 (the visitor token, the newest page of history), `history` (an older page), `typing` (passed on when it is news)
-and `message` (the rate limits, then handed over: `ack` only after the commit)."""
+`message` (the rate limits, then handed over: `ack` only after the commit) and `rate` (a rating of the answer:
+`rated` after the commit)."""
 
 from __future__ import annotations
 
@@ -23,13 +24,14 @@ from connectors.widget_frames import (
     error_frame,
     message_fields,
     parse_frame,
+    rate_fields,
     refusal,
     send_frame,
     unavailable,
 )
 from connectors.widget_settings import LineGuards, WidgetSettings
 from connectors.widget_tokens import new_visitor, visitor_of
-from queues.messages import InboundMessage, SenderProfile, Typing, typing_is_news
+from queues.messages import CustomerRating, InboundMessage, SenderProfile, Typing, typing_is_news
 
 log = structlog.get_logger("connectors.widget")
 # event ids unique across processes without a system call per message: a random prefix per process, then a count
@@ -38,6 +40,7 @@ _ID_SEQ = itertools.count(1)
 FRAME_RATE = Rate(per_second=20, burst=50)  # frames of any kind on one connection
 FLOOD_CLOSE_AFTER = 5.0  # seconds of continuous flooding before the connection is closed (1008)
 MAX_MESSAGE_ID = 64  # a `history` frame's `before`: our ids are 26 characters
+RATING_EVENT = "rating:"  # a rating's event id starts so: its receipt becomes a `rated` frame, not an `ack`
 
 
 class Host(Protocol):
@@ -119,6 +122,10 @@ class VisitorSession:
                     if self.visitor is None:
                         raise WidgetError("hello_required", "send hello first")
                     self._typing(self.visitor, frame)
+                elif kind == "rate":
+                    if self.visitor is None:
+                        raise WidgetError("hello_required", "send hello first")
+                    await self._rate(self.visitor, frame)
                 elif kind == "history":
                     if self.visitor is None:
                         raise WidgetError("hello_required", "send hello first")
@@ -216,6 +223,31 @@ class VisitorSession:
         )
         # handed over without waiting for the write (the next frame is read meanwhile); the `ack` comes with the
         # commit receipt, and a failed write is refused, so the client sends it again
+        connector.ctx.sink.submit([event]).add_done_callback(lambda done: self._unsent(done, frame))
+
+    async def _rate(self, visitor: str, frame: dict[str, Any]) -> None:
+        """The visitor rated the answer under a question: a CustomerRating; the `rated` frame comes with the
+        engine's receipt (an error code there when it was not taken: another's dialog, off the scale, too late)."""
+        connector, account = self.connector, self.account
+        dialog_id, score, comment = rate_fields(frame)
+        buckets = [(f"widget:{account}:v:{visitor}", self.guards.per_visitor)]
+        try:
+            wait = await connector.limits.take(buckets, connector.wall())
+        except Exception as exc:
+            log.warning("widget.limits.failed", line=account, error=str(exc))
+            raise unavailable() from None
+        if wait:
+            raise WidgetError("rate_limited", "too many frames; send it again later", retry_after(wait))
+        event = CustomerRating(
+            event_id=f"{RATING_EVENT}{_ID_PREFIX}{next(_ID_SEQ):x}",
+            channel=connector.type,
+            account=account,
+            chat_id=visitor,
+            dialog_id=dialog_id,
+            score=score,
+            ts=_now_iso(),
+            comment=comment,
+        )
         connector.ctx.sink.submit([event]).add_done_callback(lambda done: self._unsent(done, frame))
 
     def _typing(self, visitor: str, frame: dict[str, Any]) -> None:

@@ -170,6 +170,7 @@ dialogs = Table(
     Index("ix_dialogs_operator_state", "operator", "state"),
     Index("ix_dialogs_identity", "identity_id", "created_at"),
     Index("ix_dialogs_lead", "lead_id"),
+    Index("ix_dialogs_closed", "closed_at"),  # the board's last 24 hours
 )
 
 messages = Table(

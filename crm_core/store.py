@@ -2,9 +2,10 @@
 
 `Store` holds the engine's batch path (the lookups a batch needs, `apply`) and the bulk import's entry; the web
 role's reads (crm_core/web_reads.py), the sessions and checkpoints (crm_core/bookkeeping.py), the operators' quick
-answers (crm_core/quick_answers.py) and read marks (crm_core/read_marks.py) are base classes of it, so each call
-is the method itself. A batch is written by one of three writers: crm_core/pg_batch.py, crm_core/sqlite_batch.py,
-or SQLAlchemy Core (crm_core/sqlalchemy_batch.py).
+answers (crm_core/quick_answers.py), read marks (crm_core/read_marks.py), message search (crm_core/search.py) and
+the board's figures (crm_core/board_reads.py) are base classes of it, so each call is the method itself. A batch
+is written by one of three writers: crm_core/pg_batch.py, crm_core/sqlite_batch.py, or SQLAlchemy Core
+(crm_core/sqlalchemy_batch.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import Table, event, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from crm_core import importing, pg_batch, sqlite_batch
+from crm_core.board_reads import BoardReads
 from crm_core.bookkeeping import Bookkeeping
 from crm_core.changes import Changes
 from crm_core.errors import DuplicateKey, StaleDialog
@@ -26,6 +28,7 @@ from crm_core.models import dialogs, identities, leads, messages, outbox
 from crm_core.quick_answers import QuickAnswers
 from crm_core.read_marks import ReadMarks
 from crm_core.recognition import fold, normalize_email, normalize_phone, one_line
+from crm_core.search import Search
 from crm_core.sqlalchemy_batch import apply_sync
 from crm_core.web_reads import WebReads
 
@@ -39,7 +42,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class Store(WebReads, Bookkeeping, QuickAnswers, ReadMarks):
+class Store(WebReads, Bookkeeping, QuickAnswers, ReadMarks, Search, BoardReads):
     """Leads, identities, dialogs, messages, the dialog event log, the outbox, checkpoints and sessions."""
 
     def __init__(self, engine: AsyncEngine, *, batch_writer: bool = True) -> None:

@@ -20,6 +20,8 @@ _COLUMNS = (
     messages.c.attachments,
     messages.c.external_id,
     messages.c.created_at,
+    messages.c.author_id,  # a bot's question asking for a rating names its scale there
+    dialogs.c.rating,
 )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_core.models import dialog_events, dialogs, identities, leads, messages
@@ -32,8 +32,10 @@ class WebReads:
         lines: Sequence[str] | None = None,
         operator: str | None = None,
         limit: int = 200,
+        before: tuple[datetime, str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Dialog summaries (with the lead's name and status), latest activity first."""
+        """Dialog summaries (with the lead's name and status), latest activity first; with `before` (the previous
+        page's last row's `activity_key`) only the rows that come after it in this order."""
         q = select(*_DIALOG_SUMMARY_COLS).join(leads, leads.c.id == dialogs.c.lead_id)
         if states is not None:
             q = q.where(dialogs.c.state.in_(list(states)))
@@ -42,6 +44,9 @@ class WebReads:
         if operator is not None:
             q = q.where(dialogs.c.operator == operator)
         activity = func.coalesce(dialogs.c.last_message_at, dialogs.c.created_at)
+        if before is not None:
+            at, last_id = before
+            q = q.where(or_(activity < at, and_(activity == at, dialogs.c.id < last_id)))
         q = q.order_by(activity.desc(), dialogs.c.id.desc()).limit(limit)
         async with self.engine.connect() as conn:
             return [dict(r) for r in (await conn.execute(q)).mappings().all()]
@@ -158,6 +163,11 @@ class WebReads:
                 update(leads).where(leads.c.id == lead_id).values(**fields, updated_at=now)
             )
         return bool(res.rowcount)
+
+
+def activity_key(row: dict[str, Any]) -> tuple[datetime, str]:
+    """A `list_dialogs` row's place in the list's order (for `before`)."""
+    return (row["last_message_at"] or row["created_at"], row["id"])
 
 
 def _escape_like(text: str) -> str:

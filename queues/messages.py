@@ -165,6 +165,8 @@ class OutboundMessage(Event):
     # the channel shows it its own way (widget buttons, Telegram's inline keyboard, VK's keyboard, an e-mail link)
     # and turns the answer into a CustomerRating for `dialog_id`
     ask_rating: str | None = None
+    # with `ask_rating`: the line takes a comment with the score (a channel that can ask for one offers it)
+    ask_comment: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,6 +149,16 @@ def make_cluster(
                 "distribution": {"mode": "even", "max_dialogs": CAPACITY, "offer_timeout": "10m"},
             },
             {
+                "id": "rated",
+                "name": "Rated",
+                # the customer is asked to rate the answer when an operator closes the dialog
+                "channels": [{"type": "widget", "rate_per_visitor": 6000, "burst_per_visitor": 1000}],
+                "queue": OPERATORS,
+                "distribution": {"mode": "even", "max_dialogs": CAPACITY, "offer_timeout": "10m"},
+                "auto_replies": {"closing": "Thank you, goodbye!"},
+                "rating": {"scale": "five", "comment": True},
+            },
+            {
                 "id": "strict",
                 "name": "Strict",
                 # a tight allowance per visitor, to be kept across the web processes

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from connectors.base import AttachmentBody, Binding, ConnectorContext, SendResult
 from connectors.email.book import ThreadBook
 from connectors.email.mailbox import Mailbox
+from connectors.email.rating import RatingPages, links
 from connectors.email.send import build_answer, submit
 from connectors.email.settings import EmailSettings
 from connectors.email.threads import our_message_id
@@ -38,6 +39,8 @@ class EmailConnector:
         self.bindings = bindings
         self.book = ThreadBook(ctx.checkpoints)
         self.mailboxes: dict[str, Mailbox] = {}
+        self.ratings = RatingPages(ctx, [b.account for b in bindings])
+        self._mounted = False
 
     @property
     def retry_policy(self) -> dict[str, float]:
@@ -51,6 +54,7 @@ class EmailConnector:
 
     async def start(self) -> None:
         """Start reading every mailbox (one that clashes with another is refused; none raises)."""
+        self._mount()
         seen: dict[tuple[str, str], str] = {}
         for b in self.bindings:
             s: EmailSettings = b.settings
@@ -89,8 +93,14 @@ class EmailConnector:
             if data is None:
                 return SendResult(ok=False, error=f"the file {a.name!r} is no longer stored")
             files.append((a.name, a.mime, data))
+        rating = None
+        if msg.ask_rating:
+            if self.ctx.public_url:
+                rating = links(self.ctx.signer, self.ctx.public_url, msg)
+            if rating is None:  # the question still goes, without links
+                log.warning("email.rating.no_links", account=msg.account, scale=msg.ask_rating)
         try:
-            mail = build_answer(msg, thread, mailbox.settings, files)
+            mail = build_answer(msg, thread, mailbox.settings, files, rating)
         except (ValueError, TypeError) as exc:  # an address a header cannot carry
             return SendResult(ok=False, error=f"cannot write the mail: {exc}")
         result = await submit(mail, thread.to, mailbox.settings)
@@ -100,7 +110,14 @@ class EmailConnector:
         return result
 
     async def open_files(self) -> None:
-        """Files of fetched mail are in the attachment store already: nothing to open."""
+        """Files of fetched mail are in the attachment store already: nothing to open. A web process serves the
+        rating page of the mailboxes another process reads."""
+        self._mount()
+
+    def _mount(self) -> None:
+        if not self._mounted:
+            self.ratings.mount(self.ctx.routes)
+            self._mounted = True
 
     async def fetch_attachment(self, account: str, ref: str) -> AttachmentBody | None:
         """A file of a customer's mail, from the attachment store (mail is stored whole when fetched)."""

@@ -18,10 +18,15 @@ from queues.messages import OutboundMessage
 
 
 def build_answer(
-    msg: OutboundMessage, thread: Thread, settings: EmailSettings, files: Sequence[tuple[str, str, bytes]]
+    msg: OutboundMessage,
+    thread: Thread,
+    settings: EmailSettings,
+    files: Sequence[tuple[str, str, bytes]],
+    rating: tuple[str, list[tuple[str, str]]] | None = None,
 ) -> EmailMessage:
     """The mail of an operator's answer or an auto-reply, in the customer's thread; `files` are (name, mime,
-    body). Raises ValueError for an address that cannot be written in a header."""
+    body); `rating`: the lead-in and (label, URL) links of a question asking for a rating, in both parts.
+    Raises ValueError for an address that cannot be written in a header."""
     mail = EmailMessage()
     mail["From"] = Address(display_name=settings.from_name or "", addr_spec=settings.address)
     mail["To"] = Address(display_name=thread.name, addr_spec=thread.to)
@@ -36,8 +41,8 @@ def build_answer(
         # RFC 3834: other auto-responders must not answer this one (Exchange reads the second header)
         mail["Auto-Submitted"] = "auto-replied"
         mail["X-Auto-Response-Suppress"] = "All"
-    mail.set_content(msg.text or "")
-    mail.add_alternative(_html(msg.text or ""), subtype="html")
+    mail.set_content((msg.text or "") + _rating_text(rating))
+    mail.add_alternative(_html(msg.text or "", _rating_html(rating)), subtype="html")
     for name, mime, data in files:
         maintype, _, subtype = mime.partition("/")
         if maintype in ("multipart", "message") or not subtype:
@@ -46,9 +51,33 @@ def build_answer(
     return mail
 
 
-def _html(text: str) -> str:
+def _html(text: str, extra: str = "") -> str:
     body = html.escape(text).replace("\r\n", "\n").replace("\n", "<br>\n")
-    return f'<!DOCTYPE html>\n<html><body><div style="font-family: sans-serif">{body}</div></body></html>\n'
+    return f'<!DOCTYPE html>\n<html><body><div style="font-family: sans-serif">{body}{extra}</div></body></html>\n'
+
+
+def _rating_text(rating: tuple[str, list[tuple[str, str]]] | None) -> str:
+    """The rating links in the plain-text part: one line each, the URL on its own."""
+    if not rating:
+        return ""
+    intro, choices = rating
+    return "\n\n" + intro + "\n" + "".join(f"\n{label}: {url}" for label, url in choices) + "\n"
+
+
+def _rating_html(rating: tuple[str, list[tuple[str, str]]] | None) -> str:
+    """The rating links in the HTML part: a row of button-like links."""
+    if not rating:
+        return ""
+    intro, choices = rating
+    style = (
+        "display:inline-block;margin:0 8px 8px 0;padding:8px 14px;border:1px solid #1a73e8;border-radius:6px;"
+        "color:#1a73e8;text-decoration:none"
+    )
+    buttons = "".join(
+        f'<a href="{html.escape(url, quote=True)}" style="{style}">{html.escape(label)}</a>'
+        for label, url in choices
+    )
+    return f"<br>\n<br>\n<p>{html.escape(intro)}</p>\n<p>{buttons}</p>"
 
 
 def _when(ts: str) -> datetime:

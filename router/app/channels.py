@@ -29,7 +29,7 @@ from connectors.widget import WidgetConnector
 from crm_core import visitor_history
 from crm_core.store import Store
 from queues.bus import INBOUND, Bus, conversation_key, process_group
-from queues.messages import CustomerConsent, InboundMessage, OutboundMessage, Receipt, Typing
+from queues.messages import CustomerConsent, CustomerRating, InboundMessage, OutboundMessage, Receipt, Typing
 from router.app import log_events as ev
 from router.app.clock import Clock
 from router.app.logs import get
@@ -48,10 +48,14 @@ class Sink:
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
 
-    async def publish(self, events: Sequence[InboundMessage | CustomerConsent | Typing]) -> None:
+    async def publish(
+        self, events: Sequence[InboundMessage | CustomerConsent | CustomerRating | Typing]
+    ) -> None:
         await self.submit(events)
 
-    def submit(self, events: Sequence[InboundMessage | CustomerConsent | Typing]) -> asyncio.Future[None]:
+    def submit(
+        self, events: Sequence[InboundMessage | CustomerConsent | CustomerRating | Typing]
+    ) -> asyncio.Future[None]:
         return self._bus.enqueue(
             [(INBOUND, conversation_key(e.channel, e.account, e.chat_id), e) for e in events]
         )
@@ -137,6 +141,9 @@ def _history(m: dict[str, Any]) -> HistoryMessage:
         for a in (m["attachments"] or [])
         if isinstance(a, dict)
     )
+    # the question asking for a rating is the bot's, its author id "rating:<scale>[:comment]" (engine/staging.py)
+    asks = str(m.get("author_id") or "").split(":") if m["author_kind"] == "bot" else []
+    scale = asks[1] if len(asks) > 1 and asks[0] == "rating" else None
     return HistoryMessage(
         m["id"],
         m["author_kind"],
@@ -146,6 +153,9 @@ def _history(m: dict[str, Any]) -> HistoryMessage:
         m["external_id"],
         m["dialog_id"],
         files,
+        ask_rating=scale,
+        ask_comment=scale is not None and asks[-1] == "comment",
+        rating=m.get("rating") if scale is not None else None,
     )
 
 
@@ -162,6 +172,15 @@ def bindings(settings: Settings, role: str) -> dict[str, list[Binding]]:
                 continue
             out[block["type"]].append(Binding(line.id, str(block.get("account") or line.id), settings_))
     return out
+
+
+def public_url(settings: Settings) -> str:
+    """Where customers reach the web role: `http.public_url`, else its listen address."""
+    if settings.http.public_url:
+        return settings.http.public_url.rstrip("/")
+    host = settings.http.host if settings.http.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{settings.http.port}"
 
 
 class Channels:
@@ -274,6 +293,7 @@ class Channels:
             signer=self.signer,
             max_message_length=self.settings.limits.max_message_length,
             limits=self.limits,
+            public_url=public_url(self.settings),
         )
 
     async def open_files(self) -> None:
@@ -283,8 +303,9 @@ class Channels:
         for channel, channel_bindings in bindings(self.settings, "all").items():
             if all(b in mine.get(channel, []) for b in channel_bindings):
                 continue
-            # its routes are served nowhere, its health is reported by the process that runs it
-            ctx = self._context(channel, Routes(), Health())
+            # its health is reported by the process that runs it; the routes it mounts to be opened for files
+            # (the e-mail rating page) are served here
+            ctx = self._context(channel, self.routes, Health())
             connector: Connector = REGISTRY[channel](channel_bindings, ctx)
             try:
                 await connector.open_files()

@@ -25,6 +25,7 @@ class Observations:
     queue_waits: list[tuple[str, float]] = field(default_factory=list)  # line, seconds waited
     failures: list[str] = field(default_factory=list)  # channel
     auto_replies: list[tuple[str, str]] = field(default_factory=list)  # line, kind
+    ratings: list[tuple[str, str]] = field(default_factory=list)  # line, score (a first one or a changed one)
 
 
 class Metrics:
@@ -63,6 +64,12 @@ class Metrics:
         self.auto_replies = Counter(
             "openlines_auto_replies", "Auto-replies sent", ["line", "kind"], registry=r
         )
+        self.ratings = Counter(
+            "openlines_ratings",
+            "Customers' ratings of the answer (a re-rating with another score counts again)",
+            ["line", "score"],
+            registry=r,
+        )
 
     def watch(
         self,
@@ -82,6 +89,7 @@ class Metrics:
             (self.offers, o.offers),
             (self.failures, o.failures),
             (self.auto_replies, o.auto_replies),
+            (self.ratings, o.ratings),
         ):
             if seen:
                 for labels, n in collections.Counter(seen).items():

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from router.app.rating_settings import RatingSettings
 from router.app.yamlconf import ConfigProblem, load_yaml
 from router.rules.hours import Schedule, always_open, parse_schedule
 
@@ -222,6 +223,7 @@ class LineSettings(_Strict):
     auto_close_after: Duration | None = None
     reopen_within: Duration | None = None
     quick_answers: list[QuickAnswerSettings] = Field(default_factory=list)
+    rating: RatingSettings | None = None
 
     def schedule(self) -> Schedule:
         """The line's business hours (always open when none are set)."""

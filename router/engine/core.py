@@ -11,6 +11,7 @@ from crm_core.store import Changes, DuplicateKey, StaleDialog, Store
 from queues.bus import INBOUND, Bus, Entry, conversation_key, outbound_stream
 from queues.messages import (
     CustomerConsent,
+    CustomerRating,
     DeliveryStatus,
     DialogTimer,
     Event,
@@ -164,7 +165,7 @@ class Engine:
 
     async def _refuse_receipt(self, event: Event) -> None:
         # the channel may move on (offset, ts, IMAP Seen flag) at once rather than keep redelivering what cannot be stored
-        if isinstance(event, InboundMessage | CustomerConsent):
+        if isinstance(event, InboundMessage | CustomerConsent | CustomerRating):
             external_id = event.external_id if isinstance(event, InboundMessage) else event.event_id
             receipt = Receipt(
                 new_id(), event.channel, event.account, event.chat_id, external_id, None, None, "not_stored"
@@ -335,10 +336,10 @@ class Engine:
 
     def _routes(self, events: list[Event]) -> bool:
         """Whether deciding these events may choose an operator (then the shared loads are read first): anything
-        but messages and replies in dialogs that are assigned already, and delivery reports."""
+        but messages and replies in dialogs that are assigned already, delivery reports and ratings."""
         state = self.state
         for e in events:
-            if isinstance(e, DeliveryStatus | Typing):
+            if isinstance(e, DeliveryStatus | Typing | CustomerRating):
                 continue
             if isinstance(e, InboundMessage):
                 d = state.open_dialog((e.channel, e.account, e.chat_id))

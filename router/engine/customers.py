@@ -10,6 +10,7 @@ from crm_core.store import Key
 from queues.bus import conversation_key, outbound_stream
 from queues.messages import (
     CustomerConsent,
+    CustomerRating,
     InboundMessage,
     Receipt,
     Typing,
@@ -21,7 +22,7 @@ from router.engine.records import dialog_from_row
 from router.engine.staging import reply_state
 from router.protocol.times import iso
 from router.protocol.views import message_view
-from router.rules import autoreply
+from router.rules import autoreply, ratings
 from router.rules import dialogs as dm
 from router.rules.dialog import Dialog, LinePolicy, evolve
 from router.rules.hours import is_open, next_open
@@ -155,7 +156,8 @@ class CustomerSide(Outcomes):
         if line is None or line.reopen_within is None or self.now - row["closed_at"] > line.reopen_within:
             return None
         del self.closed_dialogs[ident["id"]]  # a second message in the batch finds it open
-        d = evolve(dialog_from_row(row), **preview)
+        rated = self.staged.get(row["id"])  # rated earlier in this batch: that change is kept
+        d = evolve(rated or dialog_from_row(row), **preview)
         self._outcome(d, dm.reopen(d, line, r.routable(d, line, self.now), self.now))
         return self.staged[d.id]
 
@@ -255,6 +257,64 @@ class CustomerSide(Outcomes):
         # the channel may move its position on only once this is stored, as for a message
         receipt = Receipt(new_id(), c.channel, c.account, c.chat_id, c.event_id, None, d.id if d else None)
         self._emit(outbound_stream(c.channel), conversation_key(c.channel, c.account, c.chat_id), receipt)
+
+    def _rating(self, e: CustomerRating) -> None:
+        """The customer rated the answer: stored on the dialog (a re-rating replaces it), logged in its events,
+        told to the consoles that follow it; a rating the rules refuse is dropped with a log line."""
+        r = self.r
+        if not isinstance(e.dialog_id, str):  # a channel's malformed event: dropped, never a dead letter
+            log.info(ev.RATING_REFUSED, channel=e.channel, reason="not_found")
+            self._rating_receipt(e, "not_found")
+            return
+        d = r.state.dialogs.get(e.dialog_id) or self.staged.get(e.dialog_id)
+        if d is None and (row := self.other_dialogs.get(e.dialog_id)) is not None:
+            d = dialog_from_row(row)  # closed: not in the routing state
+        line = r.lines.get(d.line_id) if d is not None else None
+        policy = line.rating if line is not None else None
+        reason = (
+            "not_found"
+            if d is None
+            else ratings.refusal(
+                policy,
+                score=e.score,
+                state=d.state,
+                closed_at=d.closed_at,
+                dialog_conversation=(d.channel, d.account, d.chat_id),
+                rater_conversation=(e.channel, e.account, e.chat_id),
+                now=self.now,
+            )
+        )
+        if reason is not None or d is None or policy is None:
+            log.info(ev.RATING_REFUSED, dialog=e.dialog_id, channel=e.channel, reason=reason)
+            # another's dialog is "not found" to the rater: whether an id exists is nobody else's business
+            self._rating_receipt(e, "not_found" if reason == "foreign_dialog" else reason or "rating_off")
+            return
+        comment = ratings.comment_of(policy, e.comment)
+        if d.rating == e.score and d.rating_comment == comment:  # delivered again, or the same rating again
+            self._rating_receipt(e, None)
+            return
+        if ratings.counted(d.rating, e.score):
+            self.obs.ratings.append((d.line_id, str(e.score)))
+        d = evolve(d, rating=e.score, rating_comment=comment, rated_at=self.now)
+        self._save(d)
+        self._event(d, "rated", None, {"score": e.score, "scale": policy.scale, "comment": comment})
+        frame = {
+            "type": "dialog.rated",
+            "dialog_id": d.id,
+            "scale": policy.scale,
+            "rating": e.score,
+            "comment": comment,
+            "rated_at": iso(self.now),
+        }
+        self._console(r.watchers(d) | set(r.lines[d.line_id].queue), frame)
+        log.info(ev.DIALOG_RATED, dialog=d.id, line=d.line_id, score=e.score, channel=e.channel)
+        self._rating_receipt(e, None)
+
+    def _rating_receipt(self, e: CustomerRating, error: str | None) -> None:
+        # the channel moves its position on once the rating is stored (or refused for good), as for a message
+        dialog_id = e.dialog_id if isinstance(e.dialog_id, str) else None
+        receipt = Receipt(new_id(), e.channel, e.account, e.chat_id, e.event_id, None, dialog_id, error)
+        self._emit(outbound_stream(e.channel), conversation_key(e.channel, e.account, e.chat_id), receipt)
 
 
 def identity_key(m: InboundMessage) -> Key:

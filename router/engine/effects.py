@@ -112,6 +112,8 @@ class Outcomes(Staging):
                     "to_operator": fx.to_operator,
                     "to_line": fx.to_line,
                 }
+                if fx.note:
+                    data["note"] = fx.note
                 self._event(d, "transferred", fx.by, data)
                 to = set(r.admins) | {o for o in (fx.by, fx.from_operator, fx.to_operator) if o}
                 if fx.to_line:
@@ -122,6 +124,8 @@ class Outcomes(Staging):
                     "from_operator": fx.from_operator,
                     "to_operator": fx.to_operator,
                     "to_line": fx.to_line,
+                    "by": fx.by,
+                    "note": fx.note,
                     "dialog": dialog_json(),
                 }
                 self._console_dialog(to, frame)

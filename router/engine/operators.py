@@ -91,13 +91,13 @@ class OperatorSide(Outcomes):
                 if r.settings.operator(c.to_operator) is None:
                     self._refuse(c, "unknown_operator", f"no operator {c.to_operator!r}")
                     return
-                out = dm.transfer_to_operator(d, op, c.to_operator, self.now)
+                out = dm.transfer_to_operator(d, op, c.to_operator, self.now, note=c.text)
             else:
                 target = r.lines.get(c.to_line or "")
                 if target is None:
                     self._refuse(c, "unknown_line", f"no line {c.to_line!r}")
                     return
-                out = dm.transfer_to_line(d, op, target, r.state.operators_for(target), self.now)
+                out = dm.transfer_to_line(d, op, target, r.state.operators_for(target), self.now, note=c.text)
         elif c.command in ("invite", "leave"):
             guest = c.to_operator or (op if c.command == "leave" else "")
             if r.settings.operator(guest) is None:
@@ -117,6 +117,8 @@ class OperatorSide(Outcomes):
         self._outcome(d, out, by=op)
         for kind in self.pending_replies.pop(d.id, ()):
             self._send_auto(self.staged.get(d.id, d), line, kind)
+        if c.command == "close":  # after the closing text, as Bitrix24 does: not on an auto-close
+            self._ask_rating(self.staged.get(d.id, d), line)
 
     def _operator_reopen(self, c: OperatorCommand) -> None:
         """An operator reopens a closed dialog to write to its customer again, through the channel they last used

@@ -17,6 +17,7 @@ from router.rules.access import Viewer
 from router.rules.autoreply import Templates
 from router.rules.dialog import QUEUED, Dialog, LinePolicy
 from router.rules.distribution import OperatorState
+from router.rules.ratings import RatingPolicy
 
 IDENTITY_CACHE = 50_000
 
@@ -44,6 +45,11 @@ def line_policies(settings: Settings) -> dict[str, LinePolicy]:
             language=ln.language,
             auto_close_after=ln.auto_close_after,
             reopen_within=ln.reopen_within,
+            rating=(
+                None
+                if ln.rating is None
+                else RatingPolicy(ln.rating.scale, ln.rating.comment, ln.rating.question)
+            ),
         )
         for ln in settings.lines
     }

@@ -22,7 +22,7 @@ from router.app.metrics import Observations
 from router.engine.routing import Routing
 from router.protocol.times import iso
 from router.protocol.views import message_view
-from router.rules import autoreply
+from router.rules import autoreply, ratings
 from router.rules import dialogs as dm
 from router.rules.dialog import Dialog, LinePolicy, evolve
 from router.rules.hours import next_open
@@ -187,6 +187,34 @@ class Staging:
             now=self.now,
         )
         text = autoreply.text_of(kind, line.templates, ctx)
+        self._send_bot(d, line, kind, text)
+
+    def _ask_rating(self, d: Dialog, line: LinePolicy) -> None:
+        """Ask the customer to rate the answer (after the closing text): a bot message the channel shows with
+        its buttons; its author id names the scale (and whether a comment is taken) so history can show it again."""
+        policy = line.rating
+        if policy is None:
+            return
+        author_id = f"rating:{policy.scale}" + (":comment" if policy.comment else "")
+        text = ratings.question_text(policy, line.language)
+        self._send_bot(
+            d, line, "rating", text, author_id=author_id, ask_rating=policy.scale, ask_comment=policy.comment
+        )
+
+    def _send_bot(
+        self,
+        d: Dialog,
+        line: LinePolicy,
+        kind: str,
+        text: str,
+        *,
+        author_id: str | None = None,
+        ask_rating: str | None = None,
+        ask_comment: bool = False,
+    ) -> None:
+        """Store a message of the line's bot and send it through the outbox like any outbound message (a customer
+        who denied messages gets none: it is stored undeliverable)."""
+        r = self.r
         row: dict[str, Any] = {
             "id": new_id(),
             "dialog_id": d.id,
@@ -195,7 +223,7 @@ class Staging:
             "external_id": None,
             "direction": "out",
             "author_kind": "bot",
-            "author_id": kind,
+            "author_id": author_id or kind,
             "author_name": line.name,
             "text": text,
             "visibility": "public",
@@ -224,6 +252,8 @@ class Staging:
             iso(self.now) or "",
             "bot",
             line.name,
+            ask_rating=ask_rating,
+            ask_comment=ask_comment,
         )
         self._emit(outbound_stream(d.channel), conversation_key(d.channel, d.account, d.chat_id), out)
         self._console(r.watchers(d), {"type": "message", "dialog_id": d.id, "message": message_view(row)})

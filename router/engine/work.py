@@ -8,6 +8,7 @@ from crm_core.store import Key
 from queues.bus import conversation_key
 from queues.messages import (
     CustomerConsent,
+    CustomerRating,
     DeliveryStatus,
     DialogTimer,
     Event,
@@ -54,6 +55,12 @@ class BatchWork(CustomerSide, OperatorSide):
                     msg_keys.append(("console", event.operator, event.client_msg_id))
                 if event.dialog_id not in r.state.dialogs and event.command != "typing":
                     unknown_dialogs.append(event.dialog_id)
+            elif (
+                isinstance(event, CustomerRating)
+                and isinstance(event.dialog_id, str)
+                and event.dialog_id not in r.state.dialogs
+            ):
+                unknown_dialogs.append(event.dialog_id)  # usually closed: rated after the closing
         self.known_messages = await self.store.find_messages(msg_keys)
         missing = [k for k in people if k not in r.identities]
         self.identities = {k: r.identities[k] for k in people if k in r.identities}
@@ -92,6 +99,8 @@ class BatchWork(CustomerSide, OperatorSide):
             self._delivery(event)
         elif isinstance(event, CustomerConsent):
             self._consent(event)
+        elif isinstance(event, CustomerRating):
+            self._rating(event)
         elif isinstance(event, Typing):
             self._customer_typing(event)
 
@@ -113,7 +122,7 @@ class BatchWork(CustomerSide, OperatorSide):
 
     def _origin(self, event: Event) -> str | None:
         """The bus key of the conversation an event concerns (its partition's owner decides it)."""
-        if isinstance(event, InboundMessage | CustomerConsent | Typing):
+        if isinstance(event, InboundMessage | CustomerConsent | CustomerRating | Typing):
             return conversation_key(event.channel, event.account, event.chat_id)
         if isinstance(event, OperatorPresence):
             return f"operator:{event.operator}"

@@ -39,6 +39,10 @@ def dialog_view(row: Mapping[str, Any], line_names: Mapping[str, str]) -> dict[s
         "created_at": iso(row["created_at"]),
         "closed_at": iso(row.get("closed_at")),
         "last_message": last,
+        # the customer's rating of the answer (like: 1/0; five: 1..5), their comment, when (None: not rated)
+        "rating": row.get("rating"),
+        "rating_comment": row.get("rating_comment"),
+        "rated_at": iso(row.get("rated_at")),
     }
 
 
@@ -131,6 +135,7 @@ THREAD_EVENTS = (
     "reopened",
     "auto_reply",
     "no_answer",
+    "rated",
 )
 
 

@@ -4,7 +4,7 @@ against their capacity, and presence. Pure: the web side loads the dialogs and t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -32,15 +32,46 @@ def waiting_seconds(d: Mapping[str, Any], now: datetime) -> float | None:
     return max(0.0, (now - since).total_seconds()) if since is not None else None
 
 
+def positive(score: int, scale: str | None) -> bool:
+    """Whether a rating is a good one: a like, or 4 and 5 of five (the usual customer-satisfaction cut)."""
+    return score >= 4 if scale == "five" else score >= 1
+
+
+@dataclass(frozen=True, slots=True)
+class Recent:
+    """Closed dialogs of the last hours, by line, operator and rating (crm_core.board_reads.closed_since rows)."""
+
+    rows: tuple[Mapping[str, Any], ...] = ()
+    scales: Mapping[str, str | None] = field(
+        default_factory=dict
+    )  # line -> its rating scale (None: no rating)
+
+    def figures(self, *, operator: str | None = None, line: str | None = None) -> dict[str, Any]:
+        """`closed`, `rated` and `positive` of an operator's or a line's dialogs."""
+        rows = [r for r in self.rows if (operator is None or r["operator"] == operator)]
+        rows = [r for r in rows if line is None or r["line_id"] == line]
+        rated = [r for r in rows if r["rating"] is not None]
+        good = sum(r["dialogs"] for r in rated if positive(r["rating"], self.scales.get(r["line_id"])))
+        return {
+            "closed": sum(r["dialogs"] for r in rows),
+            "rated": sum(r["dialogs"] for r in rated),
+            "positive": good,
+        }
+
+
 def board(
     dialogs: Iterable[Mapping[str, Any]],
     seats: Iterable[Seat],
     presence: Mapping[str, str],
     lines: Mapping[str, str],
     now: datetime,
+    recent: Recent | None = None,
 ) -> dict[str, Any]:
     """The board: `operators` (presence, open dialogs, capacity, the longest wait among theirs), `lines` (dialogs
-    by state, the longest wait) and `dialogs` (each one's id, line, state, operator and wait), longest wait first."""
+    by state, the longest wait), `dialogs` (each one's id, line, state, operator, guests and wait), longest wait
+    first; with `recent`, each operator and line also has `recent` {closed, rated, positive} and each line its
+    `rating_scale` and `rating_average` (on its own scale, None before the first rating)."""
+    recent = recent or Recent()
     open_dialogs = [d for d in dialogs if d["state"] != "closed"]
     waits = {d["id"]: waiting_seconds(d, now) for d in open_dialogs}
 
@@ -64,14 +95,27 @@ def board(
                 "capacity": max(s.capacity.values(), default=None),  # None: in no line's queue
                 "longest_wait_seconds": longest(mine),
                 "dialogs": mine,
+                "recent": recent.figures(operator=s.login),
             }
         )
     by_line = []
     for line_id, name in lines.items():
         here = [d for d in open_dialogs if d["line_id"] == line_id]
         counts = {st: sum(1 for d in here if d["state"] == st) for st in ("queued", "offered", "assigned")}
+        rated = [r for r in recent.rows if r["line_id"] == line_id and r["rating"] is not None]
+        votes = sum(r["dialogs"] for r in rated)
         by_line.append(
-            {"id": line_id, "name": name, **counts, "longest_wait_seconds": longest(d["id"] for d in here)}
+            {
+                "id": line_id,
+                "name": name,
+                **counts,
+                "longest_wait_seconds": longest(d["id"] for d in here),
+                "recent": recent.figures(line=line_id),
+                "rating_scale": recent.scales.get(line_id),
+                "rating_average": (
+                    round(sum(r["rating"] * r["dialogs"] for r in rated) / votes, 2) if votes else None
+                ),
+            }
         )
     rows = [
         {
@@ -80,6 +124,7 @@ def board(
             "state": d["state"],
             "operator": d.get("operator"),
             "offered_to": list(d.get("offered_to") or ()),
+            "invited": list(d.get("invited") or ()),
             "customer_name": d.get("lead_name") or d.get("customer_name") or "",
             "channel": d.get("channel"),
             "waiting_seconds": waits[d["id"]],

@@ -10,6 +10,7 @@ from typing import Any
 from router.rules.autoreply import Language, Templates
 from router.rules.distribution import Mode
 from router.rules.hours import Schedule, always_open
+from router.rules.ratings import RatingPolicy
 
 QUEUED, OFFERED, ASSIGNED, CLOSED = "queued", "offered", "assigned", "closed"
 
@@ -50,6 +51,10 @@ class Dialog:
     # public replies too when `guests_reply`; the dialog stays the operator's
     invited: tuple[str, ...] = ()
     guests_reply: bool = False
+    # the customer's rating of the answer on the line's scale, their comment, when (a re-rating replaces it)
+    rating: int | None = None
+    rating_comment: str | None = None
+    rated_at: datetime | None = None
     version: int = (
         0  # of the stored row, as this worker last read or wrote it (the store refuses a stale write)
     )
@@ -92,6 +97,7 @@ class LinePolicy:
     language: Language = "en"
     auto_close_after: timedelta | None = None
     reopen_within: timedelta | None = None
+    rating: RatingPolicy | None = None  # the customer is asked to rate the answer on close (None: not asked)
 
 
 # ---- effects: what the engine must persist and tell the consoles ---------------------------------
@@ -127,6 +133,7 @@ class Transferred:
     from_operator: str | None
     to_operator: str | None
     to_line: str | None
+    note: str | None = None  # to the next operator: what the customer wants, what was tried
 
 
 @dataclass(frozen=True, slots=True)

@@ -307,8 +307,9 @@ def operator_available(
     return Outcome(d)
 
 
-def transfer_to_operator(d: Dialog, by: str, to: str, now: datetime) -> Outcome:
-    """Hand the dialog with its history to a colleague, who becomes the lead's responsible."""
+def transfer_to_operator(d: Dialog, by: str, to: str, now: datetime, note: str | None = None) -> Outcome:
+    """Hand the dialog with its history (and an optional note) to a colleague, who becomes the lead's
+    responsible."""
     if d.state == CLOSED:
         return _fail(d, "bad_state", "the dialog is closed")
     if d.state == ASSIGNED and d.operator == to:
@@ -328,7 +329,7 @@ def transfer_to_operator(d: Dialog, by: str, to: str, now: datetime) -> Outcome:
     if d.offered_to:
         effects.append(Withdrawn(d.offered_to, "transferred"))
     effects += [
-        Transferred(by, d.operator, to, None),
+        Transferred(by, d.operator, to, None, note),
         Assigned(to, d.operator, "transfer"),
         ResponsibleChanged(to),
     ]
@@ -336,9 +337,15 @@ def transfer_to_operator(d: Dialog, by: str, to: str, now: datetime) -> Outcome:
 
 
 def transfer_to_line(
-    d: Dialog, by: str, line: LinePolicy, ops: Mapping[str, OperatorState], now: datetime
+    d: Dialog,
+    by: str,
+    line: LinePolicy,
+    ops: Mapping[str, OperatorState],
+    now: datetime,
+    note: str | None = None,
 ) -> Outcome:
-    """Move the dialog to another line's queue; whoever takes it there becomes the responsible."""
+    """Move the dialog (with an optional note) to another line's queue; whoever takes it there becomes the
+    responsible."""
     if d.state == CLOSED:
         return _fail(d, "bad_state", "the dialog is closed")
     if d.line_id == line.id and d.state != ASSIGNED:
@@ -359,7 +366,7 @@ def transfer_to_line(
     effects: list[Effect] = []
     if d.offered_to:
         effects.append(Withdrawn(d.offered_to, "transferred"))
-    effects.append(Transferred(by, d.operator, None, line.id))
+    effects.append(Transferred(by, d.operator, None, line.id, note))
     out = route(moved, line, ops, now)
     if out.dialog.state == QUEUED:
         return Outcome(out.dialog, (*effects, Queued("transferred")))

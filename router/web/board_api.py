@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiohttp import web
 
 from crm_core.store import Store
 from router.app.clock import Clock
-from router.rules.board import Seat, board
+from router.rules.board import Recent, Seat, board
 from router.web.gate import Gate
 from router.web.http import ApiError, json_response
 
 BOARD_DIALOGS = 5000  # open dialogs the board reads at most (beyond that a line needs more than one board)
+RECENT = timedelta(hours=24)  # the board's figures of closed dialogs and ratings cover this long
 
 
 class BoardRoutes:
@@ -22,6 +25,7 @@ class BoardRoutes:
         self.clock = clock
         s = gate.settings
         self.lines = {ln.id: ln.name for ln in s.lines}
+        self.scales = {ln.id: ln.rating.scale if ln.rating else None for ln in s.lines}
         capacity = s.capacities()  # the rule the engine routes by
         self.seats = [
             Seat(
@@ -45,4 +49,6 @@ class BoardRoutes:
             raise ApiError(403, "forbidden", "only an admin can see the supervisor's board")
         rows = await self.store.list_dialogs(states=["queued", "offered", "assigned"], limit=BOARD_DIALOGS)
         presence = await self.gate.hub.presences([s.login for s in self.seats])
-        return json_response(board(rows, self.seats, presence, self.lines, self.clock.now()))
+        now = self.clock.now()
+        recent = Recent(tuple(await self.store.closed_since(now - RECENT)), self.scales)
+        return json_response(board(rows, self.seats, presence, self.lines, now, recent))

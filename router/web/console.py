@@ -16,6 +16,7 @@ from router.web.gate import Gate
 from router.web.hub import ConsoleHub
 from router.web.leads_api import LeadRoutes
 from router.web.quick_answers_api import QuickAnswerRoutes
+from router.web.search_api import SearchRoutes
 from router.web.session_api import SessionRoutes
 
 
@@ -39,6 +40,7 @@ class ConsoleApi:
             LeadRoutes(self.gate, store, clock),
             QuickAnswerRoutes(self.gate, store, clock),
             BoardRoutes(self.gate, store, clock),
+            SearchRoutes(self.gate, store),
             ConsoleSocket(self.gate, clock, files),
         )
 

@@ -24,6 +24,7 @@ from router.web.http import ApiError, error_response
 
 log = get(__name__)
 MAX_INFLIGHT = 64  # console commands of one socket being written to the queue at once
+MAX_TRANSFER_NOTE = 1000  # characters of the note a transfer carries to the next operator
 
 
 class ConsoleSocket:
@@ -175,7 +176,12 @@ class ConsoleSocket:
             to_op, to_line = frame.get("to_operator"), frame.get("to_line")
             if not (isinstance(to_op, str) and to_op) and not (isinstance(to_line, str) and to_line):
                 raise ApiError(400, "missing_field", "transfer needs to_operator or to_line")
-            extra = {"to_operator": to_op or None, "to_line": to_line or None}
+            note = frame.get("note") or ""
+            if not isinstance(note, str) or len(note) > MAX_TRANSFER_NOTE:
+                raise ApiError(
+                    400, "bad_field", f"note must be text of at most {MAX_TRANSFER_NOTE} characters"
+                )
+            extra = {"to_operator": to_op or None, "to_line": to_line or None, "text": note.strip() or None}
         key = await self.hub.conversation_of(dialog_id)
         if key is None:
             raise ApiError(404, "not_found", "no such dialog")

@@ -3,13 +3,17 @@ letters."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
 from crm_core.ids import new_id
 from crm_core.store import Store
+from crm_core.web_reads import activity_key
 from queues.bus import CONSOLE
 from queues.messages import ConsoleEvent
 from router.app import log_events as ev
@@ -61,6 +65,7 @@ class DialogRoutes:
         v = self.gate.viewer(await self.gate.operator(request))
         state = request.query.get("state", "open")
         lines = self.gate.lines_of(v)
+        nxt: str | None = None
         if state == "offered":
             rows = await self.store.list_dialogs(states=["offered"], limit=500)
             rows = [r for r in rows if v.login in (r.get("offered_to") or [])]
@@ -71,9 +76,16 @@ class DialogRoutes:
             rows = [r for r in rows if v.login in (r.get("invited") or [])]
         elif state == "queued":
             rows = await self.store.list_dialogs(states=["queued"], lines=lines)
-        elif state == "closed":
+        elif state == "closed":  # the only list that grows without end: a page at a time
             operator = None if v.admin else v.login
-            rows = await self.store.list_dialogs(states=["closed"], lines=lines, operator=operator, limit=50)
+            limit = _closed_limit(request.query.get("limit"))
+            before = _closed_cursor(request.query.get("cursor"))
+            rows = await self.store.list_dialogs(
+                states=["closed"], lines=lines, operator=operator, limit=limit + 1, before=before
+            )
+            if len(rows) > limit:
+                rows = rows[:limit]
+                nxt = _closed_next(activity_key(rows[-1]))
         elif state == "open":
             rows = await self.store.list_dialogs(states=["queued", "offered", "assigned"], lines=lines)
             rows = [r for r in rows if can_view_dialog(v, r)]
@@ -81,7 +93,12 @@ class DialogRoutes:
             raise ApiError(400, "bad_field", "state must be offered, mine, invited, queued, closed or open")
         unread = await self.store.unread_counts(v.login, [r["id"] for r in rows])
         return json_response(
-            {"dialogs": [{**dialog_view(r, self.line_names), "unread": unread.get(r["id"], 0)} for r in rows]}
+            {
+                "dialogs": [
+                    {**dialog_view(r, self.line_names), "unread": unread.get(r["id"], 0)} for r in rows
+                ],
+                "next": nxt,
+            }
         )
 
     async def dialog(self, request: web.Request) -> web.Response:
@@ -194,3 +211,38 @@ class DialogRoutes:
             raise ApiError(400, "bad_limit", "limit must be a whole number from 1 to 1000")
         letters = await self.gate.hub.bus.dead_letters(int(raw))
         return json_response({"dead_letters": [dead_letter_view(d) for d in letters]})
+
+
+CLOSED_LIMIT_DEFAULT = 50
+CLOSED_LIMIT_MAX = 100
+
+
+def _closed_limit(raw: str | None) -> int:
+    """The closed list's page size."""
+    if raw is None:
+        return CLOSED_LIMIT_DEFAULT
+    if not raw.isdigit() or not 1 <= int(raw) <= CLOSED_LIMIT_MAX:
+        raise ApiError(400, "bad_field", f"limit must be a whole number from 1 to {CLOSED_LIMIT_MAX}")
+    return int(raw)
+
+
+def _closed_next(key: tuple[datetime, str]) -> str:
+    """The opaque cursor of the closed list's next page: the last row's (activity, id)."""
+    at, dialog_id = key
+    raw = f"{at.astimezone(UTC).isoformat()}|{dialog_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _closed_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    """The key in a closed-list cursor; 400 when it is not one `_closed_next` made."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, _, dialog_id = raw.partition("|")
+        when = datetime.fromisoformat(at)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ApiError(400, "bad_field", "cursor is not one this list gave") from None
+    if when.tzinfo is None or not dialog_id or len(dialog_id) > 64:
+        raise ApiError(400, "bad_field", "cursor is not one this list gave")
+    return when, dialog_id

@@ -110,7 +110,13 @@ class SessionRoutes:
         return json_response(
             {
                 "lines": [
-                    {"id": ln.id, "name": ln.name, "mode": ln.distribution.mode} for ln in self.settings.lines
+                    {
+                        "id": ln.id,
+                        "name": ln.name,
+                        "mode": ln.distribution.mode,
+                        "rating": ln.rating.scale if ln.rating else None,  # how its dialogs' ratings read
+                    }
+                    for ln in self.settings.lines
                 ],
                 "operators": [
                     {"login": o.login, "name": o.name, "role": o.role, "presence": presence[o.login]}

@@ -1,12 +1,14 @@
 """A fake of the Telegram Bot API on 127.0.0.1, for the real aiogram client: getMe, getUpdates (long polling with
-offset semantics), sendMessage/sendPhoto/sendDocument (multipart), getFile and file downloads, setWebhook and
-deleteWebhook; with hooks to enqueue updates, make sends fail, and inspect what was sent."""
+offset semantics), sendMessage/sendPhoto/sendDocument (multipart, with their reply_markup), getFile and file
+downloads, setWebhook and deleteWebhook, answerCallbackQuery, editMessageText and editMessageReplyMarkup; with hooks
+to enqueue updates (messages, edits, presses of inline buttons), make sends fail, and inspect what was sent."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import itertools
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +39,17 @@ class Sent:
     caption: str | None = None
     file_name: str | None = None
     file_bytes: bytes | None = None
+    reply_markup: dict[str, Any] | None = (
+        None  # as sent (a JSON string in the form), decoded; edits change it
+    )
+    edits: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # editMessageText / editMessageReplyMarkup params
+
+    def buttons(self) -> list[tuple[str, str]]:
+        """(text, callback_data) of every inline button the message has now."""
+        rows = (self.reply_markup or {}).get("inline_keyboard") or []
+        return [(b["text"], b.get("callback_data", "")) for row in rows for b in row]
 
 
 @dataclass
@@ -54,6 +67,8 @@ class FakeBot:
     updates_failures: int = 0
     file_failures: int = 0  # the next getFile calls answer 502 Bad Gateway
     webhook: dict[str, Any] | None = None
+    answers: list[dict[str, Any]] = field(default_factory=list)  # answerCallbackQuery params
+    answered: set[str] = field(default_factory=set)  # callback query ids answered (a second answer fails)
 
     def offsets(self) -> list[int | None]:
         """The offset of every getUpdates call so far."""
@@ -139,6 +154,27 @@ class FakeTelegram:
             "text": text,
         }
         return await self.push(token, {"edited_message": msg})
+
+    async def press(self, token: str, sent: Sent | None, data: str, *, user: dict[str, Any] | None = None,
+                    chat: dict[str, Any] | None = None, query_id: str | None = None) -> tuple[int, str]:  # fmt: skip
+        """The customer pressed an inline button with `data` under the bot's message `sent` (None: a button of
+        an inline-mode message, which has no message); returns (update_id, callback query id)."""
+        u = user or USER
+        qid = query_id or f"cbq{next(self._ids)}"
+        query: dict[str, Any] = {"id": qid, "from": u, "chat_instance": "ci-1", "data": data}
+        if sent is not None:
+            query["message"] = {
+                "message_id": sent.message_id,
+                "date": int(time.time()),
+                "chat": chat or {"id": sent.chat_id, "type": "private", "first_name": u["first_name"]},
+                "from": {"id": self.bots[token].id, "is_bot": True, "first_name": "Shop"},
+                "text": sent.text or "",
+            }
+            if sent.reply_markup:
+                query["message"]["reply_markup"] = sent.reply_markup
+        else:
+            query["inline_message_id"] = "inline-1"
+        return await self.push(token, {"callback_query": query}), qid
 
     async def redeliver(self, token: str, update_id: int) -> None:
         """Send an update again with the same update_id, as Telegram does after a lost confirmation."""
@@ -236,6 +272,18 @@ class FakeTelegram:
                 if params.get("action") not in ("typing", "upload_photo", "upload_document"):
                     return _error(400, "Bad Request: wrong parameter action in request")
                 return _ok(True)
+            if method == "answercallbackquery":
+                qid = str(params.get("callback_query_id"))
+                bot.answers.append(params)
+                if qid in bot.answered:
+                    return _error(
+                        400,
+                        "Bad Request: query is too old and response timeout expired or query ID is invalid",
+                    )
+                bot.answered.add(qid)
+                return _ok(True)
+            if method in ("editmessagetext", "editmessagereplymarkup"):
+                return self._edit(bot, method, params)
             if method == "setwebhook":
                 bot.webhook = params
                 return _ok(True)
@@ -287,6 +335,9 @@ class FakeTelegram:
             "chat": {"id": chat_id, "type": "private"},
         }
         sent = Sent(method, chat_id, message_id, text=params.get("text"), caption=params.get("caption"))
+        if params.get("reply_markup"):
+            sent.reply_markup = json.loads(str(params["reply_markup"]))
+            result["reply_markup"] = sent.reply_markup
         if method == "sendmessage":
             result["text"] = params["text"]
         else:
@@ -305,6 +356,29 @@ class FakeTelegram:
             if sent.caption:
                 result["caption"] = sent.caption
         bot.sent.append(sent)
+        return _ok(result)
+
+    def _edit(self, bot: FakeBot, method: str, params: dict[str, Any]) -> web.Response:
+        found = next(
+            (
+                s
+                for s in bot.sent
+                if s.chat_id == params.get("chat_id") and s.message_id == params.get("message_id")
+            ),
+            None,
+        )
+        if found is None:
+            return _error(400, "Bad Request: message to edit not found")
+        markup = json.loads(str(params["reply_markup"])) if params.get("reply_markup") else None
+        text = str(params["text"]) if method == "editmessagetext" else found.text
+        if text == found.text and markup == found.reply_markup:
+            return _error(400, "Bad Request: message is not modified")
+        found.edits.append(params)
+        found.text, found.reply_markup = text, markup
+        result: dict[str, Any] = {"message_id": found.message_id, "date": int(time.time()),
+                                  "chat": {"id": found.chat_id, "type": "private"}, "text": found.text or ""}  # fmt: skip
+        if markup:
+            result["reply_markup"] = markup
         return _ok(result)
 
     async def _file(self, request: web.Request) -> web.StreamResponse:

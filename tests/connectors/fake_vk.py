@@ -1,7 +1,8 @@
 """A fake of the VK API and the Bots Long Poll server on 127.0.0.1, for the real vk-api client: the methods the
 connector uses (groups.getLongPollServer, users.get, messages.send with random_id deduplication,
-messages.getByConversationMessageId, photos/docs message uploads), the long poll with `ts`/`key` semantics and
-`failed` answers, and file downloads; with hooks to enqueue events, make calls fail, and inspect calls."""
+messages.getByConversationMessageId, photos/docs message uploads, keyboards on messages.send, messages.edit,
+messages.sendMessageEventAnswer), the long poll with `ts`/`key` semantics and `failed` answers, and file downloads;
+with hooks to enqueue events (messages, presses of callback buttons), make calls fail, and inspect calls."""
 
 from __future__ import annotations
 
@@ -40,6 +41,18 @@ class Sent:
     random_id: int
     text: str
     attachment: str | None
+    keyboard: dict[str, Any] | None = None  # the keyboard JSON, decoded; messages.edit changes it
+    cmid: int = 0
+    edits: list[dict[str, str]] = field(default_factory=list)
+
+    def buttons(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(type, label, payload) of every button the message has now."""
+        rows = (self.keyboard or {}).get("buttons") or []
+        return [
+            (b["action"]["type"], b["action"]["label"], json.loads(b["action"].get("payload") or "null"))
+            for row in rows
+            for b in row
+        ]
 
 
 @dataclass
@@ -76,6 +89,10 @@ class FakeVK:
     messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)  # (peer, cmid) -> message
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     poll_failures: list[dict[str, Any]] = field(default_factory=list)
+    event_answers: list[dict[str, str]] = field(
+        default_factory=list
+    )  # messages.sendMessageEventAnswer params
+    bot_abilities: bool = True  # off: a messages.send with a keyboard fails with error 912
     key: str = "key-1"
     url: str = ""
 
@@ -157,16 +174,44 @@ class FakeVK:
         self.messages[(peer, cmid)] = msg
         return msg
 
-    def message_new_event(self, msg: dict[str, Any]) -> dict[str, Any]:
+    def message_new_event(
+        self, msg: dict[str, Any], client_info: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """The message_new event of a message (API 5.103+: the message wrapped with client_info)."""
-        info = {"button_actions": ["text"], "keyboard": True, "inline_keyboard": True, "lang_id": 0}
+        info = client_info or {
+            "button_actions": ["text"],
+            "keyboard": True,
+            "inline_keyboard": True,
+            "lang_id": 0,
+        }
         return self.event("message_new", {"message": msg, "client_info": info})
 
-    async def message(self, text: str = "hello", **fields: Any) -> dict[str, Any]:
+    async def message(self, text: str = "hello", *, client_info: dict[str, Any] | None = None,
+                      **fields: Any) -> dict[str, Any]:  # fmt: skip
         """A customer writes to the community (long poll); returns the message object."""
         msg = self.new_message(text, **fields)
-        await self.push(self.message_new_event(msg))
+        await self.push(self.message_new_event(msg, client_info))
         return msg
+
+    def press_event(self, sent: Sent | None, payload: Any, *, user_id: int | None = None,
+                    peer_id: int | None = None) -> dict[str, Any]:  # fmt: skip
+        """The message_event of a callback button pressed under the community's message `sent`."""
+        uid = user_id or int(USER["id"])
+        obj: dict[str, Any] = {
+            "user_id": uid,
+            "peer_id": peer_id or (sent.peer_id if sent else uid),
+            "event_id": uuid.uuid4().hex[:12],
+            "payload": payload,
+        }
+        if sent is not None:
+            obj["conversation_message_id"] = sent.cmid
+        return self.event("message_event", obj)
+
+    async def press(self, sent: Sent | None, payload: Any, **kw: Any) -> dict[str, Any]:
+        """A customer presses a callback button (long poll); returns the event."""
+        event = self.press_event(sent, payload, **kw)
+        await self.push(event)
+        return event
 
     async def edit(self, msg: dict[str, Any], text: str) -> None:
         """The customer edits a message (message_edit carries the bare message object)."""
@@ -286,10 +331,50 @@ class FakeVK:
         peer, rid = int(p["peer_id"]), int(p["random_id"])
         if rid and (peer, rid) in self._by_random:
             return self._by_random[(peer, rid)]  # VK: the same random_id is sent once
+        if p.get("keyboard") and not self.bot_abilities:
+            return {
+                "error": {
+                    "error_code": 912,
+                    "error_msg": "This is a chat bot feature, change this status in settings",
+                }
+            }
         mid = next(self._ids)
         self._by_random[(peer, rid)] = mid
-        self.sent.append(Sent(mid, peer, rid, p.get("message", ""), p.get("attachment")))
+        cmid = next(self._cmids)
+        keyboard = json.loads(p["keyboard"]) if p.get("keyboard") else None
+        self.sent.append(Sent(mid, peer, rid, p.get("message", ""), p.get("attachment"), keyboard, cmid))
+        self.messages[(peer, cmid)] = {"id": mid, "peer_id": peer, "from_id": -self.group_id, "out": 1,
+                                       "conversation_message_id": cmid, "text": p.get("message", ""),
+                                       "date": int(time.time())}  # fmt: skip
         return mid
+
+    def m_messages_edit(self, p: dict[str, str]) -> Any:
+        peer, cmid = int(p["peer_id"]), int(p.get("conversation_message_id", "0"))
+        found = next((s for s in self.sent if s.peer_id == peer and s.cmid == cmid), None)
+        if found is None:
+            return {
+                "error": {
+                    "error_code": 100,
+                    "error_msg": "One of the parameters specified was missing or invalid",
+                }
+            }
+        found.edits.append(p)
+        found.text = p.get("message", "")
+        found.keyboard = json.loads(p["keyboard"]) if p.get("keyboard") else None
+        self.messages[(peer, cmid)]["text"] = found.text
+        return 1
+
+    def m_messages_sendMessageEventAnswer(self, p: dict[str, str]) -> Any:
+        self.event_answers.append(p)
+        if any(a["event_id"] == p.get("event_id") for a in self.event_answers[:-1]):
+            # VK: an event is answered once (and expires in a minute)
+            return {
+                "error": {
+                    "error_code": 100,
+                    "error_msg": "One of the parameters specified was missing or invalid",
+                }
+            }
+        return 1
 
     def m_messages_setActivity(self, p: dict[str, str]) -> Any:
         if p.get("type") not in ("typing", "audiomessage") or "peer_id" not in p:

@@ -243,7 +243,7 @@ async def test_admin_board_shows_load_and_the_waiting_dialog_and_operators_have_
         await expect(row.locator(".load-text")).to_have_text(re.compile(r"^2 of \d+$"))
 
         # a dialog on the board opens in the normal view
-        await board.locator(f'tr[data-dialog-id="{waiting}"] button').click()
+        await board.locator(f'tr[data-dialog-id="{waiting}"] button.linkish').click()
         await expect(board).to_be_hidden()
         await expect(page.locator("#thread")).to_contain_text("Is anyone there?")
 
@@ -258,4 +258,72 @@ async def test_admin_board_shows_load_and_the_waiting_dialog_and_operators_have_
         await _sign_in(op, d, "anna")
         await expect(op.locator("#board-open")).to_be_hidden()
         await expect(op.locator("#board-view")).to_be_hidden()
+    assert not errors, errors
+
+
+async def test_a_supervisor_watches_takes_over_and_transfers_from_the_board_with_a_note(
+    tmp_path, start_daemon
+):
+    lines = [line("support", ["anna", "boris"], mode="sequential")]
+    d = await start_daemon(settings_from(tmp_path, config(tmp_path, lines, operators=OPERATORS)))
+    anna, boris = await d.operator("anna"), await d.operator("boris")
+    errors: list[str] = []
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with chromium() as browser:
+        v = await d.visitor("support")
+        await v.say("The parcel never came")
+        dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
+        await anna.send({"type": "take", "dialog_id": dialog_id})
+        await anna.expect("dialog.assigned", lambda f: f["dialog_id"] == dialog_id)
+
+        page = await _page(browser, errors, viewport=DESKTOP)
+        await _sign_in(page, d, "admin")
+        await page.click("#board-open")
+        row = page.locator(f'#board-dialogs tr[data-dialog-id="{dialog_id}"]')
+        await expect(row.locator('[data-action="takeover"]')).to_have_text("Take over")
+
+        # watching reads along: the thread opens, anna's dialog stays hers and she is told nothing
+        await row.locator('[data-action="watch"]').click()
+        await expect(page.locator("#thread")).to_contain_text("The parcel never came")
+        await v.say("Hello? Anyone?")
+        await expect(page.locator("#thread")).to_contain_text("Hello? Anyone?", timeout=10_000)
+        assert (await anna.get(f"/api/dialogs/{dialog_id}"))["operator"] == "anna"
+        assert not [f for f in anna.frames if f.get("type") in ("dialog.invited", "dialog.transferred")]
+
+        # take over from the board: the dialog becomes the supervisor's
+        await page.click("#board-open")
+        await page.locator(
+            f'#board-dialogs tr[data-dialog-id="{dialog_id}"] [data-action="takeover"]'
+        ).click()
+        await expect(page.locator("#dlg-operator")).to_contain_text("Alice Admin", timeout=10_000)
+        taken = await anna.expect(
+            "dialog.assigned", lambda f: f["dialog_id"] == dialog_id and f["operator"] == "admin"
+        )
+        assert taken["dialog"]["operator"] == "admin"
+
+        # and transfer to boris with a note: boris is told the note, the thread keeps it
+        await page.click("#board-open")
+        await page.locator(
+            f'#board-dialogs tr[data-dialog-id="{dialog_id}"] [data-action="transfer"]'
+        ).click()
+        await expect(page.locator("#transfer-target")).to_be_focused()
+        await page.select_option("#transfer-target", "op:boris")
+        await expect(page.locator("#transfer-note")).to_be_visible()
+        await page.fill("#transfer-note", "Parcel 1042: courier never called, please check the tracking")
+        await page.screenshot(path=str(ARTIFACTS / "console-transfer-note-desktop.png"))
+        await page.press("#transfer-note", "Enter")
+        moved = await boris.expect("dialog.transferred", lambda f: f["dialog_id"] == dialog_id)
+        assert moved["note"] == "Parcel 1042: courier never called, please check the tracking"
+        assert moved["by"] == "admin"
+        await expect(page.locator('#thread .sys-line[data-kind="transferred"]')).to_contain_text(
+            "courier never called", timeout=10_000
+        )
+
+        # boris's console shows the note as it arrives
+        other = await _page(browser, errors, viewport=PHONE, is_mobile=True, has_touch=True)
+        await _sign_in(other, d, "boris")
+        await other.locator(f'[data-dialog-id="{dialog_id}"]').first.click()
+        await expect(other.locator("#thread")).to_contain_text("courier never called", timeout=10_000)
+        await other.screenshot(path=str(ARTIFACTS / "console-transfer-note-390.png"), full_page=True)
+    assert not [f for f in v.frames if "courier" in str(f)]
     assert not errors, errors

@@ -66,6 +66,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "profile",
         "crm",
         "routing",
+        "search",
     }, {k: v.get("error") for k, v in results["sections"].items()}
     figures = {f["key"]: f for f in results["figures"]}
     plan = results["plan"]
@@ -80,6 +81,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "crm.by_email",
         *(f"routing.choose_operator@{n}" for n in (10, 100, 1000)),
         "routing.hours",
+        "search.sqlite",
+        "search.postgresql",
         *(f"scaleout.throughput.{d}@1" for d in ("forward", "back")),
         *(f"scaleout.{part}.{d}" for part in ("floor", "vs_floor") for d in ("forward", "back")),
         *(

@@ -33,3 +33,18 @@ async def test_an_admin_sees_loads_waits_and_presence_and_an_operator_may_not(tm
 
     async with anna.session.get(f"{anna.base}/api/admin/board", headers=anna.headers) as r:
         assert r.status == 403 and (await r.json())["code"] == "forbidden"
+
+    # anna closes hers: it leaves the board and counts among her last day's closed dialogs (not rated: no rating)
+    await anna.send({"type": "close", "dialog_id": dialog_id})
+    await anna.expect("dialog.closed")
+    got = await admin.get("/api/admin/board")
+    ops = {o["login"]: o for o in got["operators"]}
+    assert ops["anna"]["open_dialogs"] == 0 and ops["anna"]["recent"] == {
+        "closed": 1,
+        "rated": 0,
+        "positive": 0,
+    }
+    assert ops["boris"]["recent"] == {"closed": 0, "rated": 0, "positive": 0}
+    by_line = {ln["id"]: ln for ln in got["lines"]}
+    assert by_line["support"]["recent"]["closed"] == 1 and by_line["support"]["rating_scale"] is None
+    assert [r["line_id"] for r in got["dialogs"]] == ["sales"]

@@ -245,3 +245,67 @@ async def test_a_logout_on_one_web_process_ends_the_session_on_the_other(
         assert r.status == 401
     await anna.close()
     await elsewhere.close()
+
+
+async def test_the_operators_day_spans_the_web_processes(
+    cluster: Cluster, session: aiohttp.ClientSession
+) -> None:
+    """Issue 18 across processes: a transfer's note, a guest's note, the customer's rating, the search and the
+    supervisor's board each reach whoever is on another web process."""
+    await start_layout(cluster, routers=2)
+    admin = Operator(session, cluster.base("web-1"), "admin", PASSWORD)
+    await admin.connect(online=False)
+    first, second = OPERATORS[0], OPERATORS[1]
+    op1 = Operator(session, cluster.base("web-2"), first, PASSWORD)
+    op2 = Operator(session, cluster.base("web-1"), second, PASSWORD)
+    await op1.connect()
+    await op2.connect()
+    visitor = Visitor(session, cluster.base("web-1"), "rated")
+    await visitor.connect()
+    await visitor.say("Посылка 1042 потерялась")
+    offer = await op1.expect("dialog.offered", timeout=PATIENCE)
+    dialog_id = offer["dialog_id"]
+    await op1.send({"type": "take", "dialog_id": dialog_id})
+    await op1.expect("dialog.assigned", lambda f: f["dialog_id"] == dialog_id, timeout=PATIENCE)
+
+    # the supervisor's board on web-1 sees the dialog in the hands of the operator on web-2
+    board = await admin.get("/api/admin/board")
+    assert next(r for r in board["dialogs"] if r["id"] == dialog_id)["operator"] == first
+
+    # an invited colleague on web-1 writes a note the operator on web-2 sees, never the visitor
+    await op1.send({"type": "invite", "dialog_id": dialog_id, "operator": second})
+    await op2.expect("dialog.invited", lambda f: f["dialog_id"] == dialog_id, timeout=PATIENCE)
+    await op2.send(
+        {
+            "type": "reply",
+            "dialog_id": dialog_id,
+            "client_msg_id": "n1",
+            "text": "курьер",
+            "visibility": "internal",
+        }
+    )
+    await op1.expect("message", lambda f: f["message"]["text"] == "курьер", timeout=PATIENCE)
+
+    # a transfer with a note from web-2 to web-1
+    await op1.send({"type": "transfer", "dialog_id": dialog_id, "to_operator": second, "note": "resend it"})
+    moved = await op2.expect("dialog.transferred", lambda f: f["dialog_id"] == dialog_id, timeout=PATIENCE)
+    assert moved["note"] == "resend it"
+
+    # closed on web-1; the visitor (web-1) rates; the console on web-2 and the admin hear of it
+    await op2.send({"type": "close", "dialog_id": dialog_id})
+    ask = await visitor.expect("message", lambda f: "ask_rating" in f, timeout=PATIENCE)
+    assert ask["dialog_id"] == dialog_id and ask["ask_rating"]["scale"] == "five"
+    await visitor.send({"type": "rate", "dialog_id": dialog_id, "score": 5, "comment": "спасибо"})
+    rated = await admin.expect("dialog.rated", lambda f: f["dialog_id"] == dialog_id, timeout=PATIENCE)
+    assert (rated["rating"], rated["comment"]) == (5, "спасибо")
+    assert (await op2.get(f"/api/dialogs/{dialog_id}"))["rating"] == 5
+
+    # the search (web-1) finds the customer's word in another case; the board there counts the rating
+    found = await admin.get("/api/search?q=ПОСЫЛКА")
+    assert [r["message"]["dialog_id"] for r in found["results"]] == [dialog_id]
+    board = await admin.get("/api/admin/board")
+    line = next(ln for ln in board["lines"] if ln["id"] == "rated")
+    assert line["recent"] == {"closed": 1, "rated": 1, "positive": 1} and line["rating_average"] == 5
+    assert not [f for f in visitor.frames if "курьер" in str(f) or "resend" in str(f)]
+    for c in (visitor, op1, op2, admin):
+        await c.close()

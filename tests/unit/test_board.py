@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from router.rules.board import Seat, board, waiting_seconds
+from router.rules.board import Recent, Seat, board, waiting_seconds
 
 now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
@@ -67,3 +67,34 @@ def test_the_board_has_every_operator_line_and_open_dialog_longest_wait_first() 
 def test_an_operator_in_no_queue_has_no_capacity() -> None:
     out = board([], [Seat("admin", "Alice", "admin", (), {})], {}, {}, now)
     assert out["operators"][0]["capacity"] is None and out["operators"][0]["open_dialogs"] == 0
+
+
+def test_the_last_days_closed_dialogs_and_ratings_per_operator_and_line() -> None:
+    seats = [
+        Seat("anna", "Anna", "operator", ("support", "sales"), {"support": 3, "sales": 3}),
+        Seat("boris", "Boris", "operator", ("support",), {"support": 3}),
+    ]
+    rows = (
+        {"line_id": "support", "operator": "anna", "rating": 5, "dialogs": 2},
+        {"line_id": "support", "operator": "anna", "rating": 3, "dialogs": 1},
+        {"line_id": "support", "operator": "anna", "rating": None, "dialogs": 4},
+        {"line_id": "support", "operator": "boris", "rating": 4, "dialogs": 1},
+        {"line_id": "sales", "operator": "anna", "rating": 0, "dialogs": 1},  # a dislike
+        {"line_id": "sales", "operator": "anna", "rating": 1, "dialogs": 3},  # likes
+        {"line_id": "sales", "operator": None, "rating": None, "dialogs": 2},  # closed while waiting
+    )
+    recent = Recent(rows, {"support": "five", "sales": "like", "vip": None})
+    lines = {"support": "Support", "sales": "Sales", "vip": "VIP"}
+    out = board([dialog("g", "assigned", operator="anna", invited=["boris"])], seats, {}, lines, now, recent)
+    ops = {o["login"]: o for o in out["operators"]}
+    # anna: 7 closed in support, 4 in sales; 3 + 4 rated; positive: two 5s (a 3 is not) and three likes
+    assert ops["anna"]["recent"] == {"closed": 11, "rated": 7, "positive": 5}
+    assert ops["boris"]["recent"] == {"closed": 1, "rated": 1, "positive": 1}
+    by_line = {ln["id"]: ln for ln in out["lines"]}
+    assert by_line["support"]["recent"] == {"closed": 8, "rated": 4, "positive": 3}
+    assert (by_line["support"]["rating_scale"], by_line["support"]["rating_average"]) == ("five", 4.25)
+    assert by_line["sales"]["recent"] == {"closed": 6, "rated": 4, "positive": 3}
+    assert by_line["sales"]["rating_average"] == 0.75  # the share of likes
+    assert (by_line["vip"]["rating_scale"], by_line["vip"]["rating_average"]) == (None, None)
+    assert by_line["vip"]["recent"] == {"closed": 0, "rated": 0, "positive": 0}
+    assert out["dialogs"][0]["invited"] == ["boris"]

@@ -12,6 +12,7 @@ from connectors.widget_frames import (
     WidgetError,
     message_fields,
     parse_frame,
+    rate_fields,
     refusal,
     unavailable,
 )
@@ -72,3 +73,38 @@ def test_a_refusal_names_the_refused_message_and_when_to_send_it_again() -> None
     }
     # a client_msg_id that is not a string is not echoed
     assert "client_msg_id" not in refusal(WidgetError("bad_field", "x"), {"client_msg_id": 5})
+
+
+# ---- `rate`: the visitor's rating of the answer (only its shape here; the engine checks the scale and the dialog)
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ({"type": "rate", "score": 1}, "missing_field"),
+        ({"type": "rate", "dialog_id": "d1"}, "missing_field"),
+        ({"type": "rate", "dialog_id": 5, "score": 1}, "bad_field"),
+        ({"type": "rate", "dialog_id": "", "score": 1}, "bad_field"),
+        ({"type": "rate", "dialog_id": "d" * 65, "score": 1}, "bad_field"),
+        ({"type": "rate", "dialog_id": "d1", "score": True}, "bad_field"),
+        ({"type": "rate", "dialog_id": "d1", "score": "5"}, "bad_field"),
+        ({"type": "rate", "dialog_id": "d1", "score": 4.5}, "bad_field"),
+        ({"type": "rate", "dialog_id": "d1", "score": 6}, "bad_field"),
+        ({"type": "rate", "dialog_id": "d1", "score": -1}, "bad_field"),
+        ({"type": "rate", "dialog_id": "d1", "score": 4, "comment": ["x"]}, "bad_field"),
+        ({"type": "rate", "dialog_id": "d1", "score": 4, "comment": "x" * 2001}, "comment_too_long"),
+    ],
+)
+def test_a_bad_rate_frame_is_refused_with_a_code_naming_its_dialog(frame: dict[str, Any], code: str) -> None:
+    assert _code(rate_fields, frame) == code
+    err = refusal(WidgetError(code, "why"), frame)
+    assert err["code"] == code
+    assert err.get("dialog_id") == (
+        frame["dialog_id"][:64] if isinstance(frame.get("dialog_id"), str) else None
+    )
+
+
+def test_a_rate_frames_comment_loses_control_characters_and_an_empty_one_is_none() -> None:
+    assert rate_fields({"dialog_id": "d1", "score": 0, "comment": " ok\x00\x07 "}) == ("d1", 0, "ok")
+    assert rate_fields({"dialog_id": "d1", "score": 5, "comment": " \x00 "}) == ("d1", 5, None)
+    assert rate_fields({"dialog_id": "d1", "score": 3, "comment": None}) == ("d1", 3, None)

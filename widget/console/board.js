@@ -6,8 +6,8 @@ import { selectDialog } from "./dialog.js";
 import { $, h } from "./dom.js";
 import { clock } from "./format.js";
 import { onLanguage, t } from "./i18n.js";
-import { onFrame } from "./socket.js";
-import { isAdmin, operatorName, state, subscribe } from "./store.js";
+import { onFrame, sendFrame } from "./socket.js";
+import { isAdmin, myLogin, operatorName, state, subscribe } from "./store.js";
 
 const EVERY_MS = 15000;
 const DEBOUNCE_MS = 1000; // a busy admin hears many dialog.* frames: one fetch for a burst of them
@@ -82,6 +82,20 @@ function table(caption, heads, rows, empty) {
     h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: String(heads.length), class: "muted", text: empty }))));
 }
 
+/** "5 of 7": the ratings of the last day that were good ones (a like, 4 or 5 of five); "—" before any. */
+function positiveText(recent) {
+  return recent && recent.rated ? t("board.positive", { good: recent.positive, rated: recent.rated }) : t("board.wait.none");
+}
+
+/** A line's average rating of the last day on its own scale: "4.3 of 5 (12)", "75% 👍 (12)"; "—" before any. */
+function ratingText(l) {
+  const rated = (l.recent && l.recent.rated) || 0;
+  if (!rated || typeof l.rating_average !== "number") return t("board.wait.none");
+  return l.rating_scale === "five"
+    ? t("board.rating.five", { avg: l.rating_average.toFixed(1), n: rated })
+    : t("board.rating.like", { pct: Math.round(l.rating_average * 100), n: rated });
+}
+
 function loadBar(o) {
   const open = Number(o.open_dialogs) || 0;
   const cap = Number(o.capacity) || 0;
@@ -100,36 +114,64 @@ function render() {
   const lines = board.lines || [];
   const dialogs = board.dialogs || [];
   $("board-operators").replaceChildren(table(t("board.operators"),
-    [t("board.col.operator"), `${t("board.col.load")}#`, `${t("board.col.offers")}#`, `${t("board.col.wait")}#`],
+    [t("board.col.operator"), `${t("board.col.load")}#`, `${t("board.col.offers")}#`, `${t("board.col.wait")}#`,
+      `${t("board.col.closed")}#`, `${t("board.col.positive")}#`],
     ops.map((o) => h("tr", { "data-operator": o.login },
       h("td", {}, h("span", { class: "presence-dot", "data-status": o.presence || "offline", title: t(`presence.${o.presence || "offline"}`) }),
         h("span", { class: "sr-only", text: `${t(`presence.${o.presence || "offline"}`)}: ` }),
         h("span", { text: o.name || o.login })),
       h("td", {}, loadBar(o)),
       h("td", { class: "num", text: String(o.offers ?? 0) }),
-      h("td", { class: "num", text: waitText(o.longest_wait_seconds) }))),
+      h("td", { class: "num", text: waitText(o.longest_wait_seconds) }),
+      h("td", { class: "num", "data-figure": "closed", text: String((o.recent && o.recent.closed) ?? 0) }),
+      h("td", { class: "num", "data-figure": "positive", text: positiveText(o.recent) }))),
     t("board.no_operators")));
   $("board-lines").replaceChildren(table(t("board.lines"),
     [t("board.col.line"), `${t("board.col.queued")}#`, `${t("board.col.offered")}#`, `${t("board.col.assigned")}#`,
-      `${t("board.col.wait")}#`],
+      `${t("board.col.wait")}#`, `${t("board.col.closed")}#`, `${t("board.col.rating")}#`],
     lines.map((l) => h("tr", { "data-line": l.id },
       h("td", { text: l.name || l.id }),
       h("td", { class: "num", text: String(l.queued ?? 0) }),
       h("td", { class: "num", text: String(l.offered ?? 0) }),
       h("td", { class: "num", text: String(l.assigned ?? 0) }),
-      h("td", { class: "num", text: waitText(l.longest_wait_seconds) }))),
+      h("td", { class: "num", text: waitText(l.longest_wait_seconds) }),
+      h("td", { class: "num", "data-figure": "closed", text: String((l.recent && l.recent.closed) ?? 0) }),
+      h("td", { class: "num", "data-figure": "rating", text: ratingText(l) }))),
     ""));
   $("board-dialogs").replaceChildren(table(t("board.dialogs"),
-    [t("board.col.customer"), t("board.col.line"), t("board.col.state"), t("board.col.operator"), `${t("board.col.wait")}#`],
+    [t("board.col.customer"), t("board.col.line"), t("board.col.state"), t("board.col.operator"), `${t("board.col.wait")}#`,
+      t("board.col.actions")],
     dialogs.map((d) => h("tr", { "data-dialog-id": d.id, class: "board-dialog" },
       h("td", {}, h("button", { type: "button", class: "linkish", text: d.customer_name || t("dialog.customer"),
         onclick: () => { closeBoard(); selectDialog(d.id); } })),
       h("td", { text: lineName(d.line_id) }),
       h("td", {}, h("span", { class: "state-badge", "data-state": d.state || "", text: t(`state.${d.state}`) })),
-      h("td", { text: d.operator ? operatorName(d.operator)
+      h("td", { text: d.operator
+        ? ((d.invited || []).length ? t("board.with_guests", { name: operatorName(d.operator), guests: d.invited.map(operatorName).join(", ") })
+          : operatorName(d.operator))
         : (d.offered_to || []).length ? t("item.offered_to", { names: d.offered_to.map(operatorName).join(", ") }) : "" }),
-      h("td", { class: "num" + (typeof d.waiting_seconds === "number" ? " is-waiting" : ""), text: waitText(d.waiting_seconds) }))),
+      h("td", { class: "num" + (typeof d.waiting_seconds === "number" ? " is-waiting" : ""), text: waitText(d.waiting_seconds) }),
+      h("td", { class: "board-actions" }, actions(d)))),
     t("board.no_dialogs")));
+}
+
+/** What a supervisor does with a dialog from the board: watch it (read along; the operator is not told and cannot
+ * remove them), take it over (the usual `take`, which an admin may send for any open dialog), or transfer it (the
+ * dialog opens with its transfer menu focused). */
+function actions(d) {
+  const open = (then) => { closeBoard(); selectDialog(d.id).then(then, () => {}); };
+  const who = d.customer_name || t("dialog.customer");
+  return [
+    h("button", { type: "button", class: "btn btn-small", "data-action": "watch", text: t("board.watch"),
+      "aria-label": t("board.watch_label", { name: who }), onclick: () => open(() => {}) }),
+    d.operator === myLogin() ? null : h("button", { type: "button", class: "btn btn-small", "data-action": "takeover",
+      text: d.operator ? t("board.take_over") : t("dialog.take"), "aria-label": t("board.take_over_label", { name: who }),
+      // the take after the dialog is loaded: its dialog.assigned frame then updates what was loaded, never the
+      // other way round (a load that raced the take could show the old operator)
+      onclick: () => open(() => sendFrame({ type: "take", dialog_id: d.id })) }),
+    h("button", { type: "button", class: "btn btn-small", "data-action": "transfer", text: t("dialog.transfer"),
+      "aria-label": t("board.transfer_label", { name: who }), onclick: () => open(() => $("transfer-target").focus()) }),
+  ];
 }
 
 function soonRefresh() {
@@ -139,7 +181,7 @@ function soonRefresh() {
 }
 
 for (const type of ["dialog.offered", "dialog.assigned", "dialog.withdrawn", "dialog.queued", "dialog.transferred",
-  "dialog.closed"]) {
+  "dialog.closed", "dialog.rated", "dialog.invited", "dialog.left"]) {
   onFrame(type, soonRefresh);
 }
 $("board-open").addEventListener("click", () => (isOpen() ? closeBoard() : openBoard()));

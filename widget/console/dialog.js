@@ -5,11 +5,12 @@ import { allowReply, guestReply, showDraft } from "./composer.js";
 import { $, h } from "./dom.js";
 import { onLanguage, t } from "./i18n.js";
 import { loadLead } from "./lead.js";
-import { sendFrame } from "./socket.js";
+import { onFrame, sendFrame } from "./socket.js";
 import { renderGuests } from "./guests.js";
 import { dialogName, isAdmin, isGuest, myLogin, notify, operatorName, state, subscribe } from "./store.js";
 import { clearThread, redrawThread, renderThread, showLoadError, showLoading } from "./thread.js";
 import { forgetReopen, showReopen } from "./reopen.js";
+import { renderHeaderRating } from "./rating.js";
 import { loadEvents } from "./system-lines.js";
 import { toast } from "./toast.js";
 import { markSeen } from "./unread.js";
@@ -142,6 +143,7 @@ export function renderHeader() {
   guestReply(can.guest && !can.take ? (can.notesOnly ? "notes" : "replies") : null);
   renderGuests(d, can);
   showReopen(d);
+  renderHeaderRating(d);
 }
 
 // ---- actions: each is a frame; the server's dialog.* frames then move the dialog between lists
@@ -158,8 +160,24 @@ $("btn-transfer").addEventListener("click", () => {
   if (!v) { toast(t("transfer.choose")); $("transfer-target").focus(); return; }
   const [kind, ...rest] = v.split(":");
   const target = rest.join(":"); // ids may contain ':'
-  dialogCommand("transfer", kind === "op" ? { to_operator: target } : { to_line: target });
+  const note = $("transfer-note").value.trim();
+  dialogCommand("transfer", { ...(kind === "op" ? { to_operator: target } : { to_line: target }), ...(note ? { note } : {}) });
   $("transfer-target").value = "";
+  $("transfer-note").value = "";
+  $("transfer-note").hidden = true;
+});
+// the note field shows once a target is chosen: the row stays short until then
+$("transfer-target").addEventListener("change", () => {
+  $("transfer-note").hidden = !$("transfer-target").value;
+  if ($("transfer-target").value) $("transfer-note").focus();
+});
+$("transfer-note").addEventListener("keydown", (e) => {
+  if (e.key === "Enter") { e.preventDefault(); $("btn-transfer").click(); }
+});
+// a colleague passed me a dialog with a note: say it now, not only in the thread's history
+onFrame("dialog.transferred", (f) => {
+  if (!f.note || f.by === myLogin() || f.to_operator !== myLogin()) return;
+  toast(t("transfer.note_received", { name: operatorName(f.by || f.from_operator), note: f.note }));
 });
 
 /** The transfer menu: every other operator, then every line (from /api/meta). */

@@ -5,7 +5,8 @@ import { $, h } from "./dom.js";
 import { clock } from "./format.js";
 import { onLanguage, t } from "./i18n.js";
 import { onFrame } from "./socket.js";
-import { notify, state } from "./store.js";
+import { ratingBadge } from "./rating.js";
+import { notify, state, subscribe } from "./store.js";
 import { toast } from "./toast.js";
 
 let leadSeq = 0;
@@ -72,6 +73,7 @@ function renderLeadDialog(d) {
     h("span", { class: "ld-when", text: when }),
     h("span", { class: "ld-line", text: [d.line_name || d.line_id, d.channel].filter(Boolean).join(" · ") }),
     h("span", { class: "state-badge", "data-state": d.state || "", text: d.state ? t(`state.${d.state}`) : "" }),
+    ratingBadge(d),
     h("span", { class: "ld-count", text: t("lead.msg_count", { count: transcript.length }) }));
   const body = h("div", { class: "transcript" }, transcript.length ? transcript.map((m) => {
     const a = m.author || {};
@@ -144,6 +146,7 @@ function syncLeadIntoDialogs(lead) {
 }
 
 onLanguage(() => { if (state.lead) renderLead(state.lead); });
+subscribe("lead", () => { if (state.lead) renderLead(state.lead); }); // a dialog of it was rated (rating.js)
 
 // Another console (or this one) saved a lead: its dialogs in the lists and the header follow, and the card does
 // when it shows that lead (fields being edited here keep what was typed).

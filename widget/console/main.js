@@ -19,7 +19,8 @@ import { initLogin, showLogin } from "./login.js";
 import { forgetAnswers } from "./quick-answers.js";
 import { resetQuickPanel } from "./quick-panel.js";
 import { forgetReopen } from "./reopen.js";
-import { refreshLists, renderLists, tick } from "./sidebar.js";
+import { resetMessageSearch } from "./search.js";
+import { forgetClosedPages, refreshLists, renderLists, tick } from "./sidebar.js";
 import { connect, disconnect } from "./socket.js";
 import { notify, resetState, state } from "./store.js";
 import { toast } from "./toast.js";
@@ -55,11 +56,13 @@ function stopApp() {
   resetTyping(); // the customer sees us stop, while the socket is still there to say it
   disconnect();
   resetState();
+  forgetClosedPages();
   resetComposer(); // no draft, file or internal-note switch is left for the next person on this tab
   renderLists();
   showNoDialog();
   showLead(null);
   clearSearch();
+  resetMessageSearch();
   forgetAnswers(); // the next operator's answers are their own
   resetQuickPanel();
   forgetMarks();

@@ -24,6 +24,11 @@ let ticks = 0;
 // back over it (dialog id -> {seq, d, list} or {seq, gone: lists}).
 let liveSeq = 0;
 const liveMoves = new Map();
+// The closed list's older pages ("Show more"): the dialogs they brought (kept over each refresh, which fetches the
+// first page only) and the cursor of the page after them (null: no more).
+const olderClosed = new Map();
+let closedNext = null;
+let loadingMore = false;
 
 const activity = (d) => toDate(d.last_message && d.last_message.ts) || toDate(d.closed_at) || toDate(d.created_at) || new Date(0);
 const inMyLines = (d) => isAdmin() || ((state.me && state.me.lines) || []).includes(d.line_id);
@@ -47,6 +52,9 @@ export async function refreshLists() {
   }
   if (seq !== refreshSeq || !state.running) return; // a newer refresh is on its way
   LISTS.forEach((n) => state.lists[n].clear());
+  const closedAt = lists.indexOf("closed");
+  // once older pages are on screen, their cursor stays the way on; else the first page's says if there are more
+  if (closedAt >= 0 && !olderClosed.size) closedNext = results[closedAt].next || null;
   lists.forEach((n, i) => {
     for (const d of results[i].dialogs || []) {
       const old = state.dialogs.get(d.id);
@@ -56,6 +64,10 @@ export async function refreshLists() {
       if (typeof d.unread === "number") setUnread(d.id, d.unread);
     }
   });
+  for (const [id, d] of olderClosed) {
+    if (!state.dialogs.has(id)) state.dialogs.set(id, d);
+    if (state.dialogs.get(id).state === "closed") state.lists.closed.add(id);
+  }
   for (const [id, move] of liveMoves) {
     if (move.seq <= since) liveMoves.delete(id); // the snapshot knows it
     else if (move.gone) move.gone.forEach((n) => state.lists[n].delete(id));
@@ -142,6 +154,7 @@ function put(d, list) {
   if (isAdmin() && d.state !== "closed") state.lists.all.add(d.id); else state.lists.all.delete(d.id);
   if (isGuest(d)) state.lists.invited.add(d.id); else state.lists.invited.delete(d.id);
   if (list !== "offered") state.fresh.delete(d.id);
+  if (list !== "closed") olderClosed.delete(d.id); // reopened: no longer an old closed dialog
   if (list === "closed") trimClosed();
 }
 
@@ -155,6 +168,7 @@ function placeDialog(d, list) {
 }
 
 function trimClosed() {
+  if (olderClosed.size) return; // the operator asked for older ones: the list grows instead
   const ids = [...state.lists.closed].sort((a, b) => activity(state.dialogs.get(b)) - activity(state.dialogs.get(a)));
   ids.slice(CLOSED_LIMIT).forEach((id) => state.lists.closed.delete(id));
 }
@@ -177,6 +191,49 @@ onFrame("dialog.left", (f) => {
 });
 onFrame("dialog.closed", (f) => { const d = dialogOf(f, { state: "closed" }); placeDialog(d, listFor(d)); });
 
+/** "Show more" under the closed list: the next page of older closed dialogs. */
+async function loadMoreClosed() {
+  if (!closedNext || loadingMore || !state.running) return;
+  loadingMore = true;
+  renderClosedMore();
+  const cursor = closedNext;
+  try {
+    const res = await api("GET", `/api/dialogs?state=closed&cursor=${encodeURIComponent(cursor)}`);
+    if (!state.running || cursor !== closedNext) return;
+    for (const d of res.dialogs || []) {
+      if (state.lists.closed.has(d.id)) continue;
+      const old = state.dialogs.get(d.id);
+      if (old && old.state !== "closed") continue; // reopened meanwhile: its live state wins
+      state.dialogs.set(d.id, d);
+      olderClosed.set(d.id, d);
+      state.lists.closed.add(d.id);
+      if (typeof d.unread === "number") setUnread(d.id, d.unread);
+    }
+    closedNext = res.next || null;
+  } catch (e) {
+    if (e.status !== 401) toast(t("list.closed.more_failed", { message: e.message }), e.code);
+  } finally {
+    loadingMore = false;
+    renderLists();
+  }
+}
+
+/** Sign-out: the next operator starts from the first page. */
+export function forgetClosedPages() {
+  olderClosed.clear();
+  closedNext = null;
+  loadingMore = false;
+}
+
+const closedMore = h("button", { type: "button", class: "btn dlist-more", "data-more": "closed", onclick: loadMoreClosed });
+document.querySelector('[data-list="closed"] .items').after(closedMore);
+
+function renderClosedMore() {
+  closedMore.hidden = !closedNext;
+  closedMore.disabled = loadingMore;
+  closedMore.textContent = loadingMore ? t("list.closed.loading") : t("list.closed.more");
+}
+
 // ---- rendering
 
 export function renderLists() {
@@ -190,6 +247,7 @@ export function renderLists() {
     section.classList.toggle("is-empty", dialogs.length === 0);
     section.classList.toggle("has-fresh", n === "offered" && state.fresh.size > 0);
   }
+  renderClosedMore();
   updateTitle();
 }
 

@@ -5,10 +5,11 @@ import { api } from "./api.js";
 import { h } from "./dom.js";
 import { clock } from "./format.js";
 import { t } from "./i18n.js";
+import { ratedText } from "./rating.js";
 import { onFrame } from "./socket.js";
 import { operatorName, state } from "./store.js";
 
-const AUTO_REPLIES = new Set(["welcome", "off_hours", "no_answer", "closing"]);
+const AUTO_REPLIES = new Set(["welcome", "off_hours", "no_answer", "closing", "rating"]);
 const WITHDRAWALS = new Set(["taken", "skipped", "away", "expired", "transferred", "closed"]);
 
 const names = (logins) => (Array.isArray(logins) && logins.length ? logins.map(operatorName).join(", ") : t("item.nobody"));
@@ -38,13 +39,15 @@ export function eventText(ev) {
     case "transferred": {
       const from = data.from ? operatorName(data.from) : "";
       const to = data.to_operator ? operatorName(data.to_operator) : t("sys.to_line", { line: lineName(data.to_line) });
-      return from ? t("sys.transferred", { from, to }) : t("sys.transferred_to", { to });
+      const line = from ? t("sys.transferred", { from, to }) : t("sys.transferred_to", { to });
+      return data.note ? t("sys.with_note", { line, note: data.note }) : line;
     }
     case "closed": return who ? t("sys.closed_by", { name: who }) : t("sys.closed_auto");
     case "reopened": return who ? t("sys.reopened_by", { name: who }) : t("sys.reopened");
     case "auto_reply":
       return t("sys.auto_reply", { kind: AUTO_REPLIES.has(data.kind) ? t(`sys.auto.${data.kind}`) : String(data.kind || "") });
     case "no_answer": return t("sys.no_answer");
+    case "rated": return ratedText(data);
     case "invited":
       return t(data.replies ? "sys.invited_replies" : "sys.invited", { name: who, guest: operatorName(data.guest) });
     case "left":
@@ -66,10 +69,25 @@ export function renderEvent(ev) {
 export async function loadEvents(id) {
   try {
     const res = await api("GET", `/api/dialogs/${encodeURIComponent(id)}/events`);
-    return Array.isArray(res.events) ? res.events : [];
+    return Array.isArray(res.events) ? withoutSuperseded(res.events) : [];
   } catch {
     return [];
   }
+}
+
+/** The widget sends a score, then the comment to it: the first `rated` says nothing the second does not, so it
+ * is left out (and taken off the thread when it was shown live). A re-rating with another score stays. */
+function withoutSuperseded(events) {
+  const gone = new Set();
+  let last = null;
+  for (const ev of events) {
+    if (!ev || ev.kind !== "rated") continue;
+    const before = (last && last.data) || {};
+    if (last && !before.comment && before.score === (ev.data || {}).score) gone.add(last.id);
+    last = ev;
+  }
+  for (const id of gone) document.querySelector(`#thread [data-event="${CSS.escape(String(id))}"]`)?.remove();
+  return events.filter((ev) => !gone.has(ev && ev.id));
 }
 
 // ---- live: the open dialog's dialog.* frames bring its new events (fetched, so names and who-did-it are exact)
@@ -92,6 +110,6 @@ function refetch(f) {
 }
 
 for (const type of ["dialog.offered", "dialog.assigned", "dialog.transferred", "dialog.closed", "dialog.queued",
-  "dialog.withdrawn", "dialog.invited", "dialog.left"]) {
+  "dialog.withdrawn", "dialog.invited", "dialog.left", "dialog.rated"]) {
   onFrame(type, refetch);
 }

@@ -13,6 +13,8 @@ const KINDS = new Set(["customer", "operator", "bot", "system"]);
 
 let loading = false; // the selected dialog's messages are being fetched
 let buffer = []; // live messages that arrived while the thread was loading
+let sought = null; // {dialogId, messageId}: a search result to bring into view once its thread is drawn
+const FOUND_MS = 4000; // how long a sought message stays highlighted
 
 export const isLoading = () => loading;
 
@@ -27,6 +29,7 @@ export function showLoading() {
 
 export function showLoadError(message) {
   loading = false;
+  sought = null;
   $("thread").replaceChildren(h("p", { class: "thread-loading", text: t("thread.load_failed", { message }) }));
 }
 
@@ -63,6 +66,29 @@ export function renderThread(messages, events) {
   if (!thread.children.length) thread.appendChild(h("p", { class: "thread-loading", text: t("thread.empty") }));
   thread.scrollTop = thread.scrollHeight;
   showThreadTyping();
+  revealSought();
+}
+
+/** Open the dialog's thread at this message (a search result): the next time that thread is drawn. */
+export function showMessageWhenOpen(dialogId, messageId) {
+  sought = { dialogId, messageId };
+}
+
+/** Scroll the thread (only the thread: a phone's page stays where the dialog opened) to the sought message and
+    highlight it for a moment. */
+function revealSought() {
+  if (!sought || sought.dialogId !== state.selectedId) return;
+  const node = findMessage(sought.messageId);
+  sought = null;
+  if (!node) return;
+  const thread = $("thread");
+  const box = thread.getBoundingClientRect();
+  const r = node.getBoundingClientRect();
+  thread.scrollTop += r.top - box.top - Math.max(0, (thread.clientHeight - r.height) / 2);
+  node.classList.remove("is-found");
+  void node.offsetWidth; // restart the fade when the same message is sought again
+  node.classList.add("is-found");
+  setTimeout(() => node.classList.remove("is-found"), FOUND_MS);
 }
 
 /** Render the server's copy again (after a reconnect) without yanking an operator who scrolled up. */

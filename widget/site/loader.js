@@ -119,6 +119,11 @@
   var ICON_CLOSE = ["M6 6l12 12", "M18 6L6 18"];
   var ICON_SEND = ["M4 12l16-8-6 16-2-7z"];
   var ICON_FILE = ["M7 3h7l5 5v13H7z", "M14 3v5h5"];
+  // thumbs (after Feather icons, MIT): drawn, not emoji, so every system shows them
+  var ICON_LIKE = ["M14 9V5a3 3 0 0 0-3-3l-4 9v11h11.28a2 2 0 0 0 2-1.7l1.38-9a2 2 0 0 0-2-2.3z",
+    "M7 22H4a2 2 0 0 1-2-2v-7a2 2 0 0 1 2-2h3"];
+  var ICON_DISLIKE = ["M10 15v4a3 3 0 0 0 3 3l4-9V2H5.72a2 2 0 0 0-2 1.7l-1.38 9a2 2 0 0 0 2 2.3z",
+    "M17 2h2.67A2.31 2.31 0 0 1 22 4v7a2.31 2.31 0 0 1-2.33 2H17"];
 
   // ---------------------------------------------------------------- the widget
 
@@ -333,6 +338,8 @@
       if (text || !files.length) bubble.appendChild(el("div", { class: "text", "data-ol": "text" }, [text]));
       if (files.length) bubble.appendChild(el("div", { class: "files", "data-ol": "files" }, files));
       node.appendChild(bubble);
+      var rating = renderRating(m);
+      if (rating) node.appendChild(rating);
       var meta = el("div", { class: "meta" }, [el("span", { class: "time", "data-ol": "time" }, [hhmm(m.ts)])]);
       meta.appendChild(el("span", { class: "state", "data-ol": "state" }, [opts && opts.pending ? T.sending : ""]));
       node.appendChild(meta);
@@ -342,6 +349,138 @@
         byClientId.set(m.client_msg_id, node);
       }
       return node;
+    }
+
+    // ---- rating the answer (docs/protocol.md, "rate"): the bot's question carries `ask_rating`; the visitor
+    // picks 👍/👎 or 1–5 stars, may then add a comment (when the line takes one), and is thanked. The server's
+    // `rated` frame confirms it (in every tab); after a reload the question comes back answered.
+
+    // every question shown: {box, dialog, scale, comment, score, sentComment, pending, draft}
+    var ratingBoxes = [];
+
+    function renderRating(m) {
+      var ask = m.ask_rating;
+      if (!ask || typeof ask !== "object" || !m.dialog_id) return null;
+      var scale = ask.scale === "five" ? "five" : ask.scale === "like" ? "like" : null;
+      if (!scale) return null;
+      var box = el("div", {
+        class: "rating", "data-ol": "rating", "data-scale": scale, "data-dialog-id": String(m.dialog_id),
+      });
+      var q = {
+        box: box, dialog: String(m.dialog_id), scale: scale, comment: ask.comment === true,
+        score: null, sentComment: false, pending: null, draft: "",
+      };
+      ratingBoxes = ratingBoxes.filter(function (x) { return x.box.isConnected; }); // redrawn after a reconnect
+      ratingBoxes.push(q);
+      if (typeof ask.rating === "number") { q.score = ask.rating; showThanks(q); }
+      else showScale(q);
+      return box;
+    }
+
+    function scaleButtons(q, chosen, disabled) {
+      var scores = q.scale === "like" ? [1, 0] : [1, 2, 3, 4, 5];
+      var group = el("div", { class: "scale " + q.scale, role: "group", "aria-label": T.rateGroup });
+      scores.forEach(function (score) {
+        var label = q.scale === "like" ? (score ? T.rateLike : T.rateDislike)
+          : T.rateStar.replace("{n}", String(score));
+        var face = q.scale === "like" ? icon(score ? ICON_LIKE : ICON_DISLIKE) : el("span", null, ["★"]);
+        face.setAttribute("aria-hidden", "true");
+        var lit = chosen != null && (q.scale === "like" ? score === chosen : score <= chosen);
+        var b = el("button", {
+          type: "button", class: "score" + (lit ? " lit" : ""), "data-ol": "score", "data-score": String(score),
+          "aria-label": label, title: label, "aria-pressed": chosen === score ? "true" : "false",
+        }, [face]);
+        if (disabled) b.disabled = true;
+        else {
+          b.addEventListener("click", function () { rate(q, score, null); });
+          if (q.scale === "five") {
+            var light = function (n) {
+              group.querySelectorAll("button").forEach(function (x) {
+                x.classList.toggle("hover", n != null && Number(x.getAttribute("data-score")) <= n);
+              });
+            };
+            b.addEventListener("mouseenter", function () { light(score); });
+            b.addEventListener("focus", function () { light(score); });
+            b.addEventListener("mouseleave", function () { light(null); });
+            b.addEventListener("blur", function () { light(null); });
+          }
+        }
+        group.appendChild(b);
+      });
+      return group;
+    }
+
+    function showScale(q, error) {
+      q.box.textContent = "";
+      q.box.appendChild(scaleButtons(q, q.pending ? q.pending.score : null, !!q.pending));
+      if (error) q.box.appendChild(el("div", { class: "rating-note failed", role: "alert" }, [error]));
+    }
+
+    function showComment(q, error) {
+      q.box.textContent = "";
+      q.box.appendChild(scaleButtons(q, q.score, true));
+      var area = el("textarea", {
+        class: "rating-comment", "data-ol": "rating-comment", rows: "2", maxlength: "2000",
+        placeholder: T.rateCommentPlaceholder, "aria-label": T.rateComment,
+      });
+      area.value = q.draft || ""; // what they wrote stays when sending it failed
+      var sendIt = el("button", { type: "button", class: "rating-send", "data-ol": "rating-send" }, [T.send]);
+      var skip = el("button", { type: "button", class: "rating-skip", "data-ol": "rating-skip" }, [T.rateSkip]);
+      sendIt.addEventListener("click", function () {
+        var text = area.value.trim();
+        if (!text) { area.focus(); return; }
+        q.draft = text;
+        sendIt.disabled = skip.disabled = area.disabled = true;
+        rate(q, q.score, text);
+      });
+      skip.addEventListener("click", function () { q.sentComment = true; showThanks(q); });
+      area.addEventListener("keydown", function (e) {
+        if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendIt.click(); }
+      });
+      q.box.appendChild(area);
+      q.box.appendChild(el("div", { class: "rating-actions" }, [skip, sendIt]));
+      if (error) q.box.appendChild(el("div", { class: "rating-note failed", role: "alert" }, [error]));
+      if (nearBottom()) scrollDown();
+      return area;
+    }
+
+    function showThanks(q) {
+      q.box.textContent = "";
+      if (q.score != null) q.box.appendChild(scaleButtons(q, q.score, true));
+      q.box.appendChild(el("div", { class: "rating-note", "data-ol": "rating-thanks", role: "status" },
+        [T.rateThanks]));
+    }
+
+    function rate(q, score, comment) {
+      var frame = { type: "rate", dialog_id: q.dialog, score: score };
+      if (comment) frame.comment = comment;
+      if (!sendFrame(frame)) {
+        if (comment) showComment(q, T.rateFailed); else showScale(q, T.rateFailed);
+        return;
+      }
+      q.pending = { score: score, comment: comment };
+      if (!comment) showScale(q);
+    }
+
+    function onRated(f) {
+      ratingBoxes.forEach(function (q) {
+        if (q.dialog !== String(f.dialog_id)) return;
+        var mine = q.pending;
+        q.pending = null;
+        if (f.error) {
+          if (!mine) return; // another tab's refused rating: this one's question stays as it is
+          var text = (T.rateErrors || {})[f.error] || T.rateFailed;
+          if (f.error === "too_late" || f.error === "rating_off") { q.box.textContent = ""; q.box.appendChild(
+            el("div", { class: "rating-note", role: "status" }, [text])); return; }
+          if (mine.comment) showComment(q, text); else showScale(q, text);
+          return;
+        }
+        if (mine) q.score = mine.score;
+        if (mine && mine.comment) q.sentComment = true;
+        if (mine && !mine.comment && q.comment && !q.sentComment) {
+          showComment(q).focus(); // this tab's visitor just picked the score: on to the comment
+        } else showThanks(q);
+      });
     }
 
     /** A quiet line where one dialog ends and the next begins. */
@@ -713,6 +852,7 @@
 
     function onError(f) {
       var text = (f.code && (T.errors || {})[f.code]) || T.error;
+      if (f.dialog_id && !f.client_msg_id) { onRated({ dialog_id: f.dialog_id, error: f.code || "error" }); return; }
       if (f.code === "invalid_token") {
         // The server issues a fresh token with its hello; drop the bad one so a reconnect does not repeat it.
         store.remove("localStorage", KEY_TOKEN);
@@ -751,6 +891,7 @@
         case "ack": onAck(f); break;
         case "message": onMessage(f); break;
         case "typing": onTyping(f); break;
+        case "rated": onRated(f); break;
         case "error": onError(f); break;
         default: break; // newer servers may send frames we do not know yet
       }
@@ -908,6 +1049,32 @@
     ".send svg { width: 20px; height: 20px; }",
     ".input:disabled { background: var(--ol-soft); color: var(--ol-muted); cursor: not-allowed; }",
     ".send:disabled { opacity: .45; cursor: not-allowed; }",
+    // the question asking for a rating: its buttons, then a comment box, then thanks
+    ".rating { margin-top: 6px; display: flex; flex-direction: column; gap: 6px; align-items: flex-start; }",
+    ".scale { display: flex; gap: 4px; }",
+    ".score { border: 1px solid var(--ol-line); background: var(--ol-bg); border-radius: 10px; min-width: 40px;",
+    "  height: 40px; padding: 0 8px; font-size: 20px; line-height: 1; display: grid; place-items: center;",
+    "  color: #b7bdc9; }",
+    ".scale.like .score { color: inherit; }",
+    ".score svg { width: 20px; height: 20px; }",
+    ".score:hover:not(:disabled), .score.hover { border-color: var(--ol-accent, #2f6fed); }",
+    ".scale.five .score.hover, .scale.five .score.lit { color: #f5a524; }",
+    ".scale.like .score.lit { border-color: var(--ol-accent, #2f6fed); background: #e8effd;",
+    "  color: var(--ol-accent, #2f6fed); }",
+    ".scale.like .score.lit[data-score='0'] { border-color: #e5484d; background: #fdecec; color: #c9262c; }",
+    ".scale.like .score:disabled:not(.lit) { opacity: .4; }",
+    ".score:disabled { cursor: default; }",
+    ".score:focus-visible, .rating-send:focus-visible, .rating-skip:focus-visible, .rating-comment:focus-visible {",
+    "  outline: 2px solid var(--ol-accent, #2f6fed); outline-offset: 2px; }",
+    ".rating-comment { box-sizing: border-box; width: 100%; min-width: 220px; resize: vertical; font: inherit;",
+    "  border: 1px solid var(--ol-line); border-radius: 10px; padding: 8px 10px; color: inherit; outline: none; }",
+    ".rating-actions { display: flex; gap: 8px; align-self: flex-end; }",
+    ".rating-send { border: 0; border-radius: 10px; padding: 6px 14px; background: var(--ol-accent, #2f6fed);",
+    "  color: #fff; font-weight: 600; }",
+    ".rating-skip { border: 0; background: none; padding: 6px 4px; color: var(--ol-muted); }",
+    ".rating-send:disabled, .rating-skip:disabled { opacity: .5; cursor: default; }",
+    ".rating-note { font-size: 13px; color: var(--ol-muted); }",
+    ".rating-note.failed { color: #c9262c; }",
 
     // Phones: the open panel takes the whole screen and the launcher steps aside (the header has a close button).
     "@media (max-width: 480px) {",

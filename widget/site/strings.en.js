@@ -29,6 +29,19 @@
   download: "Download",
   sizeUnits: ["B", "KB", "MB", "GB"],
   error: "Something went wrong",
+  rateGroup: "Rate the answer",
+  rateLike: "Helpful",
+  rateDislike: "Not helpful",
+  rateStar: "{n} of 5", // {n}: the score
+  rateComment: "Your comment",
+  rateCommentPlaceholder: "Add a comment (optional)",
+  rateSkip: "Skip",
+  rateThanks: "Thank you for your rating!",
+  rateFailed: "The rating could not be saved. Please try again.",
+  rateErrors: {
+    too_late: "This conversation can no longer be rated.",
+    rating_off: "This conversation can no longer be rated.",
+  },
   errors: {
     message_too_long: "The message is too long",
     empty_message: "The message is empty",

@@ -1,4 +1,4 @@
-"""dialog rating: the customer's rating of the answer and their comment
+"""dialog rating: the customer's rating of the answer and their comment; dialogs by closing time
 
 Revision ID: 0011
 Revises: 0010
@@ -19,10 +19,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("rating", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("rating_comment", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("rated_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.create_index("ix_dialogs_closed", ["closed_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("dialogs", schema=None) as batch_op:
+        batch_op.drop_index("ix_dialogs_closed")
         batch_op.drop_column("rated_at")
         batch_op.drop_column("rating_comment")
         batch_op.drop_column("rating")

@@ -1,0 +1,112 @@
+"""PURE: the customer's rating in Telegram — the inline keyboard's buttons (labels and callback_data) for a scale,
+and a callback query of one of those buttons as a CustomerRating (or why it is none).
+
+callback_data is `rt:<scale letter><score>:<dialog id>` (e.g. `rt:l1:01J…`, 32 bytes for our 26-character ids),
+well inside Telegram's 64 bytes. Works on aiogram's objects by attribute only, so this module never imports aiogram.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from queues.messages import CustomerRating
+
+CHANNEL = "telegram"
+CALLBACK_LIMIT = 64  # bytes of callback_data Telegram accepts
+PREFIX = "rt"
+# the scales a line may ask on, as one letter in callback_data, and the scores of each
+SCALES = {"like": "l", "five": "f"}
+SCORES = {"like": (1, 0), "five": (1, 2, 3, 4, 5)}
+_LABELS = {"like": {1: "👍", 0: "👎"}, "five": {n: f"{n}⭐" for n in range(1, 6)}}
+_DATA = re.compile(r"rt:([lf])(\d):([A-Za-z0-9_-]{1,58})")
+_THANKS = {"en": "Thank you!", "ru": "Спасибо!"}
+_YOUR_RATING = {"en": "Your rating: {label}", "ru": "Ваша оценка: {label}"}
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A callback query that makes no rating: why (logged, with no data echoed beyond a short prefix)."""
+
+    reason: str  # "foreign" (not our data) | "malformed" | "no_message" | "group"
+
+
+def keyboard(scale: str, dialog_id: str) -> list[list[tuple[str, str]]] | None:
+    """The rows of (label, callback_data) buttons asking for a rating of `dialog_id` on `scale`; None when the
+    scale is unknown or the id would not fit callback_data (the question then goes out as plain text)."""
+    letter = SCALES.get(scale)
+    if letter is None:
+        return None
+    row = [(label(scale, score), f"{PREFIX}:{letter}{score}:{dialog_id}") for score in SCORES[scale]]
+    if not all(_DATA.fullmatch(data) and len(data.encode()) <= CALLBACK_LIMIT for _, data in row):
+        return None
+    return [row]
+
+
+def label(scale: str, score: int) -> str:
+    """How a score shows on its button (and in the "your rating" line)."""
+    return _LABELS.get(scale, {}).get(score, str(score))
+
+
+def decode(data: str | None) -> tuple[str, int, str] | Skipped:
+    """(scale, score, dialog id) of our callback_data, or why it is not one."""
+    if not data or not data.startswith(f"{PREFIX}:"):
+        return Skipped("foreign")
+    m = _DATA.fullmatch(data)
+    if m is None:
+        return Skipped("malformed")
+    scale = next(name for name, letter in SCALES.items() if letter == m.group(1))
+    score = int(m.group(2))
+    if score not in SCORES[scale]:
+        return Skipped("malformed")
+    return scale, score, m.group(3)
+
+
+def translate(
+    query: Any, account: str, *, allow_groups: bool, now: datetime
+) -> tuple[CustomerRating, str] | Skipped:
+    """The rating a pressed button carries, with the scale it was asked on, or why it carries none. The chat is
+    the one the keyboard's message is in (a private chat's id is the customer's); the event id comes from the
+    callback query's id, so a redelivered update makes the same event."""
+    decoded = decode(query.data)
+    if isinstance(decoded, Skipped):
+        return decoded
+    scale, score, dialog_id = decoded
+    message = query.message
+    chat = getattr(message, "chat", None)
+    if chat is None:  # a keyboard of an inline-mode message: not one we sent
+        return Skipped("no_message")
+    if chat.type != "private" and not allow_groups:
+        return Skipped("group")
+    rating = CustomerRating(
+        event_id=f"tg:{account}:cb:{query.id}",
+        channel=CHANNEL,
+        account=account,
+        chat_id=str(chat.id),
+        dialog_id=dialog_id,
+        score=score,
+        ts=now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    )
+    return rating, scale
+
+
+def language(code: str | None) -> str:
+    """ "ru" for a customer whose Telegram speaks Russian (its language_code), else "en"."""
+    return "ru" if (code or "").lower().split("-")[0] == "ru" else "en"
+
+
+def thanks(code: str | None) -> str:
+    """The answerCallbackQuery text in the customer's language."""
+    return _THANKS[language(code)]
+
+
+def rated_text(question: str, scale: str, score: int, code: str | None) -> str:
+    """The question's message once rated: the question and the chosen rating (the buttons are gone); a rating
+    line an earlier press left is replaced, not repeated."""
+    head, sep, tail = question.rpartition("\n\n")
+    if sep and any(tail.startswith(t.split("{")[0]) for t in _YOUR_RATING.values()):
+        question = head
+    line = _YOUR_RATING[language(code)].format(label=label(scale, score))
+    return f"{question}\n\n{line}" if question else line

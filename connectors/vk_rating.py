@@ -1,0 +1,159 @@
+"""PURE: the customer's rating in VK — the keyboard asking for it, and a press of one of its buttons as a
+CustomerRating (or why it is none). Plain dicts in, our events out; no I/O, no clock.
+
+The question goes out with an inline keyboard of callback buttons whose payload is
+`{"rating": SCORE, "scale": "like"|"five", "dialog": ID}`. A press arrives as `message_event`; a client that has no
+callback buttons sends it as a text button instead (VK's documented fallback): a `message_new` whose `payload` is
+that JSON, which is then a rating and never a customer message. A client known (from its last message's
+`client_info`) to have no inline keyboards gets a one-time keyboard of text buttons with the same payload.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from queues.messages import CustomerRating
+
+CHANNEL = "vk"
+SCORES = {"like": (1, 0), "five": (1, 2, 3, 4, 5)}
+_LABELS = {"like": {1: "👍", 0: "👎"}, "five": {n: f"{n}⭐" for n in range(1, 6)}}
+_COLORS = {"like": {1: "positive", 0: "negative"}}
+_DIALOG = re.compile(r"[A-Za-z0-9_-]{1,64}")
+PAYLOAD_LIMIT = 255  # characters of a button's payload VK accepts
+CHAT_PEER_START = 2_000_000_000
+# VK's lang_id (client_info, message_event has none): 0 is Russian; unknown: Russian, VK's usual language
+_THANKS = {"ru": "Спасибо за оценку!", "en": "Thank you for your rating!"}
+_YOUR_RATING = {"ru": "Ваша оценка: {label}", "en": "Your rating: {label}"}
+
+
+def payload(scale: str, score: int, dialog_id: str) -> str:
+    """A button's payload (JSON text, as VK takes it)."""
+    return orjson.dumps({"rating": score, "scale": scale, "dialog": dialog_id}).decode()
+
+
+def keyboard(scale: str, dialog_id: str, *, callback: bool = True, inline: bool = True) -> str | None:
+    """The `keyboard` parameter of messages.send asking for a rating (None: the scale is unknown or the id does
+    not fit a payload; the question then goes out as plain text). `callback`: callback buttons (a press is a
+    message_event) rather than text buttons (a press is a message_new with the payload); `inline`: under the
+    message, else a one-time keyboard below the input field."""
+    if scale not in SCORES or not _DIALOG.fullmatch(dialog_id):
+        return None
+    row = []
+    for score in SCORES[scale]:
+        action = {"type": "callback" if callback else "text", "label": label(scale, score)}
+        action["payload"] = payload(scale, score, dialog_id)
+        if len(action["payload"]) > PAYLOAD_LIMIT:
+            return None
+        row.append({"action": action, "color": _COLORS.get(scale, {}).get(score, "secondary")})
+    board: dict[str, Any] = {"buttons": [row], "inline": inline}
+    if not inline:
+        board["one_time"] = True
+    return orjson.dumps(board).decode()
+
+
+EMPTY_INLINE = '{"buttons":[],"inline":true}'  # messages.edit with it takes the buttons away
+
+
+def label(scale: str, score: int) -> str:
+    """How a score shows on its button (and in the "your rating" line)."""
+    return _LABELS.get(scale, {}).get(score, str(score))
+
+
+def decode(raw: Any) -> tuple[str, int, str] | None:
+    """(scale, score, dialog id) of our payload (a JSON text or an already parsed object), else None."""
+    if isinstance(raw, str):
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+    if not isinstance(raw, dict) or set(raw) != {"rating", "scale", "dialog"}:
+        return None
+    scale, score, dialog_id = raw["scale"], raw["rating"], raw["dialog"]
+    if not isinstance(scale, str) or scale not in SCORES:
+        return None
+    if not isinstance(score, int) or isinstance(score, bool) or score not in SCORES[scale]:
+        return None
+    if not isinstance(dialog_id, str) or not _DIALOG.fullmatch(dialog_id):
+        return None
+    return scale, score, dialog_id
+
+
+def is_rating_payload(raw: Any) -> bool:
+    """Whether a message_new's payload looks like a rating press (ours or a forged one): such a message is never
+    a customer text message, also when its payload does not decode."""
+    if isinstance(raw, str):
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return False
+    return isinstance(raw, dict) and "rating" in raw
+
+
+def from_event(raw: Mapping[str, Any], account: str, now: datetime) -> tuple[CustomerRating, str] | str:
+    """A message_event (a callback button pressed) as a rating and its scale, or why it is none."""
+    obj = raw.get("object")
+    if not isinstance(obj, dict):
+        return "malformed"
+    peer, user = obj.get("peer_id"), obj.get("user_id")
+    if not isinstance(peer, int) or not isinstance(user, int) or not isinstance(obj.get("event_id"), str):
+        return "malformed"
+    if peer >= CHAT_PEER_START or peer <= 0:
+        return "chat"
+    decoded = decode(obj.get("payload"))
+    if decoded is None:
+        return "foreign"
+    scale, score, dialog_id = decoded
+    # the Long Poll / Callback API event_id is the same on every redelivery of this press
+    event_id = str(raw.get("event_id") or f"vk:{account}:event:{obj['event_id']}")
+    return _rating(event_id, account, peer, dialog_id, score, now), scale
+
+
+def from_message(message: Mapping[str, Any], account: str, now: datetime) -> CustomerRating | str:
+    """A message_new whose payload is a rating (a text button, or a callback button on a client without them)."""
+    decoded = decode(message.get("payload"))
+    peer, cmid = message.get("peer_id"), message.get("conversation_message_id")
+    if decoded is None or not isinstance(peer, int) or not isinstance(cmid, int):
+        return "malformed"
+    if peer >= CHAT_PEER_START or peer <= 0 or message.get("out"):
+        return "chat"
+    _, score, dialog_id = decoded
+    return _rating(f"vk:{account}:{peer}:{cmid}:rating", account, peer, dialog_id, score, now)
+
+
+def _rating(
+    event_id: str, account: str, peer: int, dialog_id: str, score: int, now: datetime
+) -> CustomerRating:
+    return CustomerRating(
+        event_id=event_id,
+        channel=CHANNEL,
+        account=account,
+        chat_id=str(peer),
+        dialog_id=dialog_id,
+        score=score,
+        ts=now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    )
+
+
+def language(lang_id: Any) -> str:
+    """ "ru" or "en" from VK's lang_id (0 ru, 3 en, ...); unknown (no message of theirs seen yet): Russian."""
+    return "ru" if lang_id is None or lang_id == 0 else "en"
+
+
+def snackbar(lang_id: Any) -> str:
+    """messages.sendMessageEventAnswer's event_data: a snackbar saying thank you."""
+    return orjson.dumps({"type": "show_snackbar", "text": _THANKS[language(lang_id)]}).decode()
+
+
+def rated_text(question: str, scale: str, score: int, lang_id: Any) -> str:
+    """The question's message once rated: the question and the chosen rating (its buttons are gone); a rating
+    line an earlier press left is replaced, not repeated."""
+    head, sep, tail = question.rpartition("\n\n")
+    if sep and any(tail.startswith(t.split("{")[0]) for t in _YOUR_RATING.values()):
+        question = head
+    line = _YOUR_RATING[language(lang_id)].format(label=label(scale, score))
+    return f"{question}\n\n{line}" if question else line

@@ -1,0 +1,316 @@
+"""Full-text search over messages for the operators' console. A base class of `Store`.
+
+One interface, two indexes (crm_core/migrations/versions/0012_message_search.py makes them):
+
+- SQLite: an external-content FTS5 table `messages_fts` over `messages.text`, keyed by the messages' rowid,
+  tokenizer `unicode61 remove_diacritics 2` (every script, Unicode case folding, accents ignored), written by
+  triggers in the same transaction as the message, so every writer (the batch writers, SQLAlchemy) indexes
+  exactly once and an edit re-indexes.
+- PostgreSQL: built-in full text with the `simple` configuration (no stemming or stop words, so it is
+  language-neutral like unicode61) over a GIN expression index. pg_trgm was the alternative; it was not chosen
+  because a trigram index matches substrings rather than words (so a short word matches inside many others and
+  needs a recheck of every candidate), it is several times larger than a GIN over lexemes, and it is an extension
+  an operator must be allowed to create. The indexed text is lower-cased under the ICU root collation, because the
+  `simple` dictionary folds case by the database's LC_CTYPE, which is ASCII-only under the common `C` locale
+  ("Заказ" would not find "заказ"); where the server has no ICU the database's own collation is used.
+
+The query is words (split on white space; every word must match, the last one also as a prefix when it is 2 to 10
+letters and digits: `as_prefix`).
+Each word is passed quoted (an FTS5 string, a `phraseto_tsquery` operand), so no input is FTS syntax: `NEAR`, `*`,
+quotes and brackets are text. A query without any letter or digit raises `BadSearch`.
+
+Results are newest first in storage order: on SQLite the rowid (FTS5 walks its index backwards, so a common word
+stops after one page), on PostgreSQL the message id (a time-ordered ULID, crm_core/ids.py; the primary key's index
+walked backwards, or the GIN for a rare word, as the planner estimates). For messages the engine stores this is
+the order of their `created_at`; the date filters are exact on `created_at`. Paging is by key (the cursor is the
+last row's key, opaque to callers), never OFFSET.
+
+Access is part of the query: `SearchAccess` mirrors router/rules/access.py `can_view_dialog` (an operator sees
+their own, offered and invited dialogs, the queue of their lines and the dialogs of the leads they are responsible
+for); None is an admin, who sees everything. Internal notes are found like any message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import unicodedata
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    cast,
+    column,
+    exists,
+    false,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
+
+from crm_core.models import dialogs, leads, messages
+
+OPEN_STATES = ("queued", "offered", "assigned")
+STATES = ("open", "closed", "queued", "offered", "assigned")
+MAX_WORDS = 16
+MAX_WORD = 100
+PREFIX_MIN, PREFIX_MAX = (
+    2,
+    10,
+)  # the last word's prefix match (0012's FTS5 prefix index: '2 3 4 5 6 7 8 9 10')
+# PostgreSQL: the text as indexed (0012 creates this index; the query must spell the expression the same way)
+# a tsvector holds at most 1 MB: on PostgreSQL a longer text is searched in its first 100,000 characters
+PG_INDEX_LIMIT = 100_000
+PG_ICU = "und-x-icu"
+
+_WORD = re.compile(r"[^\W_]")  # a letter or a digit, in any script
+_PLAIN = re.compile(r"[^\W_]+")
+
+
+class BadSearch(ValueError):
+    """A query or cursor the search cannot use (the web answers 400)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchAccess:
+    """A non-admin operator asking: their login and the lines whose queue they are in."""
+
+    login: str
+    lines: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    """What narrows a search (every field optional)."""
+
+    lines: Collection[str] | None = None
+    channel: str | None = None
+    operator: str | None = None
+    state: str | None = None  # open | closed | queued | offered | assigned
+    since: datetime | None = None  # created_at >= since
+    until: datetime | None = None  # created_at < until
+
+
+def search_words(query: str) -> list[str]:
+    """The query's words: white-space separated pieces with at least one letter or digit (others are dropped)."""
+    query = query.replace("\x00", "")  # PostgreSQL refuses NUL in text
+    return [w[:MAX_WORD] for w in query.split() if _WORD.search(w)][:MAX_WORDS]
+
+
+def as_prefix(word: str) -> bool:
+    """Whether the query's last word also matches as the beginning of a word: letters and digits only, 2 to 10 of
+    them (the lengths the SQLite prefix index holds; one letter would match half the index)."""
+    if not _PLAIN.fullmatch(word):
+        return False
+    letters = sum(1 for c in unicodedata.normalize("NFD", word) if not unicodedata.combining(c))
+    return PREFIX_MIN <= letters <= PREFIX_MAX
+
+
+def fts5_query(words: Sequence[str]) -> str:
+    """An FTS5 MATCH expression: every word a quoted string, the last a prefix when `as_prefix` says so."""
+    parts = ['"' + w.replace('"', '""') + '"' for w in words]
+    if words and as_prefix(words[-1]):
+        parts[-1] += "*"
+    return " ".join(parts)
+
+
+def encode_cursor(kind: str, key: object) -> str:
+    """An opaque page cursor for the store kind's key."""
+    return base64.urlsafe_b64encode(f"{kind}:{key}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(kind: str, cursor: str) -> str:
+    """The key in a cursor made by `encode_cursor` for this store kind; BadSearch otherwise."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadSearch("cursor is not one this search gave") from None
+    got, _, key = raw.partition(":")
+    if got != kind or not key or len(key) > 64:
+        raise BadSearch("cursor is not one this search gave")
+    return key
+
+
+def access_clause(kind: str, access: SearchAccess | None) -> ColumnElement[bool] | None:
+    """The SQL twin of router/rules/access.py `can_view_dialog` over `dialogs` joined with `leads` (None: all)."""
+    if access is None:
+        return None
+    login = access.login
+    return or_(
+        dialogs.c.operator == login,
+        _json_has(kind, "offered_to", login),
+        _json_has(kind, "invited", login),
+        and_(dialogs.c.state == "queued", dialogs.c.line_id.in_(sorted(access.lines)))
+        if access.lines
+        else false(),
+        leads.c.responsible == login,
+    )
+
+
+def _json_has(kind: str, column: str, login: str) -> ColumnElement[bool]:
+    """Whether a dialog's JSON list column holds the login."""
+    if kind == "postgresql":
+        return cast(dialogs.c[column], JSONB).contains([login])
+    return exists(
+        select(literal_column("1"))
+        .select_from(text(f"json_each(dialogs.{column})"))
+        .where(literal_column("json_each.value") == bindparam(None, login))
+    )
+
+
+def filter_clauses(f: SearchFilters) -> list[ColumnElement[bool]]:
+    """The filters as conditions over `messages` and `dialogs`."""
+    out: list[ColumnElement[bool]] = []
+    if f.lines is not None:
+        out.append(dialogs.c.line_id.in_(sorted(f.lines)))
+    if f.channel is not None:
+        out.append(dialogs.c.channel == f.channel)
+    if f.operator is not None:
+        out.append(dialogs.c.operator == f.operator)
+    if f.state == "open":
+        out.append(dialogs.c.state.in_(OPEN_STATES))
+    elif f.state is not None:
+        if f.state not in STATES:
+            raise BadSearch(f"state must be one of {', '.join(STATES)}")
+        out.append(dialogs.c.state == f.state)
+    if f.since is not None:
+        out.append(messages.c.created_at >= f.since)
+    if f.until is not None:
+        out.append(messages.c.created_at < f.until)
+    return out
+
+
+_DIALOG = "dialog__"
+_COLUMNS = [
+    *messages.c,
+    *(c.label(_DIALOG + c.name) for c in dialogs.c),
+    leads.c.name.label(_DIALOG + "lead_name"),
+    leads.c.status.label(_DIALOG + "lead_status"),
+    leads.c.responsible.label(_DIALOG + "lead_responsible"),
+]
+
+
+class Search:
+    """`Store`'s message search (its methods are the store's own)."""
+
+    engine: AsyncEngine
+    kind: str
+
+    async def search_messages(
+        self,
+        query: str,
+        *,
+        access: SearchAccess | None,
+        filters: SearchFilters = SearchFilters(),
+        cursor: str | None = None,
+        limit: int = 20,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Messages with every word of the query that the viewer may see, newest first: a page of rows (the
+        message's columns, its dialog summary under "dialog") and the next page's cursor (None: the last page)."""
+        words = search_words(query)
+        if not words:
+            raise BadSearch("the query has no word to search for")
+        limit = max(1, min(int(limit), 200))
+        after = decode_cursor(self.kind, cursor) if cursor else None
+        conds = filter_clauses(filters)
+        allowed = access_clause(self.kind, access)
+        if allowed is not None:
+            conds.append(allowed)
+        async with self.engine.connect() as conn:
+            if self.kind == "postgresql":
+                q = self._pg_query(words, after, await _pg_icu(self, conn))
+            else:
+                q = self._sqlite_query(words, after)
+            rows = (await conn.execute(q.where(*conds).limit(limit + 1))).mappings().all()
+        page = [_result(r) for r in rows[:limit]]
+        nxt = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            nxt = encode_cursor(self.kind, last["search_key"])
+        return page, nxt
+
+    def _sqlite_query(self, words: list[str], after: str | None) -> Select[Any]:
+        fts = table("messages_fts", column("rowid"))
+        key = fts.c.rowid
+        q = (
+            select(*_COLUMNS, key.label("search_key"))
+            .select_from(_joined(fts.join(messages, literal_column("messages.rowid") == key)))
+            .where(text("messages_fts MATCH :fts").bindparams(fts=fts5_query(words)))
+            .order_by(key.desc())
+        )
+        if after is not None:
+            if not after.isdigit():
+                raise BadSearch("cursor is not one this search gave")
+            q = q.where(key < int(after))
+        return q
+
+    def _pg_query(self, words: list[str], after: str | None, icu: bool) -> Select[Any]:
+        params: dict[str, str] = {}
+        parts = []
+        for i, w in enumerate(words):
+            params[f"w{i}"] = w.lower()
+            if i == len(words) - 1 and as_prefix(w):
+                parts.append(f"to_tsquery('simple', :w{i} || ':*')")
+            else:
+                parts.append(f"phraseto_tsquery('simple', :w{i})")
+        match = text(f"{pg_document(icu)} @@ ({' && '.join(parts)})").bindparams(**params)
+        q = (
+            select(*_COLUMNS, messages.c.id.label("search_key"))
+            .select_from(_joined(messages))
+            .where(match)
+            .order_by(messages.c.id.desc())
+        )
+        if after is not None:
+            q = q.where(messages.c.id < after)
+        return q
+
+
+def _joined(left: Any) -> Any:
+    """Messages (in `left`) with their dialog and its lead."""
+    return left.join(dialogs, dialogs.c.id == messages.c.dialog_id).join(
+        leads, leads.c.id == dialogs.c.lead_id
+    )
+
+
+async def _pg_icu(store: Any, conn: AsyncConnection) -> bool:
+    """Whether the server has the ICU root collation (0012 indexed the text under it if so); asked once."""
+    known = getattr(store, "_search_icu", None)
+    if known is None:
+        known = store._search_icu = await has_icu(conn)
+    return bool(known)
+
+
+async def has_icu(conn: AsyncConnection) -> bool:
+    """Whether the PostgreSQL server has the ICU root collation."""
+    found = await conn.scalar(text("SELECT 1 FROM pg_collation WHERE collname = :c").bindparams(c=PG_ICU))
+    return found is not None
+
+
+def pg_document(icu: bool = True) -> str:
+    """PostgreSQL: the indexed tsvector expression over messages.text (the index and the query share it)."""
+    collate = f' COLLATE "{PG_ICU}"' if icu else ""
+    return f"to_tsvector('simple'::regconfig, lower(left(messages.text, {PG_INDEX_LIMIT}){collate}))"
+
+
+def _result(row: Any) -> dict[str, Any]:
+    """A result row split into the message and its dialog summary."""
+    msg: dict[str, Any] = {}
+    dialog: dict[str, Any] = {}
+    for k, v in row.items():
+        if k.startswith(_DIALOG):
+            dialog[k[len(_DIALOG) :]] = v
+        elif k != "search_key":
+            msg[k] = v
+    msg["dialog"] = dialog
+    return msg

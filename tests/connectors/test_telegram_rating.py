@@ -1,0 +1,251 @@
+"""The customer rates the answer in Telegram: an inline keyboard on the question, a press as a CustomerRating —
+the real aiogram client against the fake Bot API, the connector on a stub context (what it publishes is recorded)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import aiohttp
+import pytest
+
+from connectors import telegram_rating
+from connectors.base import ConnectorContext
+from connectors.telegram import TelegramConnector, TelegramSettings
+from connectors.telegram_updates import ALLOWED_UPDATES
+from queues.messages import OutboundMessage
+from tests.connectors.fake_telegram import USER, FakeTelegram, Sent
+from tests.connectors.stub_context import RecordingSink, Routes, binding, stub_context
+
+TOKEN = "123:abc"
+SECRET = "s3cret-token_1"
+DIALOG = "01JB2Q3R4S5T6V7W8X9Y0Z1A2B"  # our ids: 26 characters
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    f = FakeTelegram()
+    f.add_bot(TOKEN)
+    await f.start()
+    yield f
+    await f.stop()
+
+
+class Bot:
+    def __init__(self, connector: TelegramConnector, ctx: ConnectorContext) -> None:
+        self.connector, self.ctx = connector, ctx
+
+    @property
+    def sink(self) -> RecordingSink:
+        return self.ctx.sink  # type: ignore[return-value]
+
+
+@pytest.fixture
+async def started(fake: FakeTelegram) -> AsyncIterator[Any]:
+    made: list[tuple[TelegramConnector, ConnectorContext]] = []
+
+    async def start(**block: Any) -> Bot:
+        settings = TelegramSettings.model_validate(
+            {"type": "telegram", "token": TOKEN, "api_base": fake.url, "polling_timeout": 1, **block}
+        )
+        ctx = stub_context("telegram")
+        connector = TelegramConnector([binding(settings)], ctx)
+        ctx.sink.connector = connector  # type: ignore[attr-defined]
+        await connector.start()
+        made.append((connector, ctx))
+        return Bot(connector, ctx)
+
+    yield start
+    for connector, ctx in made:
+        await connector.stop()
+        await ctx.routes.close()  # type: ignore[attr-defined]
+
+
+def question(
+    scale: str | None, text: str = "Please rate our answer", dialog_id: str = DIALOG
+) -> OutboundMessage:
+    return OutboundMessage(
+        event_id="e1", message_id=f"m-{scale}-{dialog_id[:4]}", dialog_id=dialog_id, channel="telegram",
+        account="support", chat_id=str(USER["id"]), text=text, ts="2026-12-07T02:00:00.000Z",
+        author_kind="system", ask_rating=scale,
+    )  # fmt: skip
+
+
+async def eventually(check: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def ask(fake: FakeTelegram, bot: Bot, scale: str) -> Sent:
+    result = await bot.connector.send(question(scale))
+    assert result.ok, result
+    return fake.bots[TOKEN].sent[-1]
+
+
+def answers_of(fake: FakeTelegram, qid: str) -> list[dict[str, Any]]:
+    return [a for a in fake.bots[TOKEN].answers if a["callback_query_id"] == qid]
+
+
+# ---- the keyboard -------------------------------------------------------------------------------------------
+
+
+async def test_the_question_carries_thumbs_or_five_scores_and_polling_asks_for_presses(fake, started):
+    bot = await started()
+    like = await ask(fake, bot, "like")
+    assert like.text == "Please rate our answer"
+    assert like.buttons() == [("👍", f"rt:l1:{DIALOG}"), ("👎", f"rt:l0:{DIALOG}")]
+    five = await ask(fake, bot, "five")
+    assert [d for _, d in five.buttons()] == [f"rt:f{n}:{DIALOG}" for n in range(1, 6)]
+    assert [t for t, _ in five.buttons()] == ["1⭐", "2⭐", "3⭐", "4⭐", "5⭐"]
+    assert all(len(d.encode()) <= 64 for _, d in like.buttons() + five.buttons())
+
+    plain = await bot.connector.send(question(None, "Anything else?"))  # an ordinary message: no keyboard
+    assert plain.ok and fake.bots[TOKEN].sent[-1].reply_markup is None
+    assert "callback_query" in ALLOWED_UPDATES
+    await fake.wait_for(lambda: any(c.method == "getupdates" for c in fake.bots[TOKEN].calls))
+    polls = [c for c in fake.bots[TOKEN].calls if c.method == "getupdates"]
+    assert "callback_query" in polls[-1].params["allowed_updates"]
+
+
+def test_a_scale_or_id_that_cannot_be_shown_gives_no_keyboard():
+    assert telegram_rating.keyboard("stars10", DIALOG) is None
+    assert telegram_rating.keyboard("like", "x" * 70) is None  # would not fit Telegram's 64 bytes
+    assert telegram_rating.keyboard("like", "bad:id") is None
+    assert telegram_rating.rated_text("Q\n\nYour rating: 👍", "like", 0, "en") == "Q\n\nYour rating: 👎"
+    assert telegram_rating.rated_text("Q", "five", 3, "ru") == "Q\n\nВаша оценка: 3⭐"
+
+
+# ---- a press -------------------------------------------------------------------------------------------------
+
+
+async def test_a_press_is_one_rating_answered_in_the_customers_language_and_the_buttons_go(fake, started):
+    bot = await started()
+    sent = await ask(fake, bot, "like")
+    update_id, qid = await fake.press(TOKEN, sent, f"rt:l1:{DIALOG}")
+    await eventually(lambda: bot.sink.ratings() and answers_of(fake, qid) and sent.edits)
+    [rating] = bot.sink.ratings()
+    assert (rating.channel, rating.account, rating.chat_id, rating.dialog_id, rating.score) == (
+        "telegram", "support", str(USER["id"]), DIALOG, 1,
+    )  # fmt: skip
+    assert rating.event_id == f"tg:support:cb:{qid}" and rating.comment is None
+    assert answers_of(fake, qid)[0]["text"] == "Спасибо!"  # USER's Telegram speaks Russian
+    assert sent.reply_markup is None  # nothing left to press
+    assert sent.text == "Please rate our answer\n\nВаша оценка: 👍"
+
+    # Telegram sends the update again (a lost confirmation): the same event, nothing new for the customer
+    await fake.redeliver(TOKEN, update_id)
+    await eventually(lambda: len(bot.sink.ratings()) == 2 and len(answers_of(fake, qid)) == 2)
+    again = bot.sink.ratings()[1]
+    assert replace(again, ts=rating.ts) == rating  # the same event id, dialog, chat and score
+    await asyncio.sleep(0.2)
+    assert len(sent.edits) == 1 and sent.text == "Please rate our answer\n\nВаша оценка: 👍"
+    assert not bot.sink.messages()  # a press is never a customer message
+
+
+async def test_a_five_score_in_english_and_an_offset_that_moves_past_the_press(fake, started):
+    bot = await started()
+    sent = await ask(fake, bot, "five")
+    english = {**USER, "language_code": "en-GB"}
+    await fake.press(TOKEN, sent, f"rt:f4:{DIALOG}", user=english)
+    _, after = await fake.message(TOKEN, "one more question")
+    await eventually(lambda: bot.sink.ratings() and bot.sink.messages() and sent.edits)
+    assert [r.score for r in bot.sink.ratings()] == [4]
+    assert fake.bots[TOKEN].answers[0]["text"] == "Thank you!"
+    assert sent.text.endswith("Your rating: 4⭐")
+    # the press and the message both confirmed: the offset moved past them
+    last = max(u["update_id"] for u in fake.delivered(TOKEN))
+    await fake.wait_for(lambda: fake.bots[TOKEN].offsets()[-1] == last + 1)
+
+
+@pytest.mark.parametrize(
+    "data",
+    ["hello", "", "rt:l7:" + DIALOG, "rt:f0:" + DIALOG, "rt:x1:" + DIALOG, "rt:l1:", "rt:l1:bad id", "rt:l1"],
+)
+async def test_a_foreign_or_malformed_press_is_answered_and_ignored(fake, started, data):
+    bot = await started()
+    sent = await ask(fake, bot, "like")
+    _, qid = await fake.press(TOKEN, sent, data)
+    await eventually(lambda: answers_of(fake, qid))
+    assert "text" not in answers_of(fake, qid)[0]  # only the spinner stops
+    await fake.message(TOKEN, "still here")  # the bot goes on
+    await eventually(lambda: bot.sink.messages())
+    assert bot.sink.ratings() == [] and sent.edits == [] and sent.buttons()
+
+
+async def test_a_press_without_a_message_or_in_a_group_makes_no_rating(fake, started):
+    bot = await started()
+    sent = await ask(fake, bot, "like")
+    _, inline = await fake.press(TOKEN, None, f"rt:l1:{DIALOG}")
+    group = {"id": -100500, "type": "supergroup", "title": "Shop fans"}
+    _, grouped = await fake.press(TOKEN, sent, f"rt:l0:{DIALOG}", chat=group)
+    await eventually(lambda: answers_of(fake, inline) and answers_of(fake, grouped))
+    assert bot.sink.ratings() == [] and sent.edits == []
+
+
+# ---- webhook ---------------------------------------------------------------------------------------------------
+
+
+async def test_a_press_by_webhook_is_a_rating_and_a_bad_secret_is_refused(fake, started):
+    bot = await started(mode="webhook", webhook_url="https://shop.example/tg/hook", secret_token=SECRET)
+    routes: Routes = bot.ctx.routes  # type: ignore[assignment]
+    base = await routes.serve()
+    await fake.wait_for(lambda: fake.bots[TOKEN].webhook is not None)
+    assert "callback_query" in str(fake.bots[TOKEN].webhook["allowed_updates"])
+    sent = await ask(fake, bot, "like")
+    _, qid = await fake.press(TOKEN, sent, f"rt:l0:{DIALOG}")
+    update = fake.bots[TOKEN].updates[-1]  # Telegram would post it: the test does
+    async with aiohttp.ClientSession() as http:
+        headers = {"X-Telegram-Bot-Api-Secret-Token": "wrong"}
+        async with http.post(f"{base}/tg/hook", json=update, headers=headers) as r:
+            assert r.status == 401
+        assert bot.sink.ratings() == []
+        headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        async with http.post(f"{base}/tg/hook", json=update, headers=headers) as r:
+            assert r.status == 200
+        forged = {
+            "update_id": 999,
+            "callback_query": {**update["callback_query"], "id": "q2", "data": "rt:zz"},
+        }
+        async with http.post(f"{base}/tg/hook", json=forged, headers=headers) as r:
+            assert r.status == 200
+    [rating] = bot.sink.ratings()
+    assert (rating.dialog_id, rating.score, rating.chat_id) == (DIALOG, 0, str(USER["id"]))
+    await eventually(lambda: answers_of(fake, qid) and answers_of(fake, "q2") and sent.edits)
+    assert answers_of(fake, qid)[0]["text"] == "Спасибо!" and sent.reply_markup is None
+    assert "text" not in answers_of(fake, "q2")[0]
+
+
+# ---- the whole way: the real daemon asks on close, the press is stored on the dialog -----------------------------
+
+
+async def test_on_close_the_customer_rates_with_the_keyboard_and_the_console_sees_it(
+    tmp_path, fake, start_daemon
+):
+    from tests.conftest import config, line, settings_from
+
+    support = {**line("support", ["anna"]), "channels": [
+        {"type": "telegram", "token": TOKEN, "api_base": fake.url, "polling_timeout": 1}]}  # fmt: skip
+    support["rating"] = {"scale": "like"}
+    d = await start_daemon(settings_from(tmp_path, config(tmp_path, [support])))
+    anna = await d.operator("anna")
+    await fake.message(TOKEN, "Where is my parcel?")
+    dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
+    await anna.reply(dialog_id, "It is on its way.")
+    await anna.send({"type": "close", "dialog_id": dialog_id})
+    await anna.expect("dialog.closed", lambda f: f.get("dialog_id") == dialog_id)
+
+    await fake.wait_for(lambda: any(s.reply_markup for s in fake.bots[TOKEN].sent), timeout=10)
+    asked = next(s for s in fake.bots[TOKEN].sent if s.reply_markup)
+    assert asked.buttons() == [("👍", f"rt:l1:{dialog_id}"), ("👎", f"rt:l0:{dialog_id}")]
+    _, qid = await fake.press(TOKEN, asked, f"rt:l0:{dialog_id}")
+    rated = await anna.expect("dialog.rated", lambda f: f.get("dialog_id") == dialog_id)
+    assert rated["rating"] == 0
+    assert (await anna.get(f"/api/dialogs/{dialog_id}"))["rating"] == 0
+    await eventually(lambda: answers_of(fake, qid) and asked.edits)
+    assert asked.reply_markup is None
