@@ -1,6 +1,6 @@
 """Message search (`Store.search_messages`) among many stored messages: SQLite (FTS5) and PostgreSQL (GIN).
 
-    python -m bench.search --messages 10000000 --leads 1000000 [--searches 400] [--pg-messages 2000000]
+    python -m bench.search --messages 10000000 --leads 1000000 [--searches 480] [--pg-messages 10000000]
 
 The SQLite database is made once through the migrations and filled with plain sqlite3 `executemany` in big
 transactions (the FTS triggers set aside, the index built by one FTS5 'rebuild', the triggers put back), then kept
@@ -302,7 +302,10 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000_000, help="0: no SQLite run")
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--searches", type=int, default=480)
-    parser.add_argument("--pg-messages", type=int, default=2_000_000, help="0: no PostgreSQL run")
+    parser.add_argument("--pg-messages", type=int, default=10_000_000, help="0: no PostgreSQL run")
+    parser.add_argument(
+        "--pg-searches", type=int, default=240, help="PostgreSQL's searches (its slow ones take s)"
+    )
     parser.add_argument("--pg-leads", type=int, default=0, help="default: messages / 10")
     args = parser.parse_args()
     out: dict[str, Any] = {"messages": args.messages, "leads": args.leads}
@@ -318,7 +321,7 @@ def main() -> None:
         out["postgresql"] = {
             "messages": args.pg_messages,
             "leads": pg_leads,
-            **pg_side(pg_leads, args.pg_messages, cases(args.pg_messages, pg_leads, args.searches)),
+            **pg_side(pg_leads, args.pg_messages, cases(args.pg_messages, pg_leads, args.pg_searches)),
         }
         pgr = out["postgresql"]["all"]
         progress(f"search: PostgreSQL p50 {pgr['p50_ms']:.2f} ms, p99 {pgr['p99_ms']:.2f} ms")

@@ -104,7 +104,8 @@ class SearchFilters:
 
 def search_words(query: str) -> list[str]:
     """The query's words: white-space separated pieces with at least one letter or digit (others are dropped)."""
-    query = query.replace("\x00", "")  # PostgreSQL refuses NUL in text
+    # composed, so a letter typed with a separate accent is one letter; PostgreSQL refuses NUL in text
+    query = unicodedata.normalize("NFC", query.replace("\x00", ""))
     return [w[:MAX_WORD] for w in query.split() if _WORD.search(w)][:MAX_WORDS]
 
 

@@ -1,0 +1,48 @@
+"""The search query's words, the FTS5 expression made of them and the page cursor (crm_core/search.py): user input
+is always quoted text, never FTS syntax."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm_core.search import BadSearch, as_prefix, decode_cursor, encode_cursor, fts5_query, search_words
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("где  мой\tЗАКАЗ", ["где", "мой", "ЗАКАЗ"]),
+        ('"quoted" * NEAR(a b)', ['"quoted"', "NEAR(a", "b)"]),
+        ("*** -- ;", []),
+        ("a\x00b", ["ab"]),
+        ("x " * 40, ["x"] * 16),
+    ],
+)
+def test_the_words_of_a_query_are_its_pieces_with_a_letter_or_digit(query: str, words: list[str]) -> None:
+    assert search_words(query) == words
+
+
+@pytest.mark.parametrize(
+    ("words", "expression"),
+    [
+        (["заказ"], '"заказ"*'),
+        (["где", "заказ"], '"где" "заказ"*'),
+        (['say"hi'], '"say""hi"'),  # a quote inside is doubled; not a plain word: no prefix
+        (["NEAR(a"], '"NEAR(a"'),
+        (["a"], '"a"'),  # one letter matches whole words only
+        (["abcdefghijk"], '"abcdefghijk"'),  # so do eleven and more
+        (["abcdefghij"], '"abcdefghij"*'),
+        (search_words("cafe\u0301"), '"caf\u00e9"*'),  # composed: the accent is no letter of its own
+    ],
+)
+def test_every_word_is_a_quoted_string_and_only_the_last_a_prefix(words: list[str], expression: str) -> None:
+    assert fts5_query(words) == expression
+    assert as_prefix(words[-1]) == expression.endswith("*")
+
+
+def test_a_cursor_comes_back_only_to_the_store_kind_that_made_it() -> None:
+    assert decode_cursor("sqlite", encode_cursor("sqlite", 12345)) == "12345"
+    assert decode_cursor("postgresql", encode_cursor("postgresql", "01JX")) == "01JX"
+    for bad in (encode_cursor("postgresql", "01JX"), "!!", "bm9uZQ", encode_cursor("sqlite", "")):
+        with pytest.raises(BadSearch):
+            decode_cursor("sqlite", bad)
