@@ -671,6 +671,16 @@ SAMPLES: list[Event] = [
         allowed=False,
         ts="2026-11-23T10:00:00.000Z",
     ),
+    messages.CustomerRating(
+        event_id="e10",
+        channel="telegram",
+        account="bot",
+        chat_id="42",
+        dialog_id="d1",
+        score=4,
+        ts="2026-11-23T10:00:00.000Z",
+        comment="Быстро & <b>вежливо</b>",
+    ),
     DeliveryStatus(
         event_id="e8",
         message_id="m1",

@@ -79,6 +79,9 @@ async def test_an_operators_day_from_typing_to_the_customers_rating(tmp_path, st
         reply = anna.locator("#reply-text")
         await reply.press_sequentially("/order")
         await expect(anna.locator("#qa-popup")).to_be_visible()
+        chosen = anna.locator("#qa-options [role=option]").first
+        await expect(chosen.locator(".qa-opt-title")).to_have_text(QUICK["title"])
+        await expect(chosen).to_have_attribute("aria-selected", "true")
         await reply.press("Enter")
         await expect(reply).to_have_value("Hello Maria, let me check your order.")
         await reply.press("Enter")
