@@ -15,8 +15,8 @@ BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each t
 
 def _not_search_index(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
     """The message search index is raw DDL the models do not describe (0012: an FTS5 table and its shadow
-    tables on SQLite, a GIN expression index on PostgreSQL)."""
-    return not (name or "").startswith(("messages_fts", "ix_messages_search"))
+    tables on SQLite, the stored generated tsvector column `messages.search_tsv` and its GIN index on PostgreSQL)."""
+    return not (name or "").startswith(("messages_fts", "ix_messages_search", "search_tsv"))
 
 
 async def test_the_migrations_make_the_schema_the_models_describe(tmp_path, store_url):
