@@ -37,7 +37,6 @@ from crm_core.search import (
     PG_COLUMN,
     SearchAccess,
     SearchFilters,
-    as_prefix,
     fts5_query,
     search_words,
 )
@@ -255,8 +254,7 @@ async def bare_lookups(url: str, plan: list[dict[str, Any]]) -> dict[str, Any]:
         doc = f"messages.{PG_COLUMN}"
         try:
             for c in plan:
-                tail = " || ':*'" if as_prefix(c["query"]) else ""
-                sql = f"SELECT id FROM messages WHERE {doc} @@ to_tsquery('simple', $1{tail}) ORDER BY id DESC LIMIT 21"
+                sql = f"SELECT id FROM messages WHERE {doc} @@ phraseto_tsquery('simple', $1) ORDER BY id DESC LIMIT 21"
                 await conn.fetch(sql, c["query"].lower())  # warm, as the store's own pass was
                 t = time.perf_counter_ns()
                 await conn.fetch(sql, c["query"].lower())

@@ -7,26 +7,36 @@ One interface, two indexes (crm_core/migrations/versions/0012_message_search.py 
   triggers in the same transaction as the message, so every writer (the batch writers, SQLAlchemy) indexes
   exactly once and an edit re-indexes.
 - PostgreSQL: built-in full text with the `simple` configuration (no stemming or stop words, so it is
-  language-neutral like unicode61): a stored generated column `messages.search_tsv` (`pg_document`, computed by
-  the server on every insert and edit) and a GIN index over it. pg_trgm was the alternative; it was not chosen
+  language-neutral like unicode61): a column `messages.search_tsv` (`pg_document`, computed by a trigger on
+  every insert and edit of the text, whoever writes), a GIN index over it, and a BRIN index over the ids (the id
+  windows below). pg_trgm was the alternative; it was not chosen
   because a trigram index matches substrings rather than words (so a short word matches inside many others and
   needs a recheck of every candidate), it is several times larger than a GIN over lexemes, and it is an extension
   an operator must be allowed to create. The indexed text is lower-cased under the ICU root collation, because the
   `simple` dictionary folds case by the database's LC_CTYPE, which is ASCII-only under the common `C` locale
   ("Заказ" would not find "заказ"); where the server has no ICU the database's own collation is used.
 
-The query is words (split on white space; every word must match, whole: `as_prefix`).
+The query is words (split on white space; every word must match, whole: `fts5_query`).
 Each word is passed quoted (an FTS5 string, a `phraseto_tsquery` operand), so no input is FTS syntax: `NEAR`, `*`,
 quotes and brackets are text. A query without any letter or digit raises `BadSearch`.
 
 Results are newest first in storage order: on SQLite the rowid (FTS5 walks its index backwards, so a common word
-stops after one page), on PostgreSQL the message id (a time-ordered ULID, crm_core/ids.py; the primary key's index
-walked backwards testing each message's stored tsvector, or the GIN for a rare word, as the planner estimates
-from the column's word statistics). The column is what makes the walk cheap: with only an expression index the
-walk computed every passed message's tsvector again (12-25 us each), and a word of middling frequency (one message
-in a thousand) took 0.3-1.5 s at 10,000,000 messages whichever way the planner chose. For messages the engine stores this is
-the order of their `created_at`; the date filters are exact on `created_at`. Paging is by key (the cursor is the
+stops after one page), on PostgreSQL the message id (a time-ordered ULID, crm_core/ids.py). For messages the engine
+stores this is the order of their `created_at`; the date filters are exact on `created_at`. Paging is by key (the cursor is the
 last row's key, opaque to callers), never OFFSET.
+
+PostgreSQL has no index that gives a word's matches in id order, so newest first is either a walk of the primary
+key backwards testing each message (cheap for a common word: one page of it is near) or the word's whole list from
+the GIN, every match read from the table and sorted (cheap for a rare word). A word of middling frequency (one
+message in a thousand), above all with a filter or the access rules, is bad either way: 0.3-1.5 s at 10,000,000
+messages with the first design (an expression index: the walk computed each passed message's tsvector again,
+12-25 us each). Now: (1) the tsvector is stored, so the walk tests each message in well under a microsecond;
+(2) the query runs by id windows, newest first, until a page is full (`Search._pg_windows`): in a window the planner
+ANDs the word's GIN list with the window's BRIN block ranges and reads only the window's matches from the table,
+or walks the window's part of the primary key; a word rarer than the statistics' common lexemes (`PgStats`) is one
+query, the GIN's few matches sorted; (3) each search's transaction plans with its own values (no generic plan),
+no parallel workers and `random_page_cost` 1.1 (the table is read from memory: the default 4 made the planner walk
+100,000 messages rather than read 2,000 matches; on SSD or from memory a random read is not 4 sequential ones).
 
 Access is part of the query: `SearchAccess` mirrors router/rules/access.py `can_view_dialog` (an operator sees
 their own, offered and invited dialogs, the queue of their lines and the dialogs of the leads they are responsible
@@ -76,7 +86,7 @@ PG_INDEX_LIMIT = 100_000
 PG_ICU = "und-x-icu"
 PG_COLUMN = "search_tsv"
 # PostgreSQL's id windows (`_pg_windows`): each reaches this many histogram buckets (of ~1 % of the messages) back
-PG_WINDOWS = (1, 4, 16, 64)
+PG_WINDOWS = (1, 2, 4, 8, 16, 32, 64)
 PG_STATS_TTL = 300.0
 
 _WORD = re.compile(r"[^\W_]")  # a letter or a digit, in any script
@@ -114,19 +124,11 @@ def search_words(query: str) -> list[str]:
     return [w[:MAX_WORD] for w in query.split() if _WORD.search(w)][:MAX_WORDS]
 
 
-def as_prefix(word: str) -> bool:
-    """Whether the query's last word also matches as the beginning of a word: never — words match whole. Prefix
-    matching needs a prefix index to be fast among millions of messages, and SQLite's cost ~75 us more per stored
-    message (+17% of the engine's CPU) with writer stalls of up to 180 ms while it merged (migration 0012)."""
-    return False
-
-
 def fts5_query(words: Sequence[str]) -> str:
-    """An FTS5 MATCH expression: every word a quoted string, the last a prefix when `as_prefix` says so."""
-    parts = ['"' + w.replace('"', '""') + '"' for w in words]
-    if words and as_prefix(words[-1]):
-        parts[-1] += "*"
-    return " ".join(parts)
+    """An FTS5 MATCH expression: every word a quoted string, matched whole. Prefix matching would need a prefix
+    index to be fast among millions of messages, and SQLite's cost ~75 us more per stored message (+17% of the
+    engine's CPU) with writer stalls of up to 180 ms while it merged (migration 0012)."""
+    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
 def encode_cursor(kind: str, key: object) -> str:
@@ -264,16 +266,27 @@ class Search:
         self, conn: AsyncConnection, q: Select[Any], words: list[str], after: str | None, limit: int
     ) -> list[Any]:
         """The page (and one row more) by windows of ids, newest first: the newest ~1 % of the messages (by the
-        statistics' histogram of `messages.id`), then the next 3 %, 12 %, 48 %, then all older ones, until the
-        page is full. Each window is the same query with an id range, so the planner may take the word's GIN list
-        AND the block ranges of ix_messages_id_brin (only the window's matches are read) or walk the primary key
-        backwards within the window; the windows are disjoint and in id order, so the rows are exactly the
-        unwindowed query's. Without statistics (a young table) it is one query."""
+        statistics' histogram of `messages.id`), then the next 1 %, 2 %, 4 % ... 32 %, then all older ones, until
+        the page is full. Each window is the same query with an id range, so the planner may take the word's GIN
+        list AND the block ranges of ix_messages_search_id_brin (only the window's matches are read from the table)
+        or walk the primary key backwards within the window; the windows are disjoint and in id order, so the rows
+        are exactly the unwindowed query's. One query, without windows: before the table's first ANALYZE, and for
+        a query with a word rarer than the statistics' most common lexemes (the GIN gives all its few matches)."""
         # the word and the ids are what the plan depends on: never a prepared statement's generic plan (after five
-        # executions PostgreSQL may keep one that walks the primary key whatever the word: seconds for a rare one)
-        await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        # executions PostgreSQL may keep one that walks the primary key whatever the word: seconds for a rare one).
+        # No parallel workers: for a window they cost more to start than they save (a bounded walk of the primary
+        # key split between three processes took 45-60 ms instead of about 15), and a search is one of many.
+        # random_page_cost 1.1 (the default is 4: a disk's): the search reads a table in memory, and priced as a
+        # disk's, 2,000 matches in a window looked dearer than walking 100,000 messages (5x slower)
+        await conn.execute(
+            text(
+                "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
+                "set_config('max_parallel_workers_per_gather', '0', true), "
+                "set_config('random_page_cost', '1.1', true)"
+            )
+        )
         stats = await pg_stats(self, conn)
-        bounds = list(stats.bounds) if stats.has_common(words, as_prefix(words[-1])) else []
+        bounds = list(stats.bounds) if stats.has_common(words) else []
         if after is not None:
             bounds = [b for b in bounds if b < after]
         rows: list[Any] = []
@@ -299,10 +312,7 @@ class Search:
         parts = []
         for i, w in enumerate(words):
             params[f"w{i}"] = w.lower()
-            if i == len(words) - 1 and as_prefix(w):
-                parts.append(f"to_tsquery('simple', :w{i} || ':*')")
-            else:
-                parts.append(f"phraseto_tsquery('simple', :w{i})")
+            parts.append(f"phraseto_tsquery('simple', :w{i})")
         match = text(f"messages.{PG_COLUMN} @@ ({' && '.join(parts)})").bindparams(**params)
         q = (
             select(*_COLUMNS, messages.c.id.label("search_key"))
@@ -331,17 +341,16 @@ class PgStats:
     ]  # the histogram of messages.id: ascending, ~1 % of the messages between two bounds
     common: tuple[str, ...]  # search_tsv's most common lexemes (0012 keeps up to 10,000 of them), sorted
 
-    def has_common(self, words: Sequence[str], prefix: bool) -> bool:
-        """Whether every word is one of the common lexemes (the last one, when `prefix`, the beginning of one):
-        otherwise a word of the query is rare (below the statistics' least frequency, about 1 in 10,000 messages)
+    def has_common(self, words: Sequence[str]) -> bool:
+        """Whether every word is one of the common lexemes: otherwise a word of the query is rare (below the statistics' least frequency, about 1 in 10,000 messages)
         and the GIN gives all its matches at once."""
         if not self.common:
             return False
-        for i, word in enumerate(words):
+        for word in words:
             for token in _TOKEN.findall(word.lower()):
                 at = bisect.bisect_left(self.common, token)
                 found = self.common[at] if at < len(self.common) else ""
-                if not (found == token or (prefix and i == len(words) - 1 and found.startswith(token))):
+                if found != token:
                     return False
         return True
 

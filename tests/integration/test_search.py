@@ -478,11 +478,10 @@ async def test_the_closed_list_comes_a_page_at_a_time(tmp_path, start_daemon):
         assert status == 400 and body["code"] == "bad_field", bad
 
 
+@pytest.mark.backends("postgresql")
 async def test_postgresql_keeps_the_search_column_whoever_writes(store):
     """PostgreSQL: 0012's trigger computes `messages.search_tsv` on every insert (the batch statement's `SELECT *`
     of a record, a plain INSERT naming its columns) and on a write of the text or of the column itself."""
-    if store.kind != "postgresql":
-        pytest.skip("PostgreSQL's stored search column")
     from sqlalchemy import text
 
     w = World(store)
@@ -503,3 +502,57 @@ async def test_postgresql_keeps_the_search_column_whoever_writes(store):
         )
         assert await conn.scalar(column, {"i": "zz" + mid}) == "'ещё':1"
     assert await texts(store, "ещё") == ["Ещё"]
+
+
+@pytest.mark.backends("postgresql")
+async def test_postgresql_id_windows_give_exactly_the_one_query_pages(store):
+    """PostgreSQL: with statistics (after ANALYZE) a search of common words runs by id windows, newest first
+    (crm_core/search.py `_pg_windows`); its pages are exactly those of the one query without them, for every viewer
+    and filter, from any cursor."""
+    from sqlalchemy import text
+
+    from crm_core import search
+
+    w = World(store)
+    made = [
+        await w.dialog("support", "assigned", operator="anna"),
+        await w.dialog("sales", "closed", operator="vera"),
+        await w.dialog("support", "queued"),
+        await w.dialog("sales", "assigned", operator="boris", invited=["anna"]),
+    ]
+    for i in range(300):
+        await w.say(
+            made[i % 4] if i % 7 else made[(i // 7) % 4], f"hello parcel {i}" + (" late" if i % 5 else "")
+        )
+    async with store.engine.begin() as conn:
+        await conn.execute(text("ANALYZE messages"))
+
+    async def pages(query: str, access: SearchAccess | None, **filters: Any) -> list[str]:
+        seen: list[str] = []
+        cursor = None
+        while True:
+            rows, cursor = await store.search_messages(
+                query, access=access, filters=SearchFilters(**filters), cursor=cursor, limit=7
+            )
+            seen += [r["id"] for r in rows]
+            if cursor is None:
+                return seen
+
+    cases = [
+        ("parcel", None, {}),
+        ("late parcel", None, {}),
+        ("late", SearchAccess("anna", frozenset({"sales"})), {}),
+        ("hello", None, {"state": "closed"}),
+        ("hello late", SearchAccess("boris", frozenset()), {"lines": ["sales"]}),
+    ]
+    windowed = []
+    for query, access, filters in cases:
+        store._search_stats = None
+        windowed.append(await pages(query, access, **filters))
+    assert len(store._search_stats[1].bounds) > 50 and store._search_stats[1].has_common(["late", "parcel"])
+    # the same searches as one query each (no statistics: no windows)
+    store._search_stats = (float("inf"), search.PgStats((), ()))
+    for (query, access, filters), got in zip(cases, windowed, strict=True):
+        assert got == await pages(query, access, **filters), query
+        assert got, query
+    assert len(windowed[0]) == 300 and windowed[0] == sorted(windowed[0], reverse=True)

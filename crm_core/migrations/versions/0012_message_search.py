@@ -4,8 +4,8 @@ SQLite: an external-content FTS5 table `messages_fts` keyed by the messages' row
 transaction as the message (an insert indexes it, an edit of its text re-indexes it, a delete removes it), and
 filled from the stored messages here. PostgreSQL: a column `messages.search_tsv`, the `simple` tsvector of the
 lower-cased text, kept by a BEFORE trigger (an insert or an edit of the text computes it), a GIN index over it
-and a BRIN index over the ids (the search's id windows) (added here, not CONCURRENTLY: Alembic runs in a transaction; filling the column rewrites the table, and reads and
-writes of messages wait while it runs). A trigger, not a generated column: crm_core/pg_batch.py inserts messages
+and a BRIN index over the ids (the search's id windows); added here, not CONCURRENTLY (Alembic runs in a
+transaction): filling the column rewrites the table, and reads and writes of messages wait while it runs. A trigger, not a generated column: crm_core/pg_batch.py inserts messages
 as `SELECT *` of a `messages` record, which a generated column refuses; the column is filled for the stored rows as
 a generated one (one rewrite of the table, no dead row versions) and then made a plain one (PostgreSQL 13+).
 
