@@ -511,7 +511,7 @@ async def test_postgresql_id_windows_give_exactly_the_one_query_pages(store):
     and filter, from any cursor."""
     from sqlalchemy import text
 
-    from crm_core import search
+    from crm_core import search_pg
 
     w = World(store)
     made = [
@@ -551,7 +551,7 @@ async def test_postgresql_id_windows_give_exactly_the_one_query_pages(store):
         windowed.append(await pages(query, access, **filters))
     assert len(store._search_stats[1].bounds) > 50 and store._search_stats[1].has_common(["late", "parcel"])
     # the same searches as one query each (no statistics: no windows)
-    store._search_stats = (float("inf"), search.PgStats((), ()))
+    store._search_stats = (float("inf"), search_pg.PgStats((), ()))
     for (query, access, filters), got in zip(cases, windowed, strict=True):
         assert got == await pages(query, access, **filters), query
         assert got, query

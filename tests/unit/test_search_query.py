@@ -7,12 +7,12 @@ import pytest
 
 from crm_core.search import (
     BadSearch,
-    PgStats,
     decode_cursor,
     encode_cursor,
     fts5_query,
     search_words,
 )
+from crm_core.search_pg import PgStats
 
 
 @pytest.mark.parametrize(

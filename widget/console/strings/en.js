@@ -335,7 +335,7 @@ export default {
   "msearch.state_open": "open (any)",
   "msearch.reset": "Clear the filters",
   "msearch.results": "Messages found",
-  "msearch.hint": "Type a word or a phrase and press Enter.",
+  "msearch.hint": "Type whole words and press Enter: messages with every one of them are found.",
   "msearch.searching": "Searching…",
   "msearch.none": "Nothing found. Try other words or fewer filters.",
   "msearch.count": "Found: {n}",

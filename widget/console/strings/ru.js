@@ -335,7 +335,7 @@ export default {
   "msearch.state_open": "открыт (любой)",
   "msearch.reset": "Сбросить фильтры",
   "msearch.results": "Найденные сообщения",
-  "msearch.hint": "Введите слово или фразу и нажмите Enter.",
+  "msearch.hint": "Введите слова целиком и нажмите Enter: найдутся сообщения, где есть каждое из них.",
   "msearch.searching": "Ищем…",
   "msearch.none": "Ничего не найдено. Попробуйте другие слова или меньше фильтров.",
   "msearch.count": "Найдено: {n}",
