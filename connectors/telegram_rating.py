@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import connectors.rating_texts as rating_texts
+from connectors.rating_texts import SCORES, label
 from queues.messages import CustomerRating
 
 CHANNEL = "telegram"
@@ -19,11 +21,8 @@ CALLBACK_LIMIT = 64  # bytes of callback_data Telegram accepts
 PREFIX = "rt"
 # the scales a line may ask on, as one letter in callback_data, and the scores of each
 SCALES = {"like": "l", "five": "f"}
-SCORES = {"like": (1, 0), "five": (1, 2, 3, 4, 5)}
-_LABELS = {"like": {1: "👍", 0: "👎"}, "five": {n: f"{n}⭐" for n in range(1, 6)}}
 _DATA = re.compile(r"rt:([lf])(\d):([A-Za-z0-9_-]{1,58})")
 _THANKS = {"en": "Thank you!", "ru": "Спасибо!"}
-_YOUR_RATING = {"en": "Your rating: {label}", "ru": "Ваша оценка: {label}"}
 
 
 @dataclass(frozen=True)
@@ -43,11 +42,6 @@ def keyboard(scale: str, dialog_id: str) -> list[list[tuple[str, str]]] | None:
     if not all(_DATA.fullmatch(data) and len(data.encode()) <= CALLBACK_LIMIT for _, data in row):
         return None
     return [row]
-
-
-def label(scale: str, score: int) -> str:
-    """How a score shows on its button (and in the "your rating" line)."""
-    return _LABELS.get(scale, {}).get(score, str(score))
 
 
 def decode(data: str | None) -> tuple[str, int, str] | Skipped:
@@ -103,10 +97,5 @@ def thanks(code: str | None) -> str:
 
 
 def rated_text(question: str, scale: str, score: int, code: str | None) -> str:
-    """The question's message once rated: the question and the chosen rating (the buttons are gone); a rating
-    line an earlier press left is replaced, not repeated."""
-    head, sep, tail = question.rpartition("\n\n")
-    if sep and any(tail.startswith(t.split("{")[0]) for t in _YOUR_RATING.values()):
-        question = head
-    line = _YOUR_RATING[language(code)].format(label=label(scale, score))
-    return f"{question}\n\n{line}" if question else line
+    """The question's message once rated, in the customer's language (rating_texts.rated_text)."""
+    return rating_texts.rated_text(question, scale, score, language(code))

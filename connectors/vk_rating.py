@@ -17,18 +17,17 @@ from typing import Any
 
 import orjson
 
+import connectors.rating_texts as rating_texts
+from connectors.rating_texts import SCORES, label
 from queues.messages import CustomerRating
 
 CHANNEL = "vk"
-SCORES = {"like": (1, 0), "five": (1, 2, 3, 4, 5)}
-_LABELS = {"like": {1: "👍", 0: "👎"}, "five": {n: f"{n}⭐" for n in range(1, 6)}}
 _COLORS = {"like": {1: "positive", 0: "negative"}}
 _DIALOG = re.compile(r"[A-Za-z0-9_-]{1,64}")
 PAYLOAD_LIMIT = 255  # characters of a button's payload VK accepts
 CHAT_PEER_START = 2_000_000_000
 # VK's lang_id (client_info, message_event has none): 0 is Russian; unknown: Russian, VK's usual language
 _THANKS = {"ru": "Спасибо за оценку!", "en": "Thank you for your rating!"}
-_YOUR_RATING = {"ru": "Ваша оценка: {label}", "en": "Your rating: {label}"}
 
 
 def payload(scale: str, score: int, dialog_id: str) -> str:
@@ -57,11 +56,6 @@ def keyboard(scale: str, dialog_id: str, *, callback: bool = True, inline: bool 
 
 
 EMPTY_INLINE = '{"buttons":[],"inline":true}'  # messages.edit with it takes the buttons away
-
-
-def label(scale: str, score: int) -> str:
-    """How a score shows on its button (and in the "your rating" line)."""
-    return _LABELS.get(scale, {}).get(score, str(score))
 
 
 def decode(raw: Any) -> tuple[str, int, str] | None:
@@ -150,10 +144,5 @@ def snackbar(lang_id: Any) -> str:
 
 
 def rated_text(question: str, scale: str, score: int, lang_id: Any) -> str:
-    """The question's message once rated: the question and the chosen rating (its buttons are gone); a rating
-    line an earlier press left is replaced, not repeated."""
-    head, sep, tail = question.rpartition("\n\n")
-    if sep and any(tail.startswith(t.split("{")[0]) for t in _YOUR_RATING.values()):
-        question = head
-    line = _YOUR_RATING[language(lang_id)].format(label=label(scale, score))
-    return f"{question}\n\n{line}" if question else line
+    """The question's message once rated, in the customer's language (rating_texts.rated_text)."""
+    return rating_texts.rated_text(question, scale, score, language(lang_id))

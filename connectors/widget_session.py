@@ -199,18 +199,8 @@ class VisitorSession:
     async def _message(self, visitor: str, frame: dict[str, Any]) -> None:
         connector, account = self.connector, self.account
         cmid, text = message_fields(frame, connector.ctx.max_message_length)
-        buckets = [
-            (f"widget:{account}:v:{visitor}", self.guards.per_visitor),
-            (f"widget:{account}:ip:{self.address}", self.guards.per_address),
-        ]
-        try:
-            wait = await connector.limits.take(buckets, connector.wall())
-        except Exception as exc:  # Redis away: refused like a failed write, the client sends it again
-            log.warning("widget.limits.failed", line=account, error=str(exc))
-            raise unavailable() from None
-        if wait:
-            # not published, so not stored: the client sends it again later with the same client_msg_id
-            raise WidgetError("rate_limited", "too many messages; send it again later", retry_after(wait))
+        # not published when refused, so not stored: the client sends it again later with the same client_msg_id
+        await self._allowance(visitor, "too many messages; send it again later")
         event = InboundMessage(
             event_id=f"{_ID_PREFIX}{next(_ID_SEQ):x}",
             channel=connector.type,
@@ -225,19 +215,28 @@ class VisitorSession:
         # commit receipt, and a failed write is refused, so the client sends it again
         connector.ctx.sink.submit([event]).add_done_callback(lambda done: self._unsent(done, frame))
 
+    async def _allowance(self, visitor: str, refusal: str) -> None:
+        """Take one from the visitor's and the address's allowances, or refuse the frame (`rate_limited` with when
+        to try again): a new visitor id per `hello` must not open a new allowance for the same address."""
+        connector, account = self.connector, self.account
+        buckets = [
+            (f"widget:{account}:v:{visitor}", self.guards.per_visitor),
+            (f"widget:{account}:ip:{self.address}", self.guards.per_address),
+        ]
+        try:
+            wait = await connector.limits.take(buckets, connector.wall())
+        except Exception as exc:  # Redis away: refused like a failed write, the client sends it again
+            log.warning("widget.limits.failed", line=self.account, error=str(exc))
+            raise unavailable() from None
+        if wait:
+            raise WidgetError("rate_limited", refusal, retry_after(wait))
+
     async def _rate(self, visitor: str, frame: dict[str, Any]) -> None:
         """The visitor rated the answer under a question: a CustomerRating; the `rated` frame comes with the
         engine's receipt (an error code there when it was not taken: another's dialog, off the scale, too late)."""
         connector, account = self.connector, self.account
         dialog_id, score, comment = rate_fields(frame)
-        buckets = [(f"widget:{account}:v:{visitor}", self.guards.per_visitor)]
-        try:
-            wait = await connector.limits.take(buckets, connector.wall())
-        except Exception as exc:
-            log.warning("widget.limits.failed", line=account, error=str(exc))
-            raise unavailable() from None
-        if wait:
-            raise WidgetError("rate_limited", "too many frames; send it again later", retry_after(wait))
+        await self._allowance(visitor, "too many frames; send it again later")
         event = CustomerRating(
             event_id=f"{RATING_EVENT}{_ID_PREFIX}{next(_ID_SEQ):x}",
             channel=connector.type,

@@ -7,7 +7,7 @@ One interface, two indexes (crm_core/migrations/versions/0012_message_search.py 
   triggers in the same transaction as the message, so every writer (the batch writers, SQLAlchemy) indexes
   exactly once and an edit re-indexes.
 - PostgreSQL: built-in full text with the `simple` configuration (no stemming or stop words, so it is
-  language-neutral like unicode61): a column `messages.search_tsv` (`pg_document`, computed by a trigger on
+  language-neutral like unicode61): a column `messages.search_tsv` (migration 0012's expression, computed by a trigger on
   every insert and edit of the text, whoever writes), a GIN index over it, and a BRIN index over the ids (the id
   windows below). pg_trgm was the alternative; it was not chosen
   because a trigram index matches substrings rather than words (so a short word matches inside many others and

@@ -51,6 +51,18 @@ class WebReads:
         async with self.engine.connect() as conn:
             return [dict(r) for r in (await conn.execute(q)).mappings().all()]
 
+    async def get_dialogs(self, dialog_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Dialog summaries by id, in one query (absent ones left out)."""
+        if not dialog_ids:
+            return {}
+        q = (
+            select(*_DIALOG_SUMMARY_COLS)
+            .join(leads, leads.c.id == dialogs.c.lead_id)
+            .where(dialogs.c.id.in_(list(dialog_ids)))
+        )
+        async with self.engine.connect() as conn:
+            return {r["id"]: dict(r) for r in (await conn.execute(q)).mappings().all()}
+
     async def get_dialog(self, dialog_id: str) -> dict[str, Any] | None:
         """One dialog summary."""
         q = (

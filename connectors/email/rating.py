@@ -154,7 +154,9 @@ _HEADERS = {
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; "
         "base-uri 'none'"
     ),
-    "Referrer-Policy": "no-referrer",  # the URL carries the token
+    # same-origin, not no-referrer: under no-referrer a browser sends the form's POST with `Origin: null`, which
+    # the Origin check refuses; the page loads nothing from elsewhere, so the token (in the URL) goes nowhere else
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",

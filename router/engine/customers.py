@@ -306,7 +306,7 @@ class CustomerSide(Outcomes):
             "comment": comment,
             "rated_at": iso(self.now),
         }
-        self._console(r.watchers(d) | set(r.lines[d.line_id].queue), frame)
+        self._console(r.watchers(d), frame)  # who may see the dialog now (its line's queue only while queued)
         log.info(ev.DIALOG_RATED, dialog=d.id, line=d.line_id, score=e.score, channel=e.channel)
         self._rating_receipt(e, None)
 

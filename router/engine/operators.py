@@ -163,17 +163,19 @@ class OperatorSide(Outcomes):
         r = self.r
         op = c.operator
         internal = c.visibility == "internal"
-        # an invited colleague's answer (their operator allowed it) takes nothing: the dialog stays the operator's
-        guest = op in d.invited and d.operator != op
-        if (
-            not internal and not guest
-        ):  # a note between operators takes nothing and tells the customer nothing
+        # an invited colleague's answer (their operator allowed it) takes nothing: the dialog stays the operator's;
+        # a note between operators takes nothing and tells the customer nothing
+        guest = dm.answers_as_guest(d, op)
+        if not internal and not guest:
             out = dm.reply(d, op, line, r.state.operators_for(line), self.now)
             if out.error:
                 self._refuse(c, *out.error)
                 return
             self._outcome(d, out, by=op)
             d = self.staged.get(d.id, d)
+        elif not internal and not r.viewer(op).admin and (refusal := dm.guest_answer_refusal(d)):
+            self._refuse(c, *refusal)
+            return
         elif d.state == dm.CLOSED:
             self._refuse(c, "bad_state", "the dialog is closed")
             return

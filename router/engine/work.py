@@ -79,8 +79,9 @@ class BatchWork(CustomerSide, OperatorSide):
         self.leads.update({row["id"]: row for row in self.contact_leads.values()})
         if any(line.reopen_within for line in r.lines.values()):
             self.closed_dialogs = await self.store.latest_closed_dialogs([ident["id"] for ident in waiting])
-        for dialog_id in set(unknown_dialogs):
-            self.other_dialogs[dialog_id] = await self.store.get_dialog(dialog_id)
+        if unknown_dialogs:  # one query for the batch: a channel's ratings may name many closed dialogs
+            closed = await self.store.get_dialogs(sorted(set(unknown_dialogs)))
+            self.other_dialogs.update({i: closed.get(i) for i in set(unknown_dialogs)})
 
     # ---- dispatch ---------------------------------------------------------------------------------
 

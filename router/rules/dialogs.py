@@ -165,6 +165,21 @@ def invite(d: Dialog, by: str, guest: str, *, replies: bool, admin: bool = False
     return Outcome(evolve(d, invited=invited, guests_reply=replies), (Invited(guest, by, replies),))
 
 
+def answers_as_guest(d: Dialog, operator: str) -> bool:
+    """Whether the operator's public answer is a guest's (it takes nothing: the dialog stays its operator's)."""
+    return operator in d.invited and d.operator != operator
+
+
+def guest_answer_refusal(d: Dialog) -> tuple[str, str] | None:
+    """Why a guest may not answer the customer (None: they may): only in an assigned dialog whose operator allowed
+    guests to answer. Being in the dialog's line does not do instead: the dialog is taken."""
+    if d.state == CLOSED:
+        return ("bad_state", "the dialog is closed")
+    if d.state != ASSIGNED or not d.guests_reply:
+        return ("forbidden", "answering the customer is not allowed to guests of this dialog")
+    return None
+
+
 def leave(d: Dialog, guest: str, *, by: str, admin: bool = False) -> Outcome:
     """A guest leaves the dialog, or its operator (or an admin) takes them out."""
     if guest not in d.invited:

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 Scale = Literal["like", "five"]
-SCALES: tuple[Scale, ...] = ("like", "five")
 # a closed dialog may be rated this long after its closing (an e-mail link is often clicked days later); later a
 # click on an old question changes nothing
 RATE_WITHIN = timedelta(days=7)

@@ -176,7 +176,8 @@ class ConsoleSocket:
             to_op, to_line = frame.get("to_operator"), frame.get("to_line")
             if not (isinstance(to_op, str) and to_op) and not (isinstance(to_line, str) and to_line):
                 raise ApiError(400, "missing_field", "transfer needs to_operator or to_line")
-            note = frame.get("note") or ""
+            note = frame.get("note")
+            note = "" if note is None else note
             if not isinstance(note, str) or len(note) > MAX_TRANSFER_NOTE:
                 raise ApiError(
                     400, "bad_field", f"note must be text of at most {MAX_TRANSFER_NOTE} characters"

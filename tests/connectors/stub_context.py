@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -140,3 +140,34 @@ def stub_context(channel: str, **extra: Any) -> ConnectorContext:
 
 def binding(settings: Any, line_id: str = "support", account: str | None = None) -> Binding:
     return Binding(line_id, account or line_id, settings)
+
+
+class Started:
+    """A connector started on a stub context; its sink records what it published."""
+
+    def __init__(self, connector: Any, ctx: ConnectorContext) -> None:
+        self.connector, self.ctx = connector, ctx
+
+    @property
+    def sink(self) -> RecordingSink:
+        return self.ctx.sink  # type: ignore[return-value]
+
+
+class Starter:
+    """Starts connectors on stub contexts (receipts sent back to them) and stops every one at the end."""
+
+    def __init__(self) -> None:
+        self.made: list[Started] = []
+
+    async def start(self, channel: str, make: Callable[[ConnectorContext], Any]) -> Started:
+        ctx = stub_context(channel)
+        connector = make(ctx)
+        ctx.sink.connector = connector  # type: ignore[attr-defined]
+        await connector.start()
+        self.made.append(Started(connector, ctx))
+        return self.made[-1]
+
+    async def stop(self) -> None:
+        for s in self.made:
+            await s.connector.stop()
+            await s.ctx.routes.close()  # type: ignore[attr-defined]

@@ -13,12 +13,11 @@ import aiohttp
 import pytest
 
 from connectors import telegram_rating
-from connectors.base import ConnectorContext
 from connectors.telegram import TelegramConnector, TelegramSettings
 from connectors.telegram_updates import ALLOWED_UPDATES
 from queues.messages import OutboundMessage
 from tests.connectors.fake_telegram import USER, FakeTelegram, Sent
-from tests.connectors.stub_context import RecordingSink, Routes, binding, stub_context
+from tests.connectors.stub_context import Routes, Started, Starter, binding
 
 TOKEN = "123:abc"
 SECRET = "s3cret-token_1"
@@ -34,34 +33,18 @@ async def fake() -> AsyncIterator[FakeTelegram]:
     await f.stop()
 
 
-class Bot:
-    def __init__(self, connector: TelegramConnector, ctx: ConnectorContext) -> None:
-        self.connector, self.ctx = connector, ctx
-
-    @property
-    def sink(self) -> RecordingSink:
-        return self.ctx.sink  # type: ignore[return-value]
-
-
 @pytest.fixture
 async def started(fake: FakeTelegram) -> AsyncIterator[Any]:
-    made: list[tuple[TelegramConnector, ConnectorContext]] = []
+    starter = Starter()
 
-    async def start(**block: Any) -> Bot:
+    async def start(**block: Any) -> Started:
         settings = TelegramSettings.model_validate(
             {"type": "telegram", "token": TOKEN, "api_base": fake.url, "polling_timeout": 1, **block}
         )
-        ctx = stub_context("telegram")
-        connector = TelegramConnector([binding(settings)], ctx)
-        ctx.sink.connector = connector  # type: ignore[attr-defined]
-        await connector.start()
-        made.append((connector, ctx))
-        return Bot(connector, ctx)
+        return await starter.start("telegram", lambda ctx: TelegramConnector([binding(settings)], ctx))
 
     yield start
-    for connector, ctx in made:
-        await connector.stop()
-        await ctx.routes.close()  # type: ignore[attr-defined]
+    await starter.stop()
 
 
 def question(
@@ -82,7 +65,7 @@ async def eventually(check: Any, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def ask(fake: FakeTelegram, bot: Bot, scale: str) -> Sent:
+async def ask(fake: FakeTelegram, bot: Started, scale: str) -> Sent:
     result = await bot.connector.send(question(scale))
     assert result.ok, result
     return fake.bots[TOKEN].sent[-1]

@@ -15,12 +15,11 @@ import aiohttp
 import pytest
 
 from connectors import vk_rating
-from connectors.base import ConnectorContext
 from connectors.vk import VkConnector, VkSettings
 from connectors.vk_events import Skipped, translate
 from queues.messages import CustomerRating, OutboundMessage
 from tests.connectors.fake_vk import GROUP_ID, TOKEN, USER, FakeVK, Sent
-from tests.connectors.stub_context import RecordingSink, Routes, binding, stub_context
+from tests.connectors.stub_context import Routes, Started, Starter, binding
 
 PEER = int(USER["id"])
 DIALOG = "01JB2Q3R4S5T6V7W8X9Y0Z1A2B"
@@ -36,37 +35,22 @@ async def fake() -> AsyncIterator[FakeVK]:
     await f.stop()
 
 
-class Community:
-    def __init__(self, connector: VkConnector, ctx: ConnectorContext) -> None:
-        self.connector, self.ctx = connector, ctx
-
-    @property
-    def sink(self) -> RecordingSink:
-        return self.ctx.sink  # type: ignore[return-value]
-
-
 @pytest.fixture
 async def started(fake: FakeVK) -> AsyncIterator[Any]:
-    made: list[tuple[VkConnector, ConnectorContext]] = []
+    starter = Starter()
 
-    async def start(**block: Any) -> Community:
+    async def start(**block: Any) -> Started:
         settings = VkSettings.model_validate(
             {"type": "vk", "token": TOKEN, "group_id": GROUP_ID, "api_base": fake.url, "longpoll_wait": 1,
              "requests_per_second": 20, **block}
-        )  # fmt: skip
-        ctx = stub_context("vk")
-        connector = VkConnector([binding(settings)], ctx)
-        ctx.sink.connector = connector  # type: ignore[attr-defined]
-        await connector.start()
-        made.append((connector, ctx))
+                )  # fmt: skip
+        community = await starter.start("vk", lambda ctx: VkConnector([binding(settings)], ctx))
         if settings.mode == "longpoll":  # what comes from now on is polled
             await eventually(lambda: fake.polls)
-        return Community(connector, ctx)
+        return community
 
     yield start
-    for connector, ctx in made:
-        await connector.stop()
-        await ctx.routes.close()  # type: ignore[attr-defined]
+    await starter.stop()
 
 
 def question(scale: str | None, text: str = "Оцените, пожалуйста, наш ответ") -> OutboundMessage:
@@ -85,7 +69,7 @@ async def eventually(check: Any, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def ask(fake: FakeVK, c: Community, scale: str) -> Sent:
+async def ask(fake: FakeVK, c: Started, scale: str) -> Sent:
     result = await c.connector.send(question(scale))
     assert result.ok, result
     return fake.sent[-1]

@@ -122,7 +122,7 @@ async def test_the_customer_is_asked_to_rate_and_the_rating_is_stored_shown_and_
 
 async def test_a_visitor_cannot_rate_another_visitors_dialog(tmp_path, start_daemon):
     d = await start_daemon(settings_from(tmp_path, config(tmp_path, [rated_line("like", comment=False)])))
-    anna = await d.operator("anna")
+    anna, boris = await d.operator("anna"), await d.operator("boris")
     v = await d.visitor("support")
     dialog_id = await answered_and_closed(anna, v)
     ask = await v.expect("message", lambda f: "ask_rating" in f)
@@ -141,6 +141,9 @@ async def test_a_visitor_cannot_rate_another_visitors_dialog(tmp_path, start_dae
     view = await anna.get(f"/api/dialogs/{dialog_id}")
     assert (view["rating"], view["rating_comment"]) == (1, None)
     await v.absent("rated", lambda f: f["error"] is not None)
+    # anna's colleague of the line may not see her closed dialog: no word of its rating reaches him either
+    await anna.expect("dialog.rated", about(dialog_id))
+    await boris.absent("dialog.rated", about(dialog_id), wait=0.3)
     assert await metric(d, "openlines_ratings_total") == [
         'openlines_ratings_total{line="support",score="1"} 1.0'
     ]

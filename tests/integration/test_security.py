@@ -113,6 +113,41 @@ async def test_cookie_authenticated_changes_from_another_site_are_refused(suppor
         await s.close()
 
 
+async def test_every_api_change_is_refused_from_another_site_and_every_api_read_asks_for_a_login(support):
+    """Every route under /api/ of the running app, so a route added later is held to the same rules: a change
+    (POST, PATCH, PUT, DELETE) with the session cookie from another site is refused before it runs, and a read
+    without a login is 401."""
+    base = support.base
+    runner = support.daemon._runner
+    assert runner is not None
+    routes = [
+        (r.method, r.resource.canonical.replace("{id}", "x").replace("{mid}", "x").replace("{n}", "0"))
+        for r in runner.app.router.routes()
+        if r.resource is not None and r.resource.canonical.startswith("/api/")
+    ]
+    changes = [(m, p) for m, p in routes if m in ("POST", "PATCH", "PUT", "DELETE") and p != "/api/login"]
+    reads = [p for m, p in routes if m == "GET" and p != "/api/console/ws"]
+    assert ("POST", "/api/dialogs/x/read") in changes and ("DELETE", "/api/quick-answers/x") in changes
+    assert {"/api/search", "/api/admin/board", "/api/dialogs/x/events"} <= set(reads)
+    s = await cookie_session(base)
+    try:
+        for method, path in changes:
+            async with s.request(method, f"{base}{path}", json={}, headers={"Origin": EVIL}) as r:
+                assert r.status == 403 and (await r.json())["code"] == "cross_site", (method, path)
+        async with s.get(f"{base}/api/me") as r:
+            assert r.status == 200  # none of them ran: the session is still there
+    finally:
+        await s.close()
+    for path in reads:
+        async with support.session.get(f"{base}{path}") as r:
+            assert r.status == 401 and (await r.json())["code"] == "unauthorized", path
+    for method, path in changes:
+        if path == "/api/logout":
+            continue  # signing out without a session is fine
+        async with support.session.request(method, f"{base}{path}", json={}) as r:
+            assert r.status == 401, (method, path)  # no session: nothing to act as
+
+
 # ---- 2. sign-ins: throttled, and never on the event loop -------------------------------------------------------
 
 

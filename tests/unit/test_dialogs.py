@@ -826,3 +826,24 @@ def test_the_operator_invites_guests_who_leave_or_are_taken_out_and_the_dialog_s
     )  # nobody left to answer
     assert leave(both, "boris", by="vera").error[0] == "forbidden"  # one guest does not take out another
     assert leave(d, "vera", by="anna").error[0] == "not_invited"
+
+
+def test_a_guest_answers_only_an_assigned_dialog_whose_operator_allowed_it() -> None:
+    from router.rules.dialogs import answers_as_guest, guest_answer_refusal
+
+    notes_only = assigned("anna", invited=("boris",))
+    allowed = assigned("anna", invited=("boris",), guests_reply=True)
+    assert answers_as_guest(notes_only, "boris") and not answers_as_guest(notes_only, "anna")
+    assert not answers_as_guest(allowed, "vera")  # not invited: not a guest's answer
+    assert guest_answer_refusal(allowed) is None
+    assert guest_answer_refusal(notes_only) == (
+        "forbidden",
+        "answering the customer is not allowed to guests of this dialog",
+    )
+    # back in the queue after a transfer, the operator's permission no longer stands
+    requeued = queued(invited=("boris",), guests_reply=True)
+    assert guest_answer_refusal(requeued) is not None and guest_answer_refusal(requeued)[0] == "forbidden"
+    assert guest_answer_refusal(closed(invited=("boris",), guests_reply=True)) == (
+        "bad_state",
+        "the dialog is closed",
+    )

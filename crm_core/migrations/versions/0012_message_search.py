@@ -25,7 +25,7 @@ down_revision = "0011"
 branch_labels = None
 depends_on = None
 
-# kept in step with crm_core/search.py (PG_INDEX_LIMIT, PG_ICU, pg_document)
+# what PostgreSQL indexes of a message (crm_core/search_pg.py reads the column this makes)
 _PG_LIMIT = 100_000
 _PG_ICU = "und-x-icu"
 
@@ -54,7 +54,7 @@ SQLITE_DOWN = (
 
 
 def pg_document_sql(icu: bool, text_column: str = "text") -> str:
-    """The tsvector of a message's text (crm_core/search.py pg_document's expression)."""
+    """The tsvector of a message's text: the simple configuration over its lower-cased first 100,000 characters."""
     collate = f' COLLATE "{_PG_ICU}"' if icu else ""
     return f"to_tsvector('simple'::regconfig, lower(left({text_column}, {_PG_LIMIT}){collate}))"
 

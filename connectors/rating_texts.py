@@ -1,0 +1,23 @@
+"""What the messenger channels show of a rating question (Telegram's and VK's buttons): each scale's scores, their
+labels, and the question once answered."""
+
+from __future__ import annotations
+
+SCORES = {"like": (1, 0), "five": (1, 2, 3, 4, 5)}  # in button order
+_LABELS = {"like": {1: "👍", 0: "👎"}, "five": {n: f"{n}⭐" for n in range(1, 6)}}
+_YOUR_RATING = {"en": "Your rating: {label}", "ru": "Ваша оценка: {label}"}
+
+
+def label(scale: str, score: int) -> str:
+    """How a score shows on its button (and in the "your rating" line)."""
+    return _LABELS.get(scale, {}).get(score, str(score))
+
+
+def rated_text(question: str, scale: str, score: int, language: str) -> str:
+    """The question's message once rated ("en" or "ru"): the question and the chosen rating (its buttons are gone);
+    a rating line an earlier press left is replaced, not repeated."""
+    head, sep, tail = question.rpartition("\n\n")
+    if sep and any(tail.startswith(t.split("{")[0]) for t in _YOUR_RATING.values()):
+        question = head
+    line = _YOUR_RATING[language].format(label=label(scale, score))
+    return f"{question}\n\n{line}" if question else line
