@@ -14,7 +14,7 @@ from router.protocol.times import iso
 from router.protocol.views import dialog_view
 from router.rules import autoreply
 from router.rules import dialogs as dm
-from router.rules.dialog import Dialog, Effect, Outcome, evolve
+from router.rules.dialog import Dialog, Effect, Invited, Left, Outcome, evolve
 
 log = get(__name__)
 
@@ -147,10 +147,10 @@ class Outcomes(Staging):
             elif isinstance(fx, dm.Reopened):
                 self._event(d, "reopened", None, {})
                 log.info(ev.DIALOG_REOPENED, dialog=d.id, line=d.line_id)
-            elif isinstance(fx, dm.Invited | dm.Left):
-                invited = isinstance(fx, dm.Invited)
+            elif isinstance(fx, Invited | Left):
+                invited = isinstance(fx, Invited)
                 kind = "invited" if invited else "left"
-                data = {"guest": fx.guest, **({"replies": fx.replies} if isinstance(fx, dm.Invited) else {})}
+                data = {"guest": fx.guest, **({"replies": fx.replies} if isinstance(fx, Invited) else {})}
                 self._event(d, kind, fx.by, data)
                 frame = {
                     "type": f"dialog.{kind}",

@@ -22,7 +22,7 @@ from router.engine.staging import reply_state
 from router.engine.state import ONLINE
 from router.protocol.times import iso, parse_iso
 from router.protocol.views import message_view
-from router.rules import autoreply
+from router.rules import autoreply, guests
 from router.rules import dialogs as dm
 from router.rules.access import can_view_dialog, command_refusal
 from router.rules.dialog import Dialog, LinePolicy, Outcome, evolve
@@ -104,9 +104,9 @@ class OperatorSide(Outcomes):
                 self._refuse(c, "unknown_operator", f"no operator {guest!r}")
                 return
             if c.command == "invite":
-                out = dm.invite(d, op, guest, replies=c.allow_replies, admin=viewer.admin)
+                out = guests.invite(d, op, guest, replies=c.allow_replies, admin=viewer.admin)
             else:
-                out = dm.leave(d, guest, by=op, admin=viewer.admin)
+                out = guests.leave(d, guest, by=op, admin=viewer.admin)
         else:
             self._refuse(c, "unknown_type", f"unknown command {c.command!r}")
             return
@@ -165,7 +165,7 @@ class OperatorSide(Outcomes):
         internal = c.visibility == "internal"
         # an invited colleague's answer (their operator allowed it) takes nothing: the dialog stays the operator's;
         # a note between operators takes nothing and tells the customer nothing
-        guest = dm.answers_as_guest(d, op)
+        guest = guests.answers_as_guest(d, op)
         if not internal and not guest:
             out = dm.reply(d, op, line, r.state.operators_for(line), self.now)
             if out.error:
@@ -173,7 +173,7 @@ class OperatorSide(Outcomes):
                 return
             self._outcome(d, out, by=op)
             d = self.staged.get(d.id, d)
-        elif not internal and not r.viewer(op).admin and (refusal := dm.guest_answer_refusal(d)):
+        elif not internal and not r.viewer(op).admin and (refusal := guests.guest_answer_refusal(d)):
             self._refuse(c, *refusal)
             return
         elif d.state == dm.CLOSED:

@@ -799,7 +799,7 @@ def test_an_operator_reopening_a_closed_dialog_gets_it_at_once_and_an_open_one_i
 
 def test_the_operator_invites_guests_who_leave_or_are_taken_out_and_the_dialog_stays_theirs() -> None:
     from router.rules.dialog import Invited, Left
-    from router.rules.dialogs import invite, leave
+    from router.rules.guests import invite, leave
 
     mine = new_dialog(state=ASSIGNED, operator="anna")
     out = invite(mine, "anna", "boris", replies=False)
@@ -829,7 +829,7 @@ def test_the_operator_invites_guests_who_leave_or_are_taken_out_and_the_dialog_s
 
 
 def test_a_guest_answers_only_an_assigned_dialog_whose_operator_allowed_it() -> None:
-    from router.rules.dialogs import answers_as_guest, guest_answer_refusal
+    from router.rules.guests import answers_as_guest, guest_answer_refusal
 
     notes_only = assigned("anna", invited=("boris",))
     allowed = assigned("anna", invited=("boris",), guests_reply=True)
