@@ -3,9 +3,9 @@
 One interface, two indexes (crm_core/migrations/versions/0012_message_search.py makes them):
 
 - SQLite: an external-content FTS5 table `messages_fts` over `messages.text`, keyed by the messages' rowid,
-  tokenizer `unicode61 remove_diacritics 2` (every script, Unicode case folding, accents ignored), written by
-  triggers in the same transaction as the message, so every writer (the batch writers, SQLAlchemy) indexes
-  exactly once and an edit re-indexes.
+  tokenizer `unicode61 remove_diacritics 2` (every script, Unicode case folding, accents ignored), written a
+  moment after the message in bigger transactions (crm_core/search_index.py, migration 0013: by the batch
+  writer's thread, and for whatever is left before each search, `catch_up_search`); an edit re-indexes.
 - PostgreSQL: built-in full text with the `simple` configuration (no stemming or stop words, so it is
   language-neutral like unicode61): a column `messages.search_tsv` (migration 0012's expression, computed by a trigger on
   every insert and edit of the text, whoever writes), a GIN index over it, and a BRIN index over the ids (the id
@@ -73,6 +73,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm_core.models import dialogs, leads, messages
+from crm_core.search_index import index_all
 from crm_core.search_pg import PG_COLUMN, PG_WINDOWS, pg_stats
 
 OPEN_STATES = ("queued", "offered", "assigned")
@@ -202,6 +203,17 @@ class Search:
     engine: AsyncEngine
     kind: str
 
+    async def catch_up_search(self) -> None:
+        """SQLite: index the messages stored since the index last caught up (crm_core/search_index.py), so a
+        search finds every message stored before it."""
+
+        def run(c: Any, sql: str, params: tuple[Any, ...]) -> Sequence[Sequence[Any]]:
+            result = c.exec_driver_sql(sql, params)
+            return result.fetchall() if result.returns_rows else []
+
+        async with self.engine.begin() as conn:
+            await conn.run_sync(lambda c: index_all(lambda sql, p: run(c, sql, p)))
+
     async def search_messages(
         self,
         query: str,
@@ -222,6 +234,8 @@ class Search:
         allowed = access_clause(self.kind, access)
         if allowed is not None:
             conds.append(allowed)
+        if self.kind == "sqlite":
+            await self.catch_up_search()
         async with self.engine.connect() as conn:
             if self.kind == "postgresql":
                 q = self._pg_query(words, after).where(*conds)

@@ -82,6 +82,13 @@ class Store(WebReads, Bookkeeping, QuickAnswers, ReadMarks, Search, BoardReads):
                 await lite.close()
         await self.engine.dispose()
 
+    async def catch_up_search(self) -> None:
+        """SQLite: index the messages stored since the index last caught up, in the batch writer's thread."""
+        if self._sqlite is not None:
+            await self._sqlite.catch_up_search()
+        elif self.kind == "sqlite":
+            await super().catch_up_search()
+
     # ---- the engine's batch path -------------------------------------------------------------
 
     async def apply(self, ch: Changes) -> None:
