@@ -30,6 +30,16 @@ def conversation_key(channel: str, account: str, chat_id: str) -> str:
     return f"{channel}:{account}:{chat_id}"
 
 
+Listen = Callable[[str, str, Callable[[list[Event]], Awaitable[None]]], Callable[[], None]]
+
+
+def in_process_listen(bus: object) -> Listen | None:
+    """The bus's `listen` when it hands events to consumers in this process without a task each (the memory
+    bus, queues/memory.py), else None: consume as usual."""
+    listen: Listen | None = getattr(bus, "listen", None)
+    return listen
+
+
 def outbound_stream(channel: str) -> str:
     """The logical stream a channel's connector consumes its outbound messages and receipts from."""
     return f"outbound.{channel}"

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from queues.bus import DEAD_LETTERS_KEPT, Batch, DeadLetter, Entry
 from queues.messages import Event
+
+log = logging.getLogger("queues.memory")
+Handler = Callable[[list[Event]], Awaitable[None]]
 
 
 class _Group:
@@ -17,6 +21,14 @@ class _Group:
         self.ready: deque[Entry] = deque()
         self.pending: dict[str, Entry] = {}
         self.wakeup = asyncio.Event()
+
+
+class _Listener:
+    def __init__(self, stream: str, group: str, handler: Handler) -> None:
+        self.stream = stream
+        self.group = group
+        self.handler = handler
+        self.waiting: list[Event] = []
 
 
 class MemoryBus:
@@ -31,6 +43,10 @@ class MemoryBus:
         self._ids = itertools.count(1)
         self._closed = False
         self._dead: deque[DeadLetter] = deque(maxlen=DEAD_LETTERS_KEPT)
+        self._listeners: dict[str, list[_Listener]] = {}
+        self._handing: asyncio.Task[None] | None = (
+            None  # the task handing events to the listeners, while it runs
+        )
 
     async def publish(self, stream: str, events: Sequence[Event], *, key: str | None = None) -> None:
         """Append events to every group of the stream (or keep them until a group exists)."""
@@ -54,14 +70,68 @@ class MemoryBus:
         return done
 
     def _append(self, stream: str, events: Sequence[Event], key: str | None) -> None:
-        entries = [Entry(f"{next(self._ids)}-0", ev, key, 0) for ev in events]
+        listeners = self._listeners.get(stream)
+        if listeners:
+            for listener in listeners:
+                listener.waiting.extend(events)
+            self._hand_soon()
         groups = self._groups.get(stream)
         if not groups:
-            self._backlog.setdefault(stream, []).extend(entries)
+            if not listeners:
+                entries = [Entry(f"{next(self._ids)}-0", ev, key, 0) for ev in events]
+                self._backlog.setdefault(stream, []).extend(entries)
             return
+        entries = [Entry(f"{next(self._ids)}-0", ev, key, 0) for ev in events]
         for group in groups.values():
             group.ready.extend(entries)
             group.wakeup.set()
+
+    # ---- listeners: consumers in this process without a task of their own -----------------------------
+
+    def listen(self, stream: str, group: str, handler: Handler) -> Callable[[], None]:
+        """Hand the stream's events to `handler` as they are published, in order, in one task for every
+        listener (at 1,000 msg/s a consumer task of its own per stream cost a wake-up, a batch and its entries per
+        event). For consumers that never wait on anything but their sockets (the console hub, the widget's
+        deliveries). Instead of `consume` for that group: each group of a stream still gets every event. A
+        handler that raises loses those events for its group only (logged). Returns the call that stops it."""
+        listener = _Listener(stream, group, handler)
+        self._listeners.setdefault(stream, []).append(listener)
+        backlog = self._backlog.pop(stream, [])
+        if backlog:
+            listener.waiting.extend(e.event for e in backlog)
+            self._hand_soon()
+
+        def stop() -> None:
+            kept = self._listeners.get(stream, [])
+            if listener in kept:
+                kept.remove(listener)
+            listener.waiting.clear()
+
+        return stop
+
+    def _hand_soon(self) -> None:
+        if self._handing is None:
+            self._handing = asyncio.get_running_loop().create_task(self._hand(), name="bus.memory.listeners")
+
+    async def _hand(self) -> None:
+        try:
+            while True:
+                ready = [lst for lsts in self._listeners.values() for lst in lsts if lst.waiting]
+                if not ready:
+                    return
+                for listener in ready:
+                    events, listener.waiting = listener.waiting, []
+                    try:
+                        await listener.handler(events)
+                    except Exception:
+                        log.exception(
+                            "bus.listener.failed: %s/%s lost %d events",
+                            listener.stream,
+                            listener.group,
+                            len(events),
+                        )
+        finally:
+            self._handing = None
 
     async def consume(
         self, stream: str, group: str, consumer: str, *, max_batch: int = 100, max_wait: float = 0.002
@@ -135,6 +205,7 @@ class MemoryBus:
     async def close(self) -> None:
         """Wake every consumer and end its iteration."""
         self._closed = True
+        self._listeners.clear()
         for groups in self._groups.values():
             for g in groups.values():
                 g.wakeup.set()

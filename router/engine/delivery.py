@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from crm_core.ids import new_id
-from queues.bus import INBOUND, Bus, conversation_key, outbound_stream
+from queues.bus import INBOUND, Bus, conversation_key, in_process_listen, outbound_stream
 from queues.messages import DeliveryStatus, Event, OutboundMessage, Receipt, SendResult, Typing
 from router.app import log_events as ev
 from router.app.clock import Clock
@@ -117,42 +117,52 @@ class Dispatcher:
         self._typing_tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
-        """The consume loop."""
-        immediate = getattr(self.connector, "immediate", False)
+        """The consume loop (with the embedded bus, an immediate connector's events are handed over as they are
+        published instead, without this task waking for each)."""
+        listen = in_process_listen(self.bus) if getattr(self.connector, "immediate", False) else None
         try:
-            async for batch in self.bus.consume(
-                outbound_stream(self.channel), self.group, self.consumer, max_wait=0
-            ):
-                statuses: list[tuple[str, str | None, Event]] = []
-                for entry in batch.entries:
-                    event = entry.event
-                    if isinstance(event, Receipt) and self.receipts:
-                        await self.connector.on_receipt(event)
-                    elif isinstance(event, Typing):
-                        if self.deliver:
-                            self._typing(event)
-                    elif not isinstance(event, OutboundMessage):
-                        continue
-                    elif not self.deliver:
-                        if self.report and not self._settled(event):  # another consumer sends it
-                            statuses.append(
-                                self._status(event, SendResult(ok=True, external_id=event.message_id), 1)
-                            )
-                    elif immediate and (event.account, event.chat_id) not in self._chains:
-                        # a send that only pushes to sockets of this process: in the loop, no task of its own
-                        result, attempts = await deliver(self.connector, event, self.policy)
-                        if self.report and not (result.ok and self._settled(event)):
-                            statuses.append(self._status(event, result, attempts))
-                    else:
-                        self._enqueue(event)
-                if statuses:
-                    await self.bus.publish_many(statuses)
-                # acked once queued on its chain: the stored `queued` state is the durable record until the
-                # DeliveryStatus is stored, and the engine sends what is still `queued` again at start
-                await batch.ack()
+            if listen is not None:
+                stop = listen(outbound_stream(self.channel), self.group, self._handle)
+                try:
+                    await asyncio.get_running_loop().create_future()  # until cancelled
+                finally:
+                    stop()
+            else:
+                async for batch in self.bus.consume(
+                    outbound_stream(self.channel), self.group, self.consumer, max_wait=0
+                ):
+                    await self._handle([entry.event for entry in batch.entries])
+                    # acked once queued on its chain: the stored `queued` state is the durable record until the
+                    # DeliveryStatus is stored, and the engine sends what is still `queued` again at start
+                    await batch.ack()
         finally:
             for task in list(self._chains.values()):
                 task.cancel()
+
+    async def _handle(self, events: list[Event]) -> None:
+        """Receipts to the connector, typing to the customer, messages delivered (or queued on their chain)."""
+        immediate = getattr(self.connector, "immediate", False)
+        statuses: list[tuple[str, str | None, Event]] = []
+        for event in events:
+            if isinstance(event, Receipt) and self.receipts:
+                await self.connector.on_receipt(event)
+            elif isinstance(event, Typing):
+                if self.deliver:
+                    self._typing(event)
+            elif not isinstance(event, OutboundMessage):
+                continue
+            elif not self.deliver:
+                if self.report and not self._settled(event):  # another consumer sends it
+                    statuses.append(self._status(event, SendResult(ok=True, external_id=event.message_id), 1))
+            elif immediate and (event.account, event.chat_id) not in self._chains:
+                # a send that only pushes to sockets of this process: in the loop, no task of its own
+                result, attempts = await deliver(self.connector, event, self.policy)
+                if self.report and not (result.ok and self._settled(event)):
+                    statuses.append(self._status(event, result, attempts))
+            else:
+                self._enqueue(event)
+        if statuses:
+            await self.bus.publish_many(statuses)
 
     async def idle(self) -> None:
         """Wait until every queued delivery is done (tests, graceful stop)."""

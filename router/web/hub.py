@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 import orjson
@@ -13,8 +13,8 @@ from aiohttp import web
 
 from crm_core.ids import new_id
 from crm_core.store import Store
-from queues.bus import CONSOLE, INBOUND, Bus, conversation_key, process_group
-from queues.messages import ConsoleEvent, OperatorPresence
+from queues.bus import CONSOLE, INBOUND, Bus, conversation_key, in_process_listen, process_group
+from queues.messages import ConsoleEvent, Event, OperatorPresence
 from queues.sockets import Push, Pusher
 from router.app import log_events as ev
 from router.app.clock import Clock
@@ -56,6 +56,7 @@ class ConsoleHub:
         self.wanted: dict[str, str] = {}  # the status each operator chose; online on connect by default
         self._conv_keys: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
+        self._unlisten: Callable[[], None] | None = None
         self._group = process_group("console")
         # several web processes: where each operator's consoles are open (router/cluster/shared_load.py, the tabs)
         self.tabs = tabs
@@ -70,7 +71,13 @@ class ConsoleHub:
 
     def start(self) -> None:
         """Start relaying console events from the bus (and, with several web processes, renewing our tabs)."""
-        self._task = asyncio.create_task(self._relay(), name="console.relay")
+        listen = in_process_listen(self.bus)
+        if (
+            listen is not None
+        ):  # the embedded bus hands them over as they are published, without a task of ours
+            self._unlisten = listen(CONSOLE, self._group, self._relay_events)
+        else:
+            self._task = asyncio.create_task(self._relay(), name="console.relay")
         if self.tabs is not None:
             self._renewing = asyncio.create_task(self._renew(), name="console.tabs")
         if self.sessions is not None:
@@ -78,6 +85,9 @@ class ConsoleHub:
 
     async def stop(self) -> None:
         """Stop the relay and close every socket."""
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         for task in (self._task, self._renewing, self._checking):
             if task:
                 task.cancel()
@@ -123,14 +133,15 @@ class ConsoleHub:
 
     async def _relay(self) -> None:
         async for batch in self.bus.consume(CONSOLE, self._group, "relay", max_batch=1000, max_wait=0):
-            events = [e.event for e in batch.entries if isinstance(e.event, ConsoleEvent)]
-            ended = [e for e in events if e.frame.get("type") == SESSION_ENDED]
-            for e in ended:
-                await self._close_session(str(e.frame.get("session") or ""))
-            await self.deliver(
-                [e for e in events if e.frame.get("type") != SESSION_ENDED] if ended else events
-            )
+            await self._relay_events([e.event for e in batch.entries])
             await batch.ack()
+
+    async def _relay_events(self, published: list[Event]) -> None:
+        events = [e for e in published if isinstance(e, ConsoleEvent)]
+        ended = [e for e in events if e.frame.get("type") == SESSION_ENDED]
+        for e in ended:
+            await self._close_session(str(e.frame.get("session") or ""))
+        await self.deliver([e for e in events if e.frame.get("type") != SESSION_ENDED] if ended else events)
 
     # ---- sessions ------------------------------------------------------------------------------------
 
