@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -67,16 +67,16 @@ class _Guarded(asyncio.Protocol):
         self.tail = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        peer = transport.get_extra_info("peername")
+        # a stream transport of any event loop (uvloop's are not asyncio.Transport subclasses)
+        self.transport = cast(asyncio.Transport, transport)
+        peer = self.transport.get_extra_info("peername")
         address = str(peer[0]) if peer else "unknown"
         site = self.site
         if site.per_address and not within(address, site.exempt):
             if site.open[address] >= site.per_address:
                 self.refused = True
                 log.warning(ev.HTTP_CONNECTION_REFUSED, address=address, reason="too_many_connections")
-                transport.abort()
+                self.transport.abort()
                 return
             site.open[address] += 1
             self.address = address
@@ -96,6 +96,9 @@ class _Guarded(asyncio.Protocol):
             ):  # the first request's headers are whole: aiohttp's timeouts take over
                 self.deadline.cancel()
                 self.deadline = None
+                # and aiohttp reads the connection itself from now on: a websocket's every read no longer passes
+                # through a call of ours (the transport looks the method up on each read)
+                self.data_received = self.inner.data_received  # type: ignore[method-assign]
             self.tail = (self.tail + data)[-3:]
         self.inner.data_received(data)
 
