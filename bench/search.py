@@ -88,7 +88,9 @@ def build_sqlite(path: Path, n_leads: int, n_messages: int) -> dict[str, Any]:
     db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
     db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
     # every message is in the index now (crm_core/search_index.py indexes those above the watermark)
-    db.execute("UPDATE messages_fts_progress SET indexed_rowid = (SELECT coalesce(max(rowid), 0) FROM messages)")
+    db.execute(
+        "UPDATE messages_fts_progress SET indexed_rowid = (SELECT coalesce(max(rowid), 0) FROM messages)"
+    )
     for _, sql in saved:
         db.execute(sql)
     index_s = time.perf_counter() - t1
