@@ -35,6 +35,14 @@ def can_view_lead(v: Viewer, lead: Mapping[str, Any], dialogs: Collection[Mappin
     return any(d.get("state") != "closed" and can_view_dialog(v, d) for d in dialogs)
 
 
+def can_edit_lead(v: Viewer, lead: Mapping[str, Any], dialogs: Collection[Mapping[str, Any]] = ()) -> bool:
+    """Whether the viewer may change the lead: as `can_view_lead`, but a colleague invited into one of its dialogs
+    only reads the card (the dialog's operator stays responsible for the customer)."""
+    if v.admin or lead.get("responsible") == v.login:
+        return True
+    return any(d.get("state") != "closed" and can_view_dialog(v, {**d, "invited": ()}) for d in dialogs)
+
+
 def command_refusal(v: Viewer, command: str, d: Mapping[str, Any]) -> tuple[str, str] | None:
     """Why the viewer may not send this console command for the dialog, or None when they may."""
     if v.admin:

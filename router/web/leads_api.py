@@ -14,7 +14,7 @@ from queues.bus import CONSOLE
 from queues.messages import ConsoleEvent
 from router.app.clock import Clock
 from router.protocol.views import lead_card_view, lead_view
-from router.rules.access import Viewer, can_view_lead
+from router.rules.access import Viewer, can_edit_lead, can_view_lead
 from router.web.gate import Gate
 from router.web.http import ApiError, json_response
 
@@ -53,13 +53,23 @@ class LeadRoutes:
         return json_response({"leads": [lead_view(r) for r in rows]})
 
     async def lead(self, request: web.Request) -> web.Response:
-        """GET /api/leads/{id}: with identities, dialogs and transcripts."""
-        _, row = await self._visible_lead(request)
-        return json_response(lead_card_view(row, self.line_names))
+        """GET /api/leads/{id}: with identities, dialogs and transcripts, and whether the viewer may edit it."""
+        v, row = await self._visible_lead(request)
+        return json_response(self._card(v, row))
+
+    def _card(self, v: Viewer, row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **lead_card_view(row, self.line_names),
+            "editable": can_edit_lead(v, row, row.get("dialogs", [])),
+        }
 
     async def patch_lead(self, request: web.Request) -> web.Response:
         """PATCH /api/leads/{id}: name, phone, email, status, responsible."""
         v, current = await self._visible_lead(request)
+        if not can_edit_lead(v, current, current.get("dialogs", [])):
+            raise ApiError(
+                403, "forbidden", "a guest of this customer's dialog reads the card; its operator edits it"
+            )
         body = await self.gate.body(request)
         fields: dict[str, Any] = {}
         unknown = set(body) - {"name", "phone", "email", "status", "responsible"}
@@ -101,7 +111,7 @@ class LeadRoutes:
         row = await self.store.get_lead(lead_id)
         assert row is not None
         await self._tell_consoles(row, current)
-        return json_response(lead_card_view(row, self.line_names))
+        return json_response(self._card(v, row))
 
     async def _tell_consoles(self, row: dict[str, Any], before: dict[str, Any]) -> None:
         """Every console that shows the lead (its dialogs in lists and headers) learns its new name and status:

@@ -103,6 +103,12 @@ async def test_invited_colleague_follows_the_dialog_writes_notes_answers_when_al
         await expect(boris.locator("#reply-internal")).to_be_checked()
         await expect(boris.locator("#reply-internal")).to_be_disabled()
         await expect(boris.locator("#reply-hint")).to_contain_text("answering the customer is not allowed")
+        # the customer's card is anna's to edit: boris reads it
+        await expect(boris.locator("#lead-readonly")).to_be_visible()
+        await expect(boris.locator("#lead-name")).to_be_disabled()
+        await expect(boris.locator("#lead-save")).to_be_hidden()
+        await expect(anna.locator("#lead-readonly")).to_be_hidden()
+        await expect(anna.locator("#lead-name")).to_be_enabled()
 
         # the customer writes: boris sees it live; his note reaches anna, never the visitor
         await visitor.say("It was due on Monday")

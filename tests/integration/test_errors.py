@@ -51,12 +51,19 @@ async def test_refused_message_carries_its_client_msg_id(support):
     assert (err["code"], err["client_msg_id"]) == ("message_too_long", "too-long")
 
 
-async def test_message_before_hello_is_refused(support):
+async def test_message_rating_typing_and_history_before_hello_are_refused(support):
     ws = await support.session.ws_connect(f"{support.base.replace('http', 'ws')}/widget/ws?line=support")
-    await ws.send_str(orjson.dumps({"type": "message", "client_msg_id": "a", "text": "hi"}).decode())
-    frame = orjson.loads((await ws.receive()).data)
-    assert frame["code"] == "hello_required"
+    for frame in (
+        {"type": "message", "client_msg_id": "a", "text": "hi"},
+        {"type": "rate", "dialog_id": "d1", "score": 5},  # nobody's rating: no visitor has said who they are
+        {"type": "typing", "active": True},
+        {"type": "history", "before": "m1"},
+    ):
+        await ws.send_str(orjson.dumps(frame).decode())
+        got = orjson.loads((await ws.receive()).data)
+        assert got["code"] == "hello_required", (frame, got)
     await ws.close()
+    assert await support.daemon.store.count("messages") == 0
 
 
 async def test_unknown_line_is_refused_and_closed(support):

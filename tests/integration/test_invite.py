@@ -136,3 +136,46 @@ async def test_inviting_is_the_operators_and_bad_invitations_are_refused(tmp_pat
     await anna.send({"type": "leave", "dialog_id": dialog_id, "operator": "boris"})
     left = await boris.expect("dialog.left", about(dialog_id))
     assert left["by"] == "anna"
+
+
+async def test_only_the_operator_invites_and_a_guest_ends_only_their_own_invitation(tmp_path, start_daemon):
+    d = await start_daemon(
+        settings_from(tmp_path, config(tmp_path, [line("support", ["anna", "boris", "vera"])]))
+    )
+    anna, boris, vera = await d.operator("anna"), await d.operator("boris"), await d.operator("vera")
+    v = await d.visitor("support")
+    await v.say("hi")
+    dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
+    await anna.send({"type": "take", "dialog_id": dialog_id})
+    await anna.expect("dialog.assigned", about(dialog_id))
+    # a colleague of the same line who is not the dialog's operator invites nobody into it
+    await boris.send({"type": "invite", "dialog_id": dialog_id, "operator": "vera"})
+    assert (await boris.expect("error", about(dialog_id)))["code"] == "forbidden"
+    # and nobody who was not invited sees it among their invitations
+    assert [x["id"] for x in (await vera.get("/api/dialogs?state=invited"))["dialogs"]] == []
+    assert [x["id"] for x in (await boris.get("/api/dialogs?state=invited"))["dialogs"]] == []
+
+    await anna.send({"type": "invite", "dialog_id": dialog_id, "operator": "boris"})
+    await boris.expect("dialog.invited", about(dialog_id))
+    await anna.send({"type": "invite", "dialog_id": dialog_id, "operator": "vera"})
+    await vera.expect("dialog.invited", about(dialog_id))
+    assert [x["id"] for x in (await vera.get("/api/dialogs?state=invited"))["dialogs"]] == [dialog_id]
+    # a guest reads the customer's card; the dialog's operator edits it
+    lead_id = (await anna.get(f"/api/dialogs/{dialog_id}"))["lead"]["id"]
+    assert (await vera.get(f"/api/leads/{lead_id}"))["editable"] is False
+    status, body = await vera.patch(f"/api/leads/{lead_id}", {"name": "Renamed by a guest"})
+    assert (status, body["code"]) == (403, "forbidden")
+    assert (await anna.get(f"/api/leads/{lead_id}"))["editable"] is True
+    status, body = await anna.patch(f"/api/leads/{lead_id}", {"name": "Olga"})
+    assert (status, body["name"], body["editable"]) == (200, "Olga", True)
+    # a guest invites no one else, and cannot take another guest out
+    await boris.send({"type": "invite", "dialog_id": dialog_id, "operator": "vera"})
+    assert (await boris.expect("error", about(dialog_id)))["code"] == "forbidden"
+    await boris.send({"type": "leave", "dialog_id": dialog_id, "operator": "vera"})
+    assert (await boris.expect("error", about(dialog_id)))["code"] == "forbidden"
+    assert [x["id"] for x in (await vera.get("/api/dialogs?state=invited"))["dialogs"]] == [dialog_id]
+    # but leaves on their own
+    await boris.send({"type": "leave", "dialog_id": dialog_id, "operator": "boris"})
+    left = await anna.expect("dialog.left", about(dialog_id))
+    assert (left["guest"], left["by"]) == ("boris", "boris")
+    assert [x["id"] for x in (await boris.get("/api/dialogs?state=invited"))["dialogs"]] == []

@@ -65,6 +65,10 @@ async def test_reopen_is_refused_when_not_theirs_unknown_or_the_customer_has_ano
 
     await vera.send({"type": "reopen", "dialog_id": dialog_id})  # another line's operator
     assert (await vera.expect("error", about(dialog_id)))["code"] == "forbidden"
+    boris = await d.operator("boris")  # a colleague of the same line: a closed dialog of anna's is not his
+    await boris.send({"type": "reopen", "dialog_id": dialog_id})
+    assert (await boris.expect("error", about(dialog_id)))["code"] == "forbidden"
+    assert (await anna.get(f"/api/dialogs/{dialog_id}"))["state"] == "closed"
     await anna.send({"type": "reopen", "dialog_id": "nope"})
     assert (await anna.expect("error", about("nope")))["code"] == "not_found"
 
@@ -76,3 +80,7 @@ async def test_reopen_is_refused_when_not_theirs_unknown_or_the_customer_has_ano
     err = await anna.expect("error", about(dialog_id))
     assert err["code"] == "customer_busy" and err["message"]
     assert (await anna.get(f"/api/dialogs/{dialog_id}"))["state"] == "closed"
+    # the closed list is the dialogs one handled: not another line's, not a colleague's of the same line
+    assert dialog_id in [x["id"] for x in (await anna.get("/api/dialogs?state=closed"))["dialogs"]]
+    assert (await vera.get("/api/dialogs?state=closed"))["dialogs"] == []
+    assert (await boris.get("/api/dialogs?state=closed"))["dialogs"] == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.rules.access import Viewer, can_view_dialog, command_refusal
+from router.rules.access import Viewer, can_edit_lead, can_view_dialog, can_view_lead, command_refusal
 
 ANNA = Viewer("anna", admin=False, lines=frozenset({"support"}))
 ADMIN = Viewer("root", admin=True, lines=frozenset())
@@ -77,3 +77,24 @@ def test_a_guest_sees_the_dialog_writes_notes_and_answers_only_when_allowed() ->
         assert command_refusal(vera, not_theirs, {**d, "guests_reply": True}) is not None
     gone = {**d, "invited": ()}
     assert not can_view_dialog(vera, gone) and command_refusal(vera, "note", gone) is not None
+
+
+def test_a_guest_reads_the_lead_card_and_its_operator_edits_it() -> None:
+    vera = Viewer("vera", False, frozenset({"sales"}))
+    lead: dict[str, object] = {"responsible": None}
+    open_dialog: dict[str, object] = {
+        "operator": "anna",
+        "state": "assigned",
+        "line_id": "support",
+        "invited": ("vera",),
+    }
+    assert can_view_lead(vera, lead, [open_dialog])
+    assert not can_edit_lead(vera, lead, [open_dialog])
+    assert can_edit_lead(ANNA, lead, [open_dialog])
+    assert can_edit_lead(ADMIN, lead, [])
+    assert can_edit_lead(
+        vera, {"responsible": "vera"}, []
+    )  # her own lead, whoever's dialog she is a guest in
+    # the queue of her line: whoever may take the dialog fills the card in
+    assert can_edit_lead(ANNA, lead, [{**open_dialog, "state": "queued", "operator": None}])
+    assert not can_edit_lead(ANNA, lead, [{**open_dialog, "state": "closed"}])

@@ -44,6 +44,11 @@ function fill(id, value) {
 }
 
 export function renderLead(lead) {
+  // a colleague invited into the dialog reads the card; the dialog's operator edits it (the server says which)
+  const readOnly = lead.editable === false;
+  for (const id of FIELDS) $(id).disabled = readOnly;
+  $("lead-save").hidden = readOnly;
+  $("lead-readonly").hidden = !readOnly;
   fill("lead-name", lead.name || "");
   fill("lead-phone", lead.phone || "");
   fill("lead-email", lead.email || "");

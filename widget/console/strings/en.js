@@ -154,6 +154,7 @@ export default {
   "lead.empty_dialog": "Empty dialog",
   "lead.internal_suffix": " (internal note)",
   "lead.no_changes": "No changes to save",
+  "lead.read_only": "You were invited into this dialog: the card is read-only.",
   "lead.saving": "Saving…",
   "lead.saved": "Changes saved {time}",
   "lead.load_failed": "Could not load the lead: {message}",

@@ -154,6 +154,7 @@ export default {
   "lead.empty_dialog": "Пустой диалог",
   "lead.internal_suffix": " (внутренняя заметка)",
   "lead.no_changes": "Изменений нет",
+  "lead.read_only": "Вас пригласили в этот диалог: карточку можно только просматривать.",
   "lead.saving": "Сохранение…",
   "lead.saved": "Сохранено в {time}",
   "lead.load_failed": "Не удалось загрузить лида: {message}",
