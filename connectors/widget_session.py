@@ -213,7 +213,14 @@ class VisitorSession:
         )
         # handed over without waiting for the write (the next frame is read meanwhile); the `ack` comes with the
         # commit receipt, and a failed write is refused, so the client sends it again
-        connector.ctx.sink.submit([event]).add_done_callback(lambda done: self._unsent(done, frame))
+        self._after_write(connector.ctx.sink.submit([event]), frame)
+
+    def _after_write(self, written: asyncio.Future[None], frame: dict[str, Any]) -> None:
+        """Refuse the frame if its write fails; a write already done (the in-process bus) needs no callback."""
+        if written.done():
+            self._unsent(written, frame)
+        else:
+            written.add_done_callback(lambda done: self._unsent(done, frame))
 
     async def _allowance(self, visitor: str, refusal: str) -> None:
         """Take one from the visitor's and the address's allowances, or refuse the frame (`rate_limited` with when
@@ -247,7 +254,7 @@ class VisitorSession:
             ts=_now_iso(),
             comment=comment,
         )
-        connector.ctx.sink.submit([event]).add_done_callback(lambda done: self._unsent(done, frame))
+        self._after_write(connector.ctx.sink.submit([event]), frame)
 
     def _typing(self, visitor: str, frame: dict[str, Any]) -> None:
         """The visitor started or stopped typing (the text is not sent): passed on when it is news, at most one

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -33,6 +34,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = self.registry
         self.messages_in = Counter(
             "openlines_messages_in", "Customer messages stored", ["channel"], registry=r
@@ -93,11 +95,19 @@ class Metrics:
         ):
             if seen:
                 for labels, n in collections.Counter(seen).items():
-                    counter.labels(*labels if isinstance(labels, tuple) else (labels,)).inc(n)
+                    self._child(counter, labels if isinstance(labels, tuple) else (labels,)).inc(n)
         for line, seconds in o.takes:
-            self.take_latency.labels(line).observe(seconds)
+            self._child(self.take_latency, (line,)).observe(seconds)
         for line, seconds in o.queue_waits:
-            self.queue_wait.labels(line).observe(seconds)
+            self._child(self.queue_wait, (line,)).observe(seconds)
+
+    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        """The metric's child for a label set, found once (`labels()` takes a lock and builds a key each call)."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def render(self) -> bytes:
         """The text exposition format."""

@@ -190,6 +190,9 @@ class ConsoleSocket:
         # the next frame is read while this one is written (the bus keeps their order): a round trip to the
         # queue per frame would cap what one console can send; a failed write is answered by an error frame
         written = self.hub.bus.enqueue([(INBOUND, key, command)])
+        if written.done():  # the in-process bus took it at once: nothing to wait for or to call back later
+            self._unwritten(written, login, ws, command)
+            return
         written.add_done_callback(lambda done: self._unwritten(done, login, ws, command))
         inflight.append(written)
         while inflight and inflight[0].done():
