@@ -151,7 +151,14 @@ def commit() -> str:
     """The short commit of the working tree, read from .git without running git ('unknown' if none)."""
     git = REPO / ".git"
     try:
-        head = (git / "HEAD").read_text().strip()
+        if git.is_file():  # a linked worktree: `.git` names its own git directory (HEAD there, refs in the main one)
+            git = (REPO / git.read_text().strip().removeprefix("gitdir: ")).resolve()
+            common = git / "commondir"
+            head = (git / "HEAD").read_text().strip()
+            if common.exists():
+                git = (git / common.read_text().strip()).resolve()
+        else:
+            head = (git / "HEAD").read_text().strip()
         if head.startswith("ref: "):
             ref = head[5:]
             path = git / ref
