@@ -151,7 +151,8 @@ def commit() -> str:
     """The short commit of the working tree, read from .git without running git ('unknown' if none)."""
     git = REPO / ".git"
     try:
-        if git.is_file():  # a linked worktree: `.git` names its own git directory (HEAD there, refs in the main one)
+        # a linked worktree: `.git` names its own git directory (HEAD there, the refs in the main one)
+        if git.is_file():
             git = (REPO / git.read_text().strip().removeprefix("gitdir: ")).resolve()
             common = git / "commondir"
             head = (git / "HEAD").read_text().strip()
