@@ -6,7 +6,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ARRAY, ColumnElement, Select, Table, and_, any_, bindparam, func, or_, select
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from crm_core.models import dialogs
 
 Key = tuple[str, str, str]
 
@@ -55,3 +73,14 @@ def in_ids(kind: str, col: ColumnElement[Any], ids: list[str]) -> ColumnElement[
     if kind != "postgresql":
         return col.in_(ids)
     return col == any_(bindparam(None, ids, type_=ARRAY(col.type)))
+
+
+def dialog_list_has(kind: str, column: str, login: str) -> ColumnElement[bool]:
+    """Whether a dialog's JSON list column (`offered_to`, `invited`) holds the login."""
+    if kind == "postgresql":
+        return cast(dialogs.c[column], JSONB).contains([login])
+    return exists(
+        select(literal_column("1"))
+        .select_from(text(f"json_each(dialogs.{column})"))
+        .where(literal_column("json_each.value") == bindparam(None, login))
+    )

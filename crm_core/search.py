@@ -57,10 +57,7 @@ from typing import Any
 from sqlalchemy import (
     Select,
     and_,
-    bindparam,
-    cast,
     column,
-    exists,
     false,
     literal_column,
     or_,
@@ -68,10 +65,10 @@ from sqlalchemy import (
     table,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
+from crm_core.lookups import dialog_list_has
 from crm_core.models import dialogs, leads, messages
 from crm_core.search_index import index_all
 from crm_core.search_pg import PG_COLUMN, PG_WINDOWS, pg_stats
@@ -145,23 +142,12 @@ def access_clause(kind: str, access: SearchAccess | None) -> ColumnElement[bool]
     login = access.login
     return or_(
         dialogs.c.operator == login,
-        _json_has(kind, "offered_to", login),
-        _json_has(kind, "invited", login),
+        dialog_list_has(kind, "offered_to", login),
+        dialog_list_has(kind, "invited", login),
         and_(dialogs.c.state == "queued", dialogs.c.line_id.in_(sorted(access.lines)))
         if access.lines
         else false(),
         leads.c.responsible == login,
-    )
-
-
-def _json_has(kind: str, column: str, login: str) -> ColumnElement[bool]:
-    """Whether a dialog's JSON list column holds the login."""
-    if kind == "postgresql":
-        return cast(dialogs.c[column], JSONB).contains([login])
-    return exists(
-        select(literal_column("1"))
-        .select_from(text(f"json_each(dialogs.{column})"))
-        .where(literal_column("json_each.value") == bindparam(None, login))
     )
 
 

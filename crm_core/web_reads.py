@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_core.lookups import dialog_list_has
 from crm_core.models import dialog_events, dialogs, identities, leads, messages
 from crm_core.recognition import fold, one_line
 
@@ -24,6 +25,7 @@ class WebReads:
     """`Store`'s reads and edits for the web role (a base class of `Store`: its methods are the store's own)."""
 
     engine: AsyncEngine
+    kind: str
 
     async def list_dialogs(
         self,
@@ -31,11 +33,14 @@ class WebReads:
         states: Sequence[str] | None = None,
         lines: Sequence[str] | None = None,
         operator: str | None = None,
+        offered_to: str | None = None,
+        invited: str | None = None,
         limit: int = 200,
         before: tuple[datetime, str] | None = None,
     ) -> list[dict[str, Any]]:
         """Dialog summaries (with the lead's name and status), latest activity first; with `before` (the previous
-        page's last row's `activity_key`) only the rows that come after it in this order."""
+        page's last row's `activity_key`) only the rows that come after it in this order. `offered_to`, `invited`:
+        only the dialogs whose list of that name holds the login."""
         q = select(*_DIALOG_SUMMARY_COLS).join(leads, leads.c.id == dialogs.c.lead_id)
         if states is not None:
             q = q.where(dialogs.c.state.in_(list(states)))
@@ -43,6 +48,10 @@ class WebReads:
             q = q.where(dialogs.c.line_id.in_(list(lines)))
         if operator is not None:
             q = q.where(dialogs.c.operator == operator)
+        if offered_to is not None:
+            q = q.where(dialog_list_has(self.kind, "offered_to", offered_to))
+        if invited is not None:
+            q = q.where(dialog_list_has(self.kind, "invited", invited))
         activity = func.coalesce(dialogs.c.last_message_at, dialogs.c.created_at)
         if before is not None:
             at, last_id = before

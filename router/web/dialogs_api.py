@@ -67,13 +67,11 @@ class DialogRoutes:
         lines = self.gate.lines_of(v)
         nxt: str | None = None
         if state == "offered":
-            rows = await self.store.list_dialogs(states=["offered"], limit=500)
-            rows = [r for r in rows if v.login in (r.get("offered_to") or [])]
+            rows = await self.store.list_dialogs(states=["offered"], offered_to=v.login)
         elif state == "mine":
             rows = await self.store.list_dialogs(states=["assigned"], operator=v.login)
         elif state == "invited":  # dialogs colleagues invited me into
-            rows = await self.store.list_dialogs(states=["assigned"], limit=500)
-            rows = [r for r in rows if v.login in (r.get("invited") or [])]
+            rows = await self.store.list_dialogs(states=["assigned"], invited=v.login)
         elif state == "queued":
             rows = await self.store.list_dialogs(states=["queued"], lines=lines)
         elif state == "closed":  # the only list that grows without end: a page at a time

@@ -151,6 +151,17 @@ async def test_only_the_operator_invites_and_a_guest_ends_only_their_own_invitat
     # a colleague of the same line who is not the dialog's operator invites nobody into it
     await boris.send({"type": "invite", "dialog_id": dialog_id, "operator": "vera"})
     assert (await boris.expect("error", about(dialog_id)))["code"] == "forbidden"
+    # the offers list is each one's own: a second customer's dialog offered to one operator only
+    admin = await d.operator("admin")  # admins are sent every offer, whoever it is for
+    v2 = await d.visitor("support")
+    await v2.say("another question")
+    second = (await admin.expect("dialog.offered"))["dialog_id"]
+    offered = {
+        login: [x["id"] for x in (await op.get("/api/dialogs?state=offered"))["dialogs"]]
+        for login, op in (("anna", anna), ("boris", boris), ("vera", vera))
+    }
+    assert sum(second in ids for ids in offered.values()) == 1  # even mode: offered to exactly one of them
+    assert all(dialog_id not in ids for ids in offered.values())  # anna's, not an offer any more
     # and nobody who was not invited sees it among their invitations
     assert [x["id"] for x in (await vera.get("/api/dialogs?state=invited"))["dialogs"]] == []
     assert [x["id"] for x in (await boris.get("/api/dialogs?state=invited"))["dialogs"]] == []
