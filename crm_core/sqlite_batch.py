@@ -364,12 +364,16 @@ class SqliteWriter:
                 db.close()
 
     async def close(self) -> None:
-        """Close the connection (in its thread) and end the thread."""
-
+        """Close the connection (in its thread) and end the thread; what is not indexed yet is indexed at the
+        next start or before the next search."""
         try:
-            await self._thread.run(self._drop)
+            await self._thread.run(self._close_now)
         finally:
             self._thread.stop()
+
+    def _close_now(self) -> None:
+        self._unindexed = False  # the thread's idle work must not open the file again after this
+        self._drop()
 
 
 def _index_chunk(db: sqlite3.Connection) -> int:

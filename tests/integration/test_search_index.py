@@ -180,3 +180,36 @@ def test_the_migration_keeps_what_0012_indexed_and_goes_back_cleanly(path: Path)
         triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         assert {"messages_fts_insert", "messages_fts_update", "messages_fts_delete"} <= triggers
         assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'messages_fts_progress'").fetchall()
+
+
+def _open_files(path: Path) -> list[str]:
+    """This process's open descriptors on the database file (Linux)."""
+    out = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = fd.readlink()
+        except OSError:
+            continue
+        if str(target).startswith(str(path)):
+            out.append(str(target))
+    return out
+
+
+async def test_a_closed_store_leaves_the_file_closed_with_messages_still_unindexed(path: Path):
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    s = Store.open(f"sqlite+aiosqlite:///{path}")
+    w = World(s)
+    d = await w.dialog()
+    await w.say(d, "stored just before the stop")
+    writer = s._sqlite
+    assert writer is not None
+    # the stop comes the moment the writer's next indexing is due: its idle turn after the close must not run it
+    writer._unindexed, writer._indexed_at = True, 0.0
+    await s.close()
+    await asyncio.sleep(0.3)  # past the writer's next idle turn: it must not open the file again
+    assert _open_files(path) == []
+    again = Store.open(f"sqlite+aiosqlite:///{path}")
+    try:
+        assert await texts(again, "stop") == ["stored just before the stop"]
+    finally:
+        await again.close()
