@@ -162,6 +162,23 @@ class Store(WebReads, Bookkeeping, QuickAnswers, ReadMarks, Search, BoardReads):
             q = select(dialogs).where(dialogs.c.state != "closed")
             return [dict(r) for r in (await conn.execute(q)).mappings().all()]
 
+    async def rating_questions(self, dialog_ids: Iterable[str]) -> set[str]:
+        """Which of the dialogs hold the rating question (a bot message whose author id is `rating:…`)."""
+        ids = list(set(dialog_ids))
+        if not ids:
+            return set()
+        q = (
+            select(messages.c.dialog_id)
+            .where(
+                in_ids(self.kind, messages.c.dialog_id, ids),
+                messages.c.author_kind == "bot",
+                messages.c.author_id.like("rating:%"),
+            )
+            .distinct()
+        )
+        async with self.engine.connect() as conn:
+            return {r[0] for r in (await conn.execute(q)).all()}
+
     async def latest_closed_dialogs(self, identity_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The most recently closed dialog of each identity (candidates for a reopen)."""
         ids = list(set(identity_ids))

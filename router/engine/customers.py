@@ -282,6 +282,11 @@ class CustomerSide(Outcomes):
                 dialog_conversation=(d.channel, d.account, d.chat_id),
                 rater_conversation=(e.channel, e.account, e.chat_id),
                 now=self.now,
+                asked=d.id in self.asked
+                or any(
+                    m["dialog_id"] == d.id and ratings.is_question(m["author_kind"], m["author_id"])
+                    for m in self.changes.messages
+                ),
             )
         )
         if reason is not None or d is None or policy is None:

@@ -57,6 +57,7 @@ class Staging:
         self.staged: dict[str, Dialog] = {}
         self.new_dialogs: set[str] = set()
         self.closed_dialogs: dict[str, dict[str, Any]] = {}  # identity -> its latest closed dialog
+        self.asked: set[str] = set()  # the dialogs the batch's ratings name that hold the rating question
         self.pending_replies: dict[str, list[autoreply.Kind]] = {}
         self.obs = Observations()
         self.consent: dict[Key, bool] = {}

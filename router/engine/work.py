@@ -41,6 +41,7 @@ class BatchWork(CustomerSide, OperatorSide):
         people: dict[Key, Key] = {}  # identity key -> the conversation it writes in
         contacts: dict[Key, InboundMessage] = {}
         unknown_dialogs: list[str] = []
+        rated: set[str] = set()
         for event in events:
             if isinstance(event, InboundMessage):
                 if not optimistic:
@@ -55,12 +56,10 @@ class BatchWork(CustomerSide, OperatorSide):
                     msg_keys.append(("console", event.operator, event.client_msg_id))
                 if event.dialog_id not in r.state.dialogs and event.command != "typing":
                     unknown_dialogs.append(event.dialog_id)
-            elif (
-                isinstance(event, CustomerRating)
-                and isinstance(event.dialog_id, str)
-                and event.dialog_id not in r.state.dialogs
-            ):
-                unknown_dialogs.append(event.dialog_id)  # usually closed: rated after the closing
+            elif isinstance(event, CustomerRating) and isinstance(event.dialog_id, str):
+                rated.add(event.dialog_id)
+                if event.dialog_id not in r.state.dialogs:
+                    unknown_dialogs.append(event.dialog_id)  # usually closed: rated after the closing
         self.known_messages = await self.store.find_messages(msg_keys)
         missing = [k for k in people if k not in r.identities]
         self.identities = {k: r.identities[k] for k in people if k in r.identities}
@@ -79,6 +78,8 @@ class BatchWork(CustomerSide, OperatorSide):
         self.leads.update({row["id"]: row for row in self.contact_leads.values()})
         if any(line.reopen_within for line in r.lines.values()):
             self.closed_dialogs = await self.store.latest_closed_dialogs([ident["id"] for ident in waiting])
+        if rated:  # a rating counts only where the question was asked: one query for the batch's ratings
+            self.asked = await self.store.rating_questions(sorted(rated))
         if unknown_dialogs:  # one query for the batch: a channel's ratings may name many closed dialogs
             closed = await self.store.get_dialogs(sorted(set(unknown_dialogs)))
             self.other_dialogs.update({i: closed.get(i) for i in set(unknown_dialogs)})

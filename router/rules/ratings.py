@@ -53,19 +53,29 @@ def refusal(
     dialog_conversation: tuple[str, str, str],
     rater_conversation: tuple[str, str, str],
     now: datetime,
+    asked: bool,
 ) -> str | None:
     """Why a rating is not taken (None: it is). Only the dialog's own conversation may rate it (a visitor can
-    never rate someone else's dialog), on its line's scale, while it is open (the customer wrote again after the
-    question) or within RATE_WITHIN of its closing."""
+    never rate someone else's dialog), once it was asked to (`asked`: the dialog holds the rating question), on its
+    line's scale, while it is open (the customer wrote again after the question) or within RATE_WITHIN of its
+    closing."""
     if dialog_conversation != rater_conversation:
         return "foreign_dialog"
     if policy is None:
         return "rating_off"
+    if not asked:
+        return "not_asked"
     if isinstance(score, bool) or not isinstance(score, int) or score not in scores(policy.scale):
         return "bad_score"
     if state == "closed" and (closed_at is None or now - closed_at > RATE_WITHIN):
         return "too_late"
     return None
+
+
+def is_question(author_kind: object, author_id: object) -> bool:
+    """Whether a stored message is the rating question (router/engine/staging.py `_ask_rating` writes its author
+    id as `rating:SCALE[:comment]`)."""
+    return author_kind == "bot" and isinstance(author_id, str) and author_id.startswith("rating:")
 
 
 def comment_of(policy: RatingPolicy, comment: object) -> str | None:

@@ -5,6 +5,7 @@ scale, or a rating of someone else's dialog, changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from crm_core.ids import new_id
 from crm_core.migrate import upgrade
 from crm_core.store import Changes, StaleDialog, Store
 from queues.memory import MemoryBus
-from queues.messages import CustomerRating, InboundMessage, OperatorCommand, SenderProfile
+from queues.messages import CustomerRating, InboundMessage, OperatorCommand, Receipt, SenderProfile
 from router.engine.core import Engine
 from router.engine.records import dialog_from_row, dialog_row
 from router.rules.dialog import evolve
@@ -272,3 +273,38 @@ async def test_a_rating_and_a_reopening_message_in_one_batch_keep_both_and_a_red
     ]
     row = await store.get_dialog(dialog_id)
     assert row is not None and (row["rating"], row["rating_comment"]) == (5, "great")
+
+
+async def test_a_rating_nobody_asked_for_is_refused_and_stores_nothing(tmp_path, store):
+    settings = settings_from(tmp_path, config(tmp_path, [rated_line()]))
+    bus = MemoryBus()
+    engine = Engine(settings, store, bus, FakeClock(datetime(2026, 12, 7, 10, 0, tzinfo=UTC)))
+    await engine._reload()
+    await engine.handle([_said("v1", "hello")])
+    (dialog_id,) = list(engine.state.dialogs)
+    it = bus.consume("outbound.widget", "test", "t", max_wait=0)
+
+    async def receipt_of(event_id: str) -> Receipt:
+        async with asyncio.timeout(5):
+            while True:
+                batch = await anext(it)
+                await batch.ack()
+                for entry in batch.entries:
+                    if isinstance(entry.event, Receipt) and entry.event.external_id == event_id:
+                        return entry.event
+
+    # the dialog is open and was never closed, so never asked: a rating sent of the visitor's own accord
+    early = _rated("v1", dialog_id, 5, "self-made")
+    await engine.handle([early])
+    assert (await receipt_of(early.event_id)).error == "not_asked"
+    row = await store.get_dialog(dialog_id)
+    assert row is not None and row["rating"] is None
+    assert "rated" not in [e["kind"] for e in await store.dialog_events(dialog_id)]
+    # closed, the question goes out, and the same visitor's rating is taken
+    await engine.handle([OperatorCommand(new_id(), "admin", "close", dialog_id, TS)])
+    asked = _rated("v1", dialog_id, 4)
+    await engine.handle([asked])
+    assert (await receipt_of(asked.event_id)).error is None
+    row = await store.get_dialog(dialog_id)
+    assert row is not None and row["rating"] == 4
+    await it.aclose()

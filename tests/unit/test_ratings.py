@@ -15,6 +15,7 @@ from router.rules.ratings import (
     RatingPolicy,
     comment_of,
     counted,
+    is_question,
     question_text,
     refusal,
     scores,
@@ -32,27 +33,32 @@ def test_the_scales_scores() -> None:
 
 
 @pytest.mark.parametrize(
-    ("policy", "score", "state", "closed_ago", "rater", "expected"),
+    ("policy", "score", "state", "closed_ago", "rater", "expected", "asked"),
     [
-        (LIKE, 1, "closed", timedelta(minutes=1), CONV, None),
-        (LIKE, 0, "closed", timedelta(minutes=1), CONV, None),
-        (FIVE, 5, "closed", timedelta(days=6), CONV, None),
-        (FIVE, 1, "assigned", None, CONV, None),  # reopened after the question: still theirs to rate
-        (FIVE, 0, "closed", timedelta(minutes=1), CONV, "bad_score"),
-        (FIVE, 6, "closed", timedelta(minutes=1), CONV, "bad_score"),
-        (LIKE, 2, "closed", timedelta(minutes=1), CONV, "bad_score"),
-        (LIKE, True, "closed", timedelta(minutes=1), CONV, "bad_score"),  # a JSON true is no score
-        (LIKE, "1", "closed", timedelta(minutes=1), CONV, "bad_score"),
-        (FIVE, 4, "closed", RATE_WITHIN + timedelta(seconds=1), CONV, "too_late"),
-        (FIVE, 4, "closed", None, CONV, "too_late"),
-        (None, 1, "closed", timedelta(minutes=1), CONV, "rating_off"),
+        (LIKE, 1, "closed", timedelta(minutes=1), CONV, None, True),
+        (LIKE, 0, "closed", timedelta(minutes=1), CONV, None, True),
+        (FIVE, 5, "closed", timedelta(days=6), CONV, None, True),
+        (FIVE, 1, "assigned", None, CONV, None, True),  # reopened after the question: still theirs to rate
+        (FIVE, 0, "closed", timedelta(minutes=1), CONV, "bad_score", True),
+        (FIVE, 6, "closed", timedelta(minutes=1), CONV, "bad_score", True),
+        (LIKE, 2, "closed", timedelta(minutes=1), CONV, "bad_score", True),
+        (LIKE, True, "closed", timedelta(minutes=1), CONV, "bad_score", True),  # a JSON true is no score
+        (LIKE, "1", "closed", timedelta(minutes=1), CONV, "bad_score", True),
+        (FIVE, 4, "closed", RATE_WITHIN + timedelta(seconds=1), CONV, "too_late", True),
+        (FIVE, 4, "closed", None, CONV, "too_late", True),
+        (None, 1, "closed", timedelta(minutes=1), CONV, "rating_off", True),
         # a visitor can never rate someone else's dialog, not even of the same line, nor another channel's
-        (FIVE, 5, "closed", timedelta(minutes=1), ("widget", "support", "v2"), "foreign_dialog"),
-        (FIVE, 5, "closed", timedelta(minutes=1), ("telegram", "support", "v1"), "foreign_dialog"),
-        (None, 5, "closed", timedelta(minutes=1), ("widget", "sales", "v1"), "foreign_dialog"),
+        (FIVE, 5, "closed", timedelta(minutes=1), ("widget", "support", "v2"), "foreign_dialog", True),
+        (FIVE, 5, "closed", timedelta(minutes=1), ("telegram", "support", "v1"), "foreign_dialog", True),
+        (None, 5, "closed", timedelta(minutes=1), ("widget", "sales", "v1"), "foreign_dialog", True),
+        # never asked: an open dialog whose customer sends a rating of their own accord, a closing without the
+        # question (the line asked none then); another's dialog stays "foreign" whether asked or not
+        (FIVE, 5, "assigned", None, CONV, "not_asked", False),
+        (FIVE, 5, "closed", timedelta(minutes=1), CONV, "not_asked", False),
+        (FIVE, 5, "closed", timedelta(minutes=1), ("widget", "support", "v2"), "foreign_dialog", False),
     ],
 )
-def test_which_ratings_are_taken(policy, score, state, closed_ago, rater, expected) -> None:  # type: ignore[no-untyped-def]
+def test_which_ratings_are_taken(policy, score, state, closed_ago, rater, expected, asked) -> None:  # type: ignore[no-untyped-def]
     closed_at = None if closed_ago is None else NOW - closed_ago
     got = refusal(
         policy,
@@ -62,8 +68,17 @@ def test_which_ratings_are_taken(policy, score, state, closed_ago, rater, expect
         dialog_conversation=CONV,
         rater_conversation=rater,
         now=NOW,
+        asked=asked,
     )
     assert got == expected
+
+
+def test_the_question_is_known_by_its_author() -> None:
+    assert is_question("bot", "rating:five")
+    assert is_question("bot", "rating:like:comment")
+    assert not is_question("bot", "greeting")
+    assert not is_question("operator", "rating:five")  # an operator named like it is not the question
+    assert not is_question("bot", None)
 
 
 @pytest.mark.parametrize(

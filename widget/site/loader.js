@@ -470,7 +470,7 @@
         if (f.error) {
           if (!mine) return; // another tab's refused rating: this one's question stays as it is
           var text = (T.rateErrors || {})[f.error] || T.rateFailed;
-          if (f.error === "too_late" || f.error === "rating_off") { q.box.textContent = ""; q.box.appendChild(
+          if (f.error === "too_late" || f.error === "rating_off" || f.error === "not_asked") { q.box.textContent = ""; q.box.appendChild(
             el("div", { class: "rating-note", role: "status" }, [text])); return; }
           if (mine.comment) showComment(q, text); else showScale(q, text);
           return;

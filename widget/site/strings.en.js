@@ -40,6 +40,7 @@
   rateFailed: "The rating could not be saved. Please try again.",
   rateErrors: {
     too_late: "This conversation can no longer be rated.",
+    not_asked: "There is nothing to rate in this conversation yet.",
     rating_off: "This conversation can no longer be rated.",
   },
   errors: {
