@@ -35,7 +35,7 @@ function typed() {
   const mine = !!(id && d && d.state === "assigned" && d.operator === myLogin());
   if (!mine || $("reply-internal").checked || !$("reply-text").value.trim()) { stopTyping(); return; }
   if (sentFor && sentFor !== id) stopTyping();
-  const now = Date.now();
+  const now = performance.now(); // monotonic: a change of the wall clock neither stops nor floods the indicator
   if ((sentFor !== id || now - sentAt >= REPEAT_MS) && sendFrame({ type: "typing", dialog_id: id, active: true }, true)) {
     sentFor = id;
     sentAt = now;

@@ -749,7 +749,7 @@
       // Without an open dialog nobody follows the visitor yet (their first message opens one).
       if (!ready || stopped || !dialogId) return;
       if (!input.value.trim()) { typingStopped(); return; }
-      var now = Date.now();
+      var now = performance.now(); // monotonic: a change of the wall clock neither stops nor floods it
       if ((!typingSince || now - typingSince >= TYPING_REPEAT_MS) && sendFrame({ type: "typing", active: true })) {
         typingSince = now;
       }
