@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import io
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -136,4 +138,22 @@ async def start_daemon() -> AsyncIterator[StartDaemon]:
     await session.close()
     for d in reversed(daemons):
         if d.engine is not None and d.store is not None:
-            await d.stop()
+            await stop_or_tell(d)
+
+
+STOP_WITHIN = 60.0  # seconds a test daemon's stop may take before the test fails with where every task waits
+
+
+async def stop_or_tell(d: Daemon) -> None:
+    """Stop a test daemon; one that does not stop in time fails the test with every task's stack (a stuck stop
+    was seen once in a loaded full run and could not be reproduced: next time it says where it waits)."""
+    stopping = asyncio.ensure_future(d.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=STOP_WITHIN)
+    if stopping in done:
+        stopping.result()
+        return
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        print(f"--- {task.get_name()}: {task.get_coro()}", file=out)
+        task.print_stack(limit=20, file=out)
+    pytest.fail(f"the daemon did not stop within {STOP_WITHIN:.0f} s; its tasks:\n{out.getvalue()}")
