@@ -183,7 +183,12 @@ async def test_two_consumers_split_the_partitions(
     assert a.entries and b.entries
     assert {partition(e) for e in a.entries} <= {p for p, n in holders.items() if n == "a"}
     assert {partition(e) for e in b.entries} <= {p for p, n in holders.items() if n == "b"}
-    assert all(e.deliveries == 1 for e in a.entries + b.entries)
+    # on a Cluster reads go partition by partition, each a blocking read: one still in flight on a partition its
+    # consumer has just given up gets what is published there (Redis counts it delivered) but never hands it on,
+    # and the new owner takes it with one more count (seen once in a loaded full run); elsewhere exactly once
+    most = 2 if getattr(url, "cluster", False) else 1
+    counts = [e.deliveries for e in a.entries + b.entries]
+    assert all(1 <= n <= most for n in counts), counts
 
 
 async def test_a_dead_consumers_partitions_and_pending_entries_are_taken_over(
