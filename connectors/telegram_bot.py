@@ -35,6 +35,7 @@ from connectors.telegram_presses import Presses, reason
 from connectors.telegram_send import Sender
 from connectors.telegram_updates import ALLOWED_UPDATES, Skipped, translate
 from queues.messages import CustomerRating, InboundMessage, OutboundMessage, Receipt, SendResult
+from queues.redis_client import raise_if_cancelled
 
 log = structlog.get_logger("connectors.telegram")
 OFFSET_KEY = "offset"
@@ -113,6 +114,7 @@ class TelegramBot:
                 await self._main(checked)
                 return
             except Exception as exc:
+                raise_if_cancelled()
                 delay = backoff.next()
                 self._log.exception("telegram.loop.crashed", retry_in=delay)
                 self.ctx.health.set(self.account, "down", f"the bot's loop failed: {reason(exc)}")
@@ -277,6 +279,7 @@ class TelegramBot:
             try:
                 await self.ctx.sink.publish([*ratings, *(e for _, e in events)])
             except Exception:
+                raise_if_cancelled()  # redis-py may surface our cancellation as an error: end, don't retry
                 self._log.exception("telegram.publish.failed", count=len(events) + len(ratings))
                 tracker.forget([u for u, _ in events])
                 await asyncio.sleep(1.0)

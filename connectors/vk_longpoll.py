@@ -15,6 +15,7 @@ from connectors.backoff import Backoff
 from connectors.base import ConnectorContext
 from connectors.vk_client import VkCallError, VkClient
 from queues.messages import CustomerConsent, InboundMessage
+from queues.redis_client import raise_if_cancelled
 
 T = TypeVar("T")
 RECEIPT_TIMEOUT = 10.0  # how long the next long poll waits for the router's commit of a batch
@@ -86,6 +87,7 @@ class LongPoll:
                 assert ts is not None
                 answer = await _in_daemon_thread(self.client.check, server, key, ts, self.wait)
             except Exception as exc:  # the loop must outlive any failure: back off and try again
+                raise_if_cancelled()  # ... but not its own cancellation, which redis-py may surface as an error
                 code = exc.code if isinstance(exc, VkCallError) else None
                 if code in REFUSING_CODES:
                     self._refuse(exc)
@@ -121,6 +123,7 @@ class LongPoll:
             try:
                 await self._take(list(answer.get("updates") or []))
             except Exception as exc:  # the bus refused them: poll the same ts again, VK sends them again
+                raise_if_cancelled()
                 self._pending.clear()
                 delay = backoff.next()
                 self._log.error(

@@ -10,7 +10,11 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import structlog
+
 T = TypeVar("T")
+IDLE_RETRY_S = 1.0  # an idle task that raised runs again after this
+log = structlog.get_logger(__name__)
 
 
 class WriterThread:
@@ -61,7 +65,17 @@ class WriterThread:
                     outcome = (None, exc)
                 with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody is waiting
                     future.get_loop().call_soon_threadsafe(_settle, future, *outcome)
-            wait = self._idle() if self._idle is not None else None
+            wait = self._idle_safely()
+
+    def _idle_safely(self) -> float | None:
+        # the thread must outlive a failing idle task: every write after it would wait for it forever
+        if self._idle is None:
+            return None
+        try:
+            return self._idle()
+        except Exception as exc:
+            log.error("store.writer.idle_failed", thread=self._name, error=f"{type(exc).__name__}: {exc}")
+            return IDLE_RETRY_S
 
 
 def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:

@@ -49,6 +49,10 @@ log = logging.getLogger("queues.redis_streams")  # the bus's one logger, whichev
 _PARK_IDLE_MS = 10**12  # idle time of a parked entry: older than any claim timeout
 
 
+RENEWER_CANCELS = 3  # cancellations of a consumer's lease renewal before its give-back goes on without it
+RENEWER_WAIT_S = 1.0  # seconds each of them may take
+
+
 class Delivery:
     """The consumers of a bus: their loops, and what each gives back when it ends."""
 
@@ -191,9 +195,7 @@ class Delivery:
     async def give_back(self, st: ConsumerState) -> None:
         """A consumer ended: park its unacked entries for the group, release its leases."""
         if st.renewer is not None:
-            st.renewer.cancel()
-            with contextlib.suppress(BaseException):
-                await st.renewer
+            await _end(st.renewer, f"lease renewal of {st.stream}/{st.group}")
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await st.drop_inflight()  # before parking, so what they read is parked too
         if st.dead:
@@ -232,3 +234,17 @@ class Delivery:
             cleanups.append(st.cleanup)
         if cleanups:
             await asyncio.wait(cleanups, timeout=2.0)
+
+
+async def _end(task: asyncio.Task[None], what: str) -> None:
+    """Cancel a helper task and wait for it, a bounded time: a stop must not hang on one that swallows its
+    cancellation (again and again: each cancel() raises once more)."""
+    for _ in range(RENEWER_CANCELS):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            done, _ = await asyncio.wait({task}, timeout=RENEWER_WAIT_S)
+            if done:
+                if not task.cancelled():
+                    task.exception()  # retrieved: asyncio does not warn about it
+                return
+    log.warning("%s did not end when cancelled", what)

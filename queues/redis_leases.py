@@ -19,7 +19,7 @@ import time
 import zlib
 from typing import Any
 
-from queues.redis_client import run_script
+from queues.redis_client import raise_if_cancelled, run_script
 from queues.redis_consumer import ConsumerState
 from queues.redis_keys import lease_key, members_key, stream_key
 
@@ -62,6 +62,7 @@ class Leases:
                     await self._renew_once(st)
                 last_ok = time.monotonic()
             except Exception as exc:
+                raise_if_cancelled()  # redis-py surfaced our cancellation as an error: end, or give_back waits forever
                 log.warning("lease renewal of %s/%s failed: %s", st.stream, st.group, exc)
                 if time.monotonic() - last_ok > self.lease_ms / 1000:
                     st.owned.clear()  # can't be sure we still hold them: stop reading

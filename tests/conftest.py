@@ -17,6 +17,7 @@ import yaml
 from connectors import VALIDATORS
 from router.app.daemon import Daemon
 from router.app.settings import Settings, load_settings
+from tests.await_chain import await_chain
 from tests.clients import Operator, Visitor
 
 PASSWORD = "test-password"
@@ -154,6 +155,6 @@ async def stop_or_tell(d: Daemon) -> None:
         return
     out = io.StringIO()
     for task in asyncio.all_tasks():
-        print(f"--- {task.get_name()}: {task.get_coro()}", file=out)
-        task.print_stack(limit=20, file=out)
+        print(f"--- {task!r}", file=out)
+        print("\n".join(await_chain(task)), file=out)
     pytest.fail(f"the daemon did not stop within {STOP_WITHIN:.0f} s; its tasks:\n{out.getvalue()}")

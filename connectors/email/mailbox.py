@@ -19,6 +19,7 @@ from connectors.email.progress import Progress
 from connectors.email.settings import EmailSettings
 from connectors.email.threads import Thread, is_ours
 from queues.messages import Attachment, InboundMessage, Receipt, SenderProfile
+from queues.redis_client import raise_if_cancelled
 
 log = structlog.get_logger("connectors.email")
 RECEIPT_OVERDUE = 300.0  # seconds without a commit receipt before a mail is published again
@@ -85,6 +86,7 @@ class Mailbox:
                 self.ctx.health.set(self.account, "down", str(exc))
                 log.warning("email.imap.failed", account=self.account, error=str(exc))
             except Exception as exc:  # a bug must not end intake for good: report it and start over
+                raise_if_cancelled()  # ... but not its own cancellation, which redis-py may surface as an error
                 self.ctx.health.set(self.account, "down", f"{type(exc).__name__}: {exc}")
                 log.exception("email.loop.crashed", account=self.account)
             finally:

@@ -16,6 +16,7 @@ from crm_core import migrate
 from crm_core.store import Store
 from queues.bus import CONSOLE, INBOUND, Bus, outbound_stream
 from queues.memory import MemoryBus
+from queues.redis_client import raise_if_cancelled
 from queues.redis_streams import RedisBus
 from router.app import log_events as ev
 from router.app.channels import Channels, bindings, delivered_on_commit, process_name
@@ -187,6 +188,7 @@ class Daemon:
                 try:
                     removed = await bus.trim(stream)
                 except Exception as exc:  # Redis away for a moment: the next round trims
+                    raise_if_cancelled()  # redis-py may surface our cancellation as an error: end, don't loop
                     log.warning(ev.BUS_TRIM_FAILED, stream=stream, error=str(exc))
                     continue
                 if removed:

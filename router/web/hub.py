@@ -15,6 +15,7 @@ from crm_core.ids import new_id
 from crm_core.store import Store
 from queues.bus import CONSOLE, INBOUND, Bus, conversation_key, in_process_listen, process_group
 from queues.messages import ConsoleEvent, Event, OperatorPresence
+from queues.redis_client import raise_if_cancelled
 from queues.sockets import Push, Pusher
 from router.app import log_events as ev
 from router.app.clock import Clock
@@ -129,6 +130,7 @@ class ConsoleHub:
             try:
                 await self.tabs.renew_tabs(list(self.sockets), self._process, self.clock.now(), self.ttl)
             except Exception as exc:  # Redis away: the next round renews them (a third of the TTL later)
+                raise_if_cancelled()  # redis-py may surface our cancellation as an error: end, don't loop
                 log.warning(ev.CONSOLE_TABS_FAILED, error=str(exc))
 
     async def _relay(self) -> None:
