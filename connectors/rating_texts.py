@@ -1,11 +1,31 @@
 """What the messenger channels show of a rating question (Telegram's and VK's buttons): each scale's scores, their
-labels, and the question once answered."""
+labels, the question once answered, and the answer to a press on an expired one."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 SCORES = {"like": (1, 0), "five": (1, 2, 3, 4, 5)}  # in button order
 _LABELS = {"like": {1: "👍", 0: "👎"}, "five": {n: f"{n}⭐" for n in range(1, 6)}}
 _YOUR_RATING = {"en": "Your rating: {label}", "ru": "Ваша оценка: {label}"}
+_EXPIRED = {
+    "en": "This question has expired: the rating cannot be taken any more.",
+    "ru": "Срок этого вопроса истёк: оценку уже нельзя принять.",
+}
+
+
+def asked_at(ts: str) -> datetime | None:
+    """When a rating question went out: its message's time (the engine's; None if it is not one)."""
+    try:
+        at = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def expired_text(language: str) -> str:
+    """What a press on a question past RATE_WITHIN is answered ("en" or "ru")."""
+    return _EXPIRED[language]
 
 
 def label(scale: str, score: int) -> str:

@@ -56,25 +56,35 @@ class Presses:
         for task in list(self._answering):
             task.cancel()
 
+    def _expired(self, query: CallbackQuery) -> bool:
+        found = telegram_rating.translate(
+            query, self.account, allow_groups=self.allow_groups, now=datetime.now(UTC)
+        )
+        return isinstance(found, telegram_rating.Skipped) and found.reason == "expired"
+
     async def _answer(self, query: CallbackQuery, rated: tuple[CustomerRating, str] | None) -> None:
-        """Stop the button's spinner ("Thank you!" for a rating), and show the chosen rating in place of the
-        buttons so a second press has nothing to press. A redelivered press finds the query answered and the
+        """Stop the button's spinner ("Thank you!" for a rating; for a question past RATE_WITHIN, an alert that
+        it expired), and show the chosen rating in place of the buttons (an expired question's are just taken
+        away) so a second press has nothing to press. A redelivered press finds the query answered and the
         message edited already: Telegram's refusals then change nothing, and are not errors."""
         lang = query.from_user.language_code if query.from_user else None
+        expired = rated is None and self._expired(query)
+        answer = telegram_rating.thanks(lang) if rated is not None else None
         try:
             await self.bot.answer_callback_query(
                 query.id,
-                text=telegram_rating.thanks(lang) if rated is not None else None,
+                text=telegram_rating.expired(lang) if expired else answer,
+                show_alert=True if expired else None,
                 request_timeout=ANSWER_TIMEOUT,
             )
         except (TelegramAPIError, AiogramError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             self._log().info("telegram.callback.answer_failed", error=reason(exc))
         message = query.message
-        if rated is None or message is None:
+        if (rated is None and not expired) or message is None:
             return
-        rating, scale = rated
         try:
-            if isinstance(message, Message) and message.text:
+            if rated is not None and isinstance(message, Message) and message.text:
+                rating, scale = rated
                 text = telegram_rating.rated_text(message.text, scale, rating.score, lang)
                 await self.bot.edit_message_text(
                     text,
@@ -83,7 +93,7 @@ class Presses:
                     reply_markup=None,
                     request_timeout=ANSWER_TIMEOUT,
                 )
-            else:  # a caption, or a message too old to be shown to us: just take the buttons away
+            else:  # expired, a caption, or a message too old to be shown to us: just take the buttons away
                 await self.bot.edit_message_reply_markup(
                     chat_id=message.chat.id,
                     message_id=message.message_id,

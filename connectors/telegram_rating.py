@@ -1,8 +1,11 @@
 """PURE: the customer's rating in Telegram — the inline keyboard's buttons (labels and callback_data) for a scale,
 and a callback query of one of those buttons as a CustomerRating (or why it is none).
 
-callback_data is `rt:<scale letter><score>:<dialog id>` (e.g. `rt:l1:01J…`, 32 bytes for our 26-character ids),
-well inside Telegram's 64 bytes. Works on aiogram's objects by attribute only, so this module never imports aiogram.
+callback_data is `rt:<scale letter><score>:<dialog id>:<asked>` (e.g. `rt:l1:01J…:ht3k2p`, 39 bytes for our
+26-character ids), well inside Telegram's 64 bytes; `asked` is when the question went out, in minutes since the
+epoch in base 36, so a press after RATE_WITHIN is answered as expired (the engine would refuse the rating) without
+a word from the engine. Keyboards sent before it existed have no `:<asked>`; their message's date, when Telegram
+still shows it, tells their age. Works on aiogram's objects by attribute only, so this module never imports aiogram.
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ from typing import Any
 
 import connectors.rating_texts as rating_texts
 from connectors.rating_texts import SCORES, label
-from queues.messages import CustomerRating
+from queues.messages import CustomerRating, rating_expired
 
 CHANNEL = "telegram"
 CALLBACK_LIMIT = 64  # bytes of callback_data Telegram accepts
 PREFIX = "rt"
 # the scales a line may ask on, as one letter in callback_data, and the scores of each
 SCALES = {"like": "l", "five": "f"}
-_DATA = re.compile(r"rt:([lf])(\d):([A-Za-z0-9_-]{1,58})")
+_DATA = re.compile(r"rt:([lf])(\d):([A-Za-z0-9_-]{1,58})(?::([0-9a-z]{1,8}))?")
 _THANKS = {"en": "Thank you!", "ru": "Спасибо!"}
 
 
@@ -29,23 +32,35 @@ _THANKS = {"en": "Thank you!", "ru": "Спасибо!"}
 class Skipped:
     """A callback query that makes no rating: why (logged, with no data echoed beyond a short prefix)."""
 
-    reason: str  # "foreign" (not our data) | "malformed" | "no_message" | "group"
+    reason: str  # "foreign" (not our data) | "malformed" | "no_message" | "group" | "expired"
 
 
-def keyboard(scale: str, dialog_id: str) -> list[list[tuple[str, str]]] | None:
-    """The rows of (label, callback_data) buttons asking for a rating of `dialog_id` on `scale`; None when the
-    scale is unknown or the id would not fit callback_data (the question then goes out as plain text)."""
+def keyboard(scale: str, dialog_id: str, asked: datetime | None) -> list[list[tuple[str, str]]] | None:
+    """The rows of (label, callback_data) buttons asking at `asked` for a rating of `dialog_id` on `scale`; None
+    when the scale is unknown or the id would not fit callback_data (the question then goes out as plain text)."""
     letter = SCALES.get(scale)
     if letter is None:
         return None
-    row = [(label(scale, score), f"{PREFIX}:{letter}{score}:{dialog_id}") for score in SCORES[scale]]
+    at = "" if asked is None else ":" + _base36(int(asked.timestamp()) // 60)
+    row = [(label(scale, score), f"{PREFIX}:{letter}{score}:{dialog_id}{at}") for score in SCORES[scale]]
     if not all(_DATA.fullmatch(data) and len(data.encode()) <= CALLBACK_LIMIT for _, data in row):
         return None
     return [row]
 
 
-def decode(data: str | None) -> tuple[str, int, str] | Skipped:
-    """(scale, score, dialog id) of our callback_data, or why it is not one."""
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, d = divmod(n, 36)
+        out = digits[d] + out
+        if n == 0:
+            return out
+
+
+def decode(data: str | None) -> tuple[str, int, str, datetime | None] | Skipped:
+    """(scale, score, dialog id, when the question was asked if it says) of our callback_data, or why it is not
+    one."""
     if not data or not data.startswith(f"{PREFIX}:"):
         return Skipped("foreign")
     m = _DATA.fullmatch(data)
@@ -55,7 +70,8 @@ def decode(data: str | None) -> tuple[str, int, str] | Skipped:
     score = int(m.group(2))
     if score not in SCORES[scale]:
         return Skipped("malformed")
-    return scale, score, m.group(3)
+    asked = datetime.fromtimestamp(int(m.group(4), 36) * 60, UTC) if m.group(4) else None
+    return scale, score, m.group(3), asked
 
 
 def translate(
@@ -67,13 +83,18 @@ def translate(
     decoded = decode(query.data)
     if isinstance(decoded, Skipped):
         return decoded
-    scale, score, dialog_id = decoded
+    scale, score, dialog_id, asked = decoded
     message = query.message
     chat = getattr(message, "chat", None)
     if chat is None:  # a keyboard of an inline-mode message: not one we sent
         return Skipped("no_message")
     if chat.type != "private" and not allow_groups:
         return Skipped("group")
+    if asked is None:  # a keyboard from before `asked`: its message's date, unless Telegram hides it (0)
+        date = getattr(message, "date", None)
+        asked = date if isinstance(date, datetime) and date.timestamp() > 0 else None
+    if rating_expired(asked, now):
+        return Skipped("expired")
     rating = CustomerRating(
         event_id=f"tg:{account}:cb:{query.id}",
         channel=CHANNEL,
@@ -94,6 +115,11 @@ def language(code: str | None) -> str:
 def thanks(code: str | None) -> str:
     """The answerCallbackQuery text in the customer's language."""
     return _THANKS[language(code)]
+
+
+def expired(code: str | None) -> str:
+    """The answerCallbackQuery text for a press on an expired question, in the customer's language."""
+    return rating_texts.expired_text(language(code))
 
 
 def rated_text(question: str, scale: str, score: int, code: str | None) -> str:

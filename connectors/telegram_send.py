@@ -24,6 +24,7 @@ from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboar
 
 import connectors.telegram_rating as telegram_rating
 from connectors.base import AttachmentStore
+from connectors.rating_texts import asked_at
 from connectors.telegram_updates import CAPTION_LIMIT, split_text, utf16_len
 from queues.messages import Attachment, OutboundMessage, SendResult
 
@@ -155,7 +156,9 @@ def _plan(msg: OutboundMessage) -> list[_Step]:
 
 def rating_markup(msg: OutboundMessage) -> InlineKeyboardMarkup | None:
     """The inline keyboard of a message asking for a rating (None: it asks none, or on a scale we cannot show)."""
-    rows = telegram_rating.keyboard(msg.ask_rating, msg.dialog_id) if msg.ask_rating else None
+    rows = (
+        telegram_rating.keyboard(msg.ask_rating, msg.dialog_id, asked_at(msg.ts)) if msg.ask_rating else None
+    )
     if rows is None:
         return None
     return InlineKeyboardMarkup(

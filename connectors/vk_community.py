@@ -150,7 +150,7 @@ class VkCommunity:
         names = {uid: self._names[uid] for raw in updates for uid in authors(raw) if uid in self._names}
         out: list[InboundMessage | CustomerConsent] = []
         ratings: list[CustomerRating] = []
-        presses: list[tuple[dict[str, Any], CustomerRating | None]] = []
+        presses: list[tuple[dict[str, Any], object]] = []
         now = self.clock()
         for raw in updates:
             self._learn_client(raw)
@@ -158,7 +158,7 @@ class VkCommunity:
             if event_type(raw) == "message_event":  # a pressed callback button waits for its answer
                 obj = raw.get("object")
                 if isinstance(obj, dict):
-                    presses.append((obj, result if isinstance(result, CustomerRating) else None))
+                    presses.append((obj, result))
             if isinstance(result, Skipped):
                 self._log.debug(f"vk.event.{result.reason}", **result.fields)
                 continue
@@ -174,8 +174,8 @@ class VkCommunity:
             # a rating is done once on the bus (a later one of the dialog replaces it; a redelivery changes
             # nothing), so the ts need not wait for its receipt; the bus refusing it fails the whole batch
             await self.ctx.sink.publish(ratings)
-        for obj, rating in presses:
-            task = asyncio.create_task(self._answer(obj, rating))
+        for obj, pressed in presses:
+            task = asyncio.create_task(self._answer(obj, pressed))
             self._answering.add(task)
             task.add_done_callback(self._answering.discard)
         return out
@@ -189,27 +189,33 @@ class VkCommunity:
         if isinstance(info, dict) and isinstance(peer, int):
             self._remember(self._clients, peer, info, CLIENTS_CACHED)
 
-    async def _answer(self, obj: dict[str, Any], rating: CustomerRating | None) -> None:
-        """Answer a pressed callback button (a "thank you" snackbar for a rating, else just stop its spinner),
-        then show the chosen rating in the message in place of its buttons. A redelivered press finds the event
-        expired (VK keeps it a minute) and the message edited already: nothing new, and not an error."""
+    async def _answer(self, obj: dict[str, Any], result: object) -> None:
+        """Answer a pressed callback button (a "thank you" snackbar for a rating, one saying so for a question
+        past RATE_WITHIN, else just stop its spinner), then show the chosen rating in the message in place of its
+        buttons (an expired question's buttons just go). A redelivered press finds the event expired (VK keeps it
+        a minute) and the message edited already: nothing new, and not an error."""
         peer, user, event = obj.get("peer_id"), obj.get("user_id"), obj.get("event_id")
         if not isinstance(peer, int) or not isinstance(user, int) or not isinstance(event, str):
             return
         lang = self._clients.get(peer, {}).get("lang_id")
-        data = vk_rating.snackbar(lang) if rating is not None else None
+        rating = result if isinstance(result, CustomerRating) else None
+        expired = isinstance(result, Skipped) and result.reason == "expired"
+        data = vk_rating.snackbar(lang, expired=expired) if rating is not None or expired else None
         try:
             await self._run(self.client.answer_event, event, user, peer, data)
         except VkCallError as exc:
             self._log.info("vk.event.answer_failed", code=exc.code, error=exc.message[:200])
         cmid = obj.get("conversation_message_id")
         decoded = vk_rating.decode(obj.get("payload"))
-        if rating is None or decoded is None or not isinstance(cmid, int):
+        if (rating is None and not expired) or decoded is None or not isinstance(cmid, int):
             return
         try:
             message = await self._run(self.client.message, peer, cmid)
-            question = str((message or {}).get("text") or "")
-            text = vk_rating.rated_text(question, decoded[0], rating.score, lang)
+            text = str(
+                (message or {}).get("text") or ""
+            )  # the question; an expired one just loses its buttons
+            if rating is not None:
+                text = vk_rating.rated_text(text, decoded[0], rating.score, lang)
             await self._run(self.client.edit, peer, cmid, text, vk_rating.EMPTY_INLINE)
         except VkCallError as exc:
             self._log.info("vk.rating.edit_failed", code=exc.code, error=exc.message[:200])
@@ -295,7 +301,8 @@ class VkCommunity:
                 attach = ",".join(files) if last and files else None
                 if not part and not attach:
                     continue
-                board = self._rating_keyboard(msg, peer) if last else None
+                asks = last and msg.ask_rating
+                board = vk_rating.question_keyboard(msg, self._clients.get(peer)) if asks else None
                 ids.append(await self._send_part(peer, part, random_id(msg.message_id, i), attach, board))
         except VkCallError as exc:
             retryable, reason = classify(exc.code, exc.message)
@@ -306,19 +313,6 @@ class VkCommunity:
         if not ids:
             return SendResult(ok=False, error="nothing to send: no text and no files", retryable=False)
         return SendResult(ok=True, external_id=",".join(map(str, ids)))
-
-    def _rating_keyboard(self, msg: OutboundMessage, peer: int) -> str | None:
-        """The keyboard of a message asking for a rating: inline callback buttons (a client without callback
-        buttons sends their payload as a text message, which is taken as the rating too), or a one-time keyboard
-        of text buttons for a client known to show no inline keyboards."""
-        if not msg.ask_rating:
-            return None
-        info = self._clients.get(peer)
-        if info is not None and info.get("inline_keyboard") is False:
-            if info.get("keyboard") is False:
-                return None  # the customer's client shows no keyboards at all: the question goes as text
-            return vk_rating.keyboard(msg.ask_rating, msg.dialog_id, callback=False, inline=False)
-        return vk_rating.keyboard(msg.ask_rating, msg.dialog_id)
 
     async def _send_part(self, peer: int, text: str, rid: int, attach: str | None, board: str | None) -> int:
         """One messages.send; a keyboard VK refuses (the community's bot abilities off) is dropped, not fatal."""

@@ -2,7 +2,9 @@
 CustomerRating (or why it is none). Plain dicts in, our events out; no I/O, no clock.
 
 The question goes out with an inline keyboard of callback buttons whose payload is
-`{"rating": SCORE, "scale": "like"|"five", "dialog": ID}`. A press arrives as `message_event`; a client that has no
+`{"rating": SCORE, "scale": "like"|"five", "dialog": ID, "asked": MINUTES}` (`asked`: when the question went out,
+in minutes since the epoch, so a press after RATE_WITHIN is answered as expired rather than thanked for a rating
+the engine refuses; keyboards sent before it existed have none and are taken as before). A press arrives as `message_event`; a client that has no
 callback buttons sends it as a text button instead (VK's documented fallback): a `message_new` whose `payload` is
 that JSON, which is then a rating and never a customer message. A client known (from its last message's
 `client_info`) to have no inline keyboards gets a one-time keyboard of text buttons with the same payload.
@@ -18,8 +20,8 @@ from typing import Any
 import orjson
 
 import connectors.rating_texts as rating_texts
-from connectors.rating_texts import SCORES, label
-from queues.messages import CustomerRating
+from connectors.rating_texts import SCORES, asked_at, label
+from queues.messages import CustomerRating, OutboundMessage, rating_expired
 
 CHANNEL = "vk"
 _COLORS = {"like": {1: "positive", 0: "negative"}}
@@ -30,14 +32,22 @@ CHAT_PEER_START = 2_000_000_000
 _THANKS = {"ru": "Спасибо за оценку!", "en": "Thank you for your rating!"}
 
 
-def payload(scale: str, score: int, dialog_id: str) -> str:
-    """A button's payload (JSON text, as VK takes it)."""
-    return orjson.dumps({"rating": score, "scale": scale, "dialog": dialog_id}).decode()
+_KEYS = {"rating", "scale", "dialog"}
 
 
-def keyboard(scale: str, dialog_id: str, *, callback: bool = True, inline: bool = True) -> str | None:
-    """The `keyboard` parameter of messages.send asking for a rating (None: the scale is unknown or the id does
-    not fit a payload; the question then goes out as plain text). `callback`: callback buttons (a press is a
+def payload(scale: str, score: int, dialog_id: str, asked: datetime | None) -> str:
+    """A button's payload (JSON text, as VK takes it); without `asked` when it is not known."""
+    data: dict[str, Any] = {"rating": score, "scale": scale, "dialog": dialog_id}
+    if asked is not None:
+        data["asked"] = int(asked.timestamp()) // 60
+    return orjson.dumps(data).decode()
+
+
+def keyboard(
+    scale: str, dialog_id: str, asked: datetime | None, *, callback: bool = True, inline: bool = True
+) -> str | None:
+    """The `keyboard` parameter of messages.send asking at `asked` for a rating (None: the scale is unknown or the
+    id does not fit a payload; the question then goes out as plain text). `callback`: callback buttons (a press is a
     message_event) rather than text buttons (a press is a message_new with the payload); `inline`: under the
     message, else a one-time keyboard below the input field."""
     if scale not in SCORES or not _DIALOG.fullmatch(dialog_id):
@@ -45,7 +55,7 @@ def keyboard(scale: str, dialog_id: str, *, callback: bool = True, inline: bool 
     row = []
     for score in SCORES[scale]:
         action = {"type": "callback" if callback else "text", "label": label(scale, score)}
-        action["payload"] = payload(scale, score, dialog_id)
+        action["payload"] = payload(scale, score, dialog_id, asked)
         if len(action["payload"]) > PAYLOAD_LIMIT:
             return None
         row.append({"action": action, "color": _COLORS.get(scale, {}).get(score, "secondary")})
@@ -55,17 +65,36 @@ def keyboard(scale: str, dialog_id: str, *, callback: bool = True, inline: bool 
     return orjson.dumps(board).decode()
 
 
+def question_keyboard(msg: OutboundMessage, client: Mapping[str, Any] | None) -> str | None:
+    """The keyboard of a message asking for a rating, for the customer's client (its last `client_info`, None:
+    not known): inline callback buttons (a client without callback buttons sends their payload as a text
+    message, which is taken as the rating too), or a one-time keyboard of text buttons for a client known to
+    show no inline keyboards; None for one that shows no keyboards at all (the question goes as text)."""
+    if not msg.ask_rating:
+        return None
+    asked = asked_at(msg.ts)
+    if client is not None and client.get("inline_keyboard") is False:
+        if client.get("keyboard") is False:
+            return None
+        return keyboard(msg.ask_rating, msg.dialog_id, asked, callback=False, inline=False)
+    return keyboard(msg.ask_rating, msg.dialog_id, asked)
+
+
 EMPTY_INLINE = '{"buttons":[],"inline":true}'  # messages.edit with it takes the buttons away
 
 
-def decode(raw: Any) -> tuple[str, int, str] | None:
-    """(scale, score, dialog id) of our payload (a JSON text or an already parsed object), else None."""
+def decode(raw: Any) -> tuple[str, int, str, datetime | None] | None:
+    """(scale, score, dialog id, when it was asked if it says) of our payload (a JSON text or an already parsed
+    object), else None."""
     if isinstance(raw, str):
         try:
             raw = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return None
-    if not isinstance(raw, dict) or set(raw) != {"rating", "scale", "dialog"}:
+    if not isinstance(raw, dict) or set(raw) not in (_KEYS, _KEYS | {"asked"}):
+        return None
+    minutes = raw.get("asked")
+    if minutes is not None and (not isinstance(minutes, int) or isinstance(minutes, bool) or minutes < 0):
         return None
     scale, score, dialog_id = raw["scale"], raw["rating"], raw["dialog"]
     if not isinstance(scale, str) or scale not in SCORES:
@@ -74,7 +103,11 @@ def decode(raw: Any) -> tuple[str, int, str] | None:
         return None
     if not isinstance(dialog_id, str) or not _DIALOG.fullmatch(dialog_id):
         return None
-    return scale, score, dialog_id
+    try:
+        asked = None if minutes is None else datetime.fromtimestamp(minutes * 60, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return scale, score, dialog_id, asked
 
 
 def is_rating_payload(raw: Any) -> bool:
@@ -101,7 +134,9 @@ def from_event(raw: Mapping[str, Any], account: str, now: datetime) -> tuple[Cus
     decoded = decode(obj.get("payload"))
     if decoded is None:
         return "foreign"
-    scale, score, dialog_id = decoded
+    scale, score, dialog_id, asked = decoded
+    if rating_expired(asked, now):
+        return "expired"
     # the Long Poll / Callback API event_id is the same on every redelivery of this press
     event_id = str(raw.get("event_id") or f"vk:{account}:event:{obj['event_id']}")
     return _rating(event_id, account, peer, dialog_id, score, now), scale
@@ -115,7 +150,9 @@ def from_message(message: Mapping[str, Any], account: str, now: datetime) -> Cus
         return "malformed"
     if peer >= CHAT_PEER_START or peer <= 0 or message.get("out"):
         return "chat"
-    _, score, dialog_id = decoded
+    _, score, dialog_id, asked = decoded
+    if rating_expired(asked, now):
+        return "expired"
     return _rating(f"vk:{account}:{peer}:{cmid}:rating", account, peer, dialog_id, score, now)
 
 
@@ -138,9 +175,11 @@ def language(lang_id: Any) -> str:
     return "ru" if lang_id is None or lang_id == 0 else "en"
 
 
-def snackbar(lang_id: Any) -> str:
-    """messages.sendMessageEventAnswer's event_data: a snackbar saying thank you."""
-    return orjson.dumps({"type": "show_snackbar", "text": _THANKS[language(lang_id)]}).decode()
+def snackbar(lang_id: Any, *, expired: bool = False) -> str:
+    """messages.sendMessageEventAnswer's event_data: a snackbar saying thank you (or that the question expired)."""
+    lang = language(lang_id)
+    text = rating_texts.expired_text(lang) if expired else _THANKS[lang]
+    return orjson.dumps({"type": "show_snackbar", "text": text}).decode()
 
 
 def rated_text(question: str, scale: str, score: int, lang_id: Any) -> str:

@@ -6,6 +6,7 @@ here too."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from queues.codec import REGISTRY as _REGISTRY
@@ -77,6 +78,17 @@ class CustomerConsent(Event):
     chat_id: str
     allowed: bool
     ts: str
+
+
+# A closed dialog may be rated this long after its closing (an e-mail link is often clicked days later); a channel's
+# rating question, asked at the closing, works as long (router/rules/ratings.py refuses later ratings "too_late", and
+# the connectors answer a later press as expired rather than thank for a rating that would not count).
+RATE_WITHIN = timedelta(days=7)
+
+
+def rating_expired(asked: datetime | None, now: datetime) -> bool:
+    """Whether a rating question asked at `asked` (None: not known) no longer takes ratings."""
+    return asked is not None and now - asked > RATE_WITHIN
 
 
 @dataclass(frozen=True, slots=True)

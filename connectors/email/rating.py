@@ -24,13 +24,15 @@ from aiohttp import web
 
 from connectors.base import ConnectorContext, RouteTable, Signer
 from connectors.origins import split_origin
-from queues.messages import CustomerRating, OutboundMessage
+from queues.messages import RATE_WITHIN, CustomerRating, OutboundMessage
 
 log = structlog.get_logger("connectors.email")
 CHANNEL = "email"
 KIND = "email.rating"
 PATH = "/email/rate/"
-RATING_TTL = 30 * 86400  # seconds a rating link works
+# seconds a rating link works: as long as the engine takes the rating (its mail goes out at the closing), so the
+# page never thanks for a rating that would be refused
+RATING_TTL = int(RATE_WITHIN.total_seconds())
 _FOREVER = 100 * 365 * 86400  # tells an expired genuine token (410) from a forged one (404)
 COMMENT_LIMIT = 2000  # characters of the optional comment kept
 FORM_LIMIT = 16 * 1024  # bytes of a POSTed form read

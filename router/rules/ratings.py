@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
+from queues.messages import RATE_WITHIN as RATE_WITHIN  # the channels' rating questions work as long
+
 Scale = Literal["like", "five"]
-# a closed dialog may be rated this long after its closing (an e-mail link is often clicked days later); later a
-# click on an old question changes nothing
-RATE_WITHIN = timedelta(days=7)
 MAX_COMMENT = 2000
 # C0 and C1 control characters and DEL, except tab and newline
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")

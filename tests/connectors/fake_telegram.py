@@ -156,16 +156,18 @@ class FakeTelegram:
         return await self.push(token, {"edited_message": msg})
 
     async def press(self, token: str, sent: Sent | None, data: str, *, user: dict[str, Any] | None = None,
-                    chat: dict[str, Any] | None = None, query_id: str | None = None) -> tuple[int, str]:  # fmt: skip
+                    chat: dict[str, Any] | None = None, query_id: str | None = None,
+                    date: int | None = None) -> tuple[int, str]:  # fmt: skip
         """The customer pressed an inline button with `data` under the bot's message `sent` (None: a button of
-        an inline-mode message, which has no message); returns (update_id, callback query id)."""
+        an inline-mode message, which has no message), whose date Telegram shows as `date` (default now; 0: a
+        message too old for Telegram to show); returns (update_id, callback query id)."""
         u = user or USER
         qid = query_id or f"cbq{next(self._ids)}"
         query: dict[str, Any] = {"id": qid, "from": u, "chat_instance": "ci-1", "data": data}
         if sent is not None:
             query["message"] = {
                 "message_id": sent.message_id,
-                "date": int(time.time()),
+                "date": int(time.time()) if date is None else date,
                 "chat": chat or {"id": sent.chat_id, "type": "private", "first_name": u["first_name"]},
                 "from": {"id": self.bots[token].id, "is_bot": True, "first_name": "Shop"},
                 "text": sent.text or "",

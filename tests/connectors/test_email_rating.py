@@ -191,8 +191,13 @@ async def test_forged_expired_or_foreign_links_are_404_or_410_never_500(channel)
     token = url.split("/email/rate/")[1].split("?")[0]
     body, mac = token.split(".")
     signer = channel.connector.ctx.signer
-    old = signer.sign({"iat": int(time.time()) - 31 * 86400, "k": "email.rating", "a": "support",
+    # a link is as old as the engine's rating window (RATE_WITHIN, 7 days) and a minute
+    old = signer.sign({"iat": int(time.time()) - 7 * 86400 - 60, "k": "email.rating", "a": "support",
                        "c": channel.chat_id, "d": DIALOG, "s": "five", "l": "en"})  # fmt: skip
+    recent = signer.sign({"iat": int(time.time()) - 7 * 86400 + 60, "k": "email.rating", "a": "support",
+                          "c": channel.chat_id, "d": DIALOG, "s": "five", "l": "en"})  # fmt: skip
+    status, page, _ = await get(f"{channel.base}/email/rate/{recent}?score=4")
+    assert status == 200 and "<form" in page
     other = email_rating.make_token(signer, "another-line", channel.chat_id, DIALOG, "five", "en")
     widget_token = signer.sign({"v": "visitor", "line": "support"})  # genuine, but not a rating link
     cases = {

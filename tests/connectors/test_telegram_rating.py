@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -15,7 +16,7 @@ import pytest
 from connectors import telegram_rating
 from connectors.telegram import TelegramConnector, TelegramSettings
 from connectors.telegram_updates import ALLOWED_UPDATES
-from queues.messages import OutboundMessage
+from queues.messages import RATE_WITHIN, OutboundMessage
 from tests.connectors.fake_telegram import USER, FakeTelegram, Sent
 from tests.connectors.stub_context import Routes, Started, Starter, binding
 
@@ -47,13 +48,29 @@ async def started(fake: FakeTelegram) -> AsyncIterator[Any]:
     await starter.stop()
 
 
+def base36(n: int) -> str:
+    out = ""
+    while True:
+        n, d = divmod(n, 36)
+        out = "0123456789abcdefghijklmnopqrstuvwxyz"[d] + out
+        if n == 0:
+            return out
+
+
+def now_iso(ago: timedelta = timedelta(0)) -> str:
+    return (datetime.now(UTC) - ago).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+ASKED = "2026-12-07T02:00:00.000Z"
+AT = base36(int(datetime(2026, 12, 7, 2, 0, tzinfo=UTC).timestamp()) // 60)  # ASKED in callback_data
+
+
 def question(
-    scale: str | None, text: str = "Please rate our answer", dialog_id: str = DIALOG
+    scale: str | None, text: str = "Please rate our answer", dialog_id: str = DIALOG, ts: str = ASKED
 ) -> OutboundMessage:
     return OutboundMessage(
-        event_id="e1", message_id=f"m-{scale}-{dialog_id[:4]}", dialog_id=dialog_id, channel="telegram",
-        account="support", chat_id=str(USER["id"]), text=text, ts="2026-12-07T02:00:00.000Z",
-        author_kind="system", ask_rating=scale,
+        event_id="e1", message_id=f"m-{scale}-{dialog_id[:4]}-{ts}", dialog_id=dialog_id, channel="telegram",
+        account="support", chat_id=str(USER["id"]), text=text, ts=ts, author_kind="system", ask_rating=scale,
     )  # fmt: skip
 
 
@@ -65,8 +82,8 @@ async def eventually(check: Any, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def ask(fake: FakeTelegram, bot: Started, scale: str) -> Sent:
-    result = await bot.connector.send(question(scale))
+async def ask(fake: FakeTelegram, bot: Started, scale: str, ts: str | None = None) -> Sent:
+    result = await bot.connector.send(question(scale, ts=ts or now_iso()))
     assert result.ok, result
     return fake.bots[TOKEN].sent[-1]
 
@@ -80,11 +97,11 @@ def answers_of(fake: FakeTelegram, qid: str) -> list[dict[str, Any]]:
 
 async def test_the_question_carries_thumbs_or_five_scores_and_polling_asks_for_presses(fake, started):
     bot = await started()
-    like = await ask(fake, bot, "like")
+    like = await ask(fake, bot, "like", ASKED)
     assert like.text == "Please rate our answer"
-    assert like.buttons() == [("👍", f"rt:l1:{DIALOG}"), ("👎", f"rt:l0:{DIALOG}")]
-    five = await ask(fake, bot, "five")
-    assert [d for _, d in five.buttons()] == [f"rt:f{n}:{DIALOG}" for n in range(1, 6)]
+    assert like.buttons() == [("👍", f"rt:l1:{DIALOG}:{AT}"), ("👎", f"rt:l0:{DIALOG}:{AT}")]
+    five = await ask(fake, bot, "five", ASKED)
+    assert [d for _, d in five.buttons()] == [f"rt:f{n}:{DIALOG}:{AT}" for n in range(1, 6)]
     assert [t for t, _ in five.buttons()] == ["1⭐", "2⭐", "3⭐", "4⭐", "5⭐"]
     assert all(len(d.encode()) <= 64 for _, d in like.buttons() + five.buttons())
 
@@ -97,9 +114,10 @@ async def test_the_question_carries_thumbs_or_five_scores_and_polling_asks_for_p
 
 
 def test_a_scale_or_id_that_cannot_be_shown_gives_no_keyboard():
-    assert telegram_rating.keyboard("stars10", DIALOG) is None
-    assert telegram_rating.keyboard("like", "x" * 70) is None  # would not fit Telegram's 64 bytes
-    assert telegram_rating.keyboard("like", "bad:id") is None
+    now = datetime.now(UTC)
+    assert telegram_rating.keyboard("stars10", DIALOG, now) is None
+    assert telegram_rating.keyboard("like", "x" * 60, now) is None  # would not fit Telegram's 64 bytes
+    assert telegram_rating.keyboard("like", "bad:id", now) is None
     assert telegram_rating.rated_text("Q\n\nYour rating: 👍", "like", 0, "en") == "Q\n\nYour rating: 👎"
     assert telegram_rating.rated_text("Q", "five", 3, "ru") == "Q\n\nВаша оценка: 3⭐"
 
@@ -148,7 +166,19 @@ async def test_a_five_score_in_english_and_an_offset_that_moves_past_the_press(f
 
 @pytest.mark.parametrize(
     "data",
-    ["hello", "", "rt:l7:" + DIALOG, "rt:f0:" + DIALOG, "rt:x1:" + DIALOG, "rt:l1:", "rt:l1:bad id", "rt:l1"],
+    [
+        "hello",
+        "",
+        "rt:l7:" + DIALOG,
+        "rt:f0:" + DIALOG,
+        "rt:x1:" + DIALOG,
+        "rt:l1:",
+        "rt:l1:bad id",
+        "rt:l1",
+        f"rt:l1:{DIALOG}:",
+        f"rt:l1:{DIALOG}:XY",
+        f"rt:l1:{DIALOG}:{AT}:1",
+    ],
 )
 async def test_a_foreign_or_malformed_press_is_answered_and_ignored(fake, started, data):
     bot = await started()
@@ -169,6 +199,39 @@ async def test_a_press_without_a_message_or_in_a_group_makes_no_rating(fake, sta
     _, grouped = await fake.press(TOKEN, sent, f"rt:l0:{DIALOG}", chat=group)
     await eventually(lambda: answers_of(fake, inline) and answers_of(fake, grouped))
     assert bot.sink.ratings() == [] and sent.edits == []
+
+
+# ---- an expired question ----------------------------------------------------------------------------------------
+
+
+async def test_a_press_on_a_question_older_than_the_rating_window_is_answered_as_expired(fake, started):
+    bot = await started()
+    old = await ask(fake, bot, "like", now_iso(RATE_WITHIN + timedelta(minutes=2)))
+    fresh = await ask(fake, bot, "like", now_iso(RATE_WITHIN - timedelta(minutes=2)))
+    _, late = await fake.press(TOKEN, old, old.buttons()[0][1])
+    _, in_time = await fake.press(TOKEN, fresh, fresh.buttons()[1][1])
+    await eventually(lambda: answers_of(fake, late) and old.edits and bot.sink.ratings())
+    [rating] = bot.sink.ratings()  # only the question still in its window makes a rating
+    assert rating.score == 0
+    [answer] = answers_of(fake, late)
+    assert answer["text"] == "Срок этого вопроса истёк: оценку уже нельзя принять." and answer["show_alert"]
+    assert old.reply_markup is None and old.text == "Please rate our answer"  # no rating shown as chosen
+    await eventually(lambda: answers_of(fake, in_time) and fresh.edits)
+    assert answers_of(fake, in_time)[0]["text"] == "Спасибо!"
+
+
+async def test_a_keyboard_from_before_the_asked_time_is_judged_by_its_messages_date(fake, started):
+    bot = await started()
+    sent = await ask(fake, bot, "five")
+    week_ago = int(time.time() - RATE_WITHIN.total_seconds() - 60)
+    english = {**USER, "language_code": "en"}
+    _, late = await fake.press(TOKEN, sent, f"rt:f5:{DIALOG}", date=week_ago, user=english)
+    _, hidden = await fake.press(TOKEN, sent, f"rt:f2:{DIALOG}", date=0)  # Telegram no longer shows the date
+    await eventually(lambda: answers_of(fake, late) and answers_of(fake, hidden) and bot.sink.ratings())
+    assert (
+        answers_of(fake, late)[0]["text"] == "This question has expired: the rating cannot be taken any more."
+    )
+    assert [r.score for r in bot.sink.ratings()] == [2]  # an age it cannot tell is left to the engine
 
 
 # ---- webhook ---------------------------------------------------------------------------------------------------
@@ -225,8 +288,8 @@ async def test_on_close_the_customer_rates_with_the_keyboard_and_the_console_see
 
     await fake.wait_for(lambda: any(s.reply_markup for s in fake.bots[TOKEN].sent), timeout=10)
     asked = next(s for s in fake.bots[TOKEN].sent if s.reply_markup)
-    assert asked.buttons() == [("👍", f"rt:l1:{dialog_id}"), ("👎", f"rt:l0:{dialog_id}")]
-    _, qid = await fake.press(TOKEN, asked, f"rt:l0:{dialog_id}")
+    assert [d.rsplit(":", 1)[0] for _, d in asked.buttons()] == [f"rt:l1:{dialog_id}", f"rt:l0:{dialog_id}"]
+    _, qid = await fake.press(TOKEN, asked, asked.buttons()[1][1])
     rated = await anna.expect("dialog.rated", lambda f: f.get("dialog_id") == dialog_id)
     assert rated["rating"] == 0
     assert (await anna.get(f"/api/dialogs/{dialog_id}"))["rating"] == 0

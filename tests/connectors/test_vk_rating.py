@@ -8,7 +8,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -17,7 +17,7 @@ import pytest
 from connectors import vk_rating
 from connectors.vk import VkConnector, VkSettings
 from connectors.vk_events import Skipped, translate
-from queues.messages import CustomerRating, OutboundMessage
+from queues.messages import RATE_WITHIN, CustomerRating, OutboundMessage
 from tests.connectors.fake_vk import GROUP_ID, TOKEN, USER, FakeVK, Sent
 from tests.connectors.stub_context import Routes, Started, Starter, binding
 
@@ -53,11 +53,13 @@ async def started(fake: FakeVK) -> AsyncIterator[Any]:
     await starter.stop()
 
 
-def question(scale: str | None, text: str = "Оцените, пожалуйста, наш ответ") -> OutboundMessage:
+def question(
+    scale: str | None, text: str = "Оцените, пожалуйста, наш ответ", ago: timedelta = timedelta(0)
+) -> OutboundMessage:
+    ts = (datetime.now(UTC) - ago).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return OutboundMessage(
         event_id="e1", message_id=f"m-{scale}-{time.monotonic_ns()}", dialog_id=DIALOG, channel="vk",
-        account="support", chat_id=str(PEER), text=text, ts="2026-12-07T02:00:00.000Z", author_kind="system",
-        ask_rating=scale,
+        account="support", chat_id=str(PEER), text=text, ts=ts, author_kind="system", ask_rating=scale,
     )  # fmt: skip
 
 
@@ -69,8 +71,8 @@ async def eventually(check: Any, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def ask(fake: FakeVK, c: Started, scale: str) -> Sent:
-    result = await c.connector.send(question(scale))
+async def ask(fake: FakeVK, c: Started, scale: str, ago: timedelta = timedelta(0)) -> Sent:
+    result = await c.connector.send(question(scale, ago=ago))
     assert result.ok, result
     return fake.sent[-1]
 
@@ -79,14 +81,22 @@ def payload(score: int, scale: str = "like", dialog: str = DIALOG) -> dict[str, 
     return {"rating": score, "scale": scale, "dialog": dialog}
 
 
+def without_asked(p: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in p.items() if k != "asked"}
+
+
 # ---- the keyboard -------------------------------------------------------------------------------------------
 
 
 async def test_the_question_carries_inline_callback_buttons_on_the_lines_scale(fake, started):
     c = await started()
+    before = int(time.time()) // 60
     like = await ask(fake, c, "like")
     assert like.keyboard is not None and like.keyboard["inline"] is True
-    assert like.buttons() == [("callback", "👍", payload(1)), ("callback", "👎", payload(0))]
+    buttons = [(kind, text, without_asked(p)) for kind, text, p in like.buttons()]
+    assert buttons == [("callback", "👍", payload(1)), ("callback", "👎", payload(0))]
+    # when it was asked, in minutes: a press after the rating window is answered as expired
+    assert all(before <= p["asked"] <= int(time.time()) // 60 for _, _, p in like.buttons())
     five = await ask(fake, c, "five")
     assert [(t, p["rating"], p["scale"]) for t, _, p in five.buttons()] == [
         ("callback", n, "five") for n in range(1, 6)
@@ -160,6 +170,9 @@ async def test_a_press_from_a_client_without_callback_buttons_is_a_rating_not_a_
         {"rating": 0, "scale": "five", "dialog": DIALOG},
         {"rating": 1, "scale": "like", "dialog": "no spaces <b>"},
         {"rating": 1, "scale": "like", "dialog": DIALOG, "extra": 1},
+        {"rating": 1, "scale": "like", "dialog": DIALOG, "asked": "yesterday"},
+        {"rating": 1, "scale": "like", "dialog": DIALOG, "asked": -5},
+        {"rating": 1, "scale": "like", "dialog": DIALOG, "asked": 10**30},
         {"command": "start"},
         "not json at all",
         None,
@@ -227,8 +240,34 @@ def test_translate_tells_ratings_from_messages():
     assert isinstance(translate(pressed, "support", names, NOW), CustomerRating)
     chat = {**pressed, "object": {**pressed["object"], "peer_id": 2_000_000_001}}
     assert translate(chat, "support", names, NOW) == Skipped("chat", {"event_type": "message_event"})
-    assert vk_rating.keyboard("ten", DIALOG) is None and vk_rating.keyboard("like", "x" * 80) is None
+    assert (
+        vk_rating.keyboard("ten", DIALOG, NOW) is None and vk_rating.keyboard("like", "x" * 80, NOW) is None
+    )
+    # a press of a keyboard asked more than RATE_WITHIN before: expired, as a callback or a text button
+    old = int((NOW - RATE_WITHIN - timedelta(minutes=2)).timestamp()) // 60
+    late = {**pressed, "object": {**pressed["object"], "payload": {**payload(1), "asked": old}}}
+    assert translate(late, "support", names, NOW) == Skipped("expired", {"event_type": "message_event"})
+    fresh = {**pressed, "object": {**pressed["object"], "payload": {**payload(1), "asked": old + 4}}}
+    assert isinstance(translate(fresh, "support", names, NOW), CustomerRating)
+    typed = {"type": "message_new", "object": {"message": {"peer_id": PEER, "from_id": PEER, "text": "👍",
+             "conversation_message_id": 9, "date": 1, "payload": json.dumps({**payload(1), "asked": old})}}}  # fmt: skip
+    assert translate(typed, "support", names, NOW) == Skipped("expired", {"event_type": "message_new"})
     assert vk_rating.rated_text("Q\n\nВаша оценка: 👍", "like", 0, 0) == "Q\n\nВаша оценка: 👎"
+
+
+async def test_a_press_on_a_question_older_than_the_rating_window_is_answered_as_expired(fake, started):
+    c = await started()
+    old = await ask(fake, c, "like", ago=RATE_WITHIN + timedelta(minutes=2))
+    fresh = await ask(fake, c, "like", ago=RATE_WITHIN - timedelta(minutes=2))
+    await fake.press(old, old.buttons()[0][2])
+    await eventually(lambda: fake.event_answers and old.edits)
+    assert c.sink.ratings() == []  # nothing the engine would refuse is published
+    data = json.loads(fake.event_answers[0]["event_data"])
+    assert data == {"type": "show_snackbar", "text": "Срок этого вопроса истёк: оценку уже нельзя принять."}
+    assert old.keyboard == {"buttons": [], "inline": True} and old.text == "Оцените, пожалуйста, наш ответ"
+    await fake.press(fresh, fresh.buttons()[1][2])
+    await eventually(lambda: c.sink.ratings() and fresh.edits)
+    assert [r.score for r in c.sink.ratings()] == [0]
 
 
 # ---- the whole way: the real daemon asks on close, the press is stored on the dialog -----------------------------
@@ -252,8 +291,10 @@ async def test_on_close_the_customer_rates_with_callback_buttons_and_the_console
 
     await eventually(lambda: any(s.keyboard for s in fake.sent), timeout=10)
     asked = next(s for s in fake.sent if s.keyboard)
-    assert [p for _, _, p in asked.buttons()] == [payload(n, "five", dialog_id) for n in range(1, 6)]
-    await fake.press(asked, payload(5, "five", dialog_id))
+    assert [without_asked(p) for _, _, p in asked.buttons()] == [
+        payload(n, "five", dialog_id) for n in range(1, 6)
+    ]
+    await fake.press(asked, asked.buttons()[4][2])
     rated = await anna.expect("dialog.rated", lambda f: f.get("dialog_id") == dialog_id)
     assert rated["rating"] == 5 and (await anna.get(f"/api/dialogs/{dialog_id}"))["rating"] == 5
     await eventually(lambda: fake.event_answers and asked.edits)
