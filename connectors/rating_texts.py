@@ -12,6 +12,28 @@ _EXPIRED = {
     "en": "This question has expired: the rating cannot be taken any more.",
     "ru": "Срок этого вопроса истёк: оценку уже нельзя принять.",
 }
+# the comment a line may take with the score (Telegram, VK)
+_TEXTS = {
+    "en": {
+        "add_comment": "✏️ Add a comment",
+        "comment_prompt": "Please write your comment in reply to this message.",
+        "comment_prompt_next": "Please write your comment in your next message.",
+        "comment_placeholder": "Your comment",
+        "comment_thanks": "Thank you for your comment!",
+    },
+    "ru": {
+        "add_comment": "✏️ Добавить комментарий",
+        "comment_prompt": "Напишите, пожалуйста, комментарий в ответ на это сообщение.",
+        "comment_prompt_next": "Напишите, пожалуйста, комментарий следующим сообщением.",
+        "comment_placeholder": "Ваш комментарий",
+        "comment_thanks": "Спасибо за комментарий!",
+    },
+}
+
+
+def text(key: str, language: str) -> str:
+    """One of the comment's texts ("en" or "ru")."""
+    return _TEXTS[language][key]
 
 
 def asked_at(ts: str) -> datetime | None:

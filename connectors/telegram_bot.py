@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import mimetypes
-import os
 from typing import Any
 
 import aiohttp
@@ -19,19 +17,19 @@ from aiogram.enums import ChatAction
 from aiogram.exceptions import (
     AiogramError,
     TelegramAPIError,
-    TelegramBadRequest,
-    TelegramNotFound,
     TelegramRetryAfter,
     TelegramUnauthorizedError,
 )
-from aiogram.types import CallbackQuery, Update
+from aiogram.types import CallbackQuery, Message, Update
 from aiohttp import web
 
 from connectors.backoff import Backoff
 from connectors.base import AttachmentBody, Binding, ConnectorContext
-from connectors.telegram_files import FileRefused, FileUnavailable, open_download, open_local
+from connectors.telegram_comments import Waiting
+from connectors.telegram_files import fetch_file
 from connectors.telegram_offsets import OffsetTracker
 from connectors.telegram_presses import Presses, reason
+from connectors.telegram_rating import Press
 from connectors.telegram_send import Sender
 from connectors.telegram_updates import ALLOWED_UPDATES, Skipped, translate
 from queues.messages import CustomerRating, InboundMessage, OutboundMessage, Receipt, SendResult
@@ -57,7 +55,11 @@ class TelegramBot:
         self.bot = Bot(self.settings.token.get_secret_value(), session=self._http)
         self.sender = Sender(self.bot, ctx.attachments)
         self.presses = Presses(
-            self.bot, self.account, allow_groups=self.settings.allow_groups, log=lambda: self._log
+            self.bot,
+            self.account,
+            ctx.checkpoints,
+            allow_groups=self.settings.allow_groups,
+            log=lambda: self._log,
         )
         self.username: str | None = None
         self.refused = False
@@ -194,6 +196,14 @@ class TelegramBot:
                     return web.Response(status=500, text="not stored yet")  # Telegram sends it again
             self.presses.answer_soon(update.callback_query, rated)
             return web.Response(text="ok")
+        if (comment := await self.presses.comments.take(update)) is not None:
+            try:
+                await self.ctx.sink.publish([comment[0]])
+            except Exception:
+                self._log.exception("telegram.publish.failed", count=1)
+                return web.Response(status=500, text="not stored yet")
+            self.presses.comments.thank_soon(comment[1], comment[2])
+            return web.Response(text="ok")
         event = self._translate(update)
         if event is None:
             return web.Response(text="ok")
@@ -259,7 +269,8 @@ class TelegramBot:
     async def _take(self, updates: list[Update], tracker: OffsetTracker) -> None:
         """Publish the new updates, then wait (bounded) for their receipts before the offset moves on."""
         events: list[tuple[int, InboundMessage]] = []
-        presses: list[tuple[int, CallbackQuery, tuple[CustomerRating, str] | None]] = []
+        presses: list[tuple[int, CallbackQuery, tuple[CustomerRating, Press] | None]] = []
+        comments: list[tuple[int, tuple[CustomerRating, Waiting, Message]]] = []
         for update in updates:
             if not tracker.is_new(update.update_id):
                 continue  # published, its receipt not back yet: Telegram returns it until the offset passes it
@@ -268,13 +279,16 @@ class TelegramBot:
                     (update.update_id, update.callback_query, self.presses.rating(update.callback_query))
                 )
                 continue
+            if (comment := await self.presses.comments.take(update)) is not None:
+                comments.append((update.update_id, comment))  # a rating's comment, never a customer message
+                continue
             event = self._translate(update)
             if event is None:
                 tracker.skipped(update.update_id)
             else:
                 tracker.published(update.update_id, event)
                 events.append((update.update_id, event))
-        ratings = [rated[0] for _, _, rated in presses if rated is not None]
+        ratings = [rated[0] for _, _, rated in presses if rated is not None] + [c[0] for _, c in comments]
         if events or ratings:
             try:
                 await self.ctx.sink.publish([*ratings, *(e for _, e in events)])
@@ -290,6 +304,9 @@ class TelegramBot:
             for update_id, query, rated in presses:
                 tracker.skipped(update_id)
                 self.presses.answer_soon(query, rated)
+        for update_id, (_, waiting, message) in comments:
+            tracker.skipped(update_id)
+            self.presses.comments.thank_soon(waiting, message)
         await self._await_receipts(tracker)
 
     async def _await_receipts(self, tracker: OffsetTracker) -> None:
@@ -350,32 +367,8 @@ class TelegramBot:
             await self.bot.send_chat_action(int(chat_id), ChatAction.TYPING)
 
     async def fetch(self, ref: str) -> AttachmentBody | None:
-        """A customer's file by its file_id: getFile, then the file streamed with its real length — from the disk
-        of a local Bot API server (inside `local_files_root` only) or from its download URL."""
-        try:
-            info = await self.bot.get_file(ref)
-        except (TelegramBadRequest, TelegramNotFound):
-            return None  # an unknown or expired file id
-        if not info.file_path:
-            return None
-        # "" when the extension says nothing: the caller falls back to the mime stored with the message
-        mime = mimetypes.guess_type(info.file_path)[0] or ""
-        # never info.file_size: it is what the server declares, not what it sends. A local Bot API server in
-        # --local mode hands out absolute paths on its disk
-        try:
-            if os.path.isabs(info.file_path):
-                opened = await open_local(self.settings.local_files_root, info.file_path)
-            else:
-                url = self._http.api.file_url(self.bot.token, info.file_path)
-                opened = await open_download(await self._http.create_session(), url)
-        except FileRefused as exc:
-            path = info.file_path.replace(self.bot.token, "<token>")  # a local server's paths name the token
-            self._log.warning("telegram.file.refused", reason=exc.reason, path=path)
-            return None
-        except FileUnavailable as exc:
-            self._log.warning("telegram.file.failed", error=str(exc).replace(self.bot.token, "<token>"))
-            return None
-        return None if opened is None else AttachmentBody(mime, *opened)
+        """A customer's file by its file_id (`fetch_file`)."""
+        return await fetch_file(self.bot, self._http, self.settings.local_files_root, ref, self._log)
 
 
 class _Stopping(Exception):

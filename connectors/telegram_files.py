@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import mimetypes
 import os
 import stat
 from collections.abc import AsyncIterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import aiohttp
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.exceptions import TelegramBadRequest, TelegramNotFound
+
+from connectors.base import AttachmentBody
 
 FETCH_CHUNK = 64 * 1024
 # a slow download goes on as long as bytes keep coming (a total limit would cut big files on slow links)
@@ -118,3 +124,34 @@ async def _chunks(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
             yield chunk
     finally:
         resp.release()
+
+
+async def fetch_file(
+    bot: Bot, http: AiohttpSession, local_root: str | None, ref: str, log: Any
+) -> AttachmentBody | None:
+    """A customer's file by its file_id: getFile, then the file streamed with its real length — from the disk
+    of a local Bot API server (inside `local_files_root` only) or from its download URL."""
+    try:
+        info = await bot.get_file(ref)
+    except (TelegramBadRequest, TelegramNotFound):
+        return None  # an unknown or expired file id
+    if not info.file_path:
+        return None
+    # "" when the extension says nothing: the caller falls back to the mime stored with the message
+    mime = mimetypes.guess_type(info.file_path)[0] or ""
+    # never info.file_size: it is what the server declares, not what it sends. A local Bot API server in
+    # --local mode hands out absolute paths on its disk
+    try:
+        if os.path.isabs(info.file_path):
+            opened = await open_local(local_root, info.file_path)
+        else:
+            url = http.api.file_url(bot.token, info.file_path)
+            opened = await open_download(await http.create_session(), url)
+    except FileRefused as exc:
+        path = info.file_path.replace(bot.token, "<token>")  # a local server's paths name the token
+        log.warning("telegram.file.refused", reason=exc.reason, path=path)
+        return None
+    except FileUnavailable as exc:
+        log.warning("telegram.file.failed", error=str(exc).replace(bot.token, "<token>"))
+        return None
+    return None if opened is None else AttachmentBody(mime, *opened)

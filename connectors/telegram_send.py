@@ -156,16 +156,20 @@ def _plan(msg: OutboundMessage) -> list[_Step]:
 
 def rating_markup(msg: OutboundMessage) -> InlineKeyboardMarkup | None:
     """The inline keyboard of a message asking for a rating (None: it asks none, or on a scale we cannot show)."""
-    rows = (
-        telegram_rating.keyboard(msg.ask_rating, msg.dialog_id, asked_at(msg.ts)) if msg.ask_rating else None
+    if not msg.ask_rating:
+        return None
+    asked = asked_at(msg.ts)
+    return inline_markup(
+        telegram_rating.keyboard(msg.ask_rating, msg.dialog_id, asked, comment=msg.ask_comment)
     )
+
+
+def inline_markup(rows: list[list[tuple[str, str]]] | None) -> InlineKeyboardMarkup | None:
+    """An inline keyboard of (label, callback_data) rows (None: none)."""
     if rows is None:
         return None
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [InlineKeyboardButton(text=text, callback_data=data) for text, data in row] for row in rows
-        ]
-    )
+    buttons = [[InlineKeyboardButton(text=text, callback_data=data) for text, data in row] for row in rows]
+    return InlineKeyboardMarkup(inline_keyboard=buttons)
 
 
 def _is_photo(mime: str) -> bool:

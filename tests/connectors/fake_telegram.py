@@ -45,6 +45,7 @@ class Sent:
     edits: list[dict[str, Any]] = field(
         default_factory=list
     )  # editMessageText / editMessageReplyMarkup params
+    reply_to: int | None = None  # the message it answers (reply_to_message_id / reply_parameters)
 
     def buttons(self) -> list[tuple[str, str]]:
         """(text, callback_data) of every inline button the message has now."""
@@ -141,8 +142,16 @@ class FakeTelegram:
             msg["text"] = text
         return await self.push(token, {"message": msg}), message_id
 
+    async def reply(self, token: str, sent: Sent, text: str) -> tuple[int, int]:
+        """The customer answers the bot's message `sent` with Telegram's reply (what a ForceReply opens)."""
+        bot = self.bots[token]
+        quoted = {"message_id": sent.message_id, "date": int(time.time()), "text": sent.text or "",
+                  "chat": {"id": sent.chat_id, "type": "private", "first_name": USER["first_name"]},
+                  "from": {"id": bot.id, "is_bot": True, "first_name": "Shop", "username": bot.username}}  # fmt: skip
+        return await self.message(token, text, reply_to_message=quoted)
+
     async def edit(self, token: str, message_id: int, text: str, *, edit_date: int,
-                   user: dict[str, Any] | None = None) -> int:  # fmt: skip
+                   user: dict[str, Any] | None = None, **fields: Any) -> int:  # fmt: skip
         """The customer edited their message `message_id`."""
         u = user or USER
         msg = {
@@ -152,6 +161,7 @@ class FakeTelegram:
             "chat": {"id": u["id"], "type": "private", "first_name": u["first_name"]},
             "from": u,
             "text": text,
+            **fields,
         }
         return await self.push(token, {"edited_message": msg})
 
@@ -339,7 +349,14 @@ class FakeTelegram:
         sent = Sent(method, chat_id, message_id, text=params.get("text"), caption=params.get("caption"))
         if params.get("reply_markup"):
             sent.reply_markup = json.loads(str(params["reply_markup"]))
-            result["reply_markup"] = sent.reply_markup
+            if (
+                "inline_keyboard" in sent.reply_markup
+            ):  # a message shows only an inline keyboard (not ForceReply)
+                result["reply_markup"] = sent.reply_markup
+        if params.get("reply_to_message_id"):
+            sent.reply_to = int(params["reply_to_message_id"])
+        elif params.get("reply_parameters"):
+            sent.reply_to = int(json.loads(str(params["reply_parameters"]))["message_id"])
         if method == "sendmessage":
             result["text"] = params["text"]
         else:

@@ -66,11 +66,16 @@ AT = base36(int(datetime(2026, 12, 7, 2, 0, tzinfo=UTC).timestamp()) // 60)  # A
 
 
 def question(
-    scale: str | None, text: str = "Please rate our answer", dialog_id: str = DIALOG, ts: str = ASKED
+    scale: str | None,
+    text: str = "Please rate our answer",
+    dialog_id: str = DIALOG,
+    ts: str = ASKED,
+    comment: bool = False,
 ) -> OutboundMessage:
     return OutboundMessage(
-        event_id="e1", message_id=f"m-{scale}-{dialog_id[:4]}-{ts}", dialog_id=dialog_id, channel="telegram",
-        account="support", chat_id=str(USER["id"]), text=text, ts=ts, author_kind="system", ask_rating=scale,
+        event_id="e1", message_id=f"m-{scale}-{dialog_id[:4]}-{ts}-{comment}", dialog_id=dialog_id,
+        channel="telegram", account="support", chat_id=str(USER["id"]), text=text, ts=ts, author_kind="system",
+        ask_rating=scale, ask_comment=comment,
     )  # fmt: skip
 
 
@@ -82,8 +87,10 @@ async def eventually(check: Any, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def ask(fake: FakeTelegram, bot: Started, scale: str, ts: str | None = None) -> Sent:
-    result = await bot.connector.send(question(scale, ts=ts or now_iso()))
+async def ask(
+    fake: FakeTelegram, bot: Started, scale: str, ts: str | None = None, *, comment: bool = False
+) -> Sent:
+    result = await bot.connector.send(question(scale, ts=ts or now_iso(), comment=comment))
     assert result.ok, result
     return fake.bots[TOKEN].sent[-1]
 
@@ -234,6 +241,74 @@ async def test_a_keyboard_from_before_the_asked_time_is_judged_by_its_messages_d
     assert [r.score for r in bot.sink.ratings()] == [2]  # an age it cannot tell is left to the engine
 
 
+# ---- a comment with the score (a line with rating.comment) ----------------------------------------------------------
+
+
+async def test_a_rated_question_offers_a_comment_whose_reply_is_the_same_rating_with_it(fake, started):
+    bot = await started()
+    sent = await ask(fake, bot, "like", comment=True)
+    assert [d.rsplit(":", 1)[0] for _, d in sent.buttons()] == [f"rt:L1:{DIALOG}", f"rt:L0:{DIALOG}"]
+    await fake.press(TOKEN, sent, sent.buttons()[0][1])
+    await eventually(lambda: bot.sink.ratings() and sent.edits)
+    assert sent.text == "Please rate our answer\n\nВаша оценка: 👍"
+    [(label, data)] = sent.buttons()  # the scores gave way to one button
+    assert label == "✏️ Добавить комментарий" and data.startswith(f"rc:l1:{DIALOG}:")
+
+    _, qid = await fake.press(TOKEN, sent, data)
+    await eventually(lambda: answers_of(fake, qid) and len(fake.bots[TOKEN].sent) == 2)
+    prompt = fake.bots[TOKEN].sent[-1]
+    assert prompt.text == "Напишите, пожалуйста, комментарий в ответ на это сообщение."
+    assert prompt.reply_markup == {"force_reply": True, "input_field_placeholder": "Ваш комментарий"}
+    assert len(bot.sink.ratings()) == 1  # the button alone rates nothing
+
+    _, comment_id = await fake.reply(TOKEN, prompt, "Fast and <b>polite</b>")
+    await eventually(lambda: len(bot.sink.ratings()) == 2 and len(fake.bots[TOKEN].sent) == 3)
+    rating = bot.sink.ratings()[1]
+    assert (rating.dialog_id, rating.score, rating.comment) == (DIALOG, 1, "Fast and <b>polite</b>")
+    assert rating.event_id == f"tg:support:{USER['id']}:{comment_id}:comment"
+    assert bot.sink.messages() == []  # the comment is never also a customer message
+    thanks = fake.bots[TOKEN].sent[-1]
+    assert thanks.text == "Спасибо за комментарий!" and thanks.reply_to == comment_id
+    await eventually(lambda: sent.reply_markup is None)  # nothing left to press under the question
+
+    # an edit of the comment replaces it; a reply to another of the bot's messages is an ordinary message
+    await fake.edit(TOKEN, comment_id, "Fast, polite, and right", edit_date=int(time.time()) + 5,
+                    reply_to_message={"message_id": prompt.message_id, "date": int(time.time()),
+                                      "chat": {"id": USER["id"], "type": "private"},
+                                      "from": {"id": fake.bots[TOKEN].id, "is_bot": True, "first_name": "Shop"}})  # fmt: skip
+    await fake.reply(TOKEN, thanks, "And one more question")
+    await eventually(lambda: len(bot.sink.ratings()) == 3 and bot.sink.messages())
+    assert bot.sink.ratings()[2].comment == "Fast, polite, and right"
+    assert [m.text for m in bot.sink.messages()] == ["And one more question"]
+
+
+async def test_without_rating_comment_no_comment_is_offered(fake, started):
+    bot = await started()
+    sent = await ask(fake, bot, "five")
+    assert all(d.startswith("rt:f") for _, d in sent.buttons())
+    await fake.press(TOKEN, sent, sent.buttons()[2][1])
+    await eventually(lambda: bot.sink.ratings() and sent.edits)
+    assert sent.reply_markup is None and len(fake.bots[TOKEN].sent) == 1
+
+
+async def test_a_reply_to_a_prompt_after_the_rating_window_is_an_ordinary_message(fake, started):
+    bot = await started()
+    prompt = await ask(fake, bot, "like")  # any message of the bot's stands for an old prompt
+    weeks_ago = int(time.time() - RATE_WITHIN.total_seconds() - 3600)
+    checkpoints = bot.ctx.checkpoints
+    await checkpoints.set("support", f"comment:{USER['id']}", f"{prompt.message_id} 1 {DIALOG} 1 {weeks_ago}")
+    await fake.reply(TOKEN, prompt, "late words")
+    await eventually(lambda: bot.sink.messages())
+    assert bot.sink.ratings() == [] and bot.sink.messages()[0].text == "late words"
+    # a comment button pressed after the window: expired, no prompt
+    old = await ask(fake, bot, "like", now_iso(RATE_WITHIN + timedelta(hours=1)), comment=True)
+    data = old.buttons()[0][1].replace("rt:L1", "rc:l1")
+    _, qid = await fake.press(TOKEN, old, data)
+    await eventually(lambda: answers_of(fake, qid))
+    assert answers_of(fake, qid)[0]["text"].startswith("Срок этого вопроса истёк")
+    assert len(fake.bots[TOKEN].sent) == 2  # no prompt went out
+
+
 # ---- webhook ---------------------------------------------------------------------------------------------------
 
 
@@ -295,3 +370,47 @@ async def test_on_close_the_customer_rates_with_the_keyboard_and_the_console_see
     assert (await anna.get(f"/api/dialogs/{dialog_id}"))["rating"] == 0
     await eventually(lambda: answers_of(fake, qid) and asked.edits)
     assert asked.reply_markup is None
+
+
+async def test_on_a_line_that_takes_comments_the_customer_comments_and_the_console_sees_it(
+    tmp_path, fake, start_daemon
+):
+    from tests.conftest import config, line, settings_from
+
+    support = {**line("support", ["anna"]), "channels": [
+        {"type": "telegram", "token": TOKEN, "api_base": fake.url, "polling_timeout": 1}]}  # fmt: skip
+    support["rating"] = {"scale": "five", "comment": True}
+    d = await start_daemon(settings_from(tmp_path, config(tmp_path, [support])))
+    anna = await d.operator("anna")
+    await fake.message(TOKEN, "Where is my parcel?")
+    dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
+    await anna.reply(dialog_id, "It is on its way.")
+    await anna.send({"type": "close", "dialog_id": dialog_id})
+    await anna.expect("dialog.closed", lambda f: f.get("dialog_id") == dialog_id)
+
+    await fake.wait_for(lambda: any(s.reply_markup for s in fake.bots[TOKEN].sent), timeout=10)
+    asked = next(s for s in fake.bots[TOKEN].sent if s.reply_markup)
+    await fake.press(TOKEN, asked, asked.buttons()[3][1])  # 4⭐
+    assert (await anna.expect("dialog.rated", lambda f: f.get("dialog_id") == dialog_id))["rating"] == 4
+    await eventually(lambda: asked.buttons() and asked.buttons()[0][1].startswith("rc:"))
+    await fake.press(TOKEN, asked, asked.buttons()[0][1])
+    await fake.wait_for(
+        lambda: any(s.reply_markup and "force_reply" in s.reply_markup for s in fake.bots[TOKEN].sent)
+    )
+    prompt = next(s for s in fake.bots[TOKEN].sent if s.reply_markup and "force_reply" in s.reply_markup)
+    store = d.daemon.store
+    for _ in range(100):  # the customer reads the prompt first: by then the bot knows what it waits for
+        if await store.get_checkpoint("telegram", "support", f"comment:{USER['id']}"):
+            break
+        await asyncio.sleep(0.05)
+    await fake.reply(TOKEN, prompt, "Courier was late, support was great")
+    rated = await anna.expect("dialog.rated", lambda f: f.get("dialog_id") == dialog_id and f.get("comment"))
+    assert rated["rating"] == 4 and rated["comment"] == "Courier was late, support was great"
+    row = await anna.get(f"/api/dialogs/{dialog_id}")
+    assert row["rating"] == 4 and row["rating_comment"] == "Courier was late, support was great"
+    messages = (await anna.get(f"/api/dialogs/{dialog_id}/messages"))["messages"]
+    assert not any(
+        m["text"] == "Courier was late, support was great"
+        for m in messages
+        if m["author"]["kind"] == "customer"
+    )

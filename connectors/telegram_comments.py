@@ -1,0 +1,151 @@
+"""A Telegram customer's comment on their rating, on a line that takes one (`rating.comment`): the rated question
+keeps an "add a comment" button; its press sends a prompt that opens the reply field (ForceReply), and the reply to
+that prompt becomes the same CustomerRating with the comment — never a customer message. Which prompt waits for
+which dialog's comment is kept per chat in the channel's checkpoints (`comment:<chat id>`, so it survives a
+restart); a newer prompt replaces an older one, a second reply replaces the comment (as a later rating replaces
+the earlier), and a reply after the rating window is an ordinary message."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from aiogram import Bot
+from aiogram.exceptions import AiogramError, TelegramAPIError
+from aiogram.types import CallbackQuery, ForceReply, Message, Update
+
+import connectors.rating_texts as rating_texts
+from connectors.base import CheckpointStore
+from connectors.telegram_rating import CHANNEL, Press, language
+from queues.messages import CustomerRating, rating_expired
+
+KEY = "comment:{chat}"
+MAX_COMMENT = 2000  # characters kept (router/rules/ratings.py takes as many)
+TIMEOUT = 5  # seconds each Bot API call here may take
+RECENT = 1000  # prompts remembered in memory too
+_ERRORS = (TelegramAPIError, AiogramError, aiohttp.ClientError, OSError, TimeoutError)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A prompt waiting for a comment: its message, the rated question's, the dialog, the score, when asked."""
+
+    prompt_id: int
+    question_id: int
+    dialog_id: str
+    score: int
+    asked: datetime | None
+
+    def dump(self) -> str:
+        asked = "-" if self.asked is None else str(int(self.asked.timestamp()))
+        return f"{self.prompt_id} {self.question_id} {self.dialog_id} {self.score} {asked}"
+
+    @staticmethod
+    def load(value: str | None) -> Waiting | None:
+        parts = (value or "").split(" ")
+        if len(parts) != 5 or not all(p.lstrip("-").isdigit() for p in (parts[0], parts[1], parts[3])):
+            return None
+        asked = (
+            None if parts[4] == "-" or not parts[4].isdigit() else datetime.fromtimestamp(int(parts[4]), UTC)
+        )
+        return Waiting(int(parts[0]), int(parts[1]), parts[2], int(parts[3]), asked)
+
+
+class Comments:
+    """The comments of one bot's customers."""
+
+    def __init__(self, bot: Bot, account: str, checkpoints: CheckpointStore, log: Callable[[], Any]) -> None:
+        self.bot = bot
+        self.account = account
+        self.checkpoints = checkpoints
+        self._log = log
+        self._thanking: set[asyncio.Task[None]] = set()
+        # the latest prompts, also before their checkpoint is written (a quick reply may come first)
+        self._recent: OrderedDict[int, Waiting] = OrderedDict()
+
+    async def ask(self, query: CallbackQuery, press: Press) -> None:
+        """The "add a comment" button was pressed: send the prompt, and remember what it waits for."""
+        message = query.message
+        if message is None:
+            return
+        lang = language(query.from_user.language_code if query.from_user else None)
+        field = ForceReply(
+            force_reply=True, input_field_placeholder=rating_texts.text("comment_placeholder", lang)
+        )
+        try:
+            prompt = await self.bot.send_message(
+                message.chat.id,
+                rating_texts.text("comment_prompt", lang),
+                reply_markup=field,
+                request_timeout=TIMEOUT,
+            )
+        except _ERRORS as exc:
+            self._log().info("telegram.comment.prompt_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            return
+        waiting = Waiting(prompt.message_id, message.message_id, press.dialog_id, press.score, press.asked)
+        self._recent[message.chat.id] = waiting
+        while len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
+        await self.checkpoints.set(self.account, KEY.format(chat=message.chat.id), waiting.dump())
+
+    async def take(self, update: Update) -> tuple[CustomerRating, Waiting, Message] | None:
+        """A reply to a waiting prompt as the rating with its comment (None: not one)."""
+        message = update.message or update.edited_message
+        if message is None or message.chat.type != "private":
+            return None
+        reply = message.reply_to_message
+        body = message.text or message.caption
+        if reply is None or reply.from_user is None or not reply.from_user.is_bot or not body:
+            return None
+        waiting = self._recent.get(message.chat.id)
+        if waiting is None or waiting.prompt_id != reply.message_id:
+            waiting = Waiting.load(await self.checkpoints.get(self.account, KEY.format(chat=message.chat.id)))
+        now = datetime.now(UTC)
+        if waiting is None or waiting.prompt_id != reply.message_id or rating_expired(waiting.asked, now):
+            return None
+        edited = f":{message.edit_date}" if update.edited_message is not None else ""
+        rating = CustomerRating(
+            event_id=f"tg:{self.account}:{message.chat.id}:{message.message_id}:comment{edited}",
+            channel=CHANNEL,
+            account=self.account,
+            chat_id=str(message.chat.id),
+            dialog_id=waiting.dialog_id,
+            score=waiting.score,
+            ts=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            comment=body[:MAX_COMMENT],
+        )
+        return rating, waiting, message
+
+    def thank_soon(self, waiting: Waiting, message: Message) -> None:
+        """Thank for the comment (a reply to it) and take the question's "add a comment" button away."""
+        task = asyncio.create_task(self._thank(waiting, message))
+        self._thanking.add(task)
+        task.add_done_callback(self._thanking.discard)
+
+    def stop(self) -> None:
+        """Give up the thanks still under way (the connector stops)."""
+        for task in list(self._thanking):
+            task.cancel()
+
+    async def _thank(self, waiting: Waiting, message: Message) -> None:
+        lang = language(message.from_user.language_code if message.from_user else None)
+        try:
+            await self.bot.send_message(
+                message.chat.id,
+                rating_texts.text("comment_thanks", lang),
+                reply_to_message_id=message.message_id,
+                request_timeout=TIMEOUT,
+            )
+            await self.bot.edit_message_reply_markup(
+                chat_id=message.chat.id,
+                message_id=waiting.question_id,
+                reply_markup=None,
+                request_timeout=TIMEOUT,
+            )
+        except _ERRORS as exc:  # sent or edited already (a redelivered update): nothing new
+            self._log().info("telegram.comment.thanks_failed", error=f"{type(exc).__name__}: {exc}"[:300])
