@@ -34,6 +34,7 @@ from connectors.vk_events import (
     translate,
 )
 from connectors.vk_longpoll import LongPoll
+from connectors.vk_presses import Presses
 from queues.messages import (
     CustomerConsent,
     CustomerRating,
@@ -74,12 +75,12 @@ class VkCommunity:
         self._names: OrderedDict[int, SenderProfile] = OrderedDict()
         self._urls: OrderedDict[str, str] = OrderedDict()
         self._clients: OrderedDict[int, dict[str, Any]] = OrderedDict()  # peer -> client_info
-        self._answering: set[asyncio.Task[None]] = set()
         self._waiters: dict[str, list[asyncio.Future[Receipt]]] = {}  # callback answers waiting
         self.longpoll: LongPoll | None = None
         self._http: aiohttp.ClientSession | None = None
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._log = log.bind(line=binding.line_id, account=binding.account, group_id=s.group_id)
+        self.presses = Presses(self.client, self.account, self._run, self._log)
 
     @property
     def checkpoint_key(self) -> str:
@@ -122,8 +123,7 @@ class VkCommunity:
             for f in futures:
                 if not f.done():
                     f.cancel()
-        for task in list(self._answering):
-            task.cancel()
+        self.presses.stop()
         self._calls.shutdown(wait=False, cancel_futures=True)
         await asyncio.get_running_loop().run_in_executor(None, self.client.close)
         if self._http is not None:
@@ -154,6 +154,9 @@ class VkCommunity:
         now = self.clock()
         for raw in updates:
             self._learn_client(raw)
+            if event_type(raw) == "message_new" and (said := self.presses.take_comment(message_of(raw), now)):
+                ratings.append(said)  # the comment a prompt asked for: never also a customer message
+                continue
             result = translate(raw, self.account, names, now)
             if event_type(raw) == "message_event":  # a pressed callback button waits for its answer
                 obj = raw.get("object")
@@ -161,6 +164,8 @@ class VkCommunity:
                     presses.append((obj, result))
             if isinstance(result, Skipped):
                 self._log.debug(f"vk.event.{result.reason}", **result.fields)
+                if result.reason == "add_comment" and event_type(raw) == "message_new":  # as a text button
+                    presses.append(({**message_of(raw), "conversation_message_id": None}, result))
                 continue
             if isinstance(result, CustomerRating):
                 ratings.append(result)
@@ -175,9 +180,8 @@ class VkCommunity:
             # nothing), so the ts need not wait for its receipt; the bus refusing it fails the whole batch
             await self.ctx.sink.publish(ratings)
         for obj, pressed in presses:
-            task = asyncio.create_task(self._answer(obj, pressed))
-            self._answering.add(task)
-            task.add_done_callback(self._answering.discard)
+            lang = self._clients.get(obj.get("peer_id", 0), {}).get("lang_id")
+            self.presses.answer_soon(obj, pressed, lang)
         return out
 
     def _learn_client(self, raw: dict[str, Any]) -> None:
@@ -188,37 +192,6 @@ class VkCommunity:
         info, peer = obj.get("client_info"), message_of(raw).get("peer_id")
         if isinstance(info, dict) and isinstance(peer, int):
             self._remember(self._clients, peer, info, CLIENTS_CACHED)
-
-    async def _answer(self, obj: dict[str, Any], result: object) -> None:
-        """Answer a pressed callback button (a "thank you" snackbar for a rating, one saying so for a question
-        past RATE_WITHIN, else just stop its spinner), then show the chosen rating in the message in place of its
-        buttons (an expired question's buttons just go). A redelivered press finds the event expired (VK keeps it
-        a minute) and the message edited already: nothing new, and not an error."""
-        peer, user, event = obj.get("peer_id"), obj.get("user_id"), obj.get("event_id")
-        if not isinstance(peer, int) or not isinstance(user, int) or not isinstance(event, str):
-            return
-        lang = self._clients.get(peer, {}).get("lang_id")
-        rating = result if isinstance(result, CustomerRating) else None
-        expired = isinstance(result, Skipped) and result.reason == "expired"
-        data = vk_rating.snackbar(lang, expired=expired) if rating is not None or expired else None
-        try:
-            await self._run(self.client.answer_event, event, user, peer, data)
-        except VkCallError as exc:
-            self._log.info("vk.event.answer_failed", code=exc.code, error=exc.message[:200])
-        cmid = obj.get("conversation_message_id")
-        decoded = vk_rating.decode(obj.get("payload"))
-        if (rating is None and not expired) or decoded is None or not isinstance(cmid, int):
-            return
-        try:
-            message = await self._run(self.client.message, peer, cmid)
-            text = str(
-                (message or {}).get("text") or ""
-            )  # the question; an expired one just loses its buttons
-            if rating is not None:
-                text = vk_rating.rated_text(text, decoded[0], rating.score, lang)
-            await self._run(self.client.edit, peer, cmid, text, vk_rating.EMPTY_INLINE)
-        except VkCallError as exc:
-            self._log.info("vk.rating.edit_failed", code=exc.code, error=exc.message[:200])
 
     async def _load_names(self, ids: list[int]) -> None:
         for i in range(0, len(ids), 1000):

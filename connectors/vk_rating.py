@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,19 +33,36 @@ CHAT_PEER_START = 2_000_000_000
 _THANKS = {"ru": "Спасибо за оценку!", "en": "Thank you for your rating!"}
 
 
-_KEYS = {"rating", "scale", "dialog"}
+@dataclass(frozen=True)
+class Pressed:
+    """What one of our buttons says: a score, or (`kind` "comment") "add a comment" to it."""
+
+    kind: str  # "rate" | "comment"
+    scale: str
+    score: int
+    dialog_id: str
+    asked: datetime | None  # when the question went out (None: a keyboard from before it was written)
+    comment: bool = False  # the line takes a comment with the score
 
 
-def payload(scale: str, score: int, dialog_id: str, asked: datetime | None) -> str:
+def payload(scale: str, score: int, dialog_id: str, asked: datetime | None, *, comment: bool = False) -> str:
     """A button's payload (JSON text, as VK takes it); without `asked` when it is not known."""
     data: dict[str, Any] = {"rating": score, "scale": scale, "dialog": dialog_id}
     if asked is not None:
         data["asked"] = int(asked.timestamp()) // 60
+    if comment:
+        data["comment"] = True
     return orjson.dumps(data).decode()
 
 
 def keyboard(
-    scale: str, dialog_id: str, asked: datetime | None, *, callback: bool = True, inline: bool = True
+    scale: str,
+    dialog_id: str,
+    asked: datetime | None,
+    *,
+    callback: bool = True,
+    inline: bool = True,
+    comment: bool = False,
 ) -> str | None:
     """The `keyboard` parameter of messages.send asking at `asked` for a rating (None: the scale is unknown or the
     id does not fit a payload; the question then goes out as plain text). `callback`: callback buttons (a press is a
@@ -55,7 +73,7 @@ def keyboard(
     row = []
     for score in SCORES[scale]:
         action = {"type": "callback" if callback else "text", "label": label(scale, score)}
-        action["payload"] = payload(scale, score, dialog_id, asked)
+        action["payload"] = payload(scale, score, dialog_id, asked, comment=comment)
         if len(action["payload"]) > PAYLOAD_LIMIT:
             return None
         row.append({"action": action, "color": _COLORS.get(scale, {}).get(score, "secondary")})
@@ -77,26 +95,41 @@ def question_keyboard(msg: OutboundMessage, client: Mapping[str, Any] | None) ->
         if client.get("keyboard") is False:
             return None
         return keyboard(msg.ask_rating, msg.dialog_id, asked, callback=False, inline=False)
-    return keyboard(msg.ask_rating, msg.dialog_id, asked)
+    return keyboard(msg.ask_rating, msg.dialog_id, asked, comment=msg.ask_comment)
+
+
+def comment_keyboard(pressed: Pressed, lang_id: Any) -> str:
+    """The one callback button left under a rated question of a line that takes comments: "add a comment"."""
+    data: dict[str, Any] = {"add_comment": pressed.score, "scale": pressed.scale, "dialog": pressed.dialog_id}
+    if pressed.asked is not None:
+        data["asked"] = int(pressed.asked.timestamp()) // 60
+    text = rating_texts.text("add_comment", language(lang_id))
+    button = {"action": {"type": "callback", "label": text, "payload": orjson.dumps(data).decode()}}
+    return orjson.dumps({"buttons": [[button]], "inline": True}).decode()
 
 
 EMPTY_INLINE = '{"buttons":[],"inline":true}'  # messages.edit with it takes the buttons away
 
 
-def decode(raw: Any) -> tuple[str, int, str, datetime | None] | None:
-    """(scale, score, dialog id, when it was asked if it says) of our payload (a JSON text or an already parsed
-    object), else None."""
+def decode(raw: Any) -> Pressed | None:
+    """What our payload (a JSON text or an already parsed object) says, else None."""
     if isinstance(raw, str):
         try:
             raw = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return None
-    if not isinstance(raw, dict) or set(raw) not in (_KEYS, _KEYS | {"asked"}):
+    if not isinstance(raw, dict):
+        return None
+    kind, key = ("comment", "add_comment") if "add_comment" in raw else ("rate", "rating")
+    required = {key, "scale", "dialog"}
+    if not required <= set(raw) or set(raw) - required - {"asked", "comment"}:
         return None
     minutes = raw.get("asked")
     if minutes is not None and (not isinstance(minutes, int) or isinstance(minutes, bool) or minutes < 0):
         return None
-    scale, score, dialog_id = raw["scale"], raw["rating"], raw["dialog"]
+    if raw.get("comment", True) is not True or (kind == "comment" and "comment" in raw):
+        return None
+    scale, score, dialog_id = raw["scale"], raw[key], raw["dialog"]
     if not isinstance(scale, str) or scale not in SCORES:
         return None
     if not isinstance(score, int) or isinstance(score, bool) or score not in SCORES[scale]:
@@ -107,7 +140,7 @@ def decode(raw: Any) -> tuple[str, int, str, datetime | None] | None:
         asked = None if minutes is None else datetime.fromtimestamp(minutes * 60, UTC)
     except (OverflowError, OSError, ValueError):
         return None
-    return scale, score, dialog_id, asked
+    return Pressed(kind, scale, score, dialog_id, asked, comment="comment" in raw)
 
 
 def is_rating_payload(raw: Any) -> bool:
@@ -118,7 +151,7 @@ def is_rating_payload(raw: Any) -> bool:
             raw = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return False
-    return isinstance(raw, dict) and "rating" in raw
+    return isinstance(raw, dict) and ("rating" in raw or "add_comment" in raw)
 
 
 def from_event(raw: Mapping[str, Any], account: str, now: datetime) -> tuple[CustomerRating, str] | str:
@@ -134,9 +167,11 @@ def from_event(raw: Mapping[str, Any], account: str, now: datetime) -> tuple[Cus
     decoded = decode(obj.get("payload"))
     if decoded is None:
         return "foreign"
-    scale, score, dialog_id, asked = decoded
-    if rating_expired(asked, now):
+    if rating_expired(decoded.asked, now):
         return "expired"
+    if decoded.kind == "comment":
+        return "add_comment"  # the connector sends the prompt (connectors/vk_comments.py)
+    scale, score, dialog_id = decoded.scale, decoded.score, decoded.dialog_id
     # the Long Poll / Callback API event_id is the same on every redelivery of this press
     event_id = str(raw.get("event_id") or f"vk:{account}:event:{obj['event_id']}")
     return _rating(event_id, account, peer, dialog_id, score, now), scale
@@ -150,9 +185,11 @@ def from_message(message: Mapping[str, Any], account: str, now: datetime) -> Cus
         return "malformed"
     if peer >= CHAT_PEER_START or peer <= 0 or message.get("out"):
         return "chat"
-    _, score, dialog_id, asked = decoded
-    if rating_expired(asked, now):
+    if rating_expired(decoded.asked, now):
         return "expired"
+    if decoded.kind == "comment":
+        return "add_comment"  # pressed as a text button: the connector sends the prompt
+    score, dialog_id = decoded.score, decoded.dialog_id
     return _rating(f"vk:{account}:{peer}:{cmid}:rating", account, peer, dialog_id, score, now)
 
 

@@ -54,12 +54,16 @@ async def started(fake: FakeVK) -> AsyncIterator[Any]:
 
 
 def question(
-    scale: str | None, text: str = "Оцените, пожалуйста, наш ответ", ago: timedelta = timedelta(0)
+    scale: str | None,
+    text: str = "Оцените, пожалуйста, наш ответ",
+    ago: timedelta = timedelta(0),
+    comment: bool = False,
 ) -> OutboundMessage:
     ts = (datetime.now(UTC) - ago).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return OutboundMessage(
         event_id="e1", message_id=f"m-{scale}-{time.monotonic_ns()}", dialog_id=DIALOG, channel="vk",
         account="support", chat_id=str(PEER), text=text, ts=ts, author_kind="system", ask_rating=scale,
+        ask_comment=comment,
     )  # fmt: skip
 
 
@@ -71,8 +75,10 @@ async def eventually(check: Any, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def ask(fake: FakeVK, c: Started, scale: str, ago: timedelta = timedelta(0)) -> Sent:
-    result = await c.connector.send(question(scale, ago=ago))
+async def ask(
+    fake: FakeVK, c: Started, scale: str, ago: timedelta = timedelta(0), *, comment: bool = False
+) -> Sent:
+    result = await c.connector.send(question(scale, ago=ago, comment=comment))
     assert result.ok, result
     return fake.sent[-1]
 
@@ -173,6 +179,9 @@ async def test_a_press_from_a_client_without_callback_buttons_is_a_rating_not_a_
         {"rating": 1, "scale": "like", "dialog": DIALOG, "asked": "yesterday"},
         {"rating": 1, "scale": "like", "dialog": DIALOG, "asked": -5},
         {"rating": 1, "scale": "like", "dialog": DIALOG, "asked": 10**30},
+        {"rating": 1, "scale": "like", "dialog": DIALOG, "comment": "yes"},
+        {"add_comment": 1, "scale": "like", "dialog": DIALOG, "comment": True},
+        {"add_comment": 7, "scale": "like", "dialog": DIALOG},
         {"command": "start"},
         "not json at all",
         None,
@@ -268,6 +277,60 @@ async def test_a_press_on_a_question_older_than_the_rating_window_is_answered_as
     await fake.press(fresh, fresh.buttons()[1][2])
     await eventually(lambda: c.sink.ratings() and fresh.edits)
     assert [r.score for r in c.sink.ratings()] == [0]
+
+
+# ---- a comment with the score (a line with rating.comment) ----------------------------------------------------------
+
+
+async def test_a_rated_question_offers_a_comment_and_the_next_message_is_it(fake, started):
+    c = await started()
+    sent = await ask(fake, c, "like", comment=True)
+    assert all(p["comment"] is True for _, _, p in sent.buttons())
+    await fake.press(sent, sent.buttons()[0][2])
+    await eventually(lambda: c.sink.ratings() and sent.edits)
+    assert sent.text == "Оцените, пожалуйста, наш ответ\n\nВаша оценка: 👍"
+    [(kind, label, data)] = sent.buttons()  # the scores gave way to one button
+    assert (kind, label) == ("callback", "✏️ Добавить комментарий")
+    assert without_asked(data) == {"add_comment": 1, "scale": "like", "dialog": DIALOG}
+
+    await fake.press(sent, data)
+    await eventually(lambda: len(fake.sent) == 2)
+    assert fake.sent[-1].text == "Напишите, пожалуйста, комментарий следующим сообщением."
+    assert len(c.sink.ratings()) == 1  # the button alone rates nothing
+    await fake.message("Быстро и вежливо <b>спасибо</b>")
+    await eventually(lambda: len(c.sink.ratings()) == 2 and len(fake.sent) == 3)
+    rating = c.sink.ratings()[1]
+    assert (rating.dialog_id, rating.score, rating.comment) == (DIALOG, 1, "Быстро и вежливо <b>спасибо</b>")
+    assert c.sink.messages() == []  # never also a customer message
+    assert fake.sent[-1].text == "Спасибо за комментарий!"
+    await eventually(lambda: sent.keyboard == {"buttons": [], "inline": True})
+    await fake.message("а теперь вопрос")  # the next one is theirs again
+    await eventually(lambda: c.sink.messages())
+    assert [m.text for m in c.sink.messages()] == ["а теперь вопрос"] and len(c.sink.ratings()) == 2
+
+
+async def test_add_a_comment_as_a_text_button_prompts_too_and_an_expired_one_does_not(fake, started):
+    c = await started()
+    sent = await ask(fake, c, "five", comment=True)
+    minutes = sent.buttons()[0][2]["asked"]
+    pressed = {"add_comment": 5, "scale": "five", "dialog": DIALOG, "asked": minutes}
+    await fake.message("✏️ Добавить комментарий", payload=json.dumps(pressed))
+    await eventually(lambda: len(fake.sent) == 2)
+    assert fake.sent[-1].text == "Напишите, пожалуйста, комментарий следующим сообщением."
+    await fake.message("Good")
+    await eventually(lambda: c.sink.ratings())
+    assert [(r.score, r.comment) for r in c.sink.ratings()] == [(5, "Good")] and c.sink.messages() == []
+
+    old = await ask(fake, c, "like", ago=RATE_WITHIN + timedelta(hours=1), comment=True)
+    late = {"add_comment": 1, "scale": "like", "dialog": DIALOG, "asked": old.buttons()[0][2]["asked"]}
+    await fake.press(old, late)
+    await eventually(lambda: fake.event_answers)
+    data = json.loads(fake.event_answers[-1]["event_data"])
+    assert data["text"] == "Срок этого вопроса истёк: оценку уже нельзя принять."
+    sent_before = len(fake.sent)
+    await fake.message("not a comment")
+    await eventually(lambda: c.sink.messages())
+    assert len(fake.sent) == sent_before and [m.text for m in c.sink.messages()] == ["not a comment"]
 
 
 # ---- the whole way: the real daemon asks on close, the press is stored on the dialog -----------------------------
