@@ -66,11 +66,14 @@ def board(
     lines: Mapping[str, str],
     now: datetime,
     recent: Recent | None = None,
+    queue: Mapping[str, tuple[int, datetime | None]] | None = None,
 ) -> dict[str, Any]:
     """The board: `operators` (presence, open dialogs, capacity, the longest wait among theirs), `lines` (dialogs
     by state, the longest wait), `dialogs` (each one's id, line, state, operator, guests and wait), longest wait
     first; with `recent`, each operator and line also has `recent` {closed, rated, positive} and each line its
-    `rating_scale` and `rating_average` (on its own scale, None before the first rating)."""
+    `rating_scale` and `rating_average` (on its own scale, None before the first rating). With `queue` (per line:
+    how many dialogs are queued, since when the first waits) the queue's figures are those, also when `dialogs`
+    holds only the longest-waiting part of it; `queued_not_listed` says how many queued dialogs are not listed."""
     recent = recent or Recent()
     open_dialogs = [d for d in dialogs if d["state"] != "closed"]
     waits = {d["id"]: waiting_seconds(d, now) for d in open_dialogs}
@@ -102,6 +105,11 @@ def board(
     for line_id, name in lines.items():
         here = [d for d in open_dialogs if d["line_id"] == line_id]
         counts = {st: sum(1 for d in here if d["state"] == st) for st in ("queued", "offered", "assigned")}
+        wait = longest(d["id"] for d in here)
+        if queue is not None:
+            counts["queued"], first = queue.get(line_id, (0, None))
+            if first is not None:
+                wait = max(wait or 0.0, (now - first).total_seconds())
         rated = [r for r in recent.rows if r["line_id"] == line_id and r["rating"] is not None]
         votes = sum(r["dialogs"] for r in rated)
         by_line.append(
@@ -109,7 +117,7 @@ def board(
                 "id": line_id,
                 "name": name,
                 **counts,
-                "longest_wait_seconds": longest(d["id"] for d in here),
+                "longest_wait_seconds": wait,
                 "recent": recent.figures(line=line_id),
                 "rating_scale": recent.scales.get(line_id),
                 "rating_average": (
@@ -132,4 +140,6 @@ def board(
         for d in open_dialogs
     ]
     rows.sort(key=lambda r: (r["waiting_seconds"] is None, -(r["waiting_seconds"] or 0.0)))
-    return {"operators": operators, "lines": by_line, "dialogs": rows}
+    listed = sum(1 for d in open_dialogs if d["state"] == "queued")
+    hidden = max(0, sum(n for n, _ in queue.values()) - listed) if queue is not None else 0
+    return {"operators": operators, "lines": by_line, "dialogs": rows, "queued_not_listed": hidden}

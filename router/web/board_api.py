@@ -12,7 +12,10 @@ from router.rules.board import Recent, Seat, board
 from router.web.gate import Gate
 from router.web.http import ApiError, json_response
 
-BOARD_DIALOGS = 5000  # open dialogs the board reads at most (beyond that a line needs more than one board)
+# the dialogs operators have (offered, assigned) are all read: there are at most as many as seats allow; of the queue
+# (a backlog may be any size) the board counts all and lists the longest-waiting QUEUED_SHOWN
+STAFFED_DIALOGS = 100_000
+QUEUED_SHOWN = 1000
 RECENT = timedelta(hours=24)  # the board's figures of closed dialogs and ratings cover this long
 
 
@@ -47,8 +50,10 @@ class BoardRoutes:
         v = self.gate.viewer(await self.gate.operator(request))
         if not v.admin:
             raise ApiError(403, "forbidden", "only an admin can see the supervisor's board")
-        rows = await self.store.list_dialogs(states=["queued", "offered", "assigned"], limit=BOARD_DIALOGS)
+        staffed = await self.store.list_dialogs(states=["offered", "assigned"], limit=STAFFED_DIALOGS)
+        queued = await self.store.longest_queued(QUEUED_SHOWN)
+        queue = await self.store.queue_figures()
         presence = await self.gate.hub.presences([s.login for s in self.seats])
         now = self.clock.now()
         recent = Recent(tuple(await self.store.closed_since(now - RECENT)), self.scales)
-        return json_response(board(rows, self.seats, presence, self.lines, now, recent))
+        return json_response(board([*queued, *staffed], self.seats, presence, self.lines, now, recent, queue))

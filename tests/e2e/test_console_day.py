@@ -327,3 +327,30 @@ async def test_a_supervisor_watches_takes_over_and_transfers_from_the_board_with
         await other.screenshot(path=str(ARTIFACTS / "console-transfer-note-390.png"), full_page=True)
     assert not [f for f in v.frames if "courier" in str(f)]
     assert not errors, errors
+
+
+async def test_the_board_says_how_many_queued_dialogs_it_does_not_list(tmp_path, start_daemon, monkeypatch):
+    from router.web import board_api
+
+    monkeypatch.setattr(board_api, "QUEUED_SHOWN", 1)
+    d = await start_daemon(
+        settings_from(tmp_path, config(tmp_path, [line("sales", ["anna"])], operators=OPERATORS))
+    )  # anna never signs in: every dialog waits in the queue
+    errors: list[str] = []
+    async with chromium() as browser:
+        for text in ("first", "second", "third"):
+            v = await d.visitor("sales")
+            await v.say(text)
+        page = await _page(browser, errors, viewport=PHONE)
+        await _sign_in(page, d, "admin")
+        await page.click("#board-open")
+        board = page.locator("#board-view")
+        await expect(board.locator('[data-line="sales"] [data-figure="queued"]')).to_have_text("3")
+        await expect(board.locator("#board-dialogs tbody tr[data-dialog-id]")).to_have_count(1)
+        more = board.locator('[data-figure="queued-not-listed"]')
+        await expect(more).to_have_text(
+            "Also in the queue, not listed here: 2 (the longest-waiting are shown first)"
+        )
+        await more.scroll_into_view_if_needed()
+        await page.screenshot(path=str(ARTIFACTS / "console-board-long-queue-phone.png"))
+    assert not errors, errors

@@ -3,6 +3,8 @@ operator's load and presence as the router and the consoles see them."""
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.conftest import config, line, settings_from
 
 BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
@@ -48,3 +50,28 @@ async def test_an_admin_sees_loads_waits_and_presence_and_an_operator_may_not(tm
     by_line = {ln["id"]: ln for ln in got["lines"]}
     assert by_line["support"]["recent"]["closed"] == 1 and by_line["support"]["rating_scale"] is None
     assert [r["line_id"] for r in got["dialogs"]] == ["sales"]
+
+
+async def test_a_long_queue_is_counted_whole_and_its_longest_waiting_are_listed(
+    tmp_path, start_daemon, monkeypatch
+):
+    from router.web import board_api
+
+    monkeypatch.setattr(board_api, "QUEUED_SHOWN", 2)
+    d = await start_daemon(settings_from(tmp_path, config(tmp_path, [line("sales", ["vera"])])))
+    admin = await d.operator("admin")
+    order = []
+    for n in range(4):  # vera is offline: every one waits in the queue, the first longest
+        v = await d.visitor("sales")
+        await v.say(f"question {n}")
+        for _ in range(100):
+            rows = await d.daemon.store.list_dialogs(states=["queued"])
+            if len(rows) == n + 1:
+                break
+            await asyncio.sleep(0.05)
+        order.append(next(r["id"] for r in rows if r["id"] not in order))
+    got = await admin.get("/api/admin/board")
+    [sales] = got["lines"]
+    assert sales["queued"] == 4 and got["queued_not_listed"] == 2
+    assert [r["id"] for r in got["dialogs"]] == order[:2]  # the two that wait longest
+    assert sales["longest_wait_seconds"] >= got["dialogs"][0]["waiting_seconds"]

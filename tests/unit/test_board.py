@@ -98,3 +98,16 @@ def test_the_last_days_closed_dialogs_and_ratings_per_operator_and_line() -> Non
     assert (by_line["vip"]["rating_scale"], by_line["vip"]["rating_average"]) == (None, None)
     assert by_line["vip"]["recent"] == {"closed": 0, "rated": 0, "positive": 0}
     assert out["dialogs"][0]["invited"] == ["boris"]
+
+
+def test_a_queue_longer_than_the_list_is_counted_whole_and_its_first_wait_counts() -> None:
+    seats = [Seat("anna", "Anna", "operator", ("support",), {"support": 4})]
+    listed = [dialog("q1", "queued", queued_since=now - timedelta(minutes=50))]  # the longest-waiting one
+    queue = {"support": (1200, now - timedelta(hours=2))}  # the store's count, and the first still in it
+    got = board(listed, seats, {}, {"support": "Support", "sales": "Sales"}, now, queue=queue)
+    by_line = {ln["id"]: ln for ln in got["lines"]}
+    assert by_line["support"]["queued"] == 1200 and by_line["support"]["longest_wait_seconds"] == 7200
+    assert by_line["sales"]["queued"] == 0 and by_line["sales"]["longest_wait_seconds"] is None
+    assert got["queued_not_listed"] == 1199 and [d["id"] for d in got["dialogs"]] == ["q1"]
+    # without the figures the board counts what it lists
+    assert board(listed, seats, {}, {"support": "Support"}, now)["queued_not_listed"] == 0

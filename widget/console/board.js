@@ -131,7 +131,7 @@ function render() {
       `${t("board.col.wait")}#`, `${t("board.col.closed")}#`, `${t("board.col.rating")}#`],
     lines.map((l) => h("tr", { "data-line": l.id },
       h("td", { text: l.name || l.id }),
-      h("td", { class: "num", text: String(l.queued ?? 0) }),
+      h("td", { class: "num", "data-figure": "queued", text: String(l.queued ?? 0) }),
       h("td", { class: "num", text: String(l.offered ?? 0) }),
       h("td", { class: "num", text: String(l.assigned ?? 0) }),
       h("td", { class: "num", text: waitText(l.longest_wait_seconds) }),
@@ -152,7 +152,11 @@ function render() {
         : (d.offered_to || []).length ? t("item.offered_to", { names: d.offered_to.map(operatorName).join(", ") }) : "" }),
       h("td", { class: "num" + (typeof d.waiting_seconds === "number" ? " is-waiting" : ""), text: waitText(d.waiting_seconds) }),
       h("td", { class: "board-actions" }, actions(d)))),
-    t("board.no_dialogs")));
+    t("board.no_dialogs")),
+  ...(board.queued_not_listed > 0
+    ? [h("p", { class: "muted board-more", "data-figure": "queued-not-listed",
+      text: t("board.more_queued", { n: board.queued_not_listed }) })]
+    : []));
 }
 
 /** What a supervisor does with a dialog from the board: watch it (read along; the operator is not told and cannot

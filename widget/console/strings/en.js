@@ -313,6 +313,7 @@ export default {
   "board.transfer_label": "Transfer the dialog with {name}",
   "board.load": "{open} of {capacity}",
   "board.no_dialogs": "No open dialogs",
+  "board.more_queued": "Also in the queue, not listed here: {n} (the longest-waiting are shown first)",
   "board.no_operators": "No operators",
   "board.wait.none": "—",
   "board.wait.sec": "{n} s",

@@ -313,6 +313,7 @@ export default {
   "board.transfer_label": "Передать диалог с {name}",
   "board.load": "{open} из {capacity}",
   "board.no_dialogs": "Открытых диалогов нет",
+  "board.more_queued": "Ещё в очереди, здесь не показаны: {n} (сначала показаны те, кто ждёт дольше всех)",
   "board.no_operators": "Операторов нет",
   "board.wait.none": "—",
   "board.wait.sec": "{n} с",
