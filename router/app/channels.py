@@ -174,13 +174,17 @@ def bindings(settings: Settings, role: str) -> dict[str, list[Binding]]:
     return out
 
 
-def public_url(settings: Settings) -> str:
-    """Where customers reach the web role: `http.public_url`, else its listen address."""
+def public_url(settings: Settings, port: int | None = None) -> str | None:
+    """Where customers reach the web role: `http.public_url`, else its listen address (`port`: the one it was
+    bound to; None while a port chosen at bind, 0, is not known yet)."""
     if settings.http.public_url:
         return settings.http.public_url.rstrip("/")
+    port = port or settings.http.port
+    if not port:
+        return None
     host = settings.http.host if settings.http.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
     host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{settings.http.port}"
+    return f"http://{host}:{port}"
 
 
 class Channels:
@@ -209,6 +213,7 @@ class Channels:
         self.connectors: dict[str, Connector] = {}
         # a web process: the channels with accounts it does not run, opened for their files only
         self.file_connectors: dict[str, Connector] = {}
+        self._contexts: list[ConnectorContext] = []
         self.dispatchers: list[Dispatcher] = []
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -281,8 +286,13 @@ class Channels:
             self.dispatchers.append(d)
             self.tasks.append(asyncio.create_task(d.run(), name=f"dispatch.{channel}"))
 
+    def bound(self, port: int) -> None:
+        """The web side listens on `port` now: links the channels send out name it (a port chosen at bind)."""
+        for ctx in self._contexts:
+            ctx.public_url = public_url(self.settings, port)
+
     def _context(self, channel: str, routes: Routes, health: Health) -> ConnectorContext:
-        return ConnectorContext(
+        ctx = ConnectorContext(
             channel=channel,
             sink=Sink(self.bus),
             checkpoints=Checkpoints(self.store, channel, self.clock),
@@ -295,6 +305,8 @@ class Channels:
             limits=self.limits,
             public_url=public_url(self.settings),
         )
+        self._contexts.append(ctx)
+        return ctx
 
     async def open_files(self) -> None:
         """A web process: a channel with accounts it does not run is opened for files only, with all of its

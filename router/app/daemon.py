@@ -166,6 +166,7 @@ class Daemon:
         await site.start()
         addresses = self._runner.addresses
         self.port = int(addresses[0][1]) if addresses else s.http.port
+        channels.bound(self.port)
         log.info(ev.DAEMON_STARTED, role=self.role, port=self.port, store=store.kind, bus=bus.name)
 
     def _open_bus(self) -> Bus:

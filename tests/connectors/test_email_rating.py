@@ -234,8 +234,9 @@ async def test_on_close_the_mail_links_to_the_page_and_its_post_rates_the_dialog
         "rating": {"scale": "five", "comment": True},
     }
     data = config(tmp_path, [support])
-    data["http"]["port"] = free_port()  # the links name the listen address (no public_url here)
+    data["http"]["port"] = 0  # chosen at bind: the links name the port it got (no public_url here)
     d = await start_daemon(settings_from(tmp_path, data))
+    assert d.daemon.port > 0
     anna = await d.operator("anna")
     m = EmailMessage()
     m["From"], m["To"], m["Subject"] = "Ivan <ivan@example.com>", SUPPORT, "Where is my order?"
@@ -254,7 +255,7 @@ async def test_on_close_the_mail_links_to_the_page_and_its_post_rates_the_dialog
     asked = next(r.message for r in mail.smtp.received if LINK.search(parts(r.message)[0]))
     plain, rich = parts(asked)
     urls = LINK.findall(plain)
-    assert len(urls) == 5 and all(u.startswith(d.base) for u in urls)
+    assert len(urls) == 5 and all(u.startswith(f"http://127.0.0.1:{d.daemon.port}/email/rate/") for u in urls)
     four = next(u for u in urls if u.endswith("score=4"))
     status, page, _ = await get(four)
     assert status == 200 and "<textarea" in page
