@@ -119,18 +119,19 @@ def fts5_query(words: Sequence[str]) -> str:
 
 
 def encode_cursor(kind: str, key: object) -> str:
-    """An opaque page cursor for the store kind's key."""
+    """An opaque page cursor for a key of a kind (the store kind's search, the closed list)."""
     return base64.urlsafe_b64encode(f"{kind}:{key}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(kind: str, cursor: str) -> str:
-    """The key in a cursor made by `encode_cursor` for this store kind; BadSearch otherwise."""
+def decode_cursor(kind: str, cursor: str, *, limit: int = 64) -> str:
+    """The key (at most `limit` characters) in a cursor made by `encode_cursor` for this kind; BadSearch
+    otherwise."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadSearch("cursor is not one this search gave") from None
     got, _, key = raw.partition(":")
-    if got != kind or not key or len(key) > 64:
+    if got != kind or not key or len(key) > limit:
         raise BadSearch("cursor is not one this search gave")
     return key
 

@@ -3,8 +3,6 @@ letters."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +10,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from crm_core.ids import new_id
+from crm_core.search import decode_cursor, encode_cursor
 from crm_core.store import Store
 from crm_core.web_reads import activity_key
 from queues.bus import CONSOLE
@@ -227,8 +226,7 @@ def _closed_limit(raw: str | None) -> int:
 def _closed_next(key: tuple[datetime, str]) -> str:
     """The opaque cursor of the closed list's next page: the last row's (activity, id)."""
     at, dialog_id = key
-    raw = f"{at.astimezone(UTC).isoformat()}|{dialog_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return encode_cursor("closed", f"{at.astimezone(UTC).isoformat()}|{dialog_id}")
 
 
 def _closed_cursor(cursor: str | None) -> tuple[datetime, str] | None:
@@ -236,10 +234,9 @@ def _closed_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     if not cursor:
         return None
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _, dialog_id = raw.partition("|")
+        at, _, dialog_id = decode_cursor("closed", cursor, limit=100).partition("|")
         when = datetime.fromisoformat(at)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+    except ValueError:  # BadSearch is one
         raise ApiError(400, "bad_field", "cursor is not one this list gave") from None
     if when.tzinfo is None or not dialog_id or len(dialog_id) > 64:
         raise ApiError(400, "bad_field", "cursor is not one this list gave")

@@ -345,14 +345,15 @@ async def test_a_press_by_webhook_is_a_rating_and_a_bad_secret_is_refused(fake, 
 # ---- the whole way: the real daemon asks on close, the press is stored on the dialog -----------------------------
 
 
-async def test_on_close_the_customer_rates_with_the_keyboard_and_the_console_sees_it(
-    tmp_path, fake, start_daemon
-):
+async def closed_and_asked(
+    tmp_path, fake, start_daemon, rating: dict[str, Any]
+) -> tuple[Any, Any, str, Sent]:
+    """A real daemon on a line with `rating`: a customer writes, anna answers and closes; the question asked."""
     from tests.conftest import config, line, settings_from
 
     support = {**line("support", ["anna"]), "channels": [
         {"type": "telegram", "token": TOKEN, "api_base": fake.url, "polling_timeout": 1}]}  # fmt: skip
-    support["rating"] = {"scale": "like"}
+    support["rating"] = rating
     d = await start_daemon(settings_from(tmp_path, config(tmp_path, [support])))
     anna = await d.operator("anna")
     await fake.message(TOKEN, "Where is my parcel?")
@@ -360,9 +361,14 @@ async def test_on_close_the_customer_rates_with_the_keyboard_and_the_console_see
     await anna.reply(dialog_id, "It is on its way.")
     await anna.send({"type": "close", "dialog_id": dialog_id})
     await anna.expect("dialog.closed", lambda f: f.get("dialog_id") == dialog_id)
-
     await fake.wait_for(lambda: any(s.reply_markup for s in fake.bots[TOKEN].sent), timeout=10)
-    asked = next(s for s in fake.bots[TOKEN].sent if s.reply_markup)
+    return d, anna, dialog_id, next(s for s in fake.bots[TOKEN].sent if s.reply_markup)
+
+
+async def test_on_close_the_customer_rates_with_the_keyboard_and_the_console_sees_it(
+    tmp_path, fake, start_daemon
+):
+    _, anna, dialog_id, asked = await closed_and_asked(tmp_path, fake, start_daemon, {"scale": "like"})
     assert [d.rsplit(":", 1)[0] for _, d in asked.buttons()] == [f"rt:l1:{dialog_id}", f"rt:l0:{dialog_id}"]
     _, qid = await fake.press(TOKEN, asked, asked.buttons()[1][1])
     rated = await anna.expect("dialog.rated", lambda f: f.get("dialog_id") == dialog_id)
@@ -375,21 +381,8 @@ async def test_on_close_the_customer_rates_with_the_keyboard_and_the_console_see
 async def test_on_a_line_that_takes_comments_the_customer_comments_and_the_console_sees_it(
     tmp_path, fake, start_daemon
 ):
-    from tests.conftest import config, line, settings_from
-
-    support = {**line("support", ["anna"]), "channels": [
-        {"type": "telegram", "token": TOKEN, "api_base": fake.url, "polling_timeout": 1}]}  # fmt: skip
-    support["rating"] = {"scale": "five", "comment": True}
-    d = await start_daemon(settings_from(tmp_path, config(tmp_path, [support])))
-    anna = await d.operator("anna")
-    await fake.message(TOKEN, "Where is my parcel?")
-    dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
-    await anna.reply(dialog_id, "It is on its way.")
-    await anna.send({"type": "close", "dialog_id": dialog_id})
-    await anna.expect("dialog.closed", lambda f: f.get("dialog_id") == dialog_id)
-
-    await fake.wait_for(lambda: any(s.reply_markup for s in fake.bots[TOKEN].sent), timeout=10)
-    asked = next(s for s in fake.bots[TOKEN].sent if s.reply_markup)
+    rating = {"scale": "five", "comment": True}
+    d, anna, dialog_id, asked = await closed_and_asked(tmp_path, fake, start_daemon, rating)
     await fake.press(TOKEN, asked, asked.buttons()[3][1])  # 4⭐
     assert (await anna.expect("dialog.rated", lambda f: f.get("dialog_id") == dialog_id))["rating"] == 4
     await eventually(lambda: asked.buttons() and asked.buttons()[0][1].startswith("rc:"))
