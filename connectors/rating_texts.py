@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-SCORES = {"like": (1, 0), "five": (1, 2, 3, 4, 5)}  # in button order
+from queues.messages import RATING_SCORES
+
+SCORES = RATING_SCORES  # in button order
 _LABELS = {"like": {1: "👍", 0: "👎"}, "five": {n: f"{n}⭐" for n in range(1, 6)}}
 _YOUR_RATING = {"en": "Your rating: {label}", "ru": "Ваша оценка: {label}"}
 _EXPIRED = {

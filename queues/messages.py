@@ -84,6 +84,9 @@ class CustomerConsent(Event):
 # rating question, asked at the closing, works as long (router/rules/ratings.py refuses later ratings "too_late", and
 # the connectors answer a later press as expired rather than thank for a rating that would not count).
 RATE_WITHIN = timedelta(days=7)
+# the scores of each scale a line may ask on (like/dislike is 1/0, as Bitrix24; five is 1..5, as Chatwoot), in the
+# order the messengers' buttons show them
+RATING_SCORES: dict[str, tuple[int, ...]] = {"like": (1, 0), "five": (1, 2, 3, 4, 5)}
 
 
 def rating_expired(asked: datetime | None, now: datetime) -> bool:

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from connectors.base import ConnectorContext, RouteTable, Signer
 from connectors.origins import split_origin
-from queues.messages import RATE_WITHIN, CustomerRating, OutboundMessage
+from queues.messages import RATE_WITHIN, RATING_SCORES, CustomerRating, OutboundMessage
 
 log = structlog.get_logger("connectors.email")
 CHANNEL = "email"
@@ -36,7 +36,7 @@ RATING_TTL = int(RATE_WITHIN.total_seconds())
 _FOREVER = 100 * 365 * 86400  # tells an expired genuine token (410) from a forged one (404)
 COMMENT_LIMIT = 2000  # characters of the optional comment kept
 FORM_LIMIT = 16 * 1024  # bytes of a POSTed form read
-SCORES = {"like": (1, 0), "five": (5, 4, 3, 2, 1)}
+SCORES = {"like": RATING_SCORES["like"], "five": tuple(reversed(RATING_SCORES["five"]))}  # the best first
 _CYRILLIC = re.compile(r"[\u0400-\u04FF]")
 
 _TEXTS: dict[str, dict[str, str]] = {

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Literal
 
 from queues.messages import RATE_WITHIN as RATE_WITHIN  # the channels' rating questions work as long
+from queues.messages import RATING_SCORES
 
 Scale = Literal["like", "five"]
 MAX_COMMENT = 2000
@@ -33,7 +34,7 @@ class RatingPolicy:
 
 def scores(scale: Scale) -> tuple[int, ...]:
     """The scores of a scale: like/dislike is 1/0, five is 1..5."""
-    return (1, 0) if scale == "like" else (1, 2, 3, 4, 5)
+    return RATING_SCORES[scale]
 
 
 def question_text(policy: RatingPolicy, language: str) -> str:
