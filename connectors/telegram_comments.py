@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,8 @@ KEY = "comment:{chat}"
 MAX_COMMENT = 2000  # characters kept (router/rules/ratings.py takes as many)
 TIMEOUT = 5  # seconds each Bot API call here may take
 RECENT = 1000  # prompts remembered in memory too
+SENDING = -1  # the prompt id of a prompt being sent
+PROMPTS = {rating_texts.text("comment_prompt", lang) for lang in ("en", "ru")}
 _ERRORS = (TelegramAPIError, AiogramError, aiohttp.ClientError, OSError, TimeoutError)
 
 
@@ -77,21 +79,29 @@ class Comments:
         field = ForceReply(
             force_reply=True, input_field_placeholder=rating_texts.text("comment_placeholder", lang)
         )
+        chat = message.chat.id
+        # waiting before the prompt goes out (its id not known yet: a reply to the prompt's text counts), as a
+        # quick reply may come before sendMessage returns
+        sending = Waiting(SENDING, message.message_id, press.dialog_id, press.score, press.asked)
+        self._remember(chat, sending)
         try:
             prompt = await self.bot.send_message(
-                message.chat.id,
-                rating_texts.text("comment_prompt", lang),
-                reply_markup=field,
-                request_timeout=TIMEOUT,
+                chat, rating_texts.text("comment_prompt", lang), reply_markup=field, request_timeout=TIMEOUT
             )
         except _ERRORS as exc:
             self._log().info("telegram.comment.prompt_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            if self._recent.get(chat) is sending:
+                del self._recent[chat]
             return
         waiting = Waiting(prompt.message_id, message.message_id, press.dialog_id, press.score, press.asked)
-        self._recent[message.chat.id] = waiting
+        self._remember(chat, waiting)
+        await self.checkpoints.set(self.account, KEY.format(chat=chat), waiting.dump())
+
+    def _remember(self, chat: int, waiting: Waiting) -> None:
+        self._recent.pop(chat, None)
+        self._recent[chat] = waiting
         while len(self._recent) > RECENT:
             self._recent.popitem(last=False)
-        await self.checkpoints.set(self.account, KEY.format(chat=message.chat.id), waiting.dump())
 
     async def take(self, update: Update) -> tuple[CustomerRating, Waiting, Message] | None:
         """A reply to a waiting prompt as the rating with its comment (None: not one)."""
@@ -103,6 +113,8 @@ class Comments:
         if reply is None or reply.from_user is None or not reply.from_user.is_bot or not body:
             return None
         waiting = self._recent.get(message.chat.id)
+        if waiting is not None and waiting.prompt_id == SENDING and reply.text in PROMPTS:
+            waiting = replace(waiting, prompt_id=reply.message_id)
         if waiting is None or waiting.prompt_id != reply.message_id:
             waiting = Waiting.load(await self.checkpoints.get(self.account, KEY.format(chat=message.chat.id)))
         now = datetime.now(UTC)

@@ -52,15 +52,19 @@ class Presses:
     ) -> None:
         """ "Add a comment" was pressed: send the prompt and wait for the next message."""
         text = rating_texts.text("comment_prompt_next", vk_rating.language(lang_id))
+        # waiting before the prompt goes out: a quick answer may come before messages.send returns
+        self._waiting.pop(peer, None)
+        self._waiting[peer] = waiting = Waiting(
+            pressed, question_cmid, time.monotonic() + COMMENT_WAIT, lang_id
+        )
+        while len(self._waiting) > WAITING:
+            self._waiting.popitem(last=False)
         try:
             await self._run(self.client.send, peer, text, secrets.randbits(31), None)
         except VkCallError as exc:
             self._log.info("vk.comment.prompt_failed", code=exc.code, error=exc.message[:200])
-            return
-        self._waiting.pop(peer, None)
-        self._waiting[peer] = Waiting(pressed, question_cmid, time.monotonic() + COMMENT_WAIT, lang_id)
-        while len(self._waiting) > WAITING:
-            self._waiting.popitem(last=False)
+            if self._waiting.get(peer) is waiting:
+                del self._waiting[peer]
 
     def take_comment(self, message: Mapping[str, Any], now: datetime) -> CustomerRating | None:
         """A customer's new message as the comment a prompt waits for (None: not one; it is then theirs)."""

@@ -69,6 +69,7 @@ class FakeBot:
     file_failures: int = 0  # the next getFile calls answer 502 Bad Gateway
     webhook: dict[str, Any] | None = None
     answers: list[dict[str, Any]] = field(default_factory=list)  # answerCallbackQuery params
+    answer_late: float = 0.0  # seconds the answer to a send waits after the message is out
     answered: set[str] = field(default_factory=set)  # callback query ids answered (a second answer fails)
 
     def offsets(self) -> list[int | None]:
@@ -375,6 +376,8 @@ class FakeTelegram:
             if sent.caption:
                 result["caption"] = sent.caption
         bot.sent.append(sent)
+        if bot.answer_late:  # the message is out (the customer sees it) before the bot learns so
+            await asyncio.sleep(bot.answer_late)
         return _ok(result)
 
     def _edit(self, bot: FakeBot, method: str, params: dict[str, Any]) -> web.Response:

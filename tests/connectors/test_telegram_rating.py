@@ -282,6 +282,21 @@ async def test_a_rated_question_offers_a_comment_whose_reply_is_the_same_rating_
     assert [m.text for m in bot.sink.messages()] == ["And one more question"]
 
 
+async def test_a_reply_that_comes_before_the_prompts_send_returns_is_the_comment(fake, started):
+    bot = await started()
+    sent = await ask(fake, bot, "like", comment=True)
+    await fake.press(TOKEN, sent, sent.buttons()[1][1])
+    await eventually(lambda: sent.buttons() and sent.buttons()[0][1].startswith("rc:"))
+    fake.bots[TOKEN].answer_late = 1.5  # sendMessage answers late: the customer replies meanwhile
+    await fake.press(TOKEN, sent, sent.buttons()[0][1])
+    await eventually(lambda: len(fake.bots[TOKEN].sent) == 2)
+    prompt = fake.bots[TOKEN].sent[-1]
+    await fake.reply(TOKEN, prompt, "quick words")
+    await eventually(lambda: len(bot.sink.ratings()) == 2)
+    assert (bot.sink.ratings()[1].score, bot.sink.ratings()[1].comment) == (0, "quick words")
+    assert bot.sink.messages() == []
+
+
 async def test_without_rating_comment_no_comment_is_offered(fake, started):
     bot = await started()
     sent = await ask(fake, bot, "five")
