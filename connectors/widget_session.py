@@ -29,8 +29,9 @@ from connectors.widget_frames import (
     send_frame,
     unavailable,
 )
+from connectors.widget_identity import IdentityRefused, SiteUser, verify, visitor_of_user
 from connectors.widget_settings import LineGuards, WidgetSettings
-from connectors.widget_tokens import new_visitor, visitor_of
+from connectors.widget_tokens import new_visitor, visitor_of, visitor_token
 from queues.messages import CustomerRating, InboundMessage, SenderProfile, Typing, typing_is_news
 
 log = structlog.get_logger("connectors.widget")
@@ -86,6 +87,7 @@ class VisitorSession:
         self.address = address
         self.flood = FloodGuard(FRAME_RATE, connector.clock(), close_after=FLOOD_CLOSE_AFTER)
         self.visitor: str | None = None
+        self.user: SiteUser | None = None  # the site's signed user this visitor is (widget_identity)
         self.typed: tuple[bool, float] | None = None  # the last typing state passed on, and when
 
     async def run(self) -> None:
@@ -144,7 +146,11 @@ class VisitorSession:
         settings: WidgetSettings = binding.settings
         token = frame.get("visitor_token")
         visitor = None
-        if token is not None:
+        self.user = self._signed_user(frame.get("identity"), settings)
+        if self.user is not None:  # the site's user: the same visitor on every device
+            visitor = visitor_of_user(binding.account, self.user.id)
+            token = visitor_token(ctx.signer, binding.account, visitor)
+        elif token is not None:
             if not isinstance(token, str):
                 raise WidgetError("bad_field", "visitor_token must be a string or null")
             visitor = visitor_of(ctx.signer, token, binding.account, settings.token_ttl_days)
@@ -174,6 +180,21 @@ class VisitorSession:
             },
         )
         return visitor
+
+    def _signed_user(self, raw: Any, settings: WidgetSettings) -> SiteUser | None:
+        """The site's user a hello's `identity` names (None: none given, on a line that allows that)."""
+        secret = settings.identity_secret
+        if raw is None:
+            if settings.identity == "required":
+                raise WidgetError("identity_required", "this chat is for the site's signed-in users only")
+            return None
+        if secret is None:
+            raise WidgetError("identity_off", "this line takes no signed identity")
+        try:
+            return verify(secret.get_secret_value(), raw)
+        except IdentityRefused as exc:
+            log.info("widget.identity.refused", line=self.account, code=exc.code)
+            raise WidgetError(exc.code, str(exc)) from None
 
     async def _earlier(self, visitor: str, frame: dict[str, Any]) -> None:
         """A page of the visitor's messages older than `before` (a message id the client has)."""
@@ -209,11 +230,20 @@ class VisitorSession:
             external_id=f"{visitor}:{cmid}",
             text=text,
             ts=_now_iso(),
-            sender=SenderProfile(display_name=f"Visitor {visitor[-4:].upper()}"),
+            sender=self._profile(visitor),
         )
         # handed over without waiting for the write (the next frame is read meanwhile); the `ack` comes with the
         # commit receipt, and a failed write is refused, so the client sends it again
         self._after_write(connector.ctx.sink.submit([event]), frame)
+
+    def _profile(self, visitor: str) -> SenderProfile:
+        """Who the customer is: the site's signed user (their e-mail and phone verified), else an anonymous one."""
+        u = self.user
+        if u is None:
+            return SenderProfile(display_name=f"Visitor {visitor[-4:].upper()}")
+        return SenderProfile(
+            display_name=u.name or f"Visitor {visitor[-4:].upper()}", email=u.email, phone=u.phone
+        )
 
     def _after_write(self, written: asyncio.Future[None], frame: dict[str, Any]) -> None:
         """Refuse the frame if its write fails; a write already done (the in-process bus) needs no callback."""

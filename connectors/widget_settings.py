@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connectors.origins import OriginPolicy, split_origin
 from connectors.ratelimit import Rate
@@ -26,6 +26,24 @@ class WidgetSettings(BaseModel):
     burst_per_visitor: int = Field(10, ge=1, le=1000)
     rate_per_ip: int = Field(120, ge=1, le=60000)
     burst_per_ip: int = Field(40, ge=1, le=10000)
+    # the site signs its logged-in users with it (connectors/widget_identity.py); `required`: only signed visitors
+    identity_secret: SecretStr | None = None
+    identity: Literal["optional", "required"] = "optional"
+
+    @field_validator("identity_secret", mode="before")
+    @classmethod
+    def _no_empty_secret(cls, value: object) -> object:
+        return None if value == "" else value  # `${VAR:-}` unset: no secret
+
+    @model_validator(mode="after")
+    def _check_identity(self) -> WidgetSettings:
+        if self.identity == "required" and self.identity_secret is None:
+            raise ValueError(
+                "identity: required needs identity_secret (the key the site signs its users with)"
+            )
+        if self.identity_secret is not None and len(self.identity_secret.get_secret_value()) < 16:
+            raise ValueError("identity_secret must be at least 16 characters (use a long random string)")
+        return self
 
     @field_validator("allowed_origins")
     @classmethod

@@ -18,7 +18,12 @@ _FILE = "widget.file"
 def new_visitor(signer: Signer, account: str) -> tuple[str, str]:
     """A new visitor of a line: its id and its token."""
     visitor = uuid.uuid4().hex
-    return visitor, signer.sign({"v": visitor, "line": account, "iat": int(time.time())})
+    return visitor, visitor_token(signer, account, visitor)
+
+
+def visitor_token(signer: Signer, account: str, visitor: str) -> str:
+    """The token a browser keeps for a visitor of a line."""
+    return signer.sign({"v": visitor, "line": account, "iat": int(time.time())})
 
 
 def visitor_of(signer: Signer, token: str, account: str, ttl_days: int) -> str | None:

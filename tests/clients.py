@@ -72,10 +72,16 @@ class Visitor(_Socket):
     """A site visitor speaking the widget protocol."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, base: str, line: str, token: str | None = None
+        self,
+        session: aiohttp.ClientSession,
+        base: str,
+        line: str,
+        token: str | None = None,
+        identity: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.session, self.base, self.line, self.token = session, base, line, token
+        self.identity = identity  # the site's signed user (connectors/widget_identity.py)
         self.hello: Frame | None = None
 
     async def connect(self) -> Frame:
@@ -84,7 +90,10 @@ class Visitor(_Socket):
             f"{self.base.replace('http', 'ws')}/widget/ws?line={self.line}"
         )
         self._start_reader()
-        await self.send({"type": "hello", "protocol": 1, "visitor_token": self.token})
+        hello: dict[str, Any] = {"type": "hello", "protocol": 1, "visitor_token": self.token}
+        if self.identity is not None:
+            hello["identity"] = self.identity
+        await self.send(hello)
         self.hello = await self.expect("hello")
         self.token = self.hello["visitor_token"]
         return self.hello

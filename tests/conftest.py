@@ -90,8 +90,10 @@ class Running:
         await op.connect(online=online)
         return op
 
-    async def visitor(self, line_id: str, token: str | None = None) -> Visitor:
-        v = Visitor(self.session, self.base, line_id, token)
+    async def visitor(
+        self, line_id: str, token: str | None = None, identity: dict[str, Any] | None = None
+    ) -> Visitor:
+        v = Visitor(self.session, self.base, line_id, token, identity)
         await v.connect()
         return v
 

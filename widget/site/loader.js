@@ -115,6 +115,7 @@
     });
     return svg;
   }
+  var IDENTITY_ERRORS = ["identity_refused", "bad_identity", "identity_required", "identity_off"];
   var ICON_CHAT = ["M4 5h16v11H9l-5 4z"];
   var ICON_CLOSE = ["M6 6l12 12", "M18 6L6 18"];
   var ICON_SEND = ["M4 12l16-8-6 16-2-7z"];
@@ -659,10 +660,10 @@
     }
 
     /** The server will never take messages for this line: say so once, and take no more. */
-    function stop() {
+    function stop(why) {
       stopped = true;
       setStatus("unavailable");
-      closedNotice.textContent = T.lineUnknown;
+      closedNotice.textContent = why || T.lineUnknown;
       closedNotice.hidden = false;
       input.disabled = true;
       send.disabled = true;
@@ -862,6 +863,7 @@
         return;
       }
       if (f.code === "unknown_line") { stop(); return; }
+      if (IDENTITY_ERRORS.indexOf(f.code) >= 0) { stop(text); return; } // the same hello would be refused again
       if (f.code === "hello_required") return; // our pending messages are re-sent after the next hello
       if (f.code === "rate_limited" || f.code === "unavailable") {
         // Not stored, not refused for good: keep it pending and send it again when the server says we may.
@@ -907,9 +909,11 @@
       try { sock = new WebSocket(wsUrl); } catch (e) { scheduleReconnect(); return; }
       ws = sock;
       sock.onopen = function () {
-        sock.send(JSON.stringify({
+        var hello = {
           type: "hello", protocol: PROTOCOL, visitor_token: token || store.get("localStorage", KEY_TOKEN) || null,
-        }));
+        };
+        if (cfg.identity) hello.identity = cfg.identity; // the site's user: their conversation, whichever device
+        sock.send(JSON.stringify(hello));
       };
       sock.onmessage = function (ev) { if (ws === sock) onFrame(ev); };
       sock.onclose = function () {
@@ -1122,6 +1126,20 @@
     (document.head || document.body).appendChild(tag);
   }
 
+  /** The site's signed-in user, as its backend signed it (data-user-id, -email, -phone, -name and -hash), or null:
+   * the chat is then that user's on every device (docs/configuration.md, "Signed-in users"). */
+  function siteUser() {
+    var id = script.getAttribute("data-user-id");
+    var hash = script.getAttribute("data-user-hash");
+    if (!id || !hash) return null;
+    var user = { id: id, hash: hash };
+    ["email", "phone", "name"].forEach(function (k) {
+      var v = script.getAttribute("data-user-" + k);
+      if (v) user[k] = v;
+    });
+    return user;
+  }
+
   whenBody(function () {
     if (!script.isConnected) return; // the page removed our tag before we mounted (e.g. the demo switching lines)
     var line = (script.getAttribute("data-line") || "").trim();
@@ -1147,6 +1165,7 @@
         color: script.getAttribute("data-color") || "#2f6fed",
         position: script.getAttribute("data-position") === "left" ? "left" : "right",
         origin: origin,
+        identity: siteUser(),
       }, strings);
     });
   });

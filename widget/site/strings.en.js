@@ -47,5 +47,9 @@
     message_too_long: "The message is too long",
     empty_message: "The message is empty",
     not_stored: "The message could not be stored",
+    identity_refused: "We could not confirm who you are. Please reload the page, or sign in again.",
+    bad_identity: "We could not confirm who you are. Please reload the page, or sign in again.",
+    identity_required: "Please sign in to the site to chat with us.",
+    identity_off: "This chat cannot be opened from this page. Please contact us another way.",
   },
 };
