@@ -68,6 +68,11 @@ def verify(secret: str, raw: Any) -> SiteUser:
     return user
 
 
+def is_site_user(visitor: str) -> bool:
+    """Whether a visitor id is a signed-in user's (`visitor_of_user`), which only their signature opens."""
+    return len(visitor) == 32 and visitor.startswith("u")
+
+
 def visitor_of_user(account: str, user_id: str) -> str:
     """The visitor id of a site's user on a line: the same on every device, never one an anonymous visitor gets."""
     return "u" + hashlib.sha256(f"{account}\n{user_id}".encode()).hexdigest()[:31]

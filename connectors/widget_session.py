@@ -29,7 +29,7 @@ from connectors.widget_frames import (
     send_frame,
     unavailable,
 )
-from connectors.widget_identity import IdentityRefused, SiteUser, verify, visitor_of_user
+from connectors.widget_identity import IdentityRefused, SiteUser, is_site_user, verify, visitor_of_user
 from connectors.widget_settings import LineGuards, WidgetSettings
 from connectors.widget_tokens import new_visitor, visitor_of, visitor_token
 from queues.messages import CustomerRating, InboundMessage, SenderProfile, Typing, typing_is_news
@@ -154,6 +154,10 @@ class VisitorSession:
             if not isinstance(token, str):
                 raise WidgetError("bad_field", "visitor_token must be a string or null")
             visitor = visitor_of(ctx.signer, token, binding.account, settings.token_ttl_days)
+            if visitor is not None and is_site_user(visitor):
+                visitor = (
+                    None  # a signed-in user's token without their signature (a shared browser after logout)
+                )
             if visitor is None:
                 log.info("widget.token.refused", line=binding.account)
                 await send_frame(

@@ -37,6 +37,8 @@ async def test_a_signed_in_user_sees_one_conversation_in_two_browsers(tmp_path, 
         dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
         await anna.reply(dialog_id, "Hello Ivan!")
         await expect(laptop.locator(f'{MSG}[data-author="operator"]')).to_contain_text("Hello Ivan!")
+        # the signed-in user's token is not left in the browser for whoever uses it after a logout
+        assert await laptop.evaluate("() => localStorage.getItem('openlines.visitor.support')") is None
 
         phone_ctx = await browser.new_context(viewport={"width": 390, "height": 844})  # its own storage
         phone = await phone_ctx.new_page()

@@ -68,9 +68,16 @@ async def test_a_signed_user_has_one_conversation_on_every_device(tmp_path, star
     assert (card["name"], card["email"]) == ("Ivan Petrov", "ivan@example.com")
     assert card["phone"] and card["phone"].endswith("9001234567")
 
-    # an anonymous visitor of the same browser is someone else: no history of the user's
+    # an anonymous visitor of the same browser is someone else: no history of the user's, also with their token
     stranger = await d.visitor("site")
     assert stranger.hello["history"] == []
+    v = Visitor(d.session, d.base, "site", phone.token)  # the user's token, without their signature
+    v.ws = await d.session.ws_connect(f"{d.base.replace('http', 'ws')}/widget/ws?line=site")
+    v._start_reader()
+    await v.send({"type": "hello", "protocol": 1, "visitor_token": phone.token})
+    assert (await v.expect("error"))["code"] == "invalid_token"
+    fresh = await v.expect("hello")
+    assert fresh["history"] == [] and fresh["visitor_token"] != phone.token
 
 
 async def test_a_verified_email_joins_the_lead_that_has_it(tmp_path, start_daemon) -> None:

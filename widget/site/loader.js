@@ -791,7 +791,8 @@
       clearTimeout(tokenTimer);
       if (f.visitor_token) {
         token = f.visitor_token;
-        store.set("localStorage", KEY_TOKEN, f.visitor_token);
+        // a signed-in user's token stays in this page: the browser's next visitor (after a logout) is not them
+        if (!cfg.identity) store.set("localStorage", KEY_TOKEN, f.visitor_token);
       }
       if (!cfg.title) {
         var title = typeof f.title === "string" && f.title.trim() ? f.title : null;
@@ -910,7 +911,8 @@
       ws = sock;
       sock.onopen = function () {
         var hello = {
-          type: "hello", protocol: PROTOCOL, visitor_token: token || store.get("localStorage", KEY_TOKEN) || null,
+          type: "hello", protocol: PROTOCOL,
+          visitor_token: token || (cfg.identity ? null : store.get("localStorage", KEY_TOKEN)) || null,
         };
         if (cfg.identity) hello.identity = cfg.identity; // the site's user: their conversation, whichever device
         sock.send(JSON.stringify(hello));
