@@ -10,7 +10,7 @@ import asyncio
 import builtins
 import contextlib
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -31,6 +31,7 @@ from queues.messages import OutboundMessage, Receipt, Typing
 from queues.sockets import Push, Pusher
 
 log = structlog.get_logger(__name__)
+ECHO_MAX = 10_000  # visitors' messages remembered until their receipt
 
 
 class WidgetConnector:
@@ -51,6 +52,8 @@ class WidgetConnector:
         self._sockets: dict[tuple[str, str], set[web.WebSocketResponse]] = defaultdict(set)
         self._pusher = Pusher()
         self._pending: set[asyncio.Task[None]] = set()  # refusals being sent
+        # the visitors' messages waiting for their receipt: shown then on their other tabs and devices
+        self._echo: OrderedDict[tuple[str, str], tuple[str, str, str]] = OrderedDict()
         self._closing = False
         self.clock: Callable[[], float] = time.monotonic  # the frame limits' clock
         # the message limits: shared by the web processes when the daemon gives them (Redis), else this process's
@@ -124,6 +127,16 @@ class WidgetConnector:
             await self._broadcast((receipt.account, receipt.chat_id), rated)
             return
         _, _, client_msg_id = receipt.external_id.partition(":")
+        key = (receipt.account, receipt.chat_id)
+        echo = self._echo.pop((receipt.account, receipt.external_id), None)
+        if echo is not None and receipt.message_id is not None and len(self._sockets.get(key, ())) > 1:
+            text, ts, name = (
+                echo  # the sender's tab matches it to its own by client_msg_id, the others show it
+            )
+            mine: dict[str, Any] = {"type": "message", "id": receipt.message_id, "dialog_id": receipt.dialog_id,
+                    "author": {"kind": "customer", "name": name}, "text": text, "ts": ts, "attachments": [],
+                    "client_msg_id": client_msg_id}  # fmt: skip
+            await self._broadcast(key, mine)
         if receipt.error or receipt.message_id is None:
             frame: dict[str, Any] = {
                 "type": "error",
@@ -138,7 +151,13 @@ class WidgetConnector:
                 "id": receipt.message_id,
                 "dialog_id": receipt.dialog_id,
             }
-        await self._broadcast((receipt.account, receipt.chat_id), frame)
+        await self._broadcast(key, frame)
+
+    def remember(self, account: str, external_id: str, text: str, ts: str, name: str) -> None:
+        """A visitor's message handed to the bus: its text, shown on their other tabs once it is stored."""
+        self._echo[(account, external_id)] = (text, ts, name)
+        if len(self._echo) > ECHO_MAX:  # a receipt that never came (a lost process): forgotten in time
+            self._echo.popitem(last=False)
 
     async def _broadcast(self, key: tuple[str, str], frame: dict[str, Any]) -> int:
         data = orjson.dumps(frame)

@@ -67,6 +67,10 @@ class Host(Protocol):
         """Hold a background task until it ends."""
         ...
 
+    def remember(self, account: str, external_id: str, text: str, ts: str, name: str) -> None:
+        """A visitor's message handed to the bus, to show on their other tabs once stored."""
+        ...
+
 
 class VisitorSession:
     """One visitor connection of a widget line: who the visitor is once they said hello, and their frames."""
@@ -236,6 +240,7 @@ class VisitorSession:
             ts=_now_iso(),
             sender=self._profile(visitor),
         )
+        connector.remember(account, event.external_id, text, event.ts, event.sender.display_name)
         # handed over without waiting for the write (the next frame is read meanwhile); the `ack` comes with the
         # commit receipt, and a failed write is refused, so the client sends it again
         self._after_write(connector.ctx.sink.submit([event]), frame)

@@ -50,11 +50,9 @@ async def test_a_signed_in_user_sees_one_conversation_in_two_browsers(tmp_path, 
         await say(phone, "And now from my phone")
         got = await anna.expect("message", lambda f: f["message"]["text"] == "And now from my phone")
         assert got["dialog_id"] == dialog_id
-        await (
-            laptop.reload()
-        )  # the laptop has it too (its own messages from another device come with history)
-        await open_panel(laptop)
-        await expect(laptop.locator(MSG, has_text="And now from my phone")).to_be_visible()
+        await expect(laptop.locator(MSG, has_text="And now from my phone")).to_be_visible()  # live
+        await expect(phone.locator(MSG, has_text="And now from my phone")).to_have_count(1)  # shown once
+        await laptop.screenshot(path=str(ARTIFACTS / "widget-signed-user-desktop.png"))
         await phone.screenshot(path=str(ARTIFACTS / "widget-signed-user-390.png"))
 
         forged = await browser.new_page(viewport={"width": 390, "height": 844})

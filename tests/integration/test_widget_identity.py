@@ -63,6 +63,9 @@ async def test_a_signed_user_has_one_conversation_on_every_device(tmp_path, star
     await phone.say("And from my phone")
     got = await anna.expect("message", lambda f: f["message"]["text"] == "And from my phone")
     assert got["dialog_id"] == dialog_id
+    # the laptop, still open, shows it at once (the user's own message from their other device)
+    echo = await laptop.expect("message", lambda f: f.get("text") == "And from my phone")
+    assert echo["author"]["kind"] == "customer" and echo["dialog_id"] == dialog_id and echo["id"]
     lead = (await anna.get(f"/api/dialogs/{dialog_id}"))["lead"]
     card = await anna.get(f"/api/leads/{lead['id']}")
     assert (card["name"], card["email"]) == ("Ivan Petrov", "ivan@example.com")

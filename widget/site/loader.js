@@ -846,6 +846,8 @@
 
     function onMessage(f) {
       if (!f.id || byId.has(f.id)) return;
+      // our own message, stored (sent to every tab of ours before its ack): this tab's copy is the one to keep
+      if (f.client_msg_id && byClientId.has(f.client_msg_id)) { onAck(f); return; }
       if (f.dialog_id) dialogId = String(f.dialog_id);
       if (f.author && f.author.kind === "operator") hideOperatorTyping(); // what they typed is here
       append(renderMessage(f));
