@@ -14,12 +14,18 @@ from bench.report_format import phase as _phase
 from bench.report_limits import daemon_cpu, hot_facts, pct
 from bench.report_search import search_targets
 from bench.report_targets_scaleout import scaleout_targets
+from bench.report_widget import widget_targets
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The issue's targets against this run: target, measured, met / missed, by how much, and where one is missed
     the limiting factor (from the hot spots). `met` is None when the run did not measure the target's case."""
-    return [*_pipeline_targets(results), *scaleout_targets(results), *search_targets(results)]
+    return [
+        *_pipeline_targets(results),
+        *scaleout_targets(results),
+        *search_targets(results),
+        *widget_targets(results),
+    ]
 
 
 def _pipeline_targets(results: dict[str, Any]) -> list[dict[str, Any]]:

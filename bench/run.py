@@ -26,8 +26,9 @@ from typing import Any
 from bench import report, scaleout
 from bench.common import REPO, commit, loadavg, machine, progress, quick, raise_fd_limit, rss_kib, today
 from bench.servers import Server, start_daemon, start_relay
+from bench.widget_size import section_widget
 
-SECTIONS = ("relay", "pipeline", "scaleout", "memory", "profile", "crm", "routing", "search")
+SECTIONS = ("relay", "pipeline", "scaleout", "memory", "profile", "crm", "routing", "search", "widget")
 # simulated widget visitors: the widget takes at most 20 frames/s per connection, so the saturated visitor ->
 # operator load is paced at 18/s each; 1,000 of them cap it at 18,000 msg/s, above what the servers reach here
 VISITORS = 1000
@@ -448,6 +449,7 @@ def main() -> None:
             "crm": lambda: section_crm(plan, tmp),
             "routing": lambda: section_routing(plan, tmp),
             "search": lambda: section_search(plan, tmp),
+            "widget": section_widget,
         }
         for name in SECTIONS:
             if name not in only:

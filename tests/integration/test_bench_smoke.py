@@ -67,7 +67,13 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "crm",
         "routing",
         "search",
+        "widget",
     }, {k: v.get("error") for k, v in results["sections"].items()}
+    widget = next(t for t in results["targets"] if t["key"] == "widget.size")
+    size = results["sections"]["widget"]["before_open_gzip"]
+    assert (
+        1000 < size < results["sections"]["widget"]["files"]["loader.js"]["bytes"] and widget["met"] is True
+    )
     figures = {f["key"]: f for f in results["figures"]}
     plan = results["plan"]
     expected = {
