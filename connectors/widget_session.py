@@ -185,6 +185,7 @@ class VisitorSession:
                 "history": [message_frame(ctx, binding.account, visitor, m) for m in conv.messages],
                 "history_more": conv.more,
                 "title": settings.title,
+                "greeting": settings.greeting,
             },
         )
         return visitor

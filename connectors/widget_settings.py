@@ -19,6 +19,8 @@ class WidgetSettings(BaseModel):
     type: Literal["widget"]
     account: str | None = None  # defaults to the line id
     title: str | None = None  # None: the widget's own, in the page's language; the page's data-title wins
+    # shown in the empty chat before the first message (None: the widget's own, in the page's language)
+    greeting: str | None = Field(None, min_length=1, max_length=500)
     token_ttl_days: int = Field(365, ge=1, le=3650)
     allowed_origins: list[str] = []  # empty: any site may embed the widget (the demo)
     trust_forwarded_for: bool = False

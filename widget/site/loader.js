@@ -800,6 +800,8 @@
         else store.remove("localStorage", KEY_TITLE);
         setTitle(title || T.title);
       }
+      // the line's greeting in the empty chat (as text, never HTML); else the widget's own
+      empty.textContent = typeof f.greeting === "string" && f.greeting.trim() ? f.greeting : T.empty;
       ready = true;
       attempt = 0;
       dialogId = f.dialog_id || null;
