@@ -186,6 +186,7 @@ class VisitorSession:
                 "history_more": conv.more,
                 "title": settings.title,
                 "greeting": settings.greeting,
+                "sound": settings.sound,
             },
         )
         return visitor

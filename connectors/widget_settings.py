@@ -21,6 +21,7 @@ class WidgetSettings(BaseModel):
     title: str | None = None  # None: the widget's own, in the page's language; the page's data-title wins
     # shown in the empty chat before the first message (None: the widget's own, in the page's language)
     greeting: str | None = Field(None, min_length=1, max_length=500)
+    sound: bool = True  # a short chime on an operator's reply while the chat is closed or the tab is hidden
     token_ttl_days: int = Field(365, ge=1, le=3650)
     allowed_origins: list[str] = []  # empty: any site may embed the widget (the demo)
     trust_forwarded_for: bool = False

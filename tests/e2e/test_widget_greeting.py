@@ -28,3 +28,33 @@ async def test_the_empty_chat_shows_the_lines_greeting_as_text(tmp_path, start_d
         await page.screenshot(path=str(ARTIFACTS / "widget-greeting-390.png"))
         await say(page, "hello")
         await expect(empty).to_be_hidden()
+
+
+async def test_an_operators_reply_chimes_only_while_the_chat_is_closed_and_only_if_the_line_wants_it(
+    tmp_path, start_daemon
+) -> None:
+    loud = {**line("support", ["anna"]), "channels": [{"type": "widget"}]}  # sound is on by default
+    quiet = {**line("sales", ["anna"]), "channels": [{"type": "widget", "sound": False}]}
+    d = await start_daemon(settings_from(tmp_path, config(tmp_path, [loud, quiet])))
+    anna = await d.operator("anna")
+    async with chromium() as browser, shop_site() as site:
+        for line_id, chimes in (("support", "1"), ("sales", None)):
+            page = await browser.new_page(viewport={"width": 1280, "height": 800})
+            await embed(page, d, site, data_line=line_id)
+            await open_panel(page)
+            await say(page, f"hello {line_id}")
+            dialog_id = (
+                await anna.expect("dialog.offered", lambda f, x=line_id: f["dialog"]["line_id"] == x)
+            )["dialog_id"]
+            await anna.reply(dialog_id, "first answer, the chat open")
+            host = page.locator(f'[data-openlines-line="{line_id}"]')
+            await expect(page.locator('[data-ol="msg"][data-author="operator"]')).to_have_count(1)
+            assert await host.get_attribute("data-ol-chimes") is None  # seen: no sound
+            await page.click('[data-ol="close"]')
+            await anna.reply(dialog_id, "second answer, the chat closed")
+            await expect(page.locator('[data-ol="badge"]')).to_have_text("1")
+            if chimes:
+                await expect(host).to_have_attribute("data-ol-chimes", chimes)
+            else:
+                assert await host.get_attribute("data-ol-chimes") is None
+            await page.close()

@@ -693,6 +693,34 @@
       if (e.key === "Escape") { setOpen(false); launcher.focus(); }
     });
 
+    // ---- the chime on an operator's reply (the line's `sound`): only after the visitor touched the widget, as
+    // browsers let a page play sound only then, and only while they would not see the reply otherwise
+    var soundOn = false;
+    var touched = false;
+    var audio = null;
+    panel.addEventListener("pointerdown", function () { touched = true; });
+    panel.addEventListener("keydown", function () { touched = true; });
+    launcher.addEventListener("click", function () { touched = true; });
+
+    function chime() {
+      var AC = window.AudioContext || window.webkitAudioContext;
+      if (!soundOn || !touched || !AC) return;
+      try {
+        audio = audio || new AC();
+        if (audio.state === "suspended") audio.resume();
+        var t = audio.currentTime, tone = audio.createOscillator(), gain = audio.createGain();
+        tone.frequency.value = 880;
+        gain.gain.setValueAtTime(0.0001, t);
+        gain.gain.exponentialRampToValueAtTime(0.08, t + 0.02);
+        gain.gain.exponentialRampToValueAtTime(0.0001, t + 0.35);
+        tone.connect(gain);
+        gain.connect(audio.destination);
+        tone.start(t);
+        tone.stop(t + 0.4);
+        host.setAttribute("data-ol-chimes", String((Number(host.getAttribute("data-ol-chimes")) || 0) + 1));
+      } catch (e) { /* no sound is no loss */ }
+    }
+
     function bumpUnread() {
       if (!panel.hidden) return;
       unread += 1;
@@ -802,6 +830,7 @@
       }
       // the line's greeting in the empty chat (as text, never HTML); else the widget's own
       empty.textContent = typeof f.greeting === "string" && f.greeting.trim() ? f.greeting : T.empty;
+      soundOn = f.sound === true;
       ready = true;
       attempt = 0;
       dialogId = f.dialog_id || null;
@@ -851,7 +880,10 @@
       // our own message, stored (sent to every tab of ours before its ack): this tab's copy is the one to keep
       if (f.client_msg_id && byClientId.has(f.client_msg_id)) { onAck(f); return; }
       if (f.dialog_id) dialogId = String(f.dialog_id);
-      if (f.author && f.author.kind === "operator") hideOperatorTyping(); // what they typed is here
+      if (f.author && f.author.kind === "operator") {
+        hideOperatorTyping(); // what they typed is here
+        if (panel.hidden || document.hidden) chime();
+      }
       append(renderMessage(f));
       if (f.author && f.author.kind !== "customer") bumpUnread();
     }
