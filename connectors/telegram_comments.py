@@ -22,10 +22,9 @@ from aiogram.types import CallbackQuery, ForceReply, Message, Update
 import connectors.rating_texts as rating_texts
 from connectors.base import CheckpointStore
 from connectors.telegram_rating import CHANNEL, Press, language
-from queues.messages import CustomerRating, rating_expired
+from queues.messages import RATING_COMMENT_MAX, CustomerRating, event_ts, rating_expired
 
 KEY = "comment:{chat}"
-MAX_COMMENT = 2000  # characters kept (router/rules/ratings.py takes as many)
 TIMEOUT = 5  # seconds each Bot API call here may take
 RECENT = 1000  # prompts remembered in memory too
 SENDING = -1  # the prompt id of a prompt being sent
@@ -128,8 +127,8 @@ class Comments:
             chat_id=str(message.chat.id),
             dialog_id=waiting.dialog_id,
             score=waiting.score,
-            ts=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            comment=body[:MAX_COMMENT],
+            ts=event_ts(now),
+            comment=body[:RATING_COMMENT_MAX],
         )
         return rating, waiting, message
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import connectors.rating_texts as rating_texts
 from connectors.rating_texts import SCORES, label
-from queues.messages import CustomerRating, rating_expired
+from queues.messages import CustomerRating, event_ts, rating_expired
 
 CHANNEL = "telegram"
 CALLBACK_LIMIT = 64  # bytes of callback_data Telegram accepts
@@ -133,7 +133,7 @@ def translate(
         chat_id=str(chat.id),
         dialog_id=press.dialog_id,
         score=press.score,
-        ts=now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        ts=event_ts(now),
     )
     return rating, press
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from connectors.text import split_text as _split
 from connectors.text import utf16_len
-from queues.messages import Attachment, InboundMessage, SenderProfile
+from queues.messages import Attachment, InboundMessage, SenderProfile, event_ts
 
 CHANNEL = "telegram"
 TEXT_LIMIT = 4096  # sendMessage, in UTF-16 code units
@@ -67,7 +67,7 @@ def translate(update: Any, account: str, *, allow_groups: bool) -> InboundMessag
         # stable across redelivery: the same update always maps to the same key
         external_id=f"{original}:{m.edit_date or 0}" if edited else original,
         text=text,
-        ts=_iso(when),
+        ts=event_ts(when),
         sender=sender,
         attachments=tuple(attachments),
         source_tag=source_tag,
@@ -143,12 +143,6 @@ def _plus(phone: str) -> str:
     """Telegram gives international numbers, usually without the +."""
     p = phone.strip()
     return p if p.startswith("+") else f"+{p}"
-
-
-def _iso(when: datetime) -> str:
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _update_type(update: Any) -> str:

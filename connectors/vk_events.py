@@ -12,7 +12,14 @@ from typing import Any
 
 import connectors.vk_rating as vk_rating
 from connectors.text import split_text as _split
-from queues.messages import Attachment, CustomerConsent, CustomerRating, InboundMessage, SenderProfile
+from queues.messages import (
+    Attachment,
+    CustomerConsent,
+    CustomerRating,
+    InboundMessage,
+    SenderProfile,
+    event_ts,
+)
 
 CHANNEL = "vk"
 TEXT_LIMIT = 4096  # messages.send, in characters
@@ -156,7 +163,7 @@ def translate(
         # stable across redelivery: the same VK message (or edit) always maps to the same key
         external_id=external_id,
         text=text,
-        ts=_iso(datetime.fromtimestamp(when, UTC) if isinstance(when, int) else now),
+        ts=event_ts(datetime.fromtimestamp(when, UTC) if isinstance(when, int) else now),
         sender=names.get(sender) or profile(None, sender),
         attachments=tuple(files),
         edit_of=original if edited else None,
@@ -168,7 +175,7 @@ def _consent(raw: Mapping[str, Any], account: str, allowed: bool, now: datetime)
     user = obj.get("user_id") if isinstance(obj, dict) else None
     if not isinstance(user, int) or user <= 0:
         return Skipped("malformed", {"event_type": event_type(raw)})
-    ts = _iso(now)
+    ts = event_ts(now)
     return CustomerConsent(
         event_id=str(raw.get("event_id") or f"vk:{account}:{user}:{'allow' if allowed else 'deny'}:{ts}"),
         channel=CHANNEL,
@@ -312,7 +319,3 @@ def classify(code: int | None, message: str) -> tuple[bool, str]:
         return True, f"VK error {code}: {message}"
     reason = REASONS.get(code)
     return False, f"VK error {code}: {reason} ({message})" if reason else f"VK error {code}: {message}"
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

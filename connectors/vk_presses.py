@@ -13,16 +13,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import connectors.rating_texts as rating_texts
 import connectors.vk_rating as vk_rating
 from connectors.vk_client import VkCallError, VkClient
-from queues.messages import CustomerRating, rating_expired
+from queues.messages import RATING_COMMENT_MAX, CustomerRating, event_ts, rating_expired
 
 COMMENT_WAIT = 30 * 60  # seconds the next message after the prompt counts as the comment
-MAX_COMMENT = 2000  # characters kept (router/rules/ratings.py takes as many)
 WAITING = 10_000  # prompts remembered at once (the oldest go first)
 
 
@@ -85,8 +84,8 @@ class Presses:
             chat_id=str(peer),
             dialog_id=waiting.pressed.dialog_id,
             score=waiting.pressed.score,
-            ts=now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            comment=text[:MAX_COMMENT],
+            ts=event_ts(now),
+            comment=text[:RATING_COMMENT_MAX],
         )
 
     def answer_soon(self, obj: dict[str, Any], result: object, lang_id: Any) -> None:

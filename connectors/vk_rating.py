@@ -22,7 +22,7 @@ import orjson
 
 import connectors.rating_texts as rating_texts
 from connectors.rating_texts import SCORES, asked_at, label
-from queues.messages import CustomerRating, OutboundMessage, rating_expired
+from queues.messages import CustomerRating, OutboundMessage, event_ts, rating_expired
 
 CHANNEL = "vk"
 _COLORS = {"like": {1: "positive", 0: "negative"}}
@@ -203,7 +203,7 @@ def _rating(
         chat_id=str(peer),
         dialog_id=dialog_id,
         score=score,
-        ts=now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        ts=event_ts(now),
     )
 
 

@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from queues.messages import RATING_COMMENT_MAX
+
 PROTOCOL = 1
 MAX_FRAME = 64 * 1024
 MAX_CLIENT_MSG_ID = 128
@@ -57,7 +59,7 @@ def message_fields(frame: dict[str, Any], max_length: int) -> tuple[str, str]:
     return cmid, text
 
 
-MAX_RATING_COMMENT = 2000
+MAX_RATING_COMMENT = RATING_COMMENT_MAX
 MAX_DIALOG_ID = 64
 
 

@@ -32,7 +32,7 @@ from connectors.widget_frames import (
 from connectors.widget_identity import IdentityRefused, SiteUser, is_site_user, verify, visitor_of_user
 from connectors.widget_settings import LineGuards, WidgetSettings
 from connectors.widget_tokens import new_visitor, visitor_of, visitor_token
-from queues.messages import CustomerRating, InboundMessage, SenderProfile, Typing, typing_is_news
+from queues.messages import CustomerRating, InboundMessage, SenderProfile, Typing, event_ts, typing_is_news
 
 log = structlog.get_logger("connectors.widget")
 # event ids unique across processes without a system call per message: a random prefix per process, then a count
@@ -239,7 +239,7 @@ class VisitorSession:
             chat_id=visitor,
             external_id=f"{visitor}:{cmid}",
             text=text,
-            ts=_now_iso(),
+            ts=event_ts(datetime.now(UTC)),
             sender=self._profile(visitor),
         )
         connector.remember(account, event.external_id, text, event.ts, event.sender.display_name)
@@ -292,7 +292,7 @@ class VisitorSession:
             chat_id=visitor,
             dialog_id=dialog_id,
             score=score,
-            ts=_now_iso(),
+            ts=event_ts(datetime.now(UTC)),
             comment=comment,
         )
         self._after_write(connector.ctx.sink.submit([event]), frame)
@@ -314,7 +314,7 @@ class VisitorSession:
             visitor,
             "customer",
             active,
-            _now_iso(),
+            event_ts(datetime.now(UTC)),
         )
         self.connector.ctx.sink.submit([event]).add_done_callback(_ignore)
 
@@ -344,7 +344,3 @@ async def _throttle(ws: web.WebSocketResponse, account: str, verdict: Verdict, f
             ws, {**error_frame("rate_limited", "too many frames: some were dropped"), "retry_after": 1}
         )
     return False
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

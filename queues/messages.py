@@ -6,7 +6,7 @@ here too."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from queues.codec import REGISTRY as _REGISTRY
@@ -87,6 +87,16 @@ RATE_WITHIN = timedelta(days=7)
 # the scores of each scale a line may ask on (like/dislike is 1/0, as Bitrix24; five is 1..5, as Chatwoot), in the
 # order the messengers' buttons show them
 RATING_SCORES: dict[str, tuple[int, ...]] = {"like": (1, 0), "five": (1, 2, 3, 4, 5)}
+
+
+RATING_COMMENT_MAX = 2000  # characters of a rating's comment kept (every channel cuts there, the engine too)
+
+
+def event_ts(when: datetime) -> str:
+    """An event's `ts`: UTC, milliseconds, with a Z (a naive time is taken as UTC)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def rating_expired(asked: datetime | None, now: datetime) -> bool:

@@ -18,7 +18,7 @@ from connectors.email.parse import Mail, parse_mail, unreadable_mail
 from connectors.email.progress import Progress
 from connectors.email.settings import EmailSettings
 from connectors.email.threads import Thread, is_ours
-from queues.messages import Attachment, InboundMessage, Receipt, SenderProfile
+from queues.messages import Attachment, InboundMessage, Receipt, SenderProfile, event_ts
 from queues.redis_client import raise_if_cancelled
 
 log = structlog.get_logger("connectors.email")
@@ -200,7 +200,7 @@ class Mailbox:
             chat_id=chat_id,
             external_id=mail.message_id,
             text=text,
-            ts=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            ts=event_ts(datetime.now(UTC)),
             sender=(
                 SenderProfile(display_name=bounced_for.name or bounced_for.to)
                 if bounced_for

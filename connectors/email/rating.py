@@ -24,7 +24,14 @@ from aiohttp import web
 
 from connectors.base import ConnectorContext, RouteTable, Signer
 from connectors.origins import split_origin
-from queues.messages import RATE_WITHIN, RATING_SCORES, CustomerRating, OutboundMessage
+from queues.messages import (
+    RATE_WITHIN,
+    RATING_COMMENT_MAX,
+    RATING_SCORES,
+    CustomerRating,
+    OutboundMessage,
+    event_ts,
+)
 
 log = structlog.get_logger("connectors.email")
 CHANNEL = "email"
@@ -34,7 +41,7 @@ PATH = "/email/rate/"
 # page never thanks for a rating that would be refused
 RATING_TTL = int(RATE_WITHIN.total_seconds())
 _FOREVER = 100 * 365 * 86400  # tells an expired genuine token (410) from a forged one (404)
-COMMENT_LIMIT = 2000  # characters of the optional comment kept
+COMMENT_LIMIT = RATING_COMMENT_MAX  # characters of the optional comment kept
 FORM_LIMIT = 16 * 1024  # bytes of a POSTed form read
 SCORES = {"like": RATING_SCORES["like"], "five": tuple(reversed(RATING_SCORES["five"]))}  # the best first
 _CYRILLIC = re.compile(r"[\u0400-\u04FF]")
@@ -299,7 +306,7 @@ class RatingPages:
             chat_id=p["c"],
             dialog_id=p["d"],
             score=score,
-            ts=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            ts=event_ts(datetime.now(UTC)),
             comment=comment,
         )
         try:

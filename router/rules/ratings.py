@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Literal
 
 from queues.messages import RATE_WITHIN as RATE_WITHIN  # the channels' rating questions work as long
-from queues.messages import RATING_SCORES
+from queues.messages import RATING_COMMENT_MAX, RATING_SCORES
 
 Scale = Literal["like", "five"]
-MAX_COMMENT = 2000
+MAX_COMMENT = RATING_COMMENT_MAX
 # C0 and C1 control characters and DEL, except tab and newline
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
