@@ -109,10 +109,19 @@ class Comments:
             return None
         reply = message.reply_to_message
         body = message.text or message.caption
-        if reply is None or reply.from_user is None or not reply.from_user.is_bot or not body:
+        # only a reply to one of our prompts (its text is ours) is looked up: a customer quoting an operator's
+        # message costs no store read
+        if (
+            reply is None
+            or reply.from_user is None
+            or not reply.from_user.is_bot
+            or reply.text not in PROMPTS
+        ):
+            return None
+        if not body:
             return None
         waiting = self._recent.get(message.chat.id)
-        if waiting is not None and waiting.prompt_id == SENDING and reply.text in PROMPTS:
+        if waiting is not None and waiting.prompt_id == SENDING:
             waiting = replace(waiting, prompt_id=reply.message_id)
         if waiting is None or waiting.prompt_id != reply.message_id:
             waiting = Waiting.load(await self.checkpoints.get(self.account, KEY.format(chat=message.chat.id)))

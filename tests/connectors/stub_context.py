@@ -53,8 +53,10 @@ class RecordingSink:
 class MemoryCheckpoints:
     def __init__(self) -> None:
         self.values: dict[tuple[str, str], str] = {}
+        self.reads = 0
 
     async def get(self, account: str, key: str) -> str | None:
+        self.reads += 1
         return self.values.get((account, key))
 
     async def set(self, account: str, key: str, value: str) -> None:

@@ -273,7 +273,7 @@ async def test_a_rated_question_offers_a_comment_whose_reply_is_the_same_rating_
 
     # an edit of the comment replaces it; a reply to another of the bot's messages is an ordinary message
     await fake.edit(TOKEN, comment_id, "Fast, polite, and right", edit_date=int(time.time()) + 5,
-                    reply_to_message={"message_id": prompt.message_id, "date": int(time.time()),
+                    reply_to_message={"message_id": prompt.message_id, "date": int(time.time()), "text": prompt.text,
                                       "chat": {"id": USER["id"], "type": "private"},
                                       "from": {"id": fake.bots[TOKEN].id, "is_bot": True, "first_name": "Shop"}})  # fmt: skip
     await fake.reply(TOKEN, thanks, "And one more question")
@@ -308,20 +308,31 @@ async def test_without_rating_comment_no_comment_is_offered(fake, started):
 
 async def test_a_reply_to_a_prompt_after_the_rating_window_is_an_ordinary_message(fake, started):
     bot = await started()
-    prompt = await ask(fake, bot, "like")  # any message of the bot's stands for an old prompt
-    weeks_ago = int(time.time() - RATE_WITHIN.total_seconds() - 3600)
+    operator = await ask(fake, bot, "like")  # an ordinary message of the bot's: a reply to it reads no store
     checkpoints = bot.ctx.checkpoints
-    await checkpoints.set("support", f"comment:{USER['id']}", f"{prompt.message_id} 1 {DIALOG} 1 {weeks_ago}")
-    await fake.reply(TOKEN, prompt, "late words")
+    start = checkpoints.reads  # the offset, read when polling started
+    await fake.reply(TOKEN, operator, "about your answer")
     await eventually(lambda: bot.sink.messages())
-    assert bot.sink.ratings() == [] and bot.sink.messages()[0].text == "late words"
+    assert checkpoints.reads == start and bot.sink.ratings() == []
+
+    prompt = await bot.connector.send(question(None, "Please write your comment in reply to this message."))
+    assert prompt.ok
+    prompt_sent = fake.bots[TOKEN].sent[-1]  # a prompt (by its text) that waited past the window
+    weeks_ago = int(time.time() - RATE_WITHIN.total_seconds() - 3600)
+    await checkpoints.set(
+        "support", f"comment:{USER['id']}", f"{prompt_sent.message_id} 1 {DIALOG} 1 {weeks_ago}"
+    )
+    await fake.reply(TOKEN, prompt_sent, "late words")
+    await eventually(lambda: len(bot.sink.messages()) == 2)
+    assert checkpoints.reads == start + 1  # looked up, found too old
+    assert bot.sink.ratings() == [] and bot.sink.messages()[1].text == "late words"
     # a comment button pressed after the window: expired, no prompt
     old = await ask(fake, bot, "like", now_iso(RATE_WITHIN + timedelta(hours=1)), comment=True)
     data = old.buttons()[0][1].replace("rt:L1", "rc:l1")
     _, qid = await fake.press(TOKEN, old, data)
     await eventually(lambda: answers_of(fake, qid))
     assert answers_of(fake, qid)[0]["text"].startswith("Срок этого вопроса истёк")
-    assert len(fake.bots[TOKEN].sent) == 2  # no prompt went out
+    assert len(fake.bots[TOKEN].sent) == 3  # no prompt went out
 
 
 # ---- webhook ---------------------------------------------------------------------------------------------------
