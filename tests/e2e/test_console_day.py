@@ -353,4 +353,7 @@ async def test_the_board_says_how_many_queued_dialogs_it_does_not_list(tmp_path,
         )
         await more.scroll_into_view_if_needed()
         await page.screenshot(path=str(ARTIFACTS / "console-board-long-queue-phone.png"))
+        await page.set_viewport_size(DESKTOP)
+        await expect(more).to_be_visible()
+        await page.screenshot(path=str(ARTIFACTS / "console-board-long-queue-desktop.png"))
     assert not errors, errors

@@ -56,6 +56,7 @@ async def test_a_signed_user_has_one_conversation_on_every_device(tmp_path, star
     assert offer["dialog"]["customer_name"] == "Ivan Petrov"
     await anna.reply(dialog_id, "Hello Ivan, how can I help?")
 
+    other_user = await d.visitor("site", identity=signed("user-43", name="Olga"))  # someone else, online too
     phone = await d.visitor("site", identity=me)  # another device: no token of its own
     texts = [m["text"] for m in phone.hello["history"]]
     assert texts == ["Hello from my laptop", "Hello Ivan, how can I help?"]
@@ -66,6 +67,8 @@ async def test_a_signed_user_has_one_conversation_on_every_device(tmp_path, star
     # the laptop, still open, shows it at once (the user's own message from their other device)
     echo = await laptop.expect("message", lambda f: f.get("text") == "And from my phone")
     assert echo["author"]["kind"] == "customer" and echo["dialog_id"] == dialog_id and echo["id"]
+    # nobody else's socket gets it
+    assert not any(f.get("text") == "And from my phone" for f in other_user.frames)
     lead = (await anna.get(f"/api/dialogs/{dialog_id}"))["lead"]
     card = await anna.get(f"/api/leads/{lead['id']}")
     assert (card["name"], card["email"]) == ("Ivan Petrov", "ivan@example.com")
