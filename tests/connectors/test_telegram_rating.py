@@ -326,13 +326,26 @@ async def test_a_reply_to_a_prompt_after_the_rating_window_is_an_ordinary_messag
     await eventually(lambda: len(bot.sink.messages()) == 2)
     assert checkpoints.reads == start + 1  # looked up, found too old
     assert bot.sink.ratings() == [] and bot.sink.messages()[1].text == "late words"
+    # what a prompt waits for is in the checkpoints, not only in memory: after a restart its reply still counts
+    fresh = int(time.time() - 60)
+    await checkpoints.set(
+        "support", f"comment:{USER['id']}", f"{prompt_sent.message_id} 1 {DIALOG} 0 {fresh}"
+    )
+    await fake.reply(TOKEN, prompt_sent, "kept across a restart")
+    await eventually(lambda: bot.sink.ratings())
+    assert [(r.dialog_id, r.score, r.comment) for r in bot.sink.ratings()] == [
+        (DIALOG, 0, "kept across a restart")
+    ]
     # a comment button pressed after the window: expired, no prompt
     old = await ask(fake, bot, "like", now_iso(RATE_WITHIN + timedelta(hours=1)), comment=True)
     data = old.buttons()[0][1].replace("rt:L1", "rc:l1")
+    await eventually(
+        lambda: len(fake.bots[TOKEN].sent) == 4
+    )  # the thanks for the comment above, then the question
     _, qid = await fake.press(TOKEN, old, data)
     await eventually(lambda: answers_of(fake, qid))
     assert answers_of(fake, qid)[0]["text"].startswith("Срок этого вопроса истёк")
-    assert len(fake.bots[TOKEN].sent) == 3  # no prompt went out
+    assert len(fake.bots[TOKEN].sent) == 4  # no prompt went out
 
 
 # ---- webhook ---------------------------------------------------------------------------------------------------
