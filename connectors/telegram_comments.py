@@ -108,7 +108,7 @@ class Comments:
         if message is None or message.chat.type != "private":
             return None
         reply = message.reply_to_message
-        body = message.text or message.caption
+        body = message.text  # a photo or file with a caption is the customer's message: nothing of it is lost
         # only a reply to one of our prompts (its text is ours) is looked up: a customer quoting an operator's
         # message costs no store read
         if (

@@ -73,6 +73,8 @@ class Presses:
         waiting = self._waiting.get(peer)
         if waiting is None or not isinstance(text, str) or not text.strip() or message.get("payload"):
             return None
+        if message.get("attachments") or message.get("fwd_messages"):
+            return None  # files or forwards are the customer's message: a comment would lose them
         del self._waiting[peer]
         if time.monotonic() > waiting.until or rating_expired(waiting.pressed.asked, now):
             return None

@@ -326,6 +326,18 @@ async def test_a_reply_to_a_prompt_after_the_rating_window_is_an_ordinary_messag
     await eventually(lambda: len(bot.sink.messages()) == 2)
     assert checkpoints.reads == start + 1  # looked up, found too old
     assert bot.sink.ratings() == [] and bot.sink.messages()[1].text == "late words"
+    # a photo in reply to the prompt is the customer's message (a comment would lose the photo)
+    fresh = int(time.time() - 60)
+    await checkpoints.set(
+        "support", f"comment:{USER['id']}", f"{prompt_sent.message_id} 1 {DIALOG} 0 {fresh}"
+    )
+    quoted = {"message_id": prompt_sent.message_id, "date": fresh, "text": prompt_sent.text,
+              "chat": {"id": USER["id"], "type": "private"},
+              "from": {"id": fake.bots[TOKEN].id, "is_bot": True, "first_name": "Shop"}}  # fmt: skip
+    photo = [{"file_id": "ph1", "file_unique_id": "u1", "width": 1, "height": 1}]
+    await fake.message(TOKEN, None, photo=photo, caption="the receipt", reply_to_message=quoted)
+    await eventually(lambda: len(bot.sink.messages()) == 3)
+    assert bot.sink.ratings() == [] and bot.sink.messages()[2].attachments
     # what a prompt waits for is in the checkpoints, not only in memory: after a restart its reply still counts
     fresh = int(time.time() - 60)
     await checkpoints.set(
