@@ -67,6 +67,12 @@ class AttachmentStore(Protocol):
         ...
 
 
+class UploadLog(Protocol):
+    async def track(self, ref: str, account: str, chat_id: str) -> None:
+        """Remember a customer's upload until a message carries it (an unsent one is removed after a grace)."""
+        ...
+
+
 class RouteTable(Protocol):
     def add(self, method: str, path: str, handler: Handler) -> None:
         """Mount an HTTP route (webhook, callback, websocket) in the web role."""
@@ -183,6 +189,7 @@ class ConnectorContext:
     # the absolute URL customers reach the web role at (settings' http.public_url, else its listen address), for
     # links a channel sends out that lead back to its own routes (the e-mail rating page); None: not known
     public_url: str | None = None
+    uploads: UploadLog | None = None  # customers' uploads not yet sent (None: not tracked, never swept)
 
 
 @dataclass

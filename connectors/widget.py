@@ -27,7 +27,8 @@ from connectors.widget_frames import MAX_FRAME, error_frame, send_frame
 from connectors.widget_session import RATING_EVENT, VisitorSession
 from connectors.widget_settings import LineGuards, WidgetSettings
 from connectors.widget_tokens import FILE_LINKS
-from queues.messages import OutboundMessage, Receipt, Typing
+from connectors.widget_uploads import UPLOADS, UploadRoute
+from queues.messages import Attachment, OutboundMessage, Receipt, Typing
 from queues.sockets import Push, Pusher
 
 log = structlog.get_logger(__name__)
@@ -53,7 +54,7 @@ class WidgetConnector:
         self._pusher = Pusher()
         self._pending: set[asyncio.Task[None]] = set()  # refusals being sent
         # the visitors' messages waiting for their receipt: shown then on their other tabs and devices
-        self._echo: OrderedDict[tuple[str, str], tuple[str, str, str]] = OrderedDict()
+        self._echo: OrderedDict[tuple[str, str], tuple[str, str, str, tuple[Attachment, ...]]] = OrderedDict()
         self._closing = False
         self.clock: Callable[[], float] = time.monotonic  # the frame limits' clock
         # the message limits: shared by the web processes when the daemon gives them (Redis), else this process's
@@ -63,9 +64,12 @@ class WidgetConnector:
     async def start(self) -> None:
         """Mount the websocket route."""
         self.ctx.routes.add("GET", "/widget/ws", self._handle)
-        files = FileRoute(self.ctx, self.type, self._line)
+        files = FileRoute(self.ctx, self.type, self.line_of)
+        uploads = UploadRoute(self, self.ctx.uploads)
         for method in ("GET", "OPTIONS"):
             self.ctx.routes.add(method, FILE_LINKS + "{link}", files.handle)
+        for method in ("POST", "OPTIONS"):
+            self.ctx.routes.add(method, UPLOADS, uploads.handle)
         for account in self.accounts:
             self.ctx.health.set(account, "up")
 
@@ -109,11 +113,11 @@ class WidgetConnector:
         return SendResult(ok=True, external_id=msg.message_id)
 
     async def fetch_attachment(self, account: str, ref: str) -> AttachmentBody | None:
-        """The widget receives no files yet."""
+        """None: a visitor's files are in our attachment store (stored=True), read from there."""
         return None
 
     async def open_files(self) -> None:
-        """The widget receives no files yet."""
+        """Nothing to open: a visitor's files are in our attachment store."""
 
     async def typing(self, event: Typing) -> None:
         """An operator started or stopped typing: every open tab of the visitor shows it (with their name)."""
@@ -129,12 +133,16 @@ class WidgetConnector:
         _, _, client_msg_id = receipt.external_id.partition(":")
         key = (receipt.account, receipt.chat_id)
         echo = self._echo.pop((receipt.account, receipt.external_id), None)
+        files: list[dict[str, Any]] = []
+        if echo is not None and receipt.message_id is not None:
+            # the visitor's own links to their files: the sender's tab gets them with the ack
+            files = file_views(self.ctx, key[0], key[1], receipt.message_id, echo[3])
         if echo is not None and receipt.message_id is not None and len(self._sockets.get(key, ())) > 1:
-            text, ts, name = (
+            text, ts, name, _ = (
                 echo  # the sender's tab matches it to its own by client_msg_id, the others show it
             )
             mine: dict[str, Any] = {"type": "message", "id": receipt.message_id, "dialog_id": receipt.dialog_id,
-                    "author": {"kind": "customer", "name": name}, "text": text, "ts": ts, "attachments": [],
+                    "author": {"kind": "customer", "name": name}, "text": text, "ts": ts, "attachments": files,
                     "client_msg_id": client_msg_id}  # fmt: skip
             await self._broadcast(key, mine)
         if receipt.error or receipt.message_id is None:
@@ -151,11 +159,21 @@ class WidgetConnector:
                 "id": receipt.message_id,
                 "dialog_id": receipt.dialog_id,
             }
+            if files:
+                frame["attachments"] = files
         await self._broadcast(key, frame)
 
-    def remember(self, account: str, external_id: str, text: str, ts: str, name: str) -> None:
-        """A visitor's message handed to the bus: its text, shown on their other tabs once it is stored."""
-        self._echo[(account, external_id)] = (text, ts, name)
+    def remember(
+        self,
+        account: str,
+        external_id: str,
+        text: str,
+        ts: str,
+        name: str,
+        files: tuple[Attachment, ...] = (),
+    ) -> None:
+        """A visitor's message handed to the bus: its text and files, shown on their other tabs once stored."""
+        self._echo[(account, external_id)] = (text, ts, name, files)
         if len(self._echo) > ECHO_MAX:  # a receipt that never came (a lost process): forgotten in time
             self._echo.popitem(last=False)
 
@@ -173,7 +191,8 @@ class WidgetConnector:
 
     # ---- the visitors' sockets and connections -------------------------------------------------
 
-    def _line(self, account: str) -> tuple[WidgetSettings, LineGuards] | None:
+    def line_of(self, account: str) -> tuple[WidgetSettings, LineGuards] | None:
+        """A widget line's settings and guards (None: no such line here)."""
         binding, guards = self.accounts.get(account), self._guards.get(account)
         return (binding.settings, guards) if binding is not None and guards is not None else None
 

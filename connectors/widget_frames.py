@@ -42,9 +42,11 @@ def parse_frame(data: str) -> dict[str, Any]:
 
 
 def message_fields(frame: dict[str, Any], max_length: int) -> tuple[str, str]:
-    """A `message` frame's client_msg_id and its text without control characters, or the WidgetError why not."""
+    """A `message` frame's client_msg_id and its text without control characters, or the WidgetError why not
+    (the text may be empty when the frame carries attachments)."""
     cmid = frame.get("client_msg_id")
-    text = frame.get("text")
+    files = frame.get("attachments")
+    text = frame.get("text", "" if files else None)
     if cmid is None or text is None:
         raise WidgetError("missing_field", "message needs client_msg_id and text")
     if not isinstance(cmid, str) or not cmid or len(cmid) > MAX_CLIENT_MSG_ID:
@@ -52,7 +54,7 @@ def message_fields(frame: dict[str, Any], max_length: int) -> tuple[str, str]:
     if not isinstance(text, str):
         raise WidgetError("bad_field", "text must be a string")
     text = _CONTROL.sub("", text).strip()
-    if not text:
+    if not text and not files:
         raise WidgetError("empty_message", "the message is empty")
     if len(text) > max_length:
         raise WidgetError("message_too_long", f"text is longer than {max_length} characters")

@@ -32,7 +32,16 @@ from connectors.widget_frames import (
 from connectors.widget_identity import IdentityRefused, SiteUser, is_site_user, verify, visitor_of_user
 from connectors.widget_settings import LineGuards, WidgetSettings
 from connectors.widget_tokens import new_visitor, visitor_of, visitor_token
-from queues.messages import CustomerRating, InboundMessage, SenderProfile, Typing, event_ts, typing_is_news
+from connectors.widget_uploads import message_files
+from queues.messages import (
+    Attachment,
+    CustomerRating,
+    InboundMessage,
+    SenderProfile,
+    Typing,
+    event_ts,
+    typing_is_news,
+)
 
 log = structlog.get_logger("connectors.widget")
 # event ids unique across processes without a system call per message: a random prefix per process, then a count
@@ -67,7 +76,15 @@ class Host(Protocol):
         """Hold a background task until it ends."""
         ...
 
-    def remember(self, account: str, external_id: str, text: str, ts: str, name: str) -> None:
+    def remember(
+        self,
+        account: str,
+        external_id: str,
+        text: str,
+        ts: str,
+        name: str,
+        files: tuple[Attachment, ...] = (),
+    ) -> None:
         """A visitor's message handed to the bus, to show on their other tabs once stored."""
         ...
 
@@ -230,6 +247,9 @@ class VisitorSession:
     async def _message(self, visitor: str, frame: dict[str, Any]) -> None:
         connector, account = self.connector, self.account
         cmid, text = message_fields(frame, connector.ctx.max_message_length)
+        files = message_files(
+            connector.ctx.signer, account, visitor, frame.get("attachments"), self.binding.settings.files
+        )
         # not published when refused, so not stored: the client sends it again later with the same client_msg_id
         await self._allowance(visitor, "too many messages; send it again later")
         event = InboundMessage(
@@ -241,8 +261,9 @@ class VisitorSession:
             text=text,
             ts=event_ts(datetime.now(UTC)),
             sender=self._profile(visitor),
+            attachments=files,
         )
-        connector.remember(account, event.external_id, text, event.ts, event.sender.display_name)
+        connector.remember(account, event.external_id, text, event.ts, event.sender.display_name, files)
         # handed over without waiting for the write (the next frame is read meanwhile); the `ack` comes with the
         # commit receipt, and a failed write is refused, so the client sends it again
         self._after_write(connector.ctx.sink.submit([event]), frame)

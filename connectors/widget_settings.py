@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -9,6 +10,52 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from connectors.origins import OriginPolicy, split_origin
 from connectors.ratelimit import Rate
+
+# what a visitor may attach when the line's config says nothing: pictures, PDFs, plain text and office documents
+DEFAULT_FILE_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "text/csv",
+    "application/zip",
+    "application/msword",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+)
+_MIME = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/(\*|[a-z0-9][a-z0-9!#$&^_.+-]{0,126})$")
+
+
+class WidgetFiles(BaseModel):
+    """What a visitor may attach (`files` of the widget block), checked by the server on every upload."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    max_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)  # a file's size
+    types: tuple[str, ...] = DEFAULT_FILE_TYPES  # MIME types; `image/*` takes every image/ type
+    per_message: int = Field(5, ge=1, le=10)
+
+    @field_validator("types")
+    @classmethod
+    def _check_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = tuple(v.strip().lower() for v in value)
+        for v in out:
+            if not _MIME.match(v):
+                raise ValueError(f"{v!r} is not a MIME type: write type/subtype (application/pdf) or type/*")
+        if not out:
+            raise ValueError("types is empty: list at least one, or set enabled: false")
+        return out
+
+    def allows(self, mime: str) -> bool:
+        """Whether a file of this MIME type may be attached."""
+        major = mime.partition("/")[0]
+        return mime in self.types or f"{major}/*" in self.types
 
 
 class WidgetSettings(BaseModel):
@@ -32,6 +79,7 @@ class WidgetSettings(BaseModel):
     # the site signs its logged-in users with it (connectors/widget_identity.py); `required`: only signed visitors
     identity_secret: SecretStr | None = None
     identity: Literal["optional", "required"] = "optional"
+    files: WidgetFiles = WidgetFiles()  # what visitors may attach (connectors/widget_uploads.py)
 
     @field_validator("identity_secret", mode="before")
     @classmethod

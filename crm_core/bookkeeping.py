@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, delete, func, insert, select, update
+from sqlalchemy import Text, and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_core.models import checkpoints, messages, metadata, sessions, uploads
@@ -80,6 +80,15 @@ class Bookkeeping:
                 insert(uploads).values(ref=ref, login=login, dialog_id=dialog_id, created_at=now)
             )
 
+    async def track_visitor_upload(self, ref: str, account: str, chat_id: str, now: datetime) -> None:
+        """Remember a file a widget visitor uploaded to send with a message."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(uploads).values(
+                    ref=ref, login="", dialog_id="", account=account, chat_id=chat_id, created_at=now
+                )
+            )
+
     async def upload_of(self, ref: str) -> dict[str, Any] | None:
         """Who uploaded a file and for which dialog, or None."""
         async with self.engine.connect() as conn:
@@ -89,15 +98,25 @@ class Bookkeeping:
     async def old_uploads(self, before: datetime, limit: int = 500) -> tuple[list[str], list[str]]:
         """Uploads older than `before`: those a message of their dialog carries (their record may go) and those
         none does (their file may go too)."""
-        q = select(uploads.c.ref, uploads.c.dialog_id).where(uploads.c.created_at < before).limit(limit)
+        u = uploads.c
+        q = select(u.ref, u.dialog_id, u.account, u.chat_id).where(u.created_at < before).limit(limit)
         sent: list[str] = []
         unsent: list[str] = []
         async with self.engine.connect() as conn:
-            for ref, dialog_id in (await conn.execute(q)).all():
-                # a message's attachments name the upload's ref in their JSON: its dialog's messages are few
-                used = select(messages.c.id).where(
-                    messages.c.dialog_id == dialog_id, messages.c.attachments.cast(Text).contains(ref)
-                )
+            for ref, dialog_id, account, chat_id in (await conn.execute(q)).all():
+                # a message's attachments name the upload's ref in their JSON: its dialog's messages are few, and
+                # a visitor's own messages are a range of the unique (channel, account, external_id) index
+                if chat_id is not None:
+                    m = messages.c
+                    mine = and_(
+                        m.channel == "widget",
+                        m.account == account,
+                        m.external_id >= f"{chat_id}:",
+                        m.external_id < f"{chat_id};",
+                    )
+                else:
+                    mine = messages.c.dialog_id == dialog_id
+                used = select(messages.c.id).where(mine, messages.c.attachments.cast(Text).contains(ref))
                 (sent if (await conn.execute(used.limit(1))).first() is not None else unsent).append(ref)
         return sent, unsent
 

@@ -247,7 +247,8 @@ sessions = Table(
     Column("expires_at", UTCDateTime, nullable=False),
 )
 
-# files operators uploaded to send with a reply: one that no message of its dialog references after a grace is removed
+# files operators uploaded to send with a reply, and widget visitors' files (login "", dialog_id "", their line's
+# account and visitor id set): one that no message references after a grace is removed
 uploads = Table(
     "uploads",
     metadata,
@@ -255,6 +256,8 @@ uploads = Table(
     Column("login", SafeString(64), nullable=False),
     Column("dialog_id", Id, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("account", SafeString(64)),  # a visitor's upload: the widget line's account ...
+    Column("chat_id", SafeString(64)),  # ... and the visitor
     Index("ix_uploads_created", "created_at"),
 )
 

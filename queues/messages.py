@@ -29,6 +29,7 @@ class Attachment:
     size: int | None = None
     ref: str | None = None  # the channel's own file id or our attachment-store key
     url: str | None = None
+    stored: bool = False  # the body is in our attachment store under `ref` (a widget visitor's upload)
 
 
 @dataclass(frozen=True, slots=True)

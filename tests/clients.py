@@ -98,6 +98,18 @@ class Visitor(_Socket):
         self.token = self.hello["visitor_token"]
         return self.hello
 
+    async def upload(
+        self, data: bytes, name: str, mime: str, *, token: str | None = None, field: str = "file"
+    ) -> tuple[int, dict[str, Any]]:
+        """POST a file to /widget/upload with this visitor's token (or `token`); the status and the JSON body."""
+        form = aiohttp.FormData(quote_fields=False)  # the name as a browser sends it
+        form.add_field(field, data, filename=name, content_type=mime)
+        auth = {"Authorization": f"Bearer {token if token is not None else self.token}"}
+        async with self.session.post(
+            f"{self.base}/widget/upload?line={self.line}", data=form, headers=auth
+        ) as r:
+            return r.status, dict(await r.json())
+
     async def say(self, text: str, client_msg_id: str | None = None) -> Frame:
         """Send a message and wait for its ack."""
         cmid = client_msg_id or uuid.uuid4().hex

@@ -101,6 +101,16 @@ class Attachments:
             await asyncio.to_thread((self._root / key).unlink, missing_ok=True)
 
 
+class VisitorUploads:
+    """Widget visitors' uploads, in the store until a message carries them (router/web/uploads.py sweeps)."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store, self._clock = store, clock
+
+    async def track(self, ref: str, account: str, chat_id: str) -> None:
+        await self._store.track_visitor_upload(ref, account, chat_id, self._clock.now())
+
+
 class History:
     """What a customer may read back of their own conversations: public messages of all their dialogs, paged."""
 
@@ -304,6 +314,7 @@ class Channels:
             max_message_length=self.settings.limits.max_message_length,
             limits=self.limits,
             public_url=public_url(self.settings),
+            uploads=VisitorUploads(self.store, self.clock) if channel == "widget" else None,
         )
         self._contexts.append(ctx)
         return ctx

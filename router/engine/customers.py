@@ -92,6 +92,7 @@ class CustomerSide(Outcomes):
             "visibility": "public",
             "attachments": [
                 {"name": a.name, "mime": a.mime, "size": a.size, "ref": a.ref, "url": a.url}
+                | ({"stored": True} if a.stored else {})
                 for a in m.attachments
             ],
             "created_at": self.now,
