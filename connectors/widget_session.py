@@ -204,6 +204,7 @@ class VisitorSession:
                 "title": settings.title,
                 "greeting": settings.greeting,
                 "sound": settings.sound,
+                "files": _files_view(settings),
             },
         )
         return visitor
@@ -346,6 +347,14 @@ class VisitorSession:
         log.warning("widget.publish.failed", line=self.account, error=str(exc))
         task = asyncio.get_running_loop().create_task(send_frame(self.ws, refusal(unavailable(), frame)))
         self.connector.keep(task)
+
+
+def _files_view(settings: WidgetSettings) -> dict[str, Any] | None:
+    """What the widget is told of the files it may send (None: none), so it can say no before uploading."""
+    f = settings.files
+    if not f.enabled:
+        return None
+    return {"max_bytes": f.max_bytes, "types": list(f.types), "per_message": f.per_message}
 
 
 def _ignore(done: asyncio.Future[None]) -> None:

@@ -67,7 +67,8 @@ async def embed(page: Page, d: Running, shop: Shop, *, lang: str = "en", **attrs
     tags = " ".join(f'{k.replace("_", "-")}="{escape(v)}"' for k, v in attrs.items())
     path = f"/page-{len(shop.pages)}.html"
     shop.pages[path] = (
-        f'<!doctype html><html lang="{escape(lang)}"><head><meta charset="utf-8"><title>shop</title></head>'
+        f'<!doctype html><html lang="{escape(lang)}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>shop</title></head>'
         f'<body><h1>A shop</h1><script src="{d.base}/widget/loader.js" {tags} async></script></body></html>'
     )
     await page.goto(shop.base + path)

@@ -13,7 +13,6 @@ from typing import Any
 
 import aiohttp
 
-from tests.clients import Visitor
 from tests.conftest import FakeClock, config, line, settings_from
 
 BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
@@ -28,7 +27,12 @@ def png(width: int = 2, height: int = 2) -> bytes:
 
     raw = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def site(**files: Any) -> dict[str, Any]:
@@ -90,10 +94,15 @@ async def test_bad_uploads_answer_a_code_and_store_nothing(tmp_path: Path, start
     lines = [
         site(max_bytes=2048, types=["image/*", "application/pdf"]),
         {**line("quiet", ["anna"]), "channels": [{"type": "widget", "files": {"enabled": False}}]},
-        {**line("shop", ["anna"]), "channels": [{"type": "widget", "allowed_origins": ["https://shop.example"]}]},
+        {
+            **line("shop", ["anna"]),
+            "channels": [{"type": "widget", "allowed_origins": ["https://shop.example"]}],
+        },
     ]
     d = await start_daemon(settings_from(tmp_path, config(tmp_path, lines)))
     v = await d.visitor("site")
+    # the widget is told what it may send, so it can say no before uploading
+    assert v.hello["files"] == {"max_bytes": 2048, "types": ["image/*", "application/pdf"], "per_message": 5}
     stored = Path(d.daemon.settings.var_dir) / "attachments"
 
     async def refused(status: int, code: str, *args: Any, **kw: Any) -> None:
@@ -103,7 +112,9 @@ async def test_bad_uploads_answer_a_code_and_store_nothing(tmp_path: Path, start
 
     await refused(413, "too_large", png() + b"\x00" * 4096, "big.png", "image/png")
     await refused(415, "type_not_allowed", b"MZ\x90\x00", "setup.exe", "application/x-msdownload")
-    await refused(415, "type_not_allowed", b"plain words", "notes.txt", "text/plain")  # not on this line's list
+    await refused(
+        415, "type_not_allowed", b"plain words", "notes.txt", "text/plain"
+    )  # not on this line's list
     # a page passed off as a picture, and a file whose type the browser did not say: judged by its name then
     await refused(415, "bad_file", b"<html><script>alert(1)</script>", "cat.png", "image/png")
     await refused(415, "bad_file", b"<html></html>", "cat.jpg", "application/octet-stream")
@@ -112,6 +123,7 @@ async def test_bad_uploads_answer_a_code_and_store_nothing(tmp_path: Path, start
     await refused(401, "invalid_token", png(), "a.png", "image/png", token="forged")
     other = await d.visitor("quiet")  # a genuine token of another line
     await refused(401, "invalid_token", png(), "a.png", "image/png", token=other.token)
+    assert other.hello["files"] is None
     status, body = await other.upload(png(), "a.png", "image/png")
     assert (status, body["code"]) == (403, "files_off")
     async with d.session.post(f"{d.base}/widget/upload?line=nowhere", data=b"x") as r:
@@ -148,7 +160,9 @@ async def test_a_message_sends_only_the_visitors_own_uploads(tmp_path: Path, sta
         got = await v.expect("error", lambda f: f.get("client_msg_id") == frame["client_msg_id"])
         return str(got["code"])
 
-    assert await error({"client_msg_id": "x1", "text": "look", "attachments": [hers["upload"]]}) == "bad_upload"
+    assert (
+        await error({"client_msg_id": "x1", "text": "look", "attachments": [hers["upload"]]}) == "bad_upload"
+    )
     assert await error({"client_msg_id": "x2", "text": "look", "attachments": ["garbage"]}) == "bad_upload"
     assert await error({"client_msg_id": "x3", "text": "look", "attachments": "nope"}) == "bad_field"
     three = [mine["upload"]] * 3
@@ -156,7 +170,9 @@ async def test_a_message_sends_only_the_visitors_own_uploads(tmp_path: Path, sta
     assert await error({"client_msg_id": "x5", "attachments": []}) == "missing_field"
     await anna.absent("dialog.offered", wait=0.5)  # nothing of the refused frames reached anyone
     # the same upload named twice is one file
-    await v.send({"type": "message", "client_msg_id": "ok", "text": "look", "attachments": [mine["upload"]] * 2})
+    await v.send(
+        {"type": "message", "client_msg_id": "ok", "text": "look", "attachments": [mine["upload"]] * 2}
+    )
     await v.expect("ack", lambda f: f["client_msg_id"] == "ok")
     offer = await anna.expect("dialog.offered")
     msgs = (await anna.get(f"/api/dialogs/{offer['dialog_id']}/messages"))["messages"]
@@ -165,7 +181,9 @@ async def test_a_message_sends_only_the_visitors_own_uploads(tmp_path: Path, sta
 
 async def test_uploads_share_the_visitors_allowance(tmp_path: Path, start_daemon: Any) -> None:
     block = {"type": "widget", "burst_per_visitor": 2, "rate_per_visitor": 1}
-    d = await start_daemon(settings_from(tmp_path, config(tmp_path, [{**line("site", ["anna"]), "channels": [block]}])))
+    d = await start_daemon(
+        settings_from(tmp_path, config(tmp_path, [{**line("site", ["anna"]), "channels": [block]}]))
+    )
     v = await d.visitor("site")
     assert (await v.upload(png(), "1.png", "image/png"))[0] == 200
     assert (await v.upload(png(), "2.png", "image/png"))[0] == 200
@@ -194,7 +212,9 @@ async def test_an_upload_never_sent_is_removed_and_a_sent_one_kept(tmp_path: Pat
     assert sweeper is not None
     assert await sweeper.sweep() == 0  # all are young
     clock.advance(hours=25)
-    assert await sweeper.sweep() == 2  # the visitor's unsent one, and the other visitor's (their message has none)
+    assert (
+        await sweeper.sweep() == 2
+    )  # the visitor's unsent one, and the other visitor's (their message has none)
     left = list(files.iterdir())
     assert len(left) == 1 and left[0].read_bytes() == png()
     assert await sweeper.sweep() == 0

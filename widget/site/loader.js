@@ -120,6 +120,10 @@
   var ICON_CLOSE = ["M6 6l12 12", "M18 6L6 18"];
   var ICON_SEND = ["M4 12l16-8-6 16-2-7z"];
   var ICON_FILE = ["M7 3h7l5 5v13H7z", "M14 3v5h5"];
+  // a paperclip and a camera (after Feather icons, MIT)
+  var ICON_CLIP = ["M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48"];
+  var ICON_CAMERA = ["M23 19a2 2 0 0 1-2 2H3a2 2 0 0 1-2-2V8a2 2 0 0 1 2-2h4l2-3h6l2 3h4a2 2 0 0 1 2 2z",
+    "M12 17a4 4 0 1 0 0-8 4 4 0 0 0 0 8z"];
   // thumbs (after Feather icons, MIT): drawn, not emoji, so every system shows them
   var ICON_LIKE = ["M14 9V5a3 3 0 0 0-3-3l-4 9v11h11.28a2 2 0 0 0 2-1.7l1.38-9a2 2 0 0 0-2-2.3z",
     "M7 22H4a2 2 0 0 1-2-2v-7a2 2 0 0 1 2-2h3"];
@@ -134,6 +138,7 @@
     var KEY_OPEN = "openlines.open." + cfg.line;
     var KEY_TITLE = "openlines.title." + cfg.line;
     var wsUrl = cfg.origin.replace(/^http/, "ws") + "/widget/ws?line=" + encodeURIComponent(cfg.line);
+    var uploadUrl = cfg.origin + "/widget/upload?line=" + encodeURIComponent(cfg.line);
 
     // ---- DOM
     var host = el("div", { "data-openlines-line": cfg.line, lang: cfg.lang });
@@ -183,9 +188,19 @@
     });
     var send = el("button", { type: "button", class: "send", "data-ol": "send", "aria-label": T.send },
       [icon(ICON_SEND)]);
-    var composer = el("div", { class: "composer" }, [input, send]);
+    // the visitor's files: a paperclip (and on phones a camera), the chosen files in a tray above the box
+    var attach = el("button", { type: "button", class: "attach", "data-ol": "attach", "aria-label": T.attach,
+      title: T.attach, hidden: "" }, [icon(ICON_CLIP)]);
+    var camera = el("button", { type: "button", class: "attach", "data-ol": "camera", "aria-label": T.camera,
+      title: T.camera, hidden: "" }, [icon(ICON_CAMERA)]);
+    var picker = el("input", { type: "file", multiple: "", "data-ol": "picker", hidden: "", tabindex: "-1" });
+    var shooter = el("input", { type: "file", accept: "image/*", capture: "environment", "data-ol": "shooter",
+      hidden: "", tabindex: "-1" });
+    var tray = el("div", { class: "tray", "data-ol": "tray", hidden: "" });
+    var drop = el("div", { class: "drop", "data-ol": "drop", hidden: "" }, [T.dropHere]);
+    var composer = el("div", { class: "composer" }, [attach, camera, input, send, picker, shooter]);
     var panel = el("div", { class: "panel", "data-ol": "panel", role: "dialog", hidden: "" },
-      [header, messages, closedNotice, notice, composer]);
+      [header, messages, closedNotice, notice, tray, composer, drop]);
     var wrap = el("div", { class: "wrap pos-" + cfg.position }, [panel, launcher]);
     root.appendChild(wrap);
     document.body.appendChild(host);
@@ -213,6 +228,9 @@
     var ackTimers = new Map(); // client_msg_id -> timer: no ack by then shows it as not sent
     var failed = []; // messages the server refused, kept on screen across re-renders
     var previews = new Map(); // "message id/file number" -> object URL of an image already fetched
+    var localPreviews = new Map(); // upload token -> object URL of a picture the visitor chose on this page
+    var filesRule = null; // what the visitor may attach (hello's `files`): {max_bytes, types, per_message}
+    var chips = []; // the files in the tray: {file, name, state: uploading|done|failed, upload, preview, node}
     var more = false; // the server has older messages than the oldest shown
     var dialogId = null; // the visitor's open dialog as far as we know (hello, ack, message): typing goes to it
     var asked = null; // the `before` of the history page asked for
@@ -220,7 +238,9 @@
     function loadPending() {
       try {
         var list = JSON.parse(store.get("localStorage", KEY_PENDING) || "[]");
-        return Array.isArray(list) ? list.filter(function (p) { return p && p.client_msg_id && p.text; }) : [];
+        return Array.isArray(list) ? list.filter(function (p) {
+          return p && p.client_msg_id && (p.text || (Array.isArray(p.attachments) && p.attachments.length));
+        }) : [];
       } catch (e) { return []; }
     }
     function savePending(list) {
@@ -319,6 +339,23 @@
       return el("div", { class: "file-row", "data-ol": "file" }, [link]);
     }
 
+    /** A file of the visitor's own message not stored yet: the picture from this page's memory, else its name. */
+    function renderLocalFile(a) {
+      var name = String(a.name || "file");
+      var link = el("span", { class: "file local", "data-ol": "file-local", title: name });
+      var shown = localPreviews.get(a.upload);
+      if (shown) {
+        link.classList.add("image");
+        link.appendChild(el("img", { class: "preview", "data-ol": "preview", alt: name, src: shown }));
+      } else {
+        link.appendChild(icon(ICON_FILE));
+        link.appendChild(el("span", { class: "file-name" }, [name]));
+        var size = fileSize(a.size);
+        if (size) link.appendChild(el("span", { class: "file-size" }, [size]));
+      }
+      return el("div", { class: "file-row", "data-ol": "file" }, [link]);
+    }
+
     /** Build one message bubble; `m` is {id?, client_msg_id?, dialog_id?, author:{kind,name}, text, ts?, attachments?}. */
     function renderMessage(m, opts) {
       var kind = (m.author && m.author.kind) || "customer";
@@ -332,7 +369,7 @@
         node.appendChild(el("div", { class: "author", "data-ol": "author" }, [String(m.author.name)]));
       }
       var files = (Array.isArray(m.attachments) ? m.attachments : []).map(function (a, i) {
-        return renderFile(a, (m.id || "") + "/" + i);
+        return a && a.upload ? renderLocalFile(a) : renderFile(a, (m.id || "") + "/" + i);
       }).filter(Boolean);
       var text = m.text == null ? "" : String(m.text);
       var bubble = el("div", { class: "bubble" });
@@ -524,8 +561,19 @@
       if (r) r.remove();
     }
 
-    function markAcked(node, f) {
+    function markAcked(node, f, sent) {
       disarm(node.getAttribute("data-client-msg-id"));
+      var box = node.querySelector('[data-ol="files"]');
+      if (box && Array.isArray(f.attachments) && f.attachments.length) {
+        // the stored files, by the visitor's own links; a picture keeps the copy already on screen
+        (sent || []).forEach(function (a, i) {
+          var shown = a && localPreviews.get(a.upload);
+          if (shown) previews.set(f.id + "/" + i, shown);
+        });
+        box.replaceWith(el("div", { class: "files", "data-ol": "files" }, f.attachments.map(function (a, i) {
+          return renderFile(a, f.id + "/" + i);
+        }).filter(Boolean)));
+      }
       node.removeAttribute("data-pending");
       node.removeAttribute("data-unsent");
       node.setAttribute("data-id", f.id);
@@ -584,7 +632,11 @@
       var node = byClientId.get(p.client_msg_id);
       if (node && !node.hasAttribute("data-failed")) markPending(node);
       arm(p.client_msg_id);
-      if (ready) sendFrame({ type: "message", client_msg_id: p.client_msg_id, text: p.text });
+      var frame = { type: "message", client_msg_id: p.client_msg_id, text: p.text || "" };
+      if (Array.isArray(p.attachments) && p.attachments.length) {
+        frame.attachments = p.attachments.map(function (a) { return a.upload; });
+      }
+      if (ready) sendFrame(frame);
     }
 
     function resend(node) {
@@ -667,6 +719,7 @@
       closedNotice.hidden = false;
       input.disabled = true;
       send.disabled = true;
+      showFiles(null);
       ackTimers.forEach(function (t) { clearTimeout(t); });
       ackTimers.clear();
       messages.querySelectorAll('[data-ol="msg"][data-pending]').forEach(markUnsent);
@@ -728,6 +781,145 @@
       badge.hidden = false;
     }
 
+    // ---- the visitor's files (docs/protocol.md, "The visitor's files"): each is uploaded as soon as it is chosen
+    // (the paperclip, the camera, dragged onto the chat, pasted), shown in the tray, and sent with the next message
+
+    /** What the line lets the visitor attach (hello's `files`; null: nothing, and no paperclip). */
+    function showFiles(rule) {
+      var ok = rule && typeof rule === "object" && Array.isArray(rule.types) && !stopped;
+      filesRule = ok ? rule : null;
+      attach.hidden = !filesRule;
+      var images = filesRule && filesRule.types.some(function (t) { return t.indexOf("image/") === 0; });
+      var phone = typeof window.matchMedia === "function" && window.matchMedia("(pointer: coarse)").matches;
+      camera.hidden = !(images && phone);
+      if (filesRule) picker.setAttribute("accept", filesRule.types.join(","));
+      if (!filesRule) clearTray(false);
+    }
+
+    function allowedType(mime) {
+      var t = String(mime || "").toLowerCase();
+      return filesRule.types.indexOf(t) >= 0 || filesRule.types.indexOf(t.split("/")[0] + "/*") >= 0;
+    }
+
+    function drawChip(c) {
+      var parts = [];
+      if (c.preview) parts.push(el("img", { class: "chip-thumb", alt: "", src: c.preview }));
+      else parts.push(icon(ICON_FILE));
+      var state = c.state === "uploading" ? T.uploading : c.state === "failed" ? c.error : fileSize(c.file.size);
+      parts.push(el("span", { class: "chip-text" }, [
+        el("span", { class: "chip-name", "data-ol": "chip-name" }, [c.name]),
+        el("span", { class: "chip-state", "data-ol": "chip-state" }, [state]),
+      ]));
+      var remove = el("button", { type: "button", class: "chip-remove", "data-ol": "chip-remove",
+        "aria-label": T.removeFile + ": " + c.name, title: T.removeFile }, [icon(ICON_CLOSE)]);
+      remove.addEventListener("click", function () { dropChip(c); input.focus(); });
+      parts.push(remove);
+      var node = el("div", { class: "chip " + c.state, "data-ol": "chip", "data-state": c.state }, parts);
+      if (c.node) c.node.replaceWith(node);
+      else tray.appendChild(node);
+      c.node = node;
+      tray.hidden = !chips.length;
+    }
+
+    function dropChip(c) {
+      chips = chips.filter(function (x) { return x !== c; });
+      if (c.node) c.node.remove();
+      if (c.preview && c.state !== "sent") URL.revokeObjectURL(c.preview);
+      tray.hidden = !chips.length;
+    }
+
+    /** Empty the tray; `sent`: the pictures stay in memory for the message just sent. */
+    function clearTray(sent) {
+      chips.slice().forEach(function (c) {
+        if (sent && c.state === "done") c.state = "sent";
+        dropChip(c);
+      });
+    }
+
+    function addFiles(list) {
+      if (!filesRule || stopped) return;
+      Array.prototype.forEach.call(list || [], function (file) {
+        var live = chips.filter(function (c) { return c.state !== "failed"; }).length;
+        if (live >= filesRule.per_message) {
+          showNotice(T.tooManyFiles.replace("{n}", function () { return String(filesRule.per_message); }));
+          return;
+        }
+        var c = { file: file, name: String(file.name || "file"), state: "uploading", upload: null, preview: null };
+        chips.push(c);
+        if (file.size > filesRule.max_bytes) {
+          c.state = "failed";
+          c.error = T.fileErrors.too_large.replace("{size}", function () { return fileSize(filesRule.max_bytes); });
+        } else if (file.type && !allowedType(file.type)) {
+          c.state = "failed";
+          c.error = T.fileErrors.type_not_allowed;
+        } else {
+          if (INLINE_IMAGES.indexOf(file.type) >= 0) c.preview = URL.createObjectURL(file);
+          upload(c);
+        }
+        drawChip(c);
+      });
+    }
+
+    function upload(c) {
+      var form = new FormData();
+      form.append("file", c.file, c.name);
+      fetch(uploadUrl, {
+        method: "POST", body: form, credentials: "omit", mode: "cors", cache: "no-store",
+        headers: { Authorization: "Bearer " + (token || "") },
+      }).then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (body) { return { ok: r.ok, body: body }; });
+      }).then(function (res) {
+        if (chips.indexOf(c) < 0) return; // removed meanwhile
+        if (res.ok && res.body && typeof res.body.upload === "string") {
+          c.state = "done";
+          c.upload = res.body;
+        } else {
+          c.state = "failed";
+          var code = res.body && res.body.code;
+          c.error = (code && T.fileErrors[code] || T.fileErrors.failed)
+            .replace("{size}", function () { return fileSize(filesRule ? filesRule.max_bytes : 0); });
+        }
+        drawChip(c);
+      }).catch(function () {
+        if (chips.indexOf(c) < 0) return;
+        c.state = "failed";
+        c.error = T.fileErrors.failed;
+        drawChip(c);
+      });
+    }
+
+    attach.addEventListener("click", function () { picker.click(); });
+    camera.addEventListener("click", function () { shooter.click(); });
+    [picker, shooter].forEach(function (field) {
+      field.addEventListener("change", function () { addFiles(field.files); field.value = ""; });
+    });
+    input.addEventListener("paste", function (e) {
+      var files = e.clipboardData && e.clipboardData.files;
+      if (filesRule && files && files.length) { e.preventDefault(); addFiles(files); }
+    });
+    var dragDepth = 0;
+    function dragsFiles(e) {
+      return filesRule && !stopped && e.dataTransfer && Array.prototype.indexOf.call(e.dataTransfer.types, "Files") >= 0;
+    }
+    panel.addEventListener("dragenter", function (e) {
+      if (!dragsFiles(e)) return;
+      e.preventDefault();
+      dragDepth += 1;
+      drop.hidden = false;
+    });
+    panel.addEventListener("dragover", function (e) { if (dragsFiles(e)) e.preventDefault(); });
+    panel.addEventListener("dragleave", function () {
+      dragDepth = Math.max(0, dragDepth - 1);
+      if (!dragDepth) drop.hidden = true;
+    });
+    panel.addEventListener("drop", function (e) {
+      dragDepth = 0;
+      drop.hidden = true;
+      if (!dragsFiles(e)) return;
+      e.preventDefault();
+      addFiles(e.dataTransfer.files);
+    });
+
     // ---- sending
 
     function sendFrame(frame) {
@@ -737,8 +929,17 @@
 
     function submit() {
       var text = input.value;
-      if (!text.trim() || stopped) return;
-      var p = { client_msg_id: uuid(), text: text, ts: new Date().toISOString(), author: { kind: "customer" } };
+      if (stopped) return;
+      if (chips.some(function (c) { return c.state === "uploading"; })) { showNotice(T.waitUploads); return; }
+      var files = chips.filter(function (c) { return c.state === "done"; }).map(function (c) {
+        if (c.preview) localPreviews.set(c.upload.upload, c.preview);
+        return { upload: c.upload.upload, name: c.upload.name, mime: c.upload.mime, size: c.upload.size };
+      });
+      if (!text.trim() && !files.length) return;
+      var p = { client_msg_id: uuid(), text: text.trim() ? text : "", ts: new Date().toISOString(),
+        author: { kind: "customer" } };
+      if (files.length) p.attachments = files;
+      clearTray(true);
       // Persist first: if the page closes before the ack, the next visit re-sends with the same id (server dedupes).
       var list = loadPending();
       list.push(p);
@@ -831,6 +1032,7 @@
       // the line's greeting in the empty chat (as text, never HTML); else the widget's own
       empty.textContent = typeof f.greeting === "string" && f.greeting.trim() ? f.greeting : T.empty;
       soundOn = f.sound === true;
+      showFiles(f.files);
       ready = true;
       attempt = 0;
       dialogId = f.dialog_id || null;
@@ -866,13 +1068,15 @@
 
     function onAck(f) {
       if (f.dialog_id) dialogId = String(f.dialog_id);
+      var sent = (loadPending().filter(function (p) { return p.client_msg_id === f.client_msg_id; })[0] || {})
+        .attachments;
       dropPending(f.client_msg_id);
       disarm(f.client_msg_id);
       var node = byClientId.get(f.client_msg_id);
       if (!node) return;
       var other = byId.get(f.id);
       if (other && other !== node) { node.remove(); relayout(); return; } // the message itself came before its ack
-      markAcked(node, f);
+      markAcked(node, f, sent);
     }
 
     function onMessage(f) {
@@ -1004,7 +1208,8 @@
     "  box-shadow: 0 6px 20px rgba(20, 30, 60, .25); transition: transform .15s ease; }",
     ".launcher:hover { transform: scale(1.05); }",
     ".launcher:focus-visible, .send:focus-visible, .close:focus-visible, .file:focus-visible, .earlier:focus-visible,",
-    "  .retry:focus-visible { outline: 3px solid #9db9ff; outline-offset: 2px; }",
+    "  .retry:focus-visible, .attach:focus-visible, .chip-remove:focus-visible { outline: 3px solid #9db9ff;",
+    "  outline-offset: 2px; }",
     ".launcher svg { width: 28px; height: 28px; }",
     ".launcher svg + svg, .wrap.open .launcher svg:first-child { display: none; }",
     ".wrap.open .launcher svg + svg { display: block; }",
@@ -1091,6 +1296,33 @@
     ".send svg { width: 20px; height: 20px; }",
     ".input:disabled { background: var(--ol-soft); color: var(--ol-muted); cursor: not-allowed; }",
     ".send:disabled { opacity: .45; cursor: not-allowed; }",
+    ".attach { flex: none; width: 36px; height: 40px; border: 0; border-radius: 10px; display: grid; place-items: center;",
+    "  background: none; color: var(--ol-muted); padding: 0; }",
+    ".attach:hover { color: var(--ol-fg); background: var(--ol-soft); }",
+    ".attach svg { width: 20px; height: 20px; }",
+    ".tray { display: flex; flex-wrap: wrap; gap: 6px; padding: 8px 10px 0; border-top: 1px solid var(--ol-line);",
+    "  background: var(--ol-bg); max-height: 140px; overflow-y: auto; }",
+    ".tray:not([hidden]) + .composer { border-top: 0; }",
+    ".chip { display: flex; align-items: center; gap: 8px; max-width: 100%; padding: 4px 4px 4px 6px;",
+    "  border-radius: 10px; background: var(--ol-soft); font-size: 13px; }",
+    ".chip > svg { width: 18px; height: 18px; flex: none; color: var(--ol-muted); }",
+    ".chip-thumb { width: 36px; height: 36px; object-fit: cover; border-radius: 6px; flex: none; }",
+    ".chip-text { display: flex; flex-direction: column; min-width: 0; }",
+    ".chip-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; max-width: 180px; font-weight: 500; }",
+    ".chip-state { color: var(--ol-muted); font-size: 12px; }",
+    ".chip.failed { background: #fdf1f1; }",
+    ".chip.failed .chip-state { color: #c9262c; }",
+    ".chip-remove { flex: none; width: 28px; height: 28px; border: 0; border-radius: 8px; background: none;",
+    "  color: var(--ol-muted); display: grid; place-items: center; padding: 0; }",
+    ".chip-remove:hover { background: rgba(0,0,0,.06); color: var(--ol-fg); }",
+    ".chip-remove svg { width: 16px; height: 16px; }",
+    ".drop { position: absolute; inset: 0; display: grid; place-items: center; background: rgba(255,255,255,.93);",
+    "  border: 2px dashed var(--ol-accent, #2f6fed); border-radius: inherit; color: var(--ol-accent, #2f6fed);",
+    "  font-weight: 600; pointer-events: none; z-index: 2; }",
+    ".file.local { cursor: default; }",
+    // the visitor's own files sit on their accent-coloured bubble
+    ".msg.customer .file:not(.image) { background: rgba(255,255,255,.18); }",
+    ".msg.customer .file svg, .msg.customer .file-size { color: rgba(255,255,255,.85); }",
     // the question asking for a rating: its buttons, then a comment box, then thanks
     ".rating { margin-top: 6px; display: flex; flex-direction: column; gap: 6px; align-items: flex-start; }",
     ".scale { display: flex; gap: 4px; }",

@@ -28,6 +28,23 @@
   fileFailed: "The file could not be opened. Reload the page and try again.",
   download: "Download",
   sizeUnits: ["B", "KB", "MB", "GB"],
+  attach: "Attach a file",
+  camera: "Take a photo",
+  dropHere: "Drop files here to send them",
+  uploading: "Uploading…",
+  removeFile: "Remove",
+  waitUploads: "Please wait until the files are uploaded.",
+  tooManyFiles: "You can send up to {n} files in one message.", // {n}: the line's limit
+  fileErrors: {
+    too_large: "Too large: files up to {size}", // {size}: the line's limit, e.g. "10 MB"
+    type_not_allowed: "Files of this type cannot be sent here",
+    bad_file: "The file does not match its type",
+    empty_file: "The file is empty",
+    files_off: "Files cannot be sent in this chat",
+    rate_limited: "Too many files at once — please try again in a minute",
+    invalid_token: "Not uploaded — please reload the page",
+    failed: "Not uploaded — please try again",
+  },
   error: "Something went wrong",
   rateGroup: "Rate the answer",
   rateLike: "Helpful",
