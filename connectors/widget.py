@@ -54,7 +54,9 @@ class WidgetConnector:
         self._pusher = Pusher()
         self._pending: set[asyncio.Task[None]] = set()  # refusals being sent
         # the visitors' messages waiting for their receipt: shown then on their other tabs and devices
-        self._echo: OrderedDict[tuple[str, str], tuple[str, str, str, tuple[Attachment, ...]]] = OrderedDict()
+        self._echo: OrderedDict[tuple[str, str], tuple[str, str, str, tuple[Attachment, ...], bool]] = (
+            OrderedDict()
+        )
         self._closing = False
         self.clock: Callable[[], float] = time.monotonic  # the frame limits' clock
         # the message limits: shared by the web processes when the daemon gives them (Redis), else this process's
@@ -138,7 +140,7 @@ class WidgetConnector:
             # the visitor's own links to their files: the sender's tab gets them with the ack
             files = file_views(self.ctx, key[0], key[1], receipt.message_id, echo[3])
         if echo is not None and receipt.message_id is not None and len(self._sockets.get(key, ())) > 1:
-            text, ts, name, _ = (
+            text, ts, name, _, _ = (
                 echo  # the sender's tab matches it to its own by client_msg_id, the others show it
             )
             mine: dict[str, Any] = {"type": "message", "id": receipt.message_id, "dialog_id": receipt.dialog_id,
@@ -161,6 +163,8 @@ class WidgetConnector:
             }
             if files:
                 frame["attachments"] = files
+            if echo is not None and echo[4]:  # the text was made here (a form's answers): the sender shows it
+                frame["text"] = echo[0]
         await self._broadcast(key, frame)
 
     def remember(
@@ -171,9 +175,12 @@ class WidgetConnector:
         ts: str,
         name: str,
         files: tuple[Attachment, ...] = (),
+        *,
+        made: bool = False,
     ) -> None:
-        """A visitor's message handed to the bus: its text and files, shown on their other tabs once stored."""
-        self._echo[(account, external_id)] = (text, ts, name, files)
+        """A visitor's message handed to the bus: its text and files, shown on their other tabs once stored
+        (`made`: the text was made by the server, from a form, so the sender's ack carries it too)."""
+        self._echo[(account, external_id)] = (text, ts, name, files, made)
         if len(self._echo) > ECHO_MAX:  # a receipt that never came (a lost process): forgotten in time
             self._echo.popitem(last=False)
 

@@ -22,11 +22,14 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 class WidgetError(Exception):
     """A refused frame: the error code and message the visitor gets, and when to send it again (if at all)."""
 
-    def __init__(self, code: str, message: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, retry_after: int | None = None, fields: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.fields = fields  # a form's: what is wrong with each field
 
 
 def parse_frame(data: str) -> dict[str, Any]:
@@ -89,6 +92,8 @@ def refusal(exc: WidgetError, frame: dict[str, Any] | None) -> dict[str, Any]:
     err = error_frame(exc.code, exc.message)
     if exc.retry_after is not None:
         err["retry_after"] = exc.retry_after
+    if exc.fields is not None:
+        err["fields"] = exc.fields
     if frame is not None and isinstance(cmid := frame.get("client_msg_id"), str):
         err["client_msg_id"] = cmid
     if frame is not None and frame.get("type") == "rate" and isinstance(frame.get("dialog_id"), str):

@@ -19,6 +19,7 @@ from connectors.base import Binding, ConnectorContext
 from connectors.ratelimit import FloodGuard, Limits, Rate, Verdict, retry_after
 from connectors.widget_files import message_frame
 from connectors.widget_frames import (
+    MAX_CLIENT_MSG_ID,
     PROTOCOL,
     WidgetError,
     error_frame,
@@ -33,6 +34,7 @@ from connectors.widget_identity import IdentityRefused, SiteUser, is_site_user, 
 from connectors.widget_settings import LineGuards, WidgetSettings
 from connectors.widget_tokens import new_visitor, visitor_of, visitor_token
 from connectors.widget_uploads import message_files
+from queues.forms import check_answers, contacts, transcript
 from queues.messages import (
     Attachment,
     CustomerRating,
@@ -84,6 +86,8 @@ class Host(Protocol):
         ts: str,
         name: str,
         files: tuple[Attachment, ...] = (),
+        *,
+        made: bool = False,
     ) -> None:
         """A visitor's message handed to the bus, to show on their other tabs once stored."""
         ...
@@ -141,6 +145,10 @@ class VisitorSession:
                     if self.visitor is None:
                         raise WidgetError("hello_required", "send hello first")
                     await self._message(self.visitor, frame)
+                elif kind == "form":
+                    if self.visitor is None:
+                        raise WidgetError("hello_required", "send hello first")
+                    await self._form(self.visitor, frame)
                 elif kind == "typing":
                     if self.visitor is None:
                         raise WidgetError("hello_required", "send hello first")
@@ -205,6 +213,8 @@ class VisitorSession:
                 "greeting": settings.greeting,
                 "sound": settings.sound,
                 "files": _files_view(settings),
+                # a signed-in user is known already: no form asks them who they are
+                "prechat": settings.prechat.view() if settings.prechat and self.user is None else None,
             },
         )
         return visitor
@@ -267,6 +277,46 @@ class VisitorSession:
         connector.remember(account, event.external_id, text, event.ts, event.sender.display_name, files)
         # handed over without waiting for the write (the next frame is read meanwhile); the `ack` comes with the
         # commit receipt, and a failed write is refused, so the client sends it again
+        self._after_write(connector.ctx.sink.submit([event]), frame)
+
+    async def _form(self, visitor: str, frame: dict[str, Any]) -> None:
+        """The visitor filled the line's pre-chat form: its answers are their first message (one line per answer),
+        and the name, phone and e-mail they typed fill their lead (never joining it to another: not verified)."""
+        connector, account = self.connector, self.account
+        form = self.binding.settings.prechat
+        if form is None:
+            raise WidgetError("form_off", "this line has no pre-chat form")
+        cmid = frame.get("client_msg_id")
+        if not isinstance(cmid, str) or not 0 < len(cmid) <= MAX_CLIENT_MSG_ID:
+            raise WidgetError(
+                "bad_field", f"client_msg_id must be a string of 1-{MAX_CLIENT_MSG_ID} characters"
+            )
+        answers, wrong = check_answers(form, frame.get("values"))
+        if wrong:
+            raise WidgetError("bad_form", "some answers need a look", fields=wrong)
+        text = transcript(form, answers)
+        if not text:
+            raise WidgetError("empty_message", "the form is empty")
+        await self._allowance(visitor, "too many messages; send it again later")
+        given = contacts(form, answers)
+        event = InboundMessage(
+            event_id=f"{_ID_PREFIX}{next(_ID_SEQ):x}",
+            channel=connector.type,
+            account=account,
+            chat_id=visitor,
+            external_id=f"{visitor}:{cmid}",
+            text=text[: connector.ctx.max_message_length],
+            ts=event_ts(datetime.now(UTC)),
+            sender=SenderProfile(
+                display_name=given.get("name") or f"Visitor {visitor[-4:].upper()}",
+                phone=given.get("phone"),
+                email=given.get("email"),
+                verified=False,
+            ),
+        )
+        connector.remember(
+            account, event.external_id, event.text, event.ts, event.sender.display_name, made=True
+        )
         self._after_write(connector.ctx.sink.submit([event]), frame)
 
     def _profile(self, visitor: str) -> SenderProfile:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from connectors.origins import OriginPolicy, split_origin
 from connectors.ratelimit import Rate
+from queues.forms import Form
 
 # what a visitor may attach when the line's config says nothing: pictures, PDFs, plain text and office documents
 DEFAULT_FILE_TYPES = (
@@ -80,6 +81,7 @@ class WidgetSettings(BaseModel):
     identity_secret: SecretStr | None = None
     identity: Literal["optional", "required"] = "optional"
     files: WidgetFiles = WidgetFiles()  # what visitors may attach (connectors/widget_uploads.py)
+    prechat: Form | None = None  # asked before a new visitor's first message (queues/forms.py)
 
     @field_validator("identity_secret", mode="before")
     @classmethod

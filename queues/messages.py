@@ -43,6 +43,9 @@ class SenderProfile:
     language: str | None = None
     phone: str | None = None
     email: str | None = None
+    # the channel vouches for the phone and e-mail (a shared contact, a signed-in user, the sender of a mail):
+    # they may join the customer to a lead that has them. False: typed into a form; they only fill the lead
+    verified: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,19 +37,23 @@ class _Socket:
         await self.ws.send_str(frame if isinstance(frame, str) else orjson.dumps(frame).decode())
 
     async def expect(
-        self, type_: str, where: Callable[[Frame], bool] = lambda f: True, timeout: float = 5.0
+        self,
+        type_: str | tuple[str, ...],
+        where: Callable[[Frame], bool] = lambda f: True,
+        timeout: float = 5.0,
     ) -> Frame:
-        """Wait for (and consume) the first frame of a type that matches."""
+        """Wait for (and consume) the first frame of a type (or one of several) that matches."""
+        types = type_ if isinstance(type_, tuple) else (type_,)
 
         def matches() -> bool:
-            return any(f.get("type") == type_ and where(f) for f in self.frames)
+            return any(f.get("type") in types and where(f) for f in self.frames)
 
         async with self._new:
             try:
                 await asyncio.wait_for(self._new.wait_for(matches), timeout)
             except TimeoutError:
                 raise AssertionError(f"no {type_} frame within {timeout}s; got {self.frames}") from None
-        i = next(i for i, f in enumerate(self.frames) if f.get("type") == type_ and where(f))
+        i = next(i for i, f in enumerate(self.frames) if f.get("type") in types and where(f))
         return self.frames.pop(i)
 
     async def absent(

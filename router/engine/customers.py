@@ -59,12 +59,22 @@ class CustomerSide(Outcomes):
         ident = self.identities.get(person)
         if ident is None:
             ident = self._new_customer(m, person)
-        elif normalize_phone(
-            m.sender.phone
-        ):  # a phone the channel verified (a shared contact) fills the lead's
+        elif m.sender.verified and normalize_phone(m.sender.phone):
+            # a phone the channel verified (a shared contact) fills the lead's
             self.changes.lead_fills.append(
                 {"id": ident["lead_id"], "phone": normalize_phone(m.sender.phone), "updated_at": self.now}
             )
+        elif not m.sender.verified:  # a returning customer's form: what it gives fills what the lead lacks
+            fill = {
+                k: v
+                for k, v in (
+                    ("phone", normalize_phone(m.sender.phone)),
+                    ("email", normalize_email(m.sender.email)),
+                )
+                if v
+            }
+            if fill:
+                self.changes.lead_fills.append({"id": ident["lead_id"], **fill, "updated_at": self.now})
         message_id = new_id()  # before any auto-reply, so the transcript keeps the order
         d = r.state.open_dialog(conv)
         preview: dict[str, Any] = {

@@ -49,7 +49,7 @@ class BatchWork(CustomerSide, OperatorSide):
                 if event.edit_of:
                     msg_keys.append((event.channel, event.account, event.edit_of))
                 people[identity_key(event)] = (event.channel, event.account, event.chat_id)
-                if event.sender.phone or event.sender.email:
+                if (event.sender.phone or event.sender.email) and event.sender.verified:
                     contacts[identity_key(event)] = event
             elif isinstance(event, OperatorCommand):
                 if event.command == "reply" and event.client_msg_id and not optimistic:
