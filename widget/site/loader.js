@@ -199,8 +199,10 @@
     var tray = el("div", { class: "tray", "data-ol": "tray", hidden: "" });
     var drop = el("div", { class: "drop", "data-ol": "drop", hidden: "" }, [T.dropHere]);
     var composer = el("div", { class: "composer" }, [attach, camera, input, send, picker, shooter]);
+    // the line's pre-chat form, in place of the chat until a new visitor has filled it
+    var formView = el("form", { class: "prechat", "data-ol": "prechat", hidden: "", novalidate: "" });
     var panel = el("div", { class: "panel", "data-ol": "panel", role: "dialog", hidden: "" },
-      [header, messages, closedNotice, notice, tray, composer, drop]);
+      [header, messages, formView, closedNotice, notice, tray, composer, drop]);
     var wrap = el("div", { class: "wrap pos-" + cfg.position }, [panel, launcher]);
     root.appendChild(wrap);
     document.body.appendChild(host);
@@ -231,6 +233,8 @@
     var localPreviews = new Map(); // upload token -> object URL of a picture the visitor chose on this page
     var filesRule = null; // what the visitor may attach (hello's `files`): {max_bytes, types, per_message}
     var chips = []; // the files in the tray: {file, name, state: uploading|done|failed, upload, preview, node}
+    var prechat = null; // the line's pre-chat form (hello's `prechat`) while it is shown: {form, inputs, submit, error}
+    var formSent = null; // the form's frame waiting for its ack: {client_msg_id, timer}
     var more = false; // the server has older messages than the oldest shown
     var dialogId = null; // the visitor's open dialog as far as we know (hello, ack, message): typing goes to it
     var asked = null; // the `before` of the history page asked for
@@ -920,6 +924,169 @@
       addFiles(e.dataTransfer.files);
     });
 
+    // ---- the pre-chat form (docs/protocol.md, "form"): asked of a visitor with no history before they write; the
+    // answers are checked here as the server will check them, and the server's verdict per field is shown too
+
+    function fieldShown(f, values) {
+      var cond = f.show_if;
+      if (!cond) return true;
+      var answer = values[cond.field];
+      return Array.isArray(cond.equals) ? cond.equals.indexOf(answer) >= 0 : answer === cond.equals;
+    }
+
+    /** The answers of the fields shown now (a hidden field's answer is not sent), in the form's order. */
+    function formValues() {
+      var values = {};
+      prechat.form.fields.forEach(function (f) {
+        var x = prechat.inputs[f.name];
+        x.row.hidden = !fieldShown(f, values);
+        if (x.row.hidden) return;
+        values[f.name] = f.type === "checkbox" ? x.control.checked : x.control.value;
+      });
+      return values;
+    }
+
+    function fieldError(name, code) {
+      var x = prechat.inputs[name];
+      if (!x) return;
+      var text = code ? (T.formErrors[code] || T.formErrors.bad_type) : "";
+      x.err.textContent = text;
+      x.err.hidden = !code;
+      if (code) x.control.setAttribute("aria-invalid", "true");
+      else x.control.removeAttribute("aria-invalid");
+    }
+
+    function localProblems(values) {
+      var wrong = {};
+      prechat.form.fields.forEach(function (f) {
+        if (!(f.name in values)) return;
+        var v = values[f.name];
+        if (f.type === "checkbox") { if (f.required && !v) wrong[f.name] = "required"; return; }
+        v = String(v).trim();
+        if (!v) { if (f.required) wrong[f.name] = "required"; return; }
+        if (f.type === "email" && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v)) wrong[f.name] = "bad_email";
+        else if (f.type === "phone" && !/^\+?[0-9 ()\-./]{5,30}$/.test(v)) wrong[f.name] = "bad_phone";
+      });
+      return wrong;
+    }
+
+    function showForm(form) {
+      if (prechat && prechat.form === form) return;
+      formView.textContent = "";
+      var inputs = {};
+      formView.appendChild(el("div", { class: "pc-title", "data-ol": "prechat-title" }, [form.title || T.prechatTitle]));
+      formView.appendChild(el("div", { class: "pc-text" }, [form.text || T.prechatText]));
+      form.fields.forEach(function (f, i) {
+        var id = "ol-pc-" + i;
+        var control;
+        if (f.type === "textarea") {
+          control = el("textarea", { rows: "3", maxlength: String(f.max_length || 1000) });
+        } else if (f.type === "select") {
+          control = el("select", {}, [el("option", { value: "" }, [T.choose])].concat(
+            (f.options || []).map(function (o) { return el("option", { value: String(o) }, [String(o)]); })));
+        } else if (f.type === "checkbox") {
+          control = el("input", { type: "checkbox" });
+        } else {
+          var kinds = { email: ["email", "email"], phone: ["tel", "tel"], name: ["text", "name"] };
+          var kind = kinds[f.type] || ["text", "off"];
+          control = el("input", { type: kind[0], autocomplete: kind[1],
+            maxlength: String(f.type === "text" ? f.max_length || 1000 : 200) });
+        }
+        control.setAttribute("id", id);
+        control.setAttribute("name", String(f.name));
+        control.setAttribute("data-ol", "field");
+        control.setAttribute("aria-describedby", id + "-err");
+        if (f.required) control.setAttribute("aria-required", "true");
+        var label = el("label", { for: id, class: "pc-label" }, [String(f.label)]);
+        if (f.required) label.appendChild(el("span", { class: "pc-req", "aria-hidden": "true" }, [" *"]));
+        var err = el("div", { class: "pc-error", "data-ol": "field-error", id: id + "-err", hidden: "" });
+        var row = el("div", { class: "pc-field" + (f.type === "checkbox" ? " pc-check" : ""), "data-field": f.name },
+          f.type === "checkbox" ? [control, label, err] : [label, control, err]);
+        inputs[f.name] = { control: control, row: row, err: err };
+        var changed = function () { fieldError(f.name, null); formValues(); };
+        control.addEventListener("input", changed);
+        control.addEventListener("change", changed);
+        formView.appendChild(row);
+      });
+      var error = el("div", { class: "pc-form-error", "data-ol": "prechat-error", role: "alert", hidden: "" });
+      var submitBtn = el("button", { type: "submit", class: "pc-submit", "data-ol": "prechat-submit" },
+        [form.submit || T.prechatSubmit]);
+      formView.appendChild(error);
+      formView.appendChild(submitBtn);
+      prechat = { form: form, inputs: inputs, submit: submitBtn, error: error };
+      formValues();
+      messages.hidden = true;
+      composer.hidden = true;
+      tray.hidden = true;
+      formView.hidden = false;
+    }
+
+    function hideForm() {
+      if (formSent) clearTimeout(formSent.timer);
+      formSent = null;
+      prechat = null;
+      formView.hidden = true;
+      formView.textContent = "";
+      messages.hidden = false;
+      composer.hidden = false;
+      tray.hidden = !chips.length;
+    }
+
+    function formBusy(busy) {
+      prechat.submit.disabled = busy;
+      prechat.submit.textContent = busy ? T.sending : (prechat.form.submit || T.prechatSubmit);
+    }
+
+    function formFailed(text) {
+      if (!prechat) return;
+      clearTimeout(formSent && formSent.timer);
+      formSent = null;
+      formBusy(false);
+      prechat.error.textContent = text;
+      prechat.error.hidden = false;
+    }
+
+    formView.addEventListener("submit", function (e) {
+      e.preventDefault();
+      if (!prechat || formSent) return;
+      var values = formValues();
+      var wrong = localProblems(values);
+      prechat.form.fields.forEach(function (f) { fieldError(f.name, wrong[f.name] || null); });
+      prechat.error.hidden = true;
+      var first = Object.keys(wrong)[0];
+      if (first) { prechat.inputs[first].control.focus(); return; }
+      if (!ready) { formFailed(T.formFailed); return; }
+      formSent = { client_msg_id: uuid(), timer: null };
+      formSent.timer = setTimeout(function () { formFailed(T.formFailed); }, ACK_TIMEOUT_MS);
+      formBusy(true);
+      sendFrame({ type: "form", client_msg_id: formSent.client_msg_id, values: values });
+    });
+
+    function formDone(f) {
+      clearTimeout(formSent.timer);
+      formSent = null;
+      if (f.dialog_id) dialogId = String(f.dialog_id);
+      hideForm();
+      append(renderMessage({ id: f.id, dialog_id: f.dialog_id, client_msg_id: f.client_msg_id,
+        author: { kind: "customer" }, text: typeof f.text === "string" ? f.text : "", ts: new Date().toISOString() }));
+      input.focus();
+    }
+
+    function formRefused(f) {
+      if (f.code === "bad_form" && f.fields && typeof f.fields === "object" && prechat) {
+        clearTimeout(formSent.timer);
+        formSent = null;
+        formBusy(false);
+        Object.keys(f.fields).forEach(function (name) { fieldError(name, String(f.fields[name])); });
+        var first = Object.keys(f.fields).filter(function (n) { return prechat.inputs[n]; })[0];
+        if (first) prechat.inputs[first].control.focus();
+        return;
+      }
+      if (f.code === "form_off") { hideForm(); formSent = null; return; } // the line dropped its form: just chat
+      var wait = f.code === "rate_limited" ? T.formErrors.rate_limited : null;
+      formFailed(wait || (T.errors || {})[f.code] || T.formFailed);
+    }
+
     // ---- sending
 
     function sendFrame(frame) {
@@ -1046,6 +1213,9 @@
       savePending(pending);
       renderAll(history);
       pending.forEach(transmit);
+      var form = f.prechat && typeof f.prechat === "object" && Array.isArray(f.prechat.fields) ? f.prechat : null;
+      if (form && !history.length && !pending.length && !failed.length) showForm(form);
+      else hideForm();
     }
 
     function onHistory(f) {
@@ -1067,6 +1237,7 @@
     }
 
     function onAck(f) {
+      if (formSent && f.client_msg_id === formSent.client_msg_id) { formDone(f); return; }
       if (f.dialog_id) dialogId = String(f.dialog_id);
       var sent = (loadPending().filter(function (p) { return p.client_msg_id === f.client_msg_id; })[0] || {})
         .attachments;
@@ -1094,6 +1265,7 @@
 
     function onError(f) {
       var text = (f.code && (T.errors || {})[f.code]) || T.error;
+      if (formSent && f.client_msg_id === formSent.client_msg_id) { formRefused(f); return; }
       if (f.dialog_id && !f.client_msg_id) { onRated({ dialog_id: f.dialog_id, error: f.code || "error" }); return; }
       if (f.code === "invalid_token") {
         // The server issues a fresh token with its hello; drop the bad one so a reconnect does not repeat it.
@@ -1166,6 +1338,7 @@
         typingIdle = null;
         typingSince = 0; // a new socket starts from "not typing"
         hideOperatorTyping(); // its "stopped" may be lost with the socket
+        if (formSent) formFailed(T.formFailed); // its answer is lost with the socket: the visitor sends it again
         earlierDone();
         if (stopped) { setStatus("unavailable"); return; }
         setStatus("reconnecting");
@@ -1320,6 +1493,29 @@
     "  border: 2px dashed var(--ol-accent, #2f6fed); border-radius: inherit; color: var(--ol-accent, #2f6fed);",
     "  font-weight: 600; pointer-events: none; z-index: 2; }",
     ".file.local { cursor: default; }",
+    // the pre-chat form
+    ".prechat { flex: 1; overflow-y: auto; padding: 18px 16px; display: flex; flex-direction: column; gap: 12px;",
+    "  background: var(--ol-bg); }",
+    ".pc-title { font-size: 17px; font-weight: 650; }",
+    ".pc-text { color: var(--ol-muted); font-size: 14px; margin-top: -6px; }",
+    ".pc-field { display: flex; flex-direction: column; gap: 4px; }",
+    ".pc-check { flex-direction: row; flex-wrap: wrap; align-items: flex-start; gap: 8px; }",
+    ".pc-check input { width: 18px; height: 18px; margin: 2px 0 0; accent-color: var(--ol-accent, #2f6fed); flex: none; }",
+    ".pc-check .pc-label { flex: 1; font-weight: 400; }",
+    ".pc-check .pc-error { flex-basis: 100%; }",
+    ".pc-label { font-size: 13px; font-weight: 600; }",
+    ".pc-req { color: #c9262c; }",
+    ".prechat input:not([type=checkbox]), .prechat select, .prechat textarea { font: inherit; color: inherit;",
+    "  border: 1px solid var(--ol-line); border-radius: 10px; padding: 8px 10px; background: var(--ol-bg);",
+    "  outline: none; width: 100%; }",
+    ".prechat textarea { resize: vertical; min-height: 70px; }",
+    ".prechat input:focus, .prechat select:focus, .prechat textarea:focus { border-color: var(--ol-accent, #2f6fed); }",
+    ".prechat [aria-invalid=true] { border-color: #c9262c !important; }",
+    ".pc-error, .pc-form-error { color: #c9262c; font-size: 12px; }",
+    ".pc-submit { margin-top: 4px; border: 0; border-radius: 12px; padding: 11px 16px; font-weight: 600;",
+    "  background: var(--ol-accent, #2f6fed); color: #fff; }",
+    ".pc-submit:disabled { opacity: .6; cursor: default; }",
+    ".pc-submit:focus-visible { outline: 3px solid #9db9ff; outline-offset: 2px; }",
     // the visitor's own files sit on their accent-coloured bubble
     ".msg.customer .file:not(.image) { background: rgba(255,255,255,.18); }",
     ".msg.customer .file svg, .msg.customer .file-size { color: rgba(255,255,255,.85); }",
@@ -1354,7 +1550,7 @@
     "@media (max-width: 480px) {",
     "  .panel { inset: 0 !important; width: 100%; height: 100%; border-radius: 0; border: 0; }",
     "  .wrap.open .launcher { display: none; }",
-    "  .input { font-size: 16px; }", // 16px stops iOS from zooming into the field
+    "  .input, .prechat input, .prechat select, .prechat textarea { font-size: 16px; }", // no iOS zoom into fields
     "}",
     "@media (prefers-reduced-motion: reduce) {",
     "  .launcher { transition: none; }",
