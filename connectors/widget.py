@@ -24,6 +24,7 @@ from connectors.origins import client_address
 from connectors.ratelimit import Limits, MemoryLimits
 from connectors.widget_files import FileRoute, file_views
 from connectors.widget_frames import MAX_FRAME, error_frame, send_frame
+from connectors.widget_page import CHAT_PAGES, PageRoute
 from connectors.widget_session import RATING_EVENT, VisitorSession
 from connectors.widget_settings import LineGuards, WidgetSettings
 from connectors.widget_tokens import FILE_LINKS
@@ -72,6 +73,7 @@ class WidgetConnector:
             self.ctx.routes.add(method, FILE_LINKS + "{link}", files.handle)
         for method in ("POST", "OPTIONS"):
             self.ctx.routes.add(method, UPLOADS, uploads.handle)
+        self.ctx.routes.add("GET", CHAT_PAGES + "{line}", PageRoute(self.line_of).handle)
         for account in self.accounts:
             self.ctx.health.set(account, "up")
 

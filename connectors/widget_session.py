@@ -212,6 +212,8 @@ class VisitorSession:
                 "title": settings.title,
                 "greeting": settings.greeting,
                 "sound": settings.sound,
+                "color": settings.color,
+                "position": settings.position,
                 "files": _files_view(settings),
                 # a signed-in user is known already: no form asks them who they are
                 "prechat": settings.prechat.view() if settings.prechat and self.user is None else None,

@@ -5,8 +5,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from connectors.origins import OriginPolicy, split_origin
 from connectors.ratelimit import Rate
@@ -29,6 +38,7 @@ DEFAULT_FILE_TYPES = (
     "application/vnd.oasis.opendocument.text",
     "application/vnd.oasis.opendocument.spreadsheet",
 )
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _MIME = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/(\*|[a-z0-9][a-z0-9!#$&^_.+-]{0,126})$")
 
 
@@ -82,6 +92,12 @@ class WidgetSettings(BaseModel):
     identity: Literal["optional", "required"] = "optional"
     files: WidgetFiles = WidgetFiles()  # what visitors may attach (connectors/widget_uploads.py)
     prechat: Form | None = None  # asked before a new visitor's first message (queues/forms.py)
+    # the public chat page /chat/LINE (connectors/widget_page.py) and its branding
+    page: bool = True
+    color: str | None = None  # the accent colour, #rrggbb (a site's data-color wins on its pages)
+    position: Literal["right", "left"] | None = None  # the launcher's corner (a site's data-position wins)
+    logo_url: str | None = Field(None, max_length=2000)  # https://… shown in the chat's header on the page
+    privacy_url: str | None = Field(None, max_length=2000)  # a link under the chat on the page
 
     @field_validator("identity_secret", mode="before")
     @classmethod
@@ -97,6 +113,24 @@ class WidgetSettings(BaseModel):
         if self.identity_secret is not None and len(self.identity_secret.get_secret_value()) < 16:
             raise ValueError("identity_secret must be at least 16 characters (use a long random string)")
         return self
+
+    @field_validator("color")
+    @classmethod
+    def _check_color(cls, value: str | None) -> str | None:
+        if value is not None and not _COLOR.match(value):
+            raise ValueError(f"{value!r} is not a colour: write #rrggbb (#2f6fed)")
+        return value
+
+    @field_validator("logo_url", "privacy_url")
+    @classmethod
+    def _check_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        schemes = ("https",) if info.field_name == "logo_url" else ("https", "http")
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.netloc or any(c.isspace() for c in value):
+            raise ValueError(f"{value!r} is not an address the page can use: write {schemes[0]}://host/path")
+        return value
 
     @field_validator("allowed_origins")
     @classmethod

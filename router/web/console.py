@@ -15,6 +15,7 @@ from router.web.files import Files
 from router.web.gate import Gate
 from router.web.hub import ConsoleHub
 from router.web.leads_api import LeadRoutes
+from router.web.pages_api import ChatPageRoutes
 from router.web.quick_answers_api import QuickAnswerRoutes
 from router.web.search_api import SearchRoutes
 from router.web.session_api import SessionRoutes
@@ -40,6 +41,7 @@ class ConsoleApi:
             LeadRoutes(self.gate, store, clock),
             QuickAnswerRoutes(self.gate, store, clock),
             BoardRoutes(self.gate, store, clock),
+            ChatPageRoutes(self.gate),
             SearchRoutes(self.gate, store),
             ConsoleSocket(self.gate, clock, files),
         )

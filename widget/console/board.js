@@ -44,6 +44,7 @@ export function openBoard() {
   $("board-view").hidden = false;
   $("board-open").setAttribute("aria-pressed", "true");
   refresh();
+  loadPages();
   clearInterval(timer);
   timer = setInterval(refresh, EVERY_MS);
   $("board-heading").focus();
@@ -71,6 +72,48 @@ async function refresh() {
   } catch (e) {
     if (mine === seq && e.status !== 401) $("board-error").textContent = t("board.failed", { message: e.message });
   }
+}
+
+// ---- the lines' public chat pages: a link to share and a QR code to print (GET /api/admin/chat-pages)
+
+let pageUrls = []; // object URLs of the QR codes shown, freed when they are drawn again
+
+async function loadPages() {
+  try {
+    const data = await api("GET", "/api/admin/chat-pages");
+    if (isOpen()) renderPages(data.pages || []);
+  } catch (e) {
+    if (e.status !== 401) $("board-pages").replaceChildren(h("p", { class: "board-error", text: t("board.failed", { message: e.message }) }));
+  }
+}
+
+function renderPages(pages) {
+  pageUrls.forEach((u) => URL.revokeObjectURL(u));
+  pageUrls = [];
+  const cards = pages.map((p) => {
+    // the SVG is the server's own drawing, shown as an image (an <img> runs nothing in it)
+    const qr = URL.createObjectURL(new Blob([String(p.qr_svg || "")], { type: "image/svg+xml" }));
+    pageUrls.push(qr);
+    const copied = h("span", { class: "page-copied", role: "status" });
+    const copy = h("button", { type: "button", class: "btn btn-small", "data-action": "copy-link", text: t("board.copy_link"),
+      onclick: async () => {
+        try { await navigator.clipboard.writeText(p.url); copied.textContent = t("board.copied"); }
+        catch { copied.textContent = t("board.copy_failed"); }
+        setTimeout(() => { copied.textContent = ""; }, 3000);
+      } });
+    return h("div", { class: "page-card", "data-line": p.line },
+      h("img", { class: "page-qr", src: qr, alt: t("board.qr_alt", { url: p.url }), width: "132", height: "132" }),
+      h("div", { class: "page-info" },
+        h("div", { class: "page-name", text: p.name || p.line }),
+        h("a", { class: "page-url", href: p.url, target: "_blank", rel: "noopener noreferrer", text: p.url }),
+        h("div", { class: "page-actions" }, copy,
+          h("a", { class: "btn btn-small", href: qr, download: `chat-${p.line}-qr.svg`, text: t("board.download_qr") }),
+          copied)));
+  });
+  $("board-pages").replaceChildren(
+    h("h2", { class: "board-caption", text: t("board.pages") }),
+    h("p", { class: "muted page-hint", text: t("board.pages_hint") }),
+    cards.length ? h("div", { class: "page-cards" }, ...cards) : h("p", { class: "muted page-hint", text: t("board.no_pages") }));
 }
 
 function table(caption, heads, rows, empty) {

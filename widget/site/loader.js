@@ -172,6 +172,8 @@
       [icon(ICON_CLOSE)]);
     var titleNode = el("div", { class: "title", "data-ol": "title" });
     var header = el("div", { class: "header" }, [el("div", { class: "titles" }, [titleNode, status]), closeBtn]);
+    if (cfg.logo) header.insertBefore(el("img", { class: "logo", "data-ol": "logo", src: cfg.logo, alt: "" }),
+      header.firstChild);
     var earlier = el("button", { type: "button", class: "earlier", "data-ol": "earlier", hidden: "" }, [T.earlier]);
     var empty = el("div", { class: "empty", "data-ol": "empty" }, [T.empty]);
     // "Anna is typing…" below the last message (messages are inserted above it)
@@ -203,7 +205,12 @@
     var formView = el("form", { class: "prechat", "data-ol": "prechat", hidden: "", novalidate: "" });
     var panel = el("div", { class: "panel", "data-ol": "panel", role: "dialog", hidden: "" },
       [header, messages, formView, closedNotice, notice, tray, composer, drop]);
-    var wrap = el("div", { class: "wrap pos-" + cfg.position }, [panel, launcher]);
+    if (cfg.privacy) {
+      panel.insertBefore(el("div", { class: "privacy" }, [el("a", { href: cfg.privacy, target: "_blank",
+        rel: "noopener noreferrer", "data-ol": "privacy" }, [T.privacy])]), drop);
+    }
+    var wrap = el("div", { class: "wrap pos-" + cfg.position + (cfg.page ? " page" : "") }, [panel, launcher]);
+    if (cfg.page) { launcher.hidden = true; closeBtn.hidden = true; } // the page is the chat: always open
     root.appendChild(wrap);
     document.body.appendChild(host);
 
@@ -733,6 +740,7 @@
     // ---- open / close
 
     function setOpen(open, focus) {
+      if (cfg.page) open = true;
       panel.hidden = !open;
       wrap.classList.toggle("open", open);
       launcher.setAttribute("aria-expanded", open ? "true" : "false");
@@ -747,7 +755,7 @@
     launcher.addEventListener("click", function () { setOpen(panel.hidden, true); });
     closeBtn.addEventListener("click", function () { setOpen(false); launcher.focus(); });
     panel.addEventListener("keydown", function (e) {
-      if (e.key === "Escape") { setOpen(false); launcher.focus(); }
+      if (e.key === "Escape" && !cfg.page) { setOpen(false); launcher.focus(); }
     });
 
     // ---- the chime on an operator's reply (the line's `sound`): only after the visitor touched the widget, as
@@ -1198,6 +1206,14 @@
       }
       // the line's greeting in the empty chat (as text, never HTML); else the widget's own
       empty.textContent = typeof f.greeting === "string" && f.greeting.trim() ? f.greeting : T.empty;
+      // the line's colour and side from the configuration, unless the page's tag says otherwise
+      if (!cfg.colorSet && typeof f.color === "string" && /^#[0-9a-fA-F]{6}$/.test(f.color)) {
+        host.style.setProperty("--ol-accent", f.color);
+      }
+      if (!cfg.positionSet && (f.position === "left" || f.position === "right")) {
+        wrap.classList.remove("pos-left", "pos-right");
+        wrap.classList.add("pos-" + f.position);
+      }
       soundOn = f.sound === true;
       showFiles(f.files);
       ready = true;
@@ -1398,6 +1414,15 @@
     "  background: var(--ol-accent, #2f6fed); color: #fff; }",
     ".titles { flex: 1; min-width: 0; }",
     ".title { font-weight: 600; font-size: 16px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }",
+    ".logo { width: 36px; height: 36px; border-radius: 10px; object-fit: cover; flex: none; background: #fff; }",
+    ".privacy { padding: 0 12px 10px; text-align: center; font-size: 12px; background: var(--ol-bg); }",
+    ".privacy a { color: var(--ol-muted); }",
+    // the line's own chat page: the panel fills it (a column on a wide screen)
+    ".wrap.page .panel { top: 0; bottom: 0; left: 0; right: 0; width: auto; height: auto; max-width: 760px;",
+    "  margin: 0 auto; border-radius: 0; border-top: 0; border-bottom: 0; }",
+    "@media (min-width: 800px) {",
+    "  .wrap.page .panel { top: 24px; bottom: 24px; border-radius: 16px; border: 1px solid var(--ol-line); }",
+    "}",
     ".status { font-size: 12px; opacity: .85; }",
     ".status[data-state='reconnecting'], .status[data-state='connecting'] { font-style: italic; }",
     ".close { border: 0; background: transparent; color: inherit; width: 36px; height: 36px; border-radius: 8px;",
@@ -1606,6 +1631,15 @@
     return user;
   }
 
+  /** An absolute address with one of the schemes, else null (a tag's logo or privacy link). */
+  function address(raw, schemes) {
+    if (!raw) return null;
+    try {
+      var u = new URL(raw, document.baseURI);
+      return schemes.indexOf(u.protocol) >= 0 ? u.href : null;
+    } catch (e) { return null; }
+  }
+
   whenBody(function () {
     if (!script.isConnected) return; // the page removed our tag before we mounted (e.g. the demo switching lines)
     var line = (script.getAttribute("data-line") || "").trim();
@@ -1629,7 +1663,12 @@
         lang: window.__openlinesStrings[lang] === strings ? lang : "en",
         title: (script.getAttribute("data-title") || "").trim() || null,
         color: script.getAttribute("data-color") || "#2f6fed",
+        colorSet: script.hasAttribute("data-color"),
         position: script.getAttribute("data-position") === "left" ? "left" : "right",
+        positionSet: script.hasAttribute("data-position"),
+        page: script.getAttribute("data-mode") === "page", // the line's own chat page: open, filling it
+        logo: address(script.getAttribute("data-logo"), ["https:"]),
+        privacy: address(script.getAttribute("data-privacy"), ["https:", "http:"]),
         origin: origin,
         identity: siteUser(),
       }, strings);

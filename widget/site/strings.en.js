@@ -28,6 +28,7 @@
   fileFailed: "The file could not be opened. Reload the page and try again.",
   download: "Download",
   sizeUnits: ["B", "KB", "MB", "GB"],
+  privacy: "Privacy policy",
   prechatTitle: "Before we start",
   prechatText: "Tell us a little about yourself, so we can help you faster.",
   prechatSubmit: "Start the chat",
