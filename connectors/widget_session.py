@@ -213,6 +213,7 @@ class VisitorSession:
                 "greeting": settings.greeting,
                 "sound": settings.sound,
                 "color": settings.color,
+                "show": settings.show.model_dump(mode="json"),
                 "position": settings.position,
                 "files": _files_view(settings),
                 # a signed-in user is known already: no form asks them who they are

@@ -69,6 +69,24 @@ class WidgetFiles(BaseModel):
         return mime in self.types or f"{major}/*" in self.types
 
 
+class WidgetShow(BaseModel):
+    """When the launcher shows on a site's page (`show` of the widget block); the page's path is matched."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pages: tuple[str, ...] = Field((), max_length=50)  # paths, `*` for any part; empty: every page
+    hide: tuple[str, ...] = Field((), max_length=50)  # paths it never shows on (they win over `pages`)
+    delay_seconds: int = Field(0, ge=0, le=3600)  # after this long on the first page of a visit
+
+    @field_validator("pages", "hide")
+    @classmethod
+    def _check_paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for path in value:
+            if not path.startswith("/") or len(path) > 300 or any(c.isspace() for c in path):
+                raise ValueError(f"{path!r} is not a page's path: write /shop/* (a path, * for any part)")
+        return value
+
+
 class WidgetSettings(BaseModel):
     """The `widget` channel block of a line."""
 
@@ -92,6 +110,7 @@ class WidgetSettings(BaseModel):
     identity: Literal["optional", "required"] = "optional"
     files: WidgetFiles = WidgetFiles()  # what visitors may attach (connectors/widget_uploads.py)
     prechat: Form | None = None  # asked before a new visitor's first message (queues/forms.py)
+    show: WidgetShow = WidgetShow()  # on which pages, and after how long, the launcher shows
     # the public chat page /chat/LINE (connectors/widget_page.py) and its branding
     page: bool = True
     color: str | None = None  # the accent colour, #rrggbb (a site's data-color wins on its pages)

@@ -61,11 +61,13 @@ async def shop_site() -> AsyncIterator[Shop]:
         await runner.cleanup()
 
 
-async def embed(page: Page, d: Running, shop: Shop, *, lang: str = "en", **attrs: str) -> None:
-    """Open a page of the shop's site that embeds the widget with the given `data-*` attributes
-    (`data_line="support"` becomes `data-line="support"`)."""
+async def embed(
+    page: Page, d: Running, shop: Shop, *, lang: str = "en", path: str | None = None, **attrs: str
+) -> None:
+    """Open a page of the shop's site (at `path`, else a new one) that embeds the widget with the given `data-*`
+    attributes (`data_line="support"` becomes `data-line="support"`)."""
     tags = " ".join(f'{k.replace("_", "-")}="{escape(v)}"' for k, v in attrs.items())
-    path = f"/page-{len(shop.pages)}.html"
+    path = path or f"/page-{len(shop.pages)}.html"
     shop.pages[path] = (
         f'<!doctype html><html lang="{escape(lang)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1"><title>shop</title></head>'

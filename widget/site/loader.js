@@ -137,6 +137,8 @@
     var KEY_PENDING = "openlines.pending." + cfg.line;
     var KEY_OPEN = "openlines.open." + cfg.line;
     var KEY_TITLE = "openlines.title." + cfg.line;
+    var KEY_SHOW = "openlines.show." + cfg.line; // the line's `show` rule, from the last hello
+    var KEY_SHOWN = "openlines.shown." + cfg.line; // the launcher appeared in this tab: no delay on later pages
     var wsUrl = cfg.origin.replace(/^http/, "ws") + "/widget/ws?line=" + encodeURIComponent(cfg.line);
     var uploadUrl = cfg.origin + "/widget/upload?line=" + encodeURIComponent(cfg.line);
 
@@ -725,6 +727,7 @@
     /** The server will never take messages for this line: say so once, and take no more. */
     function stop(why) {
       stopped = true;
+      reveal(); // the site's owner (or the visitor) sees why there is no chat
       setStatus("unavailable");
       closedNotice.textContent = why || T.lineUnknown;
       closedNotice.hidden = false;
@@ -757,6 +760,53 @@
     panel.addEventListener("keydown", function (e) {
       if (e.key === "Escape" && !cfg.page) { setOpen(false); launcher.focus(); }
     });
+
+    // ---- when the launcher shows (the line's `show`): on the pages it names and not on those it hides, after a
+    // delay on the first page of a visit; always on the chat page, and whenever the chat is open already. Until the
+    // server's rule is known (a first visit) the launcher waits for it a moment, so it never flashes on a page
+    // where it should not be.
+
+    var SHOW_WAIT_MS = 4000;
+    var pageStart = Date.now();
+    var showTimer = null;
+
+    function pathMatches(pattern, path) {
+      var re = "^" + String(pattern).split("*").map(function (part) {
+        return part.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
+      }).join(".*") + "$";
+      try { return new RegExp(re).test(path); } catch (e) { return false; }
+    }
+
+    function reveal() {
+      clearTimeout(showTimer);
+      showTimer = null;
+      wrap.hidden = false;
+      store.set("sessionStorage", KEY_SHOWN, "1");
+    }
+
+    function applyShow(rule) {
+      if (cfg.page || !panel.hidden || stopped || !rule) { reveal(); return; }
+      var path = location.pathname;
+      var pages = Array.isArray(rule.pages) ? rule.pages : [];
+      var hide = Array.isArray(rule.hide) ? rule.hide : [];
+      var here = (!pages.length || pages.some(function (p) { return pathMatches(p, path); })) &&
+        !hide.some(function (p) { return pathMatches(p, path); });
+      clearTimeout(showTimer);
+      showTimer = null;
+      if (!here) { wrap.hidden = true; return; }
+      var wait = (Number(rule.delay_seconds) || 0) * 1000 - (Date.now() - pageStart);
+      if (wait <= 0 || store.get("sessionStorage", KEY_SHOWN) === "1") { reveal(); return; }
+      showTimer = setTimeout(reveal, wait);
+    }
+
+    function startShowing() {
+      var known = null;
+      try { known = JSON.parse(store.get("localStorage", KEY_SHOW) || "null"); } catch (e) { known = null; }
+      wrap.hidden = true;
+      if (known && typeof known === "object") applyShow(known);
+      else if (cfg.page || !panel.hidden) reveal();
+      else showTimer = setTimeout(reveal, SHOW_WAIT_MS); // no word from the server: show it anyway
+    }
 
     // ---- the chime on an operator's reply (the line's `sound`): only after the visitor touched the widget, as
     // browsers let a page play sound only then, and only while they would not see the reply otherwise
@@ -1206,6 +1256,10 @@
       }
       // the line's greeting in the empty chat (as text, never HTML); else the widget's own
       empty.textContent = typeof f.greeting === "string" && f.greeting.trim() ? f.greeting : T.empty;
+      if (f.show && typeof f.show === "object") {
+        store.set("localStorage", KEY_SHOW, JSON.stringify(f.show));
+        applyShow(f.show);
+      }
       // the line's colour and side from the configuration, unless the page's tag says otherwise
       if (!cfg.colorSet && typeof f.color === "string" && /^#[0-9a-fA-F]{6}$/.test(f.color)) {
         host.style.setProperty("--ol-accent", f.color);
@@ -1376,6 +1430,7 @@
     setStatus("connecting");
     renderAll([]); // show unacked messages from a previous visit right away
     setOpen(store.get("sessionStorage", KEY_OPEN) === "1", false);
+    startShowing();
     connect();
   }
 
