@@ -67,6 +67,20 @@ class AttachmentStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class LineStatus:
+    """Whether a line works now: within its business hours, and with an operator of its queue online."""
+
+    open: bool
+    staffed: bool
+
+
+class LineStatusReader(Protocol):
+    async def status(self, account: str) -> LineStatus | None:
+        """The status of the line a channel account serves (None: not known)."""
+        ...
+
+
 class UploadLog(Protocol):
     async def track(self, ref: str, account: str, chat_id: str) -> None:
         """Remember a customer's upload until a message carries it (an unsent one is removed after a grace)."""
@@ -190,6 +204,7 @@ class ConnectorContext:
     # links a channel sends out that lead back to its own routes (the e-mail rating page); None: not known
     public_url: str | None = None
     uploads: UploadLog | None = None  # customers' uploads not yet sent (None: not tracked, never swept)
+    lines: LineStatusReader | None = None  # whether the lines work now (None: not known)
 
 
 @dataclass

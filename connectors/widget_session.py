@@ -218,6 +218,7 @@ class VisitorSession:
                 "files": _files_view(settings),
                 # a signed-in user is known already: no form asks them who they are
                 "prechat": settings.prechat.view() if settings.prechat and self.user is None else None,
+                "offline": await self._offline(settings),
             },
         )
         return visitor
@@ -282,13 +283,41 @@ class VisitorSession:
         # commit receipt, and a failed write is refused, so the client sends it again
         self._after_write(connector.ctx.sink.submit([event]), frame)
 
+    async def _offline(self, settings: WidgetSettings) -> dict[str, Any] | None:
+        """What the widget shows while the line does not work (its `offline` block), or None while it works."""
+        rule, reader = settings.offline, self.connector.ctx.lines
+        if rule is None or reader is None:
+            return None
+        try:
+            now = await reader.status(self.account)
+        except Exception as exc:  # Redis away: the chat as usual, rather than no chat
+            log.warning("widget.status.failed", line=self.account, error=str(exc))
+            return None
+        if now is None:
+            return None
+        closed = not now.open
+        empty = not now.staffed
+        off = {"closed": closed, "nobody_online": empty, "closed_or_nobody": closed or empty}[rule.when]
+        if not off:
+            return None
+        form = rule.form.view() if rule.form is not None and self.user is None else None
+        return {"reason": "closed" if closed else "nobody_online", "text": rule.text, "form": form}
+
     async def _form(self, visitor: str, frame: dict[str, Any]) -> None:
-        """The visitor filled the line's pre-chat form: its answers are their first message (one line per answer),
-        and the name, phone and e-mail they typed fill their lead (never joining it to another: not verified)."""
+        """The visitor filled one of the line's forms (`form`: "prechat", the default, or "offline"): its answers
+        are their message (one line per answer), and the name, phone and e-mail they typed fill their lead (never
+        joining it to another: not verified)."""
         connector, account = self.connector, self.account
-        form = self.binding.settings.prechat
+        which = frame.get("form", "prechat")
+        offline = self.binding.settings.offline
+        if which == "prechat":
+            form = self.binding.settings.prechat
+        elif which == "offline":
+            form = offline.form if offline is not None else None
+        else:
+            raise WidgetError("bad_field", "form must be prechat or offline")
         if form is None:
-            raise WidgetError("form_off", "this line has no pre-chat form")
+            raise WidgetError("form_off", f"this line has no {which} form")
         cmid = frame.get("client_msg_id")
         if not isinstance(cmid, str) or not 0 < len(cmid) <= MAX_CLIENT_MSG_ID:
             raise WidgetError(

@@ -87,6 +87,17 @@ class WidgetShow(BaseModel):
         return value
 
 
+class WidgetOffline(BaseModel):
+    """What the widget says when the line does not work now (`offline` of the widget block): a text, and
+    optionally a form in place of the chat (Bitrix24's day-off form), whose answers wait for the morning."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    when: Literal["closed", "nobody_online", "closed_or_nobody"] = "closed_or_nobody"
+    text: str | None = Field(None, min_length=1, max_length=500)  # None: the widget's own
+    form: Form | None = None
+
+
 class WidgetSettings(BaseModel):
     """The `widget` channel block of a line."""
 
@@ -111,6 +122,7 @@ class WidgetSettings(BaseModel):
     files: WidgetFiles = WidgetFiles()  # what visitors may attach (connectors/widget_uploads.py)
     prechat: Form | None = None  # asked before a new visitor's first message (queues/forms.py)
     show: WidgetShow = WidgetShow()  # on which pages, and after how long, the launcher shows
+    offline: WidgetOffline | None = None  # when the line is closed or nobody is online
     # the public chat page /chat/LINE (connectors/widget_page.py) and its branding
     page: bool = True
     color: str | None = None  # the accent colour, #rrggbb (a site's data-color wins on its pages)

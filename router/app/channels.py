@@ -32,6 +32,7 @@ from queues.bus import INBOUND, Bus, conversation_key, process_group
 from queues.messages import CustomerConsent, CustomerRating, InboundMessage, OutboundMessage, Receipt, Typing
 from router.app import log_events as ev
 from router.app.clock import Clock
+from router.app.line_status import LineStatuses, Presences
 from router.app.logs import get
 from router.app.settings import Settings
 from router.engine.delivery import Dispatcher, policy_for
@@ -224,6 +225,7 @@ class Channels:
         # a web process: the channels with accounts it does not run, opened for their files only
         self.file_connectors: dict[str, Connector] = {}
         self._contexts: list[ConnectorContext] = []
+        self._statuses: list[LineStatuses] = []
         self.dispatchers: list[Dispatcher] = []
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -296,6 +298,17 @@ class Channels:
             self.dispatchers.append(d)
             self.tasks.append(asyncio.create_task(d.run(), name=f"dispatch.{channel}"))
 
+    def line_statuses(self, channel: str) -> LineStatuses:
+        """The lines' status for a channel's context (the operators' presence is added when the hub starts)."""
+        statuses = LineStatuses(self.settings, channel, self.clock)
+        self._statuses.append(statuses)
+        return statuses
+
+    def hear_presence(self, presences: Presences) -> None:
+        """The console hub is up: the lines' status counts who is online from now on."""
+        for statuses in self._statuses:
+            statuses.presences = presences
+
     def bound(self, port: int) -> None:
         """The web side listens on `port` now: links the channels send out name it (a port chosen at bind)."""
         for ctx in self._contexts:
@@ -315,6 +328,7 @@ class Channels:
             limits=self.limits,
             public_url=public_url(self.settings),
             uploads=VisitorUploads(self.store, self.clock) if channel == "widget" else None,
+            lines=self.line_statuses(channel),
         )
         self._contexts.append(ctx)
         return ctx

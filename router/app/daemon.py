@@ -137,6 +137,7 @@ class Daemon:
         sessions = Sessions(store, self.secrets.key, self.clock, self.secrets.credentials)
         self._hub = hub = ConsoleHub(s, bus, store, self.clock, tabs=self.shared, sessions=sessions)
         hub.start()
+        channels.hear_presence(hub.presences)
         self._uploads = UploadSweeper(store, channels.attachments, self.clock)
         self._uploads.start()
         files = Files(channels.attachments, channels.open_attachment)

@@ -203,10 +203,12 @@
     var tray = el("div", { class: "tray", "data-ol": "tray", hidden: "" });
     var drop = el("div", { class: "drop", "data-ol": "drop", hidden: "" }, [T.dropHere]);
     var composer = el("div", { class: "composer" }, [attach, camera, input, send, picker, shooter]);
+    // what the line says while it does not work (closed, or nobody online), above the messages
+    var offlineNote = el("div", { class: "offline-note", "data-ol": "offline-note", role: "status", hidden: "" });
     // the line's pre-chat form, in place of the chat until a new visitor has filled it
     var formView = el("form", { class: "prechat", "data-ol": "prechat", hidden: "", novalidate: "" });
     var panel = el("div", { class: "panel", "data-ol": "panel", role: "dialog", hidden: "" },
-      [header, messages, formView, closedNotice, notice, tray, composer, drop]);
+      [header, offlineNote, messages, formView, closedNotice, notice, tray, composer, drop]);
     if (cfg.privacy) {
       panel.insertBefore(el("div", { class: "privacy" }, [el("a", { href: cfg.privacy, target: "_blank",
         rel: "noopener noreferrer", "data-ol": "privacy" }, [T.privacy])]), drop);
@@ -1028,12 +1030,17 @@
       return wrong;
     }
 
-    function showForm(form) {
+    /** Draw a form in place of the chat: `kind` "prechat" (before the first message) or "offline" (while the line
+     * does not work, with the line's `intro` text). */
+    function showForm(form, kind, intro) {
       if (prechat && prechat.form === form) return;
       formView.textContent = "";
       var inputs = {};
-      formView.appendChild(el("div", { class: "pc-title", "data-ol": "prechat-title" }, [form.title || T.prechatTitle]));
-      formView.appendChild(el("div", { class: "pc-text" }, [form.text || T.prechatText]));
+      var texts = kind === "offline" ? [T.offlineTitle, intro || T.offlineFormText, T.offlineSubmit]
+        : [T.prechatTitle, T.prechatText, T.prechatSubmit];
+      formView.setAttribute("data-kind", kind);
+      formView.appendChild(el("div", { class: "pc-title", "data-ol": "prechat-title" }, [form.title || texts[0]]));
+      formView.appendChild(el("div", { class: "pc-text" }, [form.text || texts[1]]));
       form.fields.forEach(function (f, i) {
         var id = "ol-pc-" + i;
         var control;
@@ -1068,15 +1075,21 @@
       });
       var error = el("div", { class: "pc-form-error", "data-ol": "prechat-error", role: "alert", hidden: "" });
       var submitBtn = el("button", { type: "submit", class: "pc-submit", "data-ol": "prechat-submit" },
-        [form.submit || T.prechatSubmit]);
+        [form.submit || texts[2]]);
       formView.appendChild(error);
       formView.appendChild(submitBtn);
-      prechat = { form: form, inputs: inputs, submit: submitBtn, error: error };
+      prechat = { form: form, kind: kind, label: form.submit || texts[2], inputs: inputs, submit: submitBtn,
+        error: error };
       formValues();
       messages.hidden = true;
       composer.hidden = true;
       tray.hidden = true;
       formView.hidden = false;
+    }
+
+    function showOffline(text) {
+      offlineNote.textContent = text || "";
+      offlineNote.hidden = !text;
     }
 
     function hideForm() {
@@ -1092,7 +1105,7 @@
 
     function formBusy(busy) {
       prechat.submit.disabled = busy;
-      prechat.submit.textContent = busy ? T.sending : (prechat.form.submit || T.prechatSubmit);
+      prechat.submit.textContent = busy ? T.sending : prechat.label;
     }
 
     function formFailed(text) {
@@ -1117,11 +1130,13 @@
       formSent = { client_msg_id: uuid(), timer: null };
       formSent.timer = setTimeout(function () { formFailed(T.formFailed); }, ACK_TIMEOUT_MS);
       formBusy(true);
-      sendFrame({ type: "form", client_msg_id: formSent.client_msg_id, values: values });
+      formSent.kind = prechat.kind;
+      sendFrame({ type: "form", form: prechat.kind, client_msg_id: formSent.client_msg_id, values: values });
     });
 
     function formDone(f) {
       clearTimeout(formSent.timer);
+      if (formSent.kind === "offline") showOffline(T.offlineThanks);
       formSent = null;
       if (f.dialog_id) dialogId = String(f.dialog_id);
       hideForm();
@@ -1283,8 +1298,14 @@
       savePending(pending);
       renderAll(history);
       pending.forEach(transmit);
-      var form = f.prechat && typeof f.prechat === "object" && Array.isArray(f.prechat.fields) ? f.prechat : null;
-      if (form && !history.length && !pending.length && !failed.length) showForm(form);
+      var isForm = function (x) { return x && typeof x === "object" && Array.isArray(x.fields); };
+      var off = f.offline && typeof f.offline === "object" ? f.offline : null;
+      showOffline(off ? (typeof off.text === "string" && off.text.trim() ? off.text
+        : off.reason === "closed" ? T.offlineClosed : T.offlineNobody) : null);
+      var fresh = !history.length && !pending.length && !failed.length;
+      // the line does not work now: its form in place of the chat, unless the visitor has a dialog going on
+      if (off && isForm(off.form) && !f.dialog_id && !pending.length) showForm(off.form, "offline", off.text);
+      else if (isForm(f.prechat) && fresh) showForm(f.prechat, "prechat");
       else hideForm();
     }
 
@@ -1573,6 +1594,8 @@
     "  border: 2px dashed var(--ol-accent, #2f6fed); border-radius: inherit; color: var(--ol-accent, #2f6fed);",
     "  font-weight: 600; pointer-events: none; z-index: 2; }",
     ".file.local { cursor: default; }",
+    ".offline-note { padding: 9px 16px; font-size: 13px; color: #5b4a00; background: #fff8e0;",
+    "  border-bottom: 1px solid #f1e2a8; }",
     // the pre-chat form
     ".prechat { flex: 1; overflow-y: auto; padding: 18px 16px; display: flex; flex-direction: column; gap: 12px;",
     "  background: var(--ol-bg); }",
