@@ -67,12 +67,14 @@ class AttachmentStore(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class LineStatus:
+class LineStatus(Protocol):
     """Whether a line works now: within its business hours, and with an operator of its queue online."""
 
-    open: bool
-    staffed: bool
+    @property
+    def open(self) -> bool: ...
+
+    @property
+    def staffed(self) -> bool: ...
 
 
 class LineStatusReader(Protocol):

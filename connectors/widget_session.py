@@ -1,7 +1,6 @@
 """One visitor's websocket after the upgrade: its frames read in order under the connection's frame cap, `hello`
-(the visitor token, the newest page of history), `history` (an older page), `typing` (passed on when it is news)
-`message` (the rate limits, then handed over: `ack` only after the commit) and `rate` (a rating of the answer:
-`rated` after the commit)."""
+(the visitor token, the newest page of history), `history`, `typing` (passed on when it is news), `message` and
+`form` (the rate limits, then handed over: `ack` only after the commit), `rate` (`rated` after the commit)."""
 
 from __future__ import annotations
 
@@ -18,8 +17,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from connectors.base import Binding, ConnectorContext
 from connectors.ratelimit import FloodGuard, Limits, Rate, Verdict, retry_after
 from connectors.widget_files import message_frame
+from connectors.widget_forms import files_view, form_message, offline_view
 from connectors.widget_frames import (
-    MAX_CLIENT_MSG_ID,
     PROTOCOL,
     WidgetError,
     error_frame,
@@ -34,7 +33,6 @@ from connectors.widget_identity import IdentityRefused, SiteUser, is_site_user, 
 from connectors.widget_settings import LineGuards, WidgetSettings
 from connectors.widget_tokens import new_visitor, visitor_of, visitor_token
 from connectors.widget_uploads import message_files
-from queues.forms import check_answers, contacts, transcript
 from queues.messages import (
     Attachment,
     CustomerRating,
@@ -215,10 +213,12 @@ class VisitorSession:
                 "color": settings.color,
                 "show": settings.show.model_dump(mode="json"),
                 "position": settings.position,
-                "files": _files_view(settings),
+                "files": files_view(settings),
                 # a signed-in user is known already: no form asks them who they are
                 "prechat": settings.prechat.view() if settings.prechat and self.user is None else None,
-                "offline": await self._offline(settings),
+                "offline": await offline_view(
+                    self.connector.ctx.lines, settings, self.account, signed=self.user is not None
+                ),
             },
         )
         return visitor
@@ -283,54 +283,11 @@ class VisitorSession:
         # commit receipt, and a failed write is refused, so the client sends it again
         self._after_write(connector.ctx.sink.submit([event]), frame)
 
-    async def _offline(self, settings: WidgetSettings) -> dict[str, Any] | None:
-        """What the widget shows while the line does not work (its `offline` block), or None while it works."""
-        rule, reader = settings.offline, self.connector.ctx.lines
-        if rule is None or reader is None:
-            return None
-        try:
-            now = await reader.status(self.account)
-        except Exception as exc:  # Redis away: the chat as usual, rather than no chat
-            log.warning("widget.status.failed", line=self.account, error=str(exc))
-            return None
-        if now is None:
-            return None
-        closed = not now.open
-        empty = not now.staffed
-        off = {"closed": closed, "nobody_online": empty, "closed_or_nobody": closed or empty}[rule.when]
-        if not off:
-            return None
-        form = rule.form.view() if rule.form is not None and self.user is None else None
-        return {"reason": "closed" if closed else "nobody_online", "text": rule.text, "form": form}
-
     async def _form(self, visitor: str, frame: dict[str, Any]) -> None:
-        """The visitor filled one of the line's forms (`form`: "prechat", the default, or "offline"): its answers
-        are their message (one line per answer), and the name, phone and e-mail they typed fill their lead (never
-        joining it to another: not verified)."""
+        """The visitor filled one of the line's forms: its answers are their message (connectors/widget_forms.py)."""
         connector, account = self.connector, self.account
-        which = frame.get("form", "prechat")
-        offline = self.binding.settings.offline
-        if which == "prechat":
-            form = self.binding.settings.prechat
-        elif which == "offline":
-            form = offline.form if offline is not None else None
-        else:
-            raise WidgetError("bad_field", "form must be prechat or offline")
-        if form is None:
-            raise WidgetError("form_off", f"this line has no {which} form")
-        cmid = frame.get("client_msg_id")
-        if not isinstance(cmid, str) or not 0 < len(cmid) <= MAX_CLIENT_MSG_ID:
-            raise WidgetError(
-                "bad_field", f"client_msg_id must be a string of 1-{MAX_CLIENT_MSG_ID} characters"
-            )
-        answers, wrong = check_answers(form, frame.get("values"))
-        if wrong:
-            raise WidgetError("bad_form", "some answers need a look", fields=wrong)
-        text = transcript(form, answers)
-        if not text:
-            raise WidgetError("empty_message", "the form is empty")
+        cmid, text, profile = form_message(self.binding.settings, frame, visitor)
         await self._allowance(visitor, "too many messages; send it again later")
-        given = contacts(form, answers)
         event = InboundMessage(
             event_id=f"{_ID_PREFIX}{next(_ID_SEQ):x}",
             channel=connector.type,
@@ -339,16 +296,9 @@ class VisitorSession:
             external_id=f"{visitor}:{cmid}",
             text=text[: connector.ctx.max_message_length],
             ts=event_ts(datetime.now(UTC)),
-            sender=SenderProfile(
-                display_name=given.get("name") or f"Visitor {visitor[-4:].upper()}",
-                phone=given.get("phone"),
-                email=given.get("email"),
-                verified=False,
-            ),
+            sender=profile,
         )
-        connector.remember(
-            account, event.external_id, event.text, event.ts, event.sender.display_name, made=True
-        )
+        connector.remember(account, event.external_id, event.text, event.ts, profile.display_name, made=True)
         self._after_write(connector.ctx.sink.submit([event]), frame)
 
     def _profile(self, visitor: str) -> SenderProfile:
@@ -429,14 +379,6 @@ class VisitorSession:
         log.warning("widget.publish.failed", line=self.account, error=str(exc))
         task = asyncio.get_running_loop().create_task(send_frame(self.ws, refusal(unavailable(), frame)))
         self.connector.keep(task)
-
-
-def _files_view(settings: WidgetSettings) -> dict[str, Any] | None:
-    """What the widget is told of the files it may send (None: none), so it can say no before uploading."""
-    f = settings.files
-    if not f.enabled:
-        return None
-    return {"max_bytes": f.max_bytes, "types": list(f.types), "per_message": f.per_message}
 
 
 def _ignore(done: asyncio.Future[None]) -> None:

@@ -5,13 +5,21 @@ processes with several)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
-from connectors.base import LineStatus
 from router.app.clock import Clock
 from router.app.settings import LineSettings, Settings
 from router.rules.hours import Schedule, is_open
 
 Presences = Callable[[Iterable[str]], Awaitable[dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class Status:
+    """A line now (connectors/base.py `LineStatus`)."""
+
+    open: bool  # within its business hours
+    staffed: bool  # an operator of its queue online
 
 
 class LineStatuses:
@@ -26,7 +34,7 @@ class LineStatuses:
                 if block.get("type") == channel:
                     self._lines[str(block.get("account") or ln.id)] = (ln, ln.schedule())
 
-    async def status(self, account: str) -> LineStatus | None:
+    async def status(self, account: str) -> Status | None:
         """The line's status now; None for an unknown account."""
         found = self._lines.get(account)
         if found is None:
@@ -38,4 +46,4 @@ class LineStatuses:
             staffed = any(seen.get(login) == "online" for login in line.queue)
         elif not line.queue:
             staffed = False
-        return LineStatus(is_open(schedule, self.clock.now()), staffed)
+        return Status(is_open(schedule, self.clock.now()), staffed)
