@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from connectors.email import EmailConnector
 from connectors.telegram import TelegramConnector  # imports aiogram only when a Telegram channel starts
 from connectors.vk import VkConnector  # imports vk-api only when a VK channel starts
+from connectors.webform import WebFormConnector
 from connectors.widget import WidgetConnector
 
 REGISTRY: dict[str, Any] = {
@@ -16,6 +17,7 @@ REGISTRY: dict[str, Any] = {
     TelegramConnector.type: TelegramConnector,
     VkConnector.type: VkConnector,
     WidgetConnector.type: WidgetConnector,
+    WebFormConnector.type: WebFormConnector,
 }
 
 
@@ -34,7 +36,7 @@ def validate_block(block: dict[str, Any]) -> list[tuple[tuple[str | int, ...], s
 def http_faced(channel: str, settings: Any) -> bool:
     """Whether a binding is served over HTTP (the widget socket, a Telegram webhook, a VK callback), so the web
     role runs it; the rest (polling, long poll, IMAP) run in the connectors role."""
-    return channel == "widget" or getattr(settings, "mode", None) in ("webhook", "callback")
+    return channel in ("widget", "form") or getattr(settings, "mode", None) in ("webhook", "callback")
 
 
 VALIDATORS = {name: validate_block for name in REGISTRY}

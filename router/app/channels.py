@@ -179,7 +179,9 @@ def bindings(settings: Settings, role: str) -> dict[str, list[Binding]]:
             cls = REGISTRY[block["type"]]
             settings_ = cls.Settings.model_validate(block)
             web_side = http_faced(block["type"], settings_)
-            if (role == "web" and not web_side) or (role == "connectors" and block["type"] == "widget"):
+            if (role == "web" and not web_side) or (
+                role == "connectors" and block["type"] in ("widget", "form")
+            ):
                 continue
             out[block["type"]].append(Binding(line.id, str(block.get("account") or line.id), settings_))
     return out

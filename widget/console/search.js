@@ -16,7 +16,7 @@ const PAGE = 20;
 const SNIPPET_CHARS = 220; // a long message shows a window around its first match
 const SNIPPET_LEAD = 60; // of which this much comes before the match
 const STATES = ["open", "queued", "offered", "assigned", "closed"];
-const CHANNELS = ["widget", "telegram", "vk", "email"]; // connectors/__init__.py's REGISTRY
+const CHANNELS = ["widget", "telegram", "vk", "email", "form"]; // connectors/__init__.py's REGISTRY
 
 let timer = null;
 let seq = 0; // only the latest search's answer is shown
