@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from connectors.base import AttachmentBody, Binding, ConnectorContext, SendResult
 from connectors.origins import client_address
 from connectors.ratelimit import Limits, MemoryLimits
-from connectors.widget_files import FileRoute, file_views
+from connectors.widget_files import FileRoute, file_views, message_frame
 from connectors.widget_frames import MAX_FRAME, error_frame, send_frame
 from connectors.widget_page import CHAT_PAGES, PageRoute
 from connectors.widget_session import RATING_EVENT, VisitorSession
@@ -149,6 +149,11 @@ class WidgetConnector:
                     "author": {"kind": "customer", "name": name}, "text": text, "ts": ts, "attachments": files,
                     "client_msg_id": client_msg_id}  # fmt: skip
             await self._broadcast(key, mine)
+        elif echo is None and receipt.message_id is not None and not receipt.error and self._sockets.get(key):
+            # sent through another web process (a signed-in user's other device): read back, for the tabs here
+            stored = await self.ctx.history.message(self.type, key[0], key[1], receipt.message_id)
+            if stored is not None:
+                await self._broadcast(key, message_frame(self.ctx, key[0], key[1], stored))
         if receipt.error or receipt.message_id is None:
             frame: dict[str, Any] = {
                 "type": "error",
