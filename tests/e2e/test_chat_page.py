@@ -87,7 +87,7 @@ async def test_the_chat_page_and_its_qr_code(tmp_path: Path, start_daemon: Any) 
 
         # the admin shares it: the board lists the page with its link and a QR code that is a picture
         await console.click("#board-open")
-        card = console.locator('#board-pages [data-line="support"]')
+        card = console.locator('#board-pages [data-page-line="support"]')
         await expect(card).to_be_visible(timeout=10_000)
         await expect(card.locator(".page-url")).to_have_text(f"{d.base}/chat/support")
         qr = card.locator("img.page-qr")

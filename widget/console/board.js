@@ -101,7 +101,7 @@ function renderPages(pages) {
         catch { copied.textContent = t("board.copy_failed"); }
         setTimeout(() => { copied.textContent = ""; }, 3000);
       } });
-    return h("div", { class: "page-card", "data-line": p.line },
+    return h("div", { class: "page-card", "data-page-line": p.line },
       h("img", { class: "page-qr", src: qr, alt: t("board.qr_alt", { url: p.url }), width: "132", height: "132" }),
       h("div", { class: "page-info" },
         h("div", { class: "page-name", text: p.name || p.line }),
