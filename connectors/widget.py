@@ -24,7 +24,7 @@ from connectors.origins import client_address
 from connectors.ratelimit import Limits, MemoryLimits
 from connectors.widget_files import FileRoute, file_views, message_frame
 from connectors.widget_frames import MAX_FRAME, error_frame, send_frame
-from connectors.widget_page import CHAT_PAGES, PageRoute
+from connectors.widget_page import CHAT_PAGES, PageRoute, SettingsRoute
 from connectors.widget_session import RATING_EVENT, VisitorSession
 from connectors.widget_settings import LineGuards, WidgetSettings
 from connectors.widget_tokens import FILE_LINKS
@@ -74,6 +74,7 @@ class WidgetConnector:
         for method in ("POST", "OPTIONS"):
             self.ctx.routes.add(method, UPLOADS, uploads.handle)
         self.ctx.routes.add("GET", CHAT_PAGES + "{line}", PageRoute(self.line_of).handle)
+        self.ctx.routes.add("GET", "/widget/settings", SettingsRoute(self.line_of).handle)
         for account in self.accounts:
             self.ctx.health.set(account, "up")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from html import escape
 
+import orjson
 from aiohttp import web
 
 from connectors.widget_settings import LineGuards, WidgetSettings
@@ -26,10 +27,13 @@ _MISSING = {
 }
 
 
-def page_language(query: str | None, accept: str | None) -> str:
-    """The page's language: `?lang=` when it is one we have, else the browser's first one we have, else English."""
+def page_language(query: str | None, accept: str | None, line: str = "auto") -> str:
+    """The page's language: `?lang=` when it is one we have, else the line's (unless `auto`), else the browser's
+    first one we have, else English."""
     if query in LANGUAGES:
         return query
+    if line in LANGUAGES:
+        return line
     for part in (accept or "").split(","):
         code = part.split(";", 1)[0].strip().lower()[:2]
         if code in LANGUAGES:
@@ -66,6 +70,46 @@ _NOSCRIPT = {
 }
 
 
+class SettingsRoute:
+    """`GET /widget/settings?line=LINE`: what the loader needs before it draws anything (the line's language, title,
+    colour, corner and when to show), so nothing flashes in the page's defaults first."""
+
+    def __init__(self, lines: Callable[[str], tuple[WidgetSettings, LineGuards] | None]) -> None:
+        self.lines = lines
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """The line's settings for its widget (cached a minute by the browser), or a JSON error."""
+        account = request.query.get("line", "")
+        line = self.lines(account)
+        origin = request.headers.get("Origin")
+        if line is not None and origin is not None and not line[1].origins.allows(origin):
+            return _json(
+                403, {"code": "origin_not_allowed", "message": "this site may not open the chat of this line"}
+            )
+        cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
+        if line is None:
+            return _json(
+                404,
+                {"code": "unknown_line", "message": f"there is no chat line {account[:100]!r} here"},
+                cors,
+            )
+        s = line[0]
+        body: dict[str, object] = {
+            "language": s.language,
+            "title": s.title,
+            "color": s.color,
+            "position": s.position,
+            "show": s.show.model_dump(mode="json"),
+        }
+        return _json(200, body, {**cors, "Cache-Control": "public, max-age=60"})
+
+
+def _json(status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status, body=orjson.dumps(body), content_type="application/json", headers=headers or {}
+    )
+
+
 class PageRoute:
     """`GET /chat/{line}`."""
 
@@ -75,8 +119,12 @@ class PageRoute:
     async def handle(self, request: web.Request) -> web.Response:
         """The line's chat page; a page saying there is none (404) for an unknown line or one without a page."""
         account = request.match_info["line"]
-        lang = page_language(request.query.get("lang"), request.headers.get("Accept-Language"))
         line = self.lines(account)
+        lang = page_language(
+            request.query.get("lang"),
+            request.headers.get("Accept-Language"),
+            line[0].language if line is not None else "auto",
+        )
         host = request.host
         headers = {
             "Content-Security-Policy": _POLICY.format(sockets=f"ws://{host} wss://{host}"),

@@ -122,6 +122,7 @@ class WidgetSettings(BaseModel):
     files: WidgetFiles = WidgetFiles()  # what visitors may attach (connectors/widget_uploads.py)
     prechat: Form | None = None  # asked before a new visitor's first message (queues/forms.py)
     show: WidgetShow = WidgetShow()  # on which pages, and after how long, the launcher shows
+    language: Literal["auto", "en", "ru"] = "auto"  # auto: the page's (a page's own data-lang always wins)
     offline: WidgetOffline | None = None  # when the line is closed or nobody is online
     # the public chat page /chat/LINE (connectors/widget_page.py) and its branding
     page: bool = True

@@ -58,3 +58,25 @@ async def test_the_launcher_shows_where_and_when_the_line_says(tmp_path: Path, s
         await open_panel(page)
         await embed(page, d, shop, path="/about", data_line="support")
         await expect(page.locator('[data-ol="panel"]')).to_be_visible(timeout=10_000)
+
+
+async def test_the_lines_language_and_colour_come_before_the_first_draw(
+    tmp_path: Path, start_daemon: Any
+) -> None:
+    async with shop_site() as shop, chromium() as browser:
+        block = {"type": "widget", "allowed_origins": [shop.base], "language": "ru", "color": "#e4572e"}
+        d = await start_daemon(
+            settings_from(tmp_path, config(tmp_path, [{**line("support", ["anna"]), "channels": [block]}]))
+        )
+        page = await (await browser.new_context()).new_page()
+        # a page that says nothing of its language: the line's
+        shop.pages["/plain"] = (
+            f'<!doctype html><html><body><script src="{d.base}/widget/loader.js" data-line="support" async></script></body></html>'
+        )
+        await page.goto(shop.base + "/plain")
+        launcher = page.locator(LAUNCHER)
+        await expect(launcher).to_have_attribute("aria-label", "Напишите нам", timeout=10_000)
+        assert await launcher.evaluate("(b) => getComputedStyle(b).backgroundColor") == "rgb(228, 87, 46)"
+        # the page's own word wins
+        await embed(page, d, shop, path="/en", data_line="support", data_lang="en")
+        await expect(page.locator(LAUNCHER)).to_have_attribute("aria-label", "Chat with us", timeout=10_000)

@@ -60,6 +60,40 @@ async def test_the_page_is_the_lines_own_and_escaped(tmp_path: Path, start_daemo
     assert (v.hello["color"], v.hello["position"]) == ("#e4572e", "left")
 
 
+async def test_the_widget_reads_its_lines_settings_before_it_draws(tmp_path: Path, start_daemon: Any) -> None:
+    russian = {
+        **line("ru", ["anna"]),
+        "channels": [{**BRANDED, "language": "ru", "allowed_origins": ["https://shop.example"]}],
+    }
+    d = await start_daemon(settings_from(tmp_path, config(tmp_path, [*lines(), russian])))
+    async with d.session.get(f"{d.base}/widget/settings?line=support") as r:
+        got = await r.json()
+        assert r.status == 200 and r.headers["Cache-Control"] == "public, max-age=60"
+    assert got == {
+        "language": "auto",
+        "title": BRANDED["title"],
+        "color": "#e4572e",
+        "position": "left",
+        "show": {"pages": [], "hide": [], "delay_seconds": 0},
+    }
+    shop = {"Origin": "https://shop.example"}
+    async with d.session.get(f"{d.base}/widget/settings?line=ru", headers=shop) as r:
+        assert (await r.json())["language"] == "ru" and r.headers[
+            "Access-Control-Allow-Origin"
+        ] == "https://shop.example"
+    async with d.session.get(
+        f"{d.base}/widget/settings?line=ru", headers={"Origin": "https://evil.example"}
+    ) as r:
+        assert r.status == 403 and (await r.json())["code"] == "origin_not_allowed"
+    async with d.session.get(f"{d.base}/widget/settings?line=nowhere") as r:
+        assert r.status == 404 and (await r.json())["code"] == "unknown_line"
+    # the line's language is its chat page's unless the link asks another
+    async with d.session.get(f"{d.base}/chat/ru", headers={"Accept-Language": "en-US"}) as r:
+        assert '<html lang="ru">' in await r.text()
+    async with d.session.get(f"{d.base}/chat/ru?lang=en") as r:
+        assert '<html lang="en">' in await r.text()
+
+
 async def test_admins_get_every_pages_address_and_qr_code(tmp_path: Path, start_daemon: Any) -> None:
     data = config(tmp_path, lines())
     data["http"]["public_url"] = "https://chat.acme.example"

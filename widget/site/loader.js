@@ -28,6 +28,7 @@
   var TYPING_IDLE_MS = 5000;
   var TYPING_SHOWN_MS = 6000;
   var LANGUAGES = ["en", "ru"]; // the strings.LANG.js files next to this one
+  var SETTINGS_WAIT_MS = 3000; // how long the line's settings may take before the widget starts without them
   var INLINE_IMAGES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 
   // ---------------------------------------------------------------- locate our own <script> element
@@ -802,9 +803,10 @@
     }
 
     function startShowing() {
+      wrap.hidden = true;
+      if (cfg.show) { store.set("localStorage", KEY_SHOW, JSON.stringify(cfg.show)); applyShow(cfg.show); return; }
       var known = null;
       try { known = JSON.parse(store.get("localStorage", KEY_SHOW) || "null"); } catch (e) { known = null; }
-      wrap.hidden = true;
       if (known && typeof known === "object") applyShow(known);
       else if (cfg.page || !panel.hidden) reveal();
       else showTimer = setTimeout(reveal, SHOW_WAIT_MS); // no word from the server: show it anyway
@@ -1670,10 +1672,26 @@
   }
 
   /** The widget's language: the tag's data-lang, else the page's <html lang>, else English. */
-  function language() {
-    var tag = (script.getAttribute("data-lang") || document.documentElement.getAttribute("lang") || "").trim();
-    var code = tag.toLowerCase().split(/[-_]/)[0];
-    return LANGUAGES.indexOf(code) >= 0 ? code : "en";
+  /** The widget's language: the tag's data-lang, else the line's (`preferred`, unless "auto"), else the page's
+   * <html lang>, else English. */
+  function language(preferred) {
+    var code = function (tag) { return String(tag || "").trim().toLowerCase().split(/[-_]/)[0]; };
+    var asked = [script.getAttribute("data-lang"), preferred, document.documentElement.getAttribute("lang")];
+    for (var i = 0; i < asked.length; i++) if (LANGUAGES.indexOf(code(asked[i])) >= 0) return code(asked[i]);
+    return "en";
+  }
+
+  /** The line's settings for its widget (GET /widget/settings: language, title, colour, corner, when to show), or
+   * null when they cannot be had soon: the widget then starts on its defaults and hello brings them. */
+  function lineSettings(origin, line, done) {
+    var called = false;
+    var once = function (x) { if (!called) { called = true; done(x); } };
+    setTimeout(function () { once(null); }, SETTINGS_WAIT_MS);
+    try {
+      fetch(origin + "/widget/settings?line=" + encodeURIComponent(line), { mode: "cors", credentials: "omit" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (x) { once(x && typeof x === "object" ? x : null); }, function () { once(null); });
+    } catch (e) { once(null); }
   }
 
   /** Load strings.LANG.js from our server (English when that fails), then call back with the table or null. */
@@ -1729,7 +1747,14 @@
     if (registry[line]) return; // the same line embedded twice: one widget is enough
     registry[line] = true;
     var origin = new URL(script.src, document.baseURI).origin;
-    var lang = language();
+    lineSettings(origin, line, function (ls) { start(origin, line, ls || {}); });
+  });
+
+  function start(origin, line, ls) {
+    var lang = language(ls.language);
+    var color = /^#[0-9a-fA-F]{6}$/.test(String(ls.color || "")) ? ls.color : null;
+    var side = ls.position === "left" || ls.position === "right" ? ls.position : null;
+    var registry = window.__openlinesWidgets;
     loadStrings(origin, lang, function (strings) {
       if (!strings) {
         if (window.console) console.error("openlines: cannot load the widget's strings from " + origin);
@@ -1739,11 +1764,13 @@
       mount({
         line: line,
         lang: window.__openlinesStrings[lang] === strings ? lang : "en",
-        title: (script.getAttribute("data-title") || "").trim() || null,
-        color: script.getAttribute("data-color") || "#2f6fed",
-        colorSet: script.hasAttribute("data-color"),
-        position: script.getAttribute("data-position") === "left" ? "left" : "right",
-        positionSet: script.hasAttribute("data-position"),
+        title: (script.getAttribute("data-title") || "").trim() || (typeof ls.title === "string" && ls.title.trim()) || null,
+        color: script.getAttribute("data-color") || color || "#2f6fed",
+        colorSet: script.hasAttribute("data-color") || !!color,
+        position: script.hasAttribute("data-position")
+          ? (script.getAttribute("data-position") === "left" ? "left" : "right") : side || "right",
+        positionSet: script.hasAttribute("data-position") || !!side,
+        show: ls.show && typeof ls.show === "object" ? ls.show : null,
         page: script.getAttribute("data-mode") === "page", // the line's own chat page: open, filling it
         logo: address(script.getAttribute("data-logo"), ["https:"]),
         privacy: address(script.getAttribute("data-privacy"), ["https:", "http:"]),
@@ -1751,5 +1778,5 @@
         identity: siteUser(),
       }, strings);
     });
-  });
+  }
 })();
