@@ -22,6 +22,18 @@ def split_origin(value: str) -> tuple[str | None, bool, str, str | None] | None:
     return scheme, star is not None, host, port
 
 
+def check_origins(value: list[str]) -> list[str]:
+    """A settings block's `allowed_origins`, each one an origin pattern (a pydantic validator's body)."""
+    for entry in value:
+        parsed = split_origin(entry)
+        if parsed is None or (parsed[0] is None and not parsed[1]):
+            raise ValueError(
+                f"{entry!r} is not an origin: write scheme://host[:port] (https://shop.example), "
+                "https://*.shop.example for its subdomains, or *.shop.example for them over http and https"
+            )
+    return value
+
+
 class OriginPolicy:
     """Which sites may open the widget socket: exact origins and `*.` subdomain wildcards; empty allows all."""
 

@@ -30,7 +30,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.base import AttachmentBody, Binding, ConnectorContext, SendResult
-from connectors.origins import OriginPolicy, client_address, split_origin
+from connectors.origins import OriginPolicy, check_origins, client_address
 from connectors.ratelimit import Limits, MemoryLimits, Rate, retry_after
 from connectors.widget_page import LANGUAGES, page_language
 from queues.forms import Form, FormField, check_answers, contacts, transcript
@@ -75,13 +75,7 @@ class WebFormSettings(BaseModel):
     @field_validator("allowed_origins")
     @classmethod
     def _check_origins(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            parsed = split_origin(entry)
-            if parsed is None or (parsed[0] is None and not parsed[1]):
-                raise ValueError(
-                    f"{entry!r} is not an origin: write scheme://host[:port] (https://shop.example)"
-                )
-        return value
+        return check_origins(value)
 
     def form(self) -> Form:
         """The form itself."""

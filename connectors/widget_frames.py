@@ -8,10 +8,13 @@ import re
 from typing import Any
 
 import orjson
-from aiohttp import web
+import structlog
+from aiohttp import WSCloseCode, web
 
+from connectors.ratelimit import FloodGuard, Verdict
 from queues.messages import RATING_COMMENT_MAX
 
+log = structlog.get_logger("connectors.widget")
 PROTOCOL = 1
 MAX_FRAME = 64 * 1024
 MAX_CLIENT_MSG_ID = 128
@@ -116,3 +119,17 @@ async def send_frame(ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
     if not ws.closed:
         with contextlib.suppress(ConnectionError, RuntimeError):
             await ws.send_str(orjson.dumps(frame).decode())
+
+
+async def throttle(ws: web.WebSocketResponse, account: str, verdict: Verdict, flood: FloodGuard) -> bool:
+    """Act on a frame over the connection's cap; True when the connection was closed."""
+    if verdict is Verdict.CLOSE:
+        log.warning("widget.flood.closed", line=account, dropped=flood.dropped)
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many frames")
+        return True
+    if verdict is Verdict.DROP_AND_NOTIFY:
+        log.info("widget.flood.throttled", line=account, dropped=flood.dropped)
+        await send_frame(
+            ws, {**error_frame("rate_limited", "too many frames: some were dropped"), "retry_after": 1}
+        )
+    return False

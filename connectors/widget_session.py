@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
 import structlog
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSMsgType, web
 
 from connectors.base import Binding, ConnectorContext
 from connectors.ratelimit import FloodGuard, Limits, Rate, Verdict, retry_after
@@ -27,6 +27,7 @@ from connectors.widget_frames import (
     rate_fields,
     refusal,
     send_frame,
+    throttle,
     unavailable,
 )
 from connectors.widget_identity import IdentityRefused, SiteUser, is_site_user, verify, visitor_of_user
@@ -124,7 +125,7 @@ class VisitorSession:
                 break
             verdict = self.flood.frame(self.connector.clock())
             if verdict is not Verdict.ACCEPT:
-                if await _throttle(ws, account, verdict, self.flood):
+                if await throttle(ws, account, verdict, self.flood):
                     break
                 continue
             frame: dict[str, Any] | None = None
@@ -267,6 +268,22 @@ class VisitorSession:
         )
         # not published when refused, so not stored: the client sends it again later with the same client_msg_id
         await self._allowance(visitor, "too many messages; send it again later")
+        self._hand_over(frame, visitor, cmid, text, self._profile(visitor), files)
+
+    def _hand_over(
+        self,
+        frame: dict[str, Any],
+        visitor: str,
+        cmid: str,
+        text: str,
+        sender: SenderProfile,
+        files: tuple[Attachment, ...] = (),
+        *,
+        made: bool = False,
+    ) -> None:
+        """Publish the visitor's message without waiting for the write (the next frame is read meanwhile): the
+        `ack` comes with the commit receipt, and a failed write is refused, so the client sends it again."""
+        connector, account = self.connector, self.account
         event = InboundMessage(
             event_id=f"{_ID_PREFIX}{next(_ID_SEQ):x}",
             channel=connector.type,
@@ -275,31 +292,19 @@ class VisitorSession:
             external_id=f"{visitor}:{cmid}",
             text=text,
             ts=event_ts(datetime.now(UTC)),
-            sender=self._profile(visitor),
+            sender=sender,
             attachments=files,
         )
-        connector.remember(account, event.external_id, text, event.ts, event.sender.display_name, files)
-        # handed over without waiting for the write (the next frame is read meanwhile); the `ack` comes with the
-        # commit receipt, and a failed write is refused, so the client sends it again
+        connector.remember(account, event.external_id, text, event.ts, sender.display_name, files, made=made)
         self._after_write(connector.ctx.sink.submit([event]), frame)
 
     async def _form(self, visitor: str, frame: dict[str, Any]) -> None:
         """The visitor filled one of the line's forms: its answers are their message (connectors/widget_forms.py)."""
-        connector, account = self.connector, self.account
         cmid, text, profile = form_message(self.binding.settings, frame, visitor)
         await self._allowance(visitor, "too many messages; send it again later")
-        event = InboundMessage(
-            event_id=f"{_ID_PREFIX}{next(_ID_SEQ):x}",
-            channel=connector.type,
-            account=account,
-            chat_id=visitor,
-            external_id=f"{visitor}:{cmid}",
-            text=text[: connector.ctx.max_message_length],
-            ts=event_ts(datetime.now(UTC)),
-            sender=profile,
+        self._hand_over(
+            frame, visitor, cmid, text[: self.connector.ctx.max_message_length], profile, made=True
         )
-        connector.remember(account, event.external_id, event.text, event.ts, profile.display_name, made=True)
-        self._after_write(connector.ctx.sink.submit([event]), frame)
 
     def _profile(self, visitor: str) -> SenderProfile:
         """Who the customer is: the site's signed user (their e-mail and phone verified), else an anonymous one."""
@@ -384,17 +389,3 @@ class VisitorSession:
 def _ignore(done: asyncio.Future[None]) -> None:
     if not done.cancelled():
         done.exception()  # retrieved: a typing event the queue did not take is not worth a warning
-
-
-async def _throttle(ws: web.WebSocketResponse, account: str, verdict: Verdict, flood: FloodGuard) -> bool:
-    """Act on a frame over the connection's cap; True when the connection was closed."""
-    if verdict is Verdict.CLOSE:
-        log.warning("widget.flood.closed", line=account, dropped=flood.dropped)
-        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many frames")
-        return True
-    if verdict is Verdict.DROP_AND_NOTIFY:
-        log.info("widget.flood.throttled", line=account, dropped=flood.dropped)
-        await send_frame(
-            ws, {**error_frame("rate_limited", "too many frames: some were dropped"), "retry_after": 1}
-        )
-    return False

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from connectors.origins import OriginPolicy, split_origin
+from connectors.origins import OriginPolicy, check_origins
 from connectors.ratelimit import Rate
 from queues.forms import Form
 
@@ -167,14 +167,7 @@ class WidgetSettings(BaseModel):
     @field_validator("allowed_origins")
     @classmethod
     def _check_origins(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            parsed = split_origin(entry)
-            if parsed is None or (parsed[0] is None and not parsed[1]):
-                raise ValueError(
-                    f"{entry!r} is not an origin: write scheme://host[:port] (https://shop.example), "
-                    "https://*.shop.example for its subdomains, or *.shop.example for them over http and https"
-                )
-        return value
+        return check_origins(value)
 
 
 @dataclass

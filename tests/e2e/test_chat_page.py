@@ -12,8 +12,8 @@ import pytest
 from playwright.async_api import expect
 
 from tests.conftest import config, line, settings_from
-from tests.e2e.test_widget_uploads import photo
 from tests.e2e.widget_pages import MSG, chromium, sign_in
+from tests.pictures import photo
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import struct
 import time
-import zlib
 from pathlib import Path
 
 import orjson
@@ -16,28 +14,13 @@ from playwright.async_api import Page, expect
 
 from tests.conftest import Running, config, line, settings_from
 from tests.e2e.widget_pages import MSG, chromium, embed, open_panel, say, shop_site, sign_in, visitor_token
+from tests.pictures import png
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
-def _png(width: int = 3, height: int = 2) -> bytes:
-    """A real (tiny, red) PNG, so the browser can decode the preview."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + b"\xe5\x48\x4d" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
-PNG = _png()
+PNG = png(3, 2, lambda x, y: b"\xe5\x48\x4d")  # tiny and red: the browser decodes the preview
 PDF = b"%PDF-1.4\n% the spring price list\n%%EOF\n"
 
 

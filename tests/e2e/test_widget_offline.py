@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.conftest import FakeClock, config, line, settings_from
-from tests.e2e.widget_pages import MSG, chromium, embed, open_panel, shop_site, sign_in
+from tests.e2e.widget_pages import MSG, chromium, console_and_site, embed, open_panel, shop_site
 from tests.integration.test_hours_autoreplies import HOURS
 from tests.integration.test_widget_offline import FORM, SATURDAY
 
@@ -30,14 +30,8 @@ async def test_off_hours_the_visitor_leaves_a_request(tmp_path: Path, start_daem
         }
         d = await start_daemon(settings_from(tmp_path, config(tmp_path, [support])), FakeClock(SATURDAY))
         ARTIFACTS.mkdir(exist_ok=True)
-        console = await (await browser.new_context()).new_page()
-        site = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
         errors: list[str] = []
-        for page in (console, site):
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-        await sign_in(console, d, "anna")
-        await embed(site, d, shop, data_line="support")
-        await open_panel(site)
+        console, site = await console_and_site(browser, d, shop, errors)
         note = site.locator('[data-ol="offline-note"]')
         await expect(note).to_have_text(
             "We are closed now. Leave a message — we will answer when we are back.", timeout=10_000

@@ -12,23 +12,15 @@ import pytest
 from playwright.async_api import expect
 
 from tests.conftest import config, line, settings_from
-from tests.e2e.widget_pages import MSG, chromium, embed, open_panel, shop_site, sign_in
+from tests.e2e.widget_pages import MSG, chromium, console_and_site, embed, open_panel, shop_site
+from tests.integration.test_widget_prechat import PRECHAT as BASE
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+# the integration test's form, and a consent to tick
 PRECHAT = {
     "fields": [
-        {"name": "name", "type": "name", "label": "Your name", "required": True},
-        {"name": "email", "type": "email", "label": "E-mail", "required": True},
-        {"name": "phone", "type": "phone", "label": "Phone"},
-        {"name": "topic", "type": "select", "label": "Topic", "options": ["Delivery", "Returns"]},
-        {
-            "name": "order",
-            "label": "Order number",
-            "required": True,
-            "show_if": {"field": "topic", "equals": "Returns"},
-        },
-        {"name": "question", "type": "textarea", "label": "Your question", "required": True},
+        *BASE["fields"],
         {"name": "consent", "type": "checkbox", "label": "I agree to the privacy policy", "required": True},
     ]
 }
@@ -43,14 +35,8 @@ async def test_a_new_visitor_fills_the_form_before_the_chat(tmp_path: Path, star
         }
         d = await start_daemon(settings_from(tmp_path, config(tmp_path, [support])))
         ARTIFACTS.mkdir(exist_ok=True)
-        console = await (await browser.new_context()).new_page()
-        site = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
         errors: list[str] = []
-        for page in (console, site):
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-        await sign_in(console, d, "anna")
-        await embed(site, d, shop, data_line="support")
-        await open_panel(site)
+        console, site = await console_and_site(browser, d, shop, errors, height=900)
         form = site.locator('[data-ol="prechat"]')
         await expect(form).to_be_visible(timeout=10_000)
         await expect(site.locator('[data-ol="input"]')).to_be_hidden()  # no chat before the form

@@ -7,8 +7,6 @@ or without words, opened by the operator, and shown back to the visitor after a 
 from __future__ import annotations
 
 import re
-import struct
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +15,12 @@ from playwright.async_api import Page, expect
 
 from tests.conftest import config, line, settings_from
 from tests.e2e.test_widget_files import PNG
-from tests.e2e.widget_pages import MSG, chromium, embed, open_panel, shop_site, sign_in
+from tests.e2e.widget_pages import MSG, chromium, console_and_site, embed, open_panel, shop_site
+from tests.pictures import photo
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 PDF = b"%PDF-1.4\n% the receipt\n%%EOF\n"
-
-
-def photo(width: int = 240, height: int = 160) -> bytes:
-    """A real picture big enough to look like a photo in the screenshots (a colour gradient)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(
-        b"\x00" + b"".join(bytes((40 + x * 200 // width, 90 + y * 120 // height, 200)) for x in range(width))
-        for y in range(height)
-    )
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 PHOTO = photo()
@@ -91,14 +71,8 @@ async def test_a_visitor_sends_files_and_the_operator_gets_them(tmp_path: Path, 
         }
         d = await start_daemon(settings_from(tmp_path, config(tmp_path, [support])))
         ARTIFACTS.mkdir(exist_ok=True)
-        console = await (await browser.new_context()).new_page()
-        site = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
         errors: list[str] = []
-        for page in (console, site):
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-        await sign_in(console, d, "anna")
-        await embed(site, d, shop, data_line="support")
-        await open_panel(site)
+        console, site = await console_and_site(browser, d, shop, errors)
         await expect(site.locator('[data-ol="attach"]')).to_be_visible()
         await expect(site.locator('[data-ol="camera"]')).to_be_hidden()  # a desktop: no camera button
 

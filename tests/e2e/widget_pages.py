@@ -79,6 +79,8 @@ async def embed(
 async def open_panel(page: Page) -> None:
     """Open the chat panel (it may already be open: the widget remembers it per tab)."""
     panel = page.locator('[data-ol="panel"]')
+    # mounted first (after the line's settings and strings): only then is the panel's remembered state applied
+    await page.locator('[data-ol="launcher"]').wait_for(state="attached", timeout=10_000)
     if not await panel.is_visible():
         await page.click('[data-ol="launcher"]')
     await expect(panel).to_be_visible()
@@ -106,3 +108,18 @@ async def sign_in(page: Page, d: Running, login: str) -> None:
     await page.fill("#password", PASSWORD)
     await page.click("#login-submit")
     await expect(page.locator("#conn")).to_have_attribute("data-state", "up")
+
+
+async def console_and_site(
+    browser: Browser, d: Running, shop: Shop, errors: list[str], *, height: int = 800
+) -> tuple[Page, Page]:
+    """Anna signed in to the console, and a shop's page (1280 wide) with the widget of line `support` open; the
+    pages' script errors go to `errors`."""
+    console = await (await browser.new_context()).new_page()
+    site = await (await browser.new_context(viewport={"width": 1280, "height": height})).new_page()
+    for page in (console, site):
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await sign_in(console, d, "anna")
+    await embed(site, d, shop, data_line="support")
+    await open_panel(site)
+    return console, site

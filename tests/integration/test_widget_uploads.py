@@ -5,8 +5,6 @@ an upload never sent is removed."""
 
 from __future__ import annotations
 
-import struct
-import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,25 +12,10 @@ from typing import Any
 import aiohttp
 
 from tests.conftest import FakeClock, config, line, settings_from
+from tests.pictures import png
 
 BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
-
-
-def png(width: int = 2, height: int = 2) -> bytes:
-    """A real PNG picture (grey pixels)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    raw = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
 
 
 def site(**files: Any) -> dict[str, Any]:
