@@ -114,7 +114,9 @@ async def test_widget_and_console_talk_in_a_real_browser(tmp_path, start_daemon)
             # a reload keeps the conversation
             await site.reload()
             panel = site.locator('[data-ol="panel"]')
-            if not await panel.is_visible():  # the widget remembers whether it was open
+            # once mounted (after the line's settings and strings), the widget remembers whether it was open
+            await site.locator('[data-ol="launcher"]').wait_for(state="attached", timeout=10_000)
+            if not await panel.is_visible():
                 await site.click('[data-ol="launcher"]')
             await expect(panel).to_be_visible()
             texts = site.locator('[data-ol="msg"] [data-ol="text"]')
