@@ -26,6 +26,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         backends = only.args
     if backends and "backend" in metafunc.fixturenames:
         metafunc.parametrize("backend", list(backends))
+    layouts = getattr(metafunc.module, "LAYOUTS", None)  # the Redis layouts a scale-out module runs on
+    if layouts and "layout" in metafunc.fixturenames:
+        metafunc.parametrize("layout", list(layouts))
 
 
 @pytest.fixture

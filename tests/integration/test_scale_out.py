@@ -1,7 +1,8 @@
 """Several processes on Redis and PostgreSQL: `openlines run --role web|router|connectors` as real processes (the
 commands supervisord.conf runs), console fan-out across web processes, and a router worker killed with SIGKILL
 in the middle of a stream. Redis and PostgreSQL are the throwaway servers the test suite starts; every test runs
-on one Redis and again on a three-primary Redis Cluster (`queue.cluster: true`)."""
+on one Redis here and again on a three-primary Redis Cluster (`queue.cluster: true`) in test_scale_out_cluster.py
+(a module of its own, so the two runs go to two test workers)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,14 @@ from tests.cluster import CAPACITY, OPERATORS, PATIENCE, Cluster, make_cluster, 
 from tests.conftest import PASSWORD
 from tests.redis_server import redis_cluster, redis_cluster_url, redis_server, redis_url  # noqa: F401  (fixtures)
 
+LAYOUTS = ("redis",)  # tests/integration/conftest.py parametrizes `layout` by it
 
-@pytest.fixture(params=["redis", "redis-cluster"])
-def cluster(tmp_path: Path, pg_database: str, request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    on_cluster = request.param == "redis-cluster"
+
+@pytest.fixture
+def cluster(
+    tmp_path: Path, pg_database: str, request: pytest.FixtureRequest, layout: str
+) -> Iterator[Cluster]:
+    on_cluster = layout == "redis-cluster"
     url = request.getfixturevalue("redis_cluster_url" if on_cluster else "redis_url")
     with make_cluster(tmp_path, url, pg_database, redis_cluster=on_cluster) as c:
         yield c

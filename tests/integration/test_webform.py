@@ -9,6 +9,8 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import config, line, settings_from
 
 BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
@@ -77,6 +79,7 @@ async def test_a_submission_makes_a_lead_and_a_dialog_once(tmp_path: Path, start
     assert got["state"] == "failed" and "phone or e-mail" in got["error"]
 
 
+@pytest.mark.backends("sqlite")  # nothing store-specific: the both-store runs are the tests that write
 async def test_robots_and_bad_submissions_get_a_code_and_store_nothing(
     tmp_path: Path, start_daemon: Any
 ) -> None:
@@ -103,6 +106,7 @@ async def test_robots_and_bad_submissions_get_a_code_and_store_nothing(
     assert (status, body["code"]) == (429, "rate_limited") and int(headers["Retry-After"]) >= 1
 
 
+@pytest.mark.backends("sqlite")  # nothing store-specific: the both-store runs are the tests that write
 async def test_only_the_allowed_sites_embed_it(tmp_path: Path, start_daemon: Any) -> None:
     d = await start_daemon(
         settings_from(tmp_path, config(tmp_path, lines(allowed_origins=["https://shop.example"])))
@@ -119,6 +123,7 @@ async def test_only_the_allowed_sites_embed_it(tmp_path: Path, start_daemon: Any
     assert status == 200 and headers["Access-Control-Allow-Origin"] == "https://shop.example"
 
 
+@pytest.mark.backends("sqlite")  # nothing store-specific: the both-store runs are the tests that write
 async def test_the_proof_of_work_must_be_paid_once_per_challenge(tmp_path: Path, start_daemon: Any) -> None:
     d = await start_daemon(settings_from(tmp_path, config(tmp_path, lines(proof_of_work=8))))
     async with d.session.get(f"{d.base}/forms/callback/schema") as r:

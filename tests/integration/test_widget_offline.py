@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import FakeClock, config, line, settings_from
 from tests.integration.test_hours_autoreplies import HOURS
 
@@ -57,6 +59,7 @@ async def test_off_hours_the_widget_offers_the_form_and_its_dialog_waits(
     assert (await v.expect("error", lambda f: f.get("client_msg_id") == "o3"))["code"] == "bad_field"
 
 
+@pytest.mark.backends("sqlite")  # nothing store-specific: the both-store runs are the tests that write
 async def test_in_hours_it_depends_on_who_is_online(tmp_path: Path, start_daemon: Any) -> None:
     clock = FakeClock(MONDAY)
     d = await start_daemon(settings_from(tmp_path, config(tmp_path, [site()])), clock)
@@ -68,6 +71,7 @@ async def test_in_hours_it_depends_on_who_is_online(tmp_path: Path, start_daemon
     await anna.close()
 
 
+@pytest.mark.backends("sqlite")  # nothing store-specific: the both-store runs are the tests that write
 async def test_a_line_that_minds_only_its_hours(tmp_path: Path, start_daemon: Any) -> None:
     clock = FakeClock(MONDAY)
     d = await start_daemon(settings_from(tmp_path, config(tmp_path, [site("closed")])), clock)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.clients import Visitor
 from tests.conftest import config, line, settings_from
 from tests.integration.test_widget_identity import SECRET, signed
@@ -110,6 +112,7 @@ async def test_a_typed_email_never_joins_another_customers_lead(tmp_path: Path, 
     assert [m["text"] for m in again.hello["history"]] == [*history, "hello, it is Olga"]
 
 
+@pytest.mark.backends("sqlite")  # nothing store-specific: the both-store runs are the tests that write
 async def test_a_line_without_a_form_refuses_one(tmp_path: Path, start_daemon: Any) -> None:
     plain = {**line("plain", ["anna"]), "channels": [{"type": "widget"}]}
     d = await start_daemon(settings_from(tmp_path, config(tmp_path, [plain])))

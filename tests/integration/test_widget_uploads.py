@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.conftest import FakeClock, config, line, settings_from
 from tests.pictures import png
@@ -73,6 +74,7 @@ async def test_a_visitors_picture_reaches_the_operator_and_stays_in_their_histor
         assert r.headers["Content-Type"] == "application/octet-stream"  # a download, never a page of ours
 
 
+@pytest.mark.backends("sqlite")  # nothing store-specific: the both-store runs are the tests that write
 async def test_bad_uploads_answer_a_code_and_store_nothing(tmp_path: Path, start_daemon: Any) -> None:
     lines = [
         site(max_bytes=2048, types=["image/*", "application/pdf"]),
@@ -131,6 +133,7 @@ async def test_bad_uploads_answer_a_code_and_store_nothing(tmp_path: Path, start
     assert status == 200, ok
 
 
+@pytest.mark.backends("sqlite")  # nothing store-specific: the both-store runs are the tests that write
 async def test_a_message_sends_only_the_visitors_own_uploads(tmp_path: Path, start_daemon: Any) -> None:
     d = await start_daemon(settings_from(tmp_path, config(tmp_path, [site(per_message=2)])))
     anna = await d.operator("anna")
@@ -162,6 +165,7 @@ async def test_a_message_sends_only_the_visitors_own_uploads(tmp_path: Path, sta
     assert [len(m["attachments"]) for m in msgs if m["text"] == "look"] == [1]
 
 
+@pytest.mark.backends("sqlite")  # nothing store-specific: the both-store runs are the tests that write
 async def test_uploads_share_the_visitors_allowance(tmp_path: Path, start_daemon: Any) -> None:
     block = {"type": "widget", "burst_per_visitor": 2, "rate_per_visitor": 1}
     d = await start_daemon(
