@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from connectors.base import AttachmentBody, Binding, ConnectorContext, SendResult
 from connectors.origins import OriginPolicy, check_origins, client_address
 from connectors.ratelimit import Limits, MemoryLimits, Rate, retry_after
-from connectors.widget_page import LANGUAGES, page_language
+from connectors.widget_page import page_headers, page_language
 from queues.forms import Form, FormField, check_answers, contacts, transcript
 from queues.messages import InboundMessage, OutboundMessage, Receipt, SenderProfile, event_ts
 
@@ -41,10 +41,6 @@ FORMS = "/forms/"
 MAX_BODY = 64 * 1024
 CHALLENGE_TTL = 600  # seconds a proof-of-work challenge may be used in
 _SUBMISSION = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
-)
 
 
 class WebFormSettings(BaseModel):
@@ -108,7 +104,6 @@ class WebFormConnector:
         self.ctx.routes.add("GET", FORMS + "{form}/schema", self._schema)
         for method in ("POST", "OPTIONS"):
             self.ctx.routes.add(method, FORMS + "{form}", self._submit)
-        self.ctx.routes.add("OPTIONS", FORMS + "{form}/schema", self._submit)
         for account in self.forms:
             self.ctx.health.set(account, "up")
 
@@ -149,11 +144,7 @@ class WebFormConnector:
         account = request.match_info["form"]
         lang = page_language(request.query.get("lang"), request.headers.get("Accept-Language"))
         form = self.forms.get(account)
-        headers = {
-            "Content-Security-Policy": _POLICY,
-            "X-Frame-Options": "DENY",
-            "Cache-Control": "no-cache",
-        }
+        headers = page_headers(request.host)
         title = (
             escape(form.title or account)
             if form
@@ -183,7 +174,6 @@ class WebFormConnector:
         body: dict[str, Any] = {
             "form": form.form().view(),
             "thanks": form.thanks,
-            "languages": list(LANGUAGES),
         }
         if form.proof_of_work:
             token = self.ctx.signer.sign({"kind": "form.pow", "form": account, "r": secrets.token_hex(8)})

@@ -37,13 +37,21 @@ async def offline_view(
     except Exception as exc:  # Redis away
         log.warning("widget.status.failed", line=account, error=str(exc))
         return None
-    if now is None:
-        return None
-    closed, empty = not now.open, not now.staffed
-    if not {"closed": closed, "nobody_online": empty, "closed_or_nobody": closed or empty}[rule.when]:
+    reason = None if now is None else offline_reason(rule.when, is_open=now.open, staffed=now.staffed)
+    if reason is None:
         return None
     form = rule.form.view() if rule.form is not None and not signed else None  # a signed-in user is known
-    return {"reason": "closed" if closed else "nobody_online", "text": rule.text, "form": form}
+    return {"reason": reason, "text": rule.text, "form": form}
+
+
+def offline_reason(when: str, *, is_open: bool, staffed: bool) -> str | None:
+    """PURE: why the line counts as not working now by its `offline.when` ("closed" or "nobody_online"), or
+    None while it works."""
+    if not is_open and when in ("closed", "closed_or_nobody"):
+        return "closed"
+    if not staffed and when in ("nobody_online", "closed_or_nobody"):
+        return "nobody_online"
+    return None
 
 
 def form_message(

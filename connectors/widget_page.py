@@ -27,6 +27,15 @@ _MISSING = {
 }
 
 
+def page_headers(host: str) -> dict[str, str]:
+    """The headers of a page of ours that hosts the widget or a web form (the chat page, /forms/ID)."""
+    return {
+        "Content-Security-Policy": _POLICY.format(sockets=f"ws://{host} wss://{host}"),
+        "X-Frame-Options": "DENY",
+        "Cache-Control": "no-cache",
+    }
+
+
 def page_language(query: str | None, accept: str | None, line: str = "auto") -> str:
     """The page's language: `?lang=` when it is one we have, else the line's (unless `auto`), else the browser's
     first one we have, else English."""
@@ -125,12 +134,7 @@ class PageRoute:
             request.headers.get("Accept-Language"),
             line[0].language if line is not None else "auto",
         )
-        host = request.host
-        headers = {
-            "Content-Security-Policy": _POLICY.format(sockets=f"ws://{host} wss://{host}"),
-            "X-Frame-Options": "DENY",
-            "Cache-Control": "no-cache",
-        }
+        headers = page_headers(request.host)
         if line is None or not line[0].page:
             head, text = _MISSING[lang]
             body = (

@@ -174,16 +174,13 @@ def bindings(settings: Settings, role: str) -> dict[str, list[Binding]]:
     """The channel bindings a role runs: `web` the HTTP-faced ones (widget, webhooks, callbacks), `connectors`
     every other channel (webhook bots too, for sending), `all` every one."""
     out: dict[str, list[Binding]] = defaultdict(list)
-    for line in settings.lines:
-        for block in line.channels:
-            cls = REGISTRY[block["type"]]
-            settings_ = cls.Settings.model_validate(block)
-            web_side = http_faced(block["type"], settings_)
-            if (role == "web" and not web_side) or (
-                role == "connectors" and block["type"] in ("widget", "form")
-            ):
-                continue
-            out[block["type"]].append(Binding(line.id, str(block.get("account") or line.id), settings_))
+    for line, account, block in settings.channel_blocks():
+        settings_ = REGISTRY[block["type"]].Settings.model_validate(block)
+        web_side = http_faced(block["type"], settings_)
+        # the widget and web forms are served by web processes only (their sockets and posts arrive there)
+        if (role == "web" and not web_side) or (role == "connectors" and block["type"] in ("widget", "form")):
+            continue
+        out[block["type"]].append(Binding(line.id, account, settings_))
     return out
 
 

@@ -28,11 +28,9 @@ class LineStatuses:
     def __init__(self, settings: Settings, channel: str, clock: Clock) -> None:
         self.clock = clock
         self.presences: Presences | None = None  # set when the console hub starts (after the channels)
-        self._lines: dict[str, tuple[LineSettings, Schedule]] = {}
-        for ln in settings.lines:
-            for block in ln.channels:
-                if block.get("type") == channel:
-                    self._lines[str(block.get("account") or ln.id)] = (ln, ln.schedule())
+        self._lines: dict[str, tuple[LineSettings, Schedule]] = {
+            account: (ln, ln.schedule()) for ln, account, _ in settings.channel_blocks(channel)
+        }
 
     async def status(self, account: str) -> Status | None:
         """The line's status now; None for an unknown account."""

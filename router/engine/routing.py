@@ -78,9 +78,7 @@ class Routing:
         self.lines = line_policies(settings)
         self.line_names = {ln.id: ln.name for ln in settings.lines}
         self.channel_lines = {
-            (str(ch["type"]), str(ch.get("account") or ln.id)): ln.id
-            for ln in settings.lines
-            for ch in ln.channels
+            (str(b["type"]), account): ln.id for ln, account, b in settings.channel_blocks()
         }
         self.admins = frozenset(o.login for o in settings.operators if o.role == "admin")
         self.names = {o.login: o.name for o in settings.operators}

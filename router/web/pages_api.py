@@ -19,12 +19,11 @@ CHAT_PAGES = "/chat/"
 
 def chat_pages(settings: Settings) -> list[tuple[str, str, str]]:
     """(line id, line name, page path) of every line whose widget has a public page."""
-    out = []
-    for ln in settings.lines:
-        for block in ln.channels:
-            if block.get("type") == "widget" and block.get("page", True) is not False:
-                out.append((ln.id, ln.name, CHAT_PAGES + quote(str(block.get("account") or ln.id), safe="")))
-    return out
+    return [
+        (ln.id, ln.name, CHAT_PAGES + quote(account, safe=""))
+        for ln, account, block in settings.channel_blocks("widget")
+        if block.get("page", True) is not False
+    ]
 
 
 def qr_svg(url: str) -> str:

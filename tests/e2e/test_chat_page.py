@@ -100,4 +100,9 @@ async def test_the_chat_page_and_its_qr_code(tmp_path: Path, start_daemon: Any) 
         await expect(card.locator(".page-copied")).not_to_be_empty()
         await card.scroll_into_view_if_needed()
         await console.screenshot(path=str(ARTIFACTS / "console-chat-pages-desktop.png"), full_page=True)
+        await console.set_viewport_size({"width": 390, "height": 844})
+        await card.scroll_into_view_if_needed()
+        box = await card.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390  # the card fits the phone
+        await console.screenshot(path=str(ARTIFACTS / "console-chat-pages-390.png"))
         assert not errors, errors

@@ -206,3 +206,26 @@ async def test_an_upload_never_sent_is_removed_and_a_sent_one_kept(tmp_path: Pat
     assert len(left) == 1 and left[0].read_bytes() == png()
     assert await sweeper.sweep() == 0
     _ = theirs
+
+
+@pytest.mark.backends("sqlite")  # nothing store-specific: the both-store runs are the tests that write
+async def test_an_operator_cannot_send_a_visitors_upload_as_their_own(
+    tmp_path: Path, start_daemon: Any
+) -> None:
+    d = await start_daemon(settings_from(tmp_path, config(tmp_path, [site()])))
+    anna = await d.operator("anna")
+    v = await d.visitor("site")
+    _, up = await v.upload(png(), "mine.png", "image/png")
+    await v.send({"type": "message", "client_msg_id": "c1", "text": "look", "attachments": [up["upload"]]})
+    await v.expect("ack", lambda f: f["client_msg_id"] == "c1")
+    dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
+    [msg] = (await anna.get(f"/api/dialogs/{dialog_id}/messages"))["messages"]
+    [meta] = msg["attachments"]  # the console sees the stored file's key ...
+    await anna.send({"type": "take", "dialog_id": dialog_id})
+    await anna.expect("dialog.assigned")
+    refs = [{"ref": meta["ref"], "name": "mine.png", "mime": "image/png"}]
+    await anna.send(
+        {"type": "reply", "dialog_id": dialog_id, "client_msg_id": "r1", "text": "x", "attachments": refs}
+    )
+    # ... but a reply carries only the operator's own uploads
+    assert (await anna.expect("error", lambda f: f.get("client_msg_id") == "r1"))["code"] == "bad_field"
