@@ -31,6 +31,7 @@ from crm_core.store import Store
 from queues.bus import INBOUND, Bus, conversation_key, process_group
 from queues.messages import CustomerConsent, CustomerRating, InboundMessage, OutboundMessage, Receipt, Typing
 from router.app import log_events as ev
+from router.app.blocks import channel_blocks
 from router.app.clock import Clock
 from router.app.line_status import LineStatuses, Presences
 from router.app.logs import get
@@ -174,7 +175,7 @@ def bindings(settings: Settings, role: str) -> dict[str, list[Binding]]:
     """The channel bindings a role runs: `web` the HTTP-faced ones (widget, webhooks, callbacks), `connectors`
     every other channel (webhook bots too, for sending), `all` every one."""
     out: dict[str, list[Binding]] = defaultdict(list)
-    for line, account, block in settings.channel_blocks():
+    for line, account, block in channel_blocks(settings):
         settings_ = REGISTRY[block["type"]].Settings.model_validate(block)
         web_side = http_faced(block["type"], settings_)
         # the widget and web forms are served by web processes only (their sockets and posts arrive there)

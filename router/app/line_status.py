@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+from router.app.blocks import channel_blocks
 from router.app.clock import Clock
 from router.app.settings import LineSettings, Settings
 from router.rules.hours import Schedule, is_open
@@ -29,7 +30,7 @@ class LineStatuses:
         self.clock = clock
         self.presences: Presences | None = None  # set when the console hub starts (after the channels)
         self._lines: dict[str, tuple[LineSettings, Schedule]] = {
-            account: (ln, ln.schedule()) for ln, account, _ in settings.channel_blocks(channel)
+            account: (ln, ln.schedule()) for ln, account, _ in channel_blocks(settings, channel)
         }
 
     async def status(self, account: str) -> Status | None:

@@ -256,16 +256,6 @@ class Settings(_Strict):
         """The line with this id."""
         return next((ln for ln in self.lines if ln.id == line_id), None)
 
-    def channel_blocks(self, channel: str | None = None) -> list[tuple[LineSettings, str, dict[str, Any]]]:
-        """Every line's channel blocks (of one channel type, when given) with the account each serves (the
-        block's `account`, else the line id)."""
-        return [
-            (ln, str(block.get("account") or ln.id), block)
-            for ln in self.lines
-            for block in ln.channels
-            if channel is None or block.get("type") == channel
-        ]
-
     def lines_of(self, login: str) -> list[str]:
         """Ids of the lines whose queue has the operator."""
         return [ln.id for ln in self.lines if login in ln.queue]

@@ -10,6 +10,7 @@ from typing import Any
 
 from crm_core.store import Key
 from queues.bus import INBOUND
+from router.app.blocks import channel_blocks
 from router.app.settings import Settings
 from router.engine.order import QueueOrder
 from router.engine.state import RoutingState
@@ -77,9 +78,7 @@ class Routing:
         self.order = order
         self.lines = line_policies(settings)
         self.line_names = {ln.id: ln.name for ln in settings.lines}
-        self.channel_lines = {
-            (str(b["type"]), account): ln.id for ln, account, b in settings.channel_blocks()
-        }
+        self.channel_lines = {(str(b["type"]), account): ln.id for ln, account, b in channel_blocks(settings)}
         self.admins = frozenset(o.login for o in settings.operators if o.role == "admin")
         self.names = {o.login: o.name for o in settings.operators}
         self.capacity = settings.capacities()

@@ -10,6 +10,7 @@ from urllib.parse import quote
 import segno
 from aiohttp import web
 
+from router.app.blocks import channel_blocks
 from router.app.settings import Settings
 from router.web.gate import Gate
 from router.web.http import ApiError, json_response
@@ -21,7 +22,7 @@ def chat_pages(settings: Settings) -> list[tuple[str, str, str]]:
     """(line id, line name, page path) of every line whose widget has a public page."""
     return [
         (ln.id, ln.name, CHAT_PAGES + quote(account, safe=""))
-        for ln, account, block in settings.channel_blocks("widget")
+        for ln, account, block in channel_blocks(settings, "widget")
         if block.get("page", True) is not False
     ]
 
