@@ -19,7 +19,7 @@ from crm_core.changes import Changes
 from crm_core.ids import new_id
 from crm_core.lookups import Key
 from crm_core.models import identities, leads
-from crm_core.recognition import fold, normalize_email, normalize_phone, one_line
+from crm_core.recognition import fold, name_key, normalize_email, normalize_phone, one_line
 
 
 async def import_contacts(
@@ -105,6 +105,7 @@ def _import_rows(
                 "id": lead_id,
                 "name": name,
                 "name_search": fold(name),
+                "name_key": name_key(name),
                 "phone": normalize_phone(row.get("phone")),
                 "email": normalize_email(row.get("email")),
                 "status": str(row.get("status") or status),

@@ -20,7 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.expression import false, true
+from sqlalchemy.sql.expression import false, text, true
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
@@ -101,9 +101,69 @@ leads = Table(
     Column("source", SafeString(200)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # duplicate control (migration 0015): the name as full names are compared (crm_core.recognition.name_key; the
+    # store sets it with the name), and the lead this one was merged into (a merged lead is kept for the undo)
+    Column("name_key", SafeString(200)),
+    Column("merged_into", Id),
     Index("ix_leads_phone", "phone"),
     Index("ix_leads_email", "email"),
     Index("ix_leads_responsible", "responsible"),
+    Index("ix_leads_name_key", "name_key"),
+)
+
+# every phone and e-mail of a lead (leads.phone / leads.email keep the first of each, position 0); a lead's insert
+# or a fill of its phone or e-mail adds the value here by trigger (migration 0015), so every writer keeps them
+lead_contacts = Table(
+    "lead_contacts",
+    metadata,
+    Column("lead_id", Id, ForeignKey("leads.id"), primary_key=True),
+    Column("kind", SafeString(8), primary_key=True),  # phone | email
+    Column("value", SafeString(320), primary_key=True),  # normalised (crm_core.recognition)
+    Column("comment", SafeText, nullable=False, default="", server_default=""),
+    Column("position", Integer, nullable=False, default=0, server_default="0"),
+    Index("ix_lead_contacts_value", "kind", "value"),
+)
+
+# how many live leads share a key (criterion name | phone | email), kept by triggers (migration 0015): the
+# duplicate list reads the keys with more than one
+duplicate_keys = Table(
+    "duplicate_keys",
+    metadata,
+    Column("criterion", SafeString(8), primary_key=True),
+    Column("key", SafeString(320), primary_key=True),
+    Column("leads", Integer, nullable=False),
+    Index(
+        "ix_duplicate_keys_shared",
+        "criterion",
+        "key",
+        sqlite_where=text("leads > 1"),
+        postgresql_where=text("leads > 1"),
+    ),
+)
+
+# pairs of leads a user said are not duplicates (lead_a < lead_b)
+duplicate_skips = Table(
+    "duplicate_skips",
+    metadata,
+    Column("lead_a", Id, primary_key=True),
+    Column("lead_b", Id, primary_key=True),
+    Column("by", SafeString(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+# the merge journal: who merged which leads into which, the records before and every link moved (for the undo)
+lead_merges = Table(
+    "lead_merges",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("main_id", Id, nullable=False),
+    Column("by", SafeString(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("record", JSON, nullable=False),
+    Column("undone_by", SafeString(64)),
+    Column("undone_at", UTCDateTime),
+    Index("ix_lead_merges_at", "at"),
+    Index("ix_lead_merges_main", "main_id"),
 )
 
 identities = Table(

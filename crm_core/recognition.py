@@ -53,3 +53,24 @@ def one_line(text: str) -> str:
     """A one-line field (a name) without control characters: line breaks and tabs become a space, the rest (NUL
     among them, which PostgreSQL refuses) go."""
     return _CONTROL.sub("", _LINE_BREAKS.sub(" ", text)).strip()
+
+
+# a name our connectors make up for a customer who gave none (connectors/widget_session.py): never a duplicate
+_MADE_UP_NAME = re.compile(r"^Visitor [0-9A-Z]{4}$")
+_NAME_WORD = re.compile(r"[^\W\d_]+")
+
+
+def name_key(name: str | None) -> str | None:
+    """The key duplicate control compares full names by: the name's folded words in alphabetical order ("Петров
+    Иван" = "иван петров"); None for a name of fewer than two words (a first name alone matches too many
+    people), a word with digits in it (an account name, not a person's), or a name a connector made up."""
+    if not name or _MADE_UP_NAME.match(name.strip()):
+        return None
+    words = []
+    for token in fold(name).split():
+        if any(ch.isdigit() for ch in token):
+            return None
+        words += _NAME_WORD.findall(token)
+    if len(words) < 2:
+        return None
+    return " ".join(sorted(words))[:200]

@@ -16,19 +16,22 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, event, or_, select
+from sqlalchemy import Table, event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from crm_core import importing, pg_batch, sqlite_batch
 from crm_core.board_reads import BoardReads
 from crm_core.bookkeeping import Bookkeeping
 from crm_core.changes import Changes
+from crm_core.contacts import Contacts
+from crm_core.duplicates import Duplicates
 from crm_core.errors import DuplicateKey, StaleDialog
 from crm_core.lookups import Key, in_ids, select_by_keys
+from crm_core.merges import Merges
 from crm_core.models import dialogs, identities, leads, messages, outbox
 from crm_core.quick_answers import QuickAnswers
 from crm_core.read_marks import ReadMarks
-from crm_core.recognition import fold, normalize_email, normalize_phone, one_line
+from crm_core.recognition import fold, name_key, one_line
 from crm_core.search import Search
 from crm_core.sqlalchemy_batch import apply_sync
 from crm_core.web_reads import WebReads
@@ -47,7 +50,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class Store(WebReads, Bookkeeping, QuickAnswers, ReadMarks, Search, BoardReads):
+class Store(WebReads, Contacts, Duplicates, Merges, Bookkeeping, QuickAnswers, ReadMarks, Search, BoardReads):
     """Leads, identities, dialogs, messages, the dialog event log, the outbox, checkpoints and sessions."""
 
     def __init__(self, engine: AsyncEngine, *, batch_writer: bool = True) -> None:
@@ -108,6 +111,7 @@ class Store(WebReads, Bookkeeping, QuickAnswers, ReadMarks, Search, BoardReads):
             if "name" in row:
                 row["name"] = name = one_line(row["name"] or "")
                 row["name_search"] = fold(name)
+                row["name_key"] = name_key(name)
         if self._pg is not None and pg_batch.supports(ch):
             await self._pg.apply(ch)
             return
@@ -225,7 +229,7 @@ class Store(WebReads, Bookkeeping, QuickAnswers, ReadMarks, Search, BoardReads):
         async with self.engine.connect() as conn:
             return [dict(r) for r in (await conn.execute(q)).mappings().all()]
 
-    # ---- bulk import of contacts (the CSV import path) and lookups by phone/e-mail -------------
+    # ---- bulk import of contacts (the CSV import path) -------------
 
     async def import_contacts(
         self,
@@ -250,24 +254,3 @@ class Store(WebReads, Bookkeeping, QuickAnswers, ReadMarks, Search, BoardReads):
         return await importing.import_contacts(
             self.engine, self._sqlite, rows, status=status, source=source, chunk_size=chunk_size, now=now
         )
-
-    async def find_leads_by_contact(
-        self, *, phone: str | None = None, email: str | None = None, limit: int = 50
-    ) -> list[dict[str, Any]]:
-        """Leads whose phone or e-mail equals the given one once normalised (indexes ix_leads_phone and
-        ix_leads_email), most recently updated first; a value that does not normalise matches nothing."""
-        conditions = []
-        if (p := normalize_phone(phone)) is not None:
-            conditions.append(leads.c.phone == p)
-        if (e := normalize_email(email)) is not None:
-            conditions.append(leads.c.email == e)
-        if not conditions:
-            return []
-        q = (
-            select(leads)
-            .where(or_(*conditions))
-            .order_by(leads.c.updated_at.desc(), leads.c.id.desc())
-            .limit(limit)
-        )
-        async with self.engine.connect() as conn:
-            return [dict(r) for r in (await conn.execute(q)).mappings().all()]

@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_core.contacts import contact_rows
 from crm_core.lookups import dialog_list_has
-from crm_core.models import dialog_events, dialogs, identities, leads, messages
-from crm_core.recognition import fold, one_line
+from crm_core.models import dialog_events, dialogs, identities, lead_contacts, leads, messages
+from crm_core.recognition import fold, name_key, one_line
 
 _DIALOG_SUMMARY_COLS = [
     *dialogs.c,
@@ -124,8 +125,8 @@ class WebReads:
     async def search_leads(
         self, query: str = "", *, responsible: str | None = None, limit: int = 50
     ) -> list[dict[str, Any]]:
-        """Leads whose name, phone or e-mail contains the query (case-insensitive), newest first."""
-        q = select(leads)
+        """Live leads whose name, phone or e-mail (any of them) contains the query (case-insensitive), newest first."""
+        q = select(leads).where(leads.c.merged_into.is_(None))
         folded = fold(query.strip())
         if folded:
             like = f"%{_escape_like(folded)}%"
@@ -134,6 +135,9 @@ class WebReads:
                     leads.c.name_search.like(like, escape="\\"),
                     func.coalesce(leads.c.phone, "").like(like, escape="\\"),
                     func.coalesce(leads.c.email, "").like(like, escape="\\"),
+                    leads.c.id.in_(
+                        select(lead_contacts.c.lead_id).where(lead_contacts.c.value.like(like, escape="\\"))
+                    ),
                 )
             )
         if responsible is not None:
@@ -143,12 +147,13 @@ class WebReads:
             return [dict(r) for r in (await conn.execute(q)).mappings().all()]
 
     async def get_lead(self, lead_id: str) -> dict[str, Any] | None:
-        """A lead with its identities and every dialog with its transcript."""
+        """A lead with its phones and e-mails, its identities and every dialog with its transcript."""
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(leads).where(leads.c.id == lead_id))).mappings().first()
             if row is None:
                 return None
             lead = dict(row)
+            lead.update((await conn.run_sync(contact_rows, [lead_id]))[lead_id])
             lead["identities"] = [
                 dict(r)
                 for r in (
@@ -178,7 +183,7 @@ class WebReads:
         """Change a lead's editable fields; False if there is no such lead."""
         if "name" in fields:
             name = one_line(fields["name"] or "")
-            fields = {**fields, "name": name, "name_search": fold(name)}
+            fields = {**fields, "name": name, "name_search": fold(name), "name_key": name_key(name)}
         async with self.engine.begin() as conn:
             res = await conn.execute(
                 update(leads).where(leads.c.id == lead_id).values(**fields, updated_at=now)
