@@ -14,8 +14,9 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from crm_core.ids import new_id
 from crm_core.models import lead_contacts, leads
-from crm_core.recognition import normalize_email, normalize_phone
+from crm_core.recognition import fold, name_key, normalize_email, normalize_phone, one_line
 
 KINDS = ("phone", "email")
 LIST_OF = {"phone": "phones", "email": "emails"}
@@ -105,6 +106,25 @@ class Contacts:
             for kind, items in (("phone", phones), ("email", emails)):
                 if items is not None:
                     await conn.run_sync(write_contacts, lead_id, kind, list(items), now)
+
+    async def create_lead(
+        self,
+        fields: dict[str, Any],
+        *,
+        phones: Sequence[dict[str, Any]],
+        emails: Sequence[dict[str, Any]],
+        now: datetime,
+    ) -> str:
+        """A lead made by hand (name, status, responsible, source) with these normalised contacts; its id."""
+        lead_id = new_id()
+        name = one_line(fields.get("name") or "")
+        row = {**fields, "name": name, "name_search": fold(name), "name_key": name_key(name)}
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(leads).values(id=lead_id, **row, created_at=now, updated_at=now))
+            for kind, items in (("phone", phones), ("email", emails)):
+                if items:
+                    await conn.run_sync(write_contacts, lead_id, kind, list(items), None)
+        return lead_id
 
     async def find_leads_by_contact(
         self, *, phone: str | None = None, email: str | None = None, limit: int = 50

@@ -76,6 +76,14 @@ class Duplicates:
             await _enrich(conn, rows)
         return rows
 
+    async def merge_candidates(self, lead_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """These leads (live or merged) by id, each with what `duplicate_members` adds to a row."""
+        async with self.engine.connect() as conn:
+            q = select(leads).where(leads.c.id.in_(list(lead_ids)))
+            rows = [dict(r) for r in (await conn.execute(q)).mappings()]
+            await _enrich(conn, rows)
+        return {r["id"]: r for r in rows}
+
     async def skipped_pairs(self, lead_ids: Sequence[str]) -> set[frozenset[str]]:
         """The pairs among these leads that a user marked "not duplicates"."""
         ids = sorted(set(lead_ids))

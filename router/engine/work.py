@@ -61,8 +61,11 @@ class BatchWork(CustomerSide, OperatorSide):
                 if event.dialog_id not in r.state.dialogs:
                     unknown_dialogs.append(event.dialog_id)  # usually closed: rated after the closing
         self.known_messages = await self.store.find_messages(msg_keys)
-        missing = [k for k in people if k not in r.identities]
-        self.identities = {k: r.identities[k] for k in people if k in r.identities}
+        # a customer without an open dialog is read again: a merge (crm_core/merges.py) or its undo may have moved
+        # their identity to another lead since it was cached; an open dialog's lead is its own (a merge bumps it)
+        missing = [k for k in people if k not in r.identities or r.state.open_dialog(people[k]) is None]
+        fresh = set(missing)
+        self.identities = {k: r.identities[k] for k in people if k not in fresh}
         if missing:
             self.identities.update(await self.store.find_identities(missing))
         # a new channel identity whose channel-verified phone or e-mail a lead already has is that customer

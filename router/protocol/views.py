@@ -80,12 +80,22 @@ def lead_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "name": row.get("name") or "",
         "phone": row.get("phone"),
         "email": row.get("email"),
+        # every phone and e-mail with its comment where the row carries them, else the lead's own
+        "phones": _contacts(row, "phones", "phone"),
+        "emails": _contacts(row, "emails", "email"),
         "status": row["status"],
         "responsible": row.get("responsible"),
         "source": row.get("source"),
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
+        "merged_into": row.get("merged_into"),
     }
+
+
+def _contacts(row: Mapping[str, Any], many: str, one: str) -> list[dict[str, str]]:
+    if many in row:
+        return [{"value": c["value"], "comment": c.get("comment") or ""} for c in row[many]]
+    return [{"value": row[one], "comment": ""}] if row.get(one) else []
 
 
 def lead_card_view(row: Mapping[str, Any], line_names: Mapping[str, str]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from router.web.auth import Passwords, Sessions
 from router.web.board_api import BoardRoutes
 from router.web.console_ws import ConsoleSocket
 from router.web.dialogs_api import DialogRoutes
+from router.web.duplicates_api import DuplicateRoutes
 from router.web.files import Files
 from router.web.gate import Gate
 from router.web.hub import ConsoleHub
@@ -39,6 +40,7 @@ class ConsoleApi:
             SessionRoutes(self.gate, passwords),
             DialogRoutes(self.gate, store, files, clock),
             LeadRoutes(self.gate, store, clock),
+            DuplicateRoutes(self.gate, store, clock),
             QuickAnswerRoutes(self.gate, store, clock),
             BoardRoutes(self.gate, store, clock),
             ChatPageRoutes(self.gate),

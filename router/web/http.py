@@ -13,10 +13,13 @@ _DUMPS_OPTS = orjson.OPT_NON_STR_KEYS
 class ApiError(Exception):
     """A 4xx answer with a stable code (429 and 503 with when to try again)."""
 
-    def __init__(self, status: int, code: str, message: str, *, retry_after: int | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, retry_after: int | None = None, **details: Any
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.retry_after = retry_after
+        self.details = details  # more fields of the answer (what a client needs to act on the refusal)
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -37,11 +40,14 @@ async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
-        if exc.retry_after is None:
+        if exc.retry_after is None and not exc.details:
             return error_response(exc.status, exc.code, exc.message)
-        body = {"code": exc.code, "message": exc.message, "retry_after": exc.retry_after}
+        body = {**exc.details, "code": exc.code, "message": exc.message}
         resp = json_response(body, exc.status)
-        resp.headers["Retry-After"] = str(exc.retry_after)
+        if exc.retry_after is not None:
+            body["retry_after"] = exc.retry_after
+            resp = json_response(body, exc.status)
+            resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
     except web.HTTPException as exc:
         if request.path.startswith("/api/") and exc.status >= 400:

@@ -7,8 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
+from crm_core.contacts import LIST_OF, clean_contacts
 from crm_core.ids import new_id
-from crm_core.recognition import normalize_email, normalize_phone, one_line
+from crm_core.recognition import one_line
 from crm_core.store import Store
 from queues.bus import CONSOLE
 from queues.messages import ConsoleEvent
@@ -17,6 +18,8 @@ from router.protocol.views import lead_card_view, lead_view
 from router.rules.access import Viewer, can_edit_lead, can_view_lead
 from router.web.gate import Gate
 from router.web.http import ApiError, json_response
+
+CONTACTS_MAX = 20  # phones (e-mails) of one lead
 
 
 class LeadRoutes:
@@ -33,6 +36,7 @@ class LeadRoutes:
         """Mount the routes."""
         r = app.router
         r.add_get("/api/leads", self.leads)
+        r.add_post("/api/leads", self.create_lead)
         r.add_get("/api/leads/{id}", self.lead)
         r.add_patch("/api/leads/{id}", self.patch_lead)
 
@@ -52,6 +56,51 @@ class LeadRoutes:
         rows = await self.store.search_leads(query, responsible=None if v.admin else v.login)
         return json_response({"leads": [lead_view(r) for r in rows]})
 
+    async def create_lead(self, request: web.Request) -> web.Response:
+        """POST /api/leads {name, phones, emails, status, responsible, force}: a lead made by hand; likely
+        duplicates refuse it (409 likely_duplicates, with them) unless `force` is true."""
+        v = self.gate.viewer(await self.gate.operator(request))
+        body = await self.gate.body(request)
+        unknown = set(body) - {"name", "phones", "emails", "status", "responsible", "force"}
+        if unknown:
+            raise ApiError(400, "bad_field", f"cannot set {', '.join(sorted(unknown))}")
+        name = body.get("name")
+        if not isinstance(name, str) or not one_line(name) or len(name) > 200:
+            raise ApiError(400, "bad_field", "name is required: a string of at most 200 characters")
+        contacts = _contact_changes({k: body.get(k) or [] for k in ("phones", "emails")}, {})
+        status = body.get("status", self.settings.crm.statuses[0])
+        if status not in self.settings.crm.statuses:
+            raise ApiError(
+                400, "unknown_status", f"status must be one of {', '.join(self.settings.crm.statuses)}"
+            )
+        # an operator's lead is theirs (else they could not see it); an admin may give it to anyone or no one
+        responsible = body.get("responsible", v.login) if v.admin else v.login
+        if responsible is not None and self.settings.operator(responsible) is None:
+            raise ApiError(400, "unknown_operator", "responsible must be an operator's login or null")
+        if body.get("force") is not True:
+            found = await self.store.likely_duplicates(
+                name=name,
+                phones=[c["value"] for c in contacts["phone"]],
+                emails=[c["value"] for c in contacts["email"]],
+            )
+            if found:
+                raise ApiError(
+                    409,
+                    "likely_duplicates",
+                    "leads with this name, phone or e-mail exist already",
+                    duplicates=[lead_view(r) for r in found if can_view_lead(v, r, r["open_dialogs"])],
+                    hidden=sum(1 for r in found if not can_view_lead(v, r, r["open_dialogs"])),
+                )
+        lead_id = await self.store.create_lead(
+            {"name": name, "status": status, "responsible": responsible, "source": "console"},
+            phones=contacts["phone"],
+            emails=contacts["email"],
+            now=self.clock.now(),
+        )
+        row = await self.store.get_lead(lead_id)
+        assert row is not None
+        return json_response(self._card(v, row), status=201)
+
     async def lead(self, request: web.Request) -> web.Response:
         """GET /api/leads/{id}: with identities, dialogs and transcripts, and whether the viewer may edit it."""
         v, row = await self._visible_lead(request)
@@ -64,7 +113,8 @@ class LeadRoutes:
         }
 
     async def patch_lead(self, request: web.Request) -> web.Response:
-        """PATCH /api/leads/{id}: name, phone, email, status, responsible."""
+        """PATCH /api/leads/{id}: name, phones, emails (lists replacing the lead's; phone, email: its first one),
+        status, responsible."""
         v, current = await self._visible_lead(request)
         if not can_edit_lead(v, current, current.get("dialogs", [])):
             raise ApiError(
@@ -72,22 +122,14 @@ class LeadRoutes:
             )
         body = await self.gate.body(request)
         fields: dict[str, Any] = {}
-        unknown = set(body) - {"name", "phone", "email", "status", "responsible"}
+        unknown = set(body) - {"name", "phone", "email", "phones", "emails", "status", "responsible"}
         if unknown:
             raise ApiError(400, "bad_field", f"cannot change {', '.join(sorted(unknown))}")
         if "name" in body:
             if not isinstance(body["name"], str) or len(body["name"]) > 200:
                 raise ApiError(400, "bad_field", "name must be a string of at most 200 characters")
             fields["name"] = one_line(body["name"])
-        for name, norm in (("phone", normalize_phone), ("email", normalize_email)):
-            if name in body:
-                value = body[name]
-                if value in (None, ""):
-                    fields[name] = None
-                elif not isinstance(value, str) or norm(value) is None:
-                    raise ApiError(400, "bad_field", f"{name} is not a valid {name}")
-                else:
-                    fields[name] = norm(value)
+        contacts = _contact_changes(body, current)
         if "status" in body:
             if body["status"] not in self.settings.crm.statuses:
                 raise ApiError(
@@ -106,7 +148,14 @@ class LeadRoutes:
                 )
             fields["responsible"] = resp
         lead_id = request.match_info["id"]
-        if not await self.store.update_lead(lead_id, fields, self.clock.now()):
+        if current.get("merged_into"):
+            raise ApiError(409, "merged_already", "this lead was merged into another: change that one")
+        now = self.clock.now()
+        if contacts:
+            await self.store.set_contacts(
+                lead_id, phones=contacts.get("phone"), emails=contacts.get("email"), now=now
+            )
+        if not await self.store.update_lead(lead_id, fields, now):
             raise ApiError(404, "not_found", "no such lead")
         row = await self.store.get_lead(lead_id)
         assert row is not None
@@ -128,3 +177,26 @@ class LeadRoutes:
             await self.gate.hub.bus.publish(
                 CONSOLE, [ConsoleEvent(new_id(), tuple(sorted(recipients)), frame)]
             )
+
+
+def _contact_changes(body: dict[str, Any], current: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+    """The lead's new phones and e-mails a PATCH asks for (normalised), by kind; a 400 for a bad value."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for kind, many in LIST_OF.items():
+        try:
+            if many in body:
+                if kind in body:
+                    raise ApiError(400, "bad_field", f"send {many} or {kind}, not both")
+                if not isinstance(body[many], list) or len(body[many]) > CONTACTS_MAX:
+                    raise ApiError(400, "bad_field", f"{many} must be a list of at most {CONTACTS_MAX}")
+                out[kind] = clean_contacts(kind, body[many])
+            elif kind in body:  # the first one replaced (or removed), the others kept
+                value = body[kind]
+                first = [] if value in (None, "") else clean_contacts(kind, [value])
+                others = list(current.get(many) or ())[1:]
+                out[kind] = first + [c for c in others if c["value"] not in {f["value"] for f in first}]
+        except (ValueError, AttributeError) as exc:
+            raise ApiError(
+                400, "bad_field", str(exc) if isinstance(exc, ValueError) else f"bad {many}"
+            ) from None
+    return out

@@ -1,0 +1,181 @@
+"""Duplicate control over REST on a running daemon: creating a lead warns of duplicates, the duplicate list per
+viewer, merging with a per-field choice and a confirmation, the journal and the undo (admins only), and the engine
+carrying on with a merged customer's conversation on both stores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import config, line, settings_from
+
+BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
+
+
+async def call(op: Any, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async with op.session.request(method, f"{op.base}{path}", json=body, headers=op.headers) as r:
+        return r.status, await r.json()
+
+
+@pytest.fixture
+async def crm(tmp_path, start_daemon):
+    """support: anna; sales: vera; and the admin."""
+    d = await start_daemon(
+        settings_from(tmp_path, config(tmp_path, [line("support", ["anna"]), line("sales", ["vera"])]))
+    )
+    return d, await d.operator("anna"), await d.operator("vera"), await d.operator("admin")
+
+
+async def test_duplicates_merge_journal_and_undo_with_their_access(crm):
+    d, anna, vera, admin = crm
+    status, ivan = await call(
+        admin,
+        "POST",
+        "/api/leads",
+        {"name": "Иван Петров", "phones": ["8 916 000-00-01"], "emails": [], "responsible": "anna"},
+    )
+    assert status == 201 and ivan["phones"] == [{"value": "+79160000001", "comment": ""}]
+    new = {
+        "name": "Петров Иван",
+        "phones": [{"value": "+7 916 000 00 01", "comment": "mobile"}, "+7 495 000 00 02"],
+        "emails": ["ivan@example.com"],
+        "responsible": "vera",
+    }
+    status, body = await call(admin, "POST", "/api/leads", new)
+    assert (status, body["code"]) == (409, "likely_duplicates")
+    assert [x["id"] for x in body["duplicates"]] == [ivan["id"]]
+    status, body = await call(vera, "POST", "/api/leads", new)  # vera cannot see anna's lead: only told of it
+    assert (status, body["code"], body["duplicates"], body["hidden"]) == (409, "likely_duplicates", [], 1)
+    status, petrov = await call(admin, "POST", "/api/leads", {**new, "force": True})
+    assert status == 201 and len(petrov["phones"]) == 2 and petrov["responsible"] == "vera"
+    status, body = await call(admin, "POST", "/api/leads", {"name": "Иван", "phones": ["not a phone"]})
+    assert (status, body["code"]) == (400, "bad_field")
+
+    # the admin sees the group (by phone and by name); anna and vera each see only their own lead: no group
+    for by in ("phone", "name"):
+        page = await admin.get(f"/api/duplicates?by={by}")
+        assert len(page["groups"]) == 1, by
+        group = page["groups"][0]
+        assert {group["main"]["id"], group["others"][0]["id"]} == {ivan["id"], petrov["id"]}
+        assert group["others"][0]["matches"] == {"name": 1, "phone": 1, "email": 0}
+    assert (await anna.get("/api/duplicates?by=phone"))["groups"] == []
+    assert (await vera.get("/api/duplicates?by=name"))["groups"] == []
+    status, body = await call(admin, "GET", "/api/duplicates?by=address")
+    assert (status, body["code"]) == (400, "bad_field")
+
+    merge = {"main": ivan["id"], "duplicates": [petrov["id"]], "choose": {"name": petrov["id"]}}
+    status, body = await call(anna, "POST", "/api/merges", merge)
+    assert (status, body["code"]) == (403, "forbidden")  # vera's lead is not anna's to merge
+    status, preview = await call(admin, "POST", "/api/merges/preview", merge)
+    assert status == 200 and preview["result"]["name"] == "Петров Иван"
+    assert [c["value"] for c in preview["result"]["phones"]] == ["+79160000001", "+74950000002"]
+    assert preview["warnings"] == [
+        {"code": "takes_from_operator", "lead_id": petrov["id"], "operator": "vera"}
+    ]
+    status, body = await call(admin, "POST", "/api/merges", {**merge, "choose": {"name": "someone"}})
+    assert (status, body["code"]) == (400, "bad_field")
+    status, body = await call(admin, "POST", "/api/merges", merge)
+    assert (status, body["code"]) == (409, "confirm_needed") and body["warnings"][0]["operator"] == "vera"
+    status, done = await call(admin, "POST", "/api/merges", {**merge, "confirm": True})
+    assert status == 200 and done["lead"]["name"] == "Петров Иван"
+    card = await admin.get(f"/api/leads/{ivan['id']}")
+    assert [c["value"] for c in card["phones"]] == ["+79160000001", "+74950000002"]
+    assert card["emails"] == [{"value": "ivan@example.com", "comment": ""}]
+    assert (await admin.get(f"/api/leads/{petrov['id']}"))["merged_into"] == ivan["id"]
+    status, body = await call(admin, "PATCH", f"/api/leads/{petrov['id']}", {"name": "x"})
+    assert (status, body["code"]) == (409, "merged_already")
+    assert (await admin.get("/api/duplicates?by=phone"))["groups"] == []
+
+    for who in (anna, vera):
+        status, body = await call(who, "GET", "/api/merges")
+        assert (status, body["code"]) == (403, "forbidden")
+        status, body = await call(who, "POST", f"/api/merges/{done['merge_id']}/undo")
+        assert (status, body["code"]) == (403, "forbidden")
+    journal = (await admin.get("/api/merges"))["merges"]
+    assert [(j["id"], j["by"], j["duplicates"][0]["id"]) for j in journal] == [
+        (done["merge_id"], "admin", petrov["id"])
+    ]
+    assert journal[0]["fields"]["name"] == {"before": "Иван Петров", "after": "Петров Иван"}
+    status, undone = await call(admin, "POST", f"/api/merges/{done['merge_id']}/undo")
+    assert status == 200 and undone["restored"] == [petrov["id"]]
+    status, body = await call(admin, "POST", f"/api/merges/{done['merge_id']}/undo")
+    assert (status, body["code"]) == (409, "undone_already")
+    back = await admin.get(f"/api/leads/{petrov['id']}")
+    assert back["merged_into"] is None and [c["comment"] for c in back["phones"]] == ["mobile", ""]
+    card = await admin.get(f"/api/leads/{ivan['id']}")
+    assert card["name"] == "Иван Петров" and [c["value"] for c in card["phones"]] == ["+79160000001"]
+    assert (await admin.get("/api/merges"))["merges"][0]["undone_by"] == "admin"
+
+    # "not duplicates": the pair leaves the list; only for leads the operator may see
+    status, body = await call(vera, "POST", "/api/duplicates/skip", {"a": ivan["id"], "b": petrov["id"]})
+    assert (status, body["code"]) == (403, "forbidden")
+    status, _ = await call(admin, "POST", "/api/duplicates/skip", {"a": ivan["id"], "b": petrov["id"]})
+    assert status == 200 and (await admin.get("/api/duplicates?by=phone"))["groups"] == []
+
+
+async def test_the_lead_card_edits_several_phones_and_emails(crm):
+    d, anna, vera, admin = crm
+    status, lead = await call(
+        anna, "POST", "/api/leads", {"name": "Анна Смирнова", "phones": ["+79160000009"]}
+    )
+    assert status == 201 and lead["responsible"] == "anna"
+    status, card = await anna.patch(
+        f"/api/leads/{lead['id']}",
+        {
+            "phones": [
+                {"value": "+79160000009", "comment": "work"},
+                {"value": "8 495 111 22 33", "comment": "home"},
+            ],
+            "emails": ["anna@example.com", "ANNA@example.com"],
+        },
+    )
+    assert status == 200 and [(c["value"], c["comment"]) for c in card["phones"]] == [
+        ("+79160000009", "work"),
+        ("+74951112233", "home"),
+    ]
+    assert card["emails"] == [{"value": "anna@example.com", "comment": ""}]  # one address once
+    status, card = await anna.patch(f"/api/leads/{lead['id']}", {"phone": "+7 999 000 00 00"})
+    assert [c["value"] for c in card["phones"]] == ["+79990000000", "+74951112233"] and card[
+        "phone"
+    ] == "+79990000000"
+    status, body = await anna.patch(f"/api/leads/{lead['id']}", {"emails": ["nope"]})
+    assert (status, body["code"]) == (400, "bad_field")
+    status, body = await vera.patch(f"/api/leads/{lead['id']}", {"phones": []})
+    assert (status, body["code"]) == (403, "forbidden")
+    found = (await anna.get("/api/leads?query=4951112233"))["leads"]
+    assert [x["id"] for x in found] == [lead["id"]]
+
+
+async def test_a_merged_customer_keeps_writing_to_the_same_operator_and_undo_returns_the_dialogs(crm):
+    d, anna, vera, admin = crm
+    first, second = await d.visitor("support"), await d.visitor("support")
+    ids = []
+    for v in (first, second):
+        await v.say("hello")
+        dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
+        await anna.reply(dialog_id, "hi")
+        assigned = await anna.expect("dialog.assigned", lambda f, i=dialog_id: f["dialog"]["id"] == i)
+        ids.append((dialog_id, assigned["dialog"]["lead"]["id"]))
+    (d1, lead1), (d2, lead2) = ids
+    status, done = await call(admin, "POST", "/api/merges", {"main": lead1, "duplicates": [lead2]})
+    assert status == 200, done
+    await second.say("are you there?")  # the open dialog moved to the main record: the engine reads it again
+    got = await anna.expect("message", lambda f: f["message"]["text"] == "are you there?")
+    assert got["dialog_id"] == d2
+    await anna.reply(d2, "yes")
+    card = await admin.get(f"/api/leads/{lead1}")
+    assert {x["id"] for x in card["dialogs"]} == {d1, d2}
+    assert [m["text"] for m in next(x for x in card["dialogs"] if x["id"] == d2)["transcript"]] == [
+        "hello",
+        "hi",
+        "are you there?",
+        "yes",
+    ]
+    status, _ = await call(admin, "POST", f"/api/merges/{done['merge_id']}/undo")
+    assert status == 200
+    await second.say("thanks")
+    got = await anna.expect("message", lambda f: f["message"]["text"] == "thanks")
+    assert got["dialog_id"] == d2
+    assert {x["id"] for x in (await admin.get(f"/api/leads/{lead2}"))["dialogs"]} == {d2}
+    assert await d.daemon.store.count("messages") == 7
