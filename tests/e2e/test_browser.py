@@ -92,8 +92,11 @@ async def test_widget_and_console_talk_in_a_real_browser(tmp_path, start_daemon)
 
             # the operator fills in the lead from the console
             await console.fill("#lead-name", "Ivan Sidorov")
-            await console.fill("#lead-phone", "+7 916 123-45-67")
-            await console.fill("#lead-email", "ivan@example.com")
+            await console.click("#lead-phone-add")
+            await console.fill("#lead-phones li:last-child .contact-value", "+7 916 123-45-67")
+            await console.fill("#lead-phones li:last-child .contact-comment", "mobile")
+            await console.click("#lead-email-add")
+            await console.fill("#lead-emails li:last-child .contact-value", "ivan@example.com")
             await console.select_option("#lead-status", "in_progress")
             await console.click("#lead-save")
             await expect(console.locator("#lead-saved")).to_contain_text("aved")

@@ -35,6 +35,7 @@ export async function api(method, path, body) {
   if (!res.ok) {
     const err = new ApiError(res.status, (data && data.code) || `http_${res.status}`,
       (data && data.message) || res.statusText || t("net.failed"));
+    err.data = data || {}; // what else the refusal says (the duplicates found, the warnings)
     if (res.status === 401 && path !== "/api/login") sessionLost();
     throw err;
   }

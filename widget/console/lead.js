@@ -3,6 +3,7 @@
 import { api } from "./api.js";
 import { $, h } from "./dom.js";
 import { clock } from "./format.js";
+import { contactsEdited, forgetContactEdits, renderContacts, typedContacts } from "./lead-contacts.js";
 import { onLanguage, t } from "./i18n.js";
 import { onFrame } from "./socket.js";
 import { ratingBadge } from "./rating.js";
@@ -10,12 +11,12 @@ import { notify, state, subscribe } from "./store.js";
 import { toast } from "./toast.js";
 
 let leadSeq = 0;
-const FIELDS = ["lead-name", "lead-phone", "lead-email", "lead-status", "lead-responsible"];
+const FIELDS = ["lead-name", "lead-status", "lead-responsible"];
 // Fields the operator changed and has not saved: a reload of the same lead (after a take, a refresh) keeps them.
 const edited = new Set();
 
 export function showLead(lead) {
-  if (!lead || !state.lead || state.lead.id !== lead.id) edited.clear();
+  if (!lead || !state.lead || state.lead.id !== lead.id) { edited.clear(); forgetContactEdits(); }
   state.lead = lead;
   $("lead-empty").hidden = !!lead;
   $("lead-form").hidden = !lead;
@@ -50,8 +51,7 @@ export function renderLead(lead) {
   $("lead-save").hidden = readOnly;
   $("lead-readonly").hidden = !readOnly;
   fill("lead-name", lead.name || "");
-  fill("lead-phone", lead.phone || "");
-  fill("lead-email", lead.email || "");
+  renderContacts(lead, { keepEdits: true, locked: readOnly || !!lead.merged_into });
   const statuses = [...state.meta.statuses];
   if (lead.status && !statuses.includes(lead.status)) statuses.unshift(lead.status);
   fillSelect($("lead-status"), statuses.map((s) => [s, s]), lead.status || "");
@@ -105,14 +105,18 @@ $("lead-form").addEventListener("submit", async (e) => {
   if (!lead) return;
   const current = {
     name: $("lead-name").value.trim(),
-    phone: $("lead-phone").value.trim(),
-    email: $("lead-email").value.trim(),
     status: $("lead-status").value,
     responsible: $("lead-responsible").value || null,
   };
   // Send only what changed; an untouched empty field (null on the server) must not become "".
   const patch = {};
   for (const [k, v] of Object.entries(current)) if ((lead[k] ?? "") !== (v ?? "")) patch[k] = v;
+  if (contactsEdited()) {
+    const typed = typedContacts();
+    for (const key of ["phones", "emails"]) {
+      if (JSON.stringify(typed[key]) !== JSON.stringify(lead[key] || [])) patch[key] = typed[key];
+    }
+  }
   const saved = $("lead-saved");
   saved.dataset.state = "";
   if (!Object.keys(patch).length) { saved.textContent = t("lead.no_changes"); return; }
@@ -124,6 +128,7 @@ $("lead-form").addEventListener("submit", async (e) => {
     // PATCH answers with the lead; keep identities/dialogs if it left them out.
     state.lead = { ...lead, ...updated, identities: updated.identities || lead.identities, dialogs: updated.dialogs || lead.dialogs };
     edited.clear();
+    forgetContactEdits();
     renderLead(state.lead);
     saved.dataset.state = "ok";
     saved.textContent = t("lead.saved", { time: clock(new Date().toISOString()) });

@@ -11,6 +11,7 @@ import { api, clearToken, whenSessionLost } from "./api.js";
 import { closeBoard, renderBoardEntry } from "./board.js";
 import { resetComposer } from "./composer.js";
 import { renderTransferTargets, showNoDialog } from "./dialog.js";
+import { closeDuplicates } from "./duplicates.js";
 import { $ } from "./dom.js";
 import { t } from "./i18n.js";
 import { renderLead, showLead } from "./lead.js";
@@ -68,6 +69,7 @@ function stopApp() {
   forgetMarks();
   forgetReopen();
   closeBoard();
+  closeDuplicates();
   renderBoardEntry();
 }
 

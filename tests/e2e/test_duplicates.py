@@ -1,0 +1,113 @@
+"""Duplicate control in a real Chromium: an admin finds the duplicates of "Иван Петров" by phone, merges them with a
+per-field choice (confirming that a customer leaves an operator), reads the merge history, undoes the merge, and the
+dialogs are back on both records; an operator sees only their own leads' duplicates. Desktop and 390x844."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import expect
+
+from tests.conftest import config, line, settings_from
+from tests.e2e.test_browser import ARTIFACTS
+from tests.e2e.test_console_defects import DESKTOP, OPERATORS, PHONE, _page, _sign_in, chromium
+
+pytestmark = pytest.mark.e2e
+
+
+async def _two_ivans(tmp_path, start_daemon):
+    """Two widget customers, both "Иван Петров" with one phone: anna's and boris's, a dialog each."""
+    d = await start_daemon(
+        settings_from(tmp_path, config(tmp_path, [line("support", ["anna", "boris"])], operators=OPERATORS))
+    )
+    anna, admin = await d.operator("anna"), await d.operator("admin")
+    leads = []
+    for text in ("Where is my order?", "Хочу вернуть товар"):
+        v = await d.visitor("support")
+        await v.say(text)
+        dialog_id = (await anna.expect("dialog.offered", lambda f, t=text: True))["dialog_id"]
+        await anna.reply(dialog_id, "Checking")
+        assigned = await anna.expect("dialog.assigned", lambda f, i=dialog_id: f["dialog"]["id"] == i)
+        leads.append((assigned["dialog"]["lead"]["id"], dialog_id))
+    for (lead_id, _), (name, owner) in zip(
+        leads, (("Иван Петров", "anna"), ("Петров Иван", "boris")), strict=True
+    ):
+        status, _ = await admin.patch(
+            f"/api/leads/{lead_id}", {"name": name, "phones": ["+7 916 000-00-01"], "responsible": owner}
+        )
+        assert status == 200
+    return d, admin, leads
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+async def test_find_merge_with_a_choice_see_the_history_and_undo(tmp_path, start_daemon, viewport):
+    d, admin, ((lead1, dialog1), (lead2, dialog2)) = await _two_ivans(tmp_path, start_daemon)
+    tag = "desktop" if viewport is DESKTOP else "phone"
+    errors: list[str] = []
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with chromium() as browser:
+        page = await _page(browser, errors, viewport=viewport)
+        await _sign_in(page, d, "admin")
+        await page.click("#dup-open")
+        await expect(page.locator("#dup-view")).to_be_visible()
+        group = page.locator(".dup-group")
+        await expect(group).to_have_count(1, timeout=10_000)
+        await expect(group.locator(".dup-match")).to_have_text("matches by phone: 1, same full name")
+        await page.screenshot(path=str(ARTIFACTS / f"duplicates-{tag}.png"), full_page=True)
+
+        await group.get_by_role("button", name="Merge…").click()
+        merge = page.locator("#dup-merge")
+        await expect(merge.locator(".merge-table")).to_be_visible()
+        # keep the duplicate's spelling of the name: its radio in the name row
+        await merge.locator('input[name="merge-name"]').nth(1).check()
+        await expect(merge.locator("tbody tr").first.locator(".merge-result")).to_have_text(
+            await merge.locator('input[name="merge-name"]').nth(1).locator("xpath=..").inner_text()
+        )
+        await merge.locator("#merge-go").click()
+        await expect(page.locator(".toast").last).to_contain_text("confirm")  # boris loses a customer: say so
+        await merge.locator("#merge-confirm").check()
+        await page.screenshot(path=str(ARTIFACTS / f"merge-{tag}.png"), full_page=True)
+        await merge.locator("#merge-go").click()
+        await expect(page.locator(".dup-empty")).to_be_visible(timeout=10_000)
+
+        lead = await admin.get(f"/api/leads/{lead1}")
+        merged = lead1 if lead["merged_into"] is None else lead["merged_into"]
+        assert {x["id"] for x in (await admin.get(f"/api/leads/{merged}"))["dialogs"]} == {dialog1, dialog2}
+
+        await page.click("#dup-journal-tab")
+        entry = page.locator(".merge-entry")
+        await expect(entry).to_have_count(1)
+        await expect(entry).to_contain_text("dialogs moved: 1")
+        await page.screenshot(path=str(ARTIFACTS / f"merge-history-{tag}.png"), full_page=True)
+        await entry.get_by_role("button", name="Undo").click()
+        await expect(entry).to_contain_text("Undone by Alice Admin")
+        assert [x["id"] for x in (await admin.get(f"/api/leads/{lead1}"))["dialogs"]] == [dialog1]
+        assert [x["id"] for x in (await admin.get(f"/api/leads/{lead2}"))["dialogs"]] == [dialog2]
+
+        await page.click('.dup-tab[data-by="name"]')
+        await expect(page.locator(".dup-group")).to_have_count(1)
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= viewport["width"], width  # nothing pushes the page sideways
+        assert errors == []
+
+
+async def test_an_operator_sees_only_the_duplicates_they_may_merge(tmp_path, start_daemon):
+    d, admin, leads = await _two_ivans(tmp_path, start_daemon)
+    async with admin.session.post(
+        f"{d.base}/api/leads",
+        json={"name": "Иван Петров", "phones": ["+79160000001"], "responsible": "boris", "force": True},
+        headers=admin.headers,
+    ) as r:
+        assert r.status == 201
+        borises = (await r.json())["id"]
+    errors: list[str] = []
+    async with chromium() as browser:
+        page = await _page(browser, errors, viewport=DESKTOP)
+        await _sign_in(page, d, "anna")
+        await page.click("#dup-open")
+        # anna handles both customers' dialogs: their records are hers to merge; boris's own lead is not hers to see
+        group = page.locator(".dup-group")
+        await expect(group).to_have_count(1, timeout=10_000)
+        await expect(group.locator(".dup-other")).to_have_count(1)
+        assert borises not in await group.inner_html()
+        await expect(page.locator("#dup-journal-tab")).to_be_hidden()  # the history is an admin's
+        assert errors == []
