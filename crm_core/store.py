@@ -26,6 +26,7 @@ from crm_core.changes import Changes
 from crm_core.contacts import Contacts
 from crm_core.duplicates import Duplicates
 from crm_core.errors import DuplicateKey, StaleDialog
+from crm_core.lead_files import LeadFiles
 from crm_core.lookups import Key, in_ids, select_by_keys
 from crm_core.merges import Merges
 from crm_core.models import dialogs, identities, leads, messages, outbox
@@ -50,7 +51,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class Store(WebReads, Contacts, Duplicates, Merges, Bookkeeping, QuickAnswers, ReadMarks, Search, BoardReads):
+class Store(
+    WebReads,
+    Contacts,
+    Duplicates,
+    Merges,
+    LeadFiles,
+    Bookkeeping,
+    QuickAnswers,
+    ReadMarks,
+    Search,
+    BoardReads,
+):
     """Leads, identities, dialogs, messages, the dialog event log, the outbox, checkpoints and sessions."""
 
     def __init__(self, engine: AsyncEngine, *, batch_writer: bool = True) -> None:

@@ -1,4 +1,4 @@
-"""The `openlines` command: run, check-config, migrate."""
+"""The `openlines` command: run, check-config, migrate, import leads, export leads."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from connectors import VALIDATORS
 from crm_core import migrate
-from router.app import logs
+from router.app import lead_cli, logs
 from router.app.settings import Settings, load_settings
 
 EXIT_CONFIG = 2
@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     mig = sub.add_parser("migrate", help="apply database migrations")
     mig.add_argument("--config", default="config/openlines.yaml")
     mig.set_defaults(func=cmd_migrate)
+    lead_cli.add_commands(sub, _load)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

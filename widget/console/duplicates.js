@@ -183,6 +183,7 @@ for (const id of ["dup-create-name", "dup-create-phone", "dup-create-email"]) {
 
 $("board-open").addEventListener("click", () => { if (isOpen()) closeDuplicates(); });
 $("dup-open").addEventListener("click", () => (isOpen() ? closeDuplicates() : openDuplicates()));
+$("dup-open-side").addEventListener("click", openDuplicates);
 $("dup-back").addEventListener("click", closeDuplicates);
 $("dup-refresh").addEventListener("click", refresh);
 $("dup-more").addEventListener("click", more);

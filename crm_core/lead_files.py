@@ -1,0 +1,308 @@
+"""Importing leads from a file's checked rows (crm_core/csv_leads.py) with duplicate control, and reading leads out
+for an export, a page at a time. A base class of `Store`.
+
+A row is a duplicate when a live lead (or a row earlier in the file) has one of its e-mails or phones, or, for a row
+with neither, its full name. Such a row is skipped (the default: importing a file again creates nothing), fills the
+lead's empty fields and adds its new phones and e-mails (`update`), or is created anyway (`create`). A dry run
+decides every row the same way and writes nothing. One transaction per chunk of rows."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crm_core.contacts import contact_rows
+from crm_core.csv_leads import LeadRow, Rejected
+from crm_core.ids import new_id
+from crm_core.models import lead_contacts, leads
+from crm_core.recognition import fold, name_key
+
+CHUNK = 5_000
+ON_DUPLICATE = ("skip", "update", "create")
+LISTED = 100  # line numbers the report lists per outcome (all are counted)
+_IN = 500  # values per IN list
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, dry, would do): counts, and the first line numbers of each outcome."""
+
+    dry_run: bool
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    lines: dict[str, list[int]] = field(
+        default_factory=lambda: {k: [] for k in ("created", "updated", "unchanged", "duplicates")}
+    )
+    reasons: list[dict[str, Any]] = field(default_factory=list)  # the first rejected rows: {"line", "reason"}
+
+    def note(self, outcome: str, line: int) -> None:
+        """Count a row's outcome."""
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        if len(self.lines[outcome]) < LISTED:
+            self.lines[outcome].append(line)
+
+    def refuse(self, r: Rejected) -> None:
+        """Count a rejected row with its reason."""
+        self.rejected += 1
+        if len(self.reasons) < LISTED:
+            self.reasons.append({"line": r.line, "reason": r.reason})
+
+    def view(self) -> dict[str, Any]:
+        """The report as JSON."""
+        return {
+            "dry_run": self.dry_run,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "lines": self.lines,
+            "rejected_rows": self.reasons,
+        }
+
+
+def _keys(row: LeadRow) -> list[tuple[str, str]]:
+    keys = [("email", e) for e in row.emails] + [("phone", p) for p in row.phones]
+    if not keys and (k := name_key(row.name)) is not None:
+        keys.append(("name", k))
+    return keys
+
+
+def _existing(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The live lead that has each of these keys (any one of them, when several do)."""
+    out: dict[tuple[str, str], str] = {}
+    for kind in ("phone", "email", "name"):
+        values = sorted(v for k, v in keys if k == kind)
+        for start in range(0, len(values), _IN):
+            part = values[start : start + _IN]
+            if kind == "name":
+                q = select(leads.c.name_key, leads.c.id).where(
+                    leads.c.name_key.in_(part), leads.c.merged_into.is_(None)
+                )
+            else:
+                q = (
+                    select(lead_contacts.c.value, lead_contacts.c.lead_id)
+                    .join(leads, leads.c.id == lead_contacts.c.lead_id)
+                    .where(
+                        lead_contacts.c.kind == kind,
+                        lead_contacts.c.value.in_(part),
+                        leads.c.merged_into.is_(None),
+                    )
+                )
+            for value, lead_id in conn.execute(q):
+                out.setdefault((kind, value), lead_id)
+    return out
+
+
+def _import_chunk(
+    conn: Connection,
+    chunk: list[LeadRow],
+    seen: dict[tuple[str, str], str],
+    made: set[str],
+    report: ImportReport,
+    on_duplicate: str,
+    status: str,
+    now: datetime,
+) -> None:
+    """Decide a chunk's rows against the store and the rows before them, and (unless dry) write them."""
+    wanted = {k for row in chunk for k in _keys(row) if k not in seen}
+    found = _existing(conn, wanted) if wanted else {}
+    new_leads: list[dict[str, Any]] = []
+    new_contacts: list[dict[str, Any]] = []
+    fills: dict[str, LeadRow] = {}
+    for row in chunk:
+        keys = _keys(row)
+        match = next((seen.get(k) or found.get(k) for k in keys if seen.get(k) or found.get(k)), None)
+        if match is not None and on_duplicate != "create":
+            if on_duplicate == "skip" or match in made:  # a row repeating one made by this import is left out
+                report.note("duplicates", row.line)
+            else:
+                fills.setdefault(
+                    match, row
+                )  # a later row of the same lead in the chunk: the next chunk sees it
+            for k in keys:
+                seen.setdefault(k, match)
+            continue
+        lead_id = new_id()
+        new_leads.append(
+            {
+                "id": lead_id,
+                "name": row.name,
+                "name_search": fold(row.name),
+                "name_key": name_key(row.name),
+                "phone": row.phones[0] if row.phones else None,
+                "email": row.emails[0] if row.emails else None,
+                "status": row.fields.get("status") or status,
+                "responsible": row.fields.get("responsible"),
+                "source": row.fields.get("source") or "import",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        for kind, values in (("phone", row.phones), ("email", row.emails)):
+            new_contacts += [
+                {"lead_id": lead_id, "kind": kind, "value": v, "comment": "", "position": i}
+                for i, v in enumerate(values)
+                if i > 0  # the first is the lead's own field: migration 0015's trigger adds it
+            ]
+        for k in keys:
+            seen.setdefault(k, lead_id)
+        made.add(lead_id)
+        report.note("created", row.line)
+    if fills:
+        _fill(conn, fills, report, now)
+    if not report.dry_run:
+        if new_leads:
+            conn.execute(insert(leads), new_leads)
+        if new_contacts:
+            conn.execute(insert(lead_contacts), new_contacts)
+
+
+def _fill(conn: Connection, fills: dict[str, LeadRow], report: ImportReport, now: datetime) -> None:
+    """Duplicates in `update` mode: each lead gets the row's phones and e-mails it lacks and its empty fields."""
+    ids = sorted(fills)
+    current = contact_rows(conn, ids)
+    rows = {}
+    for start in range(0, len(ids), _IN):
+        q = select(leads).where(leads.c.id.in_(ids[start : start + _IN]))
+        rows.update({r["id"]: r for r in conn.execute(q).mappings()})
+    for lead_id, row in fills.items():
+        lead = rows[lead_id]
+        adds: list[dict[str, Any]] = []
+        for kind, many, given in (("phone", "phones", row.phones), ("email", "emails", row.emails)):
+            have = [c["value"] for c in current[lead_id][many]]
+            missing = [v for v in given if v not in have]
+            adds += [
+                {"lead_id": lead_id, "kind": kind, "value": v, "comment": "", "position": len(have) + i}
+                for i, v in enumerate(missing)
+            ]
+        values: dict[str, Any] = {
+            f: v for f, v in row.fields.items() if f in ("responsible", "source") and not lead[f]
+        }
+        if not lead["name"] and row.name:
+            values.update(name=row.name, name_search=fold(row.name), name_key=name_key(row.name))
+        for kind, key in (("phone", "phone"), ("email", "email")):
+            first = next((a["value"] for a in adds if a["kind"] == kind), None)
+            if not lead[key] and first is not None:
+                values[key] = first  # the trigger finds it among the contacts inserted first
+        if not adds and not values:
+            report.note("unchanged", row.line)
+            continue
+        report.note("updated", row.line)
+        if report.dry_run:
+            continue
+        if adds:
+            conn.execute(insert(lead_contacts), adds)
+        conn.execute(update(leads).where(leads.c.id == lead_id).values(**values, updated_at=now))
+
+
+class LeadFiles:
+    """`Store`'s lead import and export (its methods are the store's own)."""
+
+    engine: AsyncEngine
+
+    async def import_leads(
+        self,
+        rows: Iterable[LeadRow | Rejected],
+        *,
+        on_duplicate: str = "skip",
+        dry_run: bool = False,
+        status: str = "new",
+        now: datetime,
+        progress: Callable[[int], Any] | None = None,
+        chunk_size: int = CHUNK,
+    ) -> ImportReport:
+        """Import checked rows (see the module); `progress(rows done)` after each chunk."""
+        if on_duplicate not in ON_DUPLICATE:
+            raise ValueError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}")
+        report = ImportReport(dry_run)
+        seen: dict[tuple[str, str], str] = {}
+        made: set[str] = set()
+        done = 0
+        chunk: list[LeadRow] = []
+
+        async def flush() -> None:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(_import_chunk, chunk, seen, made, report, on_duplicate, status, now)
+            chunk.clear()
+
+        for row in rows:
+            done += 1
+            if isinstance(row, Rejected):
+                report.refuse(row)
+            else:
+                chunk.append(row)
+            if len(chunk) >= chunk_size:
+                await flush()
+                if progress is not None:
+                    await _maybe_await(progress(done))
+        if chunk:
+            await flush()
+        if progress is not None:
+            await _maybe_await(progress(done))
+        return report
+
+    async def export_leads(
+        self,
+        *,
+        query: str = "",
+        status: str | None = None,
+        responsible: str | None = None,
+        page: int = 2_000,
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The live leads that match (the name, a phone or an e-mail contains `query`; a status; a responsible),
+        oldest first, a page at a time, each with its phones and e-mails: memory stays flat however many."""
+        q = select(leads).where(leads.c.merged_into.is_(None))
+        if status is not None:
+            q = q.where(leads.c.status == status)
+        if responsible is not None:
+            q = q.where(leads.c.responsible == responsible)
+        if folded := fold(query.strip()):
+            like = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            q = q.where(
+                or_(
+                    leads.c.name_search.like(like, escape="\\"),
+                    leads.c.id.in_(
+                        select(lead_contacts.c.lead_id).where(lead_contacts.c.value.like(like, escape="\\"))
+                    ),
+                )
+            )
+        after = ""
+        while True:
+            async with self.engine.connect() as conn:
+                got = [
+                    dict(r)
+                    for r in (
+                        await conn.execute(q.where(leads.c.id > after).order_by(leads.c.id).limit(page))
+                    ).mappings()
+                ]
+                if not got:
+                    return
+                contacts = await conn.run_sync(contact_rows, [r["id"] for r in got])
+            for r in got:
+                r.update(contacts[r["id"]])
+            yield got
+            after = got[-1]["id"]
+
+    async def count_leads(self) -> int:
+        """How many live leads there are."""
+        async with self.engine.connect() as conn:
+            return int(
+                await conn.scalar(
+                    select(func.count()).select_from(leads).where(leads.c.merged_into.is_(None))
+                )
+                or 0
+            )
+
+
+async def _maybe_await(value: Any) -> None:
+    if hasattr(value, "__await__"):
+        await value
