@@ -123,8 +123,9 @@ def rows(
     mapping: Mapping[str, str] | None = None,
     statuses: Sequence[str] = (),
     operators: Iterable[str] = (),
-) -> tuple[list[str], Iterator[LeadRow | Rejected]]:
-    """The file's header and its rows, each checked: a LeadRow, or Rejected with the reason."""
+) -> tuple[list[str], dict[int, str], Iterator[LeadRow | Rejected]]:
+    """The file's header, what each column was taken for (its index → field), and its rows, each checked: a
+    LeadRow, or Rejected with the reason."""
     sep = separator or sniff_separator(text)
     if sep not in SEPARATORS:
         raise CsvProblem(f"separator must be one of {' '.join(SEPARATORS)}")
@@ -151,7 +152,7 @@ def rows(
                 continue  # a blank line
             yield check(reader.line_num, cells, columns, known_statuses, known_operators)
 
-    return header, checked()
+    return header, columns, checked()
 
 
 def check(

@@ -8,6 +8,8 @@ decides every row the same way and writes nothing. One transaction per chunk of 
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -117,7 +119,7 @@ def _import_chunk(
     found = _existing(conn, wanted) if wanted else {}
     new_leads: list[dict[str, Any]] = []
     new_contacts: list[dict[str, Any]] = []
-    fills: dict[str, LeadRow] = {}
+    fills: dict[str, list[LeadRow]] = {}
     for row in chunk:
         keys = _keys(row)
         match = next((seen.get(k) or found.get(k) for k in keys if seen.get(k) or found.get(k)), None)
@@ -125,9 +127,7 @@ def _import_chunk(
             if on_duplicate == "skip" or match in made:  # a row repeating one made by this import is left out
                 report.note("duplicates", row.line)
             else:
-                fills.setdefault(
-                    match, row
-                )  # a later row of the same lead in the chunk: the next chunk sees it
+                fills.setdefault(match, []).append(row)
             for k in keys:
                 seen.setdefault(k, match)
             continue
@@ -166,38 +166,50 @@ def _import_chunk(
             conn.execute(insert(lead_contacts), new_contacts)
 
 
-def _fill(conn: Connection, fills: dict[str, LeadRow], report: ImportReport, now: datetime) -> None:
-    """Duplicates in `update` mode: each lead gets the row's phones and e-mails it lacks and its empty fields."""
+def _fill(conn: Connection, fills: dict[str, list[LeadRow]], report: ImportReport, now: datetime) -> None:
+    """Duplicates in `update` mode: each lead gets the rows' phones and e-mails it lacks and its empty fields (the
+    rows of one lead in their order)."""
     ids = sorted(fills)
     current = contact_rows(conn, ids)
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), _IN):
         q = select(leads).where(leads.c.id.in_(ids[start : start + _IN]))
-        rows.update({r["id"]: r for r in conn.execute(q).mappings()})
-    for lead_id, row in fills.items():
+        rows.update({r["id"]: dict(r) for r in conn.execute(q).mappings()})
+    for lead_id, given_rows in fills.items():
         lead = rows[lead_id]
+        have = {m: [c["value"] for c in current[lead_id][m]] for m in ("phones", "emails")}
         adds: list[dict[str, Any]] = []
-        for kind, many, given in (("phone", "phones", row.phones), ("email", "emails", row.emails)):
-            have = [c["value"] for c in current[lead_id][many]]
-            missing = [v for v in given if v not in have]
-            adds += [
-                {"lead_id": lead_id, "kind": kind, "value": v, "comment": "", "position": len(have) + i}
-                for i, v in enumerate(missing)
-            ]
-        values: dict[str, Any] = {
-            f: v for f, v in row.fields.items() if f in ("responsible", "source") and not lead[f]
-        }
-        if not lead["name"] and row.name:
-            values.update(name=row.name, name_search=fold(row.name), name_key=name_key(row.name))
-        for kind, key in (("phone", "phone"), ("email", "email")):
-            first = next((a["value"] for a in adds if a["kind"] == kind), None)
-            if not lead[key] and first is not None:
-                values[key] = first  # the trigger finds it among the contacts inserted first
-        if not adds and not values:
-            report.note("unchanged", row.line)
-            continue
-        report.note("updated", row.line)
-        if report.dry_run:
+        values: dict[str, Any] = {}
+        for row in given_rows:
+            changed = False
+            for kind, many, given in (("phone", "phones", row.phones), ("email", "emails", row.emails)):
+                for v in given:
+                    if v not in have[many]:
+                        adds.append(
+                            {
+                                "lead_id": lead_id,
+                                "kind": kind,
+                                "value": v,
+                                "comment": "",
+                                "position": len(have[many]),
+                            }
+                        )
+                        have[many].append(v)
+                        changed = True
+                        if not lead[kind]:
+                            lead[kind] = values[kind] = (
+                                v  # the trigger finds it among the contacts inserted first
+                            )
+            for f in ("responsible", "source"):
+                if row.fields.get(f) and not lead[f]:
+                    lead[f] = values[f] = row.fields[f]
+                    changed = True
+            if not lead["name"] and row.name:
+                lead["name"] = row.name
+                values.update(name=row.name, name_search=fold(row.name), name_key=name_key(row.name))
+                changed = True
+            report.note("updated" if changed else "unchanged", row.line)
+        if report.dry_run or not (adds or values):
             continue
         if adds:
             conn.execute(insert(lead_contacts), adds)
@@ -234,20 +246,22 @@ class LeadFiles:
                 await conn.run_sync(_import_chunk, chunk, seen, made, report, on_duplicate, status, now)
             chunk.clear()
 
-        for row in rows:
-            done += 1
-            if isinstance(row, Rejected):
-                report.refuse(row)
-            else:
-                chunk.append(row)
-            if len(chunk) >= chunk_size:
+        source = iter(rows)
+        while True:
+            # reading and checking a file's rows is CPU work: off the event loop, a chunk at a time
+            batch = await asyncio.to_thread(list, itertools.islice(source, chunk_size))
+            if not batch:
+                break
+            for row in batch:
+                if isinstance(row, Rejected):
+                    report.refuse(row)
+                else:
+                    chunk.append(row)
+            done += len(batch)
+            if chunk:
                 await flush()
-                if progress is not None:
-                    await _maybe_await(progress(done))
-        if chunk:
-            await flush()
-        if progress is not None:
-            await _maybe_await(progress(done))
+            if progress is not None:
+                await _maybe_await(progress(done))
         return report
 
     async def export_leads(

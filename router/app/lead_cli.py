@@ -72,7 +72,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         mapping[column] = name
     try:
         text, encoding = csv_leads.decode(Path(args.file).read_bytes(), args.encoding)
-        _, rows = csv_leads.rows(
+        _, _, rows = csv_leads.rows(
             text,
             separator=args.separator,
             mapping=mapping,

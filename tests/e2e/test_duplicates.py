@@ -47,7 +47,9 @@ async def test_find_merge_with_a_choice_see_the_history_and_undo(tmp_path, start
     async with chromium() as browser:
         page = await _page(browser, errors, viewport=viewport)
         await _sign_in(page, d, "admin")
-        await page.click("#dup-open" if viewport is DESKTOP else "#dup-open-side")  # beside the search on a phone
+        await page.click(
+            "#dup-open" if viewport is DESKTOP else "#dup-open-side"
+        )  # beside the search on a phone
         await expect(page.locator("#dup-view")).to_be_visible()
         group = page.locator(".dup-group")
         await expect(group).to_have_count(1, timeout=10_000)
