@@ -113,3 +113,47 @@ async def test_an_operator_sees_only_the_duplicates_they_may_merge(tmp_path, sta
         assert borises not in await group.inner_html()
         await expect(page.locator("#dup-journal-tab")).to_be_hidden()  # the history is an admin's
         assert errors == []
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+async def test_an_admin_checks_a_csv_file_then_imports_it_and_exports_the_leads(
+    tmp_path, start_daemon, viewport
+):
+    d = await start_daemon(
+        settings_from(tmp_path, config(tmp_path, [line("support", ["anna"])], operators=OPERATORS))
+    )
+    admin = await d.operator("admin")
+    data = "ФИО;Телефон;Заметка\nИван Петров;8 916 000-00-01;звонить днём\nАнна;не телефон;\n".encode(
+        "windows-1251"
+    )
+    tag = "desktop" if viewport is DESKTOP else "phone"
+    errors: list[str] = []
+    async with chromium() as browser:
+        page = await _page(browser, errors, viewport=viewport)
+        await _sign_in(page, d, "admin")
+        await page.click("#dup-open" if viewport is DESKTOP else "#dup-open-side")
+        await page.click("#imp-open")
+        await page.set_input_files(
+            "#imp-file", files=[{"name": "leads.csv", "mimeType": "text/csv", "buffer": data}]
+        )
+        await page.click("#imp-check")
+        report = page.locator("#imp-report")
+        await expect(report).to_contain_text(
+            "Nothing was changed. The import would make new: 1", timeout=10_000
+        )
+        await expect(report).to_contain_text("Line 3: 'не телефон' is not a valid phone")
+        await expect(page.locator("#imp-columns select")).to_have_count(3)
+        await expect(page.locator("#imp-columns select").nth(2)).to_have_value(
+            "skip"
+        )  # "Заметка" is no field
+        assert (await admin.get("/api/leads"))["leads"] == []
+        await page.screenshot(path=str(ARTIFACTS / f"lead-import-{tag}.png"), full_page=True)
+        await page.click("#imp-run")
+        await expect(report).to_contain_text("Imported: new: 1", timeout=10_000)
+        leads = (await admin.get("/api/leads"))["leads"]
+        assert [(x["name"], x["phone"]) for x in leads] == [("Иван Петров", "+79160000001")]
+        href = await page.locator("#exp-link").get_attribute("href")
+        assert href == "/api/leads/export"
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= viewport["width"], width
+        assert errors == []

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+import orjson
 import pytest
 
 from tests.conftest import config, line, settings_from
@@ -179,3 +181,52 @@ async def test_a_merged_customer_keeps_writing_to_the_same_operator_and_undo_ret
     assert got["dialog_id"] == d2
     assert {x["id"] for x in (await admin.get(f"/api/leads/{lead2}"))["dialogs"]} == {d2}
     assert await d.daemon.store.count("messages") == 7
+
+
+async def _import(op: Any, data: bytes, query: str = "") -> tuple[int, list[dict[str, Any]]]:
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename="leads.csv", content_type="text/csv")
+    async with op.session.post(f"{op.base}/api/leads/import{query}", data=form, headers=op.headers) as r:
+        if r.content_type != "application/x-ndjson":
+            return r.status, [await r.json()]
+        return r.status, [orjson.loads(x) for x in (await r.read()).splitlines()]
+
+
+async def test_csv_import_streams_its_progress_and_export_honours_the_filter(crm):
+    d, anna, vera, admin = crm
+    rows = "".join(f"Клиент Номер{chr(0x430 + i % 30)};+7916{i:07d};\n" for i in range(4500))
+    data = ("ФИО;Телефон;Почта\n" + rows + "Плохой;не телефон;\n").encode("windows-1251")
+    status, body = await _import(anna, data, "?dry_run=1")
+    assert (status, body[0]["code"]) == (403, "forbidden")  # importing is an admin's
+    status, lines = await _import(admin, data, "?dry_run=1")
+    assert status == 200 and lines[0]["type"] == "columns" and lines[0]["encoding"] == "windows-1251"
+    assert lines[0]["columns"] == {"0": "name", "1": "phone", "2": "email"} and lines[0]["total"] == 4501
+    assert [x["done"] for x in lines if x["type"] == "progress"] == [2000, 4000, 4501]
+    report = lines[-1]
+    assert (report["type"], report["dry_run"], report["created"], report["rejected"]) == (
+        "report",
+        True,
+        4500,
+        1,
+    )
+    assert report["rejected_rows"] == [{"line": 4502, "reason": "'не телефон' is not a valid phone"}]
+    assert (await admin.get("/api/leads"))["leads"] == []
+    status, lines = await _import(admin, data, "?map=" + '{"Почта": "skip"}')
+    assert status == 200 and lines[-1]["created"] == 4500
+    status, lines = await _import(admin, data)
+    assert lines[-1]["created"] == 0 and lines[-1]["duplicates"] == 4500  # a second run creates nothing
+    status, body = await _import(admin, b"\x00\x01", "?encoding=koi8-r")
+    assert (status, body[0]["code"]) == (400, "bad_file")
+    status, body = await _import(admin, data, "?on_duplicate=merge")
+    assert (status, body[0]["code"]) == (400, "bad_field")
+
+    async with admin.session.get(
+        f"{admin.base}/api/leads/export?query=79160000042&separator=;", headers=admin.headers
+    ) as r:
+        assert r.status == 200 and r.headers["Content-Disposition"].startswith("attachment")
+        text = (await r.read()).decode("utf-8-sig")
+    assert text.splitlines()[1].split(";")[2] == "+79160000042" and len(text.splitlines()) == 2
+    async with anna.session.get(f"{anna.base}/api/leads/export", headers=anna.headers) as r:
+        assert (
+            r.status == 200 and len((await r.text()).splitlines()) == 1
+        )  # anna owns none of them: the header alone

@@ -7,6 +7,7 @@ import { closeBoard } from "./board.js";
 import { $, h } from "./dom.js";
 import { onLanguage, t } from "./i18n.js";
 import { loadLead } from "./lead.js";
+import { renderImportEntry } from "./lead-import.js";
 import { openMerge, renderJournal } from "./merge.js";
 import { isAdmin, operatorName } from "./store.js";
 import { toast } from "./toast.js";
@@ -24,6 +25,7 @@ export function openDuplicates() {
   $("dup-view").hidden = false;
   $("dup-open").setAttribute("aria-pressed", "true");
   $("dup-journal-tab").hidden = !isAdmin();
+  renderImportEntry();
   refresh();
   $("dup-heading").focus();
 }
@@ -32,6 +34,7 @@ export function closeDuplicates() {
   $("dup-view").hidden = true;
   $("dup-merge").hidden = true;
   $("dup-create").hidden = true;
+  $("imp-form").hidden = true;
   $("layout").hidden = false;
   $("dup-open").setAttribute("aria-pressed", "false");
 }
