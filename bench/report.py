@@ -10,6 +10,7 @@ from typing import Any
 
 from bench.report_checks import TARGET_CONNECTIONS, TARGET_CONTACTS, TARGET_RATE
 from bench.report_details import details
+from bench.report_duplicates import duplicates_rows
 from bench.report_hotspots import hot_spots
 from bench.report_rows import error_rows
 from bench.report_rows_components import crm_rows, routing_rows
@@ -42,6 +43,7 @@ def _collect(results: dict[str, Any]) -> list[dict[str, Any]]:
         *crm_rows(results),
         *routing_rows(results),
         *search_rows(results),
+        *duplicates_rows(results),
         *error_rows(results),
     ]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.report_checks import TARGET_CONNECTIONS, TARGET_CONTACTS, TARGET_RATE, Verdicts, check, offered
+from bench.report_duplicates import duplicates_targets
 from bench.report_format import DIRECTIONS
 from bench.report_format import div as _div
 from bench.report_format import factor as _x
@@ -24,6 +25,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         *_pipeline_targets(results),
         *scaleout_targets(results),
         *search_targets(results),
+        *duplicates_targets(results),
         *widget_targets(results),
     ]
 

@@ -4,7 +4,8 @@ Each server (the bare relay, `openlines run`) is its own subprocess on loopback;
 (`python -m bench.load`); this runner only starts them, reads /proc and writes the report. Nothing here fails
 for being slow: a section that breaks is reported as broken and the others still run.
 
-    python -m bench.run [--quick] [--only relay,pipeline,scaleout,memory,profile,crm,routing,search] [--out DIR]
+    python -m bench.run [--quick] [--only relay,pipeline,scaleout,memory,profile,crm,routing,search,widget,duplicates]
+        [--out DIR]
     python -m bench.run --smoke [--out DIR]     # the whole harness in a tiny configuration (a test runs it)
     python -m bench.run --report-only [--out DIR]   # rebuild DIR/latest.md from DIR/latest.json
 """
@@ -28,7 +29,18 @@ from bench.common import REPO, commit, loadavg, machine, progress, quick, raise_
 from bench.servers import Server, start_daemon, start_relay
 from bench.widget_size import section_widget
 
-SECTIONS = ("relay", "pipeline", "scaleout", "memory", "profile", "crm", "routing", "search", "widget")
+SECTIONS = (
+    "relay",
+    "pipeline",
+    "scaleout",
+    "memory",
+    "profile",
+    "crm",
+    "routing",
+    "search",
+    "widget",
+    "duplicates",
+)
 # simulated widget visitors: the widget takes at most 20 frames/s per connection, so the saturated visitor ->
 # operator load is paced at 18/s each; 1,000 of them cap it at 18,000 msg/s, above what the servers reach here
 VISITORS = 1000
@@ -344,6 +356,12 @@ def section_search(plan: Plan, tmp: Path) -> dict[str, Any]:
     )
 
 
+def section_duplicates(plan: Plan, tmp: Path) -> dict[str, Any]:
+    """Duplicate control over a base of crm_n leads (bench/duplicates.py): CSV import, index, pages, merge."""
+    pages = "20" if plan.smoke else "200"
+    return _python("bench.duplicates", "--n", str(plan.crm_n), "--pages", pages, timeout=1800)
+
+
 def section_routing(plan: Plan, tmp: Path) -> dict[str, Any]:
     extra = ["--repeats", str(plan.routing_repeats)] if plan.routing_repeats else []
     return _python("bench.routing", *extra, "--budget", str(plan.routing_budget), timeout=300)
@@ -450,6 +468,7 @@ def main() -> None:
             "routing": lambda: section_routing(plan, tmp),
             "search": lambda: section_search(plan, tmp),
             "widget": section_widget,
+            "duplicates": lambda: section_duplicates(plan, tmp),
         }
         for name in SECTIONS:
             if name not in only:

@@ -132,12 +132,13 @@ def _import_chunk(
                 seen.setdefault(k, match)
             continue
         lead_id = new_id()
+        folded = fold(row.name)
         new_leads.append(
             {
                 "id": lead_id,
                 "name": row.name,
-                "name_search": fold(row.name),
-                "name_key": name_key(row.name),
+                "name_search": folded,
+                "name_key": name_key(row.name, folded),
                 "phone": row.phones[0] if row.phones else None,
                 "email": row.emails[0] if row.emails else None,
                 "status": row.fields.get("status") or status,

@@ -60,14 +60,15 @@ _MADE_UP_NAME = re.compile(r"^Visitor [0-9A-Z]{4}$")
 _NAME_WORD = re.compile(r"[^\W\d_]+")
 
 
-def name_key(name: str | None) -> str | None:
+def name_key(name: str | None, folded: str | None = None) -> str | None:
     """The key duplicate control compares full names by: the name's folded words in alphabetical order ("Петров
     Иван" = "иван петров"); None for a name of fewer than two words (a first name alone matches too many
-    people), a word with digits in it (an account name, not a person's), or a name a connector made up."""
+    people), a word with digits in it (an account name, not a person's), or a name a connector made up. `folded`:
+    the name's `fold` when the caller has it already."""
     if not name or _MADE_UP_NAME.match(name.strip()):
         return None
     words = []
-    for token in fold(name).split():
+    for token in (fold(name) if folded is None else folded).split():
         if any(ch.isdigit() for ch in token):
             return None
         words += _NAME_WORD.findall(token)

@@ -68,6 +68,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "routing",
         "search",
         "widget",
+        "duplicates",
     }, {k: v.get("error") for k, v in results["sections"].items()}
     widget = next(t for t in results["targets"] if t["key"] == "widget.size")
     size = results["sections"]["widget"]["before_open_gzip"]
@@ -97,6 +98,11 @@ def test_bench_smoke(tmp_path: Path) -> None:
             for r in plan["rates"].split(",")
         ),
         "scaleout.failover",
+        "duplicates.import",
+        "duplicates.index",
+        *(f"duplicates.page.{by}" for by in ("phone", "email", "name")),
+        "duplicates.upkeep",
+        "duplicates.merge",
         # CPU per routed message: at 1,000 msg/s when the plan offers it, and saturated
         *(
             f"{part}.{d}@{when}"
