@@ -57,12 +57,15 @@ class CustomerSide(Outcomes):
         conv = (m.channel, m.account, m.chat_id)
         person = identity_key(m)
         ident = self.identities.get(person)
+        # an open dialog's own lead: the cached identity's may be older than a merge (crm_core/merges.py)
+        current = r.state.open_dialog(conv)
+        lead_id = current.lead_id if current is not None else ident["lead_id"] if ident else None
         if ident is None:
             ident = self._new_customer(m, person)
         elif m.sender.verified and normalize_phone(m.sender.phone):
             # a phone the channel verified (a shared contact) fills the lead's
             self.changes.lead_fills.append(
-                {"id": ident["lead_id"], "phone": normalize_phone(m.sender.phone), "updated_at": self.now}
+                {"id": lead_id, "phone": normalize_phone(m.sender.phone), "updated_at": self.now}
             )
         elif not m.sender.verified:  # a returning customer's form: what it gives fills what the lead lacks
             fill = {
@@ -74,9 +77,9 @@ class CustomerSide(Outcomes):
                 if v
             }
             if fill:
-                self.changes.lead_fills.append({"id": ident["lead_id"], **fill, "updated_at": self.now})
+                self.changes.lead_fills.append({"id": lead_id, **fill, "updated_at": self.now})
         message_id = new_id()  # before any auto-reply, so the transcript keeps the order
-        d = r.state.open_dialog(conv)
+        d = current
         preview: dict[str, Any] = {
             "last_message_at": self.now,
             "last_message_text": m.text[:200],
