@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crm_core.contacts import contact_rows
 from crm_core.csv_leads import LeadRow, Rejected
 from crm_core.ids import new_id
+from crm_core.lead_bulk import write_new_leads
 from crm_core.models import lead_contacts, leads
 from crm_core.recognition import fold, name_key
 
@@ -161,79 +161,7 @@ def _import_chunk(
     if fills:
         _fill(conn, fills, report, now)
     if not report.dry_run and new_leads:
-        _write(conn, new_leads, new_contacts)
-
-
-# the insert triggers of migration 0015 a new lead and its contacts fire; SQLite charges ~11 µs more for every row
-# inserted into a table with triggers and several indexes (even for a trigger whose WHEN is false): a bulk import
-# on SQLite sets them aside in its own transaction, does their work for the whole chunk at once, and puts them back
-# (the same SQL) before it commits
-_INSERT_TRIGGERS = ("leads_contacts_insert", "leads_dup_name_insert", "lead_contacts_dup_insert")
-_LEAD_COLUMNS = (
-    "id",
-    "name",
-    "name_search",
-    "name_key",
-    "phone",
-    "email",
-    "status",
-    "responsible",
-    "source",
-    "created_at",
-    "updated_at",
-)
-
-
-def _write(conn: Connection, new_leads: list[dict[str, Any]], new_contacts: list[dict[str, Any]]) -> None:
-    """Insert a chunk's new leads and all their contacts, with the duplicate keys they add counted."""
-    if conn.dialect.name != "sqlite":
-        conn.execute(insert(leads), new_leads)  # the triggers add each lead's first phone and e-mail
-        rest = [c for c in new_contacts if c["position"] > 0]
-        if rest:
-            conn.execute(insert(lead_contacts), rest)
-        return
-    marks = ", ".join("?" * len(_LEAD_COLUMNS))
-    saved = (
-        conn.exec_driver_sql(
-            f"SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({', '.join('?' * len(_INSERT_TRIGGERS))})",
-            _INSERT_TRIGGERS,
-        )
-        .scalars()
-        .all()
-    )
-    for name in _INSERT_TRIGGERS:
-        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
-    # the rows bound as SQLAlchemy would (a time as the SQLite dialect stores it), without its work per row
-    moment = leads.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    times: dict[Any, Any] = {}
-
-    def bound(row: dict[str, Any]) -> tuple[Any, ...]:
-        out = []
-        for c in _LEAD_COLUMNS:
-            v = row[c]
-            if c in ("created_at", "updated_at") and moment is not None:
-                v = times[v] if v in times else times.setdefault(v, moment(v))
-            out.append(v)
-        return tuple(out)
-
-    conn.exec_driver_sql(
-        f"INSERT INTO leads ({', '.join(_LEAD_COLUMNS)}) VALUES ({marks})", [bound(r) for r in new_leads]
-    )
-    keys: Counter[tuple[str, str]] = Counter((c["kind"], c["value"]) for c in new_contacts)
-    keys.update(("name", r["name_key"]) for r in new_leads if r["name_key"] is not None)
-    if new_contacts:
-        conn.exec_driver_sql(
-            "INSERT INTO lead_contacts (lead_id, kind, value, comment, position) VALUES (?, ?, ?, ?, ?)",
-            [(c["lead_id"], c["kind"], c["value"], c["comment"], c["position"]) for c in new_contacts],
-        )
-    if keys:
-        conn.exec_driver_sql(
-            "INSERT INTO duplicate_keys (criterion, key, leads) VALUES (?, ?, ?) "
-            "ON CONFLICT (criterion, key) DO UPDATE SET leads = leads + excluded.leads",
-            [(kind, value, n) for (kind, value), n in keys.items()],
-        )
-    for sql in saved:
-        conn.exec_driver_sql(sql)
+        write_new_leads(conn, new_leads, new_contacts)
 
 
 def _fill(conn: Connection, fills: dict[str, list[LeadRow]], report: ImportReport, now: datetime) -> None:
