@@ -7,7 +7,7 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from crm_core.ids import new_id
 from crm_core.search import decode_cursor, encode_cursor
@@ -22,7 +22,7 @@ from router.protocol.views import THREAD_EVENTS, dead_letter_view, dialog_view, 
 from router.rules.access import can_view_dialog
 from router.web.files import Files, download_headers
 from router.web.gate import Gate
-from router.web.http import ApiError, json_response
+from router.web.http import ApiError, json_response, multipart_file
 
 log = get(__name__)
 
@@ -174,23 +174,13 @@ class DialogRoutes:
         """POST /api/dialogs/{id}/attachments (multipart `file`): store a file to send with a reply."""
         row = await self._visible_dialog(request)
         login = await self.gate.operator(request)
-        if self.files is None or not request.content_type.startswith("multipart/"):
+        if self.files is None:
             raise ApiError(
                 415, "unsupported_media_type", "send the file as multipart/form-data in a field `file`"
             )
-        reader = await request.multipart()
-        part = await reader.next()
-        if part is None or not isinstance(part, BodyPartReader) or part.name != "file":
-            raise ApiError(400, "missing_field", "a multipart field `file` is required")
-        limit = self.settings.limits.max_attachment_bytes
-        data = bytearray()
-        while chunk := await part.read_chunk(64 * 1024):
-            data += chunk
-            if len(data) > limit:
-                raise ApiError(413, "too_large", f"files are limited to {limit} bytes")
-        name = (part.filename or "file").replace("/", "_").replace("\\", "_")[:200]
-        mime = part.headers.get("Content-Type", "application/octet-stream")[:200]
-        ref = await self.files.store.put(bytes(data), name=name, mime=mime)
+        upload = await multipart_file(request, self.settings.limits.max_attachment_bytes)
+        data, name, mime = upload.data, upload.name, upload.mime
+        ref = await self.files.store.put(data, name=name, mime=mime)
         # its sender and dialog: a reply may carry only its own operator's uploads of that dialog, and an upload
         # never sent is removed after a grace (router/web/uploads.py)
         await self.store.track_upload(ref, login, row["id"], self.clock.now())

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 _DUMPS_OPTS = orjson.OPT_NON_STR_KEYS
 
@@ -56,3 +57,32 @@ async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
             )
             return error_response(exc.status, code, exc.reason)
         raise
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file a console sent as the multipart field `file`."""
+
+    data: bytes
+    name: str  # its file name, without path separators
+    mime: str
+
+
+async def multipart_file(request: web.Request, limit: int) -> Upload:
+    """The request's multipart field `file` (the first field), read up to `limit` bytes; a 4xx saying what is
+    wrong with the request otherwise."""
+    if not request.content_type.startswith("multipart/"):
+        raise ApiError(
+            415, "unsupported_media_type", "send the file as multipart/form-data in a field `file`"
+        )
+    reader = await request.multipart()
+    part = await reader.next()
+    if part is None or not isinstance(part, BodyPartReader) or part.name != "file":
+        raise ApiError(400, "missing_field", "a multipart field `file` is required")
+    data = bytearray()
+    while chunk := await part.read_chunk(64 * 1024):
+        data += chunk
+        if len(data) > limit:
+            raise ApiError(413, "too_large", f"files are limited to {limit} bytes")
+    name = (part.filename or "file").replace("/", "_").replace("\\", "_")[:200]
+    return Upload(bytes(data), name, part.headers.get("Content-Type", "application/octet-stream")[:200])

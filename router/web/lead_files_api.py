@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 import orjson
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from crm_core import csv_leads
 from crm_core.csv_leads import CsvProblem
@@ -15,7 +15,7 @@ from crm_core.lead_files import ON_DUPLICATE
 from crm_core.store import Store
 from router.app.clock import Clock
 from router.web.gate import Gate
-from router.web.http import ApiError
+from router.web.http import ApiError, multipart_file
 
 IMPORT_MAX_BYTES = 64 * 1024 * 1024  # about a million leads
 CHUNK = 2_000  # rows per transaction and per progress line
@@ -52,7 +52,7 @@ class LeadFileRoutes:
                 mapping = None
             if not isinstance(mapping, dict) or not all(isinstance(x, str) for x in mapping.values()):
                 raise ApiError(400, "bad_field", "map must be a JSON object of column header → field")
-        data = await _file(request)
+        data = (await multipart_file(request, IMPORT_MAX_BYTES)).data
         settings = self.gate.settings
         try:
             text, encoding = await asyncio.to_thread(csv_leads.decode, data, q.get("encoding") or None)
@@ -129,23 +129,3 @@ class LeadFileRoutes:
             await resp.write(text.encode(codec, "replace"))
         await resp.write_eof()
         return resp
-
-
-async def _file(request: web.Request) -> bytes:
-    """The multipart field `file`, at most IMPORT_MAX_BYTES."""
-    if not request.content_type.startswith("multipart/"):
-        raise ApiError(
-            415, "unsupported_media_type", "send the file as multipart/form-data in a field `file`"
-        )
-    reader = await request.multipart()
-    part = await reader.next()
-    if part is None or not isinstance(part, BodyPartReader) or part.name != "file":
-        raise ApiError(400, "missing_field", "a multipart field `file` is required")
-    data = bytearray()
-    while chunk := await part.read_chunk(256 * 1024):
-        data += chunk
-        if len(data) > IMPORT_MAX_BYTES:
-            raise ApiError(
-                413, "too_large", f"the file is larger than {IMPORT_MAX_BYTES // (1024 * 1024)} MiB"
-            )
-    return bytes(data)
