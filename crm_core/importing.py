@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crm_core import sqlite_batch
 from crm_core.changes import Changes
 from crm_core.ids import new_id
+from crm_core.lead_bulk import first_contacts, triggers_aside
 from crm_core.lookups import Key
 from crm_core.models import identities, leads
 from crm_core.recognition import fold, name_key, normalize_email, normalize_phone, one_line
@@ -176,5 +177,14 @@ def _import_chunk_sqlite(
         return (x for (x,) in db.execute(sql, (channel, account, *external_ids)))
 
     lead_rows, identity_rows = _import_rows(planned, _stored_keys(keys, stored), status, source, now)
-    sqlite_batch.execute(db, plans.statements(Changes(leads=lead_rows, identities=identity_rows)))
+    statements = plans.statements(Changes(leads=lead_rows, identities=identity_rows))
+    if not lead_rows:
+        sqlite_batch.execute(db, statements)
+        return 0
+
+    def run(sql: str, params: Any) -> Any:
+        return db.executemany(sql, params) if isinstance(params, list) else db.execute(sql, params)
+
+    # migration 0015's insert triggers, set aside for the chunk (crm_core/lead_bulk.py says why)
+    triggers_aside(run, lambda: sqlite_batch.execute(db, statements), lead_rows, first_contacts(lead_rows))
     return len(lead_rows)
