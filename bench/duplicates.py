@@ -259,6 +259,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--pages", type=int, default=200)
+    parser.add_argument("--merge-dialogs", type=int, default=1000)
     args = parser.parse_args()
     rows = people(args.n)
     with tempfile.TemporaryDirectory(prefix="openlines-dups-") as tmp:
@@ -274,7 +275,7 @@ def main() -> None:
         built_url = f"sqlite+aiosqlite:///{base / 'built.db'}"
         paged = asyncio.run(pages(built_url, args.pages))
         kept = upkeep(base / "built.db")
-        merged = asyncio.run(merge(built_url))
+        merged = asyncio.run(merge(built_url, args.merge_dialogs))
     print(
         json.dumps(
             {

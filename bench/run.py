@@ -358,8 +358,10 @@ def section_search(plan: Plan, tmp: Path) -> dict[str, Any]:
 
 def section_duplicates(plan: Plan, tmp: Path) -> dict[str, Any]:
     """Duplicate control over a base of crm_n leads (bench/duplicates.py): CSV import, index, pages, merge."""
-    pages = "20" if plan.smoke else "200"
-    return _python("bench.duplicates", "--n", str(plan.crm_n), "--pages", pages, timeout=1800)
+    pages, dialogs = ("20", "50") if plan.smoke else ("200", "1000")
+    return _python(
+        "bench.duplicates", "--n", str(plan.crm_n), "--pages", pages, "--merge-dialogs", dialogs, timeout=1800
+    )
 
 
 def section_routing(plan: Plan, tmp: Path) -> dict[str, Any]:
