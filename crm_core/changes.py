@@ -22,6 +22,7 @@ class Changes:
     message_updates: list[dict[str, Any]] = field(default_factory=list)
     lead_fills: list[dict[str, Any]] = field(default_factory=list)  # set fields only where still empty
     consents: list[dict[str, Any]] = field(default_factory=list)  # channel, account, external_id, allowed
+    lead_events: list[dict[str, Any]] = field(default_factory=list)  # the leads' journal (crm_core.models)
 
     def __bool__(self) -> bool:
         return any(
@@ -38,5 +39,6 @@ class Changes:
                 self.message_updates,
                 self.lead_fills,
                 self.consents,
+                self.lead_events,
             )
         )

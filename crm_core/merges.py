@@ -3,12 +3,14 @@
 A merge, in one transaction: the duplicates' identities and dialogs (their transcripts with them) move to the main
 record, their phones and e-mails are appended to its own, the fields the caller decided (router/rules/duplicates.py)
 are set, and each duplicate stays as a record marked `merged_into` (no list, search or duplicate check shows it).
-The journal row keeps the records before and every link moved. Each moved dialog's version is bumped, so a router
+The duplicates' histories of status and responsible join the main record's. The journal row keeps the records
+before and every link moved. Each moved dialog's version is bumped, so a router
 holding one of them open reads it again before its next write (crm_core.errors.StaleDialog).
 
-The undo puts back what the journal names: each duplicate live again with its contacts, its identities and dialogs,
-and the dialogs its identities opened since the merge (the customer wrote to the record their identity came from);
-the main record loses the contacts the merge added and gets back the fields the merge set, unless changed since."""
+The undo puts back what the journal names: each duplicate live again with its contacts, identities, dialogs and the
+history of its status and responsible, and the dialogs its identities opened since the merge (the customer wrote to
+the record their identity came from); the main record loses the contacts the merge added and gets back the fields
+the merge set, unless changed since."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_core.contacts import LIST_OF, contact_rows, write_contacts
 from crm_core.ids import new_id
-from crm_core.models import dialogs, identities, lead_merges, leads
+from crm_core.models import dialogs, identities, lead_events, lead_merges, leads
 from crm_core.recognition import fold, name_key, one_line
 
 _CHUNK = 500
@@ -53,6 +55,34 @@ def _fields(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+def _journal(
+    conn: Connection,
+    lead_id: str,
+    before: dict[str, Any],
+    fields: dict[str, Any],
+    by: str,
+    why: str,
+    now: datetime,
+) -> None:
+    """The lead's history: the status and responsible these fields change."""
+    rows = [
+        {
+            "id": new_id(),
+            "lead_id": lead_id,
+            "kind": kind,
+            "from_value": before.get(kind),
+            "to_value": fields[kind],
+            "by": by,
+            "reason": why,
+            "at": now,
+        }
+        for kind in ("status", "responsible")
+        if kind in fields and fields[kind] != before.get(kind)
+    ]
+    if rows:
+        conn.execute(insert(lead_events), rows)
+
+
 def _merge(
     conn: Connection, main_id: str, dup_ids: list[str], fields: dict[str, Any], by: str, now: datetime
 ) -> str:
@@ -73,10 +103,19 @@ def _merge(
     for dup in dup_ids:
         idents = [r[0] for r in conn.execute(select(identities.c.id).where(identities.c.lead_id == dup))]
         moved = [r[0] for r in conn.execute(select(dialogs.c.id).where(dialogs.c.lead_id == dup))]
+        history = [r[0] for r in conn.execute(select(lead_events.c.id).where(lead_events.c.lead_id == dup))]
         record["duplicates"].append(
-            {"lead": _plain(rows[dup]), "contacts": contacts[dup], "identities": idents, "dialogs": moved}
+            {
+                "lead": _plain(rows[dup]),
+                "contacts": contacts[dup],
+                "identities": idents,
+                "dialogs": moved,
+                "history": history,
+            }
         )
     conn.execute(update(identities).where(identities.c.lead_id.in_(dup_ids)).values(lead_id=main_id))
+    # the duplicates' journals join the main record's timeline
+    conn.execute(update(lead_events).where(lead_events.c.lead_id.in_(dup_ids)).values(lead_id=main_id))
     conn.execute(
         update(dialogs)
         .where(dialogs.c.lead_id.in_(dup_ids))
@@ -98,6 +137,7 @@ def _merge(
             write_contacts(conn, main_id, kind, items + added, None)
     record["fields"] = {f: [rows[main_id].get(f), v] for f, v in fields.items()}
     conn.execute(update(leads).where(leads.c.id == main_id).values(**_fields(fields), updated_at=now))
+    _journal(conn, main_id, rows[main_id], fields, by, "merge", now)
     conn.execute(update(leads).where(leads.c.id.in_(dup_ids)).values(merged_into=main_id, updated_at=now))
     merge_id = new_id()
     conn.execute(insert(lead_merges).values(id=merge_id, main_id=main_id, by=by, at=now, record=record))
@@ -138,6 +178,12 @@ def _undo(conn: Connection, merge_id: str, by: str, now: datetime) -> dict[str, 
                 .where(dialogs.c.lead_id == main_id, or_(*back, *since))
                 .values(lead_id=dup_id, version=dialogs.c.version + 1)
             )
+        for part in _chunks(dup.get("history") or []):
+            conn.execute(
+                update(lead_events)
+                .where(lead_events.c.id.in_(part), lead_events.c.lead_id == main_id)
+                .values(lead_id=dup_id)
+            )
         conn.execute(update(leads).where(leads.c.id == dup_id).values(merged_into=None, updated_at=now))
     current = contact_rows(conn, [main_id])[main_id]
     for kind, key in LIST_OF.items():
@@ -151,6 +197,7 @@ def _undo(conn: Connection, merge_id: str, by: str, now: datetime) -> dict[str, 
                 write_contacts(conn, dup["lead"]["id"], kind, dup["contacts"][key], None)
     restore = {f: before for f, (before, after) in rec["fields"].items() if main[f] == after}
     conn.execute(update(leads).where(leads.c.id == main_id).values(**_fields(restore), updated_at=now))
+    _journal(conn, main_id, dict(main), restore, by, "merge undone", now)
     conn.execute(update(lead_merges).where(lead_merges.c.id == merge_id).values(undone_by=by, undone_at=now))
     return {"main_id": main_id, "restored": [d["lead"]["id"] for d in rec["duplicates"]]}
 

@@ -276,6 +276,22 @@ dialog_events = Table(
     Index("ix_dialog_events_dialog", "dialog_id", "at"),
 )
 
+# a lead's journal: every change of its status or responsible (who, when, from → to; a rejection's words), shown
+# on the card's timeline; the engine writes the responsible its routing gives, the console the rest
+lead_events = Table(
+    "lead_events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("lead_id", Id, ForeignKey("leads.id"), nullable=False),
+    Column("kind", SafeString(16), nullable=False),  # status | responsible
+    Column("from_value", SafeString(64)),
+    Column("to_value", SafeString(64)),
+    Column("by", SafeString(64)),  # an operator's login; None: the routing
+    Column("reason", SafeText),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_lead_events_lead", "lead_id", "at"),
+)
+
 outbox = Table(
     "outbox",
     metadata,

@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm_core.columns import python_defaults
 from crm_core.errors import StaleDialog
-from crm_core.models import dialog_events, dialogs, identities, leads, messages, outbox
+from crm_core.models import dialog_events, dialogs, identities, lead_events, leads, messages, outbox
 
 # insert order is irrelevant inside one statement; kept parent-first for readability of the SQL
 _INSERTS = (
@@ -46,6 +46,7 @@ _INSERTS = (
     ("dialogs_new", dialogs),
     ("messages", messages),
     ("events", dialog_events),
+    ("lead_events", lead_events),
     ("outbox", outbox),
 )
 _UPDATES = (("lead_updates", leads), ("message_updates", messages))
@@ -90,7 +91,9 @@ def _table(table: Table) -> _Table:
     )
 
 
-_TABLES = {t.name: _table(t) for t in (leads, identities, dialogs, messages, dialog_events, outbox)}
+_TABLES = {
+    t.name: _table(t) for t in (leads, identities, dialogs, messages, dialog_events, lead_events, outbox)
+}
 
 
 def _clean(t: _Table, row: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from crm_core.changes import Changes
 from crm_core.errors import StaleDialog
 from crm_core.lookups import in_ids
-from crm_core.models import dialog_events, dialogs, identities, leads, messages, outbox
+from crm_core.models import dialog_events, dialogs, identities, lead_events, leads, messages, outbox
 
 
 def apply_sync(conn: Connection, ch: Changes) -> None:
@@ -62,6 +62,7 @@ def apply_sync(conn: Connection, ch: Changes) -> None:
             )
     _update_many(conn, messages, ch.message_updates)
     _insert_many(conn, dialog_events, ch.events)
+    _insert_many(conn, lead_events, ch.lead_events)
     _insert_many(conn, outbox, ch.outbox)
     if ch.outbox_done:
         conn.execute(delete(outbox).where(in_ids(conn.dialect.name, outbox.c.id, ch.outbox_done)))

@@ -39,6 +39,7 @@ from crm_core.models import (
     dialog_events,
     dialogs,
     identities,
+    lead_events,
     leads,
     messages,
     outbox,
@@ -56,6 +57,7 @@ _STEPS = (
     ("messages", messages, "insert"),
     ("message_updates", messages, "update"),
     ("events", dialog_events, "insert"),
+    ("lead_events", lead_events, "insert"),
     ("outbox", outbox, "insert"),
 )
 
@@ -130,7 +132,8 @@ class Plans:
 
     def __init__(self, dialect: Dialect) -> None:
         self.tables = {
-            t.name: _table(t, dialect) for t in (leads, identities, dialogs, messages, dialog_events, outbox)
+            t.name: _table(t, dialect)
+            for t in (leads, identities, dialogs, messages, dialog_events, lead_events, outbox)
         }
         self._sql: dict[tuple[str, str, tuple[str, ...]], str] = {}
         self._binders: dict[tuple[str, tuple[str, ...]], Callable[[dict[str, Any]], tuple[Any, ...]]] = {}

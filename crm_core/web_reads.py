@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_core.contacts import contact_rows
+from crm_core.ids import new_id
 from crm_core.lookups import dialog_list_has
-from crm_core.models import dialog_events, dialogs, identities, lead_contacts, leads, messages
+from crm_core.models import dialog_events, dialogs, identities, lead_contacts, lead_events, leads, messages
 from crm_core.recognition import fold, name_key, one_line
 
 _DIALOG_SUMMARY_COLS = [
@@ -177,18 +178,52 @@ class WebReads:
                     transcript[m["dialog_id"]].append(dict(m))
             for d in lead["dialogs"]:
                 d["transcript"] = transcript[d["id"]]
+            hq = (
+                select(lead_events)
+                .where(lead_events.c.lead_id == lead_id)
+                .order_by(lead_events.c.at.desc(), lead_events.c.id.desc())
+                .limit(200)
+            )
+            lead["history"] = [dict(r) for r in (await conn.execute(hq)).mappings()]
         return lead
 
-    async def update_lead(self, lead_id: str, fields: dict[str, Any], now: datetime) -> bool:
-        """Change a lead's editable fields; False if there is no such lead."""
+    async def update_lead(
+        self,
+        lead_id: str,
+        fields: dict[str, Any],
+        now: datetime,
+        *,
+        by: str | None = None,
+        reason: str | None = None,
+    ) -> bool:
+        """Change a lead's editable fields, journaling a change of its status or responsible (`by` whom, the
+        words of a rejection in `reason`); False if there is no such lead."""
         if "name" in fields:
             name = one_line(fields["name"] or "")
             fields = {**fields, "name": name, "name_search": fold(name), "name_key": name_key(name)}
         async with self.engine.begin() as conn:
-            res = await conn.execute(
-                update(leads).where(leads.c.id == lead_id).values(**fields, updated_at=now)
-            )
-        return bool(res.rowcount)
+            q = select(leads.c.status, leads.c.responsible).where(leads.c.id == lead_id)
+            before = (await conn.execute(q)).first()
+            if before is None:
+                return False
+            await conn.execute(update(leads).where(leads.c.id == lead_id).values(**fields, updated_at=now))
+            journal = [
+                {
+                    "id": new_id(),
+                    "lead_id": lead_id,
+                    "kind": kind,
+                    "from_value": old,
+                    "to_value": fields[kind],
+                    "by": by,
+                    "reason": reason if kind == "status" else None,
+                    "at": now,
+                }
+                for kind, old in (("status", before.status), ("responsible", before.responsible))
+                if kind in fields and fields[kind] != old
+            ]
+            if journal:
+                await conn.execute(insert(lead_events), journal)
+        return True
 
 
 def activity_key(row: dict[str, Any]) -> tuple[datetime, str]:

@@ -23,11 +23,11 @@ from pydantic import (
     model_validator,
 )
 
+from router.app.crm_settings import CrmSettings
 from router.app.rating_settings import RatingSettings
 from router.app.yamlconf import ConfigProblem, load_yaml
 from router.rules.hours import Schedule, always_open, parse_schedule
 
-DEFAULT_STATUSES = ["new", "in_progress", "proposal", "negotiation", "converted", "rejected"]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _SLUG = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
@@ -136,10 +136,6 @@ class QueueSettings(_Strict):
 class LimitsSettings(_Strict):
     max_message_length: int = Field(4000, ge=1, le=1_000_000)
     max_attachment_bytes: int = Field(20 * 1024 * 1024, ge=1024, le=2 * 1024**3)
-
-
-class CrmSettings(_Strict):
-    statuses: list[str] = Field(default_factory=lambda: list(DEFAULT_STATUSES), min_length=2)
 
 
 class LogSettings(_Strict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crm_core.ids import new_id
 from queues.messages import dumps
 from router.app import log_events as ev
 from router.app.logs import get
@@ -143,6 +144,19 @@ class Outcomes(Staging):
                 self._event(d, "responsible", fx.operator, {})
                 self.changes.lead_updates.append(
                     {"id": d.lead_id, "responsible": fx.operator, "updated_at": self.now}
+                )
+                # the lead's journal: the routing (no operator's hand) gave it; from whom the engine last knew
+                self.changes.lead_events.append(
+                    {
+                        "id": new_id(),
+                        "lead_id": d.lead_id,
+                        "kind": "responsible",
+                        "from_value": before.preferred,
+                        "to_value": fx.operator,
+                        "by": None,
+                        "reason": None,
+                        "at": self.now,
+                    }
                 )
             elif isinstance(fx, dm.Reopened):
                 self._event(d, "reopened", None, {})

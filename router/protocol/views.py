@@ -114,6 +114,17 @@ def lead_card_view(row: Mapping[str, Any], line_names: Mapping[str, str]) -> dic
         {**dialog_view(d, line_names), "transcript": [message_view(m) for m in d.get("transcript", [])]}
         for d in row.get("dialogs", [])
     ]
+    out["history"] = [
+        {
+            "kind": e["kind"],
+            "from": e.get("from_value"),
+            "to": e.get("to_value"),
+            "by": e.get("by"),
+            "reason": e.get("reason"),
+            "at": iso(e["at"]),
+        }
+        for e in row.get("history", [])
+    ]
     return out
 
 

@@ -114,7 +114,7 @@ class LeadRoutes:
 
     async def patch_lead(self, request: web.Request) -> web.Response:
         """PATCH /api/leads/{id}: name, phones, emails (lists replacing the lead's; phone, email: its first one),
-        status, responsible."""
+        status (with the `reason` in words, journaled), responsible."""
         v, current = await self._visible_lead(request)
         if not can_edit_lead(v, current, current.get("dialogs", [])):
             raise ApiError(
@@ -122,7 +122,16 @@ class LeadRoutes:
             )
         body = await self.gate.body(request)
         fields: dict[str, Any] = {}
-        unknown = set(body) - {"name", "phone", "email", "phones", "emails", "status", "responsible"}
+        unknown = set(body) - {
+            "name",
+            "phone",
+            "email",
+            "phones",
+            "emails",
+            "status",
+            "responsible",
+            "reason",
+        }
         if unknown:
             raise ApiError(400, "bad_field", f"cannot change {', '.join(sorted(unknown))}")
         if "name" in body:
@@ -136,6 +145,9 @@ class LeadRoutes:
                     400, "unknown_status", f"status must be one of {', '.join(self.settings.crm.statuses)}"
                 )
             fields["status"] = body["status"]
+        reason = body.get("reason")
+        if reason is not None and (not isinstance(reason, str) or len(reason) > 500 or "status" not in body):
+            raise ApiError(400, "bad_field", "reason: the words of a status change, at most 500 characters")
         if "responsible" in body:
             resp = body["responsible"]
             if resp is not None and (not isinstance(resp, str) or self.settings.operator(resp) is None):
@@ -155,7 +167,9 @@ class LeadRoutes:
             await self.store.set_contacts(
                 lead_id, phones=contacts.get("phone"), emails=contacts.get("email"), now=now
             )
-        if not await self.store.update_lead(lead_id, fields, now):
+        if not await self.store.update_lead(
+            lead_id, fields, now, by=v.login, reason=one_line(reason) if reason else None
+        ):
             raise ApiError(404, "not_found", "no such lead")
         row = await self.store.get_lead(lead_id)
         assert row is not None

@@ -123,6 +123,8 @@ class SessionRoutes:
                     for o in self.settings.operators
                 ],
                 "statuses": list(self.settings.crm.statuses),
+                # each status's name, colour and kind (work, won, rejected), in the pipeline's order
+                "pipeline": [s.model_dump() for s in self.settings.crm.pipeline],
                 "limits": {
                     "max_message_length": self.settings.limits.max_message_length,
                     "max_attachment_bytes": self.settings.limits.max_attachment_bytes,

@@ -157,3 +157,45 @@ async def test_an_admin_checks_a_csv_file_then_imports_it_and_exports_the_leads(
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= viewport["width"], width
         assert errors == []
+
+
+async def test_the_card_shows_the_status_scale_and_the_history_with_a_rejections_reason(
+    tmp_path, start_daemon
+):
+    d = await start_daemon(
+        settings_from(tmp_path, config(tmp_path, [line("support", ["anna"])], operators=OPERATORS))
+    )
+    anna = await d.operator("anna")
+    v = await d.visitor("support")
+    await v.say("Сколько стоит доставка?")
+    dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
+    await anna.reply(dialog_id, "Уточняю")
+    working = [p for p in (await anna.get("/api/meta"))["pipeline"] if p["kind"] == "work"]
+    errors: list[str] = []
+    async with chromium() as browser:
+        for viewport in (DESKTOP, PHONE):
+            page = await _page(browser, errors, viewport=viewport)
+            await _sign_in(page, d, "anna")
+            await page.locator('[data-list="mine"] [data-dialog-id]').first.click()
+            # the working steps, and on the phone (after the rejection on the desktop) the end it reached
+            ends = 0 if viewport is DESKTOP else 1
+            await expect(page.locator("#lead-scale .scale-step")).to_have_count(len(working) + ends)
+            await expect(page.locator("#lead-history li").last).to_contain_text(
+                "Responsible: Nobody → Anna Petrova (routing)"
+            )
+            if viewport is DESKTOP:
+                await page.select_option("#lead-status", "rejected")
+                await expect(page.locator("#lead-reason")).to_be_visible()
+                await page.fill("#lead-reason", "Ушёл к конкурентам")
+                await page.click("#lead-save")
+                await expect(page.locator("#lead-history li").first).to_contain_text(
+                    "Status: New → Rejected (Anna Petrova)"
+                )
+                await expect(page.locator("#lead-history .history-reason").first).to_have_text(
+                    "Ушёл к конкурентам"
+                )
+                await expect(page.locator("#lead-scale .scale-end")).to_have_text("Rejected")
+            await page.locator("#lead").screenshot(
+                path=str(ARTIFACTS / f"lead-history-{'desktop' if viewport is DESKTOP else 'phone'}.png")
+            )
+    assert errors == []

@@ -230,3 +230,43 @@ async def test_csv_import_streams_its_progress_and_export_honours_the_filter(crm
         assert (
             r.status == 200 and len((await r.text()).splitlines()) == 1
         )  # anna owns none of them: the header alone
+
+
+async def test_every_status_and_responsible_change_is_on_the_leads_timeline(crm):
+    d, anna, vera, admin = crm
+    v = await d.visitor("support")
+    await v.say("hello")
+    dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
+    await anna.reply(dialog_id, "hi")
+    lead_id = (await anna.expect("dialog.assigned"))["dialog"]["lead"]["id"]
+    status, _ = await anna.patch(f"/api/leads/{lead_id}", {"status": "in_progress"})
+    assert status == 200
+    status, body = await anna.patch(f"/api/leads/{lead_id}", {"reason": "no status given"})
+    assert (status, body["code"]) == (400, "bad_field")
+    status, card = await anna.patch(
+        f"/api/leads/{lead_id}", {"status": "rejected", "reason": "Went to a competitor"}
+    )
+    assert status == 200
+    status, _ = await admin.patch(f"/api/leads/{lead_id}", {"responsible": "vera"})
+    card = await admin.get(f"/api/leads/{lead_id}")
+    got = [(e["kind"], e["from"], e["to"], e["by"], e["reason"]) for e in reversed(card["history"])]
+    assert got == [
+        ("responsible", None, "anna", None, None),  # the routing gave her the customer when she answered
+        ("status", "new", "in_progress", "anna", None),
+        ("status", "in_progress", "rejected", "anna", "Went to a competitor"),
+        ("responsible", "anna", "vera", "admin", None),
+    ]
+    meta = await anna.get("/api/meta")
+    assert [(p["id"], p["kind"]) for p in meta["pipeline"]][-2:] == [
+        ("converted", "won"),
+        ("rejected", "rejected"),
+    ]
+    # a merge brings the duplicate's timeline along, and the undo takes it back
+    status, other = await call(admin, "POST", "/api/leads", {"name": "Someone Else", "responsible": "vera"})
+    status, _ = await admin.patch(f"/api/leads/{other['id']}", {"status": "proposal"})
+    status, done = await call(admin, "POST", "/api/merges", {"main": other["id"], "duplicates": [lead_id]})
+    assert status == 200
+    merged = await admin.get(f"/api/leads/{other['id']}")
+    assert len(merged["history"]) == 5
+    await call(admin, "POST", f"/api/merges/{done['merge_id']}/undo")
+    assert len((await admin.get(f"/api/leads/{lead_id}"))["history"]) == 4

@@ -3,6 +3,7 @@
 import { api } from "./api.js";
 import { $, h } from "./dom.js";
 import { clock } from "./format.js";
+import { renderHistory, renderScale, statusInfo } from "./lead-history.js";
 import { contactsEdited, forgetContactEdits, renderContacts, typedContacts } from "./lead-contacts.js";
 import { onLanguage, t } from "./i18n.js";
 import { onFrame } from "./socket.js";
@@ -54,7 +55,11 @@ export function renderLead(lead) {
   renderContacts(lead, { keepEdits: true, locked: readOnly || !!lead.merged_into });
   const statuses = [...state.meta.statuses];
   if (lead.status && !statuses.includes(lead.status)) statuses.unshift(lead.status);
-  fillSelect($("lead-status"), statuses.map((s) => [s, s]), lead.status || "");
+  fillSelect($("lead-status"), statuses.map((s) => [s, statusInfo(s).name]), lead.status || "");
+  $("lead-reason").hidden = statusInfo($("lead-status").value).kind !== "rejected" || $("lead-status").value === lead.status;
+  $("lead-reason").disabled = readOnly;
+  renderScale(lead);
+  renderHistory(lead);
   const ops = state.meta.operators.map((o) => [o.login, o.name || o.login]);
   if (lead.responsible && !ops.some(([l]) => l === lead.responsible)) ops.push([lead.responsible, lead.responsible]);
   fillSelect($("lead-responsible"), [["", t("lead.nobody")], ...ops], lead.responsible || "");
@@ -96,6 +101,11 @@ function renderLeadDialog(d) {
   return h("li", { "data-dialog-id": d.id }, h("details", {}, summary, body, open));
 }
 
+// a rejection may say why: the box shows while a rejected status is chosen
+$("lead-status").addEventListener("change", () => {
+  $("lead-reason").hidden = statusInfo($("lead-status").value).kind !== "rejected";
+});
+
 FIELDS.forEach((id) => ["input", "change"].forEach((type) =>
   $(id).addEventListener(type, () => { edited.add(id); $("lead-saved").textContent = ""; })));
 
@@ -111,6 +121,7 @@ $("lead-form").addEventListener("submit", async (e) => {
   // Send only what changed; an untouched empty field (null on the server) must not become "".
   const patch = {};
   for (const [k, v] of Object.entries(current)) if ((lead[k] ?? "") !== (v ?? "")) patch[k] = v;
+  if (patch.status && $("lead-reason").value.trim()) patch.reason = $("lead-reason").value.trim();
   if (contactsEdited()) {
     const typed = typedContacts();
     for (const key of ["phones", "emails"]) {
@@ -126,9 +137,10 @@ $("lead-form").addEventListener("submit", async (e) => {
     const updated = await api("PATCH", `/api/leads/${encodeURIComponent(lead.id)}`, patch);
     if (!state.lead || state.lead.id !== lead.id) return;
     // PATCH answers with the lead; keep identities/dialogs if it left them out.
-    state.lead = { ...lead, ...updated, identities: updated.identities || lead.identities, dialogs: updated.dialogs || lead.dialogs };
+    state.lead = { ...lead, ...updated, identities: updated.identities || lead.identities, dialogs: updated.dialogs || lead.dialogs, history: updated.history || lead.history };
     edited.clear();
     forgetContactEdits();
+    $("lead-reason").value = "";
     renderLead(state.lead);
     saved.dataset.state = "ok";
     saved.textContent = t("lead.saved", { time: clock(new Date().toISOString()) });

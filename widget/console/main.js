@@ -86,6 +86,7 @@ async function loadMeta() {
     const meta = await api("GET", "/api/meta");
     state.meta = {
       lines: meta.lines || [], operators: meta.operators || [], statuses: meta.statuses || [],
+      pipeline: Array.isArray(meta.pipeline) ? meta.pipeline : [], // each status's name, colour and kind
       // the server's limits (max_message_length); an older server leaves them out and the defaults hold
       limits: meta.limits && typeof meta.limits === "object" ? meta.limits : {},
     };

@@ -446,4 +446,13 @@ export default {
   "imp.checking": "Checking the file…",
   "imp.importing": "Importing…",
   "imp.failed": "The import failed: {message}",
+
+  "lead.scale": "Status pipeline",
+  "lead.reason": "Why? (optional)",
+  "lead.reason_label": "Why the lead is rejected",
+  "lead.history": "History",
+  "history.status": "Status: {from} → {to} ({who})",
+  "history.responsible": "Responsible: {from} → {to} ({who})",
+  "history.routing": "routing",
+  "history.none": "No changes yet",
 };

@@ -446,4 +446,13 @@ export default {
   "imp.checking": "Проверяем файл…",
   "imp.importing": "Импортируем…",
   "imp.failed": "Импорт не удался: {message}",
+
+  "lead.scale": "Воронка статусов",
+  "lead.reason": "Почему? (необязательно)",
+  "lead.reason_label": "Почему лид отклонён",
+  "lead.history": "История",
+  "history.status": "Статус: {from} → {to} ({who})",
+  "history.responsible": "Ответственный: {from} → {to} ({who})",
+  "history.routing": "распределение",
+  "history.none": "Изменений пока не было",
 };

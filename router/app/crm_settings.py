@@ -1,0 +1,76 @@
+"""The `crm` block (docs/configuration.md): the lead status pipeline, in order, each status with its name, colour
+and kind (a working step, won, or one of several rejections, each named by its reason)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DEFAULT_STATUSES: list[Any] = [
+    {"id": "new", "name": "New", "color": "#64748b"},
+    {"id": "in_progress", "name": "In progress", "color": "#2563eb"},
+    {"id": "proposal", "name": "Proposal", "color": "#7c3aed"},
+    {"id": "negotiation", "name": "Negotiation", "color": "#d97706"},
+    {"id": "converted", "name": "Converted", "color": "#16a34a", "kind": "won"},
+    {"id": "rejected", "name": "Rejected", "color": "#dc2626", "kind": "rejected"},
+]
+# a status given without a colour takes the next of these
+_PALETTE = ("#64748b", "#2563eb", "#7c3aed", "#0891b2", "#d97706", "#db2777", "#65a30d", "#9333ea")
+_ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+
+class LeadStatus(BaseModel):
+    """One step of the lead pipeline."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=_ID)
+    name: str = Field("", max_length=100)  # "" → the id
+    color: str = Field("", pattern=r"^(#[0-9a-fA-F]{6})?$")
+    # work: a step of the sale; won: the lead reached its goal; rejected: a dead end, the status's name saying why
+    kind: Literal["work", "won", "rejected"] = "work"
+
+
+class CrmSettings(BaseModel):
+    """`crm.statuses`: plain ids (as before) or `{id, name, color, kind}`; a new lead gets the first."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pipeline: list[LeadStatus] = Field(
+        default_factory=lambda: [LeadStatus(**s) for s in DEFAULT_STATUSES],
+        min_length=2,
+        alias="statuses",
+    )
+
+    @field_validator("pipeline", mode="before")
+    @classmethod
+    def _plain_ids(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        out = []
+        for i, item in enumerate(value):
+            item = {"id": item} if isinstance(item, str) else item
+            if isinstance(item, dict):
+                item = {"color": _PALETTE[i % len(_PALETTE)], **item}
+                item.setdefault("name", str(item.get("id", "")).replace("_", " ").capitalize())
+            out.append(item)
+        return out
+
+    @model_validator(mode="after")
+    def _sound(self) -> CrmSettings:
+        ids = [s.id for s in self.pipeline]
+        if len(set(ids)) != len(ids):
+            raise ValueError("statuses: an id is given twice")
+        if self.pipeline[0].kind != "work":
+            raise ValueError("statuses: the first status (a new lead's) must be a working one")
+        return self
+
+    @property
+    def statuses(self) -> list[str]:
+        """The statuses' ids, in order."""
+        return [s.id for s in self.pipeline]
+
+    def status(self, status_id: str) -> LeadStatus | None:
+        """The status of that id, if the pipeline has it."""
+        return next((s for s in self.pipeline if s.id == status_id), None)
