@@ -19,6 +19,6 @@ def test_example_config_is_valid():
 
 def test_example_config_shows_every_option():
     keys = set(re.findall(r"^\s*(?:- )?([a-z_]+):", EXAMPLE.read_text(), flags=re.MULTILINE))
-    options = {name for model, _ in SECTIONS for name in model.model_fields}
+    options = {f.alias or name for model, _ in SECTIONS for name, f in model.model_fields.items()}
     options |= {name for cls in REGISTRY.values() for name in cls.Settings.model_fields}
     assert options - keys == set()
