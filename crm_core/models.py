@@ -109,6 +109,11 @@ leads = Table(
     Index("ix_leads_email", "email"),
     Index("ix_leads_responsible", "responsible"),
     Index("ix_leads_name_key", "name_key"),
+    # the lists' orders and status filter (crm_core/lead_lists.py, migration 0017)
+    Index("ix_leads_updated", "updated_at", "id"),
+    Index("ix_leads_created", "created_at", "id"),
+    Index("ix_leads_name_sort", "name_search", "id"),
+    Index("ix_leads_status", "status", "updated_at"),
 )
 
 # every phone and e-mail of a lead (leads.phone / leads.email keep the first of each, position 0); a lead's insert

@@ -27,6 +27,7 @@ from crm_core.contacts import Contacts
 from crm_core.duplicates import Duplicates
 from crm_core.errors import DuplicateKey, StaleDialog
 from crm_core.lead_files import LeadFiles
+from crm_core.lead_lists import LeadLists
 from crm_core.lookups import Key, in_ids, select_by_keys
 from crm_core.merges import Merges
 from crm_core.models import dialogs, identities, leads, messages, outbox
@@ -57,6 +58,7 @@ class Store(
     Duplicates,
     Merges,
     LeadFiles,
+    LeadLists,
     Bookkeeping,
     QuickAnswers,
     ReadMarks,

@@ -16,6 +16,7 @@ from router.web.files import Files
 from router.web.gate import Gate
 from router.web.hub import ConsoleHub
 from router.web.lead_files_api import LeadFileRoutes
+from router.web.lead_lists_api import LeadListRoutes
 from router.web.leads_api import LeadRoutes
 from router.web.pages_api import ChatPageRoutes
 from router.web.quick_answers_api import QuickAnswerRoutes
@@ -41,6 +42,7 @@ class ConsoleApi:
             SessionRoutes(self.gate, passwords),
             DialogRoutes(self.gate, store, files, clock),
             LeadFileRoutes(self.gate, store, clock),  # before /api/leads/{id}: /api/leads/export is no lead
+            LeadListRoutes(self.gate, store, clock),  # … nor is /api/leads/list
             LeadRoutes(self.gate, store, clock),
             DuplicateRoutes(self.gate, store, clock),
             QuickAnswerRoutes(self.gate, store, clock),

@@ -1,0 +1,145 @@
+"""The leads as a list to work from: filtered, sorted, a page at a time by keyset (the next page starts after the
+last row's sort key, so page 1,000 costs what page 1 does), and the responsible changed for many at once. A base
+class of `Store`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crm_core.contacts import contact_rows
+from crm_core.ids import new_id
+from crm_core.models import dialogs, identities, lead_contacts, lead_events, leads
+from crm_core.recognition import fold
+
+SORTS = {"updated": leads.c.updated_at, "created": leads.c.created_at, "name": leads.c.name_search}
+NOBODY = ""  # the responsible filter for leads nobody owns
+
+
+@dataclass(frozen=True, slots=True)
+class LeadFilter:
+    """What a list shows: every field optional."""
+
+    statuses: tuple[str, ...] = ()
+    responsible: str | None = None  # a login, or NOBODY
+    source: str | None = None
+    line: str | None = None  # leads with a dialog on that line
+    channel: str | None = None  # leads with an identity in that channel
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    changed_from: datetime | None = None
+    changed_to: datetime | None = None
+    query: str = ""  # the name, or a phone or e-mail, contains it
+
+
+def _conditions(f: LeadFilter) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = [leads.c.merged_into.is_(None)]
+    if f.statuses:
+        out.append(leads.c.status.in_(list(f.statuses)))
+    if f.responsible == NOBODY:
+        out.append(leads.c.responsible.is_(None))
+    elif f.responsible is not None:
+        out.append(leads.c.responsible == f.responsible)
+    if f.source is not None:
+        out.append(leads.c.source == f.source)
+    if f.line is not None:
+        out.append(exists().where(dialogs.c.lead_id == leads.c.id, dialogs.c.line_id == f.line))
+    if f.channel is not None:
+        out.append(exists().where(identities.c.lead_id == leads.c.id, identities.c.channel == f.channel))
+    for col, lo, hi in (
+        (leads.c.created_at, f.created_from, f.created_to),
+        (leads.c.updated_at, f.changed_from, f.changed_to),
+    ):
+        if lo is not None:
+            out.append(col >= lo)
+        if hi is not None:
+            out.append(col < hi)
+    if folded := fold(f.query.strip()):
+        like = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        out.append(
+            or_(
+                leads.c.name_search.like(like, escape="\\"),
+                leads.c.id.in_(
+                    select(lead_contacts.c.lead_id).where(lead_contacts.c.value.like(like, escape="\\"))
+                ),
+            )
+        )
+    return out
+
+
+class LeadLists:
+    """`Store`'s lists of leads (its methods are the store's own)."""
+
+    engine: AsyncEngine
+
+    async def list_leads(
+        self,
+        f: LeadFilter,
+        *,
+        sort: str = "updated",
+        descending: bool = True,
+        after: tuple[Any, str] | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """A page of the live leads that match, each with its phones and e-mails, in the sort's order (ties by id);
+        `after`: the previous page's last (sort value, id)."""
+        col = SORTS[sort]
+        q = select(leads).where(*_conditions(f))
+        if after is not None:
+            value, last = after
+            if descending:
+                q = q.where(or_(col < value, and_(col == value, leads.c.id < last)))
+            else:
+                q = q.where(or_(col > value, and_(col == value, leads.c.id > last)))
+        order = (col.desc(), leads.c.id.desc()) if descending else (col.asc(), leads.c.id.asc())
+        async with self.engine.connect() as conn:
+            rows = [dict(r) for r in (await conn.execute(q.order_by(*order).limit(limit))).mappings()]
+            contacts = await conn.run_sync(contact_rows, [r["id"] for r in rows])
+        for r in rows:
+            r.update(contacts[r["id"]])
+        return rows
+
+    async def hand_over(
+        self, lead_ids: Sequence[str], responsible: str | None, *, by: str, now: datetime
+    ) -> list[str]:
+        """Give these live leads to another responsible (None: nobody) at once, each change on the lead's
+        history; the ids that changed."""
+        ids = sorted(set(lead_ids))
+        changed: list[str] = []
+        async with self.engine.begin() as conn:
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                q = select(leads.c.id, leads.c.responsible).where(
+                    leads.c.id.in_(part), leads.c.merged_into.is_(None)
+                )
+                rows = [r for r in (await conn.execute(q)).all() if r.responsible != responsible]
+                if not rows:
+                    continue
+                await conn.execute(
+                    update(leads)
+                    .where(leads.c.id.in_([r.id for r in rows]))
+                    .values(responsible=responsible, updated_at=now)
+                )
+                await conn.execute(
+                    insert(lead_events),
+                    [
+                        {
+                            "id": new_id(),
+                            "lead_id": r.id,
+                            "kind": "responsible",
+                            "from_value": r.responsible,
+                            "to_value": responsible,
+                            "by": by,
+                            "reason": None,
+                            "at": now,
+                        }
+                        for r in rows
+                    ],
+                )
+                changed += [r.id for r in rows]
+        return changed
