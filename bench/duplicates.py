@@ -30,6 +30,7 @@ from typing import Any
 from bench.common import progress, summary_ms
 from crm_core import csv_leads
 from crm_core.ids import new_id
+from crm_core.lead_lists import NOBODY, LeadFilter
 from crm_core.migrate import upgrade
 from crm_core.store import Changes, Store
 
@@ -177,6 +178,43 @@ def upkeep(path: Path, changes: int = 2000) -> dict[str, Any]:
     }
 
 
+async def lists(url: str, repeats: int) -> dict[str, Any]:
+    """GET /api/leads/list's store calls over the imported base: the first page and the tenth (keyset) of several
+    filters and sorts, 50 leads a page."""
+    store = Store.open(url)
+    cases = {
+        "recent": (LeadFilter(), "updated", True),
+        "by name": (LeadFilter(), "name", False),
+        "status": (LeadFilter(statuses=("new",)), "updated", True),
+        "nobody's, created": (LeadFilter(responsible=NOBODY), "created", True),
+        "words": (LeadFilter(query="фамилия"), "updated", True),
+        "channel": (LeadFilter(channel="telegram"), "updated", True),
+    }
+    keys = {"updated": "updated_at", "created": "created_at", "name": "name_search"}
+    first: list[int] = []
+    later: list[int] = []
+    worst: dict[str, float] = {}
+    try:
+        for label, (f, sort, desc) in cases.items():
+            for _ in range(repeats):
+                after = None
+                for page in range(10):
+                    t0 = time.perf_counter_ns()
+                    rows = await store.list_leads(f, sort=sort, descending=desc, after=after, limit=51)
+                    took = time.perf_counter_ns() - t0
+                    (first if page == 0 else later).append(took)
+                    worst[label] = max(worst.get(label, 0.0), took / 1e6)
+                    if len(rows) < 51:
+                        break
+                    after = (rows[49][keys[sort]], rows[49]["id"])
+        progress(
+            f"duplicates: lists, first page p99 {summary_ms(first)['p99_ms']:.1f} ms, later {summary_ms(later)['p99_ms'] if later else 0:.1f} ms"
+        )
+        return {"first": summary_ms(first), "later": summary_ms(later), "worst_ms": worst}
+    finally:
+        await store.close()
+
+
 async def merge(url: str, dialogs_n: int = 1000) -> dict[str, Any]:
     store = Store.open(url)
     try:
@@ -271,6 +309,7 @@ def main() -> None:
         url = f"sqlite+aiosqlite:///{db}"
         upgrade(url)
         imported = asyncio.run(csv_import(url, csv_path))
+        listed = asyncio.run(lists(url, 3 if args.pages < 50 else 10))
         # the import left the duplicates out: the list, the upkeep and the merge run on the base with them
         built_url = f"sqlite+aiosqlite:///{base / 'built.db'}"
         paged = asyncio.run(pages(built_url, args.pages))
@@ -285,6 +324,7 @@ def main() -> None:
                 "import": imported,
                 "pages": paged,
                 "upkeep": kept,
+                "lists": listed,
                 "merge": merged,
             }
         )

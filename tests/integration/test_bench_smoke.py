@@ -102,6 +102,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "duplicates.index",
         *(f"duplicates.page.{by}" for by in ("phone", "email", "name")),
         "duplicates.upkeep",
+        "duplicates.lists",
         "duplicates.merge",
         # CPU per routed message: at 1,000 msg/s when the plan offers it, and saturated
         *(
