@@ -199,3 +199,50 @@ async def test_the_card_shows_the_status_scale_and_the_history_with_a_rejections
                 path=str(ARTIFACTS / f"lead-history-{'desktop' if viewport is DESKTOP else 'phone'}.png")
             )
     assert errors == []
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+async def test_an_admin_works_from_the_lead_list_and_hands_leads_over(tmp_path, start_daemon, viewport):
+    d = await start_daemon(
+        settings_from(tmp_path, config(tmp_path, [line("support", ["anna"])], operators=OPERATORS))
+    )
+    admin = await d.operator("admin")
+    for i, name in enumerate(["Анна Смирнова", "Борис Иванов", "Вера Петрова"]):
+        async with admin.session.post(
+            f"{d.base}/api/leads",
+            json={"name": name, "phones": [f"+7916000001{i}"], "responsible": "anna", "force": True},
+            headers=admin.headers,
+        ) as r:
+            assert r.status == 201
+    tag = "desktop" if viewport is DESKTOP else "phone"
+    errors: list[str] = []
+    async with chromium() as browser:
+        page = await _page(browser, errors, viewport=viewport)
+        await _sign_in(page, d, "admin")
+        await page.click("#list-open" if viewport is DESKTOP else "#list-open-side")
+        rows = page.locator("#list-rows tr[data-lead-id]")
+        await expect(rows).to_have_count(3)
+        await page.select_option("#list-sort", "name")
+        await expect(rows.first).to_contain_text("Анна Смирнова")
+        await page.fill("#list-q", "9160000011")
+        await page.press("#list-q", "Enter")
+        await expect(rows).to_have_count(1)
+        await expect(rows.first).to_contain_text("Борис Иванов")
+        await page.fill("#list-q", "")
+        await page.press("#list-q", "Enter")
+        await expect(rows).to_have_count(3)
+        await rows.nth(0).locator("input[type=checkbox]").check()
+        await rows.nth(2).locator("input[type=checkbox]").check()
+        await page.select_option("#list-to", "boris")
+        await page.screenshot(path=str(ARTIFACTS / f"lead-list-{tag}.png"), full_page=True)
+        await page.click("#list-hand")
+        await expect(page.locator(".toast").last).to_contain_text("Leads handed over: 2")
+        await page.select_option("#list-responsible", "boris")
+        await expect(rows).to_have_count(2)
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= viewport["width"], width
+        await rows.first.locator(".dup-name").click()  # the card of that lead, history and all
+        await expect(page.locator("#lead-history li").first).to_contain_text(
+            "Responsible: Anna Petrova → Boris Ivanov"
+        )
+        assert errors == []

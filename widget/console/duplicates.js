@@ -21,6 +21,8 @@ const isOpen = () => !$("dup-view").hidden;
 
 export function openDuplicates() {
   closeBoard();
+  $("list-view").hidden = true; // lead-list.js's view: one page instead of the columns at a time
+  $("list-open").setAttribute("aria-pressed", "false");
   $("layout").hidden = true;
   $("dup-view").hidden = false;
   $("dup-open").setAttribute("aria-pressed", "true");

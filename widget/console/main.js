@@ -12,6 +12,7 @@ import { closeBoard, renderBoardEntry } from "./board.js";
 import { resetComposer } from "./composer.js";
 import { renderTransferTargets, showNoDialog } from "./dialog.js";
 import { closeDuplicates } from "./duplicates.js";
+import { closeList } from "./lead-list.js";
 import { $ } from "./dom.js";
 import { t } from "./i18n.js";
 import { renderLead, showLead } from "./lead.js";
@@ -70,6 +71,7 @@ function stopApp() {
   forgetReopen();
   closeBoard();
   closeDuplicates();
+  closeList();
   renderBoardEntry();
 }
 
