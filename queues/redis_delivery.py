@@ -118,6 +118,12 @@ class Delivery:
                     buffer.clear()
                     await pause(self._closing, min(5.0, 0.1 * 2**outages))
                     continue
+                except Exception:
+                    if self._closing.is_set():
+                        # the bus closed its clients under this read (redis-py's cluster client can then fail
+                        # anywhere inside, even with an AttributeError): the consumer ends, as it would have
+                        break
+                    raise
                 outages = 0
                 if step is None:
                     need_history = True
