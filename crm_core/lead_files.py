@@ -276,6 +276,12 @@ class LeadFiles:
                         chunk.clear()
                     if progress is not None:
                         await _maybe_await(progress(done))
+                if conn.dialect.name == "sqlite" and not dry_run and report.created + report.updated:
+                    # the planner's statistics of the leads (a few seconds for a million): after a big import its guesses
+                    # (a filter every lead passes taken for a selective one) walked a million rows for a list
+                    await conn.exec_driver_sql("PRAGMA analysis_limit=0")
+                    await conn.exec_driver_sql("ANALYZE leads")
+                    await conn.commit()
             finally:
                 if conn.dialect.name == "sqlite":
                     await conn.exec_driver_sql(

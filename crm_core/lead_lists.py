@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_core.contacts import contact_rows
@@ -47,10 +47,12 @@ def _conditions(f: LeadFilter) -> list[ColumnElement[bool]]:
         out.append(leads.c.responsible == f.responsible)
     if f.source is not None:
         out.append(leads.c.source == f.source)
+    # as sets the database makes once (a channel's identities by the unique key's first column), not a probe per
+    # lead: a channel none of the leads wrote from would otherwise walk every lead
     if f.line is not None:
-        out.append(exists().where(dialogs.c.lead_id == leads.c.id, dialogs.c.line_id == f.line))
+        out.append(leads.c.id.in_(select(dialogs.c.lead_id).where(dialogs.c.line_id == f.line)))
     if f.channel is not None:
-        out.append(exists().where(identities.c.lead_id == leads.c.id, identities.c.channel == f.channel))
+        out.append(leads.c.id.in_(select(identities.c.lead_id).where(identities.c.channel == f.channel)))
     for col, lo, hi in (
         (leads.c.created_at, f.created_from, f.created_to),
         (leads.c.updated_at, f.changed_from, f.changed_to),

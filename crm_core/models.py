@@ -113,7 +113,7 @@ leads = Table(
     Index("ix_leads_updated", "updated_at", "id"),
     Index("ix_leads_created", "created_at", "id"),
     Index("ix_leads_name_sort", "name_search", "id"),
-    Index("ix_leads_status", "status", "updated_at"),
+    Index("ix_leads_status", "status", "updated_at", "id"),
 )
 
 # every phone and e-mail of a lead (leads.phone / leads.email keep the first of each, position 0); a lead's insert

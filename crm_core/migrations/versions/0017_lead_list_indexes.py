@@ -16,7 +16,7 @@ INDEXES = {
     "ix_leads_updated": ["updated_at", "id"],
     "ix_leads_created": ["created_at", "id"],
     "ix_leads_name_sort": ["name_search", "id"],
-    "ix_leads_status": ["status", "updated_at"],
+    "ix_leads_status": ["status", "updated_at", "id"],
 }
 
 
