@@ -152,6 +152,11 @@ class Operator(_Socket):
             assert r.status == 200, await r.text()
             return await r.json()
 
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """Any REST call with a JSON body: the status and the JSON answer, whatever the status."""
+        async with self.session.request(method, f"{self.base}{path}", json=body, headers=self.headers) as r:
+            return r.status, await r.json()
+
     async def patch(self, path: str, body: Frame) -> tuple[int, Any]:
         """PATCH a REST path."""
         async with self.session.patch(f"{self.base}{path}", json=body, headers=self.headers) as r:

@@ -56,3 +56,17 @@ def store_url(backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.
     url: str = request.getfixturevalue("pg_database")
     monkeypatch.setattr(tests.conftest, "DEFAULT_STORAGE_URL", url)
     return url
+
+
+@pytest.fixture
+async def crm(tmp_path, start_daemon):  # type: ignore[no-untyped-def]
+    """A daemon with two lines (support: anna; sales: vera), and anna, vera and the admin logged in."""
+    d = await start_daemon(
+        tests.conftest.settings_from(
+            tmp_path,
+            tests.conftest.config(
+                tmp_path, [tests.conftest.line("support", ["anna"]), tests.conftest.line("sales", ["vera"])]
+            ),
+        )
+    )
+    return d, await d.operator("anna"), await d.operator("vera"), await d.operator("admin")

@@ -8,25 +8,12 @@ from typing import Any
 
 import aiohttp
 import orjson
-import pytest
-
-from tests.conftest import config, line, settings_from
 
 BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
 
 
 async def call(op: Any, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    async with op.session.request(method, f"{op.base}{path}", json=body, headers=op.headers) as r:
-        return r.status, await r.json()
-
-
-@pytest.fixture
-async def crm(tmp_path, start_daemon):
-    """support: anna; sales: vera; and the admin."""
-    d = await start_daemon(
-        settings_from(tmp_path, config(tmp_path, [line("support", ["anna"]), line("sales", ["vera"])]))
-    )
-    return d, await d.operator("anna"), await d.operator("vera"), await d.operator("admin")
+    return await op.call(method, path, body)
 
 
 async def test_duplicates_merge_journal_and_undo_with_their_access(crm):

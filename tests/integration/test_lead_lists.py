@@ -6,24 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from tests.conftest import config, line, settings_from
-
 BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
 
 
 async def call(op: Any, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    async with op.session.request(method, f"{op.base}{path}", json=body, headers=op.headers) as r:
-        return r.status, await r.json()
-
-
-@pytest.fixture
-async def crm(tmp_path, start_daemon):
-    d = await start_daemon(
-        settings_from(tmp_path, config(tmp_path, [line("support", ["anna"]), line("sales", ["vera"])]))
-    )
-    return d, await d.operator("anna"), await d.operator("vera"), await d.operator("admin")
+    return await op.call(method, path, body)
 
 
 async def _pages(op: Any, query: str) -> list[str]:
