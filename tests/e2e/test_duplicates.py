@@ -239,6 +239,12 @@ async def test_an_admin_works_from_the_lead_list_and_hands_leads_over(tmp_path, 
         await expect(page.locator(".toast").last).to_contain_text("Leads handed over: 2")
         await page.select_option("#list-responsible", "boris")
         await expect(rows).to_have_count(2)
+        # the export takes the list's filters: the file holds exactly the leads shown
+        href = await page.locator("#list-export").get_attribute("href")
+        assert href == "/api/leads/export?responsible=boris"
+        async with admin.session.get(f"{d.base}{href}", headers=admin.headers) as r:
+            exported = (await r.read()).decode("utf-8-sig").splitlines()
+        assert len(exported) == 3 and all("boris" in line for line in exported[1:])
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= viewport["width"], width
         await rows.first.locator(".dup-name").click()  # the card of that lead, history and all

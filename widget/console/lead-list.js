@@ -60,7 +60,18 @@ function query(cursor) {
   return `/api/leads/list?${p}`;
 }
 
+/** The export link takes the list's filters (words, status, an admin's responsible). */
+function exportLink() {
+  const p = new URLSearchParams();
+  if ($("list-q").value.trim()) p.set("query", $("list-q").value.trim());
+  if ($("list-status").value) p.set("status", $("list-status").value);
+  const resp = $("list-responsible").value;
+  if (isAdmin() && resp && resp !== "none") p.set("responsible", resp);
+  $("list-export").href = "/api/leads/export" + (p.toString() ? `?${p}` : "");
+}
+
 async function load(more) {
+  if (!more) exportLink();
   const mine = ++seq;
   $("list-error").textContent = "";
   try {
