@@ -16,9 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_core.ids import new_id
 from crm_core.models import lead_contacts, leads
-from crm_core.recognition import fold, name_key, normalize_email, normalize_phone, one_line
+from crm_core.recognition import name_fields, normalize_email, normalize_phone
 
-KINDS = ("phone", "email")
 LIST_OF = {"phone": "phones", "email": "emails"}
 NORMALIZE = {"phone": normalize_phone, "email": normalize_email}
 
@@ -117,8 +116,7 @@ class Contacts:
     ) -> str:
         """A lead made by hand (name, status, responsible, source) with these normalised contacts; its id."""
         lead_id = new_id()
-        name = one_line(fields.get("name") or "")
-        row = {**fields, "name": name, "name_search": fold(name), "name_key": name_key(name)}
+        row = {**fields, **name_fields(fields.get("name"))}
         async with self.engine.begin() as conn:
             await conn.execute(insert(leads).values(id=lead_id, **row, created_at=now, updated_at=now))
             for kind, items in (("phone", phones), ("email", emails)):

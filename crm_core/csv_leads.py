@@ -62,6 +62,12 @@ def sniff_separator(text: str) -> str:
     return ";" if bare.count(";") > bare.count(",") else ","
 
 
+def data_lines(text: str) -> int:
+    """How many lines follow the header (a progress bar's total; a quoted cell over several lines counts each)."""
+    lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    return max(0, lines - 1)
+
+
 def guess_mapping(header: Sequence[str]) -> dict[int, str]:
     """Column index → lead field, from the headers this module knows; other columns are ignored."""
     out: dict[int, str] = {}

@@ -20,7 +20,7 @@ from crm_core.ids import new_id
 from crm_core.lead_bulk import first_contacts, triggers_aside
 from crm_core.lookups import Key
 from crm_core.models import identities, leads
-from crm_core.recognition import fold, name_key, normalize_email, normalize_phone, one_line
+from crm_core.recognition import name_fields, normalize_email, normalize_phone
 
 
 async def import_contacts(
@@ -100,13 +100,12 @@ def _import_rows(
         if key is not None and key in existing:
             continue
         lead_id = new_id()
-        name = one_line(str(row.get("name") or ""))
+        names = name_fields(str(row.get("name") or ""))
+        name = names["name"]
         lead_rows.append(
             {
                 "id": lead_id,
-                "name": name,
-                "name_search": fold(name),
-                "name_key": name_key(name),
+                **names,
                 "phone": normalize_phone(row.get("phone")),
                 "email": normalize_email(row.get("email")),
                 "status": str(row.get("status") or status),

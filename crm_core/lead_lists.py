@@ -4,7 +4,7 @@ class of `Store`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_core.contacts import contact_rows
-from crm_core.ids import new_id
+from crm_core.lead_history import history_row
 from crm_core.models import dialogs, identities, lead_contacts, lead_events, leads
 from crm_core.recognition import fold
 
@@ -35,6 +35,17 @@ class LeadFilter:
     changed_from: datetime | None = None
     changed_to: datetime | None = None
     query: str = ""  # the name, or a phone or e-mail, contains it
+
+
+def words_clause(query: str) -> ColumnElement[bool] | None:
+    """The leads whose name, or one of whose phones or e-mails, contains the words as typed (any script and case;
+    `%` and `_` are themselves); None for no words."""
+    folded = fold(query.strip())
+    if not folded:
+        return None
+    like = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    in_contacts = select(lead_contacts.c.lead_id).where(lead_contacts.c.value.like(like, escape="\\"))
+    return or_(leads.c.name_search.like(like, escape="\\"), leads.c.id.in_(in_contacts))
 
 
 def _conditions(f: LeadFilter) -> list[ColumnElement[bool]]:
@@ -61,16 +72,8 @@ def _conditions(f: LeadFilter) -> list[ColumnElement[bool]]:
             out.append(col >= lo)
         if hi is not None:
             out.append(col < hi)
-    if folded := fold(f.query.strip()):
-        like = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        out.append(
-            or_(
-                leads.c.name_search.like(like, escape="\\"),
-                leads.c.id.in_(
-                    select(lead_contacts.c.lead_id).where(lead_contacts.c.value.like(like, escape="\\"))
-                ),
-            )
-        )
+    if (words := words_clause(f.query)) is not None:
+        out.append(words)
     return out
 
 
@@ -106,6 +109,21 @@ class LeadLists:
             r.update(contacts[r["id"]])
         return rows
 
+    async def search_leads(
+        self, query: str = "", *, responsible: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Live leads whose name, phone or e-mail contains the query, most recently changed first (the console's
+        lead search; `responsible`: only theirs)."""
+        return await self.list_leads(LeadFilter(query=query, responsible=responsible), limit=limit)
+
+    async def export_leads(self, f: LeadFilter, *, page: int = 2_000) -> AsyncIterator[list[dict[str, Any]]]:
+        """The live leads a list with this filter shows, oldest first, a page at a time, each with its phones and
+        e-mails: memory stays flat however many."""
+        after: tuple[Any, str] | None = None
+        while rows := await self.list_leads(f, sort="created", descending=False, after=after, limit=page):
+            yield rows
+            after = (rows[-1]["created_at"], rows[-1]["id"])
+
     async def hand_over(
         self, lead_ids: Sequence[str], responsible: str | None, *, by: str, now: datetime
     ) -> list[str]:
@@ -130,16 +148,9 @@ class LeadLists:
                 await conn.execute(
                     insert(lead_events),
                     [
-                        {
-                            "id": new_id(),
-                            "lead_id": r.id,
-                            "kind": "responsible",
-                            "from_value": r.responsible,
-                            "to_value": responsible,
-                            "by": by,
-                            "reason": None,
-                            "at": now,
-                        }
+                        history_row(
+                            r.id, "responsible", r.responsible, responsible, by=by, reason=None, at=now
+                        )
                         for r in rows
                     ],
                 )

@@ -23,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_core.contacts import LIST_OF, contact_rows, write_contacts
 from crm_core.ids import new_id
+from crm_core.lead_history import history_of
 from crm_core.models import dialogs, identities, lead_events, lead_merges, leads
-from crm_core.recognition import fold, name_key, one_line
+from crm_core.recognition import name_fields
 
 _CHUNK = 500
 
@@ -49,10 +50,7 @@ def _chunks(ids: Sequence[str]) -> list[list[str]]:
 
 def _fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Lead fields as the store writes them (a name with its search forms)."""
-    if "name" in fields:
-        name = one_line(fields["name"] or "")
-        return {**fields, "name": name, "name_search": fold(name), "name_key": name_key(name)}
-    return fields
+    return {**fields, **name_fields(fields["name"])} if "name" in fields else fields
 
 
 def _journal(
@@ -65,20 +63,7 @@ def _journal(
     now: datetime,
 ) -> None:
     """The lead's history: the status and responsible these fields change."""
-    rows = [
-        {
-            "id": new_id(),
-            "lead_id": lead_id,
-            "kind": kind,
-            "from_value": before.get(kind),
-            "to_value": fields[kind],
-            "by": by,
-            "reason": why,
-            "at": now,
-        }
-        for kind in ("status", "responsible")
-        if kind in fields and fields[kind] != before.get(kind)
-    ]
+    rows = history_of(lead_id, before, fields, by=by, at=now, reason=why, reason_on=("status", "responsible"))
     if rows:
         conn.execute(insert(lead_events), rows)
 

@@ -75,3 +75,11 @@ def name_key(name: str | None, folded: str | None = None) -> str | None:
     if len(words) < 2:
         return None
     return " ".join(sorted(words))[:200]
+
+
+def name_fields(name: str | None) -> dict[str, str | None]:
+    """A lead's name as the store writes it, wherever it writes one: on one line, with the form searches compare
+    (`fold`) and the key duplicate control compares (`name_key`)."""
+    clean = one_line(name or "")
+    folded = fold(clean)
+    return {"name": clean, "name_search": folded, "name_key": name_key(clean, folded)}

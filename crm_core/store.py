@@ -33,7 +33,7 @@ from crm_core.merges import Merges
 from crm_core.models import dialogs, identities, leads, messages, outbox
 from crm_core.quick_answers import QuickAnswers
 from crm_core.read_marks import ReadMarks
-from crm_core.recognition import fold, name_key, one_line
+from crm_core.recognition import name_fields
 from crm_core.search import Search
 from crm_core.sqlalchemy_batch import apply_sync
 from crm_core.web_reads import WebReads
@@ -123,9 +123,7 @@ class Store(
             return
         for row in (*ch.leads, *ch.lead_updates):  # every name the store writes is searchable in every script
             if "name" in row:
-                row["name"] = name = one_line(row["name"] or "")
-                row["name_search"] = fold(name)
-                row["name_key"] = name_key(name)
+                row.update(name_fields(row["name"]))
         if self._pg is not None and pg_batch.supports(ch):
             await self._pg.apply(ch)
             return

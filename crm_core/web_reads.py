@@ -10,10 +10,10 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_core.contacts import contact_rows
-from crm_core.ids import new_id
+from crm_core.lead_history import history_of
 from crm_core.lookups import dialog_list_has
-from crm_core.models import dialog_events, dialogs, identities, lead_contacts, lead_events, leads, messages
-from crm_core.recognition import fold, name_key, one_line
+from crm_core.models import dialog_events, dialogs, identities, lead_events, leads, messages
+from crm_core.recognition import name_fields
 
 _DIALOG_SUMMARY_COLS = [
     *dialogs.c,
@@ -123,30 +123,6 @@ class WebReads:
             row = (await conn.execute(q)).mappings().first()
         return dict(row) if row else None
 
-    async def search_leads(
-        self, query: str = "", *, responsible: str | None = None, limit: int = 50
-    ) -> list[dict[str, Any]]:
-        """Live leads whose name, phone or e-mail (any of them) contains the query (case-insensitive), newest first."""
-        q = select(leads).where(leads.c.merged_into.is_(None))
-        folded = fold(query.strip())
-        if folded:
-            like = f"%{_escape_like(folded)}%"
-            q = q.where(
-                or_(
-                    leads.c.name_search.like(like, escape="\\"),
-                    func.coalesce(leads.c.phone, "").like(like, escape="\\"),
-                    func.coalesce(leads.c.email, "").like(like, escape="\\"),
-                    leads.c.id.in_(
-                        select(lead_contacts.c.lead_id).where(lead_contacts.c.value.like(like, escape="\\"))
-                    ),
-                )
-            )
-        if responsible is not None:
-            q = q.where(leads.c.responsible == responsible)
-        q = q.order_by(leads.c.updated_at.desc(), leads.c.id.desc()).limit(limit)
-        async with self.engine.connect() as conn:
-            return [dict(r) for r in (await conn.execute(q)).mappings().all()]
-
     async def get_lead(self, lead_id: str) -> dict[str, Any] | None:
         """A lead with its phones and e-mails, its identities and every dialog with its transcript."""
         async with self.engine.connect() as conn:
@@ -199,28 +175,14 @@ class WebReads:
         """Change a lead's editable fields, journaling a change of its status or responsible (`by` whom, the
         words of a rejection in `reason`); False if there is no such lead."""
         if "name" in fields:
-            name = one_line(fields["name"] or "")
-            fields = {**fields, "name": name, "name_search": fold(name), "name_key": name_key(name)}
+            fields = {**fields, **name_fields(fields["name"])}
         async with self.engine.begin() as conn:
             q = select(leads.c.status, leads.c.responsible).where(leads.c.id == lead_id)
             before = (await conn.execute(q)).first()
             if before is None:
                 return False
             await conn.execute(update(leads).where(leads.c.id == lead_id).values(**fields, updated_at=now))
-            journal = [
-                {
-                    "id": new_id(),
-                    "lead_id": lead_id,
-                    "kind": kind,
-                    "from_value": old,
-                    "to_value": fields[kind],
-                    "by": by,
-                    "reason": reason if kind == "status" else None,
-                    "at": now,
-                }
-                for kind, old in (("status", before.status), ("responsible", before.responsible))
-                if kind in fields and fields[kind] != old
-            ]
+            journal = history_of(lead_id, before._asdict(), fields, by=by, at=now, reason=reason)
             if journal:
                 await conn.execute(insert(lead_events), journal)
         return True
@@ -229,8 +191,3 @@ class WebReads:
 def activity_key(row: dict[str, Any]) -> tuple[datetime, str]:
     """A `list_dialogs` row's place in the list's order (for `before`)."""
     return (row["last_message_at"] or row["created_at"], row["id"])
-
-
-def _escape_like(text: str) -> str:
-    """A search text matched literally by LIKE (its % and _ are not wildcards)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

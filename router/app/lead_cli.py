@@ -14,7 +14,8 @@ from typing import TextIO
 
 from crm_core import csv_leads
 from crm_core.csv_leads import CsvProblem
-from crm_core.lead_files import ON_DUPLICATE
+from crm_core.lead_import_plan import ON_DUPLICATE
+from crm_core.lead_lists import LeadFilter
 from crm_core.store import Store
 from router.app.settings import Settings
 
@@ -82,7 +83,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     except (CsvProblem, OSError) as exc:
         print(f"{args.file}: {exc}", file=sys.stderr)
         return EXIT_BAD_FILE
-    total = max(0, text.count("\n") - (0 if text.endswith("\n") else -1) - 1)
+    total = csv_leads.data_lines(text)
     report = asyncio.run(_import(settings, rows, args, total))
     print(json.dumps({"file": args.file, "encoding": encoding, **report}, ensure_ascii=False, indent=2))
     return 0
@@ -130,9 +131,12 @@ async def _export(settings: Settings, args: argparse.Namespace, out: TextIO) -> 
     store = Store.open(settings.database_url)
     try:
         out.write(next(csv_leads.export_lines([], separator=args.separator)))
-        async for page in store.export_leads(
-            query=args.query, status=args.status, responsible=args.responsible
-        ):
+        f = LeadFilter(
+            statuses=(args.status,) if args.status else (),
+            responsible=args.responsible,
+            query=args.query,
+        )
+        async for page in store.export_leads(f):
             out.writelines(csv_leads.export_lines(page, separator=args.separator, header=False))
     finally:
         await store.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_core.ids import new_id
+from crm_core.lead_history import history_row
 from queues.messages import dumps
 from router.app import log_events as ev
 from router.app.logs import get
@@ -147,16 +147,15 @@ class Outcomes(Staging):
                 )
                 # the lead's journal: the routing (no operator's hand) gave it; from whom the engine last knew
                 self.changes.lead_events.append(
-                    {
-                        "id": new_id(),
-                        "lead_id": d.lead_id,
-                        "kind": "responsible",
-                        "from_value": before.preferred,
-                        "to_value": fx.operator,
-                        "by": None,
-                        "reason": None,
-                        "at": self.now,
-                    }
+                    history_row(
+                        d.lead_id,
+                        "responsible",
+                        before.preferred,
+                        fx.operator,
+                        by=None,
+                        reason=None,
+                        at=self.now,
+                    )
                 )
             elif isinstance(fx, dm.Reopened):
                 self._event(d, "reopened", None, {})

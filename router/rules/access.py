@@ -3,7 +3,7 @@ dialogs and the leads they are responsible for; admins see everything and may ta
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,19 @@ def can_edit_lead(v: Viewer, lead: Mapping[str, Any], dialogs: Collection[Mappin
     if v.admin or lead.get("responsible") == v.login:
         return True
     return any(d.get("state") != "closed" and can_view_dialog(v, {**d, "invited": ()}) for d in dialogs)
+
+
+def lead_audience(admins: Iterable[str], leads: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Whose consoles show these leads (in lists, headers, cards): the admins, each lead's responsible, and the
+    operators holding or offered one of its open dialogs (`open_dialogs`, or its `dialogs` but the closed)."""
+    out = set(admins)
+    for lead in leads:
+        if lead.get("responsible"):
+            out.add(lead["responsible"])
+        for d in lead.get("open_dialogs") or lead.get("dialogs") or ():
+            if d.get("state") != "closed":
+                out.update(x for x in (d.get("operator"), *(d.get("offered_to") or ())) if x)
+    return out
 
 
 def command_refusal(v: Viewer, command: str, d: Mapping[str, Any]) -> tuple[str, str] | None:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-CRITERIA = ("name", "phone", "email")
 # the single-valued fields a merge decides (phones and e-mails are combined, never chosen)
 MERGE_FIELDS = ("name", "status", "responsible", "source")
 _EPOCH = datetime.min.isoformat()

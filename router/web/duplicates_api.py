@@ -6,19 +6,14 @@ the undo are an admin's."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from crm_core.duplicates import CRITERIA
-from crm_core.ids import new_id
 from crm_core.merges import MergeRefused
 from crm_core.store import Store
-from queues.bus import CONSOLE
-from queues.messages import ConsoleEvent
 from router.app.clock import Clock
 from router.protocol.times import iso
 from router.protocol.views import lead_view
@@ -31,7 +26,8 @@ from router.rules.duplicates import (
     merged_fields,
 )
 from router.web.gate import Gate
-from router.web.http import ApiError, json_response
+from router.web.http import ApiError, json_response, query_time
+from router.web.leads_api import tell_consoles
 
 PAGE = 20
 MERGE_MAX = 20  # records in one merge
@@ -196,20 +192,13 @@ class DuplicateRoutes:
             raise ApiError(409, exc.code, exc.message) from None
         row = await self.store.get_lead(main["id"])
         assert row is not None
-        await self._tell(row, [main, *dups])
+        await tell_consoles(self.gate, row, [main, *dups])
         return json_response({"merge_id": merge_id, "lead": lead_view(row)})
 
     async def journal(self, request: web.Request) -> web.Response:
         """GET /api/merges?before= — the merge journal, newest first (admins)."""
         self._admin(self.gate.viewer(await self.gate.operator(request)))
-        before = None
-        if raw := request.query.get("before"):
-            try:
-                before = datetime.fromisoformat(raw)
-            except ValueError:
-                raise ApiError(400, "bad_field", "before must be an ISO 8601 time") from None
-            if before.tzinfo is None:
-                raise ApiError(400, "bad_field", "before needs a time zone")
+        before = query_time(request.query, "before")
         return json_response(
             {"merges": [_journal_view(m) for m in await self.store.list_merges(before=before)]}
         )
@@ -223,28 +212,13 @@ class DuplicateRoutes:
         except MergeRefused as exc:
             raise ApiError(404 if exc.code == "not_found" else 409, exc.code, exc.message) from None
         rows = await self.store.merge_candidates([done["main_id"], *done["restored"]])
-        await self._tell(rows[done["main_id"]], list(rows.values()))
+        await tell_consoles(self.gate, rows[done["main_id"]], list(rows.values()))
         return json_response({"main_id": done["main_id"], "restored": done["restored"]})
 
     @staticmethod
     def _admin(v: Viewer) -> None:
         if not v.admin:
             raise ApiError(403, "forbidden", "only an admin reads the merge journal and undoes a merge")
-
-    async def _tell(self, main: dict[str, Any], records: list[dict[str, Any]]) -> None:
-        """Consoles that show any of the records learn the merge (admins, responsibles, operators of open dialogs)."""
-        recipients = {o.login for o in self.gate.settings.operators if o.role == "admin"}
-        for r in records:
-            recipients.update(x for x in (r.get("responsible"),) if x)
-            for d in r.get("open_dialogs") or ():
-                recipients.update(x for x in (d.get("operator"), *(d.get("offered_to") or ())) if x)
-        frames = [
-            ConsoleEvent(
-                new_id(), tuple(sorted(recipients)), {"type": "lead.updated", "lead": lead_view(main)}
-            )
-        ]
-        with contextlib.suppress(Exception):  # stored: a console that misses it sees it on refresh
-            await self.gate.hub.bus.publish(CONSOLE, frames)
 
 
 def _journal_view(m: dict[str, Any]) -> dict[str, Any]:

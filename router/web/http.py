@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -41,13 +43,11 @@ async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
-        if exc.retry_after is None and not exc.details:
-            return error_response(exc.status, exc.code, exc.message)
         body = {**exc.details, "code": exc.code, "message": exc.message}
-        resp = json_response(body, exc.status)
         if exc.retry_after is not None:
             body["retry_after"] = exc.retry_after
-            resp = json_response(body, exc.status)
+        resp = json_response(body, exc.status)
+        if exc.retry_after is not None:
             resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
     except web.HTTPException as exc:
@@ -86,3 +86,15 @@ async def multipart_file(request: web.Request, limit: int) -> Upload:
             raise ApiError(413, "too_large", f"files are limited to {limit} bytes")
     name = (part.filename or "file").replace("/", "_").replace("\\", "_")[:200]
     return Upload(bytes(data), name, part.headers.get("Content-Type", "application/octet-stream")[:200])
+
+
+def query_time(query: Mapping[str, str], name: str) -> datetime | None:
+    """An ISO-8601 time parameter (UTC when it has no offset); 400 when it is not one."""
+    raw = query.get(name)
+    if not raw:
+        return None
+    try:
+        at = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, "bad_field", f"{name} must be an ISO-8601 time") from None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)

@@ -11,11 +11,12 @@ from aiohttp import web
 
 from crm_core import csv_leads
 from crm_core.csv_leads import CsvProblem
-from crm_core.lead_files import ON_DUPLICATE
+from crm_core.lead_import_plan import ON_DUPLICATE
 from crm_core.store import Store
 from router.app.clock import Clock
 from router.web.gate import Gate
 from router.web.http import ApiError, multipart_file
+from router.web.lead_lists_api import lead_filter
 
 IMPORT_MAX_BYTES = 64 * 1024 * 1024  # about a million leads
 CHUNK = 2_000  # rows per transaction and per progress line
@@ -65,7 +66,7 @@ class LeadFileRoutes:
             )
         except CsvProblem as exc:
             raise ApiError(400, "bad_file", str(exc)) from None
-        total = max(0, text.count("\n") - (0 if text.endswith("\n") else -1) - 1)
+        total = csv_leads.data_lines(text)
         resp = web.StreamResponse(
             headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-store"}
         )
@@ -97,8 +98,8 @@ class LeadFileRoutes:
         return resp
 
     async def export_leads(self, request: web.Request) -> web.StreamResponse:
-        """GET /api/leads/export?query=&status=&responsible=&separator=&encoding= — a CSV of the leads that match:
-        an operator's own leads only, an admin's any."""
+        """GET /api/leads/export?(the filters of GET /api/leads/list)&separator=&encoding= — a CSV of the leads
+        that list shows: an operator's own leads only, an admin's any."""
         v = self.gate.viewer(await self.gate.operator(request))
         q = request.query
         separator = q.get("separator", ",")
@@ -107,8 +108,7 @@ class LeadFileRoutes:
             raise ApiError(400, "bad_field", "separator must be , or ;")
         if encoding not in csv_leads.ENCODINGS:
             raise ApiError(400, "bad_field", f"encoding must be one of {', '.join(csv_leads.ENCODINGS)}")
-        responsible = (q.get("responsible") or None) if v.admin else v.login
-        status = q.get("status") or None
+        f = lead_filter(self.gate, v, q)
         resp = web.StreamResponse(
             headers={
                 "Content-Type": f"text/csv; charset={'windows-1251' if encoding == 'windows-1251' else 'utf-8'}",
@@ -122,9 +122,7 @@ class LeadFileRoutes:
         await resp.write(
             ("\ufeff" if encoding == "utf-8-sig" else "").encode() + head.encode(codec, "replace")
         )
-        async for page in self.store.export_leads(
-            query=q.get("query", "")[:200], status=status, responsible=responsible
-        ):
+        async for page in self.store.export_leads(f):
             text = "".join(csv_leads.export_lines(page, separator=separator, header=False))
             await resp.write(text.encode(codec, "replace"))
         await resp.write_eof()

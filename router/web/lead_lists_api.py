@@ -4,8 +4,8 @@ another responsible at once (POST /api/leads/hand-over, admins: a leaving employ
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 import orjson
 from aiohttp import web
@@ -15,24 +15,38 @@ from crm_core.search import BadSearch, decode_cursor, encode_cursor
 from crm_core.store import Store
 from router.app.clock import Clock
 from router.protocol.views import lead_view
+from router.rules.access import Viewer
 from router.web.gate import Gate
-from router.web.http import ApiError, json_response
+from router.web.http import ApiError, json_response, query_time
 
 LIMIT_MAX = 200
 HAND_OVER_MAX = 10_000
 
 
-def _time(q: Any, name: str) -> datetime | None:
-    raw = q.get(name)
-    if not raw:
-        return None
-    try:
-        at = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ApiError(400, "bad_field", f"{name} must be an ISO 8601 time") from None
-    if at.tzinfo is None:
-        raise ApiError(400, "bad_field", f"{name} needs a time zone")
-    return at
+def lead_filter(gate: Gate, v: Viewer, q: Mapping[str, str]) -> LeadFilter:
+    """The filter of a list (or its export) from the query: status=S1,S2, responsible=LOGIN|none, source, line,
+    channel, created_from/_to, changed_from/_to, q (words). An operator's are always their own leads."""
+    statuses = tuple(s for s in q.get("status", "").split(",") if s)
+    unknown = set(statuses) - set(gate.settings.crm.statuses)
+    if unknown:
+        raise ApiError(400, "unknown_status", f"no status {', '.join(sorted(unknown))}")
+    responsible = q.get("responsible") or None
+    if not v.admin:
+        responsible = v.login  # an operator works from their own leads
+    elif responsible == "none":
+        responsible = NOBODY
+    return LeadFilter(
+        statuses=statuses,
+        responsible=responsible,
+        source=q.get("source") or None,
+        line=q.get("line") or None,
+        channel=q.get("channel") or None,
+        created_from=query_time(q, "created_from"),
+        created_to=query_time(q, "created_to"),
+        changed_from=query_time(q, "changed_from"),
+        changed_to=query_time(q, "changed_to"),
+        query=q.get("q", "")[:200],
+    )
 
 
 class LeadListRoutes:
@@ -61,27 +75,7 @@ class LeadListRoutes:
         raw_limit = q.get("limit", "50")
         if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= LIMIT_MAX:
             raise ApiError(400, "bad_field", f"limit is 1 to {LIMIT_MAX}")
-        statuses = tuple(s for s in q.get("status", "").split(",") if s)
-        unknown = set(statuses) - set(self.gate.settings.crm.statuses)
-        if unknown:
-            raise ApiError(400, "unknown_status", f"no status {', '.join(sorted(unknown))}")
-        responsible = q.get("responsible") or None
-        if not v.admin:
-            responsible = v.login  # an operator works from their own leads
-        elif responsible == "none":
-            responsible = NOBODY
-        f = LeadFilter(
-            statuses=statuses,
-            responsible=responsible,
-            source=q.get("source") or None,
-            line=q.get("line") or None,
-            channel=q.get("channel") or None,
-            created_from=_time(q, "created_from"),
-            created_to=_time(q, "created_to"),
-            changed_from=_time(q, "changed_from"),
-            changed_to=_time(q, "changed_to"),
-            query=q.get("q", "")[:200],
-        )
+        f = lead_filter(self.gate, v, q)
         after = None
         kind = f"leads.{sort}.{order}"
         if cursor := q.get("cursor"):

@@ -15,7 +15,7 @@ from queues.bus import CONSOLE
 from queues.messages import ConsoleEvent
 from router.app.clock import Clock
 from router.protocol.views import lead_card_view, lead_view
-from router.rules.access import Viewer, can_edit_lead, can_view_lead
+from router.rules.access import Viewer, can_edit_lead, can_view_lead, lead_audience
 from router.web.gate import Gate
 from router.web.http import ApiError, json_response
 
@@ -173,24 +173,18 @@ class LeadRoutes:
             raise ApiError(404, "not_found", "no such lead")
         row = await self.store.get_lead(lead_id)
         assert row is not None
-        await self._tell_consoles(row, current)
+        await tell_consoles(self.gate, row, [current])
         return json_response(self._card(v, row))
 
-    async def _tell_consoles(self, row: dict[str, Any], before: dict[str, Any]) -> None:
-        """Every console that shows the lead (its dialogs in lists and headers) learns its new name and status:
-        admins, the responsible before and after, and the operators of its open dialogs."""
-        recipients = {o.login for o in self.settings.operators if o.role == "admin"}
-        recipients.update(r for r in (before.get("responsible"), row.get("responsible")) if r)
-        for d in row.get("dialogs") or []:
-            if d.get("state") != "closed":
-                recipients.update(x for x in (d.get("operator"), *(d.get("offered_to") or ())) if x)
-        frame = {"type": "lead.updated", "lead": lead_view(row)}
-        with contextlib.suppress(
-            Exception
-        ):  # the change is stored: a console that misses it sees it on refresh
-            await self.gate.hub.bus.publish(
-                CONSOLE, [ConsoleEvent(new_id(), tuple(sorted(recipients)), frame)]
-            )
+
+async def tell_consoles(gate: Gate, lead: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    """Every console that shows the lead or the records it was made of (a merge, an undo, an edit's before and
+    after: router/rules/access.py `lead_audience`) learns its new name, status and contacts."""
+    admins = [o.login for o in gate.settings.operators if o.role == "admin"]
+    frame = {"type": "lead.updated", "lead": lead_view(lead)}
+    event = ConsoleEvent(new_id(), tuple(sorted(lead_audience(admins, [lead, *records]))), frame)
+    with contextlib.suppress(Exception):  # the change is stored: a console that misses it sees it on refresh
+        await gate.hub.bus.publish(CONSOLE, [event])
 
 
 def _contact_changes(body: dict[str, Any], current: dict[str, Any]) -> dict[str, list[dict[str, str]]]:

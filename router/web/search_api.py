@@ -8,16 +8,13 @@ of leads they are responsible for), usually none.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime
-
 from aiohttp import web
 
 from crm_core.search import STATES, BadSearch, SearchAccess, SearchFilters
 from crm_core.store import Store
 from router.protocol.views import dialog_view, message_view
 from router.web.gate import Gate
-from router.web.http import ApiError, json_response
+from router.web.http import ApiError, json_response, query_time
 
 LIMIT_DEFAULT = 20
 LIMIT_MAX = 50
@@ -53,8 +50,8 @@ class SearchRoutes:
             channel=query.get("channel") or None,
             operator=query.get("operator") or None,
             state=state,
-            since=_time(query, "since"),
-            until=_time(query, "until"),
+            since=query_time(query, "since"),
+            until=query_time(query, "until"),
         )
         raw = query.get("limit", str(LIMIT_DEFAULT))
         if not raw.isdigit() or not 1 <= int(raw) <= LIMIT_MAX:
@@ -74,15 +71,3 @@ class SearchRoutes:
             {"message": message_view(r), "dialog": dialog_view(r["dialog"], self.line_names)} for r in rows
         ]
         return json_response({"results": results, "next": nxt})
-
-
-def _time(query: Mapping[str, str], name: str) -> datetime | None:
-    """An ISO-8601 time parameter (UTC when it has no offset); 400 when it is not one."""
-    raw = query.get(name)
-    if not raw:
-        return None
-    try:
-        at = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(400, "bad_field", f"{name} must be an ISO-8601 time") from None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)

@@ -208,7 +208,7 @@ async def test_csv_import_streams_its_progress_and_export_honours_the_filter(crm
     assert (status, body[0]["code"]) == (400, "bad_field")
 
     async with admin.session.get(
-        f"{admin.base}/api/leads/export?query=79160000042&separator=;", headers=admin.headers
+        f"{admin.base}/api/leads/export?q=79160000042&separator=;", headers=admin.headers
     ) as r:
         assert r.status == 200 and r.headers["Content-Disposition"].startswith("attachment")
         text = (await r.read()).decode("utf-8-sig")

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 
 from crm_core.csv_leads import rows
+from crm_core.lead_lists import LeadFilter
 from crm_core.store import Store
 from router.app import cli
 from tests.conftest import config, line
@@ -37,17 +38,17 @@ async def test_dry_run_then_import_then_again_is_idempotent(store: Store) -> Non
     assert (dry.created, dry.duplicates, dry.rejected) == (2, 2, 1)
     assert dry.lines["created"] == [2, 5] and dry.lines["duplicates"] == [3, 4]
     assert dry.reasons == [{"line": 6, "reason": "'не телефон' is not a valid phone"}]
-    assert await store.count_leads() == 1  # a dry run writes nothing
+    assert await store.count("leads") == 1  # a dry run writes nothing
     done: list[int] = []
     real = await store.import_leads(checked(), now=NOW, chunk_size=2, progress=done.append)
     assert real.view() == {**dry.view(), "dry_run": False} and done == [2, 4, 5]
-    assert await store.count_leads() == 3
+    assert await store.count("leads") == 3
     ivan = (await store.find_leads_by_contact(phone="+74950000002"))[0]
     card = await store.get_lead(ivan["id"])
     assert card is not None and card["responsible"] == "anna" and card["source"] == "import"
     assert [c["value"] for c in card["phones"]] == ["+79160000001", "+74950000002"]
     again = await store.import_leads(checked(), now=NOW)
-    assert (again.created, again.duplicates) == (0, 4) and await store.count_leads() == 3
+    assert (again.created, again.duplicates) == (0, 4) and await store.count("leads") == 3
 
 
 async def test_update_fills_what_the_lead_lacks_and_create_makes_new_ones(store: Store) -> None:
@@ -71,11 +72,11 @@ async def test_update_fills_what_the_lead_lacks_and_create_makes_new_ones(store:
 
 async def test_export_honours_the_filter_and_pages(store: Store) -> None:
     await store.import_leads(checked(), now=NOW)
-    pages = [p async for p in store.export_leads(page=1)]
+    pages = [p async for p in store.export_leads(LeadFilter(), page=1)]
     assert len(pages) == 3 and all(len(p) == 1 for p in pages)
-    found = [r["name"] async for p in store.export_leads(query="4950000002") for r in p]
+    found = [r["name"] async for p in store.export_leads(LeadFilter(query="4950000002")) for r in p]
     assert found == ["Иван Петров"]
-    mine = [r["name"] async for p in store.export_leads(responsible="anna") for r in p]
+    mine = [r["name"] async for p in store.export_leads(LeadFilter(responsible="anna")) for r in p]
     assert mine == ["Иван Петров"]
 
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from crm_core.csv_leads import CsvProblem, LeadRow, Rejected, decode, export_lines, guess_mapping, rows
+from crm_core.csv_leads import (
+    CsvProblem,
+    LeadRow,
+    Rejected,
+    data_lines,
+    decode,
+    export_lines,
+    guess_mapping,
+    rows,
+)
 
 
 def test_encodings_are_recognised_and_a_bom_is_dropped() -> None:
@@ -109,3 +118,10 @@ def test_export_writes_every_contact_and_defuses_formulas() -> None:
     assert [(r.phones, r.emails) for r in back if isinstance(r, LeadRow)] == [
         (("+79160000001", "+74950000002"), ("a@example.com",))
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "n"), [("", 0), ("a,b", 0), ("a,b\n", 0), ("a,b\n1,2", 1), ("a,b\n1,2\n3,4\n", 2)]
+)
+def test_the_lines_after_the_header(text: str, n: int) -> None:
+    assert data_lines(text) == n

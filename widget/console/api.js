@@ -54,3 +54,22 @@ export async function upload(dialogId, file) {
   const data = await res.json().catch(() => ({}));
   return { ok: res.ok, data };
 }
+
+/**
+ * POST a form whose answer streams (the lead import's NDJSON): the Response, to read as it arrives. Throws ApiError
+ * as api() does (a 401 signs out) when the server refuses before the stream starts.
+ */
+export async function postStream(path, form) {
+  let res;
+  try {
+    res = await fetch(path, { method: "POST", body: form, headers: withAuth({}), credentials: "same-origin" });
+  } catch { throw new ApiError(0, "network", t("net.unreachable")); }
+  if (!res.ok) {
+    const data = await res.json().catch(() => ({}));
+    if (res.status === 401) sessionLost();
+    const err = new ApiError(res.status, data.code || `http_${res.status}`, data.message || res.statusText || t("net.failed"));
+    err.data = data;
+    throw err;
+  }
+  return res;
+}

@@ -3,12 +3,12 @@
    chosen ones (merge.js), the merge history for admins, and a lead made by hand, checked for duplicates first. */
 
 import { api } from "./api.js";
-import { closeBoard } from "./board.js";
 import { $, h } from "./dom.js";
 import { onLanguage, t } from "./i18n.js";
 import { loadLead } from "./lead.js";
 import { renderImportEntry } from "./lead-import.js";
 import { openMerge, renderJournal } from "./merge.js";
+import { closePage, isPageOpen, openPage, registerPage } from "./pages.js";
 import { isAdmin, operatorName } from "./store.js";
 import { toast } from "./toast.js";
 
@@ -17,15 +17,12 @@ let groups = [];
 let next = null;
 let seq = 0;
 
-const isOpen = () => !$("dup-view").hidden;
+const isOpen = () => isPageOpen("dup-view");
+
+registerPage("dup-view", "dup-open");
 
 export function openDuplicates() {
-  closeBoard();
-  $("list-view").hidden = true; // lead-list.js's view: one page instead of the columns at a time
-  $("list-open").setAttribute("aria-pressed", "false");
-  $("layout").hidden = true;
-  $("dup-view").hidden = false;
-  $("dup-open").setAttribute("aria-pressed", "true");
+  openPage("dup-view");
   $("dup-journal-tab").hidden = !isAdmin();
   renderImportEntry();
   refresh();
@@ -33,12 +30,10 @@ export function openDuplicates() {
 }
 
 export function closeDuplicates() {
-  $("dup-view").hidden = true;
   $("dup-merge").hidden = true;
   $("dup-create").hidden = true;
   $("imp-form").hidden = true;
-  $("layout").hidden = false;
-  $("dup-open").setAttribute("aria-pressed", "false");
+  closePage("dup-view");
 }
 
 /** Load the first page of the chosen criterion (or the merge history) again. */
@@ -186,7 +181,6 @@ for (const id of ["dup-create-name", "dup-create-phone", "dup-create-email"]) {
   $(id).addEventListener("input", () => { force = false; $("dup-create-save").textContent = t("dup.create"); });
 }
 
-$("board-open").addEventListener("click", () => { if (isOpen()) closeDuplicates(); });
 $("dup-open").addEventListener("click", () => (isOpen() ? closeDuplicates() : openDuplicates()));
 $("dup-open-side").addEventListener("click", openDuplicates);
 $("dup-back").addEventListener("click", closeDuplicates);

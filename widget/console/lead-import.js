@@ -2,7 +2,7 @@
    report. "Check" runs it dry (nothing is written) and shows the mapping to correct; "Import" runs it for real.
    Export: a link to GET /api/leads/export, with the lead search's words as its filter. */
 
-import { ApiError, sessionLost } from "./api.js";
+import { postStream } from "./api.js";
 import { $, h } from "./dom.js";
 import { t } from "./i18n.js";
 import { isAdmin } from "./store.js";
@@ -16,7 +16,7 @@ let running = false;
 export function renderImportEntry() {
   $("imp-open").hidden = !isAdmin();
   const q = $("lead-search").value.trim();
-  $("exp-link").href = "/api/leads/export" + (q ? `?query=${encodeURIComponent(q)}` : "");
+  $("exp-link").href = "/api/leads/export" + (q ? `?q=${encodeURIComponent(q)}` : "");
 }
 
 function mappingUi() {
@@ -56,15 +56,7 @@ async function run(dry) {
   bar.value = 0;
   $("imp-report").textContent = dry ? t("imp.checking") : t("imp.importing");
   try {
-    const token = sessionStorage.getItem("openlines.console.token");
-    const res = await fetch(`/api/leads/import?${params}`, {
-      method: "POST", body: form, credentials: "same-origin", headers: token ? { Authorization: `Bearer ${token}` } : {},
-    });
-    if (!res.ok) {
-      const data = await res.json().catch(() => ({}));
-      if (res.status === 401) sessionLost();
-      throw new ApiError(res.status, data.code, data.message || res.statusText);
-    }
+    const res = await postStream(`/api/leads/import?${params}`, form);
     // NDJSON: one object a line, read as it arrives
     const reader = res.body.getReader();
     const decoder = new TextDecoder();

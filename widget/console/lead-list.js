@@ -3,12 +3,12 @@
    (POST /api/leads/hand-over). */
 
 import { api } from "./api.js";
-import { closeBoard } from "./board.js";
 import { $, h } from "./dom.js";
 import { clock } from "./format.js";
 import { onLanguage, t } from "./i18n.js";
 import { loadLead } from "./lead.js";
 import { statusInfo } from "./lead-history.js";
+import { closePage, isPageOpen, openPage, registerPage } from "./pages.js";
 import { isAdmin, operatorName, state } from "./store.js";
 import { toast } from "./toast.js";
 
@@ -16,7 +16,7 @@ let next = null;
 let seq = 0;
 const chosen = new Set();
 
-const isOpen = () => !$("list-view").hidden;
+const isOpen = () => isPageOpen("list-view");
 
 function fillFilters() {
   const statusSel = $("list-status");
@@ -34,39 +34,37 @@ function fillFilters() {
   $("list-to").replaceChildren(h("option", { value: "", text: t("lead.nobody") }), ...ops.map(([l, n]) => h("option", { value: l, text: n })));
 }
 
+registerPage("list-view", "list-open");
+
 export function openList() {
-  closeBoard();
-  $("dup-view").hidden = true;
-  $("layout").hidden = true;
-  $("list-view").hidden = false;
-  $("list-open").setAttribute("aria-pressed", "true");
+  openPage("list-view");
   fillFilters();
   load(false);
   $("list-heading").focus();
 }
 
-export function closeList() {
-  $("list-view").hidden = true;
-  $("layout").hidden = false;
-  $("list-open").setAttribute("aria-pressed", "false");
-}
+export function closeList() { closePage("list-view"); }
 
-function query(cursor) {
-  const p = new URLSearchParams({ sort: $("list-sort").value, limit: "50" });
+/** The list's filters as query parameters (the list and its export take the same). */
+function filters() {
+  const p = new URLSearchParams();
   if ($("list-q").value.trim()) p.set("q", $("list-q").value.trim());
   if ($("list-status").value) p.set("status", $("list-status").value);
   if (isAdmin() && $("list-responsible").value) p.set("responsible", $("list-responsible").value);
+  return p;
+}
+
+function query(cursor) {
+  const p = filters();
+  p.set("sort", $("list-sort").value);
+  p.set("limit", "50");
   if (cursor) p.set("cursor", cursor);
   return `/api/leads/list?${p}`;
 }
 
-/** The export link takes the list's filters (words, status, an admin's responsible). */
+/** The export link takes the list's filters: the file holds the leads shown. */
 function exportLink() {
-  const p = new URLSearchParams();
-  if ($("list-q").value.trim()) p.set("query", $("list-q").value.trim());
-  if ($("list-status").value) p.set("status", $("list-status").value);
-  const resp = $("list-responsible").value;
-  if (isAdmin() && resp && resp !== "none") p.set("responsible", resp);
+  const p = filters();
   $("list-export").href = "/api/leads/export" + (p.toString() ? `?${p}` : "");
 }
 
@@ -127,6 +125,4 @@ $("list-more").addEventListener("click", () => load(true));
 $("list-open").addEventListener("click", () => (isOpen() ? closeList() : openList()));
 $("list-open-side").addEventListener("click", openList);
 $("list-back").addEventListener("click", closeList);
-$("board-open").addEventListener("click", () => { if (isOpen()) closeList(); });
-$("dup-open").addEventListener("click", () => { if (isOpen()) closeList(); });
 onLanguage(() => { if (isOpen()) { fillFilters(); load(false); } });
