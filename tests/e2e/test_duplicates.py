@@ -150,6 +150,8 @@ async def test_an_admin_checks_a_csv_file_then_imports_it_and_exports_the_leads(
         await page.screenshot(path=str(ARTIFACTS / f"lead-import-{tag}.png"), full_page=True)
         await page.click("#imp-run")
         await expect(report).to_contain_text("Imported: new: 1", timeout=10_000)
+        bar = page.locator("#imp-progress")  # the bar reached the file's end
+        assert await bar.get_attribute("max") == "2" and await bar.evaluate("b => b.value") == 2
         leads = (await admin.get("/api/leads"))["leads"]
         assert [(x["name"], x["phone"]) for x in leads] == [("Иван Петров", "+79160000001")]
         href = await page.locator("#exp-link").get_attribute("href")
@@ -251,4 +253,33 @@ async def test_an_admin_works_from_the_lead_list_and_hands_leads_over(tmp_path, 
         await expect(page.locator("#lead-history li").first).to_contain_text(
             "Responsible: Anna Petrova → Boris Ivanov"
         )
+        assert errors == []
+
+
+async def test_one_page_at_a_time_the_board_included(tmp_path, start_daemon):
+    d = await start_daemon(
+        settings_from(tmp_path, config(tmp_path, [line("support", ["anna"])], operators=OPERATORS))
+    )
+    errors: list[str] = []
+    async with chromium() as browser:
+        page = await _page(browser, errors, viewport=DESKTOP)
+        await _sign_in(page, d, "admin")
+        shown = {v: page.locator(f"#{v}") for v in ("layout", "dup-view", "list-view", "board-view")}
+
+        async def only(view: str) -> None:
+            for name, loc in shown.items():
+                await (expect(loc).to_be_visible() if name == view else expect(loc).to_be_hidden())
+
+        await page.click("#dup-open")
+        await only("dup-view")
+        await page.click("#list-open")
+        await only("list-view")
+        await expect(page.locator("#dup-open")).to_have_attribute("aria-pressed", "false")
+        await page.click("#board-open")
+        await only("board-view")
+        await expect(page.locator("#list-open")).to_have_attribute("aria-pressed", "false")
+        await page.click("#dup-open")
+        await only("dup-view")
+        await page.click("#dup-back")
+        await only("layout")
         assert errors == []

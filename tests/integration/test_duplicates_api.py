@@ -36,6 +36,9 @@ async def test_duplicates_merge_journal_and_undo_with_their_access(crm):
     assert [x["id"] for x in body["duplicates"]] == [ivan["id"]]
     status, body = await call(vera, "POST", "/api/leads", new)  # vera cannot see anna's lead: only told of it
     assert (status, body["code"], body["duplicates"], body["hidden"]) == (409, "likely_duplicates", [], 1)
+    # an operator's lead by hand is their own, whoever the body names
+    status, own = await call(vera, "POST", "/api/leads", {"name": "Вера Клиент", "responsible": "anna"})
+    assert status == 201 and own["responsible"] == "vera"
     status, petrov = await call(admin, "POST", "/api/leads", {**new, "force": True})
     assert status == 201 and len(petrov["phones"]) == 2 and petrov["responsible"] == "vera"
     status, body = await call(admin, "POST", "/api/leads", {"name": "Иван", "phones": ["not a phone"]})
@@ -54,8 +57,12 @@ async def test_duplicates_merge_journal_and_undo_with_their_access(crm):
     assert (status, body["code"]) == (400, "bad_field")
 
     merge = {"main": ivan["id"], "duplicates": [petrov["id"]], "choose": {"name": petrov["id"]}}
-    status, body = await call(anna, "POST", "/api/merges", merge)
-    assert (status, body["code"]) == (403, "forbidden")  # vera's lead is not anna's to merge
+    for path in (
+        "/api/merges/preview",
+        "/api/merges",
+    ):  # vera's lead is not anna's to see side by side or merge
+        status, body = await call(anna, "POST", path, merge)
+        assert (status, body["code"]) == (403, "forbidden"), path
     status, preview = await call(admin, "POST", "/api/merges/preview", merge)
     assert status == 200 and preview["result"]["name"] == "Петров Иван"
     assert [c["value"] for c in preview["result"]["phones"]] == ["+79160000001", "+74950000002"]

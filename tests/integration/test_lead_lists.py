@@ -53,6 +53,8 @@ async def test_filters_sorts_and_pages_and_an_operators_own_leads(crm):
     assert set(await _pages(anna, "responsible=vera")) == {
         x["id"] for x in made[1::2]
     }  # her own, whatever asked
+    # the other line's operator: her own leads, none of anna's
+    assert set(await _pages(vera, "responsible=anna")) == {x["id"] for x in made[0::2]}
     assert await _pages(admin, "responsible=none") == []
     for bad in ("sort=age", "limit=0", "status=lost", "created_from=yesterday", "cursor=nonsense"):
         status, body = await call(admin, "GET", f"/api/leads/list?{bad}")
