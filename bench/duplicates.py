@@ -30,7 +30,7 @@ from typing import Any
 from bench.common import progress, summary_ms
 from crm_core import csv_leads
 from crm_core.ids import new_id
-from crm_core.lead_lists import NOBODY, LeadFilter
+from crm_core.lead_lists import NOBODY, SORTS, LeadFilter
 from crm_core.migrate import upgrade
 from crm_core.store import Changes, Store
 
@@ -191,7 +191,6 @@ async def lists(url: str, repeats: int) -> dict[str, Any]:
         "words": (LeadFilter(query="фамилия"), "updated", True),
         "channel": (LeadFilter(channel="telegram"), "updated", True),
     }
-    keys = {"updated": "updated_at", "created": "created_at", "name": "name_search"}
     first: list[int] = []
     later: list[int] = []
     worst: dict[str, float] = {}
@@ -207,7 +206,7 @@ async def lists(url: str, repeats: int) -> dict[str, Any]:
                     worst[label] = max(worst.get(label, 0.0), took / 1e6)
                     if len(rows) < 51:
                         break
-                    after = (rows[49][keys[sort]], rows[49]["id"])
+                    after = (rows[49][SORTS[sort].key], rows[49]["id"])
         progress(
             f"duplicates: lists, first page p99 {summary_ms(first)['p99_ms']:.1f} ms, later {summary_ms(later)['p99_ms'] if later else 0:.1f} ms"
         )

@@ -95,8 +95,7 @@ class LeadListRoutes:
         nxt = None
         if len(rows) > limit:
             last_row = page[-1]
-            key = {"updated": "updated_at", "created": "created_at", "name": "name_search"}[sort]
-            value = last_row[key]
+            value = last_row[SORTS[sort].key]
             # the time whole (iso() keeps milliseconds: a page would start again inside the last one's millisecond)
             shown = value.isoformat() if sort != "name" else value
             nxt = encode_cursor(kind, orjson.dumps([shown, last_row["id"]]).decode())
