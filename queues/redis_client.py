@@ -80,6 +80,25 @@ async def pause(closing: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(closing.wait(), seconds)
 
 
+async def end_tasks(
+    tasks: Sequence[asyncio.Task[Any]], *, tries: int = 3, wait: float = 1.0
+) -> list[asyncio.Task[Any]]:
+    """Cancel tasks and wait for them to end, a bounded time; return those that did not. A stop must not hang on a
+    task whose library call swallowed the cancellation (redis-py inside a read's own timeout can, and then resets
+    the task's cancelling count, so `raise_if_cancelled` cannot see it): each try cancels what is left once more."""
+    left = {t for t in tasks if not t.done()}
+    for _ in range(tries):
+        if not left:
+            break
+        for t in left:
+            t.cancel()
+        _, left = await asyncio.wait(left, timeout=wait)
+    for t in tasks:
+        if t.done() and not t.cancelled():
+            t.exception()  # retrieved: asyncio does not warn about it (a crash was logged where it happened)
+    return [t for t in tasks if t in left]
+
+
 def raise_if_cancelled() -> None:
     """Raise CancelledError when the current task is being cancelled (a library call may have swallowed it)."""
     task = asyncio.current_task()

@@ -37,7 +37,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from queues.bus import PROCESS_GROUP_PREFIX, Batch, Entry
-from queues.redis_client import OUTAGE, pause, raise_if_cancelled
+from queues.redis_client import OUTAGE, end_tasks, pause, raise_if_cancelled
 from queues.redis_consumer import ConsumerState
 from queues.redis_keys import PARKED, progress_key, stream_key
 from queues.redis_leases import Leases
@@ -243,14 +243,6 @@ class Delivery:
 
 
 async def _end(task: asyncio.Task[None], what: str) -> None:
-    """Cancel a helper task and wait for it, a bounded time: a stop must not hang on one that swallows its
-    cancellation (again and again: each cancel() raises once more)."""
-    for _ in range(RENEWER_CANCELS):
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            done, _ = await asyncio.wait({task}, timeout=RENEWER_WAIT_S)
-            if done:
-                if not task.cancelled():
-                    task.exception()  # retrieved: asyncio does not warn about it
-                return
-    log.warning("%s did not end when cancelled", what)
+    """Cancel a helper task and wait for it, a bounded time (see `end_tasks`)."""
+    if await end_tasks([task], tries=RENEWER_CANCELS, wait=RENEWER_WAIT_S):
+        log.warning("%s did not end when cancelled", what)

@@ -37,6 +37,7 @@ from router.app.line_status import LineStatuses, Presences
 from router.app.logs import get
 from router.app.settings import Settings
 from router.engine.delivery import Dispatcher, policy_for
+from router.engine.faults import end_tasks
 from router.protocol.times import iso
 from router.web.app import Health, Routes
 from router.web.auth import Signer
@@ -257,11 +258,7 @@ class Channels:
 
     async def stop_deliveries(self) -> None:
         """Cancel the outbound consumers."""
-        for t in self.tasks:
-            t.cancel()
-        for t in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await end_tasks(self.tasks)
         self.tasks = []
 
     def _dispatch(self, channel: str, connector: Connector) -> None:

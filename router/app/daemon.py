@@ -4,7 +4,6 @@ place besides cli.py that imports connectors/, through router/app/channels.py)."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import Mapping
 
@@ -29,6 +28,7 @@ from router.cluster.redis_load import RedisSharedLoad
 from router.cluster.shared_load import SharedLoad
 from router.engine.core import Engine
 from router.engine.delivery import Dispatcher
+from router.engine.faults import end_tasks
 from router.web.app import build_app
 from router.web.auth import Passwords, Sessions, Signer
 from router.web.clients import networks
@@ -214,11 +214,7 @@ class Daemon:
             await self.engine.stop()
         if self.channels:
             await self.channels.stop_deliveries()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await end_tasks(self._tasks)
         if self.bus:
             await self.bus.close()
         if self.shared:

@@ -61,6 +61,9 @@ OUTBOUND_SENT = "outbound.sent"
 OUTBOUND_FAILED = "outbound.failed"
 OUTBOUND_TYPING_FAILED = "outbound.typing.failed"  # a channel could not show that an operator is typing
 LOOP_CRASHED = "loop.crashed"
+TASKS_STUCK = (
+    "tasks.stuck"  # tasks that did not end when cancelled again and again (a stop goes on without them)
+)
 BUS_TRIMMED = "bus.trimmed"
 BUS_TRIM_FAILED = "bus.trim.failed"
 ENGINE_DEAD_LETTER = "engine.dead_letter"

@@ -27,7 +27,7 @@ from router.app.metrics import Metrics
 from router.app.settings import Settings
 from router.cluster import fence
 from router.cluster.shared_load import SharedLoad
-from router.engine.faults import LostPartition, cancelling, logged, transient
+from router.engine.faults import LostPartition, cancelling, end_tasks, logged, transient
 from router.engine.order import QueueOrder
 from router.engine.recovery import Recovery
 from router.engine.routing import Routing
@@ -107,11 +107,7 @@ class Engine:
 
     async def stop(self) -> None:
         """Stop consuming and flush what was published."""
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await end_tasks(self._tasks)
         self._tasks = []
         await self._flush_outbox_done()
 

@@ -9,6 +9,7 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from queues.redis_client import end_tasks as redis_end_tasks
 from router.app import log_events as ev
 from router.app.logs import get
 
@@ -30,6 +31,14 @@ def cancelling() -> bool:
     """Whether this task is being cancelled (redis-py can surface a cancellation as a TimeoutError)."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+async def end_tasks(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel background loops and wait for them, a bounded time (`queues.redis_client.end_tasks`): a stop goes on
+    without one that swallowed its cancellation again and again, and says so."""
+    stuck = await redis_end_tasks(tasks, tries=3, wait=2.0)
+    if stuck:
+        log.warning(ev.TASKS_STUCK, tasks=sorted(t.get_name() for t in stuck))
 
 
 async def logged(loop: Coroutine[Any, Any, None], name: str) -> None:

@@ -7,8 +7,10 @@ import contextlib
 import logging
 
 import pytest
+import structlog.testing
 
 from queues import redis_delivery
+from router.engine import faults
 
 
 async def test_a_task_that_ends_when_cancelled_is_awaited() -> None:
@@ -58,3 +60,25 @@ async def test_a_task_that_ends_on_a_second_cancellation_is_awaited(monkeypatch:
     await asyncio.sleep(0)
     await asyncio.wait_for(redis_delivery._end(task, "renewal"), 5)
     assert task.cancelled()
+
+
+async def test_a_stop_goes_on_without_a_loop_that_swallows_every_cancellation_and_names_it() -> None:
+    """The daemon's stop once hung for good on a dispatcher whose Redis read swallowed its cancellation."""
+    stop = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(3600)
+
+    polite = asyncio.create_task(asyncio.sleep(3600), name="polite")
+    task = asyncio.create_task(stubborn(), name="dispatch.widget")
+    await asyncio.sleep(0)
+    with structlog.testing.capture_logs() as logs:
+        await asyncio.wait_for(faults.end_tasks([polite, task]), 10)
+    assert polite.cancelled() and not task.done()
+    assert [(e["event"], e["tasks"]) for e in logs] == [("tasks.stuck", ["dispatch.widget"])]
+    stop.set()
+    task.cancel()
+    await asyncio.wait({task}, timeout=5)
+    assert task.done()
