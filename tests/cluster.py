@@ -107,7 +107,11 @@ class Cluster:
                 p.send_signal(signal.SIGQUIT)  # the process prints where its tasks wait
                 time.sleep(1)
                 p.kill()
-                pytest.fail(f"{name} did not stop on SIGTERM:\n{self.log(name)[-2000:]}")
+                log, _, dump = self.log(name).partition("--- task ")
+                # what the stop logged last, then which tasks were still there (their stacks follow in the file)
+                tasks = [line for line in ("--- task " + dump).splitlines() if line.startswith("--- task ")]
+                last = "\n".join(log.splitlines()[-12:])
+                pytest.fail(f"{name} did not stop on SIGTERM:\n{last}\n{chr(10).join(tasks)}\n{dump[-1500:]}")
 
 
 @contextlib.contextmanager
