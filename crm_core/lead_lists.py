@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_core.contacts import contact_rows
+from crm_core.keyset import keyset
 from crm_core.lead_history import history_row
 from crm_core.models import dialogs, identities, lead_contacts, lead_events, leads
 from crm_core.recognition import fold
@@ -93,17 +94,16 @@ class LeadLists:
     ) -> list[dict[str, Any]]:
         """A page of the live leads that match, each with its phones and e-mails, in the sort's order (ties by id);
         `after`: the previous page's last (sort value, id)."""
-        col = SORTS[sort]
-        q = select(leads).where(*_conditions(f))
-        if after is not None:
-            value, last = after
-            if descending:
-                q = q.where(or_(col < value, and_(col == value, leads.c.id < last)))
-            else:
-                q = q.where(or_(col > value, and_(col == value, leads.c.id > last)))
-        order = (col.desc(), leads.c.id.desc()) if descending else (col.asc(), leads.c.id.asc())
+        q = keyset(
+            select(leads).where(*_conditions(f)),
+            SORTS[sort],
+            leads.c.id,
+            after=after,
+            descending=descending,
+            limit=limit,
+        )
         async with self.engine.connect() as conn:
-            rows = [dict(r) for r in (await conn.execute(q.order_by(*order).limit(limit))).mappings()]
+            rows = [dict(r) for r in (await conn.execute(q)).mappings()]
             contacts = await conn.run_sync(contact_rows, [r["id"] for r in rows])
         for r in rows:
             r.update(contacts[r["id"]])

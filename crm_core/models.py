@@ -105,6 +105,7 @@ leads = Table(
     # store sets it with the name), and the lead this one was merged into (a merged lead is kept for the undo)
     Column("name_key", SafeString(200)),
     Column("merged_into", Id),
+    Column("fields", JSON(none_as_null=True)),  # custom fields (crm.fields.lead; migration 0018); NULL: none
     Index("ix_leads_phone", "phone"),
     Index("ix_leads_email", "email"),
     Index("ix_leads_responsible", "responsible"),

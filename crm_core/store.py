@@ -24,6 +24,9 @@ from crm_core.board_reads import BoardReads
 from crm_core.bookkeeping import Bookkeeping
 from crm_core.changes import Changes
 from crm_core.contacts import Contacts
+from crm_core.conversion import Conversion
+from crm_core.deal_lists import DealLists
+from crm_core.deals import Deals
 from crm_core.duplicates import Duplicates
 from crm_core.errors import DuplicateKey, StaleDialog
 from crm_core.lead_files import LeadFiles
@@ -64,6 +67,9 @@ class Store(
     ReadMarks,
     Search,
     BoardReads,
+    Deals,
+    DealLists,
+    Conversion,
 ):
     """Leads, identities, dialogs, messages, the dialog event log, the outbox, checkpoints and sessions."""
 

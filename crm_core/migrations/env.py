@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from crm_core.models import metadata
+from crm_core.schema import metadata
 
 config = context.config
 _LOCK = 7_261_100  # an arbitrary advisory lock id: processes started together migrate one after another

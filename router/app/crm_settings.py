@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from router.app.deal_settings import DEFAULT_PIPELINE, CustomFields, Pipeline, check_pipelines
+
 DEFAULT_STATUSES: list[Any] = [
     {"id": "new", "name": "New", "color": "#64748b"},
     {"id": "in_progress", "name": "In progress", "color": "#2563eb"},
@@ -42,6 +44,11 @@ class CrmSettings(BaseModel):
         min_length=2,
         alias="statuses",
     )
+    # deal pipelines (router/app/deal_settings.py); the first is the default one
+    pipelines: list[Pipeline] = Field(default_factory=lambda: [Pipeline(**DEFAULT_PIPELINE)], min_length=1)
+    fields: CustomFields = CustomFields()
+    # a lead or deal without activity this many days is flagged to its responsible (0: never)
+    remind_after_days: int = Field(7, ge=0, le=365)
 
     @field_validator("pipeline", mode="before")
     @classmethod
@@ -64,7 +71,14 @@ class CrmSettings(BaseModel):
             raise ValueError("statuses: an id is given twice")
         if self.pipeline[0].kind != "work":
             raise ValueError("statuses: the first status (a new lead's) must be a working one")
+        check_pipelines(self.pipelines, self.fields)
         return self
+
+    def deal_pipeline(self, pipeline_id: str | None) -> Pipeline | None:
+        """The pipeline of that id (None: the first, the default)."""
+        if pipeline_id is None:
+            return self.pipelines[0]
+        return next((p for p in self.pipelines if p.id == pipeline_id), None)
 
     @property
     def statuses(self) -> list[str]:

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from router.app.crm_settings import CrmSettings
+from router.app.deal_settings import LineCrm, line_pipeline_problems
 from router.app.rating_settings import RatingSettings
 from router.app.yamlconf import ConfigProblem, load_yaml
 from router.rules.hours import Schedule, always_open, parse_schedule
@@ -220,6 +221,7 @@ class LineSettings(_Strict):
     reopen_within: Duration | None = None
     quick_answers: list[QuickAnswerSettings] = Field(default_factory=list)
     rating: RatingSettings | None = None
+    crm: LineCrm = LineCrm()
 
     def schedule(self) -> Schedule:
         """The line's business hours (always open when none are set)."""
@@ -364,6 +366,7 @@ def _reference_problems(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...
                 out.append((("lines", i, "quick_answers", j, "shortcut"), f"duplicate shortcut {cut!r}"))
             if isinstance(cut, str):
                 shortcuts.add(cut.casefold())
+    out += line_pipeline_problems(data)
     return out
 
 

@@ -89,6 +89,7 @@ def lead_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
         "merged_into": row.get("merged_into"),
+        "fields": row.get("fields") or {},  # custom fields (crm.fields.lead)
     }
 
 

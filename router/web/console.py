@@ -10,6 +10,8 @@ from router.app.settings import Settings
 from router.web.auth import Passwords, Sessions
 from router.web.board_api import BoardRoutes
 from router.web.console_ws import ConsoleSocket
+from router.web.crm_api import CrmRoutes
+from router.web.deals_api import DealRoutes
 from router.web.dialogs_api import DialogRoutes
 from router.web.duplicates_api import DuplicateRoutes
 from router.web.files import Files
@@ -38,6 +40,7 @@ class ConsoleApi:
         files: Files | None = None,
     ) -> None:
         self.gate = Gate(settings, sessions, hub)
+        deals = DealRoutes(self.gate, store, clock)
         self.groups = (
             SessionRoutes(self.gate, passwords),
             DialogRoutes(self.gate, store, files, clock),
@@ -47,6 +50,8 @@ class ConsoleApi:
             DuplicateRoutes(self.gate, store, clock),
             QuickAnswerRoutes(self.gate, store, clock),
             BoardRoutes(self.gate, store, clock),
+            deals,
+            CrmRoutes(self.gate, store, clock, deals),
             ChatPageRoutes(self.gate),
             SearchRoutes(self.gate, store),
             ConsoleSocket(self.gate, clock, files),

@@ -3,23 +3,19 @@ another responsible at once (POST /api/leads/hand-over, admins: a leaving employ
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
-from datetime import datetime
 
-import orjson
 from aiohttp import web
 
 from crm_core.lead_lists import NOBODY, SORTS, LeadFilter
-from crm_core.search import BadSearch, decode_cursor, encode_cursor
 from crm_core.store import Store
 from router.app.clock import Clock
 from router.protocol.views import lead_view
 from router.rules.access import Viewer
 from router.web.gate import Gate
 from router.web.http import ApiError, json_response, query_time
+from router.web.paging import next_cursor, page_ask
 
-LIMIT_MAX = 200
 HAND_OVER_MAX = 10_000
 
 
@@ -68,38 +64,16 @@ class LeadListRoutes:
         admin's any."""
         v = self.gate.viewer(await self.gate.operator(request))
         q = request.query
-        sort = q.get("sort", "updated")
-        order = q.get("order", "asc" if sort == "name" else "desc")
-        if sort not in SORTS or order not in ("asc", "desc"):
-            raise ApiError(400, "bad_field", f"sort is one of {', '.join(SORTS)}, order asc or desc")
-        raw_limit = q.get("limit", "50")
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= LIMIT_MAX:
-            raise ApiError(400, "bad_field", f"limit is 1 to {LIMIT_MAX}")
-        f = lead_filter(self.gate, v, q)
-        after = None
-        kind = f"leads.{sort}.{order}"
-        if cursor := q.get("cursor"):
-            try:
-                value, last = orjson.loads(decode_cursor(kind, cursor, limit=600))
-            except (BadSearch, orjson.JSONDecodeError, ValueError, TypeError):
-                raise ApiError(400, "bad_field", "cursor is not one this list gave") from None
-            if sort != "name":
-                with contextlib.suppress(TypeError, ValueError):
-                    value = datetime.fromisoformat(value)
-            after = (value, last)
-        limit = int(raw_limit)
+        ask = page_ask(q, "leads", SORTS, times=("updated", "created"), ascending=("name",))
         rows = await self.store.list_leads(
-            f, sort=sort, descending=order == "desc", after=after, limit=limit + 1
+            lead_filter(self.gate, v, q),
+            sort=ask.sort,
+            descending=ask.descending,
+            after=ask.after,
+            limit=ask.limit + 1,
         )
-        page = rows[:limit]
-        nxt = None
-        if len(rows) > limit:
-            last_row = page[-1]
-            value = last_row[SORTS[sort].key]
-            # the time whole (iso() keeps milliseconds: a page would start again inside the last one's millisecond)
-            shown = value.isoformat() if sort != "name" else value
-            nxt = encode_cursor(kind, orjson.dumps([shown, last_row["id"]]).decode())
-        return json_response({"leads": [lead_view(r) for r in page], "next": nxt})
+        nxt = next_cursor(ask, rows, SORTS[ask.sort].key)
+        return json_response({"leads": [lead_view(r) for r in rows[: ask.limit]], "next": nxt})
 
     async def hand_over(self, request: web.Request) -> web.Response:
         """POST /api/leads/hand-over {ids, responsible} (admins): the leads' responsible changed at once."""

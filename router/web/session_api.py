@@ -125,6 +125,10 @@ class SessionRoutes:
                 "statuses": list(self.settings.crm.statuses),
                 # each status's name, colour and kind (work, won, rejected), in the pipeline's order
                 "pipeline": [s.model_dump() for s in self.settings.crm.pipeline],
+                # the deal pipelines (stages with what each requires) and the custom fields of each record
+                "deal_pipelines": [p.model_dump() for p in self.settings.crm.pipelines],
+                "fields": self.settings.crm.fields.model_dump(),
+                "remind_after_days": self.settings.crm.remind_after_days,
                 "limits": {
                     "max_message_length": self.settings.limits.max_message_length,
                     "max_attachment_bytes": self.settings.limits.max_attachment_bytes,

@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm_core.migrate import upgrade
-from crm_core.models import metadata
+from crm_core.schema import metadata
 
 BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from connectors import REGISTRY
+from router.app.deal_settings import LineCrm
 from router.app.settings import (
     AutoRepliesSettings,
     CrmSettings,
@@ -38,6 +39,7 @@ SECTIONS = [
     (HoursSettings, "hours."),
     (AutoRepliesSettings, "auto_replies."),
     (QuickAnswerSettings, "quick_answers."),
+    (LineCrm, "lines[].crm."),
 ]
 
 

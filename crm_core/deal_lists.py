@@ -1,0 +1,253 @@
+"""Deals and contacts as lists to work from (filtered, sorted, keyset pages), the deals' board by stage, the
+responsible changed for many deals at once, and saved list filters. A base class of `Store`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crm_core.deal_models import contacts, deal_events, deals, saved_filters
+from crm_core.deals import event_row
+from crm_core.ids import new_id
+from crm_core.keyset import keyset
+from crm_core.lead_lists import NOBODY, words_clause
+from crm_core.models import leads
+from crm_core.recognition import fold
+
+DEAL_SORTS = {
+    "updated": deals.c.updated_at,
+    "created": deals.c.created_at,
+    "amount": deals.c.amount,
+    "title": deals.c.title_search,
+    "activity": deals.c.activity_at,
+}
+CONTACT_SORTS = {"updated": contacts.c.updated_at, "created": contacts.c.created_at}
+# a custom field filter: (field id, how, value); how: eq (the value as stored), has (a multiple list holds it),
+# contains (text contains it, any case)
+FieldTest = tuple[str, str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DealFilter:
+    """What a list of deals shows: every field optional."""
+
+    pipeline: str | None = None
+    stages: tuple[str, ...] = ()
+    state: str | None = None  # open | won | lost
+    responsible: str | None = None  # a login, or NOBODY
+    line: str | None = None
+    source: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    changed_from: datetime | None = None
+    changed_to: datetime | None = None
+    stale_before: datetime | None = None  # open deals with no activity since (reminders)
+    query: str = ""  # the title or the customer's name, phone or e-mail contains it
+    fields: tuple[FieldTest, ...] = ()
+    lead: str | None = None  # the customer's
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def field_clause(column: Any, test: FieldTest) -> ColumnElement[bool]:
+    """A custom field test on a JSON `fields` column (JSON extraction on both stores)."""
+    key, how, value = test
+    if how == "contains":
+        return func.lower(column[key].as_string()).like(_like(fold(str(value))), escape="\\")
+    if how == "has":  # the JSON text of the list holds the value as a JSON string
+        return column[key].as_string().like(_like(f'"{value}"'), escape="\\")
+    if isinstance(value, bool):
+        return column[key].as_boolean() == value
+    if isinstance(value, int | float):
+        return column[key].as_float() == float(value)
+    return column[key].as_string() == str(value)
+
+
+def _deal_conditions(f: DealFilter) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    if f.pipeline is not None:
+        out.append(deals.c.pipeline == f.pipeline)
+    if f.stages:
+        out.append(deals.c.stage.in_(list(f.stages)))
+    if f.state == "open":
+        out.append(deals.c.closed_at.is_(None))
+    elif f.state in ("won", "lost"):
+        out.append(deals.c.won.is_(f.state == "won"))
+    if f.responsible == NOBODY:
+        out.append(deals.c.responsible.is_(None))
+    elif f.responsible is not None:
+        out.append(deals.c.responsible == f.responsible)
+    for col, value in ((deals.c.line_id, f.line), (deals.c.source, f.source), (deals.c.lead_id, f.lead)):
+        if value is not None:
+            out.append(col == value)
+    for col, lo, hi in (
+        (deals.c.created_at, f.created_from, f.created_to),
+        (deals.c.updated_at, f.changed_from, f.changed_to),
+    ):
+        if lo is not None:
+            out.append(col >= lo)
+        if hi is not None:
+            out.append(col < hi)
+    if f.stale_before is not None:
+        out += [deals.c.closed_at.is_(None), deals.c.activity_at < f.stale_before]
+    folded = fold(f.query.strip())
+    if folded:
+        customers = words_clause(f.query)
+        assert customers is not None
+        out.append(
+            or_(
+                deals.c.title_search.like(_like(folded), escape="\\"),
+                deals.c.lead_id.in_(select(leads.c.id).where(customers)),
+            )
+        )
+    out += [field_clause(deals.c.fields, t) for t in f.fields]
+    return out
+
+
+class DealLists:
+    """`Store`'s lists of deals and contacts (needs `self.engine`)."""
+
+    engine: AsyncEngine
+
+    async def list_deals(
+        self,
+        f: DealFilter,
+        *,
+        sort: str = "updated",
+        descending: bool = True,
+        after: tuple[Any, str] | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """A page of the deals that match, each with its customer's name, in the sort's order (ties by id)."""
+        q = keyset(
+            select(deals, leads.c.name.label("customer_name"))
+            .join(leads, leads.c.id == deals.c.lead_id)
+            .where(*_deal_conditions(f)),
+            DEAL_SORTS[sort],
+            deals.c.id,
+            after=after,
+            descending=descending,
+            limit=limit,
+        )
+        async with self.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+    async def deal_board(
+        self, f: DealFilter, stages: Sequence[str], *, per_stage: int = 30
+    ) -> dict[str, Any]:
+        """The kanban of a pipeline: per stage its count, sum of amounts and most recently changed deals."""
+        out: dict[str, Any] = {}
+        async with self.engine.connect() as conn:
+            totals = await conn.execute(
+                select(deals.c.stage, func.count(), func.sum(deals.c.amount))
+                .where(*_deal_conditions(f), deals.c.stage.in_(list(stages)))
+                .group_by(deals.c.stage)
+            )
+            counts = {r[0]: (int(r[1]), int(r[2] or 0)) for r in totals}
+            for stage in stages:
+                q = keyset(
+                    select(deals, leads.c.name.label("customer_name"))
+                    .join(leads, leads.c.id == deals.c.lead_id)
+                    .where(*_deal_conditions(f), deals.c.stage == stage),
+                    deals.c.updated_at,
+                    deals.c.id,
+                    after=None,
+                    descending=True,
+                    limit=per_stage,
+                )
+                count, amount = counts.get(stage, (0, 0))
+                rows = [dict(r) for r in (await conn.execute(q)).mappings()] if count else []
+                out[stage] = {"count": count, "amount": amount, "deals": rows}
+        return out
+
+    async def hand_over_deals(
+        self, deal_ids: Sequence[str], responsible: str | None, *, by: str, now: datetime
+    ) -> list[str]:
+        """Give these deals to another responsible at once, each change on the deal's timeline; the ids changed."""
+        ids = sorted(set(deal_ids))
+        changed: list[str] = []
+        async with self.engine.begin() as conn:
+            for start in range(0, len(ids), 500):
+                q = select(deals.c.id, deals.c.responsible).where(deals.c.id.in_(ids[start : start + 500]))
+                rows = [r for r in (await conn.execute(q)).all() if r.responsible != responsible]
+                if not rows:
+                    continue
+                await conn.execute(
+                    update(deals)
+                    .where(deals.c.id.in_([r.id for r in rows]))
+                    .values(responsible=responsible, updated_at=now, activity_at=now)
+                )
+                await conn.execute(
+                    insert(deal_events),
+                    [event_row(r.id, "responsible", r.responsible, responsible, by=by, at=now) for r in rows],
+                )
+                changed += [r.id for r in rows]
+        return changed
+
+    async def list_contacts(
+        self,
+        *,
+        query: str = "",
+        responsible: str | None = None,
+        fields: tuple[FieldTest, ...] = (),
+        sort: str = "updated",
+        descending: bool = True,
+        after: tuple[Any, str] | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """A page of contacts, each with the customer's name, phone and e-mail."""
+        conditions: list[ColumnElement[bool]] = [field_clause(contacts.c.fields, t) for t in fields]
+        if responsible == NOBODY:
+            conditions.append(contacts.c.responsible.is_(None))
+        elif responsible is not None:
+            conditions.append(contacts.c.responsible == responsible)
+        if (words := words_clause(query)) is not None:
+            conditions.append(contacts.c.lead_id.in_(select(leads.c.id).where(words)))
+        q = keyset(
+            select(contacts, leads.c.name, leads.c.phone, leads.c.email)
+            .join(leads, leads.c.id == contacts.c.lead_id)
+            .where(*conditions),
+            CONTACT_SORTS[sort],
+            contacts.c.id,
+            after=after,
+            descending=descending,
+            limit=limit,
+        )
+        async with self.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+    async def saved_filters_of(self, owner: str, entity: str) -> list[dict[str, Any]]:
+        """An operator's saved filters of a list, by name."""
+        q = select(saved_filters).where(saved_filters.c.owner == owner, saved_filters.c.entity == entity)
+        async with self.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(q.order_by(saved_filters.c.name))).mappings()]
+
+    async def save_filter(
+        self, owner: str, entity: str, name: str, query: dict[str, Any], *, now: datetime
+    ) -> str:
+        """Save a list's query parameters under a name (an operator's own)."""
+        filter_id = new_id()
+        row = {
+            "id": filter_id,
+            "owner": owner,
+            "entity": entity,
+            "name": name,
+            "query": query,
+            "created_at": now,
+        }
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(saved_filters), [row])
+        return filter_id
+
+    async def delete_filter(self, owner: str, filter_id: str) -> bool:
+        """Delete one of the operator's own saved filters."""
+        q = delete(saved_filters).where(saved_filters.c.id == filter_id, saved_filters.c.owner == owner)
+        async with self.engine.begin() as conn:
+            return bool((await conn.execute(q)).rowcount)

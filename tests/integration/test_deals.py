@@ -1,0 +1,293 @@
+"""Deals over REST on both stores: a stage move refused with the fields it still needs, the timeline, a lead's
+conversion keeping its dialogs, lists with filters and keyset pages, the board, saved filters, bulk hand-over, and who
+may see and change what."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import tests.conftest
+
+BACKENDS = ("sqlite", "postgresql")  # tests/integration/conftest.py runs each test on both stores
+
+CRM = {
+    "fields": {
+        "deal": [
+            {"id": "site", "name": "Client's site", "type": "link"},
+            {"id": "address", "name": "Delivery address", "type": "address"},
+            {"id": "kind", "name": "Kind", "type": "list", "values": ["retail", "wholesale"]},
+            {"id": "extras", "name": "Extras", "type": "list", "values": ["gift", "rush"], "multiple": True},
+            {"id": "event", "name": "Event date", "type": "date"},
+            {"id": "vip", "name": "VIP", "type": "boolean"},
+        ],
+        "contact": [{"id": "birthday", "name": "Birthday", "type": "date"}],
+    },
+    "pipelines": [
+        {
+            "id": "sales",
+            "name": "Sales",
+            "currency": "EUR",
+            "stages": [
+                {"id": "new"},
+                {"id": "contract", "required": ["contact", "site"]},
+                {"id": "invoice", "required": ["amount"]},
+                {"id": "shipping", "required": ["address"]},
+                {"id": "won", "kind": "won"},
+                {"id": "lost", "kind": "lost"},
+            ],
+        },
+        {
+            "id": "service",
+            "stages": [{"id": "open"}, {"id": "done", "kind": "won"}, {"id": "dropped", "kind": "lost"}],
+        },
+    ],
+}
+
+
+@pytest.fixture
+async def deals(tmp_path, start_daemon):  # type: ignore[no-untyped-def]
+    data = tests.conftest.config(
+        tmp_path, [tests.conftest.line("support", ["anna"]), tests.conftest.line("sales", ["vera"])]
+    )
+    data["crm"] = CRM
+    d = await start_daemon(tests.conftest.settings_from(tmp_path, data))
+    return d, await d.operator("anna"), await d.operator("vera"), await d.operator("admin")
+
+
+async def _lead(op: Any, name: str, **more: Any) -> dict[str, Any]:
+    status, lead = await op.call("POST", "/api/leads", {"name": name, "force": True, **more})
+    assert status == 201, lead
+    return lead
+
+
+async def test_a_stage_move_needs_every_field_up_to_it_and_the_timeline_keeps_each_step(deals):
+    d, anna, vera, admin = deals
+    lead = await _lead(anna, "Olga Smirnova", phones=["+79161234567"])
+    status, deal = await anna.call(
+        "POST", "/api/deals", {"lead_id": lead["id"], "title": " Kitchen\nset\u0000"}
+    )
+    assert status == 201, deal
+    assert (deal["pipeline"], deal["stage"], deal["currency"], deal["responsible"]) == (
+        "sales",
+        "new",
+        "EUR",
+        "anna",
+    )
+    assert deal["title"] == "Kitchen set" and deal["customer"]["name"] == "Olga Smirnova"
+    assert deal["customer"]["phones"][0]["value"] == "+79161234567"
+
+    # skipping to the invoice needs the contract's fields too, named in the pipeline's order
+    status, refused = await anna.call(
+        "PATCH", f"/api/deals/{deal['id']}", {"version": deal["version"], "stage": "invoice"}
+    )
+    assert status == 409 and refused["code"] == "required_fields"
+    assert [m["id"] for m in refused["missing"]] == ["contact", "site", "amount"]
+    assert refused["missing"][1]["name"] == "Client's site"
+
+    # a bad value of a custom field is refused by name, and nothing changes
+    status, bad = await anna.call(
+        "PATCH",
+        f"/api/deals/{deal['id']}",
+        {"version": deal["version"], "fields": {"site": "javascript:alert(1)"}},
+    )
+    assert status == 400 and bad["field"] == "site"
+
+    # the contact comes with the conversion of the customer's lead (the deals it has join it); then the fields and
+    # the move in one PATCH
+    status, made = await anna.call(
+        "POST", f"/api/leads/{lead['id']}/convert", {"company": "Smirnov & Co", "deal": None}
+    )
+    assert status == 201 and made["deal"] is None and made["contact"]
+    status, again = await anna.call("POST", f"/api/leads/{lead['id']}/convert", {"deal": None})
+    assert again["contact"] == made["contact"]  # one contact per customer
+    deal = await anna.get(f"/api/deals/{deal['id']}")
+    assert deal["contact"]["id"] == made["contact"]
+    body = {
+        "version": deal["version"],
+        "stage": "invoice",
+        "amount": 1500,
+        "fields": {"site": "https://smirnova.example"},
+    }
+    status, moved = await anna.call("PATCH", f"/api/deals/{deal['id']}", body)
+    assert status == 200 and moved["stage"] == "invoice", moved
+    contact = await anna.get(f"/api/contacts/{made['contact']}")
+    assert contact["name"] == "Olga Smirnova" and contact["company"]["name"] == "Smirnov & Co"
+    assert [x["id"] for x in contact["deals"]] == [deal["id"]] and contact["editable"] is True
+
+
+async def test_a_deal_moves_through_its_stages_when_filled_and_closes(deals):
+    d, anna, vera, admin = deals
+    lead = await _lead(anna, "Pavel Orlov")
+    status, made = await anna.call("POST", f"/api/leads/{lead['id']}/convert", {"company": "Orlov LLC"})
+    assert status == 201 and made["deal"] and made["company"]
+    deal = await anna.get(f"/api/deals/{made['deal']}")
+    assert deal["contact"]["id"] == made["contact"] and deal["company"]["name"] == "Orlov LLC"
+    assert deal["title"] == "Pavel Orlov" and deal["source"] == "conversion"
+    converted = await anna.get(f"/api/leads/{lead['id']}")
+    assert converted["status"] == "converted"  # the first won status of the lead pipeline
+
+    body = {
+        "version": deal["version"],
+        "stage": "invoice",
+        "amount": "1 500,5",
+        "fields": {"site": "https://orlov.example"},
+    }
+    status, deal = await anna.call("PATCH", f"/api/deals/{deal['id']}", body)
+    assert status == 200, deal
+    assert (deal["stage"], deal["amount"], deal["fields"]) == (
+        "invoice",
+        "1500.50",
+        {"site": "https://orlov.example"},
+    )
+    # a stale version is refused, whatever it asks
+    status, stale = await anna.call(
+        "PATCH", f"/api/deals/{deal['id']}", {"version": body["version"], "title": "X"}
+    )
+    assert status == 409 and stale["code"] == "changed"
+    # won needs every working stage's fields: the address is still missing
+    status, refused = await anna.call(
+        "PATCH", f"/api/deals/{deal['id']}", {"version": deal["version"], "stage": "won"}
+    )
+    assert status == 409 and [m["id"] for m in refused["missing"]] == ["address"]
+    status, deal = await anna.call(
+        "PATCH",
+        f"/api/deals/{deal['id']}",
+        {
+            "version": deal["version"],
+            "stage": "won",
+            "fields": {"address": "Tverskaya 1", "extras": ["rush", "gift"]},
+        },
+    )
+    assert status == 200, deal
+    assert deal["won"] is True and deal["closed_at"] is not None
+    assert deal["fields"]["extras"] == ["rush", "gift"] and deal["fields"]["site"] == "https://orlov.example"
+    status, _ = await anna.call("POST", f"/api/deals/{deal['id']}/notes", {"text": "Paid <b>in full</b>"})
+    assert status == 201
+    deal = await anna.get(f"/api/deals/{deal['id']}")
+    steps = [(e["kind"], e["from"], e["to"]) for e in reversed(deal["timeline"])]
+    assert steps == [
+        ("created", None, "new"),
+        ("stage", "new", "invoice"),
+        ("stage", "invoice", "won"),
+        ("note", None, None),
+    ]
+    assert deal["timeline"][0]["text"] == "Paid <b>in full</b>" and deal["timeline"][0]["by"] == "anna"
+
+    # unknown stage, bad amount, bad currency: a 400 each
+    for change, code in (
+        ({"stage": "nowhere"}, "unknown_stage"),
+        ({"amount": "-5"}, "bad_field"),
+        ({"currency": "eur"}, "bad_field"),
+    ):
+        status, answer = await anna.call(
+            "PATCH", f"/api/deals/{deal['id']}", {"version": deal["version"], **change}
+        )
+        assert (status, answer["code"]) == (400, code), answer
+
+
+async def test_conversion_keeps_the_dialogs_and_the_customers_next_dialog_joins_the_deal(deals):
+    d, anna, vera, admin = deals
+    visitor = await d.visitor("support")
+    await visitor.say("I need a kitchen")
+    dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
+    await anna.reply(dialog_id, "Happy to help")
+    lead_id = (await anna.expect("dialog.assigned"))["dialog"]["lead"]["id"]
+    status, made = await anna.call(
+        "POST", f"/api/leads/{lead_id}/convert", {"deal": {"title": "Kitchen", "amount": 900}}
+    )
+    assert status == 201, made
+    deal = await anna.get(f"/api/deals/{made['deal']}")
+    assert [x["id"] for x in deal["dialogs"]] == [dialog_id]
+    assert deal["amount"] == "900.00" and deal["responsible"] == "anna"
+    lead = await anna.get(f"/api/leads/{lead_id}")
+    assert [x["id"] for x in lead["dialogs"]] == [dialog_id]  # the dialogs stay the customer's
+    assert len(lead["identities"]) == 1
+    # vera has nothing to do with this customer: not their deal, not their contact
+    status, _ = await vera.call("GET", f"/api/deals/{made['deal']}")
+    assert status == 403
+    status, _ = await vera.call("GET", f"/api/contacts/{made['contact']}")
+    assert status == 403
+    status, _ = await vera.call(
+        "PATCH", f"/api/deals/{made['deal']}", {"version": deal["version"], "title": "Mine"}
+    )
+    assert status == 403
+    status, _ = await vera.call("POST", f"/api/leads/{lead_id}/convert", {})
+    assert status == 403
+
+
+async def test_lists_filter_sort_and_page_and_an_operator_lists_their_own(deals):
+    d, anna, vera, admin = deals
+    made = []
+    for i in range(7):
+        lead = await _lead(admin, f"Customer {i}", responsible="anna" if i % 2 else "vera")
+        status, deal = await admin.call(
+            "POST",
+            "/api/deals",
+            {
+                "lead_id": lead["id"],
+                "title": f"Deal {chr(0x430 + i)}",
+                "amount": 100 * (7 - i),
+                "responsible": "anna" if i % 2 else "vera",
+                "pipeline": "service" if i == 6 else "sales",
+                "fields": {"kind": "wholesale" if i < 3 else "retail", "vip": i == 2},
+            },
+        )
+        assert status == 201, deal
+        made.append(deal)
+
+    async def pages(op: Any, query: str) -> list[str]:
+        ids: list[str] = []
+        cursor = ""
+        while True:
+            page = await op.get(f"/api/deals/list?{query}&limit=2{cursor}")
+            ids += [x["id"] for x in page["deals"]]
+            if page["next"] is None:
+                return ids
+            cursor = f"&cursor={page['next']}"
+
+    assert await pages(admin, "sort=created&order=asc") == [x["id"] for x in made]
+    assert await pages(admin, "sort=amount&order=desc") == [x["id"] for x in made]
+    assert await pages(admin, "sort=title") == [x["id"] for x in made]
+    assert set(await pages(admin, "f.kind=wholesale")) == {x["id"] for x in made[:3]}
+    assert await pages(admin, "f.vip=true") == [made[2]["id"]]
+    assert set(await pages(admin, "pipeline=service")) == {made[6]["id"]}
+    assert set(await pages(admin, "q=customer 4")) == {made[4]["id"]}
+    assert set(await pages(anna, "")) == {x["id"] for x in made if x["responsible"] == "anna"}
+    assert set(await pages(anna, "responsible=vera")) == {x["id"] for x in made if x["responsible"] == "anna"}
+    status, bad = await admin.call("GET", "/api/deals/list?f.nope=1")
+    assert (status, bad["code"]) == (400, "bad_field")
+    status, bad = await admin.call("GET", "/api/deals/list?cursor=forged")
+    assert (status, bad["code"]) == (400, "bad_field")
+
+    board = await admin.get("/api/deals/board?pipeline=sales")
+    new = next(s for s in board["stages"] if s["id"] == "new")
+    assert new["count"] == 6 and new["amount"] == "2700.00"
+
+    # a saved filter is its owner's only
+    status, saved = await anna.call(
+        "POST", "/api/filters", {"entity": "deals", "name": "My wholesale", "query": {"f.kind": "wholesale"}}
+    )
+    assert status == 201
+    assert (await anna.get("/api/filters?entity=deals"))["filters"] == [saved]
+    assert (await vera.get("/api/filters?entity=deals"))["filters"] == []
+    status, _ = await vera.call("DELETE", f"/api/filters/{saved['id']}")
+    assert status == 404
+    status, _ = await anna.call("DELETE", f"/api/filters/{saved['id']}")
+    assert status == 200
+
+    # a leaving employee's deals handed to another at once (admins only), each change on its timeline
+    status, _ = await anna.call(
+        "POST", "/api/deals/hand-over", {"ids": [made[1]["id"]], "responsible": "anna"}
+    )
+    assert status == 403
+    veras = [x["id"] for x in made if x["responsible"] == "vera"]
+    status, done = await admin.call("POST", "/api/deals/hand-over", {"ids": veras, "responsible": "anna"})
+    assert status == 200 and sorted(done["changed"]) == sorted(veras)
+    card = await anna.get(f"/api/deals/{veras[0]}")
+    assert (card["timeline"][0]["kind"], card["timeline"][0]["from"], card["timeline"][0]["to"]) == (
+        "responsible",
+        "vera",
+        "anna",
+    )
