@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crm_core.contacts import contact_rows
 from crm_core.deal_models import companies, contacts, deal_dialogs, deal_events, deals
 from crm_core.ids import new_id
-from crm_core.models import dialogs, leads
+from crm_core.lead_history import history_row
+from crm_core.models import dialogs, lead_events, leads
 from crm_core.recognition import fold
 
 TIMELINE_MAX = 300  # journal rows on a deal card
@@ -134,11 +135,54 @@ class Deals:
         async with self.engine.connect() as conn:
             return (await conn.execute(q)).scalar()
 
-    async def join_deal(self, dialog_id: str, values: dict[str, Any], *, now: datetime) -> tuple[str, bool]:
+    async def dialogs_without_deal(
+        self, line_ids: Sequence[str], *, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """Open dialogs on these lines that have no deal yet (a process stopped between a dialog's commit and its
+        deal): id, lead_id, line_id, customer_name, source_tag."""
+        if not line_ids:
+            return []
+        linked = select(deal_dialogs.c.dialog_id).where(deal_dialogs.c.dialog_id == dialogs.c.id)
+        q = (
+            select(
+                dialogs.c.id,
+                dialogs.c.lead_id,
+                dialogs.c.line_id,
+                dialogs.c.customer_name,
+                dialogs.c.source_tag,
+            )
+            .where(dialogs.c.line_id.in_(list(line_ids)), dialogs.c.state != "closed", ~linked.exists())
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+    async def adopt_deals(self, lead_id: str, responsible: str, *, now: datetime) -> list[str]:
+        """The customer's open deals nobody owns go to the operator who now owns the customer (who took their
+        dialog), each change on the deal's timeline; the ids changed."""
+        async with self.engine.begin() as conn:
+            q = select(deals.c.id).where(
+                deals.c.lead_id == lead_id, deals.c.responsible.is_(None), deals.c.closed_at.is_(None)
+            )
+            ids = [r[0] for r in await conn.execute(q)]
+            if ids:
+                await conn.execute(
+                    update(deals).where(deals.c.id.in_(ids)).values(responsible=responsible, updated_at=now)
+                )
+                await conn.execute(
+                    insert(deal_events),
+                    [event_row(i, "responsible", None, responsible, by=None, at=now) for i in ids],
+                )
+        return [str(i) for i in ids]
+
+    async def join_deal(
+        self, dialog_id: str, values: dict[str, Any], *, now: datetime, lead_status: str | None = None
+    ) -> tuple[str, bool]:
         """A conversation on a line that creates deals: the dialog joins its customer's open deal of the pipeline
         (`values["open_key"]`), or a new deal made of `values` (its contact made for the customer when they have
         none); (deal id, whether it is new). At least once, from any process: the dialog's link and the open key
-        are unique, so a second call (or a second router) finds what the first made."""
+        are unique, so a second call (or a second router) finds what the first made. A customer made a contact
+        here gets `lead_status` (a won one: their lead is converted)."""
         async with self.engine.begin() as conn:
             linked = (
                 await conn.execute(
@@ -150,16 +194,33 @@ class Deals:
             existing = (
                 await conn.execute(select(deals.c.id).where(deals.c.open_key == values["open_key"]))
             ).scalar()
+            if existing is None:  # an open deal of the pipeline made by hand, or reopened
+                q = (
+                    select(deals.c.id)
+                    .where(
+                        deals.c.lead_id == values["lead_id"],
+                        deals.c.pipeline == values["pipeline"],
+                        deals.c.closed_at.is_(None),
+                    )
+                    .order_by(deals.c.activity_at.desc(), deals.c.id.desc())
+                    .limit(1)
+                )
+                existing = (await conn.execute(q)).scalar()
             if existing is not None:
                 await conn.run_sync(_link_dialogs, str(existing), [dialog_id], now)
                 return str(existing), False
         row = deal_row(values, now)
         try:
             async with self.engine.begin() as conn:
+                if row["responsible"] is None:  # whoever owns the customer now (took their dialog)
+                    q = select(leads.c.responsible).where(leads.c.id == row["lead_id"])
+                    row["responsible"] = (await conn.execute(q)).scalar()
                 row["contact_id"] = await conn.run_sync(contact_for, row["lead_id"], row["responsible"], now)
+                if lead_status is not None:
+                    await conn.run_sync(_converted, row["lead_id"], lead_status, now)
                 await conn.run_sync(insert_deal, row, None, [dialog_id])
         except IntegrityError:  # another process made it first: join theirs
-            return await self.join_deal(dialog_id, values, now=now)
+            return await self.join_deal(dialog_id, values, now=now, lead_status=lead_status)
         return str(row["id"]), True
 
 
@@ -209,6 +270,18 @@ def contact_for(conn: Connection, lead_id: str, responsible: str | None, now: da
         ],
     )
     return contact_id
+
+
+def _converted(conn: Connection, lead_id: str, status: str, now: datetime) -> None:
+    """The lead of a customer a conversation made a contact of takes a won status, on its history."""
+    before = conn.execute(select(leads.c.status).where(leads.c.id == lead_id)).scalar()
+    if before is None or before == status:
+        return
+    conn.execute(update(leads).where(leads.c.id == lead_id).values(status=status, updated_at=now))
+    conn.execute(
+        insert(lead_events),
+        [history_row(lead_id, "status", before, status, by=None, reason="converted", at=now)],
+    )
 
 
 def _update_deal(

@@ -61,6 +61,10 @@ OUTBOUND_SENT = "outbound.sent"
 OUTBOUND_FAILED = "outbound.failed"
 OUTBOUND_TYPING_FAILED = "outbound.typing.failed"  # a channel could not show that an operator is typing
 LOOP_CRASHED = "loop.crashed"
+DEAL_JOINED = (
+    "deal.joined"  # a dialog on a line that creates deals joined its customer's deal (new: made for it)
+)
+DEAL_LINK_FAILED = "deal.link.failed"  # could not give a dialog its deal (retried when the store is away)
 TASKS_STUCK = (
     "tasks.stuck"  # tasks that did not end when cancelled again and again (a stop goes on without them)
 )

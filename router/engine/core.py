@@ -27,6 +27,7 @@ from router.app.metrics import Metrics
 from router.app.settings import Settings
 from router.cluster import fence
 from router.cluster.shared_load import SharedLoad
+from router.engine.deal_links import DealLinks
 from router.engine.faults import LostPartition, cancelling, end_tasks, logged, transient
 from router.engine.order import QueueOrder
 from router.engine.recovery import Recovery
@@ -69,6 +70,7 @@ class Engine:
         order = None if shared is None else QueueOrder()
         self.routing = Routing(settings, bus.partition, order=order, delivered_on_commit=delivered_on_commit)
         self.recovery = Recovery(self.routing, store, bus, clock)
+        self.deals = DealLinks(settings, store, clock)
         self.worker = (
             None
             if shared is None or order is None
@@ -100,6 +102,7 @@ class Engine:
         await self._reload()
         await self.recovery.republish_outbox()
         await self.recovery.resend_undelivered()
+        self.deals.start()
         self._tasks = [
             asyncio.create_task(logged(self._consume(), "engine.consume"), name="engine.consume"),
             asyncio.create_task(logged(self._timers(), "engine.timers"), name="engine.timers"),
@@ -109,6 +112,7 @@ class Engine:
         """Stop consuming and flush what was published."""
         await end_tasks(self._tasks)
         self._tasks = []
+        await self.deals.stop()
         await self._flush_outbox_done()
 
     async def _reload(self) -> None:
@@ -316,6 +320,7 @@ class Engine:
                 raise
             if worker is not None:
                 await worker.committed(events, secured, before, work.staged, work.now)
+            self.deals.committed(work.changes)
             for key, ident in work.new_identities.items():
                 self.routing.remember_identity(key, ident)
             denied = self.routing.denied

@@ -4,6 +4,7 @@ may see and change what."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -291,3 +292,90 @@ async def test_lists_filter_sort_and_page_and_an_operator_lists_their_own(deals)
         "vera",
         "anna",
     )
+
+
+async def _deal_of(op: Any, lead_id: str, count: int = 1) -> list[dict[str, Any]]:
+    """The customer's deals once the engine's follow-up made them (it runs after the dialog's batch)."""
+    for _ in range(100):
+        found = (await op.get("/api/deals/list?q=&limit=50"))["deals"]
+        mine = [x for x in found if x["lead_id"] == lead_id]
+        if len(mine) >= count:
+            return mine
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no deal for {lead_id}")
+
+
+async def test_a_line_that_creates_deals_keeps_every_later_conversation_in_the_same_deal(
+    tmp_path, start_daemon
+):
+    data = tests.conftest.config(
+        tmp_path, [{**tests.conftest.line("shop", ["anna"]), "crm": {"create": "deal"}}]
+    )
+    data["crm"] = CRM
+    settings = tests.conftest.settings_from(tmp_path, data)
+    d = await start_daemon(settings)
+    anna, admin = await d.operator("anna"), await d.operator("admin")
+    visitor = await d.visitor("shop")
+    await visitor.say("Do you deliver sofas?")
+    dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
+    await anna.reply(dialog_id, "We do")
+    lead_id = (await anna.expect("dialog.assigned"))["dialog"]["lead"]["id"]
+    (deal,) = await _deal_of(admin, lead_id)
+    card = await admin.get(f"/api/deals/{deal['id']}")
+    assert (card["pipeline"], card["stage"], card["line_id"]) == ("sales", "new", "shop")
+    assert [x["id"] for x in card["dialogs"]] == [dialog_id] and card["contact"] is not None
+    for _ in range(100):  # the operator who took the dialog owns the deal nobody owned
+        card = await admin.get(f"/api/deals/{deal['id']}")
+        if card["responsible"] == "anna":
+            break
+        await asyncio.sleep(0.05)
+    assert card["responsible"] == "anna"
+    assert (await anna.get(f"/api/leads/{lead_id}"))["status"] == "converted"
+    assert (await anna.get(f"/api/deals/{deal['id']}"))["editable"] is True
+
+    await anna.send({"type": "close", "dialog_id": dialog_id})
+    await anna.expect("dialog.closed")
+    await visitor.say("One more question")
+    second = (await anna.expect("dialog.offered", lambda f: f["dialog_id"] != dialog_id))["dialog_id"]
+    for _ in range(100):
+        card = await admin.get(f"/api/deals/{deal['id']}")
+        if len(card["dialogs"]) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert [x["id"] for x in card["dialogs"]] == [second, dialog_id]  # the same card, newest first
+    assert len(await _deal_of(admin, lead_id)) == 1
+
+    # a closed deal: the customer's next conversation starts another
+    status, closed = await admin.call(
+        "PATCH", f"/api/deals/{deal['id']}", {"version": card["version"], "stage": "lost"}
+    )
+    assert status == 200 and closed["won"] is False
+    await anna.reply(second, "Anything else?")
+    await anna.send({"type": "close", "dialog_id": second})
+    await anna.expect("dialog.closed", lambda f: f["dialog_id"] == second)
+    await visitor.say("Back again")
+    third = (await anna.expect("dialog.offered", lambda f: f["dialog_id"] not in (dialog_id, second)))[
+        "dialog_id"
+    ]
+    deals = await _deal_of(admin, lead_id, 2)
+    newest = next(x for x in deals if x["id"] != deal["id"])
+    assert [x["id"] for x in (await admin.get(f"/api/deals/{newest['id']}"))["dialogs"]] == [third]
+
+
+async def test_dialogs_opened_before_a_line_created_deals_get_theirs_at_the_next_start(
+    tmp_path, start_daemon
+):
+    data = tests.conftest.config(tmp_path, [tests.conftest.line("shop", ["anna"])])
+    d = await start_daemon(tests.conftest.settings_from(tmp_path, data))
+    anna = await d.operator("anna")
+    visitor = await d.visitor("shop")
+    await visitor.say("hello")
+    dialog_id = (await anna.expect("dialog.offered"))["dialog_id"]
+    assert (await (await d.operator("admin")).get("/api/deals/list"))["deals"] == []
+    await d.daemon.stop()
+    data["lines"][0]["crm"] = {"create": "deal"}
+    d = await start_daemon(tests.conftest.settings_from(tmp_path, data))
+    admin = await d.operator("admin")
+    lead_id = (await admin.get("/api/leads/list"))["leads"][0]["id"]
+    (deal,) = await _deal_of(admin, lead_id)
+    assert [x["id"] for x in (await admin.get(f"/api/deals/{deal['id']}"))["dialogs"]] == [dialog_id]
