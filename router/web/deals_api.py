@@ -95,7 +95,8 @@ class DealRoutes:
 
     def deal_filter(self, v: Viewer, q: Mapping[str, str]) -> DealFilter:
         """pipeline, stage=S1,S2, state=open|won|lost, responsible=LOGIN|none, line, source, created_from/_to,
-        changed_from/_to, stale=1, q (words), f.<field>=value; an operator's are always their own deals."""
+        changed_from/_to, stale=1, q (words), f.<field>=value, lead (the customer's); an operator's are always
+        their own deals."""
         pipeline = self.pipeline_of(q["pipeline"]) if q.get("pipeline") else None
         stages = tuple(s for s in q.get("stage", "").split(",") if s)
         known = {s.id for p in ([pipeline] if pipeline else self.crm.pipelines) for s in p.stages}
@@ -125,6 +126,7 @@ class DealRoutes:
             stale_before=stale,
             query=q.get("q", "")[:200],
             fields=field_tests(self.crm.fields.deal, q),
+            lead=q.get("lead") or None,
         )
 
     async def list_deals(self, request: web.Request) -> web.Response:

@@ -4,6 +4,7 @@ import { api } from "./api.js";
 import { $, h } from "./dom.js";
 import { clock } from "./format.js";
 import { renderHistory, renderScale, statusInfo } from "./lead-history.js";
+import { renderLeadDeals } from "./lead-deals.js";
 import { contactsEdited, forgetContactEdits, renderContacts, typedContacts } from "./lead-contacts.js";
 import { onLanguage, t } from "./i18n.js";
 import { onFrame } from "./socket.js";
@@ -70,6 +71,8 @@ export function renderLead(lead) {
     h("span", { class: "ident-name", text: i.display_name || i.external_id || "" }),
     h("span", { class: "ident-sub", text: [i.account, i.external_id].filter(Boolean).join(" · ") }),
   )) : [h("li", { class: "muted", text: t("lead.none") })]));
+
+  renderLeadDeals(lead);
 
   const dialogs = (Array.isArray(lead.dialogs) ? lead.dialogs : []).filter((d) => d.id !== state.selectedId);
   $("lead-dialogs").replaceChildren(...(dialogs.length

@@ -13,11 +13,13 @@ import { resetComposer } from "./composer.js";
 import { renderTransferTargets, showNoDialog } from "./dialog.js";
 import { closeDuplicates } from "./duplicates.js";
 import { closeList } from "./lead-list.js";
+import "./deals.js";
 import { $ } from "./dom.js";
 import { t } from "./i18n.js";
 import { renderLead, showLead } from "./lead.js";
 import { clearSearch } from "./lead-search.js";
 import { initLogin, showLogin } from "./login.js";
+import { closePage } from "./pages.js";
 import { forgetAnswers } from "./quick-answers.js";
 import { resetQuickPanel } from "./quick-panel.js";
 import { forgetReopen } from "./reopen.js";
@@ -72,6 +74,8 @@ function stopApp() {
   closeBoard();
   closeDuplicates();
   closeList();
+  closePage("deals-view");
+  closePage("deal-view");
   renderBoardEntry();
 }
 
@@ -91,6 +95,10 @@ async function loadMeta() {
       pipeline: Array.isArray(meta.pipeline) ? meta.pipeline : [], // each status's name, colour and kind
       // the server's limits (max_message_length); an older server leaves them out and the defaults hold
       limits: meta.limits && typeof meta.limits === "object" ? meta.limits : {},
+      // deals: the pipelines with their stages, the custom fields of each record, the reminders' days
+      deal_pipelines: Array.isArray(meta.deal_pipelines) ? meta.deal_pipelines : [],
+      fields: meta.fields && typeof meta.fields === "object" ? meta.fields : {},
+      remind_after_days: meta.remind_after_days || 0,
     };
     renderTransferTargets();
     notify("header");

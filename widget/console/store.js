@@ -14,7 +14,7 @@ export const DEFAULT_MAX_MESSAGE = 4000; // docs/protocol.md: the default of lim
 export const state = {
   running: false, // signed in and the console is on screen
   me: null,
-  meta: { lines: [], operators: [], statuses: [], pipeline: [], limits: {} },
+  meta: { lines: [], operators: [], statuses: [], pipeline: [], limits: {}, deal_pipelines: [], fields: {}, remind_after_days: 0 },
   dialogs: new Map(), // id -> dialog summary (the latest we saw)
   lists: Object.fromEntries(LISTS.map((n) => [n, new Set()])),
   fresh: new Set(), // offers the operator has not looked at yet (highlighted)

@@ -1,0 +1,84 @@
+/* Custom fields (crm.fields in the YAML, GET /api/meta `fields`): an input for each field's type, and the value it
+   holds as the server takes it. Values are put in as text or as form values, never as HTML. */
+
+import { h } from "./dom.js";
+import { t } from "./i18n.js";
+
+/** The declared fields of leads, contacts or deals. */
+export const fieldsOf = (meta, entity) => ((meta && meta.fields && meta.fields[entity]) || []);
+
+/** A label and an input for one field, filled with `value`; the input carries data-field for `readFields`. */
+export function fieldInput(spec, value, prefix, disabled) {
+  const id = `${prefix}-${spec.id}`;
+  const label = h("label", { for: id, text: spec.name || spec.id });
+  let input;
+  if (spec.type === "boolean") {
+    input = h("select", { id },
+      h("option", { value: "", text: "—" }),
+      h("option", { value: "true", text: t("deal.yes") }),
+      h("option", { value: "false", text: t("deal.no") }));
+    input.value = value === true ? "true" : value === false ? "false" : "";
+  } else if (spec.type === "list" && spec.multiple) {
+    input = h("select", { id, multiple: true, size: String(Math.min(4, spec.values.length)) },
+      ...spec.values.map((v) => h("option", { value: v, text: v })));
+    const chosen = new Set(Array.isArray(value) ? value : []);
+    for (const o of input.options) o.selected = chosen.has(o.value);
+  } else if (spec.type === "list") {
+    input = h("select", { id }, h("option", { value: "", text: "—" }), ...spec.values.map((v) => h("option", { value: v, text: v })));
+    input.value = value ?? "";
+  } else if (spec.type === "address") {
+    input = h("textarea", { id, rows: "2", maxlength: "2000" });
+    input.value = value ?? "";
+  } else if (spec.type === "file") {
+    // a file is attached through the API ({ref, name}); the card shows its name
+    input = h("input", { id, type: "text", readonly: true });
+    input.value = value && value.name ? value.name : "";
+    input.dataset.readonly = "1";
+  } else {
+    const type = { number: "number", date: "date", datetime: "datetime-local", link: "url" }[spec.type] || "text";
+    input = h("input", { id, type, autocomplete: "off", ...(type === "number" ? { step: "any" } : {}) });
+    input.value = spec.type === "datetime" && value ? String(value).slice(0, 16) : (value ?? "");
+  }
+  input.dataset.field = spec.id;
+  input.dataset.type = spec.type;
+  input.disabled = !!disabled;
+  return [label, input];
+}
+
+/** The fields' values as typed, for a PATCH: only those that differ from `current` (cleared ones as null). */
+export function readFields(container, current) {
+  const out = {};
+  for (const input of container.querySelectorAll("[data-field]")) {
+    if (input.dataset.readonly) continue;
+    const key = input.dataset.field;
+    let value;
+    if (input.multiple) value = [...input.selectedOptions].map((o) => o.value);
+    else if (input.dataset.type === "boolean") value = input.value === "" ? null : input.value === "true";
+    else if (input.dataset.type === "number") value = input.value === "" ? null : Number(input.value);
+    else if (input.dataset.type === "datetime") value = input.value ? `${input.value}${zone()}` : null;
+    else value = input.value.trim() === "" ? null : input.value.trim();
+    const before = current ? current[key] : undefined;
+    const same = JSON.stringify(value ?? null) === JSON.stringify(before ?? null)
+      || (Array.isArray(value) && !value.length && before == null)
+      || (input.dataset.type === "datetime" && value && before && String(before).slice(0, 16) === input.value);
+    if (!same) out[key] = Array.isArray(value) && !value.length ? null : value;
+  }
+  return out;
+}
+
+/** The browser's UTC offset as ±HH:MM (a time typed here is a time here). */
+function zone() {
+  const m = -new Date().getTimezoneOffset();
+  const sign = m >= 0 ? "+" : "-";
+  const a = Math.abs(m);
+  return `${sign}${String(Math.floor(a / 60)).padStart(2, "0")}:${String(a % 60).padStart(2, "0")}`;
+}
+
+/** A field's value as a line of text (lists, the board). */
+export function fieldText(spec, value) {
+  if (value == null) return "";
+  if (spec.type === "boolean") return value ? t("deal.yes") : t("deal.no");
+  if (Array.isArray(value)) return value.join(", ");
+  if (spec.type === "file") return value.name || "";
+  return String(value);
+}
