@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report_checks import TARGET_CONNECTIONS, TARGET_CONTACTS, TARGET_RATE
+from bench.report_deals import deals_rows
 from bench.report_details import details
 from bench.report_duplicates import duplicates_rows
 from bench.report_hotspots import hot_spots
@@ -44,6 +45,7 @@ def _collect(results: dict[str, Any]) -> list[dict[str, Any]]:
         *routing_rows(results),
         *search_rows(results),
         *duplicates_rows(results),
+        *deals_rows(results),
         *error_rows(results),
     ]
 

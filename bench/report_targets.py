@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.report_checks import TARGET_CONNECTIONS, TARGET_CONTACTS, TARGET_RATE, Verdicts, check, offered
+from bench.report_deals import deals_targets
 from bench.report_duplicates import duplicates_targets
 from bench.report_format import DIRECTIONS
 from bench.report_format import div as _div
@@ -26,6 +27,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         *scaleout_targets(results),
         *search_targets(results),
         *duplicates_targets(results),
+        *deals_targets(results),
         *widget_targets(results),
     ]
 

@@ -4,7 +4,7 @@ Each server (the bare relay, `openlines run`) is its own subprocess on loopback;
 (`python -m bench.load`); this runner only starts them, reads /proc and writes the report. Nothing here fails
 for being slow: a section that breaks is reported as broken and the others still run.
 
-    python -m bench.run [--quick] [--only relay,pipeline,scaleout,memory,profile,crm,routing,search,widget,duplicates]
+    python -m bench.run [--quick] [--only relay,pipeline,scaleout,memory,profile,crm,routing,search,widget,duplicates,deals]
         [--out DIR]
     python -m bench.run --smoke [--out DIR]     # the whole harness in a tiny configuration (a test runs it)
     python -m bench.run --report-only [--out DIR]   # rebuild DIR/latest.md from DIR/latest.json
@@ -40,6 +40,7 @@ SECTIONS = (
     "search",
     "widget",
     "duplicates",
+    "deals",
 )
 # simulated widget visitors: the widget takes at most 20 frames/s per connection, so the saturated visitor ->
 # operator load is paced at 18/s each; 1,000 of them cap it at 18,000 msg/s, above what the servers reach here
@@ -364,6 +365,13 @@ def section_duplicates(plan: Plan, tmp: Path) -> dict[str, Any]:
     )
 
 
+def section_deals(plan: Plan, tmp: Path) -> dict[str, Any]:
+    """Deal lists and the board over crm_n deals on SQLite and PostgreSQL (bench/deals.py)."""
+    repeats = "1" if plan.smoke else "5"
+    n = str(plan.crm_n)
+    return _python("bench.deals", "--n", n, "--pg-n", n, "--repeats", repeats, timeout=1800)
+
+
 def section_routing(plan: Plan, tmp: Path) -> dict[str, Any]:
     extra = ["--repeats", str(plan.routing_repeats)] if plan.routing_repeats else []
     return _python("bench.routing", *extra, "--budget", str(plan.routing_budget), timeout=300)
@@ -471,6 +479,7 @@ def main() -> None:
             "search": lambda: section_search(plan, tmp),
             "widget": section_widget,
             "duplicates": lambda: section_duplicates(plan, tmp),
+            "deals": lambda: section_deals(plan, tmp),
         }
         for name in SECTIONS:
             if name not in only:

@@ -217,11 +217,16 @@ EXPORT_HEADER = (
 
 
 def export_lines(
-    leads: Iterable[Mapping[str, Any]], *, separator: str = ",", header: bool = True
+    leads: Iterable[Mapping[str, Any]],
+    *,
+    separator: str = ",",
+    header: bool = True,
+    custom: Sequence[str] = (),
 ) -> Iterator[str]:
     """The CSV text of these leads (each with "phones" and "emails" lists), the header first (unless not), line by line;
-    several phones (e-mails) share a cell, separated by ", " (which the import splits again). A cell that a
-    spreadsheet would run as a formula is quoted with a leading apostrophe."""
+    several phones (e-mails) share a cell, separated by ", " (which the import splits again); then a column per
+    custom field of `custom` (its id as the header). A cell that a spreadsheet would run as a formula is quoted with
+    a leading apostrophe."""
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=separator, lineterminator="\r\n")
 
@@ -232,7 +237,7 @@ def export_lines(
         return buf.getvalue()
 
     if header:
-        yield line(EXPORT_HEADER)
+        yield line((*EXPORT_HEADER, *custom))
     for lead in leads:
         yield line(
             [
@@ -245,8 +250,22 @@ def export_lines(
                 lead.get("source") or "",
                 _when(lead.get("created_at")),
                 _when(lead.get("updated_at")),
+                *(_custom((lead.get("fields") or {}).get(key)) for key in custom),
             ]
         )
+
+
+def _custom(value: Any) -> str:
+    """A custom field's value in a cell: a list's values joined, yes/no as true/false, a file by its name."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return str(value.get("name", ""))
+    return str(value)
 
 
 def _when(value: Any) -> str:

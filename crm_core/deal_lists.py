@@ -11,12 +11,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_core.deal_models import contacts, deal_events, deals, saved_filters
+from crm_core.deal_models import contacts, deal_dialogs, deal_events, deals, saved_filters
 from crm_core.deals import event_row
+from crm_core.field_filters import FieldTest, field_clause, like_pattern
 from crm_core.ids import new_id
-from crm_core.keyset import keyset
+from crm_core.keyset import keyset, null_tail
 from crm_core.lead_lists import NOBODY, words_clause
-from crm_core.models import leads
+from crm_core.models import dialogs, lead_contacts, leads
 from crm_core.recognition import fold
 
 DEAL_SORTS = {
@@ -27,9 +28,6 @@ DEAL_SORTS = {
     "activity": deals.c.activity_at,
 }
 CONTACT_SORTS = {"updated": contacts.c.updated_at, "created": contacts.c.created_at}
-# a custom field filter: (field id, how, value); how: eq (the value as stored), has (a multiple list holds it),
-# contains (text contains it, any case)
-FieldTest = tuple[str, str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,24 +48,7 @@ class DealFilter:
     query: str = ""  # the title or the customer's name, phone or e-mail contains it
     fields: tuple[FieldTest, ...] = ()
     lead: str | None = None  # the customer's
-
-
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def field_clause(column: Any, test: FieldTest) -> ColumnElement[bool]:
-    """A custom field test on a JSON `fields` column (JSON extraction on both stores)."""
-    key, how, value = test
-    if how == "contains":
-        return func.lower(column[key].as_string()).like(_like(fold(str(value))), escape="\\")
-    if how == "has":  # the JSON text of the list holds the value as a JSON string
-        return column[key].as_string().like(_like(f'"{value}"'), escape="\\")
-    if isinstance(value, bool):
-        return column[key].as_boolean() == value
-    if isinstance(value, int | float):
-        return column[key].as_float() == float(value)
-    return column[key].as_string() == str(value)
+    channel: str | None = None  # deals with a dialog in that channel
 
 
 def _deal_conditions(f: DealFilter) -> list[ColumnElement[bool]]:
@@ -99,14 +80,20 @@ def _deal_conditions(f: DealFilter) -> list[ColumnElement[bool]]:
         out += [deals.c.closed_at.is_(None), deals.c.activity_at < f.stale_before]
     folded = fold(f.query.strip())
     if folded:
-        customers = words_clause(f.query)
-        assert customers is not None
-        out.append(
-            or_(
-                deals.c.title_search.like(_like(folded), escape="\\"),
-                deals.c.lead_id.in_(select(leads.c.id).where(customers)),
-            )
+        like = like_pattern(folded)
+        # probes of the scanned deal's own customer (its lead's name, phones and e-mails by the keys' first
+        # column), not a list of every customer that matches: a page stops after its 50 deals
+        customer = leads.alias("customer")  # not the list's own join of leads
+        name = select(customer.c.id).where(
+            customer.c.id == deals.c.lead_id, customer.c.name_search.like(like, escape="\\")
         )
+        contact = select(lead_contacts.c.lead_id).where(
+            lead_contacts.c.lead_id == deals.c.lead_id, lead_contacts.c.value.like(like, escape="\\")
+        )
+        out.append(or_(deals.c.title_search.like(like, escape="\\"), name.exists(), contact.exists()))
+    if f.channel is not None:
+        talked = select(deal_dialogs.c.deal_id).join(dialogs, dialogs.c.id == deal_dialogs.c.dialog_id)
+        out.append(deals.c.id.in_(talked.where(dialogs.c.channel == f.channel)))
     out += [field_clause(deals.c.fields, t) for t in f.fields]
     return out
 
@@ -126,18 +113,27 @@ class DealLists:
         limit: int = 50,
     ) -> list[dict[str, Any]]:
         """A page of the deals that match, each with its customer's name, in the sort's order (ties by id)."""
-        q = keyset(
+        base = (
             select(deals, leads.c.name.label("customer_name"))
             .join(leads, leads.c.id == deals.c.lead_id)
-            .where(*_deal_conditions(f)),
-            DEAL_SORTS[sort],
-            deals.c.id,
-            after=after,
-            descending=descending,
-            limit=limit,
+            .where(*_deal_conditions(f))
         )
+        col = DEAL_SORTS[sort]
+        rows: list[dict[str, Any]] = []
         async with self.engine.connect() as conn:
-            return [dict(r) for r in (await conn.execute(q)).mappings()]
+            # a deal without an amount comes after every other in the amount's order, on both stores alike
+            in_tail = sort == "amount" and after is not None and after[0] is None
+            if not in_tail:
+                q = base.where(col.is_not(None)) if sort == "amount" else base
+                page = keyset(q, col, deals.c.id, after=after, descending=descending, limit=limit)
+                rows = [dict(r) for r in (await conn.execute(page)).mappings()]
+            if sort == "amount" and len(rows) < limit:
+                last = after[1] if in_tail and after is not None else None
+                tail = null_tail(
+                    base, col, deals.c.id, after=last, descending=descending, limit=limit - len(rows)
+                )
+                rows += [dict(r) for r in (await conn.execute(tail)).mappings()]
+        return rows
 
     async def deal_board(
         self, f: DealFilter, stages: Sequence[str], *, per_stage: int = 30

@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_core.contacts import contact_rows
+from crm_core.field_filters import FieldTest, field_clause, like_pattern
 from crm_core.keyset import keyset
 from crm_core.lead_history import history_row
 from crm_core.models import dialogs, identities, lead_contacts, lead_events, leads
@@ -36,6 +37,7 @@ class LeadFilter:
     changed_from: datetime | None = None
     changed_to: datetime | None = None
     query: str = ""  # the name, or a phone or e-mail, contains it
+    fields: tuple[FieldTest, ...] = ()  # custom fields (crm_core/field_filters.py)
 
 
 def words_clause(query: str) -> ColumnElement[bool] | None:
@@ -44,7 +46,7 @@ def words_clause(query: str) -> ColumnElement[bool] | None:
     folded = fold(query.strip())
     if not folded:
         return None
-    like = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    like = like_pattern(folded)
     in_contacts = select(lead_contacts.c.lead_id).where(lead_contacts.c.value.like(like, escape="\\"))
     return or_(leads.c.name_search.like(like, escape="\\"), leads.c.id.in_(in_contacts))
 
@@ -75,6 +77,7 @@ def _conditions(f: LeadFilter) -> list[ColumnElement[bool]]:
             out.append(col < hi)
     if (words := words_clause(f.query)) is not None:
         out.append(words)
+    out += [field_clause(leads.c.fields, t) for t in f.fields]
     return out
 
 

@@ -15,7 +15,8 @@ from router.app.clock import Clock
 from router.protocol.deal_views import company_view, contact_view
 from router.rules.access import can_edit_lead, can_view_lead
 from router.rules.crm_fields import BadField, clean_fields
-from router.web.deals_api import DealRoutes, field_tests
+from router.web.deals_api import DealRoutes
+from router.web.field_query import field_tests
 from router.web.gate import Gate
 from router.web.http import ApiError, json_response
 from router.web.paging import next_cursor, page_ask

@@ -9,17 +9,18 @@ from typing import Any
 
 from aiohttp import web
 
-from crm_core.deal_lists import DEAL_SORTS, DealFilter, FieldTest
+from crm_core.deal_lists import DEAL_SORTS, DealFilter
 from crm_core.deals import DealConflict
 from crm_core.lead_lists import NOBODY
 from crm_core.recognition import one_line
 from crm_core.store import Store
 from router.app.clock import Clock
-from router.app.deal_settings import CustomField, Pipeline
+from router.app.deal_settings import Pipeline
 from router.protocol.deal_views import amount_text, deal_card_view, deal_view
 from router.rules.access import Viewer, can_edit_lead, can_view_lead
-from router.rules.crm_fields import BadField, clean_fields, clean_value
+from router.rules.crm_fields import BadField, clean_fields
 from router.rules.deals import MoveRefused, move, needs_reminder, parse_amount
+from router.web.field_query import field_tests
 from router.web.gate import Gate
 from router.web.http import ApiError, json_response, query_time
 from router.web.paging import next_cursor, page_ask
@@ -27,34 +28,6 @@ from router.web.paging import next_cursor, page_ask
 HAND_OVER_MAX = 10_000
 NOTE_MAX = 4000
 EDITABLE = {"title", "amount", "currency", "responsible", "request", "fields", "stage", "company", "version"}
-
-
-def field_tests(specs: list[CustomField], q: Mapping[str, str]) -> tuple[FieldTest, ...]:
-    """Custom field filters from `f.<field>=value` parameters: a text contains it, a multiple list holds it, any
-    other field equals it (as its type reads it)."""
-    by_id = {s.id: s for s in specs}
-    out: list[FieldTest] = []
-    for key, raw in q.items():
-        if not key.startswith("f."):
-            continue
-        spec = by_id.get(key[2:])
-        if spec is None:
-            raise ApiError(400, "bad_field", f"no custom field {key[2:]}")
-        if spec.type in ("string", "address", "link", "file"):
-            out.append((spec.id, "contains", raw[:200]))
-        elif spec.type == "list" and spec.multiple:
-            out.append((spec.id, "has", clean_value(_single(spec), raw)))
-        else:
-            value = {"true": True, "false": False}.get(raw, raw) if spec.type == "boolean" else raw
-            try:
-                out.append((spec.id, "eq", clean_value(spec, value)))
-            except BadField as exc:
-                raise ApiError(400, "bad_field", str(exc)) from None
-    return tuple(out)
-
-
-def _single(spec: CustomField) -> CustomField:
-    return spec.model_copy(update={"multiple": False})
 
 
 class DealRoutes:
@@ -95,7 +68,8 @@ class DealRoutes:
 
     def deal_filter(self, v: Viewer, q: Mapping[str, str]) -> DealFilter:
         """pipeline, stage=S1,S2, state=open|won|lost, responsible=LOGIN|none, line, source, created_from/_to,
-        changed_from/_to, stale=1, q (words), f.<field>=value, lead (the customer's); an operator's are always
+        changed_from/_to, stale=1, q (words), f.<field>=value, lead (the customer's), channel (with a dialog
+        in it); an operator's are always
         their own deals."""
         pipeline = self.pipeline_of(q["pipeline"]) if q.get("pipeline") else None
         stages = tuple(s for s in q.get("stage", "").split(",") if s)
@@ -127,6 +101,7 @@ class DealRoutes:
             query=q.get("q", "")[:200],
             fields=field_tests(self.crm.fields.deal, q),
             lead=q.get("lead") or None,
+            channel=q.get("channel") or None,
         )
 
     async def list_deals(self, request: web.Request) -> web.Response:

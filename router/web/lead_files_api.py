@@ -108,7 +108,7 @@ class LeadFileRoutes:
             raise ApiError(400, "bad_field", "separator must be , or ;")
         if encoding not in csv_leads.ENCODINGS:
             raise ApiError(400, "bad_field", f"encoding must be one of {', '.join(csv_leads.ENCODINGS)}")
-        f = lead_filter(self.gate, v, q)
+        f = lead_filter(self.gate, v, q, self.clock.now())
         resp = web.StreamResponse(
             headers={
                 "Content-Type": f"text/csv; charset={'windows-1251' if encoding == 'windows-1251' else 'utf-8'}",
@@ -118,12 +118,13 @@ class LeadFileRoutes:
         )
         await resp.prepare(request)
         codec = "utf-8" if encoding == "utf-8-sig" else encoding
-        head = next(csv_leads.export_lines([], separator=separator))
+        custom = [field.id for field in self.gate.settings.crm.fields.lead]
+        head = next(csv_leads.export_lines([], separator=separator, custom=custom))
         await resp.write(
             ("\ufeff" if encoding == "utf-8-sig" else "").encode() + head.encode(codec, "replace")
         )
         async for page in self.store.export_leads(f):
-            text = "".join(csv_leads.export_lines(page, separator=separator, header=False))
+            text = "".join(csv_leads.export_lines(page, separator=separator, header=False, custom=custom))
             await resp.write(text.encode(codec, "replace"))
         await resp.write_eof()
         return resp

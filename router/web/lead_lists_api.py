@@ -4,6 +4,7 @@ another responsible at once (POST /api/leads/hand-over, admins: a leaving employ
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from aiohttp import web
 
@@ -12,6 +13,8 @@ from crm_core.store import Store
 from router.app.clock import Clock
 from router.protocol.views import lead_view
 from router.rules.access import Viewer
+from router.rules.deals import needs_reminder
+from router.web.field_query import field_tests
 from router.web.gate import Gate
 from router.web.http import ApiError, json_response, query_time
 from router.web.paging import next_cursor, page_ask
@@ -19,9 +22,11 @@ from router.web.paging import next_cursor, page_ask
 HAND_OVER_MAX = 10_000
 
 
-def lead_filter(gate: Gate, v: Viewer, q: Mapping[str, str]) -> LeadFilter:
+def lead_filter(gate: Gate, v: Viewer, q: Mapping[str, str], now: datetime) -> LeadFilter:
     """The filter of a list (or its export) from the query: status=S1,S2, responsible=LOGIN|none, source, line,
-    channel, created_from/_to, changed_from/_to, q (words). An operator's are always their own leads."""
+    channel, created_from/_to, changed_from/_to, q (words), f.<field>=value (custom fields), stale=1 (leads in a
+    working status unchanged for crm.remind_after_days). An operator's are always their own leads."""
+    crm = gate.settings.crm
     statuses = tuple(s for s in q.get("status", "").split(",") if s)
     unknown = set(statuses) - set(gate.settings.crm.statuses)
     if unknown:
@@ -31,6 +36,11 @@ def lead_filter(gate: Gate, v: Viewer, q: Mapping[str, str]) -> LeadFilter:
         responsible = v.login  # an operator works from their own leads
     elif responsible == "none":
         responsible = NOBODY
+    changed_to = query_time(q, "changed_to")
+    if q.get("stale") == "1" and crm.remind_after_days:
+        statuses = statuses or tuple(s.id for s in crm.pipeline if s.kind == "work")
+        idle = now - timedelta(days=crm.remind_after_days)
+        changed_to = min(changed_to, idle) if changed_to else idle
     return LeadFilter(
         statuses=statuses,
         responsible=responsible,
@@ -40,8 +50,9 @@ def lead_filter(gate: Gate, v: Viewer, q: Mapping[str, str]) -> LeadFilter:
         created_from=query_time(q, "created_from"),
         created_to=query_time(q, "created_to"),
         changed_from=query_time(q, "changed_from"),
-        changed_to=query_time(q, "changed_to"),
+        changed_to=changed_to,
         query=q.get("q", "")[:200],
+        fields=field_tests(crm.fields.lead, q),
     )
 
 
@@ -66,14 +77,25 @@ class LeadListRoutes:
         q = request.query
         ask = page_ask(q, "leads", SORTS, times=("updated", "created"), ascending=("name",))
         rows = await self.store.list_leads(
-            lead_filter(self.gate, v, q),
+            lead_filter(self.gate, v, q, self.clock.now()),
             sort=ask.sort,
             descending=ask.descending,
             after=ask.after,
             limit=ask.limit + 1,
         )
         nxt = next_cursor(ask, rows, SORTS[ask.sort].key)
-        return json_response({"leads": [lead_view(r) for r in rows[: ask.limit]], "next": nxt})
+        crm, now = self.gate.settings.crm, self.clock.now()
+        working = {s.id for s in crm.pipeline if s.kind == "work"}
+        leads = [
+            {
+                **lead_view(r),
+                # the responsible's reminder: a lead in a working status nobody touched for the configured days
+                "stale": r["status"] in working
+                and needs_reminder(r["updated_at"], False, now, crm.remind_after_days),
+            }
+            for r in rows[: ask.limit]
+        ]
+        return json_response({"leads": leads, "next": nxt})
 
     async def hand_over(self, request: web.Request) -> web.Response:
         """POST /api/leads/hand-over {ids, responsible} (admins): the leads' responsible changed at once."""

@@ -16,6 +16,7 @@ from queues.messages import ConsoleEvent
 from router.app.clock import Clock
 from router.protocol.views import lead_card_view, lead_view
 from router.rules.access import Viewer, can_edit_lead, can_view_lead, lead_audience
+from router.rules.crm_fields import BadField, clean_fields
 from router.web.gate import Gate
 from router.web.http import ApiError, json_response
 
@@ -57,11 +58,11 @@ class LeadRoutes:
         return json_response({"leads": [lead_view(r) for r in rows]})
 
     async def create_lead(self, request: web.Request) -> web.Response:
-        """POST /api/leads {name, phones, emails, status, responsible, force}: a lead made by hand; likely
+        """POST /api/leads {name, phones, emails, status, responsible, fields, force}: a lead made by hand; likely
         duplicates refuse it (409 likely_duplicates, with them) unless `force` is true."""
         v = self.gate.viewer(await self.gate.operator(request))
         body = await self.gate.body(request)
-        unknown = set(body) - {"name", "phones", "emails", "status", "responsible", "force"}
+        unknown = set(body) - {"name", "phones", "emails", "status", "responsible", "force", "fields"}
         if unknown:
             raise ApiError(400, "bad_field", f"cannot set {', '.join(sorted(unknown))}")
         name = body.get("name")
@@ -92,7 +93,13 @@ class LeadRoutes:
                     hidden=sum(1 for r in found if not can_view_lead(v, r, r["open_dialogs"])),
                 )
         lead_id = await self.store.create_lead(
-            {"name": name, "status": status, "responsible": responsible, "source": "console"},
+            {
+                "name": name,
+                "status": status,
+                "responsible": responsible,
+                "source": "console",
+                "fields": self._custom(body.get("fields") or {}, {}) or None,
+            },
             phones=contacts["phone"],
             emails=contacts["email"],
             now=self.clock.now(),
@@ -106,6 +113,15 @@ class LeadRoutes:
         v, row = await self._visible_lead(request)
         return json_response(self._card(v, row))
 
+    def _custom(self, given: Any, current: dict[str, Any]) -> dict[str, Any]:
+        """A lead's custom fields after a body's changes (crm.fields.lead), or a 400 naming the field."""
+        if not isinstance(given, dict):
+            raise ApiError(400, "bad_field", "fields: an object of custom field values")
+        try:
+            return clean_fields(self.settings.crm.fields.lead, given, current)
+        except BadField as exc:
+            raise ApiError(400, "bad_field", str(exc), field=exc.field) from None
+
     def _card(self, v: Viewer, row: dict[str, Any]) -> dict[str, Any]:
         return {
             **lead_card_view(row, self.line_names),
@@ -114,7 +130,7 @@ class LeadRoutes:
 
     async def patch_lead(self, request: web.Request) -> web.Response:
         """PATCH /api/leads/{id}: name, phones, emails (lists replacing the lead's; phone, email: its first one),
-        status (with the `reason` in words, journaled), responsible."""
+        status (with the `reason` in words, journaled), responsible, fields (custom: merged into the lead's)."""
         v, current = await self._visible_lead(request)
         if not can_edit_lead(v, current, current.get("dialogs", [])):
             raise ApiError(
@@ -131,9 +147,12 @@ class LeadRoutes:
             "status",
             "responsible",
             "reason",
+            "fields",
         }
         if unknown:
             raise ApiError(400, "bad_field", f"cannot change {', '.join(sorted(unknown))}")
+        if "fields" in body:
+            fields["fields"] = self._custom(body["fields"], current.get("fields") or {})
         if "name" in body:
             if not isinstance(body["name"], str) or len(body["name"]) > 200:
                 raise ApiError(400, "bad_field", "name must be a string of at most 200 characters")

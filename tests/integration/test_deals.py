@@ -24,6 +24,10 @@ CRM = {
             {"id": "vip", "name": "VIP", "type": "boolean"},
         ],
         "contact": [{"id": "birthday", "name": "Birthday", "type": "date"}],
+        "lead": [
+            {"id": "budget", "name": "Budget", "type": "number"},
+            {"id": "came_from", "name": "Came from", "type": "list", "values": ["ads", "friends"]},
+        ],
     },
     "pipelines": [
         {
@@ -278,6 +282,14 @@ async def test_lists_filter_sort_and_page_and_an_operator_lists_their_own(deals)
     status, _ = await anna.call("DELETE", f"/api/filters/{saved['id']}")
     assert status == 200
 
+    # a deal without an amount comes after every other in the amount's order, either way, on both stores
+    lead = await _lead(admin, "Customer without amount")
+    status, bare = await admin.call("POST", "/api/deals", {"lead_id": lead["id"], "title": "No amount yet"})
+    assert status == 201 and bare["amount"] is None
+    sales = [x["id"] for x in made if x["pipeline"] == "sales"]
+    assert await pages(admin, "pipeline=sales&sort=amount&order=desc") == [*sales, bare["id"]]
+    assert await pages(admin, "pipeline=sales&sort=amount&order=asc") == [*reversed(sales), bare["id"]]
+
     # a leaving employee's deals handed to another at once (admins only), each change on its timeline
     status, _ = await anna.call(
         "POST", "/api/deals/hand-over", {"ids": [made[1]["id"]], "responsible": "anna"}
@@ -379,3 +391,50 @@ async def test_dialogs_opened_before_a_line_created_deals_get_theirs_at_the_next
     lead_id = (await admin.get("/api/leads/list"))["leads"][0]["id"]
     (deal,) = await _deal_of(admin, lead_id)
     assert [x["id"] for x in (await admin.get(f"/api/deals/{deal['id']}"))["dialogs"]] == [dialog_id]
+
+
+async def test_custom_fields_of_leads_and_contacts_are_checked_kept_and_filtered(deals):
+    d, anna, vera, admin = deals
+    status, lead = await anna.call(
+        "POST",
+        "/api/leads",
+        {"name": "Инна Ким", "fields": {"budget": "5000", "came_from": "ads"}, "force": True},
+    )
+    assert status == 201 and lead["fields"] == {"budget": 5000, "came_from": "ads"}
+    other = await _lead(anna, "Олег Ли", fields={"budget": 10})
+    status, bad = await anna.call("PATCH", f"/api/leads/{lead['id']}", {"fields": {"came_from": "tv"}})
+    assert (status, bad["code"], bad["field"]) == (400, "bad_field", "came_from")
+    status, changed = await anna.call("PATCH", f"/api/leads/{lead['id']}", {"fields": {"budget": None}})
+    assert status == 200 and changed["fields"] == {"came_from": "ads"}
+    found = (await anna.get("/api/leads/list?f.came_from=ads"))["leads"]
+    assert [x["id"] for x in found] == [lead["id"]]
+    assert [x["id"] for x in (await anna.get("/api/leads/list?f.budget=10"))["leads"]] == [other["id"]]
+    status, bad = await anna.call("GET", "/api/leads/list?f.budget=lots")
+    assert (status, bad["code"]) == (400, "bad_field")
+    async with anna.session.get(f"{anna.base}/api/leads/export?f.came_from=ads", headers=anna.headers) as r:
+        lines = (await r.read()).decode("utf-8-sig").splitlines()
+    assert lines[0].endswith(",budget,came_from") and len(lines) == 2
+    assert lines[1].startswith(f"{lead['id']},Инна Ким,") and lines[1].endswith(",,ads")
+
+    status, made = await anna.call(
+        "POST", f"/api/leads/{lead['id']}/convert", {"company": "Ким и партнёры", "deal": None}
+    )
+    assert status == 201
+    status, contact = await anna.call(
+        "PATCH",
+        f"/api/contacts/{made['contact']}",
+        {"fields": {"birthday": "1990-02-03"}, "company": "Ким и Ко"},
+    )
+    assert status == 200, contact
+    assert contact["fields"] == {"birthday": "1990-02-03"} and contact["company"]["name"] == "Ким и Ко"
+    status, bad = await anna.call(
+        "PATCH", f"/api/contacts/{made['contact']}", {"fields": {"birthday": "3 Feb"}}
+    )
+    assert (status, bad["field"]) == (400, "birthday")
+    listed = (await anna.get("/api/contacts/list?f.birthday=1990-02-03"))["contacts"]
+    assert [x["id"] for x in listed] == [made["contact"]] and listed[0]["name"] == "Инна Ким"
+    assert (await vera.get("/api/contacts/list"))["contacts"] == []  # not hers
+    status, _ = await vera.call("PATCH", f"/api/contacts/{made['contact']}", {"fields": {}})
+    assert status == 403
+    names = [c["name"] for c in (await anna.get("/api/companies?query=ким"))["companies"]]
+    assert names == ["Ким и Ко", "Ким и партнёры"]

@@ -7,6 +7,7 @@ import { fieldName, openDeal, pipelineOf, stageInfo } from "./deal.js";
 import { $, h } from "./dom.js";
 import { clock } from "./format.js";
 import { onLanguage, t } from "./i18n.js";
+import { openStaleLeads } from "./lead-list.js";
 import { closePage, isPageOpen, openPage, registerPage } from "./pages.js";
 import { isAdmin, operatorName, state } from "./store.js";
 import { toast } from "./toast.js";
@@ -223,3 +224,34 @@ $("deals-open").addEventListener("click", () => (isOpen() ? closePage("deals-vie
 $("deals-open-side").addEventListener("click", openDeals);
 $("deals-back").addEventListener("click", () => closePage("deals-view"));
 onLanguage(() => { if (isOpen()) { fillFilters(); load(false); } });
+
+/** The operator's own open deals without activity for the configured days: a button in the top bar that lists them
+ * (none: no button). Asked at sign-in and every few minutes. */
+export async function checkReminders() {
+  const days = state.meta.remind_after_days;
+  if (!days || !state.me) { $("deals-remind").hidden = true; return; }
+  const ask = async (path) => {
+    const p = new URLSearchParams({ stale: "1", responsible: state.me.login, limit: "100" });
+    const page = await api("GET", `${path}?${p}`);
+    return page.next ? "100+" : (page.deals || page.leads || []).length;
+  };
+  try {
+    [staleDeals, staleLeads] = await Promise.all([ask("/api/deals/list"), ask("/api/leads/list")]);
+    const any = (n) => n === "100+" || n > 0;
+    $("deals-remind").hidden = !any(staleDeals) && !any(staleLeads);
+    $("deals-remind").textContent = any(staleDeals) && any(staleLeads)
+      ? t("deal.remind_both", { deals: staleDeals, leads: staleLeads, days })
+      : any(staleDeals) ? t("deal.remind", { count: staleDeals, days }) : t("deal.remind_leads", { count: staleLeads, days });
+  } catch (e) { /* the next check tries again; a 401 signs out elsewhere */ }
+}
+
+let staleDeals = 0;
+let staleLeads = 0;
+
+$("deals-remind").addEventListener("click", () => {
+  if (staleDeals === 0) { openStaleLeads(); return; }
+  openDeals();
+  applyFilters({ pipeline: $("deals-pipeline").value, stale: "1", state: "open", responsible: isAdmin() ? state.me.login : "" });
+  mode = "list";
+  load(false);
+});

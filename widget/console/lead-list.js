@@ -51,6 +51,7 @@ function filters() {
   if ($("list-q").value.trim()) p.set("q", $("list-q").value.trim());
   if ($("list-status").value) p.set("status", $("list-status").value);
   if (isAdmin() && $("list-responsible").value) p.set("responsible", $("list-responsible").value);
+  if ($("list-stale").checked) p.set("stale", "1");
   return p;
 }
 
@@ -97,7 +98,8 @@ function row(lead) {
   return h("tr", { "data-lead-id": lead.id },
     h("td", { class: "list-pick" }, isAdmin() ? box : null),
     h("td", {}, h("button", { type: "button", class: "dup-name", text: lead.name || t("dup.no_name"),
-      onclick: () => { closeList(); loadLead(lead.id); } })),
+      onclick: () => { closeList(); loadLead(lead.id); } }),
+    lead.stale ? h("span", { class: "deal-stale", title: t("deal.stale"), text: t("deal.stale_short") }) : null),
     h("td", { class: "dup-contacts", text: [...(lead.phones || []), ...(lead.emails || [])].map((c) => c.value).join(", ") }),
     h("td", {}, chip),
     h("td", { text: lead.responsible ? operatorName(lead.responsible) : t("lead.nobody") }),
@@ -121,6 +123,16 @@ $("list-filters").addEventListener("submit", (e) => { e.preventDefault(); load(f
 $("list-sort").addEventListener("change", () => load(false));
 $("list-status").addEventListener("change", () => load(false));
 $("list-responsible").addEventListener("change", () => load(false));
+$("list-stale").addEventListener("change", () => load(false));
+
+/** Open the list with the operator's leads that need attention (the reminder in the top bar). */
+export function openStaleLeads() {
+  $("list-stale").checked = true;
+  $("list-q").value = "";
+  $("list-status").value = "";
+  if (isAdmin() && state.me) $("list-responsible").value = state.me.login;
+  openList();
+}
 $("list-more").addEventListener("click", () => load(true));
 $("list-open").addEventListener("click", () => (isOpen() ? closeList() : openList()));
 $("list-open-side").addEventListener("click", openList);

@@ -4,6 +4,7 @@ import { api } from "./api.js";
 import { $, h } from "./dom.js";
 import { clock } from "./format.js";
 import { renderHistory, renderScale, statusInfo } from "./lead-history.js";
+import { fieldInput, fieldsOf, readFields } from "./deal-fields.js";
 import { renderLeadDeals } from "./lead-deals.js";
 import { contactsEdited, forgetContactEdits, renderContacts, typedContacts } from "./lead-contacts.js";
 import { onLanguage, t } from "./i18n.js";
@@ -16,6 +17,7 @@ let leadSeq = 0;
 const FIELDS = ["lead-name", "lead-status", "lead-responsible"];
 // Fields the operator changed and has not saved: a reload of the same lead (after a take, a refresh) keeps them.
 const edited = new Set();
+let customEdited = false;
 
 export function showLead(lead) {
   if (!lead || !state.lead || state.lead.id !== lead.id) { edited.clear(); forgetContactEdits(); }
@@ -73,6 +75,13 @@ export function renderLead(lead) {
   )) : [h("li", { class: "muted", text: t("lead.none") })]));
 
   renderLeadDeals(lead);
+  // the custom fields: drawn again for another lead or after a save, kept as typed otherwise
+  const box = $("lead-custom");
+  if (box.dataset.lead !== lead.id || !customEdited) {
+    box.replaceChildren(...fieldsOf(state.meta, "lead").flatMap((f) => fieldInput(f, (lead.fields || {})[f.id], "lead-f", readOnly)));
+    box.dataset.lead = lead.id;
+    customEdited = false;
+  }
 
   const dialogs = (Array.isArray(lead.dialogs) ? lead.dialogs : []).filter((d) => d.id !== state.selectedId);
   $("lead-dialogs").replaceChildren(...(dialogs.length
@@ -109,6 +118,7 @@ $("lead-status").addEventListener("change", () => {
   $("lead-reason").hidden = statusInfo($("lead-status").value).kind !== "rejected";
 });
 
+["input", "change"].forEach((type) => $("lead-custom").addEventListener(type, () => { customEdited = true; $("lead-saved").textContent = ""; }));
 FIELDS.forEach((id) => ["input", "change"].forEach((type) =>
   $(id).addEventListener(type, () => { edited.add(id); $("lead-saved").textContent = ""; })));
 
@@ -125,6 +135,8 @@ $("lead-form").addEventListener("submit", async (e) => {
   const patch = {};
   for (const [k, v] of Object.entries(current)) if ((lead[k] ?? "") !== (v ?? "")) patch[k] = v;
   if (patch.status && $("lead-reason").value.trim()) patch.reason = $("lead-reason").value.trim();
+  const custom = readFields($("lead-custom"), lead.fields || {});
+  if (Object.keys(custom).length) patch.fields = custom;
   if (contactsEdited()) {
     const typed = typedContacts();
     for (const key of ["phones", "emails"]) {
@@ -142,6 +154,7 @@ $("lead-form").addEventListener("submit", async (e) => {
     // PATCH answers with the lead; keep identities/dialogs if it left them out.
     state.lead = { ...lead, ...updated, identities: updated.identities || lead.identities, dialogs: updated.dialogs || lead.dialogs, history: updated.history || lead.history };
     edited.clear();
+    customEdited = false;
     forgetContactEdits();
     $("lead-reason").value = "";
     renderLead(state.lead);

@@ -13,7 +13,7 @@ import { resetComposer } from "./composer.js";
 import { renderTransferTargets, showNoDialog } from "./dialog.js";
 import { closeDuplicates } from "./duplicates.js";
 import { closeList } from "./lead-list.js";
-import "./deals.js";
+import { checkReminders } from "./deals.js";
 import { $ } from "./dom.js";
 import { t } from "./i18n.js";
 import { renderLead, showLead } from "./lead.js";
@@ -35,6 +35,8 @@ import { forgetMarks } from "./unread.js";
 const REFRESH_MS = 30000; // safety net: refetch every list even when the websocket looks healthy
 
 let refreshTimer = null;
+let remindTimer = null;
+const REMIND_MS = 5 * 60 * 1000; // the deals needing attention, asked again
 let tickTimer = null;
 
 function startApp(operator) {
@@ -46,16 +48,18 @@ function startApp(operator) {
   $("app").hidden = false;
   renderMe();
   renderBoardEntry();
-  loadMeta();
+  loadMeta().then(checkReminders);
   refreshLists();
   connect();
   refreshTimer = setInterval(refreshLists, REFRESH_MS);
+  remindTimer = setInterval(checkReminders, REMIND_MS);
   tickTimer = setInterval(tick, 1000);
 }
 
 function stopApp() {
   state.running = false;
   clearInterval(refreshTimer);
+  clearInterval(remindTimer);
   clearInterval(tickTimer);
   resetTyping(); // the customer sees us stop, while the socket is still there to say it
   disconnect();

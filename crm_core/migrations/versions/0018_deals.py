@@ -78,13 +78,19 @@ def upgrade() -> None:
         sa.UniqueConstraint("open_key", name="uq_deals_open_key"),
     )
     for name, cols in (
-        ("ix_deals_stage", ["pipeline", "stage", "updated_at", "id"]),
         ("ix_deals_updated", ["updated_at", "id"]),
         ("ix_deals_created", ["created_at", "id"]),
+        ("ix_deals_activity", ["activity_at", "id"]),
+        ("ix_deals_amount", ["amount", "id"]),
+        ("ix_deals_title", ["title_search", "id"]),
+        ("ix_deals_stage", ["pipeline", "stage", "updated_at", "id"]),
+        ("ix_deals_board", ["pipeline", "stage", "amount", "closed_at"]),
         ("ix_deals_responsible", ["responsible", "updated_at", "id"]),
+        ("ix_deals_resp_created", ["responsible", "created_at", "id"]),
+        ("ix_deals_resp_activity", ["responsible", "activity_at", "id"]),
+        ("ix_deals_resp_amount", ["responsible", "amount", "id"]),
         ("ix_deals_lead", ["lead_id"]),
         ("ix_deals_contact", ["contact_id"]),
-        ("ix_deals_activity", ["closed_at", "activity_at"]),
     ):
         op.create_index(name, "deals", cols)
     op.create_table(

@@ -540,4 +540,7 @@ export default {
   "deal.make_contact": "Make the customer a contact",
   "deal.contact_made": "The customer is a contact now",
   "deal.no_dialogs": "No dialogs yet",
+  "deal.remind": "{count} of your deals without activity for {days} days",
+  "deal.remind_leads": "{count} of your leads untouched for {days} days",
+  "deal.remind_both": "Needs attention: {deals} deals and {leads} leads idle for {days} days",
 };

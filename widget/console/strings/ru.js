@@ -540,4 +540,7 @@ export default {
   "deal.make_contact": "Сделать клиента контактом",
   "deal.contact_made": "Клиент теперь контакт",
   "deal.no_dialogs": "Диалогов пока нет",
+  "deal.remind": "Ваших сделок без движения {days} дн.: {count}",
+  "deal.remind_leads": "Ваших лидов без движения {days} дн.: {count}",
+  "deal.remind_both": "Требуют внимания: сделок — {deals}, лидов — {leads} (без движения {days} дн.)",
 };
