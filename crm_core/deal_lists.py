@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_core.deal_models import contacts, deal_dialogs, deal_events, deals, saved_filters
@@ -45,7 +45,9 @@ class DealFilter:
     changed_from: datetime | None = None
     changed_to: datetime | None = None
     stale_before: datetime | None = None  # open deals with no activity since (reminders)
-    query: str = ""  # the title or the customer's name, phone or e-mail contains it
+    query: str = (
+        ""  # the title or the customer's name, phone or e-mail contains it (the query joins the lead)
+    )
     fields: tuple[FieldTest, ...] = ()
     lead: str | None = None  # the customer's
     channel: str | None = None  # deals with a dialog in that channel
@@ -81,16 +83,22 @@ def _deal_conditions(f: DealFilter) -> list[ColumnElement[bool]]:
     folded = fold(f.query.strip())
     if folded:
         like = like_pattern(folded)
-        # probes of the scanned deal's own customer (its lead's name, phones and e-mails by the keys' first
-        # column), not a list of every customer that matches: a page stops after its 50 deals
-        customer = leads.alias("customer")  # not the list's own join of leads
-        name = select(customer.c.id).where(
-            customer.c.id == deals.c.lead_id, customer.c.name_search.like(like, escape="\\")
+        # the deal's own customer, row by row (the list joins its lead): their name on the joined row, their
+        # phones and e-mails by a probe that stops at the first (a scalar subquery with LIMIT: PostgreSQL would
+        # turn an EXISTS in an OR into a hash of every customer that matches, a scan of them all per page)
+        contact = (
+            select(literal(1))
+            .where(lead_contacts.c.lead_id == deals.c.lead_id, lead_contacts.c.value.like(like, escape="\\"))
+            .limit(1)
+            .scalar_subquery()
         )
-        contact = select(lead_contacts.c.lead_id).where(
-            lead_contacts.c.lead_id == deals.c.lead_id, lead_contacts.c.value.like(like, escape="\\")
+        out.append(
+            or_(
+                deals.c.title_search.like(like, escape="\\"),
+                leads.c.name_search.like(like, escape="\\"),
+                contact.is_not(None),
+            )
         )
-        out.append(or_(deals.c.title_search.like(like, escape="\\"), name.exists(), contact.exists()))
     if f.channel is not None:
         talked = select(deal_dialogs.c.deal_id).join(dialogs, dialogs.c.id == deal_dialogs.c.dialog_id)
         out.append(deals.c.id.in_(talked.where(dialogs.c.channel == f.channel)))
@@ -141,10 +149,11 @@ class DealLists:
         """The kanban of a pipeline: per stage its count, sum of amounts and most recently changed deals."""
         out: dict[str, Any] = {}
         async with self.engine.connect() as conn:
+            counted = select(deals.c.stage, func.count(), func.sum(deals.c.amount))
+            if f.query.strip():  # the words look at the customer's name: their lead joined
+                counted = counted.join_from(deals, leads, leads.c.id == deals.c.lead_id)
             totals = await conn.execute(
-                select(deals.c.stage, func.count(), func.sum(deals.c.amount))
-                .where(*_deal_conditions(f), deals.c.stage.in_(list(stages)))
-                .group_by(deals.c.stage)
+                counted.where(*_deal_conditions(f), deals.c.stage.in_(list(stages))).group_by(deals.c.stage)
             )
             counts = {r[0]: (int(r[1]), int(r[2] or 0)) for r in totals}
             for stage in stages:

@@ -74,6 +74,13 @@ class CrmSettings(BaseModel):
         check_pipelines(self.pipelines, self.fields)
         return self
 
+    def lead_pipeline(self, line_statuses: list[str] | None) -> list[LeadStatus]:
+        """The lead statuses of a line's customers (its own, `lines[].crm.statuses`), or every status."""
+        if not line_statuses:
+            return list(self.pipeline)
+        by_id = {s.id: s for s in self.pipeline}
+        return [by_id[s] for s in line_statuses if s in by_id]
+
     def deal_pipeline(self, pipeline_id: str | None) -> Pipeline | None:
         """The pipeline of that id (None: the first, the default)."""
         if pipeline_id is None:
@@ -88,3 +95,52 @@ class CrmSettings(BaseModel):
     def status(self, status_id: str) -> LeadStatus | None:
         """The status of that id, if the pipeline has it."""
         return next((s for s in self.pipeline if s.id == status_id), None)
+
+
+def line_pipeline_problems(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """`lines[].crm.pipeline` names a pipeline of `crm.pipelines` (read from the raw config, so it is reported even
+    when other fields are wrong)."""
+    crm = data.get("crm") if isinstance(data.get("crm"), dict) else {}
+    given = crm.get("pipelines") if isinstance(crm, dict) else None
+    ids = (
+        {p.get("id") for p in given if isinstance(p, dict)}
+        if isinstance(given, list)
+        else {DEFAULT_PIPELINE["id"]}
+    )
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    lines = data.get("lines")
+    for i, line in enumerate(lines if isinstance(lines, list) else []):
+        block = line.get("crm") if isinstance(line, dict) else None
+        wanted = block.get("pipeline") if isinstance(block, dict) else None
+        if wanted is not None and wanted not in ids:
+            out.append((("lines", i, "crm", "pipeline"), f"unknown pipeline {wanted!r}"))
+        out += _line_statuses(crm, i, block.get("statuses") if isinstance(block, dict) else None)
+    return out
+
+
+def _line_statuses(crm: Any, i: int, statuses: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """A line's own lead statuses name statuses of crm.statuses, the first a working one."""
+    if not isinstance(statuses, list) or not statuses:
+        return []
+    given = crm.get("statuses") if isinstance(crm, dict) else None
+    if isinstance(given, list):
+        kinds = {
+            (x if isinstance(x, str) else x.get("id")): (
+                "work" if isinstance(x, str) else x.get("kind", "work")
+            )
+            for x in given
+            if isinstance(x, str | dict)
+        }
+    else:  # the default pipeline
+        kinds = {x["id"]: x.get("kind", "work") for x in DEFAULT_STATUSES}
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    for j, status in enumerate(statuses):
+        if status not in kinds:
+            out.append(
+                (("lines", i, "crm", "statuses", j), f"unknown status {status!r} (not in crm.statuses)")
+            )
+    if statuses[0] in kinds and kinds[statuses[0]] != "work":
+        out.append(
+            (("lines", i, "crm", "statuses", 0), "the first status (a new lead's) must be a working one")
+        )
+    return out

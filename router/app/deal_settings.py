@@ -149,6 +149,9 @@ class LineCrm(BaseModel):
     # joins their open deal of that pipeline (a new one when none is open)
     create: Literal["lead", "deal"] = "lead"
     pipeline: str | None = None  # create: deal — which (the first pipeline when not given)
+    # the lead statuses of this line's customers, in its own order: ids of crm.statuses (None: all of them); a new
+    # customer's lead gets the first, a working one
+    statuses: list[str] | None = Field(None, min_length=2)
 
 
 def check_pipelines(pipelines: list[Pipeline], fields: CustomFields) -> None:
@@ -165,23 +168,3 @@ def check_pipelines(pipelines: list[Pipeline], fields: CustomFields) -> None:
                     f"pipeline {p.id}, stage {s.id}: required {', '.join(unknown)} is neither a deal's own field"
                     f" ({', '.join(DEAL_BUILTINS)}) nor in crm.fields.deal"
                 )
-
-
-def line_pipeline_problems(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
-    """`lines[].crm.pipeline` names a pipeline of `crm.pipelines` (read from the raw config, so it is reported even
-    when other fields are wrong)."""
-    crm = data.get("crm") if isinstance(data.get("crm"), dict) else {}
-    given = crm.get("pipelines") if isinstance(crm, dict) else None
-    ids = (
-        {p.get("id") for p in given if isinstance(p, dict)}
-        if isinstance(given, list)
-        else {DEFAULT_PIPELINE["id"]}
-    )
-    out: list[tuple[tuple[str | int, ...], str]] = []
-    lines = data.get("lines")
-    for i, line in enumerate(lines if isinstance(lines, list) else []):
-        block = line.get("crm") if isinstance(line, dict) else None
-        wanted = block.get("pipeline") if isinstance(block, dict) else None
-        if wanted is not None and wanted not in ids:
-            out.append((("lines", i, "crm", "pipeline"), f"unknown pipeline {wanted!r}"))
-    return out

@@ -23,8 +23,8 @@ from pydantic import (
     model_validator,
 )
 
-from router.app.crm_settings import CrmSettings
-from router.app.deal_settings import LineCrm, line_pipeline_problems
+from router.app.crm_settings import CrmSettings, line_pipeline_problems
+from router.app.deal_settings import LineCrm
 from router.app.rating_settings import RatingSettings
 from router.app.yamlconf import ConfigProblem, load_yaml
 from router.rules.hours import Schedule, always_open, parse_schedule

@@ -241,7 +241,8 @@ class CustomerSide(Outcomes):
                 "name": name,
                 "phone": normalize_phone(m.sender.phone),
                 "email": normalize_email(m.sender.email),
-                "status": r.settings.crm.statuses[0],
+                "status": r.first_status.get(r.channel_lines.get((m.channel, m.account), ""))
+                or r.settings.crm.statuses[0],
                 "responsible": None,
                 "source": m.source_tag or m.channel,
                 "created_at": self.now,

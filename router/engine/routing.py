@@ -79,6 +79,10 @@ class Routing:
         self.lines = line_policies(settings)
         self.line_names = {ln.id: ln.name for ln in settings.lines}
         self.channel_lines = {(str(b["type"]), account): ln.id for ln, account, b in channel_blocks(settings)}
+        # a new customer's lead status: the first of their line's own statuses, else the first of all
+        self.first_status = {
+            ln.id: settings.crm.lead_pipeline(ln.crm.statuses)[0].id for ln in settings.lines
+        }
         self.admins = frozenset(o.login for o in settings.operators if o.role == "admin")
         self.names = {o.login: o.name for o in settings.operators}
         self.capacity = settings.capacities()

@@ -4,7 +4,6 @@ turned into what is stored (JSON: text, numbers, lists, ISO dates, booleans)."""
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -33,9 +32,6 @@ class BadField(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
-
-
-_FILE_REF = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 
 
 def clean_value(spec: FieldSpec, raw: Any) -> Any:
@@ -90,10 +86,9 @@ def clean_value(spec: FieldSpec, raw: Any) -> Any:
             raise BadField(spec.id, "a link starting with http:// or https://")
         return raw
     if kind == "file":
-        # a file uploaded through the console (POST /api/uploads): its reference and name
-        if not isinstance(raw, dict) or not _FILE_REF.match(str(raw.get("ref", ""))) or not raw.get("name"):
-            raise BadField(spec.id, "an uploaded file ({ref, name})")
-        return {"ref": raw["ref"], "name": str(raw["name"])[:255]}
+        # a file comes only through its upload route (…/fields/{id}/file), which stores the body: a value given
+        # here could name another record's file
+        raise BadField(spec.id, "upload the file into the field (POST …/fields/{field}/file); null clears it")
     raise BadField(spec.id, f"unknown type {kind}")
 
 

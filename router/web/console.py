@@ -11,6 +11,7 @@ from router.web.auth import Passwords, Sessions
 from router.web.board_api import BoardRoutes
 from router.web.console_ws import ConsoleSocket
 from router.web.crm_api import CrmRoutes
+from router.web.crm_files_api import CrmFileRoutes
 from router.web.deals_api import DealRoutes
 from router.web.dialogs_api import DialogRoutes
 from router.web.duplicates_api import DuplicateRoutes
@@ -52,6 +53,7 @@ class ConsoleApi:
             BoardRoutes(self.gate, store, clock),
             deals,
             CrmRoutes(self.gate, store, clock, deals),
+            CrmFileRoutes(self.gate, store, files, clock),
             ChatPageRoutes(self.gate),
             SearchRoutes(self.gate, store),
             ConsoleSocket(self.gate, clock, files),

@@ -115,6 +115,7 @@ class SessionRoutes:
                         "name": ln.name,
                         "mode": ln.distribution.mode,
                         "rating": ln.rating.scale if ln.rating else None,  # how its dialogs' ratings read
+                        "statuses": ln.crm.statuses,  # its customers' lead statuses (None: every status)
                     }
                     for ln in self.settings.lines
                 ],

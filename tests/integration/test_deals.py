@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import pytest
 
 import tests.conftest
@@ -22,6 +23,7 @@ CRM = {
             {"id": "extras", "name": "Extras", "type": "list", "values": ["gift", "rush"], "multiple": True},
             {"id": "event", "name": "Event date", "type": "date"},
             {"id": "vip", "name": "VIP", "type": "boolean"},
+            {"id": "scan", "name": "Signed contract", "type": "file"},
         ],
         "contact": [{"id": "birthday", "name": "Birthday", "type": "date"}],
         "lead": [
@@ -438,3 +440,68 @@ async def test_custom_fields_of_leads_and_contacts_are_checked_kept_and_filtered
     assert status == 403
     names = [c["name"] for c in (await anna.get("/api/companies?query=ким"))["companies"]]
     assert names == ["Ким и Ко", "Ким и партнёры"]
+
+
+async def test_a_file_field_takes_an_upload_gives_it_back_to_who_may_read_it_and_never_a_ref_by_hand(deals):
+    d, anna, vera, admin = deals
+    lead = await _lead(anna, "Semyon Gorbunkov")
+    status, deal = await anna.call("POST", "/api/deals", {"lead_id": lead["id"], "title": "Diamonds"})
+    path = f"/api/deals/{deal['id']}/fields/scan/file"
+    form = aiohttp.FormData(quote_fields=False)  # the name as a browser sends it
+    form.add_field(
+        "file", b"%PDF-1.4 signed <script>", filename="contract <1>.pdf", content_type="application/pdf"
+    )
+    async with anna.session.post(f"{anna.base}{path}", data=form, headers=anna.headers) as r:
+        assert r.status == 201, await r.text()
+        value = (await r.json())["scan"]
+    assert value["name"] == "contract <1>.pdf" and value["size"] == 24
+    async with anna.session.get(f"{anna.base}{path}", headers=anna.headers) as r:
+        assert r.status == 200
+        assert await r.read() == b"%PDF-1.4 signed <script>"
+        assert r.headers["Content-Disposition"].startswith("attachment;")  # never rendered as a page of ours
+        assert r.headers["Content-Type"] == "application/octet-stream"
+    async with vera.session.get(f"{vera.base}{path}", headers=vera.headers) as r:
+        assert r.status == 404  # not her deal: not even whether it exists
+    card = await anna.get(f"/api/deals/{deal['id']}")
+    assert card["fields"]["scan"]["name"] == "contract <1>.pdf"
+    # another field's change keeps the file; a ref given by hand is refused; null clears it
+    status, card = await anna.call(
+        "PATCH", f"/api/deals/{deal['id']}", {"version": card["version"], "fields": {"vip": True}}
+    )
+    assert status == 200 and card["fields"]["scan"]["ref"] == value["ref"]
+    status, bad = await anna.call(
+        "PATCH",
+        f"/api/deals/{deal['id']}",
+        {"version": card["version"], "fields": {"scan": {"ref": value["ref"], "name": "x"}}},
+    )
+    assert (status, bad["field"]) == (400, "scan")
+    status, card = await anna.call(
+        "PATCH", f"/api/deals/{deal['id']}", {"version": card["version"], "fields": {"scan": None}}
+    )
+    assert status == 200 and "scan" not in card["fields"]
+    async with anna.session.post(
+        f"{anna.base}/api/deals/{deal['id']}/fields/site/file", data=aiohttp.FormData(), headers=anna.headers
+    ) as r:
+        assert r.status == 404  # not a file field
+
+
+async def test_a_lines_own_lead_pipeline_gives_its_new_customers_its_first_status(tmp_path, start_daemon):
+    vip = {
+        **tests.conftest.line("vip", ["anna"]),
+        "crm": {"statuses": ["negotiation", "converted", "rejected"]},
+    }
+    data = tests.conftest.config(tmp_path, [vip, tests.conftest.line("support", ["anna"])])
+    d = await start_daemon(tests.conftest.settings_from(tmp_path, data))
+    anna = await d.operator("anna")
+    for line_id in ("vip", "support"):
+        visitor = await d.visitor(line_id)
+        await visitor.say(f"hello from {line_id}")
+        await anna.expect("dialog.offered")
+    admin = await d.operator("admin")
+    statuses = [x["status"] for x in (await admin.get("/api/leads/list?responsible=none&sort=created"))["leads"]]
+    assert statuses == ["new", "negotiation"]  # newest first: support's customer, then vip's
+    meta = await anna.get("/api/meta")
+    assert {ln["id"]: ln["statuses"] for ln in meta["lines"]} == {
+        "vip": ["negotiation", "converted", "rejected"],
+        "support": None,
+    }

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from router.app.crm_settings import CrmSettings
-from router.app.deal_settings import CustomField, Pipeline, line_pipeline_problems
+from router.app.crm_settings import CrmSettings, line_pipeline_problems
+from router.app.deal_settings import CustomField, Pipeline
 from router.rules.crm_fields import BadField, clean_fields, clean_value
 from router.rules.deals import MoveRefused, missing_for, move, needs_reminder, parse_amount, required_for
 
@@ -107,7 +107,7 @@ def test_custom_field_values_are_checked_and_stored_in_their_type():
             "day": "2026-12-31",
             "at": "2026-12-31T10:30:15+03:00",
             "vip": False,
-            "doc": {"ref": "abcdefgh1234", "name": "contract.pdf"},
+            "doc": None,
         },
         {"n": 5, "gone": 1},
     )
@@ -119,7 +119,6 @@ def test_custom_field_values_are_checked_and_stored_in_their_type():
         "day": "2026-12-31",
         "at": "2026-12-31T10:30+03:00",
         "vip": False,
-        "doc": {"ref": "abcdefgh1234", "name": "contract.pdf"},
     }
     assert clean_fields(
         FIELDS, {"n": None, "kind": ""}, {"n": 1, "kind": "a", "site": "https://s.example"}
@@ -137,7 +136,7 @@ def test_custom_field_values_are_checked_and_stored_in_their_type():
         ("extras", ["z"]),
         ("day", "31.12.2026"),
         ("vip", "yes"),
-        ("doc", {"ref": "../../etc/passwd", "name": "x"}),
+        ("doc", {"ref": "someone-elses-upload", "name": "x"}),
         ("nope", 1),
     ],
 )
@@ -181,3 +180,13 @@ def test_the_config_refuses_unsound_pipelines_and_fields():
         "lines": [{"crm": {"pipeline": "q"}}, {"crm": {"pipeline": "p"}}],
     }
     assert line_pipeline_problems(data) == [(("lines", 0, "crm", "pipeline"), "unknown pipeline 'q'")]
+    own = {
+        "lines": [
+            {"crm": {"statuses": ["converted", "nope"]}},
+            {"crm": {"statuses": ["proposal", "rejected"]}},
+        ]
+    }
+    assert line_pipeline_problems(own) == [
+        (("lines", 0, "crm", "statuses", 1), "unknown status 'nope' (not in crm.statuses)"),
+        (("lines", 0, "crm", "statuses", 0), "the first status (a new lead's) must be a working one"),
+    ]

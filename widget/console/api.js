@@ -42,6 +42,15 @@ export async function api(method, path, body) {
   return data || {};
 }
 
+/** Upload a file into a record's file field (POST …/fields/{field}/file): {ok, data} as upload() answers. */
+export async function uploadTo(path, file) {
+  const form = new FormData();
+  form.append("file", file, file.name);
+  const res = await fetch(path, { method: "POST", body: form, headers: withAuth({}), credentials: "same-origin" });
+  const data = await res.json().catch(() => ({}));
+  return { ok: res.ok, data };
+}
+
 /**
  * Upload a file for a dialog's next reply: {ok, data} as the server answered (data is {} when not JSON).
  * Multipart, so not through api(); it throws only when the server cannot be reached, and a 401 does not sign out.

@@ -1,14 +1,17 @@
 /* Custom fields (crm.fields in the YAML, GET /api/meta `fields`): an input for each field's type, and the value it
    holds as the server takes it. Values are put in as text or as form values, never as HTML. */
 
+import { uploadTo } from "./api.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
+import { toast } from "./toast.js";
 
 /** The declared fields of leads, contacts or deals. */
 export const fieldsOf = (meta, entity) => ((meta && meta.fields && meta.fields[entity]) || []);
 
-/** A label and an input for one field, filled with `value`; the input carries data-field for `readFields`. */
-export function fieldInput(spec, value, prefix, disabled) {
+/** A label and an input for one field, filled with `value`; the input carries data-field for `readFields`.
+ * A file field needs `record` ({path: "/api/deals/ID", done}): its file is uploaded at once and `done` called. */
+export function fieldInput(spec, value, prefix, disabled, record) {
   const id = `${prefix}-${spec.id}`;
   const label = h("label", { for: id, text: spec.name || spec.id });
   let input;
@@ -30,10 +33,7 @@ export function fieldInput(spec, value, prefix, disabled) {
     input = h("textarea", { id, rows: "2", maxlength: "2000" });
     input.value = value ?? "";
   } else if (spec.type === "file") {
-    // a file is attached through the API ({ref, name}); the card shows its name
-    input = h("input", { id, type: "text", readonly: true });
-    input.value = value && value.name ? value.name : "";
-    input.dataset.readonly = "1";
+    return [label, fileInput(spec, value, id, disabled, record)];
   } else {
     const type = { number: "number", date: "date", datetime: "datetime-local", link: "url" }[spec.type] || "text";
     input = h("input", { id, type, autocomplete: "off", ...(type === "number" ? { step: "any" } : {}) });
@@ -81,4 +81,25 @@ export function fieldText(spec, value) {
   if (Array.isArray(value)) return value.join(", ");
   if (spec.type === "file") return value.name || "";
   return String(value);
+}
+
+/** A file field: a link to its file (downloaded, never opened as a page), and a picker that uploads at once. */
+function fileInput(spec, value, id, disabled, record) {
+  const base = record ? `${record.path}/fields/${encodeURIComponent(spec.id)}/file` : null;
+  const link = value && value.name && base
+    ? h("a", { class: "field-file", href: base, download: value.name, text: value.name })
+    : h("span", { class: "muted", text: t("field.no_file") });
+  const pick = h("input", { id, type: "file", disabled: disabled || !base, "aria-label": spec.name || spec.id });
+  pick.dataset.readonly = "1"; // not a value readFields sends: the upload sets it
+  pick.addEventListener("change", async () => {
+    const file = pick.files && pick.files[0];
+    if (!file) return;
+    try {
+      const res = await uploadTo(base, file);
+      if (!res.ok) { toast(res.data.message || t("net.failed"), res.data.code); return; }
+      toast(t("field.uploaded", { name: file.name }));
+      if (record.done) record.done();
+    } catch (e) { toast(e.message, e.code); }
+  });
+  return h("div", { class: "field-file-row" }, link, pick);
 }

@@ -71,7 +71,8 @@ function render() {
   const ops = state.meta.operators.map((o) => [o.login, o.name || o.login]);
   $("deal-responsible").replaceChildren(h("option", { value: "", text: t("lead.nobody") }), ...ops.map(([l, n]) => h("option", { value: l, text: n })));
   $("deal-responsible").value = d.responsible || "";
-  $("deal-fields").replaceChildren(...fieldsOf(state.meta, "deal").flatMap((f) => fieldInput(f, (d.fields || {})[f.id], "deal-f", ro)));
+  const record = { path: `/api/deals/${encodeURIComponent(d.id)}`, done: () => openDeal(d.id) };
+  $("deal-fields").replaceChildren(...fieldsOf(state.meta, "deal").flatMap((f) => fieldInput(f, (d.fields || {})[f.id], "deal-f", ro, record)));
   for (const id of ["deal-title", "deal-amount", "deal-currency", "deal-request", "deal-responsible"]) $(id).disabled = ro;
   $("deal-save").hidden = ro;
   $("deal-state").textContent = d.closed_at ? (d.won ? t("deal.won") : t("deal.lost")) : (d.stale ? t("deal.stale") : "");

@@ -9,6 +9,7 @@ import { clock } from "./format.js";
 import { onLanguage, t } from "./i18n.js";
 import { openStaleLeads } from "./lead-list.js";
 import { closePage, isPageOpen, openPage, registerPage } from "./pages.js";
+import { savedFilters } from "./saved-filters.js";
 import { isAdmin, operatorName, state } from "./store.js";
 import { toast } from "./toast.js";
 
@@ -175,39 +176,13 @@ async function drop(id, stage) {
   load(false);
 }
 
-async function loadSaved() {
-  try {
-    const got = await api("GET", "/api/filters?entity=deals");
-    const keep = $("deals-saved").value;
-    $("deals-saved").replaceChildren(h("option", { value: "", text: t("deal.saved_filters") }),
-      ...got.filters.map((f) => h("option", { value: f.id, text: f.name, "data-query": JSON.stringify(f.query) })));
-    $("deals-saved").value = keep;
-    $("deals-forget").hidden = !$("deals-saved").value;
-  } catch (e) { if (e.status !== 401) toast(e.message, e.code); }
-}
+const loadSaved = savedFilters(
+  "deals",
+  { select: "deals-saved", forget: "deals-forget", name: "deals-filter-name", save: "deals-save-filter" },
+  filters,
+  (query) => { applyFilters(query); load(false); },
+);
 
-$("deals-saved").addEventListener("change", () => {
-  const opt = $("deals-saved").selectedOptions[0];
-  $("deals-forget").hidden = !$("deals-saved").value;
-  if (opt && opt.dataset.query) { applyFilters(JSON.parse(opt.dataset.query)); load(false); }
-});
-$("deals-save-filter").addEventListener("click", async () => {
-  const name = $("deals-filter-name").value.trim();
-  if (!name) { $("deals-filter-name").focus(); return; }
-  try {
-    const saved = await api("POST", "/api/filters", { entity: "deals", name, query: Object.fromEntries(filters()) });
-    $("deals-filter-name").value = "";
-    await loadSaved();
-    $("deals-saved").value = saved.id;
-    $("deals-forget").hidden = false;
-    toast(t("deal.filter_saved", { name }));
-  } catch (e) { if (e.status !== 401) toast(e.message, e.code); }
-});
-$("deals-forget").addEventListener("click", async () => {
-  const id = $("deals-saved").value;
-  if (!id) return;
-  try { await api("DELETE", `/api/filters/${encodeURIComponent(id)}`); $("deals-saved").value = ""; loadSaved(); } catch (e) { if (e.status !== 401) toast(e.message, e.code); }
-});
 $("deals-hand").addEventListener("click", async () => {
   try {
     const res = await api("POST", "/api/deals/hand-over", { ids: [...chosen], responsible: $("deals-to").value || null });

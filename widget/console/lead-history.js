@@ -12,8 +12,17 @@ export function statusInfo(id) {
   return s || { id, name: id || "", color: "#94a3b8", kind: "work" };
 }
 
+/** The statuses of a lead's pipeline: its line's own (`lines[].crm.statuses`, the line of its latest dialog), or
+ * every status. */
+export function leadPipeline(lead) {
+  const all = state.meta.pipeline || [];
+  const line = ((lead && lead.dialogs) || [])[0];
+  const own = line && (state.meta.lines.find((l) => l.id === line.line_id) || {}).statuses;
+  return own && own.length ? own.map((id) => all.find((s) => s.id === id)).filter(Boolean) : all;
+}
+
 export function renderScale(lead) {
-  const pipeline = state.meta.pipeline || [];
+  const pipeline = leadPipeline(lead);
   const current = statusInfo(lead.status);
   const steps = pipeline.filter((s) => s.kind === "work");
   const at = steps.findIndex((s) => s.id === lead.status);

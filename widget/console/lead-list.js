@@ -9,6 +9,7 @@ import { onLanguage, t } from "./i18n.js";
 import { loadLead } from "./lead.js";
 import { statusInfo } from "./lead-history.js";
 import { closePage, isPageOpen, openPage, registerPage } from "./pages.js";
+import { savedFilters } from "./saved-filters.js";
 import { isAdmin, operatorName, state } from "./store.js";
 import { toast } from "./toast.js";
 
@@ -39,6 +40,7 @@ registerPage("list-view", "list-open");
 export function openList() {
   openPage("list-view");
   fillFilters();
+  loadSaved();
   load(false);
   $("list-heading").focus();
 }
@@ -62,6 +64,19 @@ function query(cursor) {
   if (cursor) p.set("cursor", cursor);
   return `/api/leads/list?${p}`;
 }
+
+const loadSaved = savedFilters(
+  "leads",
+  { select: "list-saved", forget: "list-forget", name: "list-filter-name", save: "list-save-filter" },
+  filters,
+  (query) => {
+    $("list-q").value = query.q || "";
+    $("list-status").value = query.status || "";
+    if (isAdmin()) $("list-responsible").value = query.responsible || "";
+    $("list-stale").checked = query.stale === "1";
+    load(false);
+  },
+);
 
 /** The export link takes the list's filters: the file holds the leads shown. */
 function exportLink() {

@@ -3,7 +3,7 @@
 import { api } from "./api.js";
 import { $, h } from "./dom.js";
 import { clock } from "./format.js";
-import { renderHistory, renderScale, statusInfo } from "./lead-history.js";
+import { leadPipeline, renderHistory, renderScale, statusInfo } from "./lead-history.js";
 import { fieldInput, fieldsOf, readFields } from "./deal-fields.js";
 import { renderLeadDeals } from "./lead-deals.js";
 import { contactsEdited, forgetContactEdits, renderContacts, typedContacts } from "./lead-contacts.js";
@@ -56,7 +56,7 @@ export function renderLead(lead) {
   $("lead-readonly").hidden = !readOnly;
   fill("lead-name", lead.name || "");
   renderContacts(lead, { keepEdits: true, locked: readOnly || !!lead.merged_into });
-  const statuses = [...state.meta.statuses];
+  const statuses = leadPipeline(lead).map((x) => x.id);
   if (lead.status && !statuses.includes(lead.status)) statuses.unshift(lead.status);
   fillSelect($("lead-status"), statuses.map((s) => [s, statusInfo(s).name]), lead.status || "");
   $("lead-reason").hidden = statusInfo($("lead-status").value).kind !== "rejected" || $("lead-status").value === lead.status;
@@ -78,7 +78,8 @@ export function renderLead(lead) {
   // the custom fields: drawn again for another lead or after a save, kept as typed otherwise
   const box = $("lead-custom");
   if (box.dataset.lead !== lead.id || !customEdited) {
-    box.replaceChildren(...fieldsOf(state.meta, "lead").flatMap((f) => fieldInput(f, (lead.fields || {})[f.id], "lead-f", readOnly)));
+    const record = { path: `/api/leads/${encodeURIComponent(lead.id)}`, done: () => loadLead(lead.id) };
+    box.replaceChildren(...fieldsOf(state.meta, "lead").flatMap((f) => fieldInput(f, (lead.fields || {})[f.id], "lead-f", readOnly, record)));
     box.dataset.lead = lead.id;
     customEdited = false;
   }

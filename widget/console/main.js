@@ -13,6 +13,7 @@ import { resetComposer } from "./composer.js";
 import { renderTransferTargets, showNoDialog } from "./dialog.js";
 import { closeDuplicates } from "./duplicates.js";
 import { closeList } from "./lead-list.js";
+import "./contacts.js";
 import { checkReminders } from "./deals.js";
 import { $ } from "./dom.js";
 import { t } from "./i18n.js";
@@ -78,8 +79,7 @@ function stopApp() {
   closeBoard();
   closeDuplicates();
   closeList();
-  closePage("deals-view");
-  closePage("deal-view");
+  for (const view of ["deals-view", "deal-view", "contacts-view", "contact-view"]) closePage(view);
   renderBoardEntry();
 }
 

@@ -543,4 +543,9 @@ export default {
   "deal.remind": "{count} of your deals without activity for {days} days",
   "deal.remind_leads": "{count} of your leads untouched for {days} days",
   "deal.remind_both": "Needs attention: {deals} deals and {leads} leads idle for {days} days",
+  "contact.contacts": "Contacts",
+  "contact.none": "No contacts match.",
+  "contact.open_lead": "Name, phones and e-mails: on the lead card",
+  "field.no_file": "No file yet",
+  "field.uploaded": "{name} is attached",
 };

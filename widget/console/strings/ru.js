@@ -543,4 +543,9 @@ export default {
   "deal.remind": "Ваших сделок без движения {days} дн.: {count}",
   "deal.remind_leads": "Ваших лидов без движения {days} дн.: {count}",
   "deal.remind_both": "Требуют внимания: сделок — {deals}, лидов — {leads} (без движения {days} дн.)",
+  "contact.contacts": "Контакты",
+  "contact.none": "Подходящих контактов нет.",
+  "contact.open_lead": "Имя, телефоны и e-mail — в карточке лида",
+  "field.no_file": "Файла пока нет",
+  "field.uploaded": "Файл {name} прикреплён",
 };
