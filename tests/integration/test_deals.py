@@ -498,7 +498,9 @@ async def test_a_lines_own_lead_pipeline_gives_its_new_customers_its_first_statu
         await visitor.say(f"hello from {line_id}")
         await anna.expect("dialog.offered")
     admin = await d.operator("admin")
-    statuses = [x["status"] for x in (await admin.get("/api/leads/list?responsible=none&sort=created"))["leads"]]
+    statuses = [
+        x["status"] for x in (await admin.get("/api/leads/list?responsible=none&sort=created"))["leads"]
+    ]
     assert statuses == ["new", "negotiation"]  # newest first: support's customer, then vip's
     meta = await anna.get("/api/meta")
     assert {ln["id"]: ln["statuses"] for ln in meta["lines"]} == {
