@@ -227,20 +227,12 @@ def export_lines(
     several phones (e-mails) share a cell, separated by ", " (which the import splits again); then a column per
     custom field of `custom` (its id as the header). A cell that a spreadsheet would run as a formula is quoted with
     a leading apostrophe."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter=separator, lineterminator="\r\n")
 
-    def line(cells: Sequence[Any]) -> str:
-        buf.seek(0)
-        buf.truncate()
-        writer.writerow([_safe(c) for c in cells])
-        return buf.getvalue()
-
-    if header:
-        yield line((*EXPORT_HEADER, *custom))
-    for lead in leads:
-        yield line(
-            [
+    def cells() -> Iterator[Sequence[Any]]:
+        if header:
+            yield (*EXPORT_HEADER, *custom)
+        for lead in leads:
+            yield [
                 lead["id"],
                 lead.get("name") or "",
                 ", ".join(c["value"] for c in lead.get("phones") or ()),
@@ -250,12 +242,24 @@ def export_lines(
                 lead.get("source") or "",
                 _when(lead.get("created_at")),
                 _when(lead.get("updated_at")),
-                *(_custom((lead.get("fields") or {}).get(key)) for key in custom),
+                *(custom_cell((lead.get("fields") or {}).get(key)) for key in custom),
             ]
-        )
+
+    return csv_lines(cells(), separator=separator)
 
 
-def _custom(value: Any) -> str:
+def csv_lines(rows: Iterable[Sequence[Any]], *, separator: str = ",") -> Iterator[str]:
+    """Rows of cells as CSV text, line by line, each cell safe from spreadsheets' formulas (the deals' export)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=separator, lineterminator="\r\n")
+    for cells in rows:
+        buf.seek(0)
+        buf.truncate()
+        writer.writerow([_safe(c) for c in cells])
+        yield buf.getvalue()
+
+
+def custom_cell(value: Any) -> str:
     """A custom field's value in a cell: a list's values joined, yes/no as true/false, a file by its name."""
     if value is None:
         return ""

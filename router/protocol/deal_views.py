@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from router.protocol.times import iso
+from router.protocol.views import message_view
 
 
 def amount_text(minor: int | None) -> str | None:
@@ -84,6 +85,7 @@ def deal_card_view(row: Mapping[str, Any], line_names: Mapping[str, str], *, sta
                 "closed_at": iso(d.get("closed_at")),
                 "last_message_text": d.get("last_message_text"),
                 "last_message_at": iso(d.get("last_message_at")),
+                "transcript": [message_view(m) for m in d.get("transcript", ())],
             }
             for d in row.get("dialogs", ())
         ],

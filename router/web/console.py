@@ -12,6 +12,7 @@ from router.web.board_api import BoardRoutes
 from router.web.console_ws import ConsoleSocket
 from router.web.crm_api import CrmRoutes
 from router.web.crm_files_api import CrmFileRoutes
+from router.web.deal_files_api import DealFileRoutes
 from router.web.deals_api import DealRoutes
 from router.web.dialogs_api import DialogRoutes
 from router.web.duplicates_api import DuplicateRoutes
@@ -51,6 +52,7 @@ class ConsoleApi:
             DuplicateRoutes(self.gate, store, clock),
             QuickAnswerRoutes(self.gate, store, clock),
             BoardRoutes(self.gate, store, clock),
+            DealFileRoutes(self.gate, store, clock, deals),  # before /api/deals/{id}: export is no deal
             deals,
             CrmRoutes(self.gate, store, clock, deals),
             CrmFileRoutes(self.gate, store, files, clock),

@@ -169,6 +169,19 @@ async def test_a_telegram_customer_gets_a_deal_that_moves_by_its_required_fields
         await expect(page.locator("#deal-customer")).to_contain_text("Kitchen LLC")
         assert "null" not in await page.locator("#deal-customer").inner_text()
         await expect(page.locator("#deal-dialogs li")).to_have_count(1)
+        # the deal card's dialog unfolds into its messages; the contact is on the Contacts list with its company
+        await page.locator("#deal-dialogs summary").first.click()
+        await expect(page.locator("#deal-dialogs .transcript")).to_contain_text("I need a kitchen")
+        await page.click("#deal-back")
+        await page.click("#list-open")
+        await page.click("#list-contacts")
+        await page.locator("#contacts-rows button").first.click()
+        await expect(page.locator("#contact-company")).to_have_value("Kitchen LLC")
+        await expect(page.locator("#contact-deals")).to_contain_text("Kitchen for the new flat")
+        if shots:
+            await _shot(page, "contact-card-desktop")
+        await page.click("#contact-back")
+        await page.click("#contacts-back")
         converted = [x for x in await the_deal() if x["title"] == "Kitchen for the new flat"]
         lead = await admin.get(f"/api/leads/{converted[0]['lead_id']}")
         assert lead["status"] == "converted" and len(lead["dialogs"]) == 1
@@ -183,7 +196,6 @@ async def test_a_telegram_customer_gets_a_deal_that_moves_by_its_required_fields
             return len((await admin.get(f"/api/deals/{deal['id']}"))["dialogs"]) == 2
 
         await _eventually(two_dialogs)
-        await page.click("#deal-back")
         await page.click("#deals-open")
         await page.click('.deals-mode[data-mode="list"]')
         await page.locator(f'#deals-rows [data-deal-id="{deal["id"]}"]').get_by_role("button").click()

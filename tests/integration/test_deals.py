@@ -5,6 +5,8 @@ may see and change what."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from typing import Any
 
 import aiohttp
@@ -283,6 +285,23 @@ async def test_lists_filter_sort_and_page_and_an_operator_lists_their_own(deals)
     assert status == 404
     status, _ = await anna.call("DELETE", f"/api/filters/{saved['id']}")
     assert status == 200
+
+    # the export holds what the list shows, a column per custom field, formulas defused
+    status, _ = await admin.call(
+        "PATCH", f"/api/deals/{made[0]['id']}", {"version": made[0]["version"], "request": "=HYPERLINK(1)"}
+    )
+    assert status == 200
+    async with admin.session.get(
+        f"{admin.base}/api/deals/export?f.kind=wholesale", headers=admin.headers
+    ) as r:
+        assert r.headers["Content-Disposition"] == 'attachment; filename="deals.csv"'
+        rows = list(csv.reader(io.StringIO((await r.read()).decode("utf-8-sig"))))
+    assert rows[0][-7:] == ["site", "address", "kind", "extras", "event", "vip", "scan"] and rows[0][0] == "id"
+    assert [x[0] for x in rows[1:]] == [x["id"] for x in made[:3]]  # oldest first
+    assert rows[1][10] == "'=HYPERLINK(1)" and rows[1][-5] == "wholesale" and rows[3][-2] == "true"
+    async with anna.session.get(f"{anna.base}/api/deals/export", headers=anna.headers) as r:
+        mine = list(csv.reader(io.StringIO((await r.read()).decode("utf-8-sig"))))[1:]
+    assert {x[0] for x in mine} == {x["id"] for x in made if x["responsible"] == "anna"}
 
     # a deal without an amount comes after every other in the amount's order, either way, on both stores
     lead = await _lead(admin, "Customer without amount")

@@ -74,7 +74,7 @@ function render() {
   const c = contact;
   const ro = !c.editable;
   $("contact-heading").textContent = c.name || t("dup.no_name");
-  $("contact-ways").textContent = [...(c.phones || []), ...(c.emails || [])].map((x) => x.value).join(", ") || t("lead.none");
+  $("contact-ways").textContent = [...(c.phones || []), ...(c.emails || [])].map((x) => x.value).join(", ") || t("contact.no_ways");
   $("contact-company").value = c.company ? c.company.name : "";
   const ops = state.meta.operators.map((o) => [o.login, o.name || o.login]);
   $("contact-responsible").replaceChildren(h("option", { value: "", text: t("lead.nobody") }), ...ops.map(([l, n]) => h("option", { value: l, text: n })));

@@ -8,7 +8,7 @@ import { $, h } from "./dom.js";
 import { fieldInput, fieldsOf, readFields } from "./deal-fields.js";
 import { clock } from "./format.js";
 import { onLanguage, t } from "./i18n.js";
-import { loadLead } from "./lead.js";
+import { loadLead, renderLeadDialog } from "./lead.js";
 import { closePage, openPage, registerPage } from "./pages.js";
 import { notify, operatorName, state } from "./store.js";
 import { toast } from "./toast.js";
@@ -84,10 +84,8 @@ function render() {
     h("p", { class: "muted", text: [d.contact ? t("deal.has_contact") : t("deal.no_contact"), d.company ? d.company.name : null].filter(Boolean).join(" · ") }),
     // a stage that needs the contact: the customer's lead converted from here, the deal staying as it is
     !d.contact && !ro ? h("button", { id: "deal-make-contact", type: "button", class: "btn", text: t("deal.make_contact"), onclick: makeContact }) : null].filter(Boolean));
-  $("deal-dialogs").replaceChildren(...(d.dialogs.length ? d.dialogs.map((x) => h("li", {},
-    h("button", { type: "button", class: "btn btn-ghost", text: `${clock(x.created_at)} · ${x.line_name} · ${t(`state.${x.state}`)}`,
-      onclick: () => { closePage("deal-view"); notify("open", x.id); } }),
-    h("span", { class: "muted deal-last", text: x.last_message_text || "" })))
+  $("deal-dialogs").replaceChildren(...(d.dialogs.length
+    ? d.dialogs.map((x) => renderLeadDialog(x, () => closePage("deal-view")))
     : [h("li", { class: "muted", text: t("deal.no_dialogs") })]));
   $("deal-timeline").replaceChildren(...d.timeline.map(line));
   $("deal-note-form").hidden = false;

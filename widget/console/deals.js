@@ -89,6 +89,7 @@ async function load(more) {
       $("deals-more").hidden = true;
       return;
     }
+    $("deals-export").href = `/api/deals/export?${filters()}`;
     const p = filters();
     p.set("sort", $("deals-sort").value);
     p.set("limit", "50");

@@ -89,7 +89,9 @@ export function renderLead(lead) {
     ? dialogs.map(renderLeadDialog) : [h("li", { class: "muted", text: t("lead.no_previous") })]));
 }
 
-function renderLeadDialog(d) {
+/** A dialog with its transcript, folded (the lead card's previous dialogs, the deal card's dialogs); `opening` is
+ * called before the dialog opens in the thread (a page in front of the columns closes). */
+export function renderLeadDialog(d, opening) {
   const transcript = Array.isArray(d.transcript) ? d.transcript : [];
   const when = clock(d.created_at);
   const summary = h("summary", {},
@@ -110,7 +112,7 @@ function renderLeadDialog(d) {
   }) : [h("p", { class: "muted", text: t("lead.empty_dialog") })]);
   // open it in the thread (a closed one offers "Write again" there)
   const open = h("button", { type: "button", class: "btn btn-ghost ld-open", text: t("lead.open_dialog"),
-    onclick: () => notify("open", d.id) });
+    onclick: () => { if (opening) opening(); notify("open", d.id); } });
   return h("li", { "data-dialog-id": d.id }, h("details", {}, summary, body, open));
 }
 

@@ -545,7 +545,8 @@ export default {
   "deal.remind_both": "Needs attention: {deals} deals and {leads} leads idle for {days} days",
   "contact.contacts": "Contacts",
   "contact.none": "No contacts match.",
-  "contact.open_lead": "Name, phones and e-mails: on the lead card",
+  "contact.open_lead": "Change the name, phones and e-mails on the lead card",
   "field.no_file": "No file yet",
   "field.uploaded": "{name} is attached",
+  "contact.no_ways": "No phone or e-mail yet",
 };

@@ -545,7 +545,8 @@ export default {
   "deal.remind_both": "Требуют внимания: сделок — {deals}, лидов — {leads} (без движения {days} дн.)",
   "contact.contacts": "Контакты",
   "contact.none": "Подходящих контактов нет.",
-  "contact.open_lead": "Имя, телефоны и e-mail — в карточке лида",
+  "contact.open_lead": "Имя, телефоны и e-mail меняются в карточке лида",
   "field.no_file": "Файла пока нет",
   "field.uploaded": "Файл {name} прикреплён",
+  "contact.no_ways": "Телефона и e-mail пока нет",
 };
