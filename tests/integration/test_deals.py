@@ -296,7 +296,9 @@ async def test_lists_filter_sort_and_page_and_an_operator_lists_their_own(deals)
     ) as r:
         assert r.headers["Content-Disposition"] == 'attachment; filename="deals.csv"'
         rows = list(csv.reader(io.StringIO((await r.read()).decode("utf-8-sig"))))
-    assert rows[0][-7:] == ["site", "address", "kind", "extras", "event", "vip", "scan"] and rows[0][0] == "id"
+    assert (
+        rows[0][-7:] == ["site", "address", "kind", "extras", "event", "vip", "scan"] and rows[0][0] == "id"
+    )
     assert [x[0] for x in rows[1:]] == [x["id"] for x in made[:3]]  # oldest first
     assert rows[1][10] == "'=HYPERLINK(1)" and rows[1][-5] == "wholesale" and rows[3][-2] == "true"
     async with anna.session.get(f"{anna.base}/api/deals/export", headers=anna.headers) as r:
