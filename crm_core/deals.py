@@ -17,8 +17,9 @@ from crm_core.contacts import contact_rows
 from crm_core.deal_models import companies, contacts, deal_dialogs, deal_events, deals
 from crm_core.ids import new_id
 from crm_core.lead_history import history_row
-from crm_core.models import dialogs, lead_events, leads, messages
+from crm_core.models import dialogs, lead_events, leads
 from crm_core.recognition import fold
+from crm_core.web_reads import with_transcripts
 
 TIMELINE_MAX = 300  # journal rows on a deal card
 DIALOGS_MAX = 50  # the latest dialogs on a deal card, each with its messages
@@ -360,14 +361,7 @@ def _deal_card(conn: Connection, deal_id: str) -> dict[str, Any] | None:
         .order_by(dialogs.c.created_at.desc(), dialogs.c.id.desc())
     )
     deal["dialogs"] = [dict(r) for r in conn.execute(dq.limit(DIALOGS_MAX)).mappings()]
-    # each dialog's messages, for the timeline (the customer's every later contact in the same card)
-    transcript: dict[str, list[dict[str, Any]]] = {d["id"]: [] for d in deal["dialogs"]}
-    if transcript:
-        mq = select(messages).where(messages.c.dialog_id.in_(list(transcript))).order_by(messages.c.id)
-        for m in conn.execute(mq).mappings():
-            transcript[m["dialog_id"]].append(dict(m))
-    for d in deal["dialogs"]:
-        d["transcript"] = transcript[d["id"]]
+    with_transcripts(conn, deal["dialogs"])  # the customer's every later contact in the same card
     eq = (
         select(deal_events)
         .where(deal_events.c.deal_id == deal_id)

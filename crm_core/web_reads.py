@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_core.contacts import contact_rows
@@ -146,14 +146,7 @@ class WebReads:
                 .order_by(dialogs.c.created_at.desc(), dialogs.c.id.desc())
             )
             lead["dialogs"] = [dict(r) for r in (await conn.execute(q)).mappings()]
-            ids = [d["id"] for d in lead["dialogs"]]
-            transcript: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
-            if ids:
-                mq = select(messages).where(messages.c.dialog_id.in_(ids)).order_by(messages.c.id)
-                for m in (await conn.execute(mq)).mappings():
-                    transcript[m["dialog_id"]].append(dict(m))
-            for d in lead["dialogs"]:
-                d["transcript"] = transcript[d["id"]]
+            await conn.run_sync(with_transcripts, lead["dialogs"])
             hq = (
                 select(lead_events)
                 .where(lead_events.c.lead_id == lead_id)
@@ -186,6 +179,17 @@ class WebReads:
             if journal:
                 await conn.execute(insert(lead_events), journal)
         return True
+
+
+def with_transcripts(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Give each dialog row its messages, in order (`transcript`), in one query."""
+    transcript: dict[str, list[dict[str, Any]]] = {d["id"]: [] for d in rows}
+    if transcript:
+        mq = select(messages).where(messages.c.dialog_id.in_(list(transcript))).order_by(messages.c.id)
+        for m in conn.execute(mq).mappings():
+            transcript[m["dialog_id"]].append(dict(m))
+    for d in rows:
+        d["transcript"] = transcript[d["id"]]
 
 
 def activity_key(row: dict[str, Any]) -> tuple[datetime, str]:

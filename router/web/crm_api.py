@@ -14,9 +14,8 @@ from crm_core.store import Store
 from router.app.clock import Clock
 from router.protocol.deal_views import company_view, contact_view
 from router.rules.access import can_edit_lead, can_view_lead
-from router.rules.crm_fields import BadField, clean_fields
 from router.web.deals_api import DealRoutes
-from router.web.field_query import field_tests
+from router.web.field_query import custom_values, field_tests
 from router.web.gate import Gate
 from router.web.http import ApiError, json_response
 from router.web.paging import next_cursor, page_ask
@@ -133,14 +132,7 @@ class CrmRoutes:
             raise ApiError(400, "bad_field", "a contact changes its company, fields or responsible")
         values: dict[str, Any] = {}
         if "fields" in body:
-            if not isinstance(body["fields"], dict):
-                raise ApiError(400, "bad_field", "fields: an object of custom field values")
-            try:
-                values["fields"] = clean_fields(
-                    self.crm.fields.contact, body["fields"], row.get("fields") or {}
-                )
-            except BadField as exc:
-                raise ApiError(400, "bad_field", str(exc), field=exc.field) from None
+            values["fields"] = custom_values(self.crm.fields.contact, body["fields"], row.get("fields") or {})
         if "responsible" in body:
             values["responsible"] = self.deals.responsible_of(v, body, row)
         company = body.get("company")

@@ -14,7 +14,7 @@ from crm_core.deals import DealConflict
 from crm_core.store import Store
 from router.app.clock import Clock
 from router.rules.access import Viewer, can_edit_lead, can_view_lead
-from router.web.files import Files, download_headers
+from router.web.files import Files, send_file
 from router.web.gate import Gate
 from router.web.http import ApiError, json_response, multipart_file
 
@@ -51,6 +51,14 @@ class CrmFileRoutes:
         specs = self.gate.settings.crm.fields.of(entity.rstrip("s"))
         if not any(s.id == field and s.type == "file" for s in specs):
             raise ApiError(404, "not_found", f"no file field {field} on {entity}")
+
+    async def _reach(self, request: web.Request) -> tuple[str, Record]:
+        """The file field a request names, and its record as the viewer may reach it."""
+        v = self.gate.viewer(await self.gate.operator(request))  # a login first, whatever the path names
+        entity = request.path.split("/")[2]
+        field = request.match_info["field"]
+        self._spec(entity, field)
+        return field, await self._record(v, entity, request.match_info["id"])
 
     async def _record(self, v: Viewer, entity: str, record_id: str) -> Record:
         now = self.clock.now
@@ -91,11 +99,7 @@ class CrmFileRoutes:
 
     async def upload(self, request: web.Request) -> web.Response:
         """POST …/fields/{field}/file (multipart `file`): the file becomes the field's value → {field: value}."""
-        entity = request.path.split("/")[2]
-        field = request.match_info["field"]
-        self._spec(entity, field)
-        v = self.gate.viewer(await self.gate.operator(request))
-        rec = await self._record(v, entity, request.match_info["id"])
+        field, rec = await self._reach(request)
         if not rec.editable:
             raise ApiError(403, "forbidden", "you may read this record, not change it")
         if self.files is None:
@@ -111,23 +115,11 @@ class CrmFileRoutes:
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         """GET …/fields/{field}/file: the field's file, downloaded (never rendered as a page of ours)."""
-        entity = request.path.split("/")[2]
-        field = request.match_info["field"]
-        self._spec(entity, field)
-        v = self.gate.viewer(await self.gate.operator(request))
-        rec = await self._record(v, entity, request.match_info["id"])
+        field, rec = await self._reach(request)
         meta = rec.fields.get(field)
         if not isinstance(meta, dict) or not meta.get("ref") or self.files is None:
             raise ApiError(404, "not_found", "the field holds no file")
         body = await self.files.open("", "", {**meta, "stored": True})
         if body is None:
             raise ApiError(404, "not_found", "the file is gone")
-        mime, size, chunks = body
-        resp = web.StreamResponse(headers=download_headers(str(meta.get("name") or "file"), mime))
-        if size is not None:
-            resp.content_length = size
-        await resp.prepare(request)
-        async for chunk in chunks:
-            await resp.write(chunk)
-        await resp.write_eof()
-        return resp
+        return await send_file(request, str(meta.get("name") or "file"), body)

@@ -11,9 +11,9 @@ from crm_core import csv_leads
 from crm_core.store import Store
 from router.app.clock import Clock
 from router.protocol.deal_views import amount_text
+from router.web.csv_http import start_csv
 from router.web.deals_api import DealRoutes
 from router.web.gate import Gate
-from router.web.http import ApiError
 
 HEADER = (
     "id",
@@ -72,29 +72,13 @@ class DealFileRoutes:
     async def export(self, request: web.Request) -> web.StreamResponse:
         """GET /api/deals/export?(the filters of GET /api/deals/list)&separator=&encoding="""
         v = self.gate.viewer(await self.gate.operator(request))
-        q = request.query
-        separator, encoding = q.get("separator", ","), q.get("encoding", "utf-8-sig")
-        if separator not in csv_leads.SEPARATORS:
-            raise ApiError(400, "bad_field", "separator must be , or ;")
-        if encoding not in csv_leads.ENCODINGS:
-            raise ApiError(400, "bad_field", f"encoding must be one of {', '.join(csv_leads.ENCODINGS)}")
-        f = self.deals.deal_filter(v, q)
+        f = self.deals.deal_filter(v, request.query)
         custom = [field.id for field in self.gate.settings.crm.fields.deal]
-        resp = web.StreamResponse(
-            headers={
-                "Content-Type": f"text/csv; charset={'windows-1251' if encoding == 'windows-1251' else 'utf-8'}",
-                "Content-Disposition": 'attachment; filename="deals.csv"',
-                "Cache-Control": "no-store",
-            }
-        )
-        await resp.prepare(request)
-        codec = "utf-8" if encoding == "utf-8-sig" else encoding
-        head = next(csv_leads.csv_lines([(*HEADER, *custom)], separator=separator))
-        await resp.write(
-            ("\ufeff" if encoding == "utf-8-sig" else "").encode() + head.encode(codec, "replace")
-        )
+        out = await start_csv(request, "deals.csv")
+        await out.write(next(csv_leads.csv_lines([(*HEADER, *custom)], separator=out.separator)))
         async for page in self.store.export_deals(f):
-            text = "".join(csv_leads.csv_lines((_cells(d, custom) for d in page), separator=separator))
-            await resp.write(text.encode(codec, "replace"))
-        await resp.write_eof()
-        return resp
+            await out.write(
+                "".join(csv_leads.csv_lines((_cells(d, custom) for d in page), separator=out.separator))
+            )
+        await out.resp.write_eof()
+        return out.resp

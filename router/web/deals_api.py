@@ -18,9 +18,8 @@ from router.app.clock import Clock
 from router.app.deal_settings import Pipeline
 from router.protocol.deal_views import amount_text, deal_card_view, deal_view
 from router.rules.access import Viewer, can_edit_lead, can_view_lead
-from router.rules.crm_fields import BadField, clean_fields
 from router.rules.deals import MoveRefused, move, needs_reminder, parse_amount
-from router.web.field_query import field_tests
+from router.web.field_query import custom_values, field_tests
 from router.web.gate import Gate
 from router.web.http import ApiError, json_response, query_time
 from router.web.paging import next_cursor, page_ask
@@ -188,14 +187,7 @@ class DealRoutes:
                 raise ApiError(400, "bad_field", "currency: three capital letters (ISO 4217), e.g. EUR")
             out["currency"] = cur
         if "fields" in body:
-            if not isinstance(body["fields"], dict):
-                raise ApiError(400, "bad_field", "fields: an object of custom field values")
-            try:
-                out["fields"] = clean_fields(
-                    self.crm.fields.deal, body["fields"], current.get("fields") or {}
-                )
-            except BadField as exc:
-                raise ApiError(400, "bad_field", str(exc), field=exc.field) from None
+            out["fields"] = custom_values(self.crm.fields.deal, body["fields"], current.get("fields") or {})
         return out
 
     def responsible_of(self, v: Viewer, body: Mapping[str, Any], current: Mapping[str, Any]) -> str | None:

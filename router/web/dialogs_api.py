@@ -20,7 +20,7 @@ from router.app.clock import Clock
 from router.app.logs import get
 from router.protocol.views import THREAD_EVENTS, dead_letter_view, dialog_view, event_view, message_view
 from router.rules.access import can_view_dialog
-from router.web.files import Files, download_headers
+from router.web.files import Files, send_file
 from router.web.gate import Gate
 from router.web.http import ApiError, json_response, multipart_file
 
@@ -160,15 +160,7 @@ class DialogRoutes:
             ) from None
         if body is None:
             raise ApiError(404, "not_found", "the channel no longer has this file")
-        mime, size, chunks = body
-        resp = web.StreamResponse(headers=download_headers(meta.get("name") or "file", mime))
-        if size is not None:
-            resp.content_length = size
-        await resp.prepare(request)
-        async for chunk in chunks:
-            await resp.write(chunk)
-        await resp.write_eof()
-        return resp
+        return await send_file(request, meta.get("name") or "file", body)
 
     async def upload(self, request: web.Request) -> web.Response:
         """POST /api/dialogs/{id}/attachments (multipart `file`): store a file to send with a reply."""

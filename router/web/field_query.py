@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from crm_core.field_filters import FieldTest
 from router.app.deal_settings import CustomField
-from router.rules.crm_fields import BadField, clean_value
+from router.rules.crm_fields import BadField, clean_fields, clean_value
 from router.web.http import ApiError
 
 
@@ -36,3 +37,13 @@ def field_tests(specs: list[CustomField], q: Mapping[str, str]) -> tuple[FieldTe
 
 def _single(spec: CustomField) -> CustomField:
     return spec.model_copy(update={"multiple": False})
+
+
+def custom_values(specs: list[CustomField], given: Any, current: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's custom fields after a body's `fields` (merged into `current`), or a 400 naming the field."""
+    if not isinstance(given, dict):
+        raise ApiError(400, "bad_field", "fields: an object of custom field values")
+    try:
+        return clean_fields(specs, given, current)
+    except BadField as exc:
+        raise ApiError(400, "bad_field", str(exc), field=exc.field) from None

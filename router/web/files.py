@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from aiohttp import web
+
 
 class FileStore(Protocol):
     async def put(self, data: bytes, *, name: str, mime: str) -> str:
@@ -41,3 +43,18 @@ def download_headers(name: str, mime: str) -> dict[str, str]:
         "Content-Security-Policy": "default-src 'none'; sandbox",
         "Cache-Control": "private, max-age=300",
     }
+
+
+async def send_file(
+    request: web.Request, name: str, body: tuple[str, int | None, AsyncIterator[bytes]]
+) -> web.StreamResponse:
+    """Stream a file body (mime, size, chunks) as a download of that name (`download_headers`)."""
+    mime, size, chunks = body
+    resp = web.StreamResponse(headers=download_headers(name, mime))
+    if size is not None:
+        resp.content_length = size
+    await resp.prepare(request)
+    async for chunk in chunks:
+        await resp.write(chunk)
+    await resp.write_eof()
+    return resp

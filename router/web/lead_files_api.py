@@ -14,6 +14,7 @@ from crm_core.csv_leads import CsvProblem
 from crm_core.lead_import_plan import ON_DUPLICATE
 from crm_core.store import Store
 from router.app.clock import Clock
+from router.web.csv_http import start_csv
 from router.web.gate import Gate
 from router.web.http import ApiError, multipart_file
 from router.web.lead_lists_api import lead_filter
@@ -102,29 +103,13 @@ class LeadFileRoutes:
         that list shows: an operator's own leads only, an admin's any."""
         v = self.gate.viewer(await self.gate.operator(request))
         q = request.query
-        separator = q.get("separator", ",")
-        encoding = q.get("encoding", "utf-8-sig")
-        if separator not in csv_leads.SEPARATORS:
-            raise ApiError(400, "bad_field", "separator must be , or ;")
-        if encoding not in csv_leads.ENCODINGS:
-            raise ApiError(400, "bad_field", f"encoding must be one of {', '.join(csv_leads.ENCODINGS)}")
         f = lead_filter(self.gate, v, q, self.clock.now())
-        resp = web.StreamResponse(
-            headers={
-                "Content-Type": f"text/csv; charset={'windows-1251' if encoding == 'windows-1251' else 'utf-8'}",
-                "Content-Disposition": 'attachment; filename="leads.csv"',
-                "Cache-Control": "no-store",
-            }
-        )
-        await resp.prepare(request)
-        codec = "utf-8" if encoding == "utf-8-sig" else encoding
         custom = [field.id for field in self.gate.settings.crm.fields.lead]
-        head = next(csv_leads.export_lines([], separator=separator, custom=custom))
-        await resp.write(
-            ("\ufeff" if encoding == "utf-8-sig" else "").encode() + head.encode(codec, "replace")
-        )
+        out = await start_csv(request, "leads.csv")
+        await out.write(next(csv_leads.export_lines([], separator=out.separator, custom=custom)))
         async for page in self.store.export_leads(f):
-            text = "".join(csv_leads.export_lines(page, separator=separator, header=False, custom=custom))
-            await resp.write(text.encode(codec, "replace"))
-        await resp.write_eof()
-        return resp
+            await out.write(
+                "".join(csv_leads.export_lines(page, separator=out.separator, header=False, custom=custom))
+            )
+        await out.resp.write_eof()
+        return out.resp

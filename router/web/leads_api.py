@@ -16,7 +16,7 @@ from queues.messages import ConsoleEvent
 from router.app.clock import Clock
 from router.protocol.views import lead_card_view, lead_view
 from router.rules.access import Viewer, can_edit_lead, can_view_lead, lead_audience
-from router.rules.crm_fields import BadField, clean_fields
+from router.web.field_query import custom_values
 from router.web.gate import Gate
 from router.web.http import ApiError, json_response
 
@@ -98,7 +98,7 @@ class LeadRoutes:
                 "status": status,
                 "responsible": responsible,
                 "source": "console",
-                "fields": self._custom(body.get("fields") or {}, {}) or None,
+                "fields": custom_values(self.settings.crm.fields.lead, body.get("fields") or {}, {}) or None,
             },
             phones=contacts["phone"],
             emails=contacts["email"],
@@ -112,15 +112,6 @@ class LeadRoutes:
         """GET /api/leads/{id}: with identities, dialogs and transcripts, and whether the viewer may edit it."""
         v, row = await self._visible_lead(request)
         return json_response(self._card(v, row))
-
-    def _custom(self, given: Any, current: dict[str, Any]) -> dict[str, Any]:
-        """A lead's custom fields after a body's changes (crm.fields.lead), or a 400 naming the field."""
-        if not isinstance(given, dict):
-            raise ApiError(400, "bad_field", "fields: an object of custom field values")
-        try:
-            return clean_fields(self.settings.crm.fields.lead, given, current)
-        except BadField as exc:
-            raise ApiError(400, "bad_field", str(exc), field=exc.field) from None
 
     def _card(self, v: Viewer, row: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -152,7 +143,9 @@ class LeadRoutes:
         if unknown:
             raise ApiError(400, "bad_field", f"cannot change {', '.join(sorted(unknown))}")
         if "fields" in body:
-            fields["fields"] = self._custom(body["fields"], current.get("fields") or {})
+            fields["fields"] = custom_values(
+                self.settings.crm.fields.lead, body["fields"], current.get("fields") or {}
+            )
         if "name" in body:
             if not isinstance(body["name"], str) or len(body["name"]) > 200:
                 raise ApiError(400, "bad_field", "name must be a string of at most 200 characters")

@@ -97,6 +97,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "duplicates.upkeep",
         "duplicates.lists",
         "duplicates.merge",
+        "deals.lists.sqlite",
+        "deals.lists.postgresql",
         # CPU per routed message: at 1,000 msg/s when the plan offers it, and saturated
         *(
             f"{part}.{d}@{when}"

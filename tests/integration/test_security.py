@@ -121,7 +121,13 @@ async def test_every_api_change_is_refused_from_another_site_and_every_api_read_
     runner = support.daemon._runner
     assert runner is not None
     routes = [
-        (r.method, r.resource.canonical.replace("{id}", "x").replace("{mid}", "x").replace("{n}", "0"))
+        (
+            r.method,
+            r.resource.canonical.replace("{id}", "x")
+            .replace("{mid}", "x")
+            .replace("{n}", "0")
+            .replace("{field}", "x"),
+        )
         for r in runner.app.router.routes()
         if r.resource is not None and r.resource.canonical.startswith("/api/")
     ]
