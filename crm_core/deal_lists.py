@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_core.deal_models import contacts, deal_dialogs, deal_events, deals, saved_filters
+from crm_core.deal_models import companies, contacts, deal_dialogs, deal_events, deals, saved_filters
 from crm_core.deals import event_row
 from crm_core.field_filters import FieldTest, field_clause, like_pattern
 from crm_core.ids import new_id
@@ -214,7 +214,7 @@ class DealLists:
         after: tuple[Any, str] | None = None,
         limit: int = 50,
     ) -> list[dict[str, Any]]:
-        """A page of contacts, each with the customer's name, phone and e-mail."""
+        """A page of contacts, each with the customer's name, first phone and e-mail, and the company's name."""
         conditions: list[ColumnElement[bool]] = [field_clause(contacts.c.fields, t) for t in fields]
         if responsible == NOBODY:
             conditions.append(contacts.c.responsible.is_(None))
@@ -223,8 +223,11 @@ class DealLists:
         if (words := words_clause(query)) is not None:
             conditions.append(contacts.c.lead_id.in_(select(leads.c.id).where(words)))
         q = keyset(
-            select(contacts, leads.c.name, leads.c.phone, leads.c.email)
+            select(
+                contacts, leads.c.name, leads.c.phone, leads.c.email, companies.c.name.label("company_name")
+            )
             .join(leads, leads.c.id == contacts.c.lead_id)
+            .outerjoin(companies, companies.c.id == contacts.c.company_id)
             .where(*conditions),
             CONTACT_SORTS[sort],
             contacts.c.id,
@@ -234,6 +237,15 @@ class DealLists:
         )
         async with self.engine.connect() as conn:
             return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+    async def export_contacts(self, **filters: Any) -> AsyncIterator[list[dict[str, Any]]]:
+        """The contacts a list with these filters shows, oldest first, a page at a time."""
+        after: tuple[Any, str] | None = None
+        while rows := await self.list_contacts(
+            **filters, sort="created", descending=False, after=after, limit=2000
+        ):
+            yield rows
+            after = (rows[-1]["created_at"], rows[-1]["id"])
 
     async def saved_filters_of(self, owner: str, entity: str) -> list[dict[str, Any]]:
         """An operator's saved filters of a list, by name."""

@@ -124,7 +124,9 @@ def contact_view(row: Mapping[str, Any]) -> dict[str, Any]:
             {"value": c["value"], "comment": c.get("comment") or ""} for c in customer.get("emails", ())
         ]
         or ([{"value": row["email"], "comment": ""}] if row.get("email") else []),
-        "company": company_view(row.get("company")),
+        # a card has the company's row, a list's row its name
+        "company": company_view(row.get("company"))
+        or ({"id": row["company_id"], "name": row["company_name"]} if row.get("company_name") else None),
         "company_id": row.get("company_id"),
         "responsible": row.get("responsible"),
         "fields": row.get("fields") or {},

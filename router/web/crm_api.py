@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
+from crm_core import csv_leads
 from crm_core.conversion import ConversionRefused
 from crm_core.deals import open_key
 from crm_core.lead_lists import NOBODY
@@ -13,7 +15,8 @@ from crm_core.recognition import one_line
 from crm_core.store import Store
 from router.app.clock import Clock
 from router.protocol.deal_views import company_view, contact_view
-from router.rules.access import can_edit_lead, can_view_lead
+from router.rules.access import Viewer, can_edit_lead, can_view_lead
+from router.web.csv_http import start_csv
 from router.web.deals_api import DealRoutes
 from router.web.field_query import custom_values, field_tests
 from router.web.gate import Gate
@@ -39,6 +42,7 @@ class CrmRoutes:
         r = app.router
         r.add_post("/api/leads/{id}/convert", self.convert)
         r.add_get("/api/contacts/list", self.list_contacts)
+        r.add_get("/api/contacts/export", self.export_contacts)
         r.add_get("/api/contacts/{id}", self.contact)
         r.add_patch("/api/contacts/{id}", self.patch_contact)
         r.add_get("/api/companies", self.companies)
@@ -148,15 +152,8 @@ class CrmRoutes:
         v = self.gate.viewer(await self.gate.operator(request))
         q = request.query
         ask = page_ask(q, "contacts", ("updated", "created"), times=("updated", "created"))
-        responsible = (
-            (NOBODY if q.get("responsible") == "none" else q.get("responsible") or None)
-            if v.admin
-            else v.login
-        )
         rows = await self.store.list_contacts(
-            query=q.get("q", "")[:200],
-            responsible=responsible,
-            fields=field_tests(self.crm.fields.contact, q),
+            **self._contact_filter(v, q),
             sort=ask.sort,
             descending=ask.descending,
             after=ask.after,
@@ -164,6 +161,46 @@ class CrmRoutes:
         )
         nxt = next_cursor(ask, rows, f"{ask.sort}_at")
         return json_response({"contacts": [contact_view(r) for r in rows[: ask.limit]], "next": nxt})
+
+    def _contact_filter(self, v: Viewer, q: Mapping[str, str]) -> dict[str, Any]:
+        """q (words), responsible=LOGIN|none (an operator's own contacts always), f.<field>=value."""
+        responsible = (
+            (NOBODY if q.get("responsible") == "none" else q.get("responsible") or None)
+            if v.admin
+            else v.login
+        )
+        return {
+            "query": q.get("q", "")[:200],
+            "responsible": responsible,
+            "fields": field_tests(self.crm.fields.contact, q),
+        }
+
+    async def export_contacts(self, request: web.Request) -> web.StreamResponse:
+        """GET /api/contacts/export?(the filters of GET /api/contacts/list)&separator=&encoding=: a CSV file."""
+        v = self.gate.viewer(await self.gate.operator(request))
+        filters = self._contact_filter(v, request.query)
+        custom = [field.id for field in self.crm.fields.contact]
+        out = await start_csv(request, "contacts.csv")
+        head = ("id", "name", "phone", "email", "company", "responsible", "created_at", "updated_at", *custom)
+        await out.write(next(csv_leads.csv_lines([head], separator=out.separator)))
+        async for page in self.store.export_contacts(**filters):
+            rows = (
+                [
+                    c["id"],
+                    c["name"],
+                    c["phone"] or "",
+                    c["email"] or "",
+                    c["company_name"] or "",
+                    c["responsible"] or "",
+                    c["created_at"].isoformat(),
+                    c["updated_at"].isoformat(),
+                    *(csv_leads.custom_cell((c["fields"] or {}).get(key)) for key in custom),
+                ]
+                for c in page
+            )
+            await out.write("".join(csv_leads.csv_lines(rows, separator=out.separator)))
+        await out.resp.write_eof()
+        return out.resp
 
     async def companies(self, request: web.Request) -> web.Response:
         """GET /api/companies?query=: companies whose name starts so (the card's company field)."""

@@ -164,6 +164,8 @@ async def test_a_telegram_customer_gets_a_deal_that_moves_by_its_required_fields
         await page.click("#lead-convert")
         await page.fill("#convert-company", "Kitchen LLC")
         await page.fill("#convert-title", "Kitchen for the new flat")
+        if shots:
+            await _shot(page, "lead-convert-desktop")
         await page.click("#convert-submit")
         await expect(page.locator("#deal-heading")).to_have_text("Kitchen for the new flat")
         await expect(page.locator("#deal-customer")).to_contain_text("Kitchen LLC")

@@ -457,6 +457,25 @@ async def test_custom_fields_of_leads_and_contacts_are_checked_kept_and_filtered
     listed = (await anna.get("/api/contacts/list?f.birthday=1990-02-03"))["contacts"]
     assert [x["id"] for x in listed] == [made["contact"]] and listed[0]["name"] == "Инна Ким"
     assert (await vera.get("/api/contacts/list"))["contacts"] == []  # not hers
+    assert listed[0]["company"]["name"] == "Ким и Ко"
+    async with anna.session.get(f"{anna.base}/api/contacts/export?separator=;", headers=anna.headers) as r:
+        rows = list(csv.reader(io.StringIO((await r.read()).decode("utf-8-sig")), delimiter=";"))
+    assert rows[0] == [
+        "id",
+        "name",
+        "phone",
+        "email",
+        "company",
+        "responsible",
+        "created_at",
+        "updated_at",
+        "birthday",
+    ]
+    assert [(x[0], x[1], x[4], x[8]) for x in rows[1:]] == [
+        (made["contact"], "Инна Ким", "Ким и Ко", "1990-02-03")
+    ]
+    async with vera.session.get(f"{vera.base}/api/contacts/export", headers=vera.headers) as r:
+        assert len((await r.read()).decode("utf-8-sig").splitlines()) == 1  # the header only: none are hers
     status, _ = await vera.call("PATCH", f"/api/contacts/{made['contact']}", {"fields": {}})
     assert status == 403
     names = [c["name"] for c in (await anna.get("/api/companies?query=ким"))["companies"]]

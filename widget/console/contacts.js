@@ -38,6 +38,8 @@ async function load(more) {
   const p = new URLSearchParams({ limit: "50", sort: $("contacts-sort").value });
   if ($("contacts-q").value.trim()) p.set("q", $("contacts-q").value.trim());
   if (isAdmin() && $("contacts-responsible").value) p.set("responsible", $("contacts-responsible").value);
+  const shown = new URLSearchParams([...p].filter(([k]) => k === "q" || k === "responsible"));
+  $("contacts-export").href = `/api/contacts/export?${shown}`;
   if (more && next) p.set("cursor", next);
   try {
     const page = await api("GET", `/api/contacts/list?${p}`);
