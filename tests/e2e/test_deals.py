@@ -156,6 +156,14 @@ async def test_a_telegram_customer_gets_a_deal_that_moves_by_its_required_fields
         if shots:
             await _shot(page, "deal-board-desktop")
 
+        # a saved filter of the list: named, chosen again, the operator's own
+        await page.click('.deals-mode[data-mode="list"]')
+        await page.select_option("#deals-stage", "invoice")
+        await page.fill("#deals-filter-name", "My invoices")
+        await page.click("#deals-save-filter")
+        await expect(page.locator("#deals-saved option:checked")).to_have_text("My invoices")
+        assert (await anna_api.get("/api/filters?entity=deals"))["filters"][0]["query"]["stage"] == "invoice"
+
         # a widget customer's lead converted into a contact with a company and a deal, from the lead card
         await page.click("#deals-back")
         visitor = await d.visitor("support")
@@ -230,6 +238,10 @@ async def test_the_deals_pages_fit_a_phone(tmp_path, start_daemon, telegram):
         await page.click('.deals-mode[data-mode="board"]')
         await expect(page.locator('.kanban-col[data-stage="new"]')).to_contain_text("Кухня и стол")
         await _shot(page, "deal-board-phone")
+        # a touch screen has no drag: each card has a stage picker, refused the same way
+        await page.locator('.kanban-card .kanban-move').first.select_option("contract")
+        await expect(page.locator(".toast").last).to_contain_text("Contact, Client's site")
+        await expect(page.locator('.kanban-col[data-stage="new"] .kanban-card')).to_have_count(1)
         await page.click('.deals-mode[data-mode="list"]')
         await page.locator("#deals-rows").get_by_role("button", name="Кухня и стол").click()
         await expect(page.locator("#deal-heading")).to_have_text("Кухня и стол")

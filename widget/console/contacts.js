@@ -10,6 +10,7 @@ import { clock } from "./format.js";
 import { onLanguage, t } from "./i18n.js";
 import { loadLead } from "./lead.js";
 import { closePage, isPageOpen, openPage, registerPage } from "./pages.js";
+import { savedFilters } from "./saved-filters.js";
 import { isAdmin, operatorName, state } from "./store.js";
 import { toast } from "./toast.js";
 
@@ -28,18 +29,37 @@ export function openContacts() {
     ...ops.map(([l, n]) => h("option", { value: l, text: n })));
   $("contacts-responsible").value = keep;
   $("contacts-responsible").hidden = !isAdmin();
+  loadSaved();
   load(false);
   $("contacts-heading").focus();
 }
 
+/** The list's filters as query parameters (the list, its export and a saved filter take the same). */
+function filters() {
+  const p = new URLSearchParams();
+  if ($("contacts-q").value.trim()) p.set("q", $("contacts-q").value.trim());
+  if (isAdmin() && $("contacts-responsible").value) p.set("responsible", $("contacts-responsible").value);
+  return p;
+}
+
+const loadSaved = savedFilters(
+  "contacts",
+  { select: "contacts-saved", forget: "contacts-forget", name: "contacts-filter-name", save: "contacts-save-filter" },
+  filters,
+  (query) => {
+    $("contacts-q").value = query.q || "";
+    if (isAdmin()) $("contacts-responsible").value = query.responsible || "";
+    load(false);
+  },
+);
+
 async function load(more) {
   const mine = ++seq;
   $("contacts-error").textContent = "";
-  const p = new URLSearchParams({ limit: "50", sort: $("contacts-sort").value });
-  if ($("contacts-q").value.trim()) p.set("q", $("contacts-q").value.trim());
-  if (isAdmin() && $("contacts-responsible").value) p.set("responsible", $("contacts-responsible").value);
-  const shown = new URLSearchParams([...p].filter(([k]) => k === "q" || k === "responsible"));
-  $("contacts-export").href = `/api/contacts/export?${shown}`;
+  $("contacts-export").href = `/api/contacts/export?${filters()}`;
+  const p = filters();
+  p.set("limit", "50");
+  p.set("sort", $("contacts-sort").value);
   if (more && next) p.set("cursor", next);
   try {
     const page = await api("GET", `/api/contacts/list?${p}`);

@@ -158,7 +158,17 @@ function card(d) {
   h("span", { class: "kanban-sub", text: d.customer_name }),
   h("span", { class: "kanban-sub num", text: money(d) }),
   h("span", { class: "kanban-sub", text: d.responsible ? operatorName(d.responsible) : t("lead.nobody") }),
-  staleFlag(d));
+  staleFlag(d),
+  moveTo(d));
+}
+
+/** The keyboard's and a touch screen's way to move a card (drag and drop is a mouse gesture): a stage picker. */
+function moveTo(d) {
+  const sel = h("select", { class: "kanban-move", "aria-label": t("deal.move_to", { title: d.title || t("deal.untitled") }) },
+    h("option", { value: "", text: t("deal.move") }),
+    ...pipelineOf(d.pipeline).stages.filter((s) => s.id !== d.stage).map((s) => h("option", { value: s.id, text: s.name || s.id })));
+  sel.addEventListener("change", () => { if (sel.value) drop(d.id, sel.value); });
+  return sel;
 }
 
 /** A card dropped on a stage: moved, or refused with the fields still to fill (the card opens with them marked). */

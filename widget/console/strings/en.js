@@ -549,4 +549,6 @@ export default {
   "field.no_file": "No file yet",
   "field.uploaded": "{name} is attached",
   "contact.no_ways": "No phone or e-mail yet",
+  "deal.move": "Move to…",
+  "deal.move_to": "Move “{title}” to a stage",
 };

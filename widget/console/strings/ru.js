@@ -549,4 +549,6 @@ export default {
   "field.no_file": "Файла пока нет",
   "field.uploaded": "Файл {name} прикреплён",
   "contact.no_ways": "Телефона и e-mail пока нет",
+  "deal.move": "Перенести…",
+  "deal.move_to": "Перенести «{title}» на стадию",
 };
