@@ -239,7 +239,7 @@ async def test_the_deals_pages_fit_a_phone(tmp_path, start_daemon, telegram):
         await expect(page.locator('.kanban-col[data-stage="new"]')).to_contain_text("Кухня и стол")
         await _shot(page, "deal-board-phone")
         # a touch screen has no drag: each card has a stage picker, refused the same way
-        await page.locator('.kanban-card .kanban-move').first.select_option("contract")
+        await page.locator(".kanban-card .kanban-move").first.select_option("contract")
         await expect(page.locator(".toast").last).to_contain_text("Contact, Client's site")
         await expect(page.locator('.kanban-col[data-stage="new"] .kanban-card')).to_have_count(1)
         await page.click('.deals-mode[data-mode="list"]')
