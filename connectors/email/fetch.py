@@ -191,15 +191,32 @@ class ImapSession:
 
     async def _call(self, awaitable: Awaitable[T], *, bounded: bool = True) -> T:
         """Await an aioimaplib call within the timeout (a fetch is bounded by silence instead), turning its
-        errors and a dropped link into ImapError."""
+        errors and a dropped link into ImapError. A link dropped while the call waits ends it at once: aioimaplib
+        leaves a command pending on a closed connection (an IDLE sent as the server died waited for its
+        continuation until the timeout, the channel saying "up" all the while)."""
+        call = asyncio.ensure_future(awaitable)
+        lost = asyncio.ensure_future(self.lost.wait())
         try:
-            if bounded:
-                return await asyncio.wait_for(awaitable, self.settings.imap.timeout)
-            return await awaitable
+            done, _ = await asyncio.wait(
+                {call, lost},
+                timeout=self.settings.imap.timeout if bounded else None,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if call in done:
+                return call.result()
+            call.cancel()
+            await asyncio.gather(call, return_exceptions=True)
+            if lost in done:
+                raise ImapError("the connection was lost")
+            raise TimeoutError()
         except ImapError:
             raise
         except (aioimaplib.AioImapException, OSError, TimeoutError, ValueError) as exc:
             raise ImapError(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            lost.cancel()
+            if not call.done():  # our own cancellation: the call goes with it, as under wait_for
+                call.cancel()
 
 
 def _quote(folder: str) -> str:
