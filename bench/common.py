@@ -182,3 +182,27 @@ def commit() -> str:
 def today() -> str:
     """The UTC date of the run."""
     return datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+async def keyset_pages(
+    list_page: Any, cases: dict[str, tuple[Any, str, bool]], keys: dict[str, Any], repeats: int
+) -> tuple[list[int], list[int], dict[str, float]]:
+    """Time a list's first page and nine more by keyset (50 a page) for each case (filter, sort, descending),
+    `repeats` times: (first pages' ns, later pages' ns, each case's slowest page in ms). `list_page` is a store's
+    list call (`Store.list_leads`, `Store.list_deals`); `keys` the sorts' columns (their `.key` is the row's)."""
+    first: list[int] = []
+    later: list[int] = []
+    worst: dict[str, float] = {}
+    for label, (f, sort, desc) in cases.items():
+        for _ in range(repeats):
+            after = None
+            for page in range(10):
+                t0 = time.perf_counter_ns()
+                rows = await list_page(f, sort=sort, descending=desc, after=after, limit=51)
+                took = time.perf_counter_ns() - t0
+                (first if page == 0 else later).append(took)
+                worst[label] = max(worst.get(label, 0.0), took / 1e6)
+                if len(rows) < 51:
+                    break
+                after = (rows[49][keys[sort].key], rows[49]["id"])
+    return first, later, worst

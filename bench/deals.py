@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import progress, summary_ms
+from bench.common import keyset_pages, progress, summary_ms
 from crm_core.deal_lists import DEAL_SORTS, DealFilter
 from crm_core.ids import new_id
 from crm_core.lead_lists import NOBODY
@@ -171,23 +171,9 @@ CASES: dict[str, tuple[DealFilter, str, bool]] = {
 async def lists(url: str, repeats: int) -> dict[str, Any]:
     """Each case's first page and nine more by keyset, `repeats` times; the board of `sales`."""
     store = Store.open(url)
-    first: list[int] = []
-    later: list[int] = []
     board: list[int] = []
-    worst: dict[str, float] = {}
     try:
-        for label, (f, sort, desc) in CASES.items():
-            for _ in range(repeats):
-                after = None
-                for page in range(10):
-                    t0 = time.perf_counter_ns()
-                    got = await store.list_deals(f, sort=sort, descending=desc, after=after, limit=51)
-                    took = time.perf_counter_ns() - t0
-                    (first if page == 0 else later).append(took)
-                    worst[label] = max(worst.get(label, 0.0), took / 1e6)
-                    if len(got) < 51:
-                        break
-                    after = (got[49][DEAL_SORTS[sort].key], got[49]["id"])
+        first, later, worst = await keyset_pages(store.list_deals, CASES, DEAL_SORTS, repeats)
         for _ in range(repeats):
             t0 = time.perf_counter_ns()
             await store.deal_board(DealFilter(pipeline="sales", state="open"), STAGES)

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import progress, summary_ms
+from bench.common import keyset_pages, progress, summary_ms
 from crm_core import csv_leads
 from crm_core.ids import new_id
 from crm_core.lead_lists import NOBODY, SORTS, LeadFilter
@@ -191,22 +191,8 @@ async def lists(url: str, repeats: int) -> dict[str, Any]:
         "words": (LeadFilter(query="фамилия"), "updated", True),
         "channel": (LeadFilter(channel="telegram"), "updated", True),
     }
-    first: list[int] = []
-    later: list[int] = []
-    worst: dict[str, float] = {}
     try:
-        for label, (f, sort, desc) in cases.items():
-            for _ in range(repeats):
-                after = None
-                for page in range(10):
-                    t0 = time.perf_counter_ns()
-                    rows = await store.list_leads(f, sort=sort, descending=desc, after=after, limit=51)
-                    took = time.perf_counter_ns() - t0
-                    (first if page == 0 else later).append(took)
-                    worst[label] = max(worst.get(label, 0.0), took / 1e6)
-                    if len(rows) < 51:
-                        break
-                    after = (rows[49][SORTS[sort].key], rows[49]["id"])
+        first, later, worst = await keyset_pages(store.list_leads, cases, SORTS, repeats)
         progress(
             f"duplicates: lists, first page p99 {summary_ms(first)['p99_ms']:.1f} ms, later {summary_ms(later)['p99_ms'] if later else 0:.1f} ms"
         )

@@ -121,22 +121,6 @@ class Deals:
                 insert(deal_events), [event_row(deal_id, "note", None, None, by=by, at=now, text=text)]
             )
 
-    async def deals_of_lead(self, lead_id: str) -> list[dict[str, Any]]:
-        """The customer's deals, newest first (the lead card's list)."""
-        q = (
-            select(deals)
-            .where(deals.c.lead_id == lead_id)
-            .order_by(deals.c.created_at.desc(), deals.c.id.desc())
-        )
-        async with self.engine.connect() as conn:
-            return [dict(r) for r in (await conn.execute(q.limit(100))).mappings()]
-
-    async def deal_of_dialog(self, dialog_id: str) -> str | None:
-        """The deal a dialog belongs to, if any."""
-        q = select(deal_dialogs.c.deal_id).where(deal_dialogs.c.dialog_id == dialog_id)
-        async with self.engine.connect() as conn:
-            return (await conn.execute(q)).scalar()
-
     async def dialogs_without_deal(
         self, line_ids: Sequence[str], *, limit: int = 500
     ) -> list[dict[str, Any]]:
@@ -351,6 +335,8 @@ def _deal_card(conn: Connection, deal_id: str) -> dict[str, Any] | None:
             dialogs.c.channel,
             dialogs.c.state,
             dialogs.c.operator,
+            dialogs.c.offered_to,  # who may see the deal through its dialogs (router/rules/access.py)
+            dialogs.c.invited,
             dialogs.c.created_at,
             dialogs.c.closed_at,
             dialogs.c.last_message_text,

@@ -224,6 +224,23 @@ async def test_conversion_keeps_the_dialogs_and_the_customers_next_dialog_joins_
     assert status == 403
     status, _ = await vera.call("POST", f"/api/leads/{lead_id}/convert", {})
     assert status == 403
+    # invited into anna's dialog, vera reads the deal (and its file field's route finds it) but does not change it
+    await anna.send({"type": "invite", "dialog_id": dialog_id, "operator": "vera"})
+    await vera.expect("dialog.invited")
+    card = await vera.get(f"/api/deals/{made['deal']}")
+    assert card["editable"] is False and [x["id"] for x in card["dialogs"]] == [dialog_id]
+    status, refused = await vera.call(
+        "PATCH", f"/api/deals/{made['deal']}", {"version": card["version"], "title": "X"}
+    )
+    assert (status, refused["code"]) == (403, "forbidden")
+    form = aiohttp.FormData()
+    form.add_field("file", b"x", filename="x.txt")
+    async with vera.session.post(
+        f"{vera.base}/api/deals/{made['deal']}/fields/scan/file", data=form, headers=vera.headers
+    ) as r:
+        assert r.status == 403
+    status, _ = await vera.call("POST", f"/api/leads/{lead_id}/convert", {})
+    assert status == 403
 
 
 async def test_lists_filter_sort_and_page_and_an_operator_lists_their_own(deals):

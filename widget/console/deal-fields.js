@@ -74,15 +74,6 @@ function zone() {
   return `${sign}${String(Math.floor(a / 60)).padStart(2, "0")}:${String(a % 60).padStart(2, "0")}`;
 }
 
-/** A field's value as a line of text (lists, the board). */
-export function fieldText(spec, value) {
-  if (value == null) return "";
-  if (spec.type === "boolean") return value ? t("deal.yes") : t("deal.no");
-  if (Array.isArray(value)) return value.join(", ");
-  if (spec.type === "file") return value.name || "";
-  return String(value);
-}
-
 /** A file field: a link to its file (downloaded, never opened as a page), and a picker that uploads at once. */
 function fileInput(spec, value, id, disabled, record) {
   const base = record ? `${record.path}/fields/${encodeURIComponent(spec.id)}/file` : null;
