@@ -257,6 +257,15 @@ async def test_the_deals_pages_fit_a_phone(tmp_path, start_daemon, telegram):
         await expect(page.locator('#deal-stages [data-stage="contract"]')).to_have_attribute(
             "aria-current", "step"
         )
+        await page.click("#deal-back")
+        await page.click("#deals-back")
+        await page.click("#list-open-side")
+        await page.click("#list-contacts")
+        await expect(page.locator("#contacts-rows")).to_contain_text("Мария Соколова")
+        await _shot(page, "contacts-list-phone")
+        await page.locator("#contacts-rows button").first.click()
+        await expect(page.locator("#contact-heading")).to_have_text("Мария Соколова")
+        await _shot(page, "contact-card-phone")
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, width  # nothing wider than the phone
     assert errors == []
